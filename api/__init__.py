@@ -1,0 +1,1 @@
+"""The ways in and the composition root: FastAPI app, auth, problem+json, settings, CLI."""

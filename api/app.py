@@ -1,0 +1,85 @@
+"""The composition root: build the service from settings and mount every router."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from api.problems import install_problem_handlers
+from api.routes import cases, health
+from api.settings import Settings, get_settings
+from cases.db import Database
+from cases.registry import WorkflowRegistry
+from cases.service import CaseService
+from policies.base import AllowAllAuthorizer, Authorizer
+from sla.clock import Clock, SystemClock
+
+log = logging.getLogger("disputes")
+
+DESCRIPTION = """\
+Case-management engine for dispute mediation: consumers file complaints against
+merchants, merchants respond, mediators move cases to a settlement, senior
+mediators rule on escalations, auditors verify every case's history.
+
+Every case carries an `ETag` (its version); changing a case needs `If-Match`.
+Errors are `application/problem+json` (RFC 9457) with a stable `type`.
+"""
+
+TAGS = [
+    {"name": "cases", "description": "Filing, reading and moving cases."},
+    {"name": "consumer", "description": "What consumers do."},
+    {"name": "operations", "description": "Health and metrics."},
+]
+
+
+def build_authorizer(settings: Settings) -> Authorizer:
+    if settings.allow_all:
+        log.warning("DISPUTES_ALLOW_ALL is set: NO POLICIES ARE CHECKED, every request is allowed")
+        return AllowAllAuthorizer()
+    log.warning("no policy engine is wired yet: running with the allow-all authorizer (nothing is checked)")
+    return AllowAllAuthorizer()
+
+
+def build_service(settings: Settings, *, clock: Clock | None = None) -> CaseService:
+    registry = WorkflowRegistry.from_directory()
+    return CaseService(
+        db=Database(settings.database_url, pool_size=settings.db_pool_size),
+        registry=registry,
+        authorizer=build_authorizer(settings),
+        clock=clock or SystemClock(),
+    )
+
+
+def create_app(settings: Settings | None = None, *, service: CaseService | None = None, **_: Any) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "service", None) is None:
+            app.state.service = build_service(settings)
+        if isinstance(app.state.service.authorizer, AllowAllAuthorizer):
+            log.warning("authorization: allow-all (policy version %r)", app.state.service.authorizer.version)
+        yield
+        if owns_service:
+            app.state.service.db.dispose()
+
+    owns_service = service is None
+    app = FastAPI(
+        title="dispute-engine",
+        version="0.1.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.metrics_registry = CollectorRegistry()
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(cases.router)
+    return app

@@ -1,0 +1,100 @@
+"""Bearer JWT identities: verify tokens into Actors, and mint development tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from api.settings import Settings
+from workflow.durations import parse_duration
+from workflow.errors import DisputeError
+from workflow.model import Actor
+
+TOKEN_ROLES = ("consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin")
+
+
+class UnauthenticatedError(DisputeError):
+    """No usable identity: missing, malformed, expired or wrongly signed token (HTTP 401)."""
+
+    type_slug = "unauthenticated"
+
+
+def _verification_key(settings: Settings) -> str:
+    if settings.jwt_algorithm == "HS256":
+        return settings.jwt_secret
+    key = settings.jwt_public_key or ""
+    if not key.lstrip().startswith("-----BEGIN"):
+        key = Path(key).read_text(encoding="utf-8")
+    return key
+
+
+def actor_from_token(token: str, settings: Settings) -> Actor:
+    """Verify signature, expiry and claims. Only the configured algorithm is accepted, so
+    ``alg: none`` and algorithm-confusion tokens are refused."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            _verification_key(settings),
+            algorithms=[settings.jwt_algorithm],
+            options={"require": ["sub", "exp"]},
+            issuer=settings.jwt_issuer,
+            leeway=settings.jwt_leeway_seconds,
+        )
+    except jwt.ExpiredSignatureError:
+        raise UnauthenticatedError("the token has expired") from None
+    except jwt.InvalidSignatureError:
+        raise UnauthenticatedError("the token's signature is invalid") from None
+    except jwt.InvalidAlgorithmError:
+        raise UnauthenticatedError(f"the token must be signed with {settings.jwt_algorithm}") from None
+    except jwt.DecodeError:
+        raise UnauthenticatedError("the token is malformed") from None
+    except jwt.InvalidTokenError as exc:
+        raise UnauthenticatedError(f"the token is invalid: {exc}") from None
+    sub, role = claims.get("sub"), claims.get("role")
+    if not isinstance(sub, str) or not sub:
+        raise UnauthenticatedError("the token has no subject")
+    if role not in TOKEN_ROLES:
+        raise UnauthenticatedError(f"the token's role {role!r} is not one of {', '.join(TOKEN_ROLES)}")
+    merchant_id = claims.get("merchant_id")
+    if role == "merchant" and (not isinstance(merchant_id, str) or not merchant_id):
+        raise UnauthenticatedError("a merchant token must carry merchant_id")
+    return Actor(id=sub, role=role, merchant_id=merchant_id if role == "merchant" else None)
+
+
+def mint_token(
+    settings: Settings,
+    *,
+    sub: str,
+    role: str,
+    now: datetime,
+    merchant_id: str | None = None,
+    ttl: timedelta = timedelta(hours=8),
+    private_key: str | None = None,
+) -> str:
+    """A signed token for development and tests (HS256 with the configured secret, or RS256
+    with ``private_key``)."""
+    if role not in TOKEN_ROLES:
+        raise ValueError(f"role must be one of {', '.join(TOKEN_ROLES)}")
+    if role == "merchant" and not merchant_id:
+        raise ValueError("a merchant token needs --merchant")
+    claims: dict[str, Any] = {"sub": sub, "role": role, "iat": now, "exp": now + ttl}
+    if merchant_id:
+        claims["merchant_id"] = merchant_id
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_algorithm == "RS256":
+        if private_key is None:
+            raise ValueError("RS256 tokens are minted with a private key")
+        return jwt.encode(claims, private_key, algorithm="RS256")
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+def parse_ttl(text: str) -> timedelta:
+    """'8h', '30m', '7d' -> timedelta."""
+    duration = parse_duration(text)
+    if duration.business:
+        raise ValueError("a token lifetime is wall-clock time, not business time")
+    return timedelta(seconds=duration.wall_seconds)

@@ -1,0 +1,290 @@
+"""The `disputes` command line: serve, demo data, tokens, replay, audit, checks, schema."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from api.app import build_service
+from api.auth import TOKEN_ROLES, mint_token, parse_ttl
+from api.demo import create_demo
+from api.settings import Settings, get_settings
+from cases import schema
+from cases.audit import Damage, replay, verify_case
+from cases.db import make_engine
+from cases.projection import CASES
+from cases.service import CaseService
+from sla.clock import ManualClock, SystemClock
+from workflow.definition import InvalidDefinitionError, load_definition_file
+from workflow.model import from_iso
+
+app = typer.Typer(
+    help="dispute-engine: case management for dispute mediation.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify and export case histories.", no_args_is_help=True)
+workflow_app = typer.Typer(help="Workflow definition files.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.add_typer(workflow_app, name="workflow")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:
+        err.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def _service(settings: Settings, clock: ManualClock | None = None) -> CaseService:
+    engine = make_engine(settings.database_url)
+    try:
+        schema.require_current(engine)
+    except schema.SchemaBehindError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    return build_service(settings, clock=clock)
+
+
+# --- server ---------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (and, unless DISPUTES_RUN_TICKER=false, the SLA ticker)."""
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        schema.require_current(engine)
+    except schema.SchemaBehindError as exc:
+        err.print(f"[red]refusing to start:[/red] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, database: {settings.database_url})")
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+# --- schema ---------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Migrate the database to the code's head (creates it if empty)."""
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    before = schema.current_revision(engine)
+    schema.upgrade(engine, revision)
+    after = schema.current_revision(engine)
+    engine.dispose()
+    err.print(f"database schema: {before or 'empty'} -> {after}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision and the code's head."""
+    engine = make_engine(_settings().database_url)
+    current, head = schema.current_revision(engine), schema.head_revision()
+    engine.dispose()
+    out.print(f"current: {current or 'none'}\nhead:    {head}")
+    if current != head:
+        raise typer.Exit(1)
+
+
+# --- demo and tokens ------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    count: Annotated[int, typer.Option(min=1, max=100_000, help="How many cases to file.")] = 60,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if cases exist.")] = False,
+) -> None:
+    """Load realistic demo data (merchants, mediators, cases in every state) through the service."""
+    settings = _settings()
+    start = SystemClock().now() - timedelta(minutes=30 * count)
+    clock = ManualClock(start)
+    service = _service(settings, clock)
+    with service.db.read() as session:
+        existing = session.execute(select(func.count()).select_from(CASES)).scalar_one()
+    if if_empty and existing:
+        err.print(f"demo data: {existing} cases already present, nothing added")
+        return
+    with _progress() as progress:
+        task = progress.add_task("filing demo cases", total=count)
+        ids = create_demo(service, clock, count=count, progress=lambda n: progress.update(task, completed=n))
+    err.print(f"demo data: {len(ids)} cases filed (e.g. {ids[0]})")
+    service.db.dispose()
+
+
+DEMO_IDENTITIES = [
+    ("c-2001", "consumer", None),
+    ("mu-m-1001", "merchant", "m-1001"),
+    ("med-li", "mediator", None),
+    ("sen-zhao", "senior_mediator", None),
+    ("aud-1", "auditor", None),
+    ("adm-1", "admin", None),
+]
+
+
+@app.command()
+def token(
+    sub: Annotated[str | None, typer.Option(help="Subject (user id).")] = None,
+    role: Annotated[str | None, typer.Option(help=f"One of {', '.join(TOKEN_ROLES)}.")] = None,
+    merchant: Annotated[str | None, typer.Option(help="Merchant id (merchant tokens).")] = None,
+    ttl: Annotated[str, typer.Option(help="Lifetime, e.g. 8h, 30m, 7d.")] = "8h",
+    demo_tokens: Annotated[bool, typer.Option("--demo", help="Print one token per demo role.")] = False,
+) -> None:
+    """Mint a development token signed with the configured HS256 secret."""
+    settings = _settings()
+    now = SystemClock().now()
+    try:
+        lifetime = parse_ttl(ttl)
+        if demo_tokens:
+            out.print("Demo tokens (use as: Authorization: Bearer <token>):")
+            for d_sub, d_role, d_merchant in DEMO_IDENTITIES:
+                value = mint_token(settings, sub=d_sub, role=d_role, merchant_id=d_merchant, now=now, ttl=lifetime)
+                out.print(f"  {d_role:<16} {d_sub:<10} {value}", soft_wrap=True)
+            return
+        if not sub or not role:
+            err.print("give --sub and --role (or --demo)")
+            raise typer.Exit(2)
+        out.print(mint_token(settings, sub=sub, role=role, merchant_id=merchant, now=now, ttl=lifetime), soft_wrap=True)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+# --- replay and audit -----------------------------------------------------------
+
+
+def _parse_instant(text: str) -> datetime:
+    try:
+        moment = from_iso(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 instant") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command("replay")
+def replay_command(
+    case_id: Annotated[str, typer.Argument(help="Case id.")],
+    seq: Annotated[int | None, typer.Option(min=1, help="Replay up to this event.")] = None,
+    at: Annotated[str | None, typer.Option(help="Replay up to this instant (ISO 8601).")] = None,
+) -> None:
+    """Print a case as it stood at a seq or an instant, with its history to that point."""
+    service = _service(_settings())
+    with service.db.read() as session:
+        result = replay(session, service.registry, case_id, seq=seq, at=_parse_instant(at) if at else None)
+    s = result.snapshot
+    out.print(
+        f"[bold]{s.id}[/bold]  state [bold]{s.state}[/bold]  version {s.version}  "
+        f"consumer {s.consumer_id}  merchant {s.merchant_id}  mediator {s.mediator_id or '-'}"
+    )
+    out.print(
+        f"claim {s.claim_amount / 100:.2f} {s.currency}  outcome {s.outcome or '-'}  "
+        f"awarded {'-' if s.awarded_amount is None else f'{s.awarded_amount / 100:.2f}'}"
+    )
+    table = Table("seq", "at", "actor", "type", "detail", "hash")
+    for e in result.events:
+        if e.type == "transitioned":
+            detail = f"{e.data['trigger']}: {e.data['from']} -> {e.data['to']}"
+        else:
+            detail = ", ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("description",))[:70]
+        table.add_row(str(e.seq), e.at[:19], f"{e.actor_role}:{e.actor_id}", e.type, detail, e.hash[:12])
+    out.print(table)
+    service.db.dispose()
+
+
+@audit_app.command("verify")
+def audit_verify(
+    case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only cases changed since this instant.")] = None,
+) -> None:
+    """Check every hash chain and replay every case against its projection."""
+    service = _service(_settings())
+    if case:
+        ids: list[str] | None = [case]
+        total = 1
+    else:
+        ids = None
+        with service.db.read() as session:
+            total = session.execute(select(func.count()).select_from(CASES)).scalar_one()
+    damaged: list[Damage] = []
+    checked = 0
+    with _progress() as progress:
+        task = progress.add_task("verifying cases", total=total)
+        case_ids = ids if ids is not None else service.iter_case_ids(since=_parse_instant(since) if since else None)
+        for case_id in case_ids:
+            with service.db.read() as session:
+                found = verify_case(session, service.registry, case_id)
+            checked += 1
+            progress.update(task, advance=1)
+            for damage in found:
+                damaged.append(damage)
+                err.print(f"[red]DAMAGED[/red] {damage}")
+    service.db.dispose()
+    if damaged:
+        err.print(f"{len({d.case_id for d in damaged})} of {checked} cases damaged")
+        raise typer.Exit(1)
+    out.print(f"all {checked} cases intact: chains verify and replays equal the stored cases")
+
+
+# --- configuration checks -------------------------------------------------------
+
+
+@workflow_app.command("check")
+def workflow_check(files: Annotated[list[Path], typer.Argument(help="Workflow YAML files.")]) -> None:
+    """Validate workflow files; print every problem with its file and line."""
+    failed = False
+    for path in files:
+        try:
+            definition = load_definition_file(path)
+        except InvalidDefinitionError as exc:
+            failed = True
+            for problem in exc.problems:
+                err.print(f"{problem.file}:{problem.line}: [red]error[/red]: {problem.message}")
+            continue
+        out.print(
+            f"{path}: ok  ({definition.name}, {len(definition.states)} states, "
+            f"{len(definition.trigger_names)} triggers, version {definition.version[:12]})"
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,168 @@
+"""Realistic demo data, created through CaseService like any other client would."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import timedelta
+
+from cases.service import CaseService
+from sla.clock import ManualClock
+from workflow.model import Actor, NewCase
+
+MERCHANTS = {
+    "m-1001": "星河数码旗舰店",
+    "m-1002": "Blue Harbor Apparel",
+    "m-1003": "好厨坊家电专营店",
+    "m-1004": "Lumen Beauty Official",
+    "m-1005": "速达生鲜",
+}
+MEDIATORS = [Actor("med-li", "mediator"), Actor("med-chen", "mediator"), Actor("med-wong", "mediator")]
+SENIOR = Actor("sen-zhao", "senior_mediator")
+CONSUMERS = [Actor(f"c-{n}", "consumer") for n in range(2001, 2021)]
+
+COMPLAINTS: list[tuple[str, str, str, int]] = [
+    ("counterfeit", "收到的耳机是假货", "序列号在官网查不到，做工粗糙，和页面图片不一致。要求退一赔三。", 89900),
+    ("product_quality", "电水壶用了两天就坏了", "加热指示灯亮但不加热，联系客服三天没有回复。", 15900),
+    ("not_received", "物流显示已签收但没收到", "快递显示签收，但我本人和家人都没有收到包裹，驿站也查不到。", 45600),
+    ("after_sales", "保修期内维修被拒", "空调一年内不制冷，商家说人为损坏拒绝保修，没有任何检测报告。", 329900),
+    ("false_advertising", "虚假宣传：宣称有机实际不是", "商品页写有机认证，收到后包装上没有任何认证标志。", 12800),
+    ("not_as_described", "颜色尺码与描述不符", "下单的是深蓝色L码，收到的是黑色M码，要求换货或退款。", 25900),
+    (
+        "counterfeit",
+        "Fake sneakers",
+        "The pair I received has a misprinted logo and the box label does not scan.",
+        119900,
+    ),
+    (
+        "product_quality",
+        "Blender cracked on first use",
+        "The jug cracked on the first use with ice. Photos attached.",
+        39900,
+    ),
+    (
+        "not_received",
+        "Order never arrived",
+        "Tracking stopped updating ten days ago; the seller does not answer.",
+        8800,
+    ),
+    (
+        "after_sales",
+        "Refund promised but not paid",
+        "The seller agreed to refund on chat two weeks ago and never paid.",
+        64900,
+    ),
+    (
+        "false_advertising",
+        "Misleading battery claims",
+        "Advertised 30 hours of battery; it lasts about 6 hours.",
+        29900,
+    ),
+    ("not_as_described", "Laptop has less memory than listed", "Listing says 16 GB, the machine reports 8 GB.", 649900),
+]
+
+Step = Callable[[CaseService, str, Actor, Actor, Actor], None]
+
+
+def _run(service: CaseService, case_id: str, actor: Actor, name: str, reason: str = "", **data: object) -> None:
+    service.execute(actor=actor, case_id=case_id, name=name, data=dict(data), reason=reason)
+
+
+def create_demo(
+    service: CaseService,
+    clock: ManualClock,
+    *,
+    count: int = 60,
+    seed: int = 7,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """File ``count`` cases and drive them into every state, with messages, offers and
+    information requests along the way. Returns the case ids."""
+    rng = random.Random(seed)
+    plan = ["filed", "assigned", "mediating", "settled", "escalated", "closed"]
+    ids: list[str] = []
+    for index in range(count):
+        category, subject, description, amount = COMPLAINTS[index % len(COMPLAINTS)]
+        consumer = CONSUMERS[index % len(CONSUMERS)]
+        merchant_id = list(MERCHANTS)[index % len(MERCHANTS)]
+        merchant = Actor(f"mu-{merchant_id}", "merchant", merchant_id=merchant_id)
+        mediator = MEDIATORS[index % len(MEDIATORS)]
+        clock.advance(timedelta(minutes=rng.randint(5, 40)))
+        case = service.file(
+            actor=consumer,
+            new_case=NewCase(
+                consumer_id=consumer.id,
+                merchant_id=merchant_id,
+                category=category,
+                subject=subject,
+                description=description,
+                order_ref=f"ORD-{2026_1100_0000 + index}",
+                claim_amount=amount,
+                currency="CNY",
+            ),
+        )
+        ids.append(case.id)
+        target = plan[index % len(plan)]
+        _drive(service, clock, rng, case.id, target, consumer, merchant, mediator, index)
+        if progress:
+            progress(index + 1)
+    return ids
+
+
+def _drive(
+    service: CaseService,
+    clock: ManualClock,
+    rng: random.Random,
+    case_id: str,
+    target: str,
+    consumer: Actor,
+    merchant: Actor,
+    mediator: Actor,
+    index: int,
+) -> None:
+    def tick() -> None:
+        clock.advance(timedelta(minutes=rng.randint(1, 30)))
+
+    _run(service, case_id, consumer, "comment", body="请尽快处理，谢谢。" if index % 2 else "Please help, thank you.")
+    if target == "filed":
+        return
+    if target == "closed" and (index // 6) % 3 == 0:
+        _run(service, case_id, consumer, "withdraw")
+        return
+    if target == "closed" and (index // 6) % 3 == 1:
+        _run(service, case_id, mediator, "reject", reason="订单不在平台交易范围内 / order not placed on this platform")
+        return
+    tick()
+    _run(service, case_id, mediator, "assign", mediator_id=mediator.id)
+    if target == "escalated" and index % 12 == 4:
+        tick()
+        _run(service, case_id, mediator, "escalate")
+        return
+    tick()
+    _run(service, case_id, merchant, "respond", statement="我们已核实订单，愿意协商处理。")
+    if target == "assigned":
+        return
+    tick()
+    _run(service, case_id, mediator, "start_mediation")
+    _run(service, case_id, mediator, "request_info", party="consumer", question="请上传商品照片和订单截图。")
+    snapshot = service.get(actor=mediator, case_id=case_id)
+    request_id = snapshot.info_requests[-1].request_id
+    tick()
+    _run(service, case_id, consumer, "provide_info", request_id=request_id, answer="已上传照片。")
+    if target == "mediating":
+        return
+    if target == "escalated":
+        _run(service, case_id, mediator, "escalate")
+        return
+    tick()
+    amount = service.get(actor=mediator, case_id=case_id).claim_amount // 2
+    _run(service, case_id, merchant, "propose_offer", amount=amount, terms="退一半货款，无需退货。")
+    offer_id = service.get(actor=mediator, case_id=case_id).offers[-1].offer_id
+    tick()
+    _run(service, case_id, consumer, "accept_offer", offer_id=offer_id)
+    _run(service, case_id, mediator, "settle")
+    if target == "settled":
+        return
+    tick()
+    _run(service, case_id, mediator, "close")
+    _run(service, case_id, consumer, "rate", score=rng.randint(3, 5), comment="处理及时。")

@@ -1,0 +1,67 @@
+"""Dependencies that resolve (or fail) once: the service, the caller, the If-Match version."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import UnauthenticatedError, actor_from_token
+from api.problems import ProblemError
+from api.settings import Settings
+from cases.service import CaseService
+from workflow.model import Actor
+
+_bearer = HTTPBearer(auto_error=False, description="JWT with claims sub, role, merchant_id (merchants), exp.")
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,12})"?\s*$')
+
+
+def get_service(request: Request) -> CaseService:
+    service: CaseService = request.app.state.service
+    return service
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ServiceDep = Annotated[CaseService, Depends(get_service)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def current_actor(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None:
+        raise UnauthenticatedError("a bearer token is required")
+    if credentials.scheme.lower() != "bearer":
+        raise UnauthenticatedError("use the Bearer scheme")
+    return actor_from_token(credentials.credentials, settings)
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def required_version(
+    if_match: Annotated[
+        str | None,
+        Header(description='The case version you last saw, as its ETag (e.g. "3"). Required on mutations.'),
+    ] = None,
+) -> int:
+    if if_match is None:
+        raise ProblemError(428, "precondition-required", "send If-Match with the case's ETag to change it")
+    match = _ETAG.match(if_match)
+    if not match:
+        raise ProblemError(428, "precondition-required", f'If-Match {if_match!r} is not a case ETag such as "3"')
+    return int(match.group(1))
+
+
+IfMatch = Annotated[int, Depends(required_version)]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'

@@ -1,0 +1,209 @@
+"""RFC 9457 problem+json for every non-2xx response, one handler per error family."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.auth import UnauthenticatedError
+from cases.db import DatabaseUnavailableError
+from workflow.errors import (
+    ConflictError,
+    DisputeError,
+    InvalidCommandError,
+    NotFoundError,
+    PolicyDeniedError,
+    TransitionNotAllowedError,
+    UnknownCommandError,
+)
+
+log = logging.getLogger("disputes.api")
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:dispute-engine:problem:"
+
+# Stable problem type per kind; the slug is the contract clients switch on.
+STATUS_SLUGS = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "policy-denied",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    412: "stale-version",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation",
+    428: "precondition-required",
+    429: "rate-limited",
+    500: "internal",
+    503: "unavailable",
+}
+TITLES = {
+    "not-found": "Not found",
+    "policy-denied": "Refused by policy",
+    "transition-not-allowed": "Not possible in the current state",
+    "stale-version": "The case has changed since you read it",
+    "precondition-required": "If-Match header required",
+    "validation": "Invalid request",
+    "idempotency-key-reuse": "Idempotency key reused with a different request",
+    "idempotency-key-in-flight": "A request with this idempotency key is still being processed",
+    "payload-too-large": "Payload too large",
+    "unauthenticated": "Authentication required",
+    "rate-limited": "Too many requests",
+    "unavailable": "Service temporarily unavailable",
+    "internal": "Internal error",
+}
+
+
+class ProblemError(Exception):
+    """Raise from routes for problems that are not domain errors (428, 413, 429...)."""
+
+    def __init__(
+        self, status: int, slug: str, detail: str, headers: dict[str, str] | None = None, **extensions: Any
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+        self.headers = headers or {}
+        self.extensions = extensions
+
+
+def problem(
+    status: int,
+    slug: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + slug,
+        "title": TITLES.get(slug, slug.replace("-", " ").capitalize()),
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+        },
+        "additionalProperties": True,
+    }
+
+
+def domain_problem(exc: DisputeError, path: str) -> JSONResponse:
+    """Translate a domain error to its problem response."""
+    if isinstance(exc, NotFoundError):
+        return problem(404, "not-found", str(exc), instance=path)
+    if isinstance(exc, ConflictError):
+        return problem(
+            412,
+            "stale-version",
+            str(exc),
+            instance=path,
+            current_version=exc.current_version,
+            headers={"ETag": f'"{exc.current_version}"'},
+        )
+    if isinstance(exc, TransitionNotAllowedError):
+        return problem(
+            409,
+            "transition-not-allowed",
+            str(exc),
+            instance=path,
+            current_state=exc.state,
+            possible_triggers=list(exc.possible),
+        )
+    if isinstance(exc, PolicyDeniedError):
+        return problem(
+            403,
+            "policy-denied",
+            str(exc),
+            instance=path,
+            action=exc.action,
+            reasons=list(exc.reasons),
+            policies=list(exc.policy_ids),
+        )
+    if isinstance(exc, UnknownCommandError):
+        return problem(422, "validation", str(exc), instance=path, known=list(exc.known))
+    if isinstance(exc, InvalidCommandError):
+        errors = [{"field": exc.field, "message": str(exc)}] if exc.field else []
+        return problem(422, "validation", str(exc), instance=path, errors=errors)
+    if isinstance(exc, UnauthenticatedError):
+        return problem(
+            401,
+            "unauthenticated",
+            str(exc),
+            instance=path,
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    if isinstance(exc, DatabaseUnavailableError):
+        return problem(
+            503,
+            "unavailable",
+            "the database is busy or unreachable; retry shortly",
+            instance=path,
+            headers={"Retry-After": "1"},
+        )
+    return problem(400, exc.type_slug, str(exc), instance=path)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_domain(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DisputeError)
+        return domain_problem(exc, request.url.path)
+
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProblemError)
+        return problem(
+            exc.status, exc.slug, exc.detail, instance=request.url.path, headers=exc.headers, **exc.extensions
+        )
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "message": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors()
+        ]
+        return problem(
+            422, "validation", "the request does not match the schema", instance=request.url.path, errors=errors
+        )
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        slug = STATUS_SLUGS.get(exc.status_code, "error")
+        headers = dict(exc.headers) if exc.headers else None
+        return problem(exc.status_code, slug, str(exc.detail), instance=request.url.path, headers=headers)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal", "an internal error occurred; it has been logged", instance=request.url.path)
+
+    app.add_exception_handler(DisputeError, on_domain)
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

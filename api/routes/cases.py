@@ -1,0 +1,158 @@
+"""Cases: file, list, read, move, history, allowed actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from api.deps import CurrentActor, IfMatch, ServiceDep, etag
+from api.openapi import problems
+from api.schemas import (
+    ActionPublic,
+    ActionsPublic,
+    CaseCreate,
+    CasePublic,
+    CasesPublic,
+    EventPublic,
+    EventsPublic,
+    TransitionRequest,
+)
+from cases.service import CaseFilters, decode_cursor
+from workflow.model import NewCase
+
+router = APIRouter(prefix="/v1/cases", tags=["cases"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CasePublic,
+    summary="File a complaint (consumers)",
+    tags=["consumer"],
+    responses=problems(401, 403, 422, 429),
+)
+def file_case(body: CaseCreate, actor: CurrentActor, service: ServiceDep, response: Response) -> CasePublic:
+    case = service.file(
+        actor=actor,
+        new_case=NewCase(
+            consumer_id=actor.id,
+            merchant_id=body.merchant_id,
+            category=body.category,
+            subject=body.subject,
+            description=body.description,
+            order_ref=body.order_ref,
+            claim_amount=body.claim.amount,
+            currency=body.claim.currency,
+            desired_outcome=body.desired_outcome,
+        ),
+    )
+    response.headers["ETag"] = etag(case.version)
+    response.headers["Location"] = f"/v1/cases/{case.id}"
+    return CasePublic.of(case)
+
+
+@router.get("", response_model=CasesPublic, summary="List the cases you may see", responses=problems(401, 422))
+def list_cases(
+    actor: CurrentActor,
+    service: ServiceDep,
+    state: Annotated[str | None, Query(max_length=60)] = None,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    merchant_id: Annotated[str | None, Query(max_length=100)] = None,
+    mediator_id: Annotated[str | None, Query(max_length=100)] = None,
+    breaching: bool | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CasesPublic:
+    if cursor:
+        decode_cursor(cursor)
+    page = service.list_cases(
+        actor=actor,
+        filters=CaseFilters(
+            state=state,
+            category=category,
+            merchant_id=merchant_id,
+            mediator_id=mediator_id,
+            breaching=breaching,
+            created_from=created_from,
+            created_to=created_to,
+        ),
+        cursor=cursor,
+        limit=limit,
+    )
+    return CasesPublic(data=[CasePublic.of(c) for c in page.data], next_cursor=page.next_cursor)
+
+
+@router.get("/{case_id}", response_model=CasePublic, summary="Read one case", responses=problems(401, 404))
+def get_case(case_id: str, actor: CurrentActor, service: ServiceDep, response: Response) -> CasePublic:
+    case = service.get(actor=actor, case_id=case_id)
+    response.headers["ETag"] = etag(case.version)
+    return CasePublic.of(case)
+
+
+@router.post(
+    "/{case_id}/transitions",
+    response_model=CasePublic,
+    summary="Fire a workflow trigger",
+    responses=problems(401, 403, 404, 409, 412, 422, 428),
+)
+def transition(
+    case_id: str,
+    body: TransitionRequest,
+    actor: CurrentActor,
+    service: ServiceDep,
+    version: IfMatch,
+    response: Response,
+) -> CasePublic:
+    case = service.execute(
+        actor=actor,
+        case_id=case_id,
+        name=body.trigger,
+        data=body.data,
+        reason=body.reason,
+        expected_version=version,
+        kind="trigger",
+    )
+    response.headers["ETag"] = etag(case.version)
+    return CasePublic.of(case)
+
+
+@router.get(
+    "/{case_id}/events",
+    response_model=EventsPublic,
+    summary="The case's history",
+    responses=problems(401, 403, 404, 422),
+)
+def events(
+    case_id: str,
+    actor: CurrentActor,
+    service: ServiceDep,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+) -> EventsPublic:
+    after = decode_cursor(cursor) if cursor else 0
+    page = service.events(actor=actor, case_id=case_id, after_seq=after, limit=limit)
+    return EventsPublic(data=[EventPublic.of(e) for e in page.data], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{case_id}/actions",
+    response_model=ActionsPublic,
+    summary="What you may do on this case now, with reasons",
+    responses=problems(401, 404),
+)
+def actions(case_id: str, actor: CurrentActor, service: ServiceDep) -> ActionsPublic:
+    case = service.get(actor=actor, case_id=case_id)
+    infos = service.allowed_actions(actor=actor, case_id=case_id)
+    return ActionsPublic(
+        case_id=case.id,
+        state=case.state,
+        version=case.version,
+        data=[
+            ActionPublic(name=i.name, kind=i.kind, allowed=i.allowed, reasons=list(i.reasons))  # type: ignore[arg-type]
+            for i in infos
+        ],
+    )

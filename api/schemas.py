@@ -1,0 +1,188 @@
+"""Request and response models. Requests forbid unknown fields (no mass assignment)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflow.events import RecordedEvent
+from workflow.model import CaseSnapshot
+
+Category = Literal[
+    "product_quality", "counterfeit", "not_received", "not_as_described", "after_sales", "false_advertising", "other"
+]
+DesiredOutcome = Literal["refund", "partial_refund", "replacement", "repair", "compensation", "apology", "other"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Money(Strict):
+    amount: int = Field(ge=0, le=10**12, description="Amount in minor units (fen, cents); never a float.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.", examples=["CNY"])
+
+
+class CaseCreate(Strict):
+    merchant_id: str = Field(min_length=1, max_length=100)
+    order_ref: str = Field(min_length=1, max_length=100)
+    category: Category
+    subject: str = Field(min_length=1, max_length=200)
+    description: str = Field(min_length=1, max_length=20_000)
+    claim: Money
+    desired_outcome: DesiredOutcome = "refund"
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "merchant_id": "m-1001",
+                    "order_ref": "TB-20261111-0042",
+                    "category": "counterfeit",
+                    "subject": "收到的耳机是假货",
+                    "description": "序列号查不到，做工粗糙，与官网图片不符。",
+                    "claim": {"amount": 89900, "currency": "CNY"},
+                    "desired_outcome": "refund",
+                }
+            ]
+        },
+    )
+
+
+class TransitionRequest(Strict):
+    trigger: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    reason: str = Field(default="", max_length=4000)
+    data: dict[str, Any] = Field(default_factory=dict, max_length=20)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"trigger": "assign", "reason": "", "data": {"mediator_id": "med-1"}}]},
+    )
+
+
+class CasePublic(BaseModel):
+    id: str
+    workflow: str
+    workflow_version: str
+    policy_version: str
+    state: str
+    version: int
+    consumer_id: str
+    merchant_id: str
+    mediator_id: str | None
+    category: str
+    subject: str
+    description: str
+    order_ref: str
+    claim: Money
+    desired_outcome: str
+    priority: str
+    flags: list[str]
+    awaiting: list[str]
+    merchant_responded: bool
+    outcome: str | None
+    awarded: Money | None
+    reopen_count: int
+    created_at: str
+    updated_at: str
+    closed_at: str | None
+
+    @classmethod
+    def of(cls, s: CaseSnapshot) -> CasePublic:
+        return cls(
+            id=s.id,
+            workflow=s.workflow_name,
+            workflow_version=s.workflow_version,
+            policy_version=s.policy_version,
+            state=s.state,
+            version=s.version,
+            consumer_id=s.consumer_id,
+            merchant_id=s.merchant_id,
+            mediator_id=s.mediator_id,
+            category=s.category,
+            subject=s.subject,
+            description=s.description,
+            order_ref=s.order_ref,
+            claim=Money(amount=s.claim_amount, currency=s.currency),
+            desired_outcome=s.desired_outcome,
+            priority=s.priority,
+            flags=list(s.flags),
+            awaiting=list(s.awaiting),
+            merchant_responded=s.merchant_responded,
+            outcome=s.outcome,
+            awarded=Money(amount=s.awarded_amount, currency=s.currency) if s.awarded_amount is not None else None,
+            reopen_count=s.reopen_count,
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+            closed_at=s.closed_at,
+        )
+
+
+class CasesPublic(BaseModel):
+    data: list[CasePublic]
+    next_cursor: str | None
+
+
+class ActorPublic(BaseModel):
+    id: str
+    role: str
+
+
+class EventPublic(BaseModel):
+    seq: int
+    type: str
+    at: str
+    actor: ActorPublic
+    trigger: str | None = None
+    from_state: str | None = Field(default=None, serialization_alias="from")
+    to_state: str | None = Field(default=None, serialization_alias="to")
+    data: dict[str, Any]
+    workflow_version: str
+    policy_version: str
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, e: RecordedEvent) -> EventPublic:
+        is_transition = e.type == "transitioned"
+        return cls(
+            seq=e.seq,
+            type=e.type,
+            at=e.at,
+            actor=ActorPublic(id=e.actor_id, role=e.actor_role),
+            trigger=e.data.get("trigger") if is_transition else None,
+            from_state=e.data.get("from") if is_transition else None,
+            to_state=e.data.get("to") if is_transition else None,
+            data=e.data,
+            workflow_version=e.workflow_version,
+            policy_version=e.policy_version,
+            prev_hash=e.prev_hash,
+            hash=e.hash,
+        )
+
+
+class EventsPublic(BaseModel):
+    data: list[EventPublic]
+    next_cursor: str | None
+
+
+class ActionPublic(BaseModel):
+    name: str
+    kind: Literal["trigger", "action"]
+    allowed: bool
+    reasons: list[str]
+
+
+class ActionsPublic(BaseModel):
+    case_id: str
+    state: str
+    version: int
+    data: list[ActionPublic]
+
+
+class Health(BaseModel):
+    status: str
+    database: str | None = None
+    policies: str | None = None

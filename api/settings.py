@@ -1,0 +1,66 @@
+"""All runtime settings in one place, read from DISPUTES_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DISPUTES_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./disputes.db"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    # Identity: HS256 with a shared secret, or RS256 with a public key (PEM text or file path).
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: str = DEV_SECRET
+    jwt_public_key: str | None = None
+    jwt_issuer: str | None = None
+    jwt_leeway_seconds: int = 30
+
+    # Configuration of the desk (workflows, policies, calendars); None = packaged default.
+    config_dir: Path | None = None
+    # Run without any policy set (everything allowed); tests of lower layers only.
+    allow_all: bool = False
+
+    tick_seconds: float = Field(default=5.0, gt=0)
+    run_ticker: bool = True
+
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    upload_media_types: tuple[str, ...] = (
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "application/pdf",
+        "text/plain",
+        "video/mp4",
+    )
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Settings:
+        if self.environment == "production":
+            if self.jwt_algorithm == "HS256" and (self.jwt_secret == DEV_SECRET or len(self.jwt_secret) < 32):
+                raise ValueError(
+                    "DISPUTES_JWT_SECRET must be set to a private value of 32+ characters outside development"
+                )
+            if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
+                raise ValueError("DISPUTES_JWT_PUBLIC_KEY is required with RS256")
+            if self.allow_all:
+                raise ValueError("DISPUTES_ALLOW_ALL may not be used in production")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Persistence and application services: tables, CaseService, the hash-chained log, replay."""

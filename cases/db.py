@@ -1,0 +1,143 @@
+"""Database engines: SQLite (default, WAL, BEGIN IMMEDIATE for writes) or PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session
+
+from workflow.errors import DisputeError
+
+DEFAULT_URL = "sqlite:///./disputes.db"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+T = TypeVar("T")
+
+
+class DatabaseUnavailableError(DisputeError):
+    """The database stayed busy or unreachable after retries (HTTP 503)."""
+
+    type_slug = "unavailable"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores them naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    """Create an engine with the per-backend settings the engine relies on."""
+    if url.startswith("sqlite"):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        kwargs: dict[str, Any] = {
+            "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        }
+        if memory:
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(url, echo=echo, **kwargs)
+        _configure_sqlite(engine, memory=memory)
+        return engine
+    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers start with BEGIN IMMEDIATE so two of them queue on the busy
+        # timeout instead of failing on a read-to-write lock upgrade.
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """An engine plus the two ways in: a write transaction and a read transaction."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False, retries: int = 3) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size, echo=echo)
+        self.dialect = self.engine.dialect.name
+        self._write_engine = (
+            self.engine.execution_options(sqlite_immediate=True) if self.dialect == "sqlite" else self.engine
+        )
+        self.retries = retries
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: commits on success, rolls back on any error."""
+        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def run_write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in a write transaction, retrying when the database is busy or the
+        connection drops; after the last try raise :class:`DatabaseUnavailableError`."""
+        delay = 0.05
+        for attempt in range(self.retries + 1):
+            try:
+                with self.write() as session:
+                    return work(session)
+            except OperationalError as exc:
+                if attempt == self.retries or not _is_transient(exc):
+                    raise DatabaseUnavailableError(f"database unavailable: {exc.orig}") from exc
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or attempt == self.retries:
+                    raise
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _is_transient(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return exc.connection_invalidated or any(
+        marker in text for marker in ("locked", "busy", "connection", "server closed", "terminating")
+    )

@@ -1,0 +1,168 @@
+"""SQLModel tables. The event log is the truth; every other table is a projection of it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from cases.db import UTCDateTime
+
+# SQLite autoincrements only INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+_BigPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _utc(*, nullable: bool = False, index: bool = False) -> Column[datetime]:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class CaseRow(SQLModel, table=True):
+    """The case projection: indexed columns for queries plus the full snapshot as JSON."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_state_pk", "state", "pk"),
+        Index("ix_cases_merchant_pk", "merchant_id", "pk"),
+        Index("ix_cases_mediator_pk", "mediator_id", "pk"),
+        Index("ix_cases_consumer_pk", "consumer_id", "pk"),
+        Index("ix_cases_created", "created_at"),
+    )
+
+    pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    id: str = Field(max_length=40, unique=True)
+    workflow_name: str = Field(max_length=100)
+    workflow_version: str = Field(max_length=64)
+    policy_version: str = Field(max_length=64)
+    state: str = Field(max_length=60)
+    version: int
+    consumer_id: str = Field(max_length=100)
+    merchant_id: str = Field(max_length=100)
+    mediator_id: str | None = Field(default=None, max_length=100)
+    category: str = Field(max_length=40)
+    priority: str = Field(default="normal", max_length=20)
+    claim_amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    awaiting: str = Field(default="", max_length=40)
+    flags: str = Field(default="", max_length=400)
+    outcome: str | None = Field(default=None, max_length=40)
+    awarded_amount: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime = Field(sa_column=_utc())
+    updated_at: datetime = Field(sa_column=_utc())
+    closed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    head_hash: str = Field(max_length=64)
+    snapshot: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class EventRow(SQLModel, table=True):
+    """One entry of a case's log. ``body`` is the exact canonical JSON that was hashed."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_events_case_seq"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    case_id: str = Field(max_length=40)
+    seq: int
+    type: str = Field(max_length=40)
+    at: datetime = Field(sa_column=_utc(index=True))
+    actor_id: str = Field(max_length=100)
+    actor_role: str = Field(max_length=30)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class OfferRow(SQLModel, table=True):
+    __tablename__ = "offers"
+
+    case_id: str = Field(max_length=40, primary_key=True)
+    offer_id: str = Field(max_length=40, primary_key=True)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    terms: str = Field(default="", sa_column=Column(Text, nullable=False))
+    proposed_by: str = Field(max_length=20)
+    proposer_id: str = Field(max_length=100)
+    status: str = Field(max_length=20)
+    decided_by: str | None = Field(default=None, max_length=20)
+    created_at: datetime = Field(sa_column=_utc())
+    decided_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class EvidenceRow(SQLModel, table=True):
+    __tablename__ = "evidence"
+
+    case_id: str = Field(max_length=40, primary_key=True)
+    evidence_id: str = Field(max_length=40, primary_key=True)
+    party: str = Field(max_length=20)
+    added_by: str = Field(max_length=100)
+    filename: str = Field(max_length=255)
+    media_type: str = Field(max_length=255)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sha256: str = Field(max_length=64, index=True)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=20)
+    added_at: datetime = Field(sa_column=_utc())
+
+
+class BlobRow(SQLModel, table=True):
+    """Evidence content, stored once per sha256."""
+
+    __tablename__ = "blobs"
+
+    sha256: str = Field(max_length=64, primary_key=True)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "messages"
+
+    case_id: str = Field(max_length=40, primary_key=True)
+    message_id: str = Field(max_length=40, primary_key=True)
+    seq: int
+    party: str = Field(max_length=20)
+    author_id: str = Field(max_length=100)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    internal: bool = False
+    at: datetime = Field(sa_column=_utc())
+
+
+class TimerRow(SQLModel, table=True):
+    """A running or finished SLA clock; the ticker claims rows by ``next_fire_at``."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_next_fire", "next_fire_at"),)
+
+    case_id: str = Field(max_length=40, primary_key=True)
+    name: str = Field(max_length=60, primary_key=True)
+    status: str = Field(max_length=20)
+    started_at: datetime = Field(sa_column=_utc())
+    due_at: datetime = Field(sa_column=_utc())
+    warn_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    warned: bool = False
+    paused_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    paused_seconds: int = 0
+    # The next instant the ticker must look at this row (warning or due); NULL when
+    # paused or finished, so the sweep's index range holds only live clocks.
+    next_fire_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class WorkflowVersionRow(SQLModel, table=True):
+    """Every workflow definition version a case was ever filed under (cases stay pinned)."""
+
+    __tablename__ = "workflow_versions"
+
+    version: str = Field(max_length=64, primary_key=True)
+    name: str = Field(max_length=100)
+    document: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_utc())
+
+
+class PolicyVersionRow(SQLModel, table=True):
+    """Every policy set version an event was authorized under."""
+
+    __tablename__ = "policy_versions"
+
+    version: str = Field(max_length=64, primary_key=True)
+    files: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_utc())

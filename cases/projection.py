@@ -1,0 +1,173 @@
+"""Write a folded snapshot to the query tables: the case row and its child rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Table, and_, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from cases.codec import snapshot_to_json
+from cases.models import CaseRow, EvidenceRow, MessageRow, OfferRow, TimerRow
+from workflow.errors import ConflictError
+from workflow.events import RecordedEvent
+from workflow.model import CaseSnapshot, TimerState, from_iso
+
+CASES: Table = CaseRow.__table__  # type: ignore[attr-defined]
+OFFERS: Table = OfferRow.__table__  # type: ignore[attr-defined]
+EVIDENCE: Table = EvidenceRow.__table__  # type: ignore[attr-defined]
+MESSAGES: Table = MessageRow.__table__  # type: ignore[attr-defined]
+TIMERS: Table = TimerRow.__table__  # type: ignore[attr-defined]
+
+
+def case_values(s: CaseSnapshot) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "workflow_name": s.workflow_name,
+        "workflow_version": s.workflow_version,
+        "policy_version": s.policy_version,
+        "state": s.state,
+        "version": s.version,
+        "consumer_id": s.consumer_id,
+        "merchant_id": s.merchant_id,
+        "mediator_id": s.mediator_id,
+        "category": s.category,
+        "priority": s.priority,
+        "claim_amount": s.claim_amount,
+        "currency": s.currency,
+        "awaiting": ",".join(s.awaiting),
+        "flags": ",".join(s.flags),
+        "outcome": s.outcome,
+        "awarded_amount": s.awarded_amount,
+        "created_at": from_iso(s.created_at),
+        "updated_at": from_iso(s.updated_at),
+        "closed_at": from_iso(s.closed_at) if s.closed_at else None,
+        "head_hash": s.head_hash,
+        "snapshot": snapshot_to_json(s),
+    }
+
+
+def insert_case(session: Session, snapshot: CaseSnapshot) -> None:
+    session.execute(insert(CASES).values(**case_values(snapshot)))
+    write_children(session, None, snapshot)
+
+
+def update_case(session: Session, before: CaseSnapshot, after: CaseSnapshot) -> None:
+    """Compare-and-set on the version: the loser of a race updates nothing and gets a Conflict."""
+    values = case_values(after)
+    result = session.execute(
+        update(CASES).where(and_(CASES.c.id == before.id, CASES.c.version == before.version)).values(**values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        current = session.execute(CASES.select().with_only_columns(CASES.c.version).where(CASES.c.id == before.id))
+        raise ConflictError(before.id, int(current.scalar_one()), before.version)
+    write_children(session, before, after)
+
+
+def timer_values(case_id: str, t: TimerState) -> dict[str, Any]:
+    running = t.status == "running"
+    warn_at = from_iso(t.warn_at) if t.warn_at else None
+    due_at = from_iso(t.due_at)
+    next_fire = None
+    if running:
+        next_fire = warn_at if (warn_at is not None and not t.warned and warn_at < due_at) else due_at
+    return {
+        "case_id": case_id,
+        "name": t.name,
+        "status": t.status,
+        "started_at": from_iso(t.started_at),
+        "due_at": due_at,
+        "warn_at": warn_at,
+        "warned": t.warned,
+        "paused_at": from_iso(t.paused_at) if t.paused_at else None,
+        "paused_seconds": t.paused_seconds,
+        "next_fire_at": next_fire,
+    }
+
+
+def write_children(session: Session, before: CaseSnapshot | None, after: CaseSnapshot) -> None:
+    """Upsert the offers, evidence and timers that the new events changed."""
+    _upsert(
+        session,
+        OFFERS,
+        ("case_id", "offer_id"),
+        [
+            {
+                "case_id": after.id,
+                "offer_id": o.offer_id,
+                "amount": o.amount,
+                "currency": o.currency,
+                "terms": o.terms,
+                "proposed_by": o.proposed_by,
+                "proposer_id": o.proposer_id,
+                "status": o.status,
+                "decided_by": o.decided_by,
+                "created_at": from_iso(o.created_at),
+                "decided_at": from_iso(o.decided_at) if o.decided_at else None,
+            }
+            for o in _changed(before.offers if before else (), after.offers)
+        ],
+    )
+    _upsert(
+        session,
+        EVIDENCE,
+        ("case_id", "evidence_id"),
+        [
+            {
+                "case_id": after.id,
+                "evidence_id": e.evidence_id,
+                "party": e.party,
+                "added_by": e.added_by,
+                "filename": e.filename,
+                "media_type": e.media_type,
+                "size": e.size,
+                "sha256": e.sha256,
+                "description": e.description,
+                "status": e.status,
+                "added_at": from_iso(e.added_at),
+            }
+            for e in _changed(before.evidence if before else (), after.evidence)
+        ],
+    )
+    _upsert(
+        session,
+        TIMERS,
+        ("case_id", "name"),
+        [timer_values(after.id, t) for t in _changed(before.timers if before else (), after.timers)],
+    )
+
+
+def insert_messages(session: Session, events: Iterable[RecordedEvent]) -> None:
+    rows = [
+        {
+            "case_id": e.case_id,
+            "message_id": e.data["message_id"],
+            "seq": e.seq,
+            "party": e.data["party"],
+            "author_id": e.actor_id,
+            "body": e.data["body"],
+            "internal": e.data["internal"],
+            "at": from_iso(e.at),
+        }
+        for e in events
+        if e.type == "message"
+    ]
+    if rows:
+        session.execute(insert(MESSAGES), rows)
+
+
+def _changed(old: Sequence[Any], new: Sequence[Any]) -> list[Any]:
+    previous = set(old)
+    return [item for item in new if item not in previous]
+
+
+def _upsert(session: Session, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    stmt_factory = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = stmt_factory(table)
+    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+    session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updates), rows)

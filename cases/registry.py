@@ -1,0 +1,88 @@
+"""Workflow definitions in force, and every version cases are pinned to."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from cases.models import WorkflowVersionRow
+from workflow.definition import WorkflowDefinition, load_definition_document, load_definition_file
+from workflow.errors import NotFoundError
+from workflow.machine import WorkflowMachine, machine_for
+
+PACKAGED_DEFINITIONS = Path(__file__).resolve().parent.parent / "workflow" / "definitions"
+DEFAULT_WORKFLOW = "consumer_dispute"
+
+
+class WorkflowRegistry:
+    """Active definitions by name (new cases use these) and pinned versions by hash."""
+
+    def __init__(self, definitions: list[WorkflowDefinition], default: str | None = None) -> None:
+        if not definitions:
+            raise ValueError("at least one workflow definition is needed")
+        self._lock = threading.Lock()
+        self._active = {d.name: d for d in definitions}
+        self._by_version = {d.version: d for d in definitions}
+        self.default_name = default or (DEFAULT_WORKFLOW if DEFAULT_WORKFLOW in self._active else definitions[0].name)
+
+    @classmethod
+    def from_directory(cls, directory: Path = PACKAGED_DEFINITIONS, default: str | None = None) -> WorkflowRegistry:
+        files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+        return cls([load_definition_file(f) for f in files], default=default)
+
+    def active(self, name: str | None = None) -> WorkflowDefinition:
+        name = name or self.default_name
+        try:
+            return self._active[name]
+        except KeyError:
+            raise NotFoundError("workflow", name) from None
+
+    @property
+    def active_definitions(self) -> list[WorkflowDefinition]:
+        return list(self._active.values())
+
+    def replace_active(self, definitions: list[WorkflowDefinition]) -> None:
+        """Swap in new definitions (a reload); pinned old versions stay resolvable."""
+        with self._lock:
+            self._active = {d.name: d for d in definitions}
+            for d in definitions:
+                self._by_version[d.version] = d
+
+    def machine(self, version: str, session: Session | None = None) -> WorkflowMachine:
+        return machine_for(self.pinned(version, session))
+
+    def pinned(self, version: str, session: Session | None = None) -> WorkflowDefinition:
+        """The definition of ``version``, from memory or from the workflow_versions table."""
+        found = self._by_version.get(version)
+        if found is not None:
+            return found
+        if session is None:
+            raise NotFoundError("workflow version", version)
+        table = WorkflowVersionRow.__table__  # type: ignore[attr-defined]
+        document = session.execute(select(table.c.document).where(table.c.version == version)).scalar()
+        if document is None:
+            raise NotFoundError("workflow version", version)
+        definition = load_definition_document(json.loads(document), file=f"<stored {version[:12]}>")
+        with self._lock:
+            self._by_version[version] = definition
+        return definition
+
+    def store_active(self, session: Session, now: datetime) -> None:
+        """Record each active definition's document (once), so cases pinned to it can
+        always replay. Called in its own transaction at start-up and on reload."""
+        table = WorkflowVersionRow.__table__  # type: ignore[attr-defined]
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        for definition in self.active_definitions:
+            values = {
+                "version": definition.version,
+                "name": definition.name,
+                "document": json.dumps(definition.document, ensure_ascii=False, sort_keys=True),
+                "created_at": now,
+            }
+            session.execute(insert(table).values(**values).on_conflict_do_nothing())

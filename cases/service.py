@@ -1,0 +1,465 @@
+"""CaseService: file, act and query. One command = one transaction.
+
+A command runs: load the projection with its version -> may the actor see the
+case (else NotFound) -> is the trigger possible (else TransitionNotAllowed) ->
+policy decision (else PolicyDenied) -> decide() -> clock follow-ups -> number,
+hash and append the events -> fold them into the projection with a
+compare-and-set on the version. Any failure rolls the whole command back.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import and_, exists, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from cases.chain import GENESIS_HASH, event_from_body, seal
+from cases.codec import snapshot_from_json
+from cases.db import Database
+from cases.models import EventRow
+from cases.projection import CASES, TIMERS, insert_case, insert_messages, update_case
+from cases.registry import WorkflowRegistry
+from policies.base import Authorizer, require
+from sla.clock import Clock
+from workflow.decide import decide, kind_of
+from workflow.definition import WorkflowDefinition
+from workflow.errors import (
+    ConflictError,
+    InvalidCommandError,
+    NotFoundError,
+    TransitionNotAllowedError,
+)
+from workflow.events import Event, RecordedEvent
+from workflow.evolve import evolve
+from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, NewCase, from_iso, to_iso
+
+EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+MAX_PAGE = 200
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_case_id(now: datetime) -> str:
+    """Time-ordered, unguessable public id such as ``DSP-01JH3K8V9Q-7TZ4XW``."""
+    millis = int(now.timestamp() * 1000)
+    stamp = "".join(_CROCKFORD[(millis >> shift) & 31] for shift in range(45, -1, -5))
+    tail = "".join(secrets.choice(_CROCKFORD) for _ in range(6))
+    return f"DSP-{stamp}-{tail}"
+
+
+class ClockKeeper(Protocol):
+    """Produces the timer events that follow from a case's change (cases/timers.py)."""
+
+    def follow_up(
+        self,
+        definition: WorkflowDefinition,
+        before: CaseSnapshot | None,
+        after: CaseSnapshot,
+        command: str,
+        now: datetime,
+    ) -> list[Event]: ...
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    state: str | None = None
+    category: str | None = None
+    merchant_id: str | None = None
+    mediator_id: str | None = None
+    consumer_id: str | None = None
+    breaching: bool | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    data: list[Any]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    name: str
+    kind: str
+    allowed: bool
+    reasons: tuple[str, ...] = ()
+
+
+def encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return int(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCommandError("malformed cursor", field="cursor") from None
+
+
+@dataclass
+class CaseService:
+    db: Database
+    registry: WorkflowRegistry
+    authorizer: Authorizer
+    clock: Clock
+    clocks: ClockKeeper | None = None
+    id_factory: Callable[[datetime], str] = field(default=new_case_id)
+
+    def __post_init__(self) -> None:
+        with self.db.write() as session:
+            self.registry.store_active(session, self.clock.now())
+
+    # --- commands -------------------------------------------------------------
+
+    def file(self, *, actor: Actor, new_case: NewCase, workflow: str | None = None) -> CaseSnapshot:
+        definition = self.registry.active(workflow)
+        return self.db.run_write(lambda s: file_case(s, self, actor=actor, new_case=new_case, definition=definition))
+
+    def execute(
+        self,
+        *,
+        actor: Actor,
+        case_id: str,
+        name: str,
+        data: dict[str, Any] | None = None,
+        reason: str = "",
+        expected_version: int | None = None,
+        kind: str | None = None,
+    ) -> CaseSnapshot:
+        """Fire a trigger or perform an action. ``expected_version`` is the If-Match;
+        ``kind`` ('trigger' or 'action') restricts what ``name`` may be."""
+        attempts = 1 if expected_version is not None else 3
+        for attempt in range(attempts):
+            try:
+                return self.db.run_write(
+                    lambda s: execute_command(
+                        s,
+                        self,
+                        actor=actor,
+                        case_id=case_id,
+                        name=name,
+                        data=data or {},
+                        reason=reason,
+                        expected_version=expected_version,
+                        kind=kind,
+                    )
+                )
+            except ConflictError:
+                # Without an If-Match the caller asked for "on the current state":
+                # a lost race is decided again on the fresher state.
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    # --- queries ----------------------------------------------------------------
+
+    def get(self, *, actor: Actor, case_id: str) -> CaseSnapshot:
+        with self.db.read() as session:
+            snapshot = load_snapshot(session, case_id)
+        self.require_visible(actor, snapshot)
+        return snapshot
+
+    def require_visible(self, actor: Actor, snapshot: CaseSnapshot, action: str = "view") -> None:
+        """A caller who may not view a case is told it does not exist."""
+        decision = self.authorizer.decide(actor=actor, action="view", case=snapshot, now=self.clock.now())
+        if not decision.allowed:
+            raise NotFoundError("case", snapshot.id)
+        if action != "view":
+            require(self.authorizer, actor=actor, action=action, case=snapshot, now=self.clock.now())
+
+    def events(self, *, actor: Actor, case_id: str, after_seq: int = 0, limit: int = 100) -> Page:
+        limit = max(1, min(limit, MAX_PAGE))
+        with self.db.read() as session:
+            snapshot = load_snapshot(session, case_id)
+            self.require_visible(actor, snapshot, "view_history")
+            rows = session.execute(
+                select(EVENTS.c.seq, EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash)
+                .where(and_(EVENTS.c.case_id == case_id, EVENTS.c.seq > after_seq))
+                .order_by(EVENTS.c.seq)
+                .limit(limit + 1)
+            ).all()
+        events = [event_from_body(r.body, prev_hash=r.prev_hash, hash_=r.hash) for r in rows[:limit]]
+        next_cursor = encode_cursor(events[-1].seq) if len(rows) > limit else None
+        return Page(data=events, next_cursor=next_cursor)
+
+    def list_cases(
+        self,
+        *,
+        actor: Actor,
+        filters: CaseFilters = CaseFilters(),
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """Newest first, scoped to what the actor's role may see, cursor-paginated."""
+        limit = max(1, min(limit, MAX_PAGE))
+        stmt = select(CASES.c.pk, CASES.c.snapshot).where(visibility_clause(actor))
+        for column, value in (
+            ("state", filters.state),
+            ("category", filters.category),
+            ("merchant_id", filters.merchant_id),
+            ("mediator_id", filters.mediator_id),
+            ("consumer_id", filters.consumer_id),
+        ):
+            if value is not None:
+                stmt = stmt.where(CASES.c[column] == value)
+        if filters.created_from is not None:
+            stmt = stmt.where(CASES.c.created_at >= filters.created_from)
+        if filters.created_to is not None:
+            stmt = stmt.where(CASES.c.created_at < filters.created_to)
+        if filters.breaching is not None:
+            breaching = exists().where(
+                and_(
+                    TIMERS.c.case_id == CASES.c.id,
+                    or_(TIMERS.c.status == "breached", and_(TIMERS.c.status == "running", TIMERS.c.warned.is_(True))),
+                )
+            )
+            stmt = stmt.where(breaching if filters.breaching else ~breaching)
+        if cursor:
+            stmt = stmt.where(CASES.c.pk < decode_cursor(cursor))
+        stmt = stmt.order_by(CASES.c.pk.desc()).limit(limit + 1)
+        with self.db.read() as session:
+            rows = session.execute(stmt).all()
+        data = [snapshot_from_json(r.snapshot) for r in rows[:limit]]
+        next_cursor = encode_cursor(rows[limit - 1].pk) if len(rows) > limit else None
+        return Page(data=data, next_cursor=next_cursor)
+
+    def allowed_actions(self, *, actor: Actor, case_id: str) -> list[ActionInfo]:
+        """Every trigger and action of the case's workflow, for this caller, with reasons."""
+        with self.db.read() as session:
+            snapshot = load_snapshot(session, case_id)
+            machine = self.registry.machine(snapshot.workflow_version, session)
+        self.require_visible(actor, snapshot)
+        definition = machine.definition
+        names = [*definition.trigger_names, *definition.action_names]
+        decisions = self.authorizer.decide_many(actor=actor, actions=names, case=snapshot, now=self.clock.now())
+        result = []
+        for name, decision in zip(names, decisions, strict=True):
+            kind = "trigger" if name in definition.trigger_names else "action"
+            possible = (
+                machine.may(snapshot.state, name) if kind == "trigger" else machine.action_allowed(snapshot.state, name)
+            )
+            if not possible:
+                reason = f"not possible in state {snapshot.state!r}"
+                result.append(ActionInfo(name, kind, False, (reason,)))
+            else:
+                result.append(ActionInfo(name, kind, decision.allowed, decision.reasons))
+        return result
+
+    def iter_case_ids(self, *, since: datetime | None = None) -> Iterator[str]:
+        """Every case id in filing order (for audit walks), in pages."""
+        last = 0
+        while True:
+            stmt = select(CASES.c.pk, CASES.c.id).where(CASES.c.pk > last)
+            if since is not None:
+                stmt = stmt.where(CASES.c.updated_at >= since)
+            with self.db.read() as session:
+                rows = session.execute(stmt.order_by(CASES.c.pk).limit(1000)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield row.id
+            last = rows[-1].pk
+
+
+# --- the command path, usable inside a caller's transaction (timers use it) ----
+
+
+def load_snapshot(session: Session, case_id: str) -> CaseSnapshot:
+    row = session.execute(select(CASES.c.snapshot).where(CASES.c.id == case_id)).first()
+    if row is None:
+        raise NotFoundError("case", case_id)
+    return snapshot_from_json(row.snapshot)
+
+
+def visibility_clause(actor: Actor) -> Any:
+    """Which rows a role may list. Mirrors the default view policies; each row
+    returned is still a case the policies let the actor view."""
+    role = actor.role
+    if role == "consumer":
+        return CASES.c.consumer_id == actor.id
+    if role == "merchant":
+        return CASES.c.merchant_id == (actor.merchant_id or "")
+    if role == "mediator":
+        return or_(CASES.c.mediator_id == actor.id, CASES.c.state == "filed")
+    if role == "senior_mediator":
+        return or_(CASES.c.mediator_id == actor.id, CASES.c.state.in_(("filed", "escalated")))
+    if role in ("auditor", "system"):
+        return CASES.c.pk.is_not(None)
+    return CASES.c.pk.is_(None)
+
+
+def file_case(
+    session: Session,
+    service: CaseService,
+    *,
+    actor: Actor,
+    new_case: NewCase,
+    definition: WorkflowDefinition,
+) -> CaseSnapshot:
+    _validate_new_case(new_case)
+    now = service.clock.now()
+    case_id = service.id_factory(now)
+    filed = Event(
+        "filed",
+        {
+            "workflow_name": definition.name,
+            "state": definition.initial,
+            "consumer_id": new_case.consumer_id,
+            "merchant_id": new_case.merchant_id,
+            "category": new_case.category,
+            "subject": new_case.subject,
+            "description": new_case.description,
+            "order_ref": new_case.order_ref,
+            "claim_amount": new_case.claim_amount,
+            "currency": new_case.currency,
+            "desired_outcome": new_case.desired_outcome,
+            "priority": new_case.priority,
+        },
+    )
+    provisional = evolve(
+        definition,
+        None,
+        _record(case_id, 1, filed, actor, now, definition.version, service.authorizer.version, GENESIS_HASH)[0],
+    )
+    require(service.authorizer, actor=actor, action="file", case=provisional, now=now)
+    snapshot, records = _append(service, definition, None, [filed], actor, now, case_id, "file")
+    _insert_events(session, records)
+    insert_case(session, snapshot)
+    return snapshot
+
+
+def execute_command(
+    session: Session,
+    service: CaseService,
+    *,
+    actor: Actor,
+    case_id: str,
+    name: str,
+    data: dict[str, Any],
+    reason: str = "",
+    expected_version: int | None = None,
+    visible_check: bool = True,
+    kind: str | None = None,
+) -> CaseSnapshot:
+    now = service.clock.now()
+    before = load_snapshot(session, case_id)
+    if visible_check and actor.role != "system":
+        service.require_visible(actor, before)
+    if expected_version is not None and expected_version != before.version:
+        raise ConflictError(case_id, before.version, expected_version)
+    machine = service.registry.machine(before.workflow_version, session)
+    found = kind_of(machine, name)
+    if kind is not None and found != kind:
+        raise InvalidCommandError(f"{name!r} is not a {kind} of workflow {machine.definition.name!r}", field=kind)
+    kind = found
+    if kind == "trigger" and not machine.may(before.state, name):
+        raise TransitionNotAllowedError(name, before.state, machine.possible_triggers(before.state))
+    if kind == "action" and not machine.action_allowed(before.state, name):
+        raise TransitionNotAllowedError(name, before.state, machine.possible_triggers(before.state), kind="action")
+    if kind is not None:
+        require(service.authorizer, actor=actor, action=name, case=before, now=now, payload=data)
+    events = decide(machine, before, Command(name=name, actor=actor, at=now, data=data, reason=reason))
+    after, records = _append(service, machine.definition, before, events, actor, now, case_id, name)
+    _insert_events(session, records)
+    update_case(session, before, after)
+    return after
+
+
+def _validate_new_case(new_case: NewCase) -> None:
+    if new_case.category not in CATEGORIES:
+        raise InvalidCommandError(f"unknown category {new_case.category!r}", field="category")
+    if new_case.claim_amount < 0:
+        raise InvalidCommandError("claim amount must not be negative", field="claim.amount")
+    if len(new_case.currency) != 3 or not new_case.currency.isupper():
+        raise InvalidCommandError("currency must be an ISO 4217 code such as CNY", field="claim.currency")
+
+
+def _record(
+    case_id: str,
+    seq: int,
+    event: Event,
+    actor: Actor,
+    now: datetime,
+    workflow_version: str,
+    policy_version: str,
+    prev_hash: str,
+) -> tuple[RecordedEvent, bytes]:
+    return seal(
+        RecordedEvent(
+            case_id=case_id,
+            seq=seq,
+            type=event.type,
+            at=to_iso(now),
+            actor_id=actor.id,
+            actor_role=actor.role,
+            data=event.data,
+            workflow_version=workflow_version,
+            policy_version=policy_version,
+            prev_hash=prev_hash,
+        )
+    )
+
+
+def _append(
+    service: CaseService,
+    definition: WorkflowDefinition,
+    before: CaseSnapshot | None,
+    events: Sequence[Event],
+    actor: Actor,
+    now: datetime,
+    case_id: str,
+    command: str,
+) -> tuple[CaseSnapshot, list[tuple[RecordedEvent, bytes]]]:
+    """Number, hash and fold ``events`` and then the clock events they cause."""
+    snapshot = before
+    records: list[tuple[RecordedEvent, bytes]] = []
+    policy_version = service.authorizer.version
+
+    def add(batch: Sequence[Event], who: Actor) -> None:
+        nonlocal snapshot
+        for event in batch:
+            seq = snapshot.version + 1 if snapshot else 1
+            prev = snapshot.head_hash if snapshot else GENESIS_HASH
+            recorded = _record(case_id, seq, event, who, now, definition.version, policy_version, prev)
+            records.append(recorded)
+            snapshot = evolve(definition, snapshot, recorded[0])
+
+    add(events, actor)
+    if service.clocks is not None and snapshot is not None:
+        add(service.clocks.follow_up(definition, before, snapshot, command, now), SYSTEM)
+    assert snapshot is not None
+    return snapshot, records
+
+
+def _insert_events(session: Session, records: list[tuple[RecordedEvent, bytes]]) -> None:
+    rows = [
+        {
+            "case_id": e.case_id,
+            "seq": e.seq,
+            "type": e.type,
+            "at": from_iso(e.at),
+            "actor_id": e.actor_id,
+            "actor_role": e.actor_role,
+            "body": body.decode("utf-8"),
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+        }
+        for e, body in records
+    ]
+    try:
+        session.execute(insert(EVENTS), rows)
+    except IntegrityError as exc:
+        # (case_id, seq) is unique: a concurrent writer appended first.
+        case_id = records[0][0].case_id
+        raise ConflictError(case_id, records[0][0].seq - 1) from exc
+    insert_messages(session, (e for e, _ in records))

@@ -1,0 +1,1 @@
+"""Pure policy layer: Cedar policy sets, evaluation with reasons, lints."""

@@ -1,0 +1,56 @@
+"""An HTTP client on the real ASGI app over a real database, with a token per role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import mint_token
+from api.settings import Settings
+from cases.service import CaseService
+from sla.clock import ManualClock
+from tests.cases.helpers import T0, make_service
+
+
+@dataclass
+class Api:
+    client: TestClient
+    service: CaseService
+    clock: ManualClock
+    settings: Settings
+
+    def token(self, sub: str, role: str, merchant_id: str | None = None) -> dict[str, str]:
+        token = mint_token(
+            self.settings, sub=sub, role=role, merchant_id=merchant_id, now=self.clock.now(), ttl=timedelta(days=3650)
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def api_factory(db_url: str) -> Iterator[Callable[..., Api]]:
+    made: list[Api] = []
+
+    def make(**service_kwargs: object) -> Api:
+        clock = ManualClock(T0)
+        settings = Settings(environment="test", database_url=db_url, run_ticker=False)
+        service = make_service(db_url, clock=clock, **service_kwargs)  # type: ignore[arg-type]
+        client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
+        client.__enter__()
+        api = Api(client=client, service=service, clock=clock, settings=settings)
+        made.append(api)
+        return api
+
+    yield make
+    for api in made:
+        api.client.__exit__(None, None, None)
+        api.service.db.dispose()
+
+
+@pytest.fixture
+def api(api_factory: Callable[..., Api]) -> Api:
+    return api_factory()

@@ -1,0 +1,46 @@
+"""Builders for service-level tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from cases.db import Database
+from cases.registry import WorkflowRegistry
+from cases.service import CaseService
+from policies.base import AllowAllAuthorizer, Authorizer
+from sla.clock import ManualClock
+from workflow.model import Actor, NewCase
+
+T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 Asia/Shanghai
+CONSUMER = Actor("c-1", "consumer")
+MERCHANT = Actor("mu-1", "merchant", merchant_id="m-1")
+MEDIATOR = Actor("med-1", "mediator")
+SENIOR = Actor("sen-1", "senior_mediator")
+
+
+def new_case(**overrides: Any) -> NewCase:
+    values: dict[str, Any] = {
+        "consumer_id": "c-1",
+        "merchant_id": "m-1",
+        "category": "product_quality",
+        "subject": "电水壶两天就坏了",
+        "description": "The kettle stopped heating after two days.",
+        "order_ref": "ORD-1001",
+        "claim_amount": 29900,
+        "currency": "CNY",
+    }
+    values.update(overrides)
+    return NewCase(**values)
+
+
+def make_service(
+    url: str, *, authorizer: Authorizer | None = None, clocks: Any = None, clock: ManualClock | None = None
+) -> CaseService:
+    return CaseService(
+        db=Database(url),
+        registry=WorkflowRegistry.from_directory(),
+        authorizer=authorizer or AllowAllAuthorizer(),
+        clock=clock or ManualClock(T0),
+        clocks=clocks,
+    )

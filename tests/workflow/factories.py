@@ -1,0 +1,38 @@
+"""Small builders for pure-layer tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from workflow.model import Actor, CaseSnapshot
+
+T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Asia/Shanghai
+
+CONSUMER = Actor("c-1", "consumer")
+MERCHANT = Actor("m-user-1", "merchant", merchant_id="m-1")
+MEDIATOR = Actor("med-1", "mediator")
+SENIOR = Actor("sen-1", "senior_mediator")
+
+
+def snapshot(**overrides: Any) -> CaseSnapshot:
+    values: dict[str, Any] = {
+        "id": "DSP-TEST",
+        "workflow_name": "consumer_dispute",
+        "workflow_version": "v",
+        "state": "filed",
+        "version": 1,
+        "consumer_id": "c-1",
+        "merchant_id": "m-1",
+        "category": "product_quality",
+        "subject": "Broken kettle",
+        "description": "It stopped heating after two days.",
+        "order_ref": "ORD-1",
+        "claim_amount": 29900,
+        "currency": "CNY",
+        "desired_outcome": "refund",
+        "created_at": "2026-03-02T02:00:00.000000Z",
+        "updated_at": "2026-03-02T02:00:00.000000Z",
+    }
+    values.update(overrides)
+    return CaseSnapshot(**values)

@@ -1,0 +1,76 @@
+"""Parse SLA goal durations such as ``48h``, ``7d``, ``90m``, ``4 business hours``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Unit = Literal["minutes", "hours", "days"]
+
+_UNIT_WORDS: dict[str, Unit] = {
+    "m": "minutes",
+    "min": "minutes",
+    "mins": "minutes",
+    "minute": "minutes",
+    "minutes": "minutes",
+    "h": "hours",
+    "hr": "hours",
+    "hrs": "hours",
+    "hour": "hours",
+    "hours": "hours",
+    "d": "days",
+    "day": "days",
+    "days": "days",
+}
+
+_PATTERN = re.compile(r"^\s*(\d+)\s*(business\s+)?([a-z]+)\s*$", re.IGNORECASE)
+
+
+class DurationError(ValueError):
+    """A duration text that does not parse; the message quotes the text."""
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """An SLA goal: ``amount`` units, either wall-clock or business time."""
+
+    amount: int
+    unit: Unit
+    business: bool = False
+
+    @property
+    def wall_seconds(self) -> int:
+        """Seconds of wall-clock time (only meaningful when not ``business``)."""
+        factor = {"minutes": 60, "hours": 3600, "days": 86400}[self.unit]
+        return self.amount * factor
+
+    def __str__(self) -> str:
+        prefix = "business " if self.business else ""
+        unit = self.unit if self.amount != 1 else self.unit[:-1]
+        return f"{self.amount} {prefix}{unit}"
+
+
+def parse_duration(text: str) -> Duration:
+    """Parse ``48h``, ``7d``, ``90m``, ``4 business hours``, ``5 business days``.
+
+    Business durations must spell the unit (``business h`` is accepted too);
+    zero and negative amounts are refused because a clock that is already due
+    at start is almost certainly a configuration mistake.
+    """
+    if not isinstance(text, str):
+        raise DurationError(f"duration must be text such as '48h' or '5 business days', got {text!r}")
+    match = _PATTERN.match(text)
+    if not match:
+        raise DurationError(
+            f"cannot parse duration {text!r}: use forms like '48h', '7d', '90m', "
+            "'4 business hours' or '5 business days'"
+        )
+    amount_text, business, unit_word = match.groups()
+    unit = _UNIT_WORDS.get(unit_word.lower())
+    if unit is None:
+        raise DurationError(f"cannot parse duration {text!r}: unknown unit {unit_word!r}")
+    amount = int(amount_text)
+    if amount <= 0:
+        raise DurationError(f"duration {text!r} must be positive")
+    return Duration(amount=amount, unit=unit, business=bool(business))

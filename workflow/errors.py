@@ -1,0 +1,80 @@
+"""The domain exception hierarchy. The API maps each base class to one problem type."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class DisputeError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    type_slug = "dispute-error"
+
+
+class NotFoundError(DisputeError):
+    type_slug = "not-found"
+
+    def __init__(self, what: str, ident: str) -> None:
+        super().__init__(f"{what} {ident!r} not found")
+        self.what = what
+        self.ident = ident
+
+
+class ConflictError(DisputeError):
+    """Optimistic-lock failure: the case moved on since the caller read it."""
+
+    type_slug = "stale-version"
+
+    def __init__(self, case_id: str, current_version: int, expected_version: int | None = None) -> None:
+        super().__init__(
+            f"case {case_id} is at version {current_version}"
+            + (f", not {expected_version}" if expected_version is not None else "")
+        )
+        self.case_id = case_id
+        self.current_version = current_version
+        self.expected_version = expected_version
+
+
+class InvalidCommandError(DisputeError):
+    """The command is malformed for the domain (missing reason, bad amount, unknown offer)."""
+
+    type_slug = "validation"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class TransitionNotAllowedError(DisputeError):
+    """The trigger or action is impossible in the case's current state."""
+
+    type_slug = "transition-not-allowed"
+
+    def __init__(self, name: str, state: str, possible: Sequence[str], *, kind: str = "trigger") -> None:
+        listed = ", ".join(possible) or "none"
+        super().__init__(f"{kind} {name!r} is not possible in state {state!r}; possible triggers: {listed}")
+        self.name = name
+        self.state = state
+        self.possible = tuple(possible)
+        self.kind = kind
+
+
+class UnknownCommandError(DisputeError):
+    type_slug = "validation"
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        super().__init__(f"{name!r} is neither a trigger nor an action of this workflow (known: {', '.join(known)})")
+        self.name = name
+        self.known = tuple(known)
+
+
+class PolicyDeniedError(DisputeError):
+    """A policy decision refused the request; carries the deciding policies and reasons."""
+
+    type_slug = "policy-denied"
+
+    def __init__(self, action: str, reasons: Sequence[str], policy_ids: Sequence[str] = ()) -> None:
+        super().__init__(f"{action!r} refused: " + ("; ".join(reasons) or "no policy permits it"))
+        self.action = action
+        self.reasons = tuple(reasons)
+        self.policy_ids = tuple(policy_ids)

@@ -1,0 +1,275 @@
+"""evolve(): the pure fold from recorded events to a case snapshot.
+
+Replay is ``functools.reduce(evolve, events, None)``; the stored projection is
+built by the very same function, which is why the two can be compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from workflow.definition import WorkflowDefinition
+from workflow.events import RecordedEvent
+from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, TimerState
+
+
+class ReplayError(ValueError):
+    """The events cannot be folded: a gap in seq, a foreign case, an unknown type."""
+
+    def __init__(self, case_id: str, seq: int, message: str) -> None:
+        super().__init__(f"case {case_id} seq {seq}: {message}")
+        self.case_id = case_id
+        self.seq = seq
+
+
+def evolve(definition: WorkflowDefinition, snapshot: CaseSnapshot | None, event: RecordedEvent) -> CaseSnapshot:
+    """Apply one recorded event. The first event of a case must be ``filed``."""
+    if snapshot is None:
+        if event.type != "filed" or event.seq != 1:
+            raise ReplayError(event.case_id, event.seq, "a case's history must start with 'filed' at seq 1")
+        return _filed(event)
+    if event.case_id != snapshot.id:
+        raise ReplayError(event.case_id, event.seq, f"event belongs to another case than {snapshot.id}")
+    if event.seq != snapshot.version + 1:
+        raise ReplayError(event.case_id, event.seq, f"expected seq {snapshot.version + 1}")
+    handler = _HANDLERS.get(event.type)
+    if handler is None:
+        raise ReplayError(event.case_id, event.seq, f"unknown event type {event.type!r}")
+    updated = handler(definition, snapshot, event)
+    return replace(
+        updated,
+        version=event.seq,
+        updated_at=event.at,
+        head_hash=event.hash or updated.head_hash,
+        policy_version=event.policy_version or updated.policy_version,
+    )
+
+
+def fold(
+    definition: WorkflowDefinition, events: Iterable[RecordedEvent], snapshot: CaseSnapshot | None = None
+) -> CaseSnapshot | None:
+    for event in events:
+        snapshot = evolve(definition, snapshot, event)
+    return snapshot
+
+
+def _filed(event: RecordedEvent) -> CaseSnapshot:
+    d = event.data
+    return CaseSnapshot(
+        id=event.case_id,
+        workflow_name=d["workflow_name"],
+        workflow_version=event.workflow_version,
+        policy_version=event.policy_version,
+        state=d["state"],
+        version=1,
+        consumer_id=d["consumer_id"],
+        merchant_id=d["merchant_id"],
+        category=d["category"],
+        subject=d["subject"],
+        description=d["description"],
+        order_ref=d["order_ref"],
+        claim_amount=d["claim_amount"],
+        currency=d["currency"],
+        desired_outcome=d["desired_outcome"],
+        priority=d.get("priority", "normal"),
+        flags=tuple(d.get("flags", ())),
+        created_at=event.at,
+        updated_at=event.at,
+        head_hash=event.hash or "0" * 64,
+    )
+
+
+Handler = Callable[[WorkflowDefinition, CaseSnapshot, RecordedEvent], CaseSnapshot]
+
+
+def _transitioned(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    d = e.data
+    dest = d["to"]
+    changes: dict[str, object] = {"state": dest}
+    if "mediator_id" in d:
+        changes["mediator_id"] = d["mediator_id"]
+    if "outcome" in d:
+        changes["outcome"] = d["outcome"]
+    if "awarded_amount" in d:
+        changes["awarded_amount"] = d["awarded_amount"]
+    if "reopen_count" in d:
+        changes["reopen_count"] = d["reopen_count"]
+        # A reopened case is open again: its old outcome no longer stands.
+        changes["outcome"] = None
+        changes["awarded_amount"] = None
+    final = definition.state(dest).final
+    changes["closed_at"] = e.at if final else None
+    if dest != s.state:
+        # Offers belong to the state they were made in; leaving it expires them.
+        changes["offers"] = tuple(
+            replace(o, status="expired", decided_at=e.at) if o.status == "open" else o for o in s.offers
+        )
+        changes["accepted_offer_id"] = None
+    return replace(s, **changes)  # type: ignore[arg-type]
+
+
+def _message(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return replace(s, message_count=s.message_count + 1)
+
+
+def _evidence_added(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    d = e.data
+    item = Evidence(
+        evidence_id=d["evidence_id"],
+        party=d["party"],
+        added_by=e.actor_id,
+        filename=d["filename"],
+        media_type=d["media_type"],
+        size=d["size"],
+        sha256=d["sha256"],
+        description=d.get("description", ""),
+        status="draft",
+        added_at=e.at,
+    )
+    return replace(s, evidence=(*s.evidence, item))
+
+
+def _evidence_submitted(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    ids = set(e.data["evidence_ids"])
+    return replace(s, evidence=tuple(replace(x, status="submitted") if x.evidence_id in ids else x for x in s.evidence))
+
+
+def _merchant_responded(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return replace(s, merchant_responded=True)
+
+
+def _offer_proposed(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    d = e.data
+    offer = Offer(
+        offer_id=d["offer_id"],
+        amount=d["amount"],
+        currency=d["currency"],
+        terms=d.get("terms", ""),
+        proposed_by=d["party"],
+        proposer_id=e.actor_id,
+        created_at=e.at,
+    )
+    return replace(s, offers=(*s.offers, offer))
+
+
+def _offer_decided(status: str) -> Handler:
+    def handler(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+        offer_id = e.data["offer_id"]
+        offers = tuple(
+            replace(o, status=status, decided_by=e.data["party"], decided_at=e.at) if o.offer_id == offer_id else o
+            for o in s.offers
+        )
+        accepted = offer_id if status == "accepted" else s.accepted_offer_id
+        return replace(s, offers=offers, accepted_offer_id=accepted)
+
+    return handler
+
+
+def _info_requested(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    d = e.data
+    request = InfoRequest(
+        request_id=d["request_id"], party=d["party"], question=d["question"], requested_by=e.actor_id, requested_at=e.at
+    )
+    return replace(s, info_requests=(*s.info_requests, request))
+
+
+def _info_provided(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    d = e.data
+    return replace(
+        s,
+        info_requests=tuple(
+            replace(r, status="answered", answer=d["answer"], answered_at=e.at)
+            if r.request_id == d["request_id"]
+            else r
+            for r in s.info_requests
+        ),
+    )
+
+
+def _rated(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    d = e.data
+    return replace(
+        s, ratings=(*s.ratings, Rating(party=d["party"], score=d["score"], comment=d.get("comment", ""), at=e.at))
+    )
+
+
+def _replace_timer(s: CaseSnapshot, name: str, **changes: object) -> CaseSnapshot:
+    timers = list(s.timers)
+    for index in range(len(timers) - 1, -1, -1):
+        if timers[index].name == name:
+            timers[index] = replace(timers[index], **changes)  # type: ignore[arg-type]
+            return replace(s, timers=tuple(timers))
+    raise ReplayError(s.id, s.version + 1, f"no timer {name!r} to update")
+
+
+def _timer_started(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    d = e.data
+    timer = TimerState(name=d["timer"], status="running", started_at=e.at, due_at=d["due_at"], warn_at=d.get("warn_at"))
+    # A clock restarted in a later visit to its state replaces the old entry.
+    kept = tuple(t for t in s.timers if t.name != d["timer"])
+    return replace(s, timers=(*kept, timer))
+
+
+def _timer_status(status: str) -> Handler:
+    def handler(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+        return _replace_timer(s, e.data["timer"], status=status, ended_at=e.at)
+
+    return handler
+
+
+def _timer_warned(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return _replace_timer(s, e.data["timer"], warned=True)
+
+
+def _timer_paused(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return _replace_timer(s, e.data["timer"], status="paused", paused_at=e.at)
+
+
+def _timer_resumed(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    d = e.data
+    current = s.timer(d["timer"])
+    paused_total = (current.paused_seconds if current else 0) + int(d.get("paused_seconds", 0))
+    return _replace_timer(
+        s,
+        d["timer"],
+        status="running",
+        paused_at=None,
+        paused_seconds=paused_total,
+        due_at=d["due_at"],
+        warn_at=d.get("warn_at"),
+    )
+
+
+def _timer_rescheduled(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    d = e.data
+    return _replace_timer(s, d["timer"], due_at=d["due_at"], warn_at=d.get("warn_at"))
+
+
+def _flag_raised(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    flag = e.data["flag"]
+    return s if flag in s.flags else replace(s, flags=(*s.flags, flag))
+
+
+_HANDLERS: dict[str, Handler] = {
+    "transitioned": _transitioned,
+    "message": _message,
+    "evidence_added": _evidence_added,
+    "evidence_submitted": _evidence_submitted,
+    "merchant_responded": _merchant_responded,
+    "offer_proposed": _offer_proposed,
+    "offer_accepted": _offer_decided("accepted"),
+    "offer_rejected": _offer_decided("rejected"),
+    "info_requested": _info_requested,
+    "info_provided": _info_provided,
+    "rated": _rated,
+    "timer_started": _timer_started,
+    "timer_warned": _timer_warned,
+    "timer_breached": _timer_status("breached"),
+    "timer_met": _timer_status("met"),
+    "timer_cancelled": _timer_status("cancelled"),
+    "timer_paused": _timer_paused,
+    "timer_resumed": _timer_resumed,
+    "timer_rescheduled": _timer_rescheduled,
+    "flag_raised": _flag_raised,
+}
