@@ -29,7 +29,7 @@ from cases.projection import CASES, TIMERS, insert_case, insert_messages, update
 from cases.registry import WorkflowRegistry
 from policies.base import Authorizer, require
 from sla.clock import Clock
-from workflow.decide import decide, kind_of
+from workflow.decide import check_text, decide, kind_of
 from workflow.definition import WorkflowDefinition
 from workflow.errors import (
     ConflictError,
@@ -332,10 +332,10 @@ def file_case(
         _record(case_id, 1, filed, actor, now, definition.version, service.authorizer.version, GENESIS_HASH)[0],
     )
     require(service.authorizer, actor=actor, action="file", case=provisional, now=now)
-    snapshot, records = _append(service, definition, None, [filed], actor, now, case_id, "file")
-    _insert_events(session, records)
-    insert_case(session, snapshot)
-    return snapshot
+    work = UnitOfWork(service, definition, None, case_id, now)
+    work.add([filed], actor)
+    work.follow_up("file", None)
+    return work.write(session)
 
 
 def execute_command(
@@ -369,13 +369,15 @@ def execute_command(
     if kind is not None:
         require(service.authorizer, actor=actor, action=name, case=before, now=now, payload=data)
     events = decide(machine, before, Command(name=name, actor=actor, at=now, data=data, reason=reason))
-    after, records = _append(service, machine.definition, before, events, actor, now, case_id, name)
-    _insert_events(session, records)
-    update_case(session, before, after)
-    return after
+    work = UnitOfWork(service, machine.definition, before, case_id, now)
+    work.add(events, actor)
+    work.follow_up(name, before)
+    return work.write(session)
 
 
 def _validate_new_case(new_case: NewCase) -> None:
+    for name in ("consumer_id", "merchant_id", "subject", "description", "order_ref", "desired_outcome"):
+        check_text(getattr(new_case, name), name)
     if new_case.category not in CATEGORIES:
         raise InvalidCommandError(f"unknown category {new_case.category!r}", field="category")
     if new_case.claim_amount < 0:
@@ -410,35 +412,55 @@ def _record(
     )
 
 
-def _append(
-    service: CaseService,
-    definition: WorkflowDefinition,
-    before: CaseSnapshot | None,
-    events: Sequence[Event],
-    actor: Actor,
-    now: datetime,
-    case_id: str,
-    command: str,
-) -> tuple[CaseSnapshot, list[tuple[RecordedEvent, bytes]]]:
-    """Number, hash and fold ``events`` and then the clock events they cause."""
-    snapshot = before
-    records: list[tuple[RecordedEvent, bytes]] = []
-    policy_version = service.authorizer.version
+class UnitOfWork:
+    """The events one command appends to one case: numbered, hashed and folded as they
+    are added, then written with the projection in the caller's transaction."""
 
-    def add(batch: Sequence[Event], who: Actor) -> None:
-        nonlocal snapshot
-        for event in batch:
-            seq = snapshot.version + 1 if snapshot else 1
-            prev = snapshot.head_hash if snapshot else GENESIS_HASH
-            recorded = _record(case_id, seq, event, who, now, definition.version, policy_version, prev)
-            records.append(recorded)
-            snapshot = evolve(definition, snapshot, recorded[0])
+    def __init__(
+        self,
+        service: CaseService,
+        definition: WorkflowDefinition,
+        before: CaseSnapshot | None,
+        case_id: str,
+        now: datetime,
+    ) -> None:
+        self.service = service
+        self.definition = definition
+        self.before = before
+        self.snapshot = before
+        self.case_id = case_id
+        self.now = now
+        self.records: list[tuple[RecordedEvent, bytes]] = []
 
-    add(events, actor)
-    if service.clocks is not None and snapshot is not None:
-        add(service.clocks.follow_up(definition, before, snapshot, command, now), SYSTEM)
-    assert snapshot is not None
-    return snapshot, records
+    @property
+    def current(self) -> CaseSnapshot:
+        assert self.snapshot is not None
+        return self.snapshot
+
+    def add(self, events: Sequence[Event], actor: Actor) -> None:
+        policy_version = self.service.authorizer.version
+        for event in events:
+            seq = self.snapshot.version + 1 if self.snapshot else 1
+            prev = self.snapshot.head_hash if self.snapshot else GENESIS_HASH
+            recorded = _record(self.case_id, seq, event, actor, self.now, self.definition.version, policy_version, prev)
+            self.records.append(recorded)
+            self.snapshot = evolve(self.definition, self.snapshot, recorded[0])
+
+    def follow_up(self, command: str, before: CaseSnapshot | None) -> None:
+        """Append the clock events that the change since ``before`` causes."""
+        if self.service.clocks is not None and self.snapshot is not None:
+            events = self.service.clocks.follow_up(self.definition, before, self.snapshot, command, self.now)
+            self.add(events, SYSTEM)
+
+    def write(self, session: Session) -> CaseSnapshot:
+        if not self.records:
+            return self.current
+        _insert_events(session, self.records)
+        if self.before is None:
+            insert_case(session, self.current)
+        else:
+            update_case(session, self.before, self.current)
+        return self.current
 
 
 def _insert_events(session: Session, records: list[tuple[RecordedEvent, bytes]]) -> None:

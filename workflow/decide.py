@@ -19,6 +19,15 @@ from workflow.machine import WorkflowMachine
 from workflow.model import MEDIATOR_ROLES, CaseSnapshot, Command
 
 MAX_TEXT = 20_000
+# Control characters other than tab and newlines have no place in a complaint and
+# PostgreSQL refuses NUL outright; refusing them here keeps both backends equal.
+_FORBIDDEN = {chr(c) for c in range(32) if chr(c) not in "\t\n\r"} | {"\x7f"}
+
+
+def check_text(value: str, field: str) -> None:
+    """Refuse control characters (NUL and friends) in free text."""
+    if any(ch in _FORBIDDEN for ch in value):
+        raise InvalidCommandError(f"{field} contains control characters", field=field)
 RULING_DECISIONS = ("for_consumer", "for_merchant", "partial")
 
 
@@ -112,6 +121,7 @@ def _text(value: Any, field: str, *, required: bool = True, limit: int = MAX_TEX
         raise InvalidCommandError(f"{field} must be text", field=field)
     if len(value) > limit:
         raise InvalidCommandError(f"{field} is longer than {limit} characters", field=field)
+    check_text(value, field)
     return value
 
 

@@ -8,8 +8,10 @@ from typing import Any
 from cases.db import Database
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
+from cases.timers import SlaClocks
 from policies.base import AllowAllAuthorizer, Authorizer
 from sla.clock import ManualClock
+from sla.config import default_calendars
 from workflow.model import Actor, NewCase
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 Asia/Shanghai
@@ -44,3 +46,8 @@ def make_service(
         clock=clock or ManualClock(T0),
         clocks=clocks,
     )
+
+
+def make_clocked_service(url: str, *, authorizer: Authorizer | None = None, start: datetime = T0) -> CaseService:
+    """A service whose SLA clocks run on the packaged calendars and a manual clock."""
+    return make_service(url, authorizer=authorizer, clocks=SlaClocks(default_calendars()), clock=ManualClock(start))

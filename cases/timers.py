@@ -1,0 +1,323 @@
+"""SLA clocks on cases: which timer events a change causes, and firing due timers.
+
+Timers live in the ``timers`` table (a projection of the timer events in each
+case's log), never only in memory. The ticker calls :func:`fire_due_timers`;
+it claims due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
+writers), appends the warning or breach event and, for a breach, fires the
+configured trigger as ``system`` through the same decide/policy path a person
+goes through, all in one transaction per timer. A breach whose trigger is no
+longer possible or permitted is still recorded, and flagged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from cases.projection import TIMERS, timer_values
+from cases.service import CaseService, UnitOfWork, load_snapshot
+from policies.base import require
+from sla.calendar import Calendar
+from sla.timers import calendar_for, elapsed, plan_timer, remaining, replan, resume_plan
+from workflow.decide import decide
+from workflow.definition import TimerDef, WorkflowDefinition
+from workflow.errors import ConflictError, DisputeError, TransitionNotAllowedError
+from workflow.events import Event
+from workflow.model import SYSTEM, CaseSnapshot, Command, TimerState, from_iso, to_iso
+
+log = logging.getLogger("disputes.timers")
+LIVE = ("running", "paused")
+
+
+@dataclass(frozen=True)
+class TimerView:
+    """A timer as the API shows it, with business time remaining and elapsed."""
+
+    name: str
+    status: str
+    started_at: str
+    due_at: str
+    warn_at: str | None
+    warned: bool
+    calendar: str
+    goal: str
+    remaining_seconds: int
+    elapsed_seconds: int
+    paused_seconds: int
+    ended_at: str | None
+
+
+class SlaClocks:
+    """Decides the timer events that follow from a case's change (the ClockKeeper)."""
+
+    def __init__(self, calendars: Mapping[str, Calendar]) -> None:
+        self.calendars = dict(calendars)
+
+    def calendar(self, timer: TimerDef) -> Calendar:
+        return calendar_for(timer, self.calendars)
+
+    def follow_up(
+        self,
+        definition: WorkflowDefinition,
+        before: CaseSnapshot | None,
+        after: CaseSnapshot,
+        command: str,
+        now: datetime,
+    ) -> list[Event]:
+        events: list[Event] = []
+        status = {t.name: t.status for t in after.timers}
+        live = {name for name, s in status.items() if s in LIVE}
+        entering = before is None or before.state != after.state
+        if entering:
+            keep = set(definition.state(after.state).timers)
+            old_state = before.state if before else None
+            for name in sorted(live - keep):
+                kind = "timer_met" if command in definition.timer(name).stop_on else "timer_cancelled"
+                events.append(Event(kind, {"timer": name, "by": command, "left_state": old_state}))
+                live.discard(name)
+            for name in definition.state(after.state).timers:
+                if name in live:
+                    continue  # a clock listed by both states runs on
+                timer = definition.timer(name)
+                plan = plan_timer(timer, self.calendar(timer), now)
+                events.append(
+                    Event(
+                        "timer_started",
+                        {
+                            "timer": name,
+                            "due_at": to_iso(plan.due_at),
+                            "warn_at": to_iso(plan.warn_at) if plan.warn_at else None,
+                            "goal": str(timer.goal),
+                            "calendar": self.calendar(timer).name,
+                        },
+                    )
+                )
+                status[name] = "running"
+                live.add(name)
+        else:
+            for name in sorted(live):
+                if command in definition.timer(name).stop_on:
+                    events.append(Event("timer_met", {"timer": name, "by": command}))
+                    live.discard(name)
+        conditions = {f"awaiting_{party}" for party in after.awaiting}
+        for name in sorted(live):
+            timer = definition.timer(name)
+            should_pause = bool(set(timer.pause_while) & conditions)
+            current = after.timer(name)
+            if should_pause and status[name] == "running":
+                events.append(
+                    Event("timer_paused", {"timer": name, "while": sorted(set(timer.pause_while) & conditions)})
+                )
+            elif not should_pause and status[name] == "paused" and current is not None and current.paused_at:
+                plan, total = resume_plan(
+                    self.calendar(timer),
+                    paused_at=from_iso(current.paused_at),
+                    resumed_at=now,
+                    due_at=from_iso(current.due_at),
+                    warn_at=from_iso(current.warn_at) if current.warn_at else None,
+                    paused_business_seconds=current.paused_seconds,
+                )
+                events.append(
+                    Event(
+                        "timer_resumed",
+                        {
+                            "timer": name,
+                            "due_at": to_iso(plan.due_at),
+                            "warn_at": to_iso(plan.warn_at) if plan.warn_at else None,
+                            "paused_seconds": total - current.paused_seconds,
+                        },
+                    )
+                )
+        return events
+
+    def view(self, definition: WorkflowDefinition, timer: TimerState, now: datetime) -> TimerView:
+        spec = definition.timer(timer.name)
+        calendar = self.calendar(spec)
+        end = from_iso(timer.ended_at) if timer.ended_at else now
+        due = from_iso(timer.due_at)
+        return TimerView(
+            name=timer.name,
+            status=timer.status,
+            started_at=timer.started_at,
+            due_at=timer.due_at,
+            warn_at=timer.warn_at,
+            warned=timer.warned,
+            calendar=calendar.name,
+            goal=str(spec.goal),
+            remaining_seconds=remaining(calendar, end, due),
+            elapsed_seconds=elapsed(
+                calendar,
+                from_iso(timer.started_at),
+                end,
+                timer.paused_seconds,
+                paused_since=from_iso(timer.paused_at) if timer.paused_at else None,
+            ),
+            paused_seconds=timer.paused_seconds,
+            ended_at=timer.ended_at,
+        )
+
+
+def fire_due_timers(service: CaseService, now: datetime, *, batch: int = 100, max_batches: int = 1000) -> int:
+    """Fire every warning and breach due at ``now``; return how many effects were applied.
+
+    Each claimed timer is handled in a savepoint, so one case's trouble (a
+    concurrent writer, a refused trigger) never loses the others' effects.
+    """
+    fired = 0
+    for _ in range(max_batches):
+        claimed, applied = service.db.run_write(lambda session: _sweep(session, service, now, batch))
+        fired += applied
+        if claimed < batch or applied == 0:
+            return fired
+    return fired
+
+
+def _sweep(session: Session, service: CaseService, now: datetime, batch: int) -> tuple[int, int]:
+    stmt = (
+        select(TIMERS.c.case_id, TIMERS.c.name)
+        .where(TIMERS.c.next_fire_at <= now)
+        .order_by(TIMERS.c.next_fire_at)
+        .limit(batch)
+    )
+    if service.db.dialect == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = session.execute(stmt).all()
+    applied = 0
+    for case_id, name in rows:
+        try:
+            with session.begin_nested():
+                applied += _fire_one(session, service, case_id, name, now)
+        except ConflictError:
+            log.info("timer %s of %s: case changed concurrently; retried next sweep", name, case_id)
+        except OperationalError:
+            raise
+        except Exception:
+            log.exception("timer %s of case %s could not fire; retried next sweep", name, case_id)
+    return len(rows), applied
+
+
+def _fire_one(session: Session, service: CaseService, case_id: str, name: str, now: datetime) -> int:
+    before = load_snapshot(session, case_id)
+    timer = before.timer(name)
+    if timer is None or timer.status != "running":
+        # The row is stale (it cannot be in the same transaction; be safe): re-sync it.
+        if timer is not None:
+            session.execute(
+                update(TIMERS)
+                .where(TIMERS.c.case_id == case_id, TIMERS.c.name == name)
+                .values(**timer_values(case_id, timer))
+            )
+        return 0
+    machine = service.registry.machine(before.workflow_version, session)
+    definition = machine.definition
+    spec = definition.timer(name)
+    work = UnitOfWork(service, definition, before, case_id, now)
+    due = from_iso(timer.due_at)
+    if timer.warn_at and not timer.warned and from_iso(timer.warn_at) <= now:
+        work.add([Event("timer_warned", {"timer": name, "due_at": timer.due_at})], SYSTEM)
+    if now >= due:
+        breach = spec.on_breach
+        if breach.flag:
+            work.add(
+                [
+                    Event("timer_breached", {"timer": name, "due_at": timer.due_at, "flag": breach.flag}),
+                    Event("flag_raised", {"flag": breach.flag, "timer": name}),
+                ],
+                SYSTEM,
+            )
+        else:
+            trigger = breach.trigger or ""
+            work.add([Event("timer_breached", {"timer": name, "due_at": timer.due_at, "trigger": trigger})], SYSTEM)
+            middle = work.current
+            try:
+                if not machine.may(middle.state, trigger):
+                    raise TransitionNotAllowedError(trigger, middle.state, machine.possible_triggers(middle.state))
+                require(service.authorizer, actor=SYSTEM, action=trigger, case=middle, now=now)
+                events = decide(machine, middle, Command(trigger, SYSTEM, now, {}, f"the {name} clock breached"))
+                work.add(events, SYSTEM)
+                work.follow_up(trigger, middle)
+            except DisputeError as exc:
+                # Recorded and flagged, never lost: a person must look at this case.
+                work.add(
+                    [Event("flag_raised", {"flag": f"{name}_breach_unactioned", "timer": name, "reason": str(exc)})],
+                    SYSTEM,
+                )
+    if not work.records:
+        # Not due after all (clock skew between sweeps): re-sync the row's next instant.
+        session.execute(
+            update(TIMERS)
+            .where(TIMERS.c.case_id == case_id, TIMERS.c.name == name)
+            .values(**timer_values(case_id, timer))
+        )
+        return 0
+    work.write(session)
+    return 1
+
+
+def reschedule_running(service: CaseService, now: datetime, reason: str) -> int:
+    """After a calendar change, recompute every running timer's due instant from its start
+    and paused time; record a ``timer_rescheduled`` event on each case whose deadline moved."""
+    changed = 0
+    last = ""
+    while True:
+        with service.db.read() as session:
+            rows = session.execute(
+                select(TIMERS.c.case_id)
+                .where(TIMERS.c.status.in_(LIVE), TIMERS.c.case_id > last)
+                .group_by(TIMERS.c.case_id)
+                .order_by(TIMERS.c.case_id)
+                .limit(200)
+            ).all()
+        if not rows:
+            return changed
+        for (case_id,) in rows:
+            changed += service.db.run_write(
+                partial(_reschedule_case, service=service, case_id=case_id, now=now, reason=reason)
+            )
+        last = rows[-1][0]
+
+
+def _reschedule_case(session: Session, *, service: CaseService, case_id: str, now: datetime, reason: str) -> int:
+    assert isinstance(service.clocks, SlaClocks)
+    before = load_snapshot(session, case_id)
+    definition = service.registry.pinned(before.workflow_version, session)
+    events = []
+    for timer in before.timers:
+        if timer.status not in LIVE:
+            continue
+        spec = definition.timer(timer.name)
+        plan = replan(
+            spec,
+            service.clocks.calendar(spec),
+            started_at=from_iso(timer.started_at),
+            paused_business_seconds=timer.paused_seconds,
+        )
+        due, warn = to_iso(plan.due_at), to_iso(plan.warn_at) if plan.warn_at else None
+        if timer.status == "paused":
+            continue  # its due instant is recomputed when it resumes
+        if due != timer.due_at or (warn != timer.warn_at and not timer.warned):
+            events.append(
+                Event(
+                    "timer_rescheduled",
+                    {
+                        "timer": timer.name,
+                        "due_at": due,
+                        "warn_at": warn if not timer.warned else timer.warn_at,
+                        "previous_due_at": timer.due_at,
+                        "reason": reason,
+                    },
+                )
+            )
+    if not events:
+        return 0
+    work = UnitOfWork(service, definition, before, case_id, now)
+    work.add(events, SYSTEM)
+    work.write(session)
+    return 1
