@@ -10,14 +10,18 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from api.middleware import GuardMiddleware
 from api.problems import install_problem_handlers
-from api.routes import cases, health
+from api.routes import actions, cases, clocks, health
 from api.settings import Settings, get_settings
 from cases.db import Database
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
+from cases.timers import SlaClocks, fire_due_timers
 from policies.base import AllowAllAuthorizer, Authorizer
 from sla.clock import Clock, SystemClock
+from sla.config import default_calendars
+from sla.ticker import Ticker
 
 log = logging.getLogger("disputes")
 
@@ -33,6 +37,9 @@ Errors are `application/problem+json` (RFC 9457) with a stable `type`.
 TAGS = [
     {"name": "cases", "description": "Filing, reading and moving cases."},
     {"name": "consumer", "description": "What consumers do."},
+    {"name": "merchant", "description": "What merchants do."},
+    {"name": "mediator", "description": "What mediators do."},
+    {"name": "clocks", "description": "SLA clocks and the urgency queue."},
     {"name": "operations", "description": "Health and metrics."},
 ]
 
@@ -52,7 +59,13 @@ def build_service(settings: Settings, *, clock: Clock | None = None) -> CaseServ
         registry=registry,
         authorizer=build_authorizer(settings),
         clock=clock or SystemClock(),
+        clocks=SlaClocks(default_calendars()),
     )
+
+
+def build_ticker(service: CaseService, settings: Settings) -> Ticker:
+    """The SLA ticker wired to this service: each sweep fires every due timer once."""
+    return Ticker(lambda now: fire_due_timers(service, now), service.clock, settings.tick_seconds)
 
 
 def create_app(settings: Settings | None = None, *, service: CaseService | None = None, **_: Any) -> FastAPI:
@@ -64,7 +77,13 @@ def create_app(settings: Settings | None = None, *, service: CaseService | None 
             app.state.service = build_service(settings)
         if isinstance(app.state.service.authorizer, AllowAllAuthorizer):
             log.warning("authorization: allow-all (policy version %r)", app.state.service.authorizer.version)
+        ticker = build_ticker(app.state.service, settings) if settings.run_ticker else None
+        if ticker is not None:
+            ticker.start()  # sweeps once at once: overdue timers fire on start-up
+        app.state.ticker = ticker
         yield
+        if ticker is not None:
+            ticker.stop()
         if owns_service:
             app.state.service.db.dispose()
 
@@ -82,4 +101,12 @@ def create_app(settings: Settings | None = None, *, service: CaseService | None 
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(cases.router)
+    app.include_router(actions.router)
+    app.include_router(clocks.router)
+    app.add_middleware(
+        GuardMiddleware,
+        settings=settings,
+        get_db=lambda: app.state.service.db,
+        clock=lambda: app.state.service.clock,
+    )
     return app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
-from api.app import build_service
+from api.app import build_service, build_ticker
 from api.auth import TOKEN_ROLES, mint_token, parse_ttl
 from api.demo import create_demo
 from api.settings import Settings, get_settings
@@ -23,6 +25,7 @@ from cases.audit import Damage, replay, verify_case
 from cases.db import make_engine
 from cases.projection import CASES
 from cases.service import CaseService
+from cases.timers import fire_due_timers
 from sla.clock import ManualClock, SystemClock
 from workflow.definition import InvalidDefinitionError, load_definition_file
 from workflow.model import from_iso
@@ -36,6 +39,8 @@ workflow_app = typer.Typer(help="Workflow definition files.", no_args_is_help=Tr
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(workflow_app, name="workflow")
+sla_app = typer.Typer(help="SLA clocks.", no_args_is_help=True)
+app.add_typer(sla_app, name="sla")
 
 out = Console()
 err = Console(stderr=True)
@@ -93,6 +98,38 @@ def serve(
         engine.dispose()
     err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, database: {settings.database_url})")
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@app.command()
+def worker() -> None:
+    """Run only the SLA ticker (for deployments with separate API and timer processes)."""
+    settings = _settings()
+    service = _service(settings)
+    ticker = build_ticker(service, settings)
+    err.print(f"ticker running every {settings.tick_seconds:g}s on {settings.database_url}; Ctrl-C stops")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    ticker.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ticker.stop()
+        service.db.dispose()
+        err.print(f"ticker stopped after {ticker.sweeps} sweeps, {ticker.fired_total} timer effects")
+
+
+@sla_app.command("tick")
+def sla_tick(now: Annotated[str | None, typer.Option(help="Sweep as of this instant (ISO 8601).")] = None) -> None:
+    """Run one sweep: fire every warning and breach due now (for cron-style deployments)."""
+    settings = _settings()
+    service = _service(settings)
+    instant = _parse_instant(now) if now else service.clock.now()
+    fired = fire_due_timers(service, instant)
+    service.db.dispose()
+    out.print(f"{fired} timer effects applied as of {instant.isoformat()}")
 
 
 # --- schema ---------------------------------------------------------------------

@@ -61,6 +61,14 @@ TITLES = {
 }
 
 
+class BodyTooLargeError(Exception):
+    """A streamed request body passed its cap (raised from the body reader, answered with 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body exceeds {limit} bytes")
+        self.limit = limit
+
+
 class ProblemError(Exception):
     """Raise from routes for problems that are not domain errors (428, 413, 429...)."""
 
@@ -202,6 +210,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal", "an internal error occurred; it has been logged", instance=request.url.path)
 
+    async def on_too_large(request: Request, exc: Exception) -> JSONResponse:
+        return problem(413, "payload-too-large", str(exc), instance=request.url.path)
+
+    app.add_exception_handler(BodyTooLargeError, on_too_large)
     app.add_exception_handler(DisputeError, on_domain)
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)

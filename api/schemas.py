@@ -186,3 +186,136 @@ class Health(BaseModel):
     status: str
     database: str | None = None
     policies: str | None = None
+
+
+class TimerPublic(BaseModel):
+    name: str
+    status: str
+    calendar: str
+    goal: str
+    started_at: str
+    due_at: str
+    warn_at: str | None
+    warned: bool
+    remaining_business_seconds: int = Field(description="Business seconds left; negative once overdue.")
+    elapsed_business_seconds: int
+    paused_business_seconds: int
+    ended_at: str | None
+
+
+class TimersPublic(BaseModel):
+    case_id: str
+    data: list[TimerPublic]
+
+
+class QueueItemPublic(BaseModel):
+    case: CasePublic
+    most_urgent: TimerPublic | None
+
+
+class QueuePublic(BaseModel):
+    data: list[QueueItemPublic]
+    next_cursor: str | None
+
+
+class ResponseCreate(Strict):
+    statement: str = Field(min_length=1, max_length=20_000)
+
+
+class MessageCreate(Strict):
+    body: str = Field(min_length=1, max_length=20_000)
+    internal: bool = Field(default=False, description="A mediator-only note, invisible to the parties.")
+
+
+class MessagePublic(BaseModel):
+    id: str
+    seq: int
+    party: str
+    author_id: str
+    body: str
+    internal: bool
+    at: str
+
+
+class MessagesPublic(BaseModel):
+    data: list[MessagePublic]
+    next_cursor: str | None
+
+
+class EvidencePublic(BaseModel):
+    id: str
+    party: str
+    added_by: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    description: str
+    status: Literal["draft", "submitted"]
+    added_at: str
+
+
+class EvidenceListPublic(BaseModel):
+    data: list[EvidencePublic]
+
+
+class OfferCreate(Strict):
+    amount: int = Field(ge=0, le=10**12, description="Minor units.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    terms: str = Field(default="", max_length=4000)
+
+
+class OfferDecision(Strict):
+    reason: str = Field(default="", max_length=4000)
+
+
+class OfferPublic(BaseModel):
+    id: str
+    amount: int
+    currency: str
+    terms: str
+    proposed_by: str
+    status: str
+    decided_by: str | None
+    created_at: str
+    decided_at: str | None
+
+
+class OffersPublic(BaseModel):
+    data: list[OfferPublic]
+
+
+class InfoRequestCreate(Strict):
+    party: Literal["consumer", "merchant"]
+    question: str = Field(min_length=1, max_length=4000)
+
+
+class InfoAnswer(Strict):
+    answer: str = Field(min_length=1, max_length=20_000)
+
+
+class InfoRequestPublic(BaseModel):
+    id: str
+    party: str
+    question: str
+    requested_by: str
+    status: str
+    answer: str | None
+    requested_at: str
+    answered_at: str | None
+
+
+class InfoRequestsPublic(BaseModel):
+    data: list[InfoRequestPublic]
+
+
+class FeedbackCreate(Strict):
+    score: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=4000)
+
+
+class FeedbackPublic(BaseModel):
+    party: str
+    score: int
+    comment: str
+    at: str

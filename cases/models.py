@@ -166,3 +166,20 @@ class PolicyVersionRow(SQLModel, table=True):
     version: str = Field(max_length=64, primary_key=True)
     files: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_column=_utc())
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """A POST's Idempotency-Key, scoped to the caller, with the response it produced."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_expires", "expires_at"),)
+
+    scope: str = Field(max_length=64, primary_key=True)
+    key: str = Field(max_length=255, primary_key=True)
+    fingerprint: str = Field(max_length=64)
+    status: str = Field(max_length=20)  # in_flight, done
+    response_status: int | None = None
+    response_headers: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    response_body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = Field(sa_column=_utc())
+    expires_at: datetime = Field(sa_column=_utc())

@@ -10,6 +10,7 @@ compare-and-set on the version. Any failure rolls the whole command back.
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +25,7 @@ from sqlmodel import Session
 from cases.chain import GENESIS_HASH, event_from_body, seal
 from cases.codec import snapshot_from_json
 from cases.db import Database
-from cases.models import EventRow
+from cases.models import BlobRow, EventRow, MessageRow
 from cases.projection import CASES, TIMERS, insert_case, insert_messages, update_case
 from cases.registry import WorkflowRegistry
 from policies.base import Authorizer, require
@@ -39,9 +40,10 @@ from workflow.errors import (
 )
 from workflow.events import Event, RecordedEvent
 from workflow.evolve import evolve
-from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, NewCase, from_iso, to_iso
+from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, Evidence, NewCase, from_iso, to_iso
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+MESSAGES = MessageRow.__table__  # type: ignore[attr-defined]
 MAX_PAGE = 200
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -255,6 +257,49 @@ class CaseService:
                 result.append(ActionInfo(name, kind, decision.allowed, decision.reasons))
         return result
 
+    def messages(self, *, actor: Actor, case_id: str, after_seq: int = 0, limit: int = 100) -> Page:
+        """Messages in order; internal notes only for callers the policies let ``view_internal``."""
+        limit = max(1, min(limit, MAX_PAGE))
+        with self.db.read() as session:
+            snapshot = load_snapshot(session, case_id)
+            self.require_visible(actor, snapshot)
+            internal = self.authorizer.decide(
+                actor=actor, action="view_internal", case=snapshot, now=self.clock.now()
+            ).allowed
+            stmt = select(MESSAGES).where(MESSAGES.c.case_id == case_id, MESSAGES.c.seq > after_seq)
+            if not internal:
+                stmt = stmt.where(MESSAGES.c.internal.is_(False))
+            rows = session.execute(stmt.order_by(MESSAGES.c.seq).limit(limit + 1)).all()
+        next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+        return Page(data=list(rows[:limit]), next_cursor=next_cursor)
+
+    def store_blob(self, content: bytes) -> str:
+        """Store evidence content once per sha256 (before the event that references it)."""
+        digest = hashlib.sha256(content).hexdigest()
+        table = BlobRow.__table__  # type: ignore[attr-defined]
+
+        def work(session: Session) -> None:
+            if session.execute(select(table.c.sha256).where(table.c.sha256 == digest)).first() is None:
+                session.execute(insert(table).values(sha256=digest, size=len(content), content=content))
+
+        try:
+            self.db.run_write(work)
+        except IntegrityError:
+            pass  # stored concurrently by someone else: same bytes
+        return digest
+
+    def evidence_content(self, *, actor: Actor, case_id: str, evidence_id: str) -> tuple[Evidence, bytes]:
+        snapshot = self.get(actor=actor, case_id=case_id)
+        item = next((e for e in snapshot.evidence if e.evidence_id == evidence_id), None)
+        if item is None or not evidence_visible(actor, item):
+            raise NotFoundError("evidence", evidence_id)
+        table = BlobRow.__table__  # type: ignore[attr-defined]
+        with self.db.read() as session:
+            content = session.execute(select(table.c.content).where(table.c.sha256 == item.sha256)).scalar()
+        if content is None:
+            raise NotFoundError("evidence content", evidence_id)
+        return item, bytes(content)
+
     def iter_case_ids(self, *, since: datetime | None = None) -> Iterator[str]:
         """Every case id in filing order (for audit walks), in pages."""
         last = 0
@@ -279,6 +324,11 @@ def load_snapshot(session: Session, case_id: str) -> CaseSnapshot:
     if row is None:
         raise NotFoundError("case", case_id)
     return snapshot_from_json(row.snapshot)
+
+
+def evidence_visible(actor: Actor, item: Evidence) -> bool:
+    """Drafts are staged: only their party and mediators see them until submitted."""
+    return item.status == "submitted" or actor.party in (item.party, "mediator", "auditor")
 
 
 def visibility_clause(actor: Actor) -> Any:

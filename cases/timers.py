@@ -17,20 +17,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from cases.projection import TIMERS, timer_values
-from cases.service import CaseService, UnitOfWork, load_snapshot
+from cases.codec import snapshot_from_json
+from cases.projection import CASES, TIMERS, timer_values
+from cases.service import CaseService, UnitOfWork, load_snapshot, visibility_clause
 from policies.base import require
 from sla.calendar import Calendar
 from sla.timers import calendar_for, elapsed, plan_timer, remaining, replan, resume_plan
 from workflow.decide import decide
 from workflow.definition import TimerDef, WorkflowDefinition
-from workflow.errors import ConflictError, DisputeError, TransitionNotAllowedError
+from workflow.errors import ConflictError, DisputeError, InvalidCommandError, TransitionNotAllowedError
 from workflow.events import Event
-from workflow.model import SYSTEM, CaseSnapshot, Command, TimerState, from_iso, to_iso
+from workflow.model import SYSTEM, Actor, CaseSnapshot, Command, TimerState, from_iso, to_iso
 
 log = logging.getLogger("disputes.timers")
 LIVE = ("running", "paused")
@@ -321,3 +322,69 @@ def _reschedule_case(session: Session, *, service: CaseService, case_id: str, no
     work.add(events, SYSTEM)
     work.write(session)
     return 1
+
+
+def case_timers(service: CaseService, *, actor: Actor, case_id: str) -> list[TimerView]:
+    """The case's clocks as the caller may see them (view policy applies)."""
+    snapshot = service.get(actor=actor, case_id=case_id)
+    with service.db.read() as session:
+        definition = service.registry.pinned(snapshot.workflow_version, session)
+    clocks = _clocks(service)
+    now = service.clock.now()
+    return [clocks.view(definition, t, now) for t in snapshot.timers]
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    case: CaseSnapshot
+    timer: TimerView | None
+
+
+def queue(service: CaseService, *, actor: Actor, limit: int = 50, after: str | None = None) -> list[QueueItem]:
+    """Open cases the caller can act on, most urgent running clock first.
+
+    ``after`` is the cursor ``"<due_at ISO>|<case id>"`` of the last item of the previous page.
+    """
+    limit = max(1, min(limit, 200))
+    urgent = (
+        select(TIMERS.c.case_id, func.min(TIMERS.c.due_at).label("due_at"))
+        .where(TIMERS.c.status == "running")
+        .group_by(TIMERS.c.case_id)
+        .subquery()
+    )
+    stmt = (
+        select(CASES.c.snapshot, urgent.c.due_at, CASES.c.id)
+        .join(urgent, urgent.c.case_id == CASES.c.id)
+        .where(visibility_clause(actor), CASES.c.closed_at.is_(None))
+    )
+    if actor.role in ("mediator", "senior_mediator"):
+        # "Can act on": their own cases, and for the unassigned queue only cases nobody holds.
+        stmt = stmt.where(or_(CASES.c.mediator_id == actor.id, CASES.c.mediator_id.is_(None)))
+    if after:
+        try:
+            due_text, last_id = after.split("|", 1)
+            due = from_iso(due_text)
+        except ValueError:
+            raise InvalidCommandError("malformed queue cursor", field="cursor") from None
+        stmt = stmt.where(or_(urgent.c.due_at > due, and_(urgent.c.due_at == due, CASES.c.id > last_id)))
+    stmt = stmt.order_by(urgent.c.due_at, CASES.c.id).limit(limit)
+    with service.db.read() as session:
+        rows = session.execute(stmt).all()
+        definitions = {}
+        items = []
+        now = service.clock.now()
+        clocks = _clocks(service)
+        for snapshot_json, _due, _id in rows:
+            snapshot = snapshot_from_json(snapshot_json)
+            if snapshot.workflow_version not in definitions:
+                definitions[snapshot.workflow_version] = service.registry.pinned(snapshot.workflow_version, session)
+            running = sorted((t for t in snapshot.timers if t.status == "running"), key=lambda t: t.due_at)
+            view = clocks.view(definitions[snapshot.workflow_version], running[0], now) if running else None
+            items.append(QueueItem(case=snapshot, timer=view))
+    return items
+
+
+def _clocks(service: CaseService) -> SlaClocks:
+    if not isinstance(service.clocks, SlaClocks):
+        raise InvalidCommandError("this engine runs without SLA clocks")
+    return service.clocks

@@ -13,7 +13,9 @@ from api.app import create_app
 from api.auth import mint_token
 from api.settings import Settings
 from cases.service import CaseService
+from cases.timers import SlaClocks
 from sla.clock import ManualClock
+from sla.config import default_calendars
 from tests.cases.helpers import T0, make_service
 
 
@@ -38,6 +40,7 @@ def api_factory(db_url: str) -> Iterator[Callable[..., Api]]:
     def make(**service_kwargs: object) -> Api:
         clock = ManualClock(T0)
         settings = Settings(environment="test", database_url=db_url, run_ticker=False)
+        service_kwargs.setdefault("clocks", SlaClocks(default_calendars()))
         service = make_service(db_url, clock=clock, **service_kwargs)  # type: ignore[arg-type]
         client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
         client.__enter__()

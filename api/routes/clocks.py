@@ -1,0 +1,69 @@
+"""SLA clocks: a case's timers, and the mediator's queue by urgency."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import CurrentActor, ServiceDep
+from api.openapi import problems
+from api.schemas import CasePublic, QueueItemPublic, QueuePublic, TimerPublic, TimersPublic
+from cases.timers import TimerView, case_timers, queue
+
+router = APIRouter(tags=["clocks"])
+
+
+def timer_public(view: TimerView) -> TimerPublic:
+    return TimerPublic(
+        name=view.name,
+        status=view.status,
+        calendar=view.calendar,
+        goal=view.goal,
+        started_at=view.started_at,
+        due_at=view.due_at,
+        warn_at=view.warn_at,
+        warned=view.warned,
+        remaining_business_seconds=view.remaining_seconds,
+        elapsed_business_seconds=view.elapsed_seconds,
+        paused_business_seconds=view.paused_seconds,
+        ended_at=view.ended_at,
+    )
+
+
+@router.get(
+    "/v1/cases/{case_id}/timers",
+    response_model=TimersPublic,
+    summary="The case's SLA clocks",
+    responses=problems(401, 404),
+)
+def timers(case_id: str, actor: CurrentActor, service: ServiceDep) -> TimersPublic:
+    return TimersPublic(
+        case_id=case_id, data=[timer_public(v) for v in case_timers(service, actor=actor, case_id=case_id)]
+    )
+
+
+@router.get(
+    "/v1/queue",
+    response_model=QueuePublic,
+    summary="Cases you can act on, most urgent clock first",
+    tags=["mediator"],
+    responses=problems(401, 422),
+)
+def mediator_queue(
+    actor: CurrentActor,
+    service: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=120)] = None,
+) -> QueuePublic:
+    items = queue(service, actor=actor, limit=limit, after=cursor)
+    next_cursor = None
+    if len(items) == limit and items[-1].timer is not None:
+        next_cursor = f"{items[-1].timer.due_at}|{items[-1].case.id}"
+    return QueuePublic(
+        data=[
+            QueueItemPublic(case=CasePublic.of(i.case), most_urgent=timer_public(i.timer) if i.timer else None)
+            for i in items
+        ],
+        next_cursor=next_cursor,
+    )
