@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import httpx
+import httpx2
 
 from cases.timers import fire_due_timers
 from tests.api.conftest import Api
@@ -36,7 +36,7 @@ class Party:
 
     def post(
         self, case_id: str, path: str, body: dict[str, Any] | None = None, expect: int = 200, **kwargs: Any
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         headers = {**self.headers, "If-Match": self.etag(case_id)}
         if body is not None:
             kwargs["json"] = body
@@ -45,7 +45,8 @@ class Party:
         return response
 
     def move(self, case_id: str, trigger: str, **extra: Any) -> dict[str, Any]:
-        return self.post(case_id, "/transitions", {"trigger": trigger, **extra}).json()
+        result: dict[str, Any] = self.post(case_id, "/transitions", {"trigger": trigger, **extra}).json()
+        return result
 
     def get(self, path: str) -> Any:
         response = self.api.client.get(path, headers=self.headers)
