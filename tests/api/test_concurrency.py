@@ -1,0 +1,106 @@
+"""Retries and races over real HTTP: Idempotency-Key replay and If-Match serialisation."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import httpx2
+from sqlalchemy import func, select
+
+from api.app import create_app
+from cases.models import EventRow
+from tests.api.conftest import Api
+from tests.api.live import serve
+
+FILING: dict[str, Any] = {
+    "merchant_id": "m-1",
+    "order_ref": "TB-1",
+    "category": "not_received",
+    "subject": "没收到货",
+    "description": "物流一直没有更新。",
+    "claim": {"amount": 9900, "currency": "CNY"},
+}
+
+
+def run_parallel(count: int, call: Callable[[httpx2.Client], httpx2.Response]) -> list[httpx2.Response]:
+    barrier = threading.Barrier(count)
+
+    def one(_: int) -> httpx2.Response:
+        with httpx2.Client(timeout=60) as client:
+            barrier.wait()
+            return call(client)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def count_events(api: Api, case_id: str | None = None) -> int:
+    events = EventRow.__table__  # type: ignore[attr-defined]
+    stmt = select(func.count()).select_from(events)
+    if case_id:
+        stmt = stmt.where(events.c.case_id == case_id)
+    with api.service.db.read() as session:
+        return int(session.execute(stmt).scalar_one())
+
+
+def test_fifty_identical_posts_with_one_key_have_one_effect(api: Api) -> None:
+    consumer = api.token("c-1", "consumer")
+    with serve(create_app(api.settings, service=api.service)) as base:
+        responses = run_parallel(
+            50,
+            lambda client: client.post(
+                f"{base}/v1/cases", json=FILING, headers={**consumer, "Idempotency-Key": "file-once-42"}
+            ),
+        )
+    assert {r.status_code for r in responses} == {201}, {r.status_code: r.text for r in responses}
+    assert len({r.content for r in responses}) == 1
+    assert count_events(api) == 1 + 1  # one 'filed' and the assignment clock's 'timer_started'
+    listed = api.client.get("/v1/cases", headers=consumer).json()["data"]
+    assert len(listed) == 1
+
+
+def test_same_key_with_another_body_is_refused(api: Api) -> None:
+    consumer = {**api.token("c-1", "consumer"), "Idempotency-Key": "k-1"}
+    first = api.client.post("/v1/cases", json=FILING, headers=consumer)
+    again = api.client.post("/v1/cases", json=FILING, headers=consumer)
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    other = api.client.post("/v1/cases", json={**FILING, "order_ref": "TB-2"}, headers=consumer)
+    assert other.status_code == 422 and other.json()["type"].endswith(":idempotency-key-reuse")
+    too_long = api.client.post("/v1/cases", json=FILING, headers={**consumer, "Idempotency-Key": "x" * 256})
+    assert too_long.status_code == 422
+
+
+def test_keys_expire_after_a_day(api: Api) -> None:
+    consumer = {**api.token("c-1", "consumer"), "Idempotency-Key": "k-day"}
+    first = api.client.post("/v1/cases", json=FILING, headers=consumer).json()
+    api.clock.advance(timedelta(hours=23))
+    assert api.client.post("/v1/cases", json=FILING, headers=consumer).json()["id"] == first["id"]
+    api.clock.advance(timedelta(hours=2))
+    assert api.client.post("/v1/cases", json=FILING, headers=consumer).json()["id"] != first["id"]
+
+
+def test_fifty_transitions_with_one_if_match_one_wins(api: Api) -> None:
+    consumer = api.token("c-1", "consumer")
+    mediator = api.token("med-1", "mediator")
+    case = api.client.post("/v1/cases", json=FILING, headers=consumer).json()
+    before = count_events(api, case["id"])
+    with serve(create_app(api.settings, service=api.service)) as base:
+        responses = run_parallel(
+            50,
+            lambda client: client.post(
+                f"{base}/v1/cases/{case['id']}/transitions",
+                json={"trigger": "assign"},
+                headers={**mediator, "If-Match": f'"{case["version"]}"'},
+            ),
+        )
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(200) == 1 and codes.count(412) == 49, codes
+    assert all(r.headers["content-type"] == "application/problem+json" for r in responses if r.status_code == 412)
+    # The winner wrote the transition and its clock events; nobody else wrote anything.
+    winner = next(r for r in responses if r.status_code == 200).json()
+    assert count_events(api, case["id"]) - before == winner["version"] - case["version"]
