@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -18,7 +19,9 @@ from cases.db import Database
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from cases.timers import SlaClocks, fire_due_timers
-from policies.base import AllowAllAuthorizer, Authorizer
+from policies.base import AllowAllAuthorizer
+from policies.cedar import DEFAULT_POLICY_DIR
+from policies.store import PolicyStore
 from sla.clock import Clock, SystemClock
 from sla.config import default_calendars
 from sla.ticker import Ticker
@@ -44,23 +47,32 @@ TAGS = [
 ]
 
 
-def build_authorizer(settings: Settings) -> Authorizer:
+def policy_dir(settings: Settings) -> Path:
+    if settings.config_dir is not None and (settings.config_dir / "policies").is_dir():
+        return settings.config_dir / "policies"
+    return DEFAULT_POLICY_DIR
+
+
+def build_policy_store(settings: Settings, registry: WorkflowRegistry) -> PolicyStore | None:
+    """The Cedar policy set in force (None only with the explicit DISPUTES_ALLOW_ALL)."""
     if settings.allow_all:
         log.warning("DISPUTES_ALLOW_ALL is set: NO POLICIES ARE CHECKED, every request is allowed")
-        return AllowAllAuthorizer()
-    log.warning("no policy engine is wired yet: running with the allow-all authorizer (nothing is checked)")
-    return AllowAllAuthorizer()
+        return None
+    return PolicyStore.open(policy_dir(settings), workflows=registry.active_definitions)
 
 
 def build_service(settings: Settings, *, clock: Clock | None = None) -> CaseService:
     registry = WorkflowRegistry.from_directory()
-    return CaseService(
+    store = build_policy_store(settings, registry)
+    service = CaseService(
         db=Database(settings.database_url, pool_size=settings.db_pool_size),
         registry=registry,
-        authorizer=build_authorizer(settings),
+        authorizer=store.current if store is not None else AllowAllAuthorizer(),
         clock=clock or SystemClock(),
         clocks=SlaClocks(default_calendars()),
     )
+    service.policy_store = store
+    return service
 
 
 def build_ticker(service: CaseService, settings: Settings) -> Ticker:

@@ -44,18 +44,25 @@ def claim(db: Database, *, scope: str, key: str, fingerprint: str, now: datetime
         if row is None:
             try:
                 with session.begin_nested():
-                    session.execute(insert(KEYS).values(
-                        scope=scope, key=key, fingerprint=fingerprint, status="in_flight", created_at=now,
-                        expires_at=now + KEEP_FOR,
-                    ))
+                    session.execute(
+                        insert(KEYS).values(
+                            scope=scope,
+                            key=key,
+                            fingerprint=fingerprint,
+                            status="in_flight",
+                            created_at=now,
+                            expires_at=now + KEEP_FOR,
+                        )
+                    )
             except IntegrityError:
                 return Claim("in_flight")
             return Claim("owned")
         if row.fingerprint != fingerprint:
             return Claim("mismatch")
         if row.status == "done":
-            return Claim("done", StoredResponse(row.response_status, row.response_headers or "{}",
-                                                row.response_body or b""))
+            return Claim(
+                "done", StoredResponse(row.response_status, row.response_headers or "{}", row.response_body or b"")
+            )
         if row.created_at < now - STALE_CLAIM:
             session.execute(update(KEYS).where(KEYS.c.scope == scope, KEYS.c.key == key).values(created_at=now))
             return Claim("owned")
@@ -66,10 +73,16 @@ def claim(db: Database, *, scope: str, key: str, fingerprint: str, now: datetime
 
 def complete(db: Database, *, scope: str, key: str, response: StoredResponse) -> None:
     def work(session: Session) -> None:
-        session.execute(update(KEYS).where(KEYS.c.scope == scope, KEYS.c.key == key).values(
-            status="done", response_status=response.status, response_headers=response.headers,
-            response_body=response.body,
-        ))
+        session.execute(
+            update(KEYS)
+            .where(KEYS.c.scope == scope, KEYS.c.key == key)
+            .values(
+                status="done",
+                response_status=response.status,
+                response_headers=response.headers,
+                response_body=response.body,
+            )
+        )
 
     db.run_write(work)
 

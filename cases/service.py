@@ -115,6 +115,8 @@ class CaseService:
     clock: Clock
     clocks: ClockKeeper | None = None
     id_factory: Callable[[datetime], str] = field(default=new_case_id)
+    # The reloadable policy set the authorizer came from, if any (api wires it).
+    policy_store: Any = None
 
     def __post_init__(self) -> None:
         with self.db.write() as session:

@@ -37,9 +37,9 @@ class Api:
 def api_factory(db_url: str) -> Iterator[Callable[..., Api]]:
     made: list[Api] = []
 
-    def make(**service_kwargs: object) -> Api:
+    def make(settings_overrides: dict[str, object] | None = None, **service_kwargs: object) -> Api:
         clock = ManualClock(T0)
-        settings = Settings(environment="test", database_url=db_url, run_ticker=False)
+        settings = Settings(environment="test", database_url=db_url, run_ticker=False, **(settings_overrides or {}))  # type: ignore[arg-type]
         service_kwargs.setdefault("clocks", SlaClocks(default_calendars()))
         service = make_service(db_url, clock=clock, **service_kwargs)  # type: ignore[arg-type]
         client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)

@@ -23,23 +23,26 @@ def test_file_read_move_and_history(api: Api) -> None:
     created = api.client.post("/v1/cases", json=FILING, headers=consumer)
     assert created.status_code == 201, created.text
     case = created.json()
-    assert case["state"] == "filed" and case["version"] == 1 and created.headers["ETag"] == '"1"'
+    version = case["version"]  # the filing and the clocks it started
+    assert case["state"] == "filed" and created.headers["ETag"] == f'"{version}"'
     assert created.headers["Location"] == f"/v1/cases/{case['id']}"
     got = api.client.get(f"/v1/cases/{case['id']}", headers=consumer)
     assert got.status_code == 200 and got.json() == case
 
     moved = api.client.post(
-        f"/v1/cases/{case['id']}/transitions", json={"trigger": "assign"}, headers={**mediator, "If-Match": '"1"'}
+        f"/v1/cases/{case['id']}/transitions",
+        json={"trigger": "assign"},
+        headers={**mediator, "If-Match": f'"{version}"'},
     )
     assert moved.status_code == 200, moved.text
     assert moved.json()["state"] == "assigned" and moved.json()["mediator_id"] == "med-1"
-    assert moved.headers["ETag"] == '"2"'
+    assert moved.headers["ETag"] == f'"{moved.json()["version"]}"'
 
     history = api.client.get(f"/v1/cases/{case['id']}/events", headers=mediator).json()
-    assert [e["seq"] for e in history["data"]] == [1, 2]
-    last = history["data"][1]
-    assert last["trigger"] == "assign" and last["from"] == "filed" and last["to"] == "assigned"
-    assert last["prev_hash"] == history["data"][0]["hash"] and len(last["hash"]) == 64
+    assert [e["seq"] for e in history["data"]] == list(range(1, moved.json()["version"] + 1))
+    assign = history["data"][version]
+    assert assign["trigger"] == "assign" and assign["from"] == "filed" and assign["to"] == "assigned"
+    assert assign["prev_hash"] == history["data"][version - 1]["hash"] and len(assign["hash"]) == 64
 
     listed = api.client.get("/v1/cases", headers=mediator).json()
     assert [c["id"] for c in listed["data"]] == [case["id"]] and listed["next_cursor"] is None
@@ -56,9 +59,10 @@ def test_problems(api: Api) -> None:
     assert missing.json()["type"].endswith(":precondition-required")
 
     stale = api.client.post(url, json={"trigger": "withdraw"}, headers={**consumer, "If-Match": '"7"'})
-    assert stale.status_code == 412 and stale.json()["current_version"] == 1
+    assert stale.status_code == 412 and stale.json()["current_version"] == case["version"]
 
-    wrong_state = api.client.post(url, json={"trigger": "settle"}, headers={**consumer, "If-Match": '"1"'})
+    current = {**consumer, "If-Match": f'"{case["version"]}"'}
+    wrong_state = api.client.post(url, json={"trigger": "settle"}, headers=current)
     assert wrong_state.status_code == 409
     assert wrong_state.json()["current_state"] == "filed" and "assign" in wrong_state.json()["possible_triggers"]
 

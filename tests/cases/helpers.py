@@ -9,7 +9,8 @@ from cases.db import Database
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from cases.timers import SlaClocks
-from policies.base import AllowAllAuthorizer, Authorizer
+from policies.base import Authorizer
+from policies.cedar import load_policy_dir
 from sla.clock import ManualClock
 from sla.config import default_calendars
 from workflow.model import Actor, NewCase
@@ -19,6 +20,7 @@ CONSUMER = Actor("c-1", "consumer")
 MERCHANT = Actor("mu-1", "merchant", merchant_id="m-1")
 MEDIATOR = Actor("med-1", "mediator")
 SENIOR = Actor("sen-1", "senior_mediator")
+AUDITOR = Actor("aud-1", "auditor")
 
 
 def new_case(**overrides: Any) -> NewCase:
@@ -36,13 +38,23 @@ def new_case(**overrides: Any) -> NewCase:
     return NewCase(**values)
 
 
+_DEFAULT_POLICIES: list[Authorizer] = []
+
+
+def default_policies() -> Authorizer:
+    """The packaged Cedar policy set (loaded once: it is immutable)."""
+    if not _DEFAULT_POLICIES:
+        _DEFAULT_POLICIES.append(load_policy_dir())
+    return _DEFAULT_POLICIES[0]
+
+
 def make_service(
     url: str, *, authorizer: Authorizer | None = None, clocks: Any = None, clock: ManualClock | None = None
 ) -> CaseService:
     return CaseService(
         db=Database(url),
         registry=WorkflowRegistry.from_directory(),
-        authorizer=authorizer or AllowAllAuthorizer(),
+        authorizer=authorizer or default_policies(),
         clock=clock or ManualClock(T0),
         clocks=clocks,
     )

@@ -115,7 +115,7 @@ def test_replay_at_seq_and_time(db_url: str) -> None:
     clock.advance(timedelta(hours=1))
     service.execute(actor=MEDIATOR, case_id=case.id, name="assign")
     clock.advance(timedelta(hours=1))
-    service.execute(actor=SENIOR, case_id=case.id, name="escalate")
+    service.execute(actor=MEDIATOR, case_id=case.id, name="escalate")
     with service.db.read() as session:
         assert replay(session, service.registry, case.id, seq=1).snapshot.state == "filed"
         assert replay(session, service.registry, case.id, seq=2).snapshot.state == "assigned"

@@ -14,7 +14,7 @@ from cases.timers import SlaClocks, fire_due_timers, reschedule_running
 from policies.base import AllowAllAuthorizer, Decision
 from sla.clock import ManualClock
 from sla.config import load_calendars_text
-from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0, make_clocked_service, new_case
+from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0, make_clocked_service, new_case
 from workflow.model import Actor, CaseSnapshot, from_iso
 
 HOUR = timedelta(hours=1)
@@ -33,13 +33,13 @@ def clock(service: CaseService) -> ManualClock:
 
 
 def timer(service: CaseService, case_id: str, name: str) -> Any:
-    found = service.get(actor=MEDIATOR, case_id=case_id).timer(name)
+    found = service.get(actor=AUDITOR, case_id=case_id).timer(name)
     assert found is not None, name
     return found
 
 
 def types(service: CaseService, case_id: str) -> list[str]:
-    return [e.type for e in service.events(actor=MEDIATOR, case_id=case_id, limit=200).data]
+    return [e.type for e in service.events(actor=AUDITOR, case_id=case_id, limit=200).data]
 
 
 def intact(service: CaseService, case_id: str) -> None:
@@ -56,7 +56,7 @@ def test_assignment_clock_breaches_into_escalation(service: CaseService) -> None
     assert fire_due_timers(service, clock(service).now()) == 0
     clock(service).set(T0 + 2 * HOUR)
     assert fire_due_timers(service, clock(service).now()) == 1
-    after = service.get(actor=SENIOR, case_id=case.id)
+    after = service.get(actor=AUDITOR, case_id=case.id)
     assert after.state == "escalated"
     assert timer(service, case.id, "assignment").status == "breached"
     assert timer(service, case.id, "ruling").status == "running"
@@ -117,7 +117,7 @@ def test_mediation_over_seven_business_days_escalates_with_warning_at_80_percent
     assert fire_due_timers(service, warn) == 1 and timer(service, case.id, "resolution").warned
     clock(service).set(from_iso(resolution.due_at))
     assert fire_due_timers(service, clock(service).now()) == 1
-    assert service.get(actor=SENIOR, case_id=case.id).state == "escalated"
+    assert service.get(actor=AUDITOR, case_id=case.id).state == "escalated"
     intact(service, case.id)
 
 
@@ -146,11 +146,12 @@ def test_pause_excludes_the_paused_business_time(service: CaseService) -> None:
 
 def test_ruling_breach_is_flagged(service: CaseService) -> None:
     case = service.file(actor=CONSUMER, new_case=new_case())
+    service.execute(actor=MEDIATOR, case_id=case.id, name="assign")
     service.execute(actor=MEDIATOR, case_id=case.id, name="escalate")
     ruling = timer(service, case.id, "ruling")
     clock(service).set(from_iso(ruling.due_at))
     assert fire_due_timers(service, clock(service).now()) == 1
-    after = service.get(actor=SENIOR, case_id=case.id)
+    after = service.get(actor=AUDITOR, case_id=case.id)
     assert after.state == "escalated" and "ruling_overdue" in after.flags
 
 
@@ -192,9 +193,9 @@ def test_catch_up_after_downtime_fires_each_once(service: CaseService) -> None:
     fired = fire_due_timers(service, downtime_end, batch=5)
     assert fired == 12
     assert fire_due_timers(service, downtime_end) == 0
-    states = {service.get(actor=SENIOR, case_id=c).state for c in ids[6:]}
+    states = {service.get(actor=AUDITOR, case_id=c).state for c in ids[6:]}
     assert states == {"escalated"}
-    assert {service.get(actor=MEDIATOR, case_id=c).state for c in ids[:6]} == {"settled"}
+    assert {service.get(actor=AUDITOR, case_id=c).state for c in ids[:6]} == {"settled"}
 
 
 def test_calendar_change_moves_running_deadlines(service: CaseService) -> None:

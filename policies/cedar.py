@@ -1,0 +1,237 @@
+"""CedarAuthorizer: decisions with reasons from a validated Cedar policy directory."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+
+from policies import facts
+from policies.base import Decision
+from policies.loader import LoadedPolicies, PolicyInfo, load
+from workflow.model import Actor, CaseSnapshot
+
+DEFAULT_POLICY_DIR = Path(__file__).resolve().parent / "default"
+
+_CEDAR_ID = re.compile(r"\bpolicy\d+\b")
+
+
+def load_policy_dir(path: str | Path = DEFAULT_POLICY_DIR) -> CedarAuthorizer:
+    """Load, validate and pre-parse a policy directory.
+
+    Raises :class:`policies.loader.PolicyLoadError` (a ``ValueError``) whose
+    ``problems`` are ``workflow.definition.Problem(file, line, message)`` items.
+    """
+    return CedarAuthorizer(load(path))
+
+
+class CedarAuthorizer:
+    """Implements :class:`policies.base.Authorizer` with one immutable, pre-parsed policy set.
+
+    Safe to share between threads: the cedarpy handles are immutable and the only
+    mutable state is a thread-safe cache of parsed entity handles.
+    """
+
+    def __init__(self, loaded: LoadedPolicies, *, check_requests: bool = False) -> None:
+        """``check_requests`` also type-checks every request against the schema at
+        decision time. Off by default: the policies were validated at load and the
+        facts builder is tested against the schema, and the check costs about as much
+        as the decision itself."""
+        self._loaded = loaded
+        self._policies = loaded.policy_set
+        self._schema = loaded.schema if check_requests else None
+        self._base = loaded.base_entities
+        self._desk_id = loaded.desk.id
+        self._by_cedar_id = dict(loaded.by_cedar_id)
+        self._order = {info.cedar_id: index for index, info in enumerate(loaded.policies)}
+        info = loaded.schema_info
+        self._case_actions = info.applies_to(facts.CASE)
+        self._desk_actions = info.applies_to(facts.DESK)
+        # action -> the permits whose scope reaches it, named on a default deny so
+        # that a refusal says what would have allowed it.
+        permits: dict[str, list[PolicyInfo]] = {}
+        context_actions: set[str] = set()
+        every = self._case_actions | self._desk_actions
+        for policy in loaded.policies:
+            reached = (
+                every
+                if policy.actions is None
+                else frozenset().union(*(info.descendants(a) for a in policy.actions))
+            )
+            if policy.reads_context:
+                context_actions |= reached
+            if policy.effect == "permit":
+                for action in reached:
+                    permits.setdefault(action, []).append(policy)
+        self._permits = {action: tuple(found) for action, found in permits.items()}
+        # A schema-checked request needs its context whether a policy reads it or not.
+        self._context_actions = every if check_requests else frozenset(context_actions)
+        # lru_cache is thread-safe; 256 handles of a few KB each.
+        self._parse_delta = functools.lru_cache(maxsize=256)(self._base.with_added_json_str)
+
+    # --- what the loaded set is ---------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        """sha256 of the directory's files (see :func:`policies.loader.directory_version`)."""
+        return self._loaded.version
+
+    @property
+    def directory(self) -> Path:
+        return self._loaded.directory
+
+    @property
+    def loaded(self) -> LoadedPolicies:
+        return self._loaded
+
+    @property
+    def policies(self) -> tuple[PolicyInfo, ...]:
+        return self._loaded.policies
+
+    @property
+    def policy_ids(self) -> tuple[str, ...]:
+        return tuple(p.id for p in self._loaded.policies)
+
+    @property
+    def case_actions(self) -> frozenset[str]:
+        """Every action the schema declares on a ``Case`` (triggers, actions, reads, file)."""
+        return self._case_actions
+
+    @property
+    def desk_actions(self) -> frozenset[str]:
+        return self._desk_actions
+
+    def permits_for(self, action: str) -> tuple[PolicyInfo, ...]:
+        return self._permits.get(action, ())
+
+    # --- decisions ----------------------------------------------------------------
+
+    def decide(
+        self, *, actor: Actor, action: str, case: CaseSnapshot, now: datetime,
+        payload: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        return self._decide_case(actor, [action], case, now, payload)[0]
+
+    def decide_many(
+        self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime
+    ) -> list[Decision]:
+        """One Cedar batch for all ``actions`` (e.g. the ~25 a case offers its caller)."""
+        return self._decide_case(actor, list(actions), case, now, None)
+
+    def decide_desk(self, *, actor: Actor, action: str, now: datetime) -> Decision:
+        """Desk actions (manage_config, manage_mediators, view_config): the resource is the desk."""
+        _require_aware(now)
+        where = "on the desk"
+        if action not in self._desk_actions:
+            return self._unknown(action, "the desk")
+        entities = self._parse_delta(json.dumps([facts.user_entity(actor)]))
+        request: dict[str, Any] = {
+            "principal": facts.uid(facts.USER, actor.id),
+            "action": facts.uid(facts.ACTION, action),
+            "resource": facts.uid(facts.DESK, self._desk_id),
+        }
+        if action in self._context_actions:
+            request["context"] = json.dumps(facts.context(now, None, None))
+        result = cedarpy.is_authorized_batch([request], self._policies, entities, self._schema)[0]
+        return self._decision(action, result, actor, where)
+
+    def _decide_case(
+        self, actor: Actor, actions: list[str], case: CaseSnapshot, now: datetime, payload: Mapping[str, Any] | None
+    ) -> list[Decision]:
+        _require_aware(now)
+        known = [a for a in actions if a in self._case_actions]
+        results: dict[str, cedarpy.AuthzResult] = {}
+        if known:
+            principal = facts.uid(facts.USER, actor.id)
+            resource = facts.uid(facts.CASE, facts.case_uid_id(case))
+            # Serialized once for the batch, and only if some policy reads it.
+            context = (
+                json.dumps(facts.context(now, payload, case))
+                if not self._context_actions.isdisjoint(known)
+                else None
+            )
+            requests: list[dict[str, Any]] = []
+            for a in known:
+                request: dict[str, Any] = {"principal": principal, "action": facts.uid(facts.ACTION, a),
+                                           "resource": resource}
+                if context is not None and a in self._context_actions:
+                    request["context"] = context
+                requests.append(request)
+            answers = cedarpy.is_authorized_batch(requests, self._policies, self._entities(actor, case), self._schema)
+            results = dict(zip(known, answers, strict=True))
+        where = f"in state {case.state}"
+        return [
+            self._decision(a, results[a], actor, where) if a in results else self._unknown(a, "a case")
+            for a in actions
+        ]
+
+    def _entities(self, actor: Actor, case: CaseSnapshot) -> cedarpy.Entities:
+        # The desk and the action hierarchy are parsed once at load; per call only
+        # the principal and the case are added. Parsing them costs several times
+        # more than building their JSON, and a service asks about the same case
+        # content repeatedly (list the actions, then act), so parsed handles are
+        # cached by their exact JSON: equal text, equal facts.
+        delta = json.dumps([facts.user_entity(actor), facts.case_entity(case, self._desk_id)])
+        return self._parse_delta(delta)
+
+    def _decision(self, action: str, result: cedarpy.AuthzResult, actor: Actor, where: str) -> Decision:
+        diagnostics = result.diagnostics
+        deciding = sorted(
+            (self._by_cedar_id[r] for r in diagnostics.reasons if r in self._by_cedar_id),
+            key=lambda p: self._order[p.cedar_id],
+        )
+        errors = tuple(_CEDAR_ID.sub(self._annotated, e) for e in diagnostics.errors)
+        if result.allowed and diagnostics.errors:
+            # Cedar skips a policy it cannot evaluate. For a forbid that would turn
+            # a refusal into an allow, so the decision fails closed instead.
+            broken = [
+                self._by_cedar_id[cedar_id]
+                for error in diagnostics.errors
+                for cedar_id in _CEDAR_ID.findall(error)
+                if cedar_id in self._by_cedar_id and self._by_cedar_id[cedar_id].effect == "forbid"
+            ]
+            if broken:
+                return Decision(
+                    action=action,
+                    allowed=False,
+                    reasons=tuple(f"policy {p.id!r} could not be evaluated and might forbid this: {p.reason}"
+                                  for p in broken),
+                    policy_ids=tuple(p.id for p in broken),
+                    errors=errors,
+                )
+        if deciding:
+            return Decision(
+                action=action,
+                allowed=result.allowed,
+                reasons=tuple(dict.fromkeys(p.reason for p in deciding)),
+                policy_ids=tuple(p.id for p in deciding),
+                errors=errors,
+            )
+        # Deny by default: nothing decided, so say so and name the rules that
+        # would have allowed the action.
+        refusal = f"no policy permits {action} for role {actor.role} {where}"
+        hints = tuple(dict.fromkeys(p.reason for p in self._permits.get(action, ())))
+        return Decision(action=action, allowed=False, reasons=(refusal, *hints), errors=errors)
+
+    def _annotated(self, match: re.Match[str]) -> str:
+        info = self._by_cedar_id.get(match.group(0))
+        return info.id if info is not None else match.group(0)
+
+    def _unknown(self, action: str, what: str) -> Decision:
+        # Never evaluated: a policy with an unconstrained action scope would
+        # otherwise match a name the schema does not know.
+        reason = f"{action!r} is not an action on {what} in this policy set"
+        return Decision(action=action, allowed=False, reasons=(reason,))
+
+
+def _require_aware(now: datetime) -> None:
+    # Checked on every call, not only when a policy reads the clock, so that a
+    # caller passing a naive instant fails at once rather than on some action.
+    if now.tzinfo is None:
+        raise ValueError("naive datetime: every instant in the engine must be timezone-aware")

@@ -1,0 +1,83 @@
+"""Builders for policy tests: actors, case snapshots and a copy of the default policy directory."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from policies.cedar import DEFAULT_POLICY_DIR
+from workflow.model import Actor, CaseSnapshot, Offer, TimerState, to_iso
+
+NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
+FILED_AT = "2026-03-02T02:00:00.000000Z"
+
+CONSUMER = Actor("c-1", "consumer")
+OTHER_CONSUMER = Actor("c-2", "consumer")
+MERCHANT = Actor("mu-1", "merchant", merchant_id="m-1")
+OTHER_MERCHANT = Actor("mu-2", "merchant", merchant_id="m-2")
+MEDIATOR = Actor("med-1", "mediator")
+OTHER_MEDIATOR = Actor("med-2", "mediator")
+SENIOR = Actor("sen-1", "senior_mediator")
+AUDITOR = Actor("aud-1", "auditor")
+ADMIN = Actor("adm-1", "admin")
+SYSTEM = Actor("system", "system")
+
+
+def case(**overrides: Any) -> CaseSnapshot:
+    """A case of the default workflow; filed by CONSUMER against merchant m-1 for 299.00 CNY."""
+    values: dict[str, Any] = {
+        "id": "DSP-1",
+        "workflow_name": "consumer_dispute",
+        "workflow_version": "v1",
+        "state": "filed",
+        "version": 1,
+        "consumer_id": CONSUMER.id,
+        "merchant_id": "m-1",
+        "category": "product_quality",
+        "subject": "Broken kettle",
+        "description": "It stopped heating after two days.",
+        "order_ref": "ORD-1",
+        "claim_amount": 29900,
+        "currency": "CNY",
+        "desired_outcome": "refund",
+        "created_at": FILED_AT,
+        "updated_at": FILED_AT,
+    }
+    values.update(overrides)
+    return CaseSnapshot(**values)
+
+
+def assigned(state: str = "assigned", mediator: Actor = MEDIATOR, **overrides: Any) -> CaseSnapshot:
+    return case(state=state, mediator_id=mediator.id, **overrides)
+
+
+def timer(name: str, status: str = "running", *, warned: bool = False) -> TimerState:
+    return TimerState(name=name, status=status, started_at=FILED_AT, due_at=FILED_AT, warned=warned)
+
+
+def offer(*, proposed_by: str = "merchant", decided_by: str | None = "consumer", status: str = "accepted",
+          amount: int = 20000, offer_id: str = "off5") -> Offer:
+    return Offer(offer_id=offer_id, amount=amount, currency="CNY", terms="refund", proposed_by=proposed_by,
+                 proposer_id="x", status=status, decided_by=decided_by)
+
+
+def with_accepted_offer(snapshot: CaseSnapshot, **offer_args: Any) -> CaseSnapshot:
+    accepted = offer(**offer_args)
+    return snapshot.evolve(offers=(accepted,), accepted_offer_id=accepted.offer_id)
+
+
+def closed(days_ago: float = 1, **overrides: Any) -> CaseSnapshot:
+    """A closed case, closed ``days_ago`` days before NOW."""
+    return assigned(state="closed", closed_at=to_iso(NOW - timedelta(days=days_ago)), **overrides)
+
+
+def copy_policy_dir(tmp_path: Path, name: str = "pol") -> Path:
+    target = tmp_path / name
+    shutil.copytree(DEFAULT_POLICY_DIR, target)
+    return target
+
+
+ALL_ACTORS = (CONSUMER, OTHER_CONSUMER, MERCHANT, OTHER_MERCHANT, MEDIATOR, OTHER_MEDIATOR, SENIOR, AUDITOR, ADMIN,
+              SYSTEM)
