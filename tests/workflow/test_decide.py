@@ -38,7 +38,10 @@ EXPECTED = {
     ("closed", "reopen"): "mediating",
 }
 # Data each trigger needs to be well-formed.
-PAYLOAD: dict[str, dict[str, Any]] = {"assign": {"mediator_id": "med-1"}, "rule": {"decision": "partial", "awarded_amount": 100}}
+PAYLOAD: dict[str, dict[str, Any]] = {
+    "assign": {"mediator_id": "med-1"},
+    "rule": {"decision": "partial", "awarded_amount": 100},
+}
 
 
 def command(name: str, actor: Actor = MEDIATOR, reason: str = "because", **data: object) -> Command:
