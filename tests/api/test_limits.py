@@ -101,11 +101,12 @@ def test_privileged_keys_are_refused_and_nothing_is_stored(api: Api, key: str, v
         return
     case = base[0] if base else api.client.post("/v1/cases", json=FILING, headers=consumer).json()
     before = api.client.get(f"/v1/cases/{case['id']}", headers=consumer).json()
-    path, body = {
+    bodies: dict[str, tuple[str, dict[str, Any]]] = {
         "transition": ("/transitions", {"trigger": "withdraw"}),
         "message": ("/messages", {"body": "hello"}),
         "offer": ("/offers", {"amount": 1, "currency": "CNY"}),
-    }[target]
+    }
+    path, body = bodies[target]
     response = api.client.post(
         f"/v1/cases/{case['id']}{path}",
         json={**body, key: value},
