@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from api.middleware import GuardMiddleware
 from api.problems import install_problem_handlers
-from api.routes import actions, cases, clocks, health
+from api.routes import actions, cases, clocks, health, policies
 from api.settings import Settings, get_settings
 from cases.db import Database
 from cases.registry import WorkflowRegistry
@@ -43,6 +45,7 @@ TAGS = [
     {"name": "merchant", "description": "What merchants do."},
     {"name": "mediator", "description": "What mediators do."},
     {"name": "clocks", "description": "SLA clocks and the urgency queue."},
+    {"name": "configuration", "description": "Policies and configuration (auditors, admins)."},
     {"name": "operations", "description": "Health and metrics."},
 ]
 
@@ -80,6 +83,32 @@ def build_ticker(service: CaseService, settings: Settings) -> Ticker:
     return Ticker(lambda now: fire_due_timers(service, now), service.clock, settings.tick_seconds)
 
 
+def reload_policies(service: CaseService) -> list[str]:
+    """Validate and swap in the policy directory in force; on any problem keep serving the
+    previous set and return the problems as text."""
+    store = service.policy_store
+    if store is None:
+        return ["no policy store: running with DISPUTES_ALLOW_ALL"]
+    problems = store.try_reload()
+    if problems:
+        for problem in problems:
+            log.error("policy reload refused: %s", problem)
+        return [str(p) for p in problems]
+    service.authorizer = store.current
+    log.warning("policies reloaded: version %s", store.version)
+    return []
+
+
+def _install_reload_signal(app: FastAPI) -> None:
+    """SIGHUP reloads the policies (main thread only; uvicorn workers each get theirs)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        signal.signal(signal.SIGHUP, lambda *_: reload_policies(app.state.service))
+    except (ValueError, AttributeError):  # not the main interpreter thread, or no SIGHUP here
+        pass
+
+
 def create_app(settings: Settings | None = None, *, service: CaseService | None = None, **_: Any) -> FastAPI:
     settings = settings or get_settings()
 
@@ -93,6 +122,7 @@ def create_app(settings: Settings | None = None, *, service: CaseService | None 
         if ticker is not None:
             ticker.start()  # sweeps once at once: overdue timers fire on start-up
         app.state.ticker = ticker
+        _install_reload_signal(app)
         yield
         if ticker is not None:
             ticker.stop()
@@ -115,6 +145,7 @@ def create_app(settings: Settings | None = None, *, service: CaseService | None 
     app.include_router(cases.router)
     app.include_router(actions.router)
     app.include_router(clocks.router)
+    app.include_router(policies.router)
     app.add_middleware(
         GuardMiddleware,
         settings=settings,

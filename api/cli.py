@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -16,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
-from api.app import build_service, build_ticker
+from api.app import build_service, build_ticker, policy_dir
 from api.auth import TOKEN_ROLES, mint_token, parse_ttl
 from api.demo import create_demo
 from api.settings import Settings, get_settings
@@ -24,10 +25,13 @@ from cases import schema
 from cases.audit import Damage, replay, verify_case
 from cases.db import make_engine
 from cases.projection import CASES
+from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from cases.timers import fire_due_timers
+from policies.cedar import load_policy_dir
+from policies.lint import check_policies
 from sla.clock import ManualClock, SystemClock
-from workflow.definition import InvalidDefinitionError, load_definition_file
+from workflow.definition import InvalidDefinitionError, Problem, load_definition_file
 from workflow.model import from_iso
 
 app = typer.Typer(
@@ -41,6 +45,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(workflow_app, name="workflow")
 sla_app = typer.Typer(help="SLA clocks.", no_args_is_help=True)
 app.add_typer(sla_app, name="sla")
+policies_app = typer.Typer(help="Cedar policy sets.", no_args_is_help=True)
+app.add_typer(policies_app, name="policies")
 
 out = Console()
 err = Console(stderr=True)
@@ -317,6 +323,56 @@ def workflow_check(files: Annotated[list[Path], typer.Argument(help="Workflow YA
         )
     if failed:
         raise typer.Exit(1)
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        err.print(f"{problem.file}:{problem.line}: [red]error[/red]: {problem.message}", soft_wrap=True)
+
+
+@policies_app.command("check")
+def policies_check(
+    directory: Annotated[Path | None, typer.Argument(help="Policy directory (default: the one in force).")] = None,
+    workflows: Annotated[list[Path] | None, typer.Option("--workflow", help="Workflow files to lint against.")] = None,
+) -> None:
+    """Validate syntax and schema, and lint that every workflow trigger and action is reachable
+    by a permit and that no permit names an action the workflows lack."""
+    settings = _settings()
+    target = directory or policy_dir(settings)
+    try:
+        definitions = ([load_definition_file(w) for w in workflows] if workflows
+                       else WorkflowRegistry.from_directory().active_definitions)
+    except InvalidDefinitionError as exc:
+        _print_problems(exc.problems)
+        raise typer.Exit(1) from None
+    problems = check_policies(target, definitions)
+    if problems:
+        _print_problems(problems)
+        err.print(f"{len(problems)} problem(s) in {target}")
+        raise typer.Exit(1)
+    authorizer = load_policy_dir(target)
+    out.print(f"{target}: ok  ({len(authorizer.policies)} policies, version {authorizer.version[:12]}, "
+              f"linted against {', '.join(d.name for d in definitions)})")
+
+
+@policies_app.command("reload")
+def policies_reload(
+    pid: Annotated[int | None, typer.Option(help="Server process to signal (default: validate only).")] = None,
+) -> None:
+    """Validate the policy directory in force, then ask a running server to reload it (SIGHUP).
+    A server keeps its previous set if the new one fails to load."""
+    settings = _settings()
+    target = policy_dir(settings)
+    problems = check_policies(target, WorkflowRegistry.from_directory().active_definitions)
+    if problems:
+        _print_problems(problems)
+        err.print("not reloaded: the running server keeps its current policies")
+        raise typer.Exit(1)
+    if pid is not None:
+        os.kill(pid, signal.SIGHUP)
+        out.print(f"{target}: valid; sent SIGHUP to {pid}")
+    else:
+        out.print(f"{target}: valid (pass --pid to signal a running server, or restart it)")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -45,6 +45,16 @@ class Authorizer(Protocol):
         self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime
     ) -> list[Decision]: ...
 
+    def decide_desk(self, *, actor: Actor, action: str, now: datetime) -> Decision: ...
+
+
+def require_desk(authorizer: Authorizer, *, actor: Actor, action: str, now: datetime) -> Decision:
+    """Decide a desk action (view_config, manage_config, manage_mediators); raise on refusal."""
+    decision = authorizer.decide_desk(actor=actor, action=action, now=now)
+    if not decision.allowed:
+        raise PolicyDeniedError(action, decision.reasons, decision.policy_ids)
+    return decision
+
 
 def require(authorizer: Authorizer, *, actor: Actor, action: str, case: CaseSnapshot, now: datetime,
             payload: Mapping[str, Any] | None = None) -> Decision:
@@ -71,3 +81,6 @@ class AllowAllAuthorizer:
         self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime
     ) -> list[Decision]:
         return [self.decide(actor=actor, action=a, case=case, now=now) for a in actions]
+
+    def decide_desk(self, *, actor: Actor, action: str, now: datetime) -> Decision:
+        return Decision(action=action, allowed=True, reasons=("no policy set is loaded: everything is allowed",))

@@ -1,0 +1,37 @@
+"""The policy set in force: its version and its policies with reasons."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api.deps import CurrentActor, ServiceDep
+from api.openapi import problems
+from policies.base import require_desk
+
+router = APIRouter(tags=["configuration"])
+
+
+class PolicyPublic(BaseModel):
+    id: str
+    effect: str
+    reason: str
+    file: str
+    line: int
+
+
+class PoliciesPublic(BaseModel):
+    version: str
+    data: list[PolicyPublic]
+
+
+@router.get("/v1/policies", response_model=PoliciesPublic, summary="The active policy set (auditors, admins)",
+            responses=problems(401, 403))
+def active_policies(actor: CurrentActor, service: ServiceDep) -> PoliciesPublic:
+    authorizer = service.authorizer
+    require_desk(authorizer, actor=actor, action="view_config", now=service.clock.now())
+    infos = getattr(authorizer, "policies", ())
+    return PoliciesPublic(
+        version=authorizer.version,
+        data=[PolicyPublic(id=p.id, effect=p.effect, reason=p.reason, file=p.file, line=p.line) for p in infos],
+    )
