@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
+from api.deps import reject_unknown_query
 from api.middleware import GuardMiddleware
+from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.routes import actions, cases, clocks, health, policies
 from api.settings import Settings, get_settings
@@ -136,11 +138,13 @@ def create_app(settings: Settings | None = None, *, service: CaseService | None 
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
     app.state.service = service
     app.state.metrics_registry = CollectorRegistry()
     install_problem_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(cases.router)
     app.include_router(actions.router)

@@ -340,8 +340,11 @@ def policies_check(
     settings = _settings()
     target = directory or policy_dir(settings)
     try:
-        definitions = ([load_definition_file(w) for w in workflows] if workflows
-                       else WorkflowRegistry.from_directory().active_definitions)
+        definitions = (
+            [load_definition_file(w) for w in workflows]
+            if workflows
+            else WorkflowRegistry.from_directory().active_definitions
+        )
     except InvalidDefinitionError as exc:
         _print_problems(exc.problems)
         raise typer.Exit(1) from None
@@ -351,8 +354,10 @@ def policies_check(
         err.print(f"{len(problems)} problem(s) in {target}")
         raise typer.Exit(1)
     authorizer = load_policy_dir(target)
-    out.print(f"{target}: ok  ({len(authorizer.policies)} policies, version {authorizer.version[:12]}, "
-              f"linted against {', '.join(d.name for d in definitions)})")
+    out.print(
+        f"{target}: ok  ({len(authorizer.policies)} policies, version {authorizer.version[:12]}, "
+        f"linted against {', '.join(d.name for d in definitions)})"
+    )
 
 
 @policies_app.command("reload")

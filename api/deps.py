@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -46,10 +46,16 @@ def current_actor(
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
+IF_MATCH_PATTERN = r'^\s*(W/)?"?[0-9]{1,12}"?\s*$'
+
+
 def required_version(
     if_match: Annotated[
         str | None,
-        Header(description='The case version you last saw, as its ETag (e.g. "3"). Required on mutations.'),
+        Header(
+            description='The case version you last saw, as its ETag (e.g. "3"). Required: without it, 428.',
+            json_schema_extra={"pattern": IF_MATCH_PATTERN},
+        ),
     ] = None,
 ) -> int:
     if if_match is None:
@@ -61,6 +67,40 @@ def required_version(
 
 
 IfMatch = Annotated[int, Depends(required_version)]
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def reject_unknown_query(request: Request) -> None:
+    """Unknown or repeated query parameters are refused like unknown body fields (a typo in
+    a filter must not silently return everything)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    known = _query_names(dependant)
+    repeated = sorted({key for key in request.query_params if len(request.query_params.getlist(key)) > 1})
+    if repeated:
+        # Every parameter of this API is a single value; silently taking the last would hide mistakes.
+        raise ProblemError(
+            422,
+            "validation",
+            f"query parameter(s) given more than once: {', '.join(repeated)}",
+            errors=[{"field": name, "message": "given more than once"} for name in repeated],
+        )
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise ProblemError(
+            422,
+            "validation",
+            f"unknown query parameter(s): {', '.join(unknown)}",
+            errors=[{"field": name, "message": "unknown query parameter"} for name in unknown],
+        )
 
 
 def etag(version: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -175,6 +176,21 @@ def domain_problem(exc: DisputeError, path: str) -> JSONResponse:
     return problem(400, exc.type_slug, str(exc), instance=path)
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method the API document declares for ``path`` (for 405's Allow header)."""
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, item in app.openapi().get("paths", {}).items():
+            pattern = re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$")
+            table.append((pattern, sorted(m.upper() for m in item)))
+        app.state.allow_table = table
+    for pattern, methods in table:
+        if pattern.match(path):
+            return methods
+    return []
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_domain(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DisputeError)
@@ -204,6 +220,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         slug = STATUS_SLUGS.get(exc.status_code, "error")
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # Starlette names only the first matching route's methods; list them all.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.url.path))}
         return problem(exc.status_code, slug, str(exc.detail), instance=request.url.path, headers=headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -15,21 +15,30 @@ Category = Literal[
 DesiredOutcome = Literal["refund", "partial_refund", "replacement", "repair", "compensation", "apology", "other"]
 
 
+# Free text: any characters but controls other than tab and newlines (decide.check_text
+# refuses them too; saying so in the schema lets clients and fuzzers know).
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+def text(min_length: int = 0, max_length: int = 20_000, **kwargs: Any) -> Any:
+    return Field(min_length=min_length, max_length=max_length, pattern=TEXT_PATTERN, **kwargs)
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class Money(Strict):
-    amount: int = Field(ge=0, le=10**12, description="Amount in minor units (fen, cents); never a float.")
+    amount: int = Field(ge=0, le=10**12, strict=True, description="Amount in minor units (fen, cents); never a float.")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.", examples=["CNY"])
 
 
 class CaseCreate(Strict):
-    merchant_id: str = Field(min_length=1, max_length=100)
-    order_ref: str = Field(min_length=1, max_length=100)
+    merchant_id: str = text(1, 100)
+    order_ref: str = text(1, 100)
     category: Category
-    subject: str = Field(min_length=1, max_length=200)
-    description: str = Field(min_length=1, max_length=20_000)
+    subject: str = text(1, 200)
+    description: str = text(1, 20_000)
     claim: Money
     desired_outcome: DesiredOutcome = "refund"
 
@@ -53,7 +62,7 @@ class CaseCreate(Strict):
 
 class TransitionRequest(Strict):
     trigger: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    reason: str = Field(default="", max_length=4000)
+    reason: str = text(0, 4000, default="")
     data: dict[str, Any] = Field(default_factory=dict, max_length=20)
 
     model_config = ConfigDict(
@@ -219,12 +228,12 @@ class QueuePublic(BaseModel):
 
 
 class ResponseCreate(Strict):
-    statement: str = Field(min_length=1, max_length=20_000)
+    statement: str = text(1, 20_000)
 
 
 class MessageCreate(Strict):
-    body: str = Field(min_length=1, max_length=20_000)
-    internal: bool = Field(default=False, description="A mediator-only note, invisible to the parties.")
+    body: str = text(1, 20_000)
+    internal: bool = Field(default=False, strict=True, description="A mediator-only note, invisible to the parties.")
 
 
 class MessagePublic(BaseModel):
@@ -260,13 +269,13 @@ class EvidenceListPublic(BaseModel):
 
 
 class OfferCreate(Strict):
-    amount: int = Field(ge=0, le=10**12, description="Minor units.")
+    amount: int = Field(ge=0, le=10**12, strict=True, description="Minor units.")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    terms: str = Field(default="", max_length=4000)
+    terms: str = text(0, 4000, default="")
 
 
 class OfferDecision(Strict):
-    reason: str = Field(default="", max_length=4000)
+    reason: str = text(0, 4000, default="")
 
 
 class OfferPublic(BaseModel):
@@ -287,11 +296,11 @@ class OffersPublic(BaseModel):
 
 class InfoRequestCreate(Strict):
     party: Literal["consumer", "merchant"]
-    question: str = Field(min_length=1, max_length=4000)
+    question: str = text(1, 4000)
 
 
 class InfoAnswer(Strict):
-    answer: str = Field(min_length=1, max_length=20_000)
+    answer: str = text(1, 20_000)
 
 
 class InfoRequestPublic(BaseModel):
@@ -310,8 +319,8 @@ class InfoRequestsPublic(BaseModel):
 
 
 class FeedbackCreate(Strict):
-    score: int = Field(ge=1, le=5)
-    comment: str = Field(default="", max_length=4000)
+    score: int = Field(ge=1, le=5, strict=True)
+    comment: str = text(0, 4000, default="")
 
 
 class FeedbackPublic(BaseModel):

@@ -29,10 +29,12 @@ from api.schemas import (
     OffersPublic,
     ResponseCreate,
 )
+from api.settings import Settings
 from cases.service import CaseService, decode_cursor, evidence_visible
 from workflow.model import Actor, CaseSnapshot, Evidence, InfoRequest, Offer
 
 router = APIRouter(prefix="/v1/cases/{case_id}", tags=["cases"])
+UPLOAD_MEDIA_TYPES = Settings.model_fields["upload_media_types"].default
 MUTATION_PROBLEMS = problems(401, 403, 404, 409, 412, 422, 428, 429)
 
 
@@ -177,6 +179,11 @@ def list_messages(
     status_code=status.HTTP_201_CREATED,
     summary="Upload evidence as a draft (submit to lock it)",
     responses=problems(401, 403, 404, 409, 412, 413, 415, 422, 428, 429),
+    openapi_extra={
+        "requestBody": {
+            "content": {"multipart/form-data": {"encoding": {"file": {"contentType": ", ".join(UPLOAD_MEDIA_TYPES)}}}}
+        }
+    },
 )
 def upload_evidence(
     case_id: str,

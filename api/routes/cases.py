@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -20,9 +20,22 @@ from api.schemas import (
     TransitionRequest,
 )
 from cases.service import CaseFilters, decode_cursor
+from workflow.errors import InvalidCommandError
 from workflow.model import NewCase
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
+ISO_INSTANT = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+
+
+def parse_instant(text: str | None, field: str) -> datetime | None:
+    """An ISO 8601 date or instant; without a zone it is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidCommandError(f"{field} is not an ISO 8601 instant", field=field) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @router.post(
@@ -62,8 +75,8 @@ def list_cases(
     merchant_id: Annotated[str | None, Query(max_length=100)] = None,
     mediator_id: Annotated[str | None, Query(max_length=100)] = None,
     breaching: bool | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: Annotated[str | None, Query(pattern=ISO_INSTANT, description="ISO 8601 instant.")] = None,
+    created_to: Annotated[str | None, Query(pattern=ISO_INSTANT, description="ISO 8601 instant.")] = None,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasesPublic:
@@ -77,8 +90,8 @@ def list_cases(
             merchant_id=merchant_id,
             mediator_id=mediator_id,
             breaching=breaching,
-            created_from=created_from,
-            created_to=created_to,
+            created_from=parse_instant(created_from, "created_from"),
+            created_to=parse_instant(created_to, "created_to"),
         ),
         cursor=cursor,
         limit=limit,

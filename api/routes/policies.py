@@ -25,8 +25,12 @@ class PoliciesPublic(BaseModel):
     data: list[PolicyPublic]
 
 
-@router.get("/v1/policies", response_model=PoliciesPublic, summary="The active policy set (auditors, admins)",
-            responses=problems(401, 403))
+@router.get(
+    "/v1/policies",
+    response_model=PoliciesPublic,
+    summary="The active policy set (auditors, admins)",
+    responses=problems(401, 403),
+)
 def active_policies(actor: CurrentActor, service: ServiceDep) -> PoliciesPublic:
     authorizer = service.authorizer
     require_desk(authorizer, actor=actor, action="view_config", now=service.clock.now())

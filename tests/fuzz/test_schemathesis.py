@@ -1,0 +1,92 @@
+"""Schemathesis against the OpenAPI document, in-process, with a token per role.
+
+Every operation gets FUZZ_EXAMPLES examples (100 by default, as in CI); each example is
+sent as the next role in turn, and half of them address a real case so that the
+handlers past the 404 are reached. All default checks must pass: no server error,
+status codes, content types, headers and bodies as the document declares.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
+from sqlmodel import SQLModel
+
+from api.app import create_app
+from api.auth import mint_token
+from api.settings import Settings
+from cases.db import make_engine
+from cases.timers import SlaClocks
+from sla.clock import ManualClock
+from sla.config import default_calendars
+from tests.cases.helpers import T0, make_service, new_case
+from workflow.model import Actor
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
+ROLES = [
+    ("c-1", "consumer", None),
+    ("mu-1", "merchant", "m-1"),
+    ("med-1", "mediator", None),
+    ("sen-1", "senior_mediator", None),
+    ("aud-1", "auditor", None),
+    ("adm-1", "admin", None),
+    None,
+]
+
+# The document is read at import time, so the app and its database exist from then on.
+_DIR = tempfile.TemporaryDirectory(prefix="disputes-fuzz-")
+_URL = f"sqlite:///{Path(_DIR.name) / 'fuzz.db'}"
+_engine = make_engine(_URL)
+SQLModel.metadata.create_all(_engine)
+_engine.dispose()
+SETTINGS = Settings(environment="test", database_url=_URL, run_ticker=False, rate_limit_per_minute=10**6)
+SERVICE = make_service(_URL, clock=ManualClock(T0), clocks=SlaClocks(default_calendars()))
+APP = create_app(SETTINGS, service=SERVICE)
+CONFIG = SchemathesisConfig.from_path(str(Path(__file__).resolve().parents[2] / "schemathesis.toml"))
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
+
+
+@pytest.fixture(scope="module")
+def fuzz_target() -> Iterator[dict[str, Any]]:
+    case = SERVICE.file(actor=Actor("c-1", "consumer"), new_case=new_case())
+    SERVICE.execute(actor=Actor("med-1", "mediator"), case_id=case.id, name="assign")
+    tokens = [
+        {
+            "Authorization": "Bearer "
+            + mint_token(SETTINGS, sub=r[0], role=r[1], merchant_id=r[2], now=T0, ttl=timedelta(days=3650))
+        }
+        if r
+        else {}
+        for r in ROLES
+    ]
+    yield {"case_id": case.id, "tokens": itertools.cycle(tokens), "counter": itertools.count()}
+    SERVICE.db.dispose()
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+def test_api_conforms_to_its_document(case: Any, fuzz_target: dict[str, Any]) -> None:
+    if case.path_parameters and "case_id" in case.path_parameters and next(fuzz_target["counter"]) % 2 == 0:
+        case.path_parameters["case_id"] = fuzz_target["case_id"]
+    headers = dict(case.headers or {})
+    headers.update(next(fuzz_target["tokens"]))
+    case.call_and_validate(headers=headers)
