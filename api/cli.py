@@ -294,7 +294,7 @@ def audit_verify(
             progress.update(task, advance=1)
             for damage in found:
                 damaged.append(damage)
-                err.print(f"[red]DAMAGED[/red] {damage}")
+                err.print(f"[red]DAMAGED[/red] {damage}", soft_wrap=True)
     service.db.dispose()
     if damaged:
         err.print(f"{len({d.case_id for d in damaged})} of {checked} cases damaged")
@@ -314,8 +314,7 @@ def workflow_check(files: Annotated[list[Path], typer.Argument(help="Workflow YA
             definition = load_definition_file(path)
         except InvalidDefinitionError as exc:
             failed = True
-            for problem in exc.problems:
-                err.print(f"{problem.file}:{problem.line}: [red]error[/red]: {problem.message}")
+            _print_problems(exc.problems)
             continue
         out.print(
             f"{path}: ok  ({definition.name}, {len(definition.states)} states, "

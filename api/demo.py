@@ -19,6 +19,7 @@ MERCHANTS = {
 }
 MEDIATORS = [Actor("med-li", "mediator"), Actor("med-chen", "mediator"), Actor("med-wong", "mediator")]
 SENIOR = Actor("sen-zhao", "senior_mediator")
+SENIOR_THRESHOLD = 500_000  # 5,000.00 CNY, as in policies/default/settings.json
 CONSUMERS = [Actor(f"c-{n}", "consumer") for n in range(2001, 2021)]
 
 COMPLAINTS: list[tuple[str, str, str, int]] = [
@@ -155,14 +156,25 @@ def _drive(
         _run(service, case_id, mediator, "escalate")
         return
     tick()
-    amount = service.get(actor=mediator, case_id=case_id).claim_amount // 2
-    _run(service, case_id, merchant, "propose_offer", amount=amount, terms="退一半货款，无需退货。")
-    offer_id = service.get(actor=mediator, case_id=case_id).offers[-1].offer_id
-    tick()
-    _run(service, case_id, consumer, "accept_offer", offer_id=offer_id)
-    _run(service, case_id, mediator, "settle")
+    claim = service.get(actor=mediator, case_id=case_id).claim_amount
+    if claim > SENIOR_THRESHOLD:
+        # Large claims are settled by a senior mediator's ruling (the default policies' rule).
+        _run(service, case_id, mediator, "escalate", reason="claim above the senior threshold")
+        _run(service, case_id, SENIOR, "rule", reason="evidence supports half the claim",
+             decision="partial", awarded_amount=claim // 2)
+    else:
+        _settle_by_offer(service, case_id, consumer, merchant, mediator, claim)
     if target == "settled":
         return
     tick()
     _run(service, case_id, mediator, "close")
     _run(service, case_id, consumer, "rate", score=rng.randint(3, 5), comment="处理及时。")
+
+
+def _settle_by_offer(service: CaseService, case_id: str, consumer: Actor, merchant: Actor, mediator: Actor,
+                     claim: int) -> None:
+    amount = claim // 2
+    _run(service, case_id, merchant, "propose_offer", amount=amount, terms="退一半货款，无需退货。")
+    offer_id = service.get(actor=mediator, case_id=case_id).offers[-1].offer_id
+    _run(service, case_id, consumer, "accept_offer", offer_id=offer_id)
+    _run(service, case_id, mediator, "settle")

@@ -1,0 +1,120 @@
+"""The `disputes` command line on a real SQLite file: demo, verify, tamper, replay, checks."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from api.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One demo database per module (filing 60 cases takes seconds); tests get copies."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DISPUTES_DATABASE_URL", f"sqlite:///{path}")
+        get_settings.cache_clear()
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        result = runner.invoke(app, ["demo"])
+        assert result.exit_code == 0, result.output
+    get_settings.cache_clear()
+    yield path
+
+
+@pytest.fixture
+def demo_db(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "demo.db"
+    with sqlite3.connect(demo_template) as source, sqlite3.connect(path) as target:
+        source.backup(target)
+    monkeypatch.setenv("DISPUTES_DATABASE_URL", f"sqlite:///{path}")
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
+
+
+def test_demo_data_spans_every_state_and_verifies(demo_db: Path) -> None:
+    with sqlite3.connect(demo_db) as conn:
+        states = dict(conn.execute("SELECT state, count(*) FROM cases GROUP BY state").fetchall())
+        chinese = conn.execute("SELECT count(*) FROM cases WHERE snapshot LIKE '%货%'").fetchone()[0]
+        english = conn.execute("SELECT count(*) FROM cases WHERE snapshot LIKE '%the seller%'").fetchone()[0]
+    assert sum(states.values()) >= 50
+    assert set(states) == {"filed", "assigned", "mediating", "settled", "escalated", "closed"}
+    assert chinese > 0 and english > 0
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "intact" in result.output
+    again = runner.invoke(app, ["demo", "--if-empty"])
+    assert again.exit_code == 0 and "already present" in again.output
+
+
+def test_one_changed_byte_is_found_and_named(demo_db: Path) -> None:
+    with sqlite3.connect(demo_db) as conn:
+        event_id, case_id, seq, body = conn.execute(
+            "SELECT id, case_id, seq, body FROM events WHERE seq = 3 ORDER BY id LIMIT 1").fetchone()
+        position = body.index('"data"') + 10
+        flipped = body[:position] + chr(ord(body[position]) ^ 1) + body[position + 1:]
+        conn.execute("UPDATE events SET body = ? WHERE id = ?", (flipped, event_id))
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1
+    output = re.sub(r"\s+", " ", result.output)
+    assert f"case {case_id} seq {seq}: changed" in output
+    assert runner.invoke(app, ["audit", "verify", "--case", case_id]).exit_code == 1
+
+
+def test_replay_prints_state_and_history(demo_db: Path) -> None:
+    with sqlite3.connect(demo_db) as conn:
+        case_id = conn.execute("SELECT id FROM cases WHERE state = 'closed' AND outcome IS NOT NULL "
+                               "ORDER BY pk LIMIT 1").fetchone()[0]
+    whole = runner.invoke(app, ["replay", case_id], terminal_width=200)
+    assert whole.exit_code == 0, whole.output
+    assert "state closed" in whole.output and "filed" in whole.output
+    first = runner.invoke(app, ["replay", case_id, "--seq", "1"], terminal_width=200)
+    assert "state filed" in first.output and "version 1" in first.output
+
+
+def test_workflow_check_prints_each_problem_with_its_line(tmp_path: Path) -> None:
+    good = Path(__file__).resolve().parents[2] / "workflow" / "definitions" / "consumer_dispute.yaml"
+    assert runner.invoke(app, ["workflow", "check", str(good)]).exit_code == 0
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(good.read_text(encoding="utf-8").replace("goal: 48h", "goal: soon")
+                      .replace("dest: escalated", "dest: limbo"), encoding="utf-8")
+    result = runner.invoke(app, ["workflow", "check", str(broken)], terminal_width=250)
+    assert result.exit_code == 1
+    assert re.search(r"broken\.yaml:\d+: error: timer 'merchant_response': cannot parse duration 'soon'",
+                     result.output)
+    assert re.search(r"broken\.yaml:\d+: error: transition 'escalate': unknown dest state 'limbo'", result.output)
+
+
+def test_policies_check_and_a_broken_policy(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["policies", "check"]).exit_code == 0
+    source = Path(__file__).resolve().parents[2] / "policies" / "default"
+    broken = tmp_path / "policies"
+    broken.mkdir()
+    for file in source.iterdir():
+        if file.is_file():
+            (broken / file.name).write_bytes(file.read_bytes())
+    text = (broken / "triggers.cedar").read_text(encoding="utf-8")
+    (broken / "triggers.cedar").write_text(text.replace("permit (", "permit ((", 1), encoding="utf-8")
+    result = runner.invoke(app, ["policies", "check", str(broken)], terminal_width=250)
+    assert result.exit_code == 1 and "triggers.cedar:" in result.output
+
+
+def test_tokens_and_sla_tick(demo_db: Path) -> None:
+    tokens = runner.invoke(app, ["token", "--demo"], terminal_width=1000)
+    assert tokens.exit_code == 0 and len(re.findall(r"eyJ[\w-]+\.[\w-]+\.[\w-]+", tokens.output)) == 6
+    one = runner.invoke(app, ["token", "--sub", "mu-9", "--role", "merchant"])
+    assert one.exit_code == 2 and "merchant" in one.output
+    tick = runner.invoke(app, ["sla", "tick", "--now", "2099-01-01T00:00:00Z"])
+    assert tick.exit_code == 0 and "timer effects applied" in tick.output
+    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
+    current = runner.invoke(app, ["db", "current"])
+    assert current.exit_code == 0
