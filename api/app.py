@@ -22,12 +22,13 @@ from api.settings import Settings, get_settings
 from cases.db import Database
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
-from cases.timers import SlaClocks, fire_due_timers
+from cases.timers import SlaClocks, fire_due_timers, reschedule_running
 from policies.base import AllowAllAuthorizer
 from policies.cedar import DEFAULT_POLICY_DIR
 from policies.store import PolicyStore
+from sla.calendar import Calendar
 from sla.clock import Clock, SystemClock
-from sla.config import default_calendars
+from sla.config import InvalidCalendarError, default_calendars, load_calendars
 from sla.ticker import Ticker
 
 log = logging.getLogger("disputes")
@@ -74,7 +75,7 @@ def build_service(settings: Settings, *, clock: Clock | None = None) -> CaseServ
         registry=registry,
         authorizer=store.current if store is not None else AllowAllAuthorizer(),
         clock=clock or SystemClock(),
-        clocks=SlaClocks(default_calendars()),
+        clocks=SlaClocks(load_desk_calendars(settings)),
     )
     service.policy_store = store
     return service
@@ -101,12 +102,37 @@ def reload_policies(service: CaseService) -> list[str]:
     return []
 
 
-def _install_reload_signal(app: FastAPI) -> None:
-    """SIGHUP reloads the policies (main thread only; uvicorn workers each get theirs)."""
+def load_desk_calendars(settings: Settings) -> dict[str, Calendar]:
+    """The desk's calendars.yaml if the configuration directory has one, else the packaged ones."""
+    if settings.config_dir is not None and (settings.config_dir / "calendars.yaml").is_file():
+        return load_calendars(settings.config_dir / "calendars.yaml")
+    return default_calendars()
+
+
+def reload_configuration(service: CaseService, settings: Settings) -> list[str]:
+    """Reload policies and calendars, each validated first; a part that fails keeps serving
+    its previous version. Running clocks are rescheduled when a calendar changed."""
+    problems = reload_policies(service)
+    try:
+        calendars = load_desk_calendars(settings)
+    except InvalidCalendarError as exc:
+        for problem in exc.problems:
+            log.error("calendar reload refused: %s", problem)
+        return [*problems, *(str(p) for p in exc.problems)]
+    clocks = service.clocks
+    if isinstance(clocks, SlaClocks) and clocks.calendars != calendars:
+        clocks.calendars = calendars
+        moved = reschedule_running(service, service.clock.now(), "calendar configuration changed")
+        log.warning("calendars reloaded: %d cases' deadlines moved", moved)
+    return problems
+
+
+def _install_reload_signal(app: FastAPI, settings: Settings) -> None:
+    """SIGHUP reloads policies and calendars (main thread only; uvicorn workers each get theirs)."""
     if threading.current_thread() is not threading.main_thread():
         return
     try:
-        signal.signal(signal.SIGHUP, lambda *_: reload_policies(app.state.service))
+        signal.signal(signal.SIGHUP, lambda *_: reload_configuration(app.state.service, settings))
     except (ValueError, AttributeError):  # not the main interpreter thread, or no SIGHUP here
         pass
 
@@ -124,7 +150,7 @@ def create_app(settings: Settings | None = None, *, service: CaseService | None 
         if ticker is not None:
             ticker.start()  # sweeps once at once: overdue timers fire on start-up
         app.state.ticker = ticker
-        _install_reload_signal(app)
+        _install_reload_signal(app, settings)
         yield
         if ticker is not None:
             ticker.stop()
