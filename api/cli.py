@@ -28,6 +28,7 @@ from cases.projection import CASES
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from cases.timers import fire_due_timers
+from cases.whatif import what_if_case
 from policies.cedar import load_policy_dir
 from policies.lint import check_policies
 from sla.clock import ManualClock, SystemClock
@@ -300,6 +301,48 @@ def audit_verify(
         err.print(f"{len({d.case_id for d in damaged})} of {checked} cases damaged")
         raise typer.Exit(1)
     out.print(f"all {checked} cases intact: chains verify and replays equal the stored cases")
+
+
+@audit_app.command("what-if")
+def audit_what_if(
+    workflow: Annotated[Path | None, typer.Option(help="A changed workflow file (default: the one in force).")] = None,
+    policies: Annotated[
+        Path | None, typer.Option(help="A changed policy directory (default: the one in force).")
+    ] = None,
+    case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only cases changed since this instant.")] = None,
+) -> None:
+    """Replay recorded cases' commands under changed rules; report what would now be refused
+    or lead elsewhere. Writes nothing."""
+    settings = _settings()
+    service = _service(settings)
+    try:
+        definition = load_definition_file(workflow) if workflow else service.registry.active()
+        authorizer = load_policy_dir(policies) if policies else service.authorizer
+    except InvalidDefinitionError as exc:
+        _print_problems(exc.problems)
+        raise typer.Exit(2) from None
+    ids = [case] if case else list(service.iter_case_ids(since=_parse_instant(since) if since else None))
+    table = Table("case", "seq", "command", "by", "recorded", "under the new rules")
+    changed = commands = 0
+    with _progress() as progress:
+        task = progress.add_task("replaying under the new rules", total=len(ids))
+        for case_id in ids:
+            with service.db.read() as session:
+                report = what_if_case(session, service.registry, case_id, workflow=definition, authorizer=authorizer)
+            commands += report.commands
+            if report.changed:
+                changed += 1
+                for d in report.divergences:
+                    table.add_row(case_id, str(d.seq), d.command, d.actor, d.recorded, d.now)
+            progress.update(task, advance=1)
+    service.db.dispose()
+    if changed:
+        out.print(table)
+    out.print(
+        f"{changed} of {len(ids)} cases would go differently ({commands} commands replayed; "
+        f"workflow {definition.version[:12]}, policies {authorizer.version[:12]})"
+    )
 
 
 # --- configuration checks -------------------------------------------------------

@@ -118,3 +118,21 @@ def test_tokens_and_sla_tick(demo_db: Path) -> None:
     assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
     current = runner.invoke(app, ["db", "current"])
     assert current.exit_code == 0
+
+
+def test_what_if_reports_commands_the_new_rules_refuse(demo_db: Path, tmp_path: Path) -> None:
+    source = Path(__file__).resolve().parents[2] / "policies" / "default"
+    changed = tmp_path / "policies"
+    changed.mkdir()
+    for file in source.iterdir():
+        if file.is_file():
+            (changed / file.name).write_bytes(file.read_bytes())
+    with (changed / "guards.cedar").open("a", encoding="utf-8") as handle:
+        handle.write('\n@id("no-withdrawals")\n@reason("withdrawals go through the hotline")\n'
+                     'forbid (principal, action == Action::"withdraw", resource is Case);\n')
+    result = runner.invoke(app, ["audit", "what-if", "--policies", str(changed)], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert "withdrawals go through the hotline" in result.output
+    assert re.search(r"(\d+) of (\d+) cases would go differently", result.output)
+    same = runner.invoke(app, ["audit", "what-if"], terminal_width=300)
+    assert "0 of" in same.output
