@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from cases.chain import GENESIS_HASH, event_from_body
 from cases.codec import snapshot_from_json, snapshot_to_dict
+from cases.db import Database
 from cases.models import EventRow
 from cases.projection import CASES
 from cases.registry import WorkflowRegistry
@@ -21,6 +25,11 @@ from workflow.evolve import ReplayError, evolve
 from workflow.model import CaseSnapshot, from_iso
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+
+EventTuple = tuple[int, int, str, str, str, str, str, str, datetime]
+"""One stored event as verification reads it: id, seq, body, prev_hash, hash, type, actor_id, actor_role, at."""
+CaseRowTuple = tuple[int, str, str, str]
+"""The projection as verification reads it: version, head_hash, snapshot, state."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,9 @@ class Damage:
     def __str__(self) -> str:
         return f"case {self.case_id} seq {self.seq}: {self.kind}: {self.detail}"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"case_id": self.case_id, "seq": self.seq, "kind": self.kind, "detail": self.detail}
+
 
 @dataclass(frozen=True)
 class Replay:
@@ -42,7 +54,7 @@ class Replay:
     events: list[RecordedEvent]
 
 
-def _rows(session: Session, case_id: str) -> list[tuple[int, int, str, str, str, str, str, str, datetime]]:
+def _rows(session: Session, case_id: str) -> list[EventTuple]:
     result = session.execute(
         select(
             EVENTS.c.id,
@@ -89,66 +101,184 @@ def replay(
 
 def verify_case(session: Session, registry: WorkflowRegistry, case_id: str) -> list[Damage]:
     """Walk one case's chain and replay it against its projection. Empty list = intact."""
-    damages: list[Damage] = []
     rows = _rows(session, case_id)
     case_row = session.execute(
         select(CASES.c.version, CASES.c.head_hash, CASES.c.snapshot, CASES.c.state).where(CASES.c.id == case_id)
     ).first()
+    damage = check_case_rows(session, registry, case_id, rows, tuple(case_row) if case_row is not None else None)
+    return [damage] if damage is not None else []
+
+
+def check_case_rows(
+    session: Session,
+    registry: WorkflowRegistry,
+    case_id: str,
+    rows: Sequence[EventTuple],
+    case_row: CaseRowTuple | None,
+    *,
+    replay: bool = True,
+) -> Damage | None:
+    """The first damage in one case's stored events (sorted by seq) and projection, or None.
+
+    The chain is walked from genesis; at the first event that does not link, the
+    surrounding rows decide what happened to it (see :func:`_classify`). Rows past
+    the projection's version are insertions; a log ending before it is truncated.
+    ``replay=False`` checks the chain only: no fold, no comparison with the projection.
+    """
     if case_row is None:
-        return [Damage(case_id, 0, "deleted", "the case row is missing")]
-    prev_hash = GENESIS_HASH
-    expected_seq = 1
-    snapshot: CaseSnapshot | None = None
-    for _id, seq, body, stored_prev, stored_hash, type_, actor_id, actor_role, at in rows:
-        if seq != expected_seq:
-            kind = "deleted" if seq > expected_seq else "inserted"
-            return [*damages, Damage(case_id, expected_seq, kind, f"expected seq {expected_seq}, found {seq}")]
-        digest = hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("utf-8")).hexdigest()
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            return [*damages, Damage(case_id, seq, "changed", "the event body is not valid JSON")]
-        if doc.get("seq") != seq or doc.get("case_id") != case_id:
-            kind = "reordered" if doc.get("case_id") == case_id else "inserted"
-            return [*damages, Damage(case_id, seq, kind, f"row seq {seq} holds the body of seq {doc.get('seq')}")]
-        if stored_prev != prev_hash:
-            return [
-                *damages,
-                Damage(
-                    case_id,
-                    seq,
-                    "inserted" if digest == stored_hash else "changed",
-                    "prev_hash does not link to the previous event",
-                ),
-            ]
-        if digest != stored_hash:
-            return [*damages, Damage(case_id, seq, "changed", "hash does not match the event body")]
-        if (type_, actor_id, actor_role) != (doc["type"], doc["actor"]["id"], doc["actor"]["role"]) or (
-            at != from_iso(doc["at"])
-        ):
-            return [*damages, Damage(case_id, seq, "changed", "indexed columns differ from the hashed body")]
-        event = event_from_body(body, prev_hash=stored_prev, hash_=stored_hash)
-        try:
-            snapshot = evolve(registry.pinned(event.workflow_version, session), snapshot, event)
-        except (ReplayError, KeyError, TypeError, NotFoundError) as exc:
-            return [*damages, Damage(case_id, seq, "changed", f"does not replay: {exc}")]
-        prev_hash = stored_hash
-        expected_seq += 1
-    last_seq = expected_seq - 1
+        return Damage(case_id, 0, "deleted", "the case row is missing")
     version, head_hash, stored_snapshot, state = case_row
+    docs = [_parse(row[2]) for row in rows]
+    prev_hash = GENESIS_HASH
+    snapshot: CaseSnapshot | None = None
+    for position, (_id, seq, body, stored_prev, stored_hash, type_, actor_id, actor_role, at) in enumerate(rows):
+        expected = position + 1
+        if seq != expected:
+            if seq < expected or expected > version:
+                return Damage(case_id, seq, "inserted", f"seq {seq} is not part of a log of {version} events")
+            return Damage(case_id, expected, "deleted", f"expected seq {expected}, found {seq}")
+        doc = docs[position]
+        if not (
+            doc is not None
+            and stored_prev == prev_hash
+            and _digest(stored_prev, body) == stored_hash
+            and doc.get("seq") == seq
+            and doc.get("case_id") == case_id
+        ):
+            at_seq, kind, detail = _classify(case_id, rows, docs, position, prev_hash)
+            if kind == "changed" and expected > version:
+                # A row the case never reached cannot have been changed: it was added.
+                kind, detail = "inserted", f"seq {seq} is past seq {version}, where the case stands; {detail}"
+            return Damage(case_id, at_seq, kind, detail)
+        if expected > version:
+            return Damage(case_id, seq, "inserted", f"the log runs past seq {version}, where the case stands")
+        assert doc is not None
+        if (type_, actor_id, actor_role) != (doc.get("type"), _actor(doc, "id"), _actor(doc, "role")) or (
+            at != _instant(doc.get("at"))
+        ):
+            return Damage(case_id, seq, "changed", "indexed columns differ from the hashed body")
+        if replay:
+            try:
+                event = _event(doc, stored_prev, stored_hash)
+                snapshot = evolve(registry.pinned(event.workflow_version, session), snapshot, event)
+            except (ReplayError, KeyError, TypeError, ValueError, NotFoundError) as exc:
+                return Damage(case_id, seq, "changed", f"does not replay: {exc}")
+        prev_hash = stored_hash
+    last_seq = len(rows)
     if last_seq < version:
-        return [Damage(case_id, last_seq + 1, "truncated", f"log ends at seq {last_seq}, the case is at {version}")]
-    if last_seq > version:
-        return [Damage(case_id, version + 1, "inserted", f"log runs to seq {last_seq}, the case is at {version}")]
+        return Damage(case_id, last_seq + 1, "truncated", f"log ends at seq {last_seq}, the case is at {version}")
     if head_hash != prev_hash:
-        return [Damage(case_id, last_seq, "changed", "the case's head hash differs from the log's last hash")]
-    if (
+        return Damage(case_id, last_seq, "changed", "the case's head hash differs from the log's last hash")
+    if replay and (
         snapshot is None
         or snapshot_to_dict(snapshot) != snapshot_to_dict(snapshot_from_json(stored_snapshot))
         or (state != snapshot.state)
     ):
-        return [Damage(case_id, last_seq, "projection", "replaying the log does not give the stored case")]
-    return damages
+        return Damage(case_id, last_seq, "projection", "replaying the log does not give the stored case")
+    return None
+
+
+def _classify(
+    case_id: str,
+    rows: Sequence[EventTuple],
+    docs: Sequence[dict[str, Any] | None],
+    position: int,
+    prev_hash: str,
+) -> tuple[int, str, str]:
+    """Name what happened at the first row that does not link (seq = position + 1).
+
+    The checks run from the most specific explanation to the most general, and each
+    is what the listed tampering leaves behind (the tests in tests/audit/ make them):
+    an event inserted with the later rows renumbered, two events swapped, a foreign
+    event, an event deleted with the later rows renumbered; anything else is a change.
+    """
+    seq = position + 1
+    _id, _seq, body, stored_prev, stored_hash, *_ = rows[position]
+    doc = docs[position]
+    self_consistent = _digest(stored_prev, body) == stored_hash
+    before_previous = rows[position - 2][4] if position >= 2 else GENESIS_HASH
+    if position >= 1 and self_consistent and stored_prev == before_previous and stored_prev != prev_hash:
+        # This event links over the previous one, which is therefore the stranger.
+        return seq - 1, "inserted", f"seq {seq} links to seq {seq - 2}: seq {seq - 1} was put in between"
+    if doc is not None and doc.get("case_id") == case_id and doc.get("seq") != seq:
+        owner = next(
+            (i for i, d in enumerate(docs) if i != position and d is not None and d.get("seq") == seq),
+            None,
+        )
+        if owner is not None:
+            return seq, "reordered", f"row seq {seq} holds the event of seq {doc.get('seq')}"
+    if position + 1 < len(rows):
+        _nid, _nseq, next_body, next_prev, next_hash, *_ = rows[position + 1]
+        if next_prev == prev_hash and _digest(next_prev, next_body) == next_hash:
+            return seq, "inserted", f"seq {seq + 1} links straight to seq {seq - 1}"
+    if doc is not None and self_consistent and doc.get("case_id") != case_id:
+        return seq, "inserted", f"the event belongs to case {doc.get('case_id')}"
+    if doc is not None and self_consistent and isinstance(doc.get("seq"), int) and doc["seq"] > seq:
+        return seq, "deleted", f"row seq {seq} holds the event of seq {doc['seq']}; seq {seq} is gone"
+    if doc is None:
+        return seq, "changed", "the event body is not valid JSON"
+    if stored_prev != prev_hash and self_consistent:
+        return seq, "changed", "the event does not link to the previous one"
+    return seq, "changed", "hash does not match the event body"
+
+
+def _event(doc: dict[str, Any], prev_hash: str, hash_: str) -> RecordedEvent:
+    """The recorded event of an already parsed body (as chain.event_from_body, without parsing twice)."""
+    return RecordedEvent(
+        case_id=doc["case_id"],
+        seq=doc["seq"],
+        type=doc["type"],
+        at=doc["at"],
+        actor_id=doc["actor"]["id"],
+        actor_role=doc["actor"]["role"],
+        data=doc["data"],
+        workflow_version=doc["workflow_version"],
+        policy_version=doc["policy_version"],
+        prev_hash=prev_hash,
+        hash=hash_,
+    )
+
+
+def _digest(prev_hash: str, body: str) -> str:
+    try:
+        return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("utf-8")).hexdigest()
+    except ValueError:
+        return ""  # a prev_hash that is not hex links to nothing
+
+
+def _parse(body: str) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _actor(doc: dict[str, Any], key: str) -> Any:
+    actor = doc.get("actor")
+    return actor.get(key) if isinstance(actor, dict) else None
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        return from_iso(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+@contextlib.contextmanager
+def snapshot_read(db: Database) -> Iterator[Session]:
+    """A read transaction that sees the database at one instant on both backends.
+
+    PostgreSQL's default READ COMMITTED gives each statement its own snapshot, so a
+    command committing between reading a case's events and its row would look like
+    an insertion or a truncation; REPEATABLE READ holds one snapshot for the whole
+    transaction. SQLite (WAL) already reads one snapshot per transaction.
+    """
+    with Session(db.engine, expire_on_commit=False) as session, session.begin():
+        if db.dialect == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        yield session
 
 
 def case_ids_page(session: Session, after_pk: int, limit: int = 500) -> list[tuple[int, str]]:

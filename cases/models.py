@@ -183,3 +183,40 @@ class IdempotencyRow(SQLModel, table=True):
     response_body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = Field(sa_column=_utc())
     expires_at: datetime = Field(sa_column=_utc())
+
+
+class CheckpointRow(SQLModel, table=True):
+    """A signed checkpoint: a Merkle root over every case's chain head (cases/checkpoints.py).
+
+    ``document`` is the exact RFC 8785 JSON that was hashed and signed; the other
+    columns repeat its fields for queries and are checked against it on verification.
+    """
+
+    __tablename__ = "checkpoints"
+
+    number: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    created_at: datetime = Field(sa_column=_utc())
+    case_count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    event_count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    merkle_root: str = Field(max_length=64)
+    delta_count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    delta_hash: str = Field(max_length=64)
+    previous_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+    public_key: str = Field(max_length=64)
+    signature: str = Field(max_length=128)
+    document: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class CheckpointHeadRow(SQLModel, table=True):
+    """A case's chain head as checkpoint ``checkpoint`` saw it, stored only when it changed
+    since the case's previous row: the heads as of checkpoint N are, per case, the row
+    with the greatest ``checkpoint <= N``."""
+
+    __tablename__ = "checkpoint_heads"
+    __table_args__ = (Index("ix_checkpoint_heads_checkpoint", "checkpoint", "case_id"),)
+
+    case_id: str = Field(max_length=40, primary_key=True)
+    checkpoint: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    seq: int
+    hash: str = Field(max_length=64)
