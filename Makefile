@@ -35,7 +35,7 @@ lint: install-dev
 	$(BIN)/mypy .
 
 test: lint
-	$(BIN)/pytest -q -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n 2 --durations=15 $(PYTEST_ARGS)
 
 bench: install-dev
 	$(BIN)/python -m bench.run

@@ -72,6 +72,40 @@ class TransitionRequest(Strict):
 
 
 class CasePublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "DSP-01M8DHAH86-BT5520",
+                    "workflow": "consumer_dispute",
+                    "workflow_version": "e0d397e9" + "0" * 56,
+                    "policy_version": "e85b9171" + "0" * 56,
+                    "state": "assigned",
+                    "version": 4,
+                    "consumer_id": "c-2001",
+                    "merchant_id": "m-1001",
+                    "mediator_id": "med-li",
+                    "category": "counterfeit",
+                    "subject": "收到的耳机是假货",
+                    "description": "序列号查不到。",
+                    "order_ref": "TB-20261111-0042",
+                    "claim": {"amount": 89900, "currency": "CNY"},
+                    "desired_outcome": "refund",
+                    "priority": "normal",
+                    "flags": [],
+                    "awaiting": [],
+                    "merchant_responded": False,
+                    "outcome": None,
+                    "awarded": None,
+                    "reopen_count": 0,
+                    "created_at": "2026-11-28T01:00:00.000000Z",
+                    "updated_at": "2026-11-28T01:20:00.000000Z",
+                    "closed_at": None,
+                }
+            ]
+        }
+    )
+
     id: str
     workflow: str
     workflow_version: str
@@ -140,6 +174,27 @@ class ActorPublic(BaseModel):
 
 
 class EventPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "seq": 3,
+                    "type": "transitioned",
+                    "at": "2026-11-28T01:20:00.000000Z",
+                    "actor": {"id": "med-li", "role": "mediator"},
+                    "trigger": "assign",
+                    "from": "filed",
+                    "to": "assigned",
+                    "data": {"trigger": "assign", "from": "filed", "to": "assigned", "mediator_id": "med-li"},
+                    "workflow_version": "e0d397e9" + "0" * 56,
+                    "policy_version": "e85b9171" + "0" * 56,
+                    "prev_hash": "5f2c" + "0" * 60,
+                    "hash": "9a41" + "0" * 60,
+                }
+            ]
+        }
+    )
+
     seq: int
     type: str
     at: str
@@ -178,6 +233,25 @@ class EventsPublic(BaseModel):
 
 
 class ActionPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "withdraw",
+                    "kind": "trigger",
+                    "allowed": True,
+                    "reasons": ["the consumer who filed the case may withdraw it"],
+                },
+                {
+                    "name": "settle",
+                    "kind": "trigger",
+                    "allowed": False,
+                    "reasons": ["not possible in state 'assigned'"],
+                },
+            ]
+        }
+    )
+
     name: str
     kind: Literal["trigger", "action"]
     allowed: bool
@@ -198,6 +272,27 @@ class Health(BaseModel):
 
 
 class TimerPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "merchant_response",
+                    "status": "running",
+                    "calendar": "24x7",
+                    "goal": "48 hours",
+                    "started_at": "2026-11-28T01:20:00.000000Z",
+                    "due_at": "2026-11-30T01:20:00.000000Z",
+                    "warn_at": "2026-11-29T13:20:00.000000Z",
+                    "warned": False,
+                    "remaining_business_seconds": 172800,
+                    "elapsed_business_seconds": 0,
+                    "paused_business_seconds": 0,
+                    "ended_at": None,
+                }
+            ]
+        }
+    )
+
     name: str
     status: str
     calendar: str
@@ -237,6 +332,22 @@ class MessageCreate(Strict):
 
 
 class MessagePublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "msg5",
+                    "seq": 5,
+                    "party": "consumer",
+                    "author_id": "c-2001",
+                    "body": "请尽快处理，谢谢。",
+                    "internal": False,
+                    "at": "2026-11-28T01:30:00.000000Z",
+                }
+            ]
+        }
+    )
+
     id: str
     seq: int
     party: str
@@ -252,6 +363,25 @@ class MessagesPublic(BaseModel):
 
 
 class EvidencePublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "ev4",
+                    "party": "consumer",
+                    "added_by": "c-2001",
+                    "filename": "label.png",
+                    "media_type": "image/png",
+                    "size": 48213,
+                    "sha256": "3b1f" + "0" * 60,
+                    "description": "序列号标签",
+                    "status": "submitted",
+                    "added_at": "2026-11-28T01:25:00.000000Z",
+                }
+            ]
+        }
+    )
+
     id: str
     party: str
     added_by: str
@@ -266,6 +396,7 @@ class EvidencePublic(BaseModel):
 
 class EvidenceListPublic(BaseModel):
     data: list[EvidencePublic]
+    next_cursor: str | None = None
 
 
 class OfferCreate(Strict):
@@ -279,6 +410,24 @@ class OfferDecision(Strict):
 
 
 class OfferPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "off9",
+                    "amount": 45000,
+                    "currency": "CNY",
+                    "terms": "退一半货款，无需退货。",
+                    "proposed_by": "merchant",
+                    "status": "open",
+                    "decided_by": None,
+                    "created_at": "2026-11-28T02:00:00.000000Z",
+                    "decided_at": None,
+                }
+            ]
+        }
+    )
+
     id: str
     amount: int
     currency: str
@@ -292,6 +441,7 @@ class OfferPublic(BaseModel):
 
 class OffersPublic(BaseModel):
     data: list[OfferPublic]
+    next_cursor: str | None = None
 
 
 class InfoRequestCreate(Strict):
@@ -304,6 +454,23 @@ class InfoAnswer(Strict):
 
 
 class InfoRequestPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "rq7",
+                    "party": "consumer",
+                    "question": "请上传商品照片和订单截图。",
+                    "requested_by": "med-li",
+                    "status": "open",
+                    "answer": None,
+                    "requested_at": "2026-11-28T01:40:00.000000Z",
+                    "answered_at": None,
+                }
+            ]
+        }
+    )
+
     id: str
     party: str
     question: str
@@ -316,6 +483,7 @@ class InfoRequestPublic(BaseModel):
 
 class InfoRequestsPublic(BaseModel):
     data: list[InfoRequestPublic]
+    next_cursor: str | None = None
 
 
 class FeedbackCreate(Strict):
@@ -324,6 +492,14 @@ class FeedbackCreate(Strict):
 
 
 class FeedbackPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"party": "consumer", "score": 4, "comment": "处理及时。", "at": "2026-12-05T08:00:00.000000Z"}
+            ]
+        }
+    )
+
     party: str
     score: int
     comment: str

@@ -3,7 +3,7 @@ evidence, offers, information requests, feedback. Each is one workflow action.""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
@@ -30,12 +30,24 @@ from api.schemas import (
     ResponseCreate,
 )
 from api.settings import Settings
-from cases.service import CaseService, decode_cursor, evidence_visible
+from cases.service import CaseService, decode_cursor, encode_cursor, evidence_visible
 from workflow.model import Actor, CaseSnapshot, Evidence, InfoRequest, Offer
 
 router = APIRouter(prefix="/v1/cases/{case_id}", tags=["cases"])
 UPLOAD_MEDIA_TYPES = Settings.model_fields["upload_media_types"].default
 MUTATION_PROBLEMS = problems(401, 403, 404, 409, 412, 422, 428, 429)
+
+
+Cursor = Annotated[str | None, Query(max_length=40, description="next_cursor of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+T = TypeVar("T")
+
+
+def paginate(items: list[T], cursor: str | None, limit: int) -> tuple[list[T], str | None]:
+    """A page of a case's (short, ordered) sub-collection; the cursor is the position."""
+    start = decode_cursor(cursor) if cursor else 0
+    page = items[start : start + limit]
+    return page, encode_cursor(start + limit) if start + limit < len(items) else None
 
 
 def _act(
@@ -245,11 +257,14 @@ def submit_evidence(
 
 
 @router.get(
-    "/evidence", response_model=EvidenceListPublic, summary="Evidence you may see", responses=problems(401, 404)
+    "/evidence", response_model=EvidenceListPublic, summary="Evidence you may see", responses=problems(401, 404, 422)
 )
-def list_evidence(case_id: str, actor: CurrentActor, service: ServiceDep) -> EvidenceListPublic:
+def list_evidence(
+    case_id: str, actor: CurrentActor, service: ServiceDep, cursor: Cursor = None, limit: Limit = 100
+) -> EvidenceListPublic:
     case = service.get(actor=actor, case_id=case_id)
-    return EvidenceListPublic(data=[evidence_public(e) for e in case.evidence if evidence_visible(actor, e)])
+    page, next_cursor = paginate([e for e in case.evidence if evidence_visible(actor, e)], cursor, limit)
+    return EvidenceListPublic(data=[evidence_public(e) for e in page], next_cursor=next_cursor)
 
 
 @router.get(
@@ -288,9 +303,12 @@ def propose_offer(
     return offer_public(case.offers[-1])
 
 
-@router.get("/offers", response_model=OffersPublic, summary="Offers on the case", responses=problems(401, 404))
-def list_offers(case_id: str, actor: CurrentActor, service: ServiceDep) -> OffersPublic:
-    return OffersPublic(data=[offer_public(o) for o in service.get(actor=actor, case_id=case_id).offers])
+@router.get("/offers", response_model=OffersPublic, summary="Offers on the case", responses=problems(401, 404, 422))
+def list_offers(
+    case_id: str, actor: CurrentActor, service: ServiceDep, cursor: Cursor = None, limit: Limit = 100
+) -> OffersPublic:
+    page, next_cursor = paginate(list(service.get(actor=actor, case_id=case_id).offers), cursor, limit)
+    return OffersPublic(data=[offer_public(o) for o in page], next_cursor=next_cursor)
 
 
 def _decide_offer(
@@ -369,10 +387,16 @@ def request_info(
 
 
 @router.get(
-    "/info-requests", response_model=InfoRequestsPublic, summary="Information requests", responses=problems(401, 404)
+    "/info-requests",
+    response_model=InfoRequestsPublic,
+    summary="Information requests",
+    responses=problems(401, 404, 422),
 )
-def list_info_requests(case_id: str, actor: CurrentActor, service: ServiceDep) -> InfoRequestsPublic:
-    return InfoRequestsPublic(data=[request_public(r) for r in service.get(actor=actor, case_id=case_id).info_requests])
+def list_info_requests(
+    case_id: str, actor: CurrentActor, service: ServiceDep, cursor: Cursor = None, limit: Limit = 100
+) -> InfoRequestsPublic:
+    page, next_cursor = paginate(list(service.get(actor=actor, case_id=case_id).info_requests), cursor, limit)
+    return InfoRequestsPublic(data=[request_public(r) for r in page], next_cursor=next_cursor)
 
 
 @router.post(
