@@ -7,9 +7,11 @@ import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -17,8 +19,9 @@ from api.deps import reject_unknown_query
 from api.middleware import GuardMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
-from api.routes import actions, cases, clocks, health, policies
-from api.settings import Settings, get_settings
+from api.routes import actions, audit, cases, clocks, health, policies
+from api.settings import DEV_SIGNING_KEY_FILE, Settings, get_settings
+from cases.checkpoints import generate_signing_key, load_signing_key, private_key_pem, write_checkpoint
 from cases.db import Database
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
@@ -49,6 +52,7 @@ TAGS = [
     {"name": "mediator", "description": "What mediators do."},
     {"name": "clocks", "description": "SLA clocks and the urgency queue."},
     {"name": "configuration", "description": "Policies and configuration (auditors, admins)."},
+    {"name": "auditor", "description": "Replay, verification, signed checkpoints, proofs, export."},
     {"name": "operations", "description": "Health and metrics."},
 ]
 
@@ -81,9 +85,31 @@ def build_service(settings: Settings, *, clock: Clock | None = None) -> CaseServ
     return service
 
 
-def build_ticker(service: CaseService, settings: Settings) -> Ticker:
-    """The SLA ticker wired to this service: each sweep fires every due timer once."""
-    return Ticker(lambda now: fire_due_timers(service, now), service.clock, settings.tick_seconds)
+def signing_key(settings: Settings) -> Ed25519PrivateKey:
+    """The key that signs checkpoints: configured, or in development one kept in a local file
+    (generated on first use), or for tests a fresh one per process."""
+    if settings.audit_signing_key:
+        return load_signing_key(settings.audit_signing_key)
+    if settings.environment == "test":
+        return generate_signing_key()
+    if not DEV_SIGNING_KEY_FILE.exists():
+        DEV_SIGNING_KEY_FILE.write_text(private_key_pem(generate_signing_key()), encoding="utf-8")
+        DEV_SIGNING_KEY_FILE.chmod(0o600)
+        log.warning("generated a development checkpoint signing key in %s", DEV_SIGNING_KEY_FILE)
+    return load_signing_key(str(DEV_SIGNING_KEY_FILE))
+
+
+def build_ticker(service: CaseService, settings: Settings, key: Ed25519PrivateKey) -> Ticker:
+    """The ticker wired to this service: each sweep fires every due timer once and, when
+    the last one is older than the interval, writes a signed checkpoint."""
+    interval = timedelta(seconds=settings.checkpoint_interval_seconds)
+
+    def sweep(now: datetime) -> int:
+        fired = fire_due_timers(service, now)
+        write_checkpoint(service.db, key, now, min_interval=interval)
+        return fired
+
+    return Ticker(sweep, service.clock, settings.tick_seconds)
 
 
 def reload_policies(service: CaseService) -> list[str]:
@@ -146,7 +172,8 @@ def create_app(settings: Settings | None = None, *, service: CaseService | None 
             app.state.service = build_service(settings)
         if isinstance(app.state.service.authorizer, AllowAllAuthorizer):
             log.warning("authorization: allow-all (policy version %r)", app.state.service.authorizer.version)
-        ticker = build_ticker(app.state.service, settings) if settings.run_ticker else None
+        app.state.signing_key = signing_key(settings)
+        ticker = build_ticker(app.state.service, settings, app.state.signing_key) if settings.run_ticker else None
         if ticker is not None:
             ticker.start()  # sweeps once at once: overdue timers fire on start-up
         app.state.ticker = ticker
@@ -176,6 +203,7 @@ def create_app(settings: Settings | None = None, *, service: CaseService | None 
     app.include_router(actions.router)
     app.include_router(clocks.router)
     app.include_router(policies.router)
+    app.include_router(audit.router)
     app.add_middleware(
         GuardMiddleware,
         settings=settings,

@@ -17,17 +17,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
-from api.app import build_service, build_ticker, policy_dir
+from api.app import build_service, build_ticker, policy_dir, signing_key
 from api.auth import TOKEN_ROLES, mint_token, parse_ttl
 from api.demo import create_demo
 from api.settings import Settings, get_settings
 from cases import schema
-from cases.audit import Damage, replay, verify_case
+from cases.audit import replay
+from cases.checkpoints import public_key_hex, write_checkpoint
 from cases.db import make_engine
+from cases.export import export_jsonl
 from cases.projection import CASES
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from cases.timers import fire_due_timers
+from cases.verify import VerifyReport, verify_database
 from cases.whatif import what_if_case
 from policies.cedar import load_policy_dir
 from policies.lint import check_policies
@@ -112,7 +115,7 @@ def worker() -> None:
     """Run only the SLA ticker (for deployments with separate API and timer processes)."""
     settings = _settings()
     service = _service(settings)
-    ticker = build_ticker(service, settings)
+    ticker = build_ticker(service, settings, signing_key(settings))
     err.print(f"ticker running every {settings.tick_seconds:g}s on {settings.database_url}; Ctrl-C stops")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -274,33 +277,64 @@ def audit_verify(
     case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
     since: Annotated[str | None, typer.Option(help="Only cases changed since this instant.")] = None,
 ) -> None:
-    """Check every hash chain and replay every case against its projection."""
-    service = _service(_settings())
-    if case:
-        ids: list[str] | None = [case]
-        total = 1
-    else:
-        ids = None
-        with service.db.read() as session:
-            total = session.execute(select(func.count()).select_from(CASES)).scalar_one()
-    damaged: list[Damage] = []
-    checked = 0
+    """Check every hash chain, replay every case against its projection, and check every
+    signed checkpoint. Exits 1 naming each damaged case, its first bad seq and the kind."""
+    settings = _settings()
+    service = _service(settings)
+    trusted = list(settings.audit_trusted_keys) or [public_key_hex(signing_key(settings))]
     with _progress() as progress:
-        task = progress.add_task("verifying cases", total=total)
-        case_ids = ids if ids is not None else service.iter_case_ids(since=_parse_instant(since) if since else None)
-        for case_id in case_ids:
-            with service.db.read() as session:
-                found = verify_case(session, service.registry, case_id)
-            checked += 1
-            progress.update(task, advance=1)
-            for damage in found:
-                damaged.append(damage)
-                err.print(f"[red]DAMAGED[/red] {damage}", soft_wrap=True)
+        task = progress.add_task("verifying cases", total=None)
+
+        def on_page(report: VerifyReport) -> None:
+            progress.update(task, completed=report.cases_checked, total=report.cases_total)
+
+        report = verify_database(
+            service.db, service.registry, case_id=case, since=_parse_instant(since) if since else None,
+            trusted_keys=trusted, progress=on_page,
+            on_finding=lambda finding: err.print(f"[red]DAMAGED[/red] {finding}", soft_wrap=True),
+        )
     service.db.dispose()
-    if damaged:
-        err.print(f"{len({d.case_id for d in damaged})} of {checked} cases damaged")
+    if not report.intact:
+        err.print(f"{len({d.case_id for d in report.damages})} of {report.cases_checked} cases damaged, "
+                  f"{len(report.checkpoint_problems)} checkpoint problem(s)")
         raise typer.Exit(1)
-    out.print(f"all {checked} cases intact: chains verify and replays equal the stored cases")
+    out.print(f"all {report.cases_checked} cases intact ({report.events_checked} events): chains verify, replays "
+              f"equal the stored cases, {report.checkpoints_checked} checkpoints verify")
+
+
+@audit_app.command("export")
+def audit_export(
+    case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only events since this instant.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+) -> None:
+    """Write the log as JSON Lines (events with hashes, the workflow and policy documents they
+    reference, checkpoints); tools/verify_export.py checks such a file without this code."""
+    settings = _settings()
+    service = _service(settings)
+    target = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        summary = export_jsonl(service.db, target, now=service.clock.now(), case_id=case,
+                               since=_parse_instant(since) if since else None)
+    finally:
+        if output:
+            target.close()
+        service.db.dispose()
+    err.print(f"exported {summary}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Write a signed checkpoint now (the ticker writes one every DISPUTES_CHECKPOINT_INTERVAL_SECONDS)."""
+    settings = _settings()
+    service = _service(settings)
+    written = write_checkpoint(service.db, signing_key(settings), service.clock.now())
+    service.db.dispose()
+    if written is None:
+        err.print("another worker is writing a checkpoint right now; nothing written")
+        raise typer.Exit(1)
+    out.print(f"checkpoint #{written.number}: {written.case_count} cases, {written.event_count} events, "
+              f"root {written.merkle_root[:16]}, signed by {written.public_key[:16]}")
 
 
 @audit_app.command("what-if")

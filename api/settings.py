@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+DEV_SIGNING_KEY_FILE = Path(".disputes-signing-key")
 
 
 class Settings(BaseSettings):
@@ -30,6 +31,13 @@ class Settings(BaseSettings):
     config_dir: Path | None = None
     # Run without any policy set (everything allowed); tests of lower layers only.
     allow_all: bool = False
+
+    # Ed25519 key that signs checkpoints: PEM text, a 32-byte seed (hex/base64) or a file path.
+    # In development a key is generated into DEV_SIGNING_KEY_FILE on first use.
+    audit_signing_key: str | None = None
+    # Public keys (hex) whose checkpoint signatures verification accepts; empty = the signing key's.
+    audit_trusted_keys: tuple[str, ...] = ()
+    checkpoint_interval_seconds: int = Field(default=3600, ge=1)
 
     tick_seconds: float = Field(default=5.0, gt=0)
     run_ticker: bool = True
@@ -58,6 +66,8 @@ class Settings(BaseSettings):
                 raise ValueError("DISPUTES_JWT_PUBLIC_KEY is required with RS256")
             if self.allow_all:
                 raise ValueError("DISPUTES_ALLOW_ALL may not be used in production")
+            if not self.audit_signing_key:
+                raise ValueError("DISPUTES_AUDIT_SIGNING_KEY (the Ed25519 key that signs checkpoints) is required")
         return self
 
 

@@ -220,3 +220,16 @@ class CheckpointHeadRow(SQLModel, table=True):
     checkpoint: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     seq: int
     hash: str = Field(max_length=64)
+
+
+class AuditReadRow(SQLModel, table=True):
+    """Every audit read (verify, export, proofs, replay by an auditor) is itself recorded."""
+
+    __tablename__ = "audit_reads"
+
+    id: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    at: datetime = Field(sa_column=_utc(index=True))
+    actor_id: str = Field(max_length=100)
+    actor_role: str = Field(max_length=30)
+    what: str = Field(max_length=60)
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))

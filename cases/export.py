@@ -1,0 +1,216 @@
+"""Export case histories as JSON Lines that outsiders verify with tools/verify_export.py alone.
+
+One transaction, one snapshot, streamed line by line (constant memory apart from
+the sets of referenced workflow and policy versions). The line formats are in
+docs/audit.md; every event line carries the exact stored body that was hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from typing import Any, TextIO
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cases.audit import EVENTS, snapshot_read
+from cases.checkpoints import CHECKPOINTS, HEADS, AuditIntegrityError, inclusion_proof, iter_checkpoints
+from cases.db import Database
+from cases.models import PolicyVersionRow, WorkflowVersionRow
+from cases.projection import CASES
+from workflow.errors import NotFoundError
+from workflow.model import to_iso
+
+EXPORT_FORMAT = "dispute-engine-export"
+EXPORT_VERSION = 1
+WORKFLOWS = WorkflowVersionRow.__table__  # type: ignore[attr-defined]
+POLICIES = PolicyVersionRow.__table__  # type: ignore[attr-defined]
+_STREAM = {"yield_per": 1000}
+
+
+def engine_version() -> str:
+    try:
+        return f"dispute-engine {metadata.version('dispute-engine')}"
+    except metadata.PackageNotFoundError:
+        return "dispute-engine (not installed)"
+
+
+@dataclass
+class ExportSummary:
+    """Line counts of one export, as its end line states them."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    digest: str = ""
+
+
+def export_jsonl(
+    db: Database, out: TextIO, *, now: datetime, case_id: str | None = None, since: datetime | None = None
+) -> ExportSummary:
+    """Write the export to ``out`` (open it with encoding="utf-8", newline="\\n")."""
+    summary = ExportSummary()
+    for line in iter_export(db, now=now, case_id=case_id, since=since, summary=summary):
+        out.write(line)
+    return summary
+
+
+def iter_export(
+    db: Database,
+    *,
+    now: datetime,
+    case_id: str | None = None,
+    since: datetime | None = None,
+    summary: ExportSummary | None = None,
+) -> Iterator[str]:
+    """The export's lines, each ending in "\\n" (for a streamed HTTP response).
+
+    Scope: every case (a complete export, whose checkpoint roots a verifier can
+    recompute), one case (with an inclusion proof of its head in the latest
+    checkpoint that saw it), or the cases changed since an instant, whole chains.
+    """
+    summary = summary if summary is not None else ExportSummary()
+    counts = summary.counts
+    digest = hashlib.sha256()
+
+    def emit(kind: str, values: dict[str, Any]) -> str:
+        line = json.dumps({"kind": kind, **values}, ensure_ascii=False, separators=(",", ":")) + "\n"
+        digest.update(line.encode("utf-8"))
+        counts[kind] = counts.get(kind, 0) + 1
+        return line
+
+    complete = case_id is None and since is None
+    with snapshot_read(db) as session:
+        if case_id is not None and not _case_exists(session, case_id):
+            raise NotFoundError("case", case_id)
+        yield emit(
+            "header",
+            {
+                "format": EXPORT_FORMAT,
+                "format_version": EXPORT_VERSION,
+                "created_at": to_iso(now),
+                "engine": engine_version(),
+                "complete": complete,
+                "scope": {"case_id": case_id, "since": to_iso(since) if since is not None else None},
+            },
+        )
+        for checkpoint in iter_checkpoints(session):
+            yield emit(
+                "checkpoint",
+                {
+                    "number": checkpoint.number,
+                    "hash": checkpoint.hash,
+                    "public_key": checkpoint.public_key,
+                    "signature": checkpoint.signature,
+                    "document": checkpoint.document,
+                },
+            )
+        for head in _heads(session, case_id=case_id, since=since):
+            yield emit("head", head)
+        if case_id is not None:
+            proof = _proof(session, case_id)
+            if proof is not None:
+                yield emit("proof", proof)
+        workflow_versions: set[str] = set()
+        policy_versions: set[str] = set()
+        cases = 0
+        last_case: str | None = None
+        for row in session.execute(_events(case_id=case_id, since=since).execution_options(**_STREAM)):
+            if row.case_id != last_case:  # events come grouped by case
+                cases += 1
+                last_case = row.case_id
+            try:
+                doc = json.loads(row.body)
+                workflow_versions.add(str(doc["workflow_version"]))
+                policy_versions.add(str(doc["policy_version"]))
+            except (ValueError, KeyError, TypeError):
+                pass  # a damaged body is exported as it is; the verifier will name it
+            yield emit(
+                "event",
+                {
+                    "case_id": row.case_id,
+                    "seq": row.seq,
+                    "prev_hash": row.prev_hash,
+                    "hash": row.hash,
+                    "body": row.body,
+                },
+            )
+        for workflow in session.execute(
+            select(WORKFLOWS).where(WORKFLOWS.c.version.in_(sorted(workflow_versions))).order_by(WORKFLOWS.c.version)
+        ):
+            yield emit(
+                "workflow",
+                {
+                    "version": workflow.version,
+                    "name": workflow.name,
+                    "created_at": to_iso(workflow.created_at),
+                    "document": json.loads(workflow.document),
+                },
+            )
+        for policy in session.execute(
+            select(POLICIES).where(POLICIES.c.version.in_(sorted(policy_versions))).order_by(POLICIES.c.version)
+        ):
+            yield emit(
+                "policy", {"version": policy.version, "created_at": to_iso(policy.created_at), "files": policy.files}
+            )
+    counts["cases"] = cases
+    summary.digest = digest.hexdigest()
+    # The end line makes a cut-off file detectable and, through the digest over every
+    # byte before it, any accidental change; authenticity comes from the chains and
+    # the signed checkpoints, not from this digest.
+    yield (
+        json.dumps(
+            {"kind": "end", "counts": dict(sorted(counts.items())), "digest": summary.digest},
+            separators=(",", ":"),
+        )
+        + "\n"
+    )
+
+
+def _case_exists(session: Session, case_id: str) -> bool:
+    return (
+        session.execute(select(CASES.c.id).where(CASES.c.id == case_id)).first() is not None
+        or session.execute(select(EVENTS.c.id).where(EVENTS.c.case_id == case_id).limit(1)).first() is not None
+    )
+
+
+def _selected_cases(since: datetime) -> Any:
+    return select(CASES.c.id).where(CASES.c.updated_at >= since)
+
+
+def _events(*, case_id: str | None, since: datetime | None) -> Any:
+    stmt = select(EVENTS.c.case_id, EVENTS.c.seq, EVENTS.c.prev_hash, EVENTS.c.hash, EVENTS.c.body)
+    if case_id is not None:
+        stmt = stmt.where(EVENTS.c.case_id == case_id)
+    elif since is not None:
+        stmt = stmt.where(EVENTS.c.case_id.in_(_selected_cases(since)))
+    return stmt.order_by(EVENTS.c.case_id, EVENTS.c.seq)
+
+
+def _heads(session: Session, *, case_id: str | None, since: datetime | None) -> Iterator[dict[str, Any]]:
+    """Every stored head row (a complete export: each checkpoint's signed delta), or the
+    rows of the exported cases. Only rows of checkpoints this snapshot holds."""
+    stmt = select(HEADS.c.checkpoint, HEADS.c.case_id, HEADS.c.seq, HEADS.c.hash).where(
+        HEADS.c.checkpoint.in_(select(CHECKPOINTS.c.number))
+    )
+    if case_id is not None:
+        stmt = stmt.where(HEADS.c.case_id == case_id)
+    elif since is not None:
+        stmt = stmt.where(HEADS.c.case_id.in_(_selected_cases(since)))
+    dialect = session.get_bind().dialect.name
+    order = HEADS.c.case_id.collate("C") if dialect == "postgresql" else HEADS.c.case_id
+    for row in session.execute(stmt.order_by(HEADS.c.checkpoint, order).execution_options(**_STREAM)):
+        yield {"checkpoint": row.checkpoint, "case_id": row.case_id, "seq": row.seq, "hash": row.hash}
+
+
+def _proof(session: Session, case_id: str) -> dict[str, Any] | None:
+    """The case's inclusion proof in the latest checkpoint, if a checkpoint saw the case.
+    None too when the stored heads no longer give the signed root: the export goes
+    out regardless, and the verifier reports the case as unanchored."""
+    try:
+        return inclusion_proof(session, case_id=case_id).to_dict()
+    except (NotFoundError, AuditIntegrityError):
+        return None

@@ -1,0 +1,436 @@
+"""Verify a whole database with bounded memory: every case's chain, replay and checkpointed heads, and every checkpoint.
+
+The walk pages through case ids and streams one page's events grouped by case, so
+memory holds one page of case rows and one case's events. Each case gets at most
+one :class:`Damage` (its first bad seq); checkpoint-level findings are
+:class:`CheckpointProblem`. Callers (CLI, HTTP) use :func:`verify_database`; tests
+and tools that hold a session use :func:`check_cases` and :func:`check_checkpoints`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select
+from sqlmodel import Session
+
+from cases.audit import EVENTS, CaseRowTuple, Damage, EventTuple, check_case_rows, snapshot_read
+from cases.checkpoints import (
+    HEADS,
+    Checkpoint,
+    Head,
+    MerkleAccumulator,
+    check_checkpoint,
+    delta_digest,
+    heads_as_of,
+    iter_checkpoints,
+    latest_checkpoint,
+    leaf_bytes,
+    leaf_hash,
+)
+from cases.db import Database
+from cases.projection import CASES
+from cases.registry import WorkflowRegistry
+from workflow.errors import NotFoundError
+
+PAGE_SIZE = 200
+_STREAM = {"yield_per": 1000}
+
+
+@dataclass(frozen=True)
+class CheckpointProblem:
+    """A finding about a checkpoint rather than a case: signature, key, chain, numbering,
+    document, hash, delta (stored heads differ from the signed delta), root, log."""
+
+    number: int
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.number}: {self.kind}: {self.detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checkpoint": self.number, "kind": self.kind, "detail": self.detail}
+
+
+Finding = Damage | CheckpointProblem
+
+
+@dataclass(frozen=True)
+class CaseCheck:
+    case_id: str
+    events: int
+    damage: Damage | None
+
+
+@dataclass
+class CheckpointCheck:
+    checked: int = 0
+    latest: int | None = None
+    roots_verified: list[int] = field(default_factory=list)
+    problems: list[CheckpointProblem] = field(default_factory=list)
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify_database` found. ``intact`` is the exit status."""
+
+    cases_total: int = 0
+    cases_checked: int = 0
+    events_checked: int = 0
+    checkpoints_checked: int = 0
+    latest_checkpoint: int | None = None
+    roots_verified: list[int] = field(default_factory=list)
+    damages: list[Damage] = field(default_factory=list)
+    checkpoint_problems: list[CheckpointProblem] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return not self.damages and not self.checkpoint_problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "intact": self.intact,
+            "cases_total": self.cases_total,
+            "cases_checked": self.cases_checked,
+            "events_checked": self.events_checked,
+            "checkpoints_checked": self.checkpoints_checked,
+            "latest_checkpoint": self.latest_checkpoint,
+            "roots_verified": list(self.roots_verified),
+            "damages": [d.to_dict() for d in self.damages],
+            "checkpoint_problems": [p.to_dict() for p in self.checkpoint_problems],
+        }
+
+
+def verify_database(
+    db: Database,
+    registry: WorkflowRegistry,
+    *,
+    case_id: str | None = None,
+    since: datetime | None = None,
+    trusted_keys: Iterable[str] | None = None,
+    all_roots: bool = False,
+    replay: bool = True,
+    checkpoints: bool = True,
+    page_size: int = PAGE_SIZE,
+    progress: Callable[[VerifyReport], None] | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
+) -> VerifyReport:
+    """Verify every case (or one, or those changed since ``since``) and the checkpoints.
+
+    ``trusted_keys``: hex public keys checkpoints must be signed with (None: accept
+    the key each checkpoint names, which proves consistency, not origin).
+    ``all_roots``: recompute every checkpoint's Merkle root, not only the latest's.
+    ``replay=False``: check hashes, links and checkpointed heads only (much faster), no
+    fold through the workflow and no comparison with the stored projection.
+    ``progress`` is called after each page; ``on_finding`` as soon as something is found.
+    A full walk (no ``case_id``, no ``since``) also finds cases whose row or whole log is gone.
+    """
+    report = VerifyReport()
+
+    def found(finding: Finding) -> None:
+        if isinstance(finding, Damage):
+            report.damages.append(finding)
+        else:
+            report.checkpoint_problems.append(finding)
+        if on_finding is not None:
+            on_finding(finding)
+
+    keys = list(trusted_keys) if trusted_keys is not None else None
+    if checkpoints:
+        with snapshot_read(db) as session:
+            result = check_checkpoints(session, trusted_keys=keys, all_roots=all_roots)
+        report.checkpoints_checked = result.checked
+        report.latest_checkpoint = result.latest
+        report.roots_verified = result.roots_verified
+        for problem in result.problems:
+            found(problem)
+
+    if case_id is not None:
+        report.cases_total = 1
+        with snapshot_read(db) as session:
+            checks = list(check_cases(session, registry, [case_id], replay=replay))
+            if checks[0].damage is not None and checks[0].events == 0 and not _known(session, case_id):
+                raise NotFoundError("case", case_id)
+        _tally(report, checks, found, progress)
+        return report
+
+    with snapshot_read(db) as session:
+        report.cases_total = session.execute(
+            select(func.count()).select_from(_cases_since(since).subquery())
+        ).scalar_one()
+    after = 0
+    while True:
+        with snapshot_read(db) as session:
+            page = session.execute(
+                _cases_since(since).where(CASES.c.pk > after).order_by(CASES.c.pk).limit(page_size)
+            ).all()
+            if not page:
+                break
+            checks = list(check_cases(session, registry, [row.id for row in page], replay=replay))
+        after = page[-1].pk
+        _tally(report, checks, found, progress)
+    if since is None:
+        with snapshot_read(db) as session:
+            for damage in missing_cases(session):
+                found(damage)
+    if progress is not None:
+        progress(report)
+    return report
+
+
+def _cases_since(since: datetime | None) -> Any:
+    stmt = select(CASES.c.pk, CASES.c.id)
+    return stmt.where(CASES.c.updated_at >= since) if since is not None else stmt
+
+
+def _tally(
+    report: VerifyReport,
+    checks: Sequence[CaseCheck],
+    found: Callable[[Finding], None],
+    progress: Callable[[VerifyReport], None] | None,
+) -> None:
+    for check in checks:
+        report.cases_checked += 1
+        report.events_checked += check.events
+        if check.damage is not None:
+            found(check.damage)
+    if progress is not None:
+        progress(report)
+
+
+def _known(session: Session, case_id: str) -> bool:
+    """Has the case a row, or did a checkpoint see it? (Its events were looked at already.)"""
+    in_cases = select(CASES.c.id).where(CASES.c.id == case_id)
+    in_heads = select(HEADS.c.case_id).where(HEADS.c.case_id == case_id).limit(1)
+    return session.execute(in_cases).first() is not None or session.execute(in_heads).first() is not None
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+
+def check_cases(
+    session: Session, registry: WorkflowRegistry, case_ids: Sequence[str], *, replay: bool = True
+) -> Iterator[CaseCheck]:
+    """Check a page of cases in the caller's transaction: chain, replay, projection, and the
+    heads every checkpoint recorded for them. Events are streamed one case at a time."""
+    ids = list(dict.fromkeys(case_ids))
+    case_rows: dict[str, CaseRowTuple] = {
+        r.id: (r.version, r.head_hash, r.snapshot, r.state)
+        for r in session.execute(
+            select(CASES.c.id, CASES.c.version, CASES.c.head_hash, CASES.c.snapshot, CASES.c.state).where(
+                CASES.c.id.in_(ids)
+            )
+        )
+    }
+    heads: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    for r in session.execute(
+        select(HEADS.c.case_id, HEADS.c.checkpoint, HEADS.c.seq, HEADS.c.hash)
+        .where(HEADS.c.case_id.in_(ids))
+        .order_by(HEADS.c.case_id, HEADS.c.checkpoint)
+    ):
+        heads[r.case_id].append((r.checkpoint, r.seq, r.hash))
+    stmt = (
+        select(
+            EVENTS.c.case_id,
+            EVENTS.c.id,
+            EVENTS.c.seq,
+            EVENTS.c.body,
+            EVENTS.c.prev_hash,
+            EVENTS.c.hash,
+            EVENTS.c.type,
+            EVENTS.c.actor_id,
+            EVENTS.c.actor_role,
+            EVENTS.c.at,
+        )
+        .where(EVENTS.c.case_id.in_(ids))
+        .order_by(EVENTS.c.case_id, EVENTS.c.seq)
+        .execution_options(**_STREAM)
+    )
+    seen: set[str] = set()
+    for case_id, group in groupby(session.execute(stmt), key=lambda r: r[0]):
+        rows: list[EventTuple] = [tuple(r[1:]) for r in group]
+        seen.add(case_id)
+        yield _check_one(session, registry, case_id, rows, case_rows.get(case_id), heads.get(case_id, []), replay)
+    for case_id in ids:
+        if case_id not in seen:
+            yield _check_one(session, registry, case_id, [], case_rows.get(case_id), heads.get(case_id, []), replay)
+
+
+def _check_one(
+    session: Session,
+    registry: WorkflowRegistry,
+    case_id: str,
+    rows: list[EventTuple],
+    case_row: CaseRowTuple | None,
+    heads: list[tuple[int, int, str]],
+    replay: bool,
+) -> CaseCheck:
+    chain = check_case_rows(session, registry, case_id, rows, case_row, replay=replay)
+    checkpointed = compare_with_heads(case_id, rows, heads)
+    # One finding per case: the earliest seq; on a tie the chain's reading is the more specific.
+    damage = chain
+    if checkpointed is not None and (chain is None or checkpointed.seq < chain.seq):
+        damage = checkpointed
+    return CaseCheck(case_id, len(rows), damage)
+
+
+def compare_with_heads(
+    case_id: str, rows: Sequence[EventTuple], heads: Iterable[tuple[int, int, str]]
+) -> Damage | None:
+    """Does the log still hold, at each checkpointed seq, the hash a checkpoint recorded?
+
+    This catches what the chain alone cannot: a tail dropped, or a history rewritten
+    with every hash recomputed and the projection fixed, after a checkpoint saw it.
+    """
+    by_seq = {row[1]: row[4] for row in rows}
+    last = max(by_seq, default=0)
+    first: Damage | None = None
+    for number, seq, hash_ in heads:
+        if seq not in by_seq:
+            if seq > last:
+                damage = Damage(
+                    case_id, last + 1, "truncated", f"log ends at seq {last}; checkpoint #{number} saw {seq}"
+                )
+            else:
+                damage = Damage(case_id, seq, "deleted", f"seq {seq}, seen by checkpoint #{number}, is gone")
+        elif by_seq[seq] != hash_:
+            damage = Damage(case_id, seq, "changed", f"seq {seq} has another hash than checkpoint #{number} saw")
+        else:
+            continue
+        if first is None or damage.seq < first.seq:
+            first = damage
+    return first
+
+
+def missing_cases(session: Session) -> Iterator[Damage]:
+    """Cases the case walk cannot see: events without a case row, and cases a checkpoint
+    saw whose row and events are both gone."""
+    orphaned = session.execute(
+        select(EVENTS.c.case_id)
+        .where(~exists().where(CASES.c.id == EVENTS.c.case_id))
+        .group_by(EVENTS.c.case_id)
+        .order_by(EVENTS.c.case_id)
+    ).scalars()
+    for case_id in orphaned:
+        yield Damage(case_id, 0, "deleted", "the case row is missing; its events remain")
+    lost = session.execute(
+        select(HEADS.c.case_id, func.min(HEADS.c.checkpoint).label("since"))
+        .where(~exists().where(CASES.c.id == HEADS.c.case_id), ~exists().where(EVENTS.c.case_id == HEADS.c.case_id))
+        .group_by(HEADS.c.case_id)
+        .order_by(HEADS.c.case_id)
+    )
+    for row in lost:
+        yield Damage(row.case_id, 1, "deleted", f"checkpoint #{row.since} saw this case; its row and log are gone")
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+
+
+def check_checkpoints(
+    session: Session, *, trusted_keys: Iterable[str] | None = None, all_roots: bool = False
+) -> CheckpointCheck:
+    """Every checkpoint's document, hash, signature, numbering and chaining; every
+    checkpoint's stored heads against its signed delta; and the latest checkpoint's
+    Merkle root recomputed from the stored heads and from the current log."""
+    result = CheckpointCheck()
+    keys = list(trusted_keys) if trusted_keys is not None else None
+    signed_deltas: dict[int, tuple[int, str]] = {}
+    latest: Checkpoint | None = None
+    for checkpoint in iter_checkpoints(session):
+        for kind, detail in check_checkpoint(checkpoint, latest, trusted_keys=keys):
+            result.problems.append(CheckpointProblem(checkpoint.number, kind, detail))
+        signed_deltas[checkpoint.number] = (checkpoint.delta_count, checkpoint.delta_hash)
+        latest = checkpoint
+        result.checked += 1
+    if latest is None:
+        return result
+    result.latest = latest.number
+    result.problems.extend(_check_deltas(session, signed_deltas))
+    numbers = list(signed_deltas) if all_roots else [latest.number]
+    for checkpoint in _checkpoints(session, numbers):
+        result.problems.extend(check_root(session, checkpoint, against_log=checkpoint.number == latest.number))
+        result.roots_verified.append(checkpoint.number)
+    return result
+
+
+def _checkpoints(session: Session, numbers: list[int]) -> Iterator[Checkpoint]:
+    wanted = set(numbers)
+    for checkpoint in iter_checkpoints(session):
+        if checkpoint.number in wanted:
+            yield checkpoint
+
+
+def _check_deltas(session: Session, signed: dict[int, tuple[int, str]]) -> Iterator[CheckpointProblem]:
+    """The head rows stored per checkpoint must be exactly the delta it signed; this
+    protects every checkpoint's heads in one pass over the table."""
+    dialect = session.get_bind().dialect.name
+    order = HEADS.c.case_id.collate("C") if dialect == "postgresql" else HEADS.c.case_id
+    stmt = (
+        select(HEADS.c.checkpoint, HEADS.c.case_id, HEADS.c.seq, HEADS.c.hash)
+        .order_by(HEADS.c.checkpoint, order)
+        .execution_options(**_STREAM)
+    )
+    pending = dict(signed)
+    for number, rows in groupby(session.execute(stmt), key=lambda r: r[0]):
+        got = delta_digest(Head(r.case_id, r.seq, r.hash) for r in rows)
+        want = pending.pop(number, None)
+        if want is None:
+            yield CheckpointProblem(number, "delta", f"heads are stored for checkpoint #{number}, which does not exist")
+        elif got != want:
+            yield CheckpointProblem(
+                number, "delta", f"the {got[0]} stored heads do not hash to the signed delta of {want[0]} heads"
+            )
+    for number, (count, _hash) in pending.items():
+        if count:
+            yield CheckpointProblem(number, "delta", f"the checkpoint signed {count} heads; none are stored")
+
+
+def check_root(
+    session: Session, checkpoint: Checkpoint | None = None, *, against_log: bool = True
+) -> list[CheckpointProblem]:
+    """Recompute a checkpoint's root (default: the latest) from its stored heads and, when
+    ``against_log``, from the hashes the current log holds at the checkpointed seqs."""
+    if checkpoint is None:
+        checkpoint = latest_checkpoint(session)
+        if checkpoint is None:
+            return []
+    return list(_root_problems(session, checkpoint, against_log=against_log))
+
+
+def _root_problems(session: Session, checkpoint: Checkpoint, *, against_log: bool) -> Iterator[CheckpointProblem]:
+    dialect = session.get_bind().dialect.name
+    sub = heads_as_of(checkpoint.number).subquery()
+    order = sub.c.case_id.collate("C") if dialect == "postgresql" else sub.c.case_id
+    if against_log:
+        stmt = select(sub.c.case_id, sub.c.seq, sub.c.hash, EVENTS.c.hash.label("log_hash")).select_from(
+            sub.outerjoin(EVENTS, and_(EVENTS.c.case_id == sub.c.case_id, EVENTS.c.seq == sub.c.seq))
+        )
+    else:
+        stmt = select(sub.c.case_id, sub.c.seq, sub.c.hash, sub.c.hash.label("log_hash"))
+    stored, current = MerkleAccumulator(), MerkleAccumulator()
+    events = differing = 0
+    for row in session.execute(stmt.order_by(order).execution_options(**_STREAM)):
+        stored.add(leaf_hash(leaf_bytes(row.case_id, row.seq, row.hash)))
+        current.add(leaf_hash(leaf_bytes(row.case_id, row.seq, row.log_hash or "")))
+        events += row.seq
+        differing += row.log_hash != row.hash
+    n = checkpoint.number
+    if stored.root().hex() != checkpoint.merkle_root:
+        yield CheckpointProblem(n, "root", "the stored heads do not give the signed Merkle root")
+    if (stored.size, events) != (checkpoint.case_count, checkpoint.event_count):
+        yield CheckpointProblem(
+            n,
+            "root",
+            f"the stored heads cover {stored.size} cases and {events} events; "
+            f"the checkpoint signed {checkpoint.case_count} and {checkpoint.event_count}",
+        )
+    if against_log and current.root().hex() != checkpoint.merkle_root:
+        yield CheckpointProblem(
+            n, "log", f"the current log gives another root: {differing} checkpointed heads changed or are gone"
+        )

@@ -1,0 +1,52 @@
+"""Audit test fixtures: a signing key, a small service per backend, and the slow-test switch.
+
+Tests marked ``slow`` here run only when asked for: ``-m slow`` (or any marker
+expression naming it) or DISPUTES_AUDIT_SLOW=1; the bounded versions always run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cases.checkpoints import generate_signing_key
+from cases.service import CaseService
+from tests.audit.builders import make_fast_service
+from tests.conftest import _postgres_schema_url, _with_schema
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = "slow" in (config.getoption("markexpr") or "") or os.environ.get("DISPUTES_AUDIT_SLOW") == "1"
+    if wanted:
+        return
+    skip = pytest.mark.skip(reason="slow audit test: run with -m slow or DISPUTES_AUDIT_SLOW=1")
+    for item in items:
+        if item.get_closest_marker("slow") is not None and HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> Ed25519PrivateKey:
+    return generate_signing_key()
+
+
+@pytest.fixture
+def service(db_url: str) -> Iterator[CaseService]:
+    svc = make_fast_service(db_url)
+    yield svc
+    svc.db.dispose()
+
+
+def database_url(backend: str, directory: Path) -> Iterator[str]:
+    """A fresh database with the schema, for fixtures wider than one test (see tests/conftest.py)."""
+    if backend == "sqlite":
+        yield from _with_schema(f"sqlite:///{directory / 'disputes.db'}")
+    else:
+        for url in _postgres_schema_url():
+            yield from _with_schema(url)

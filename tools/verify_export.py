@@ -1,0 +1,459 @@
+#!/usr/bin/env python3
+"""Verify a dispute-engine audit export (JSON Lines) using only the standard library, rfc8785 and cryptography.
+
+This program deliberately imports nothing of dispute-engine: it re-implements the
+algorithm stated in docs/audit.md, so that a third party can check an export
+without trusting the engine's code. Usage:
+
+    python verify_export.py EXPORT.jsonl [--public-key HEX]... [--all-roots] [--quiet]
+
+Exit status: 0 when everything verifies, 1 when any problem was found (each is
+printed as "case <id> seq <n>: <kind>: <detail>"), 2 when the file cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+FORMAT = "dispute-engine-export"
+FORMAT_VERSION = 1
+CHECKPOINT_TYPE = "dispute-engine/checkpoint/v1"
+GENESIS = "0" * 64
+# Sections must come in this order; events of one case must be contiguous and in seq order.
+ORDER = {"header": 0, "checkpoint": 1, "head": 2, "proof": 3, "event": 4, "workflow": 5, "policy": 6, "end": 7}
+
+
+# --- the algorithm (docs/audit.md) ------------------------------------------------------------
+
+
+def event_hash(prev_hash: str, body: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
+
+
+def leaf_bytes(case_id: str, seq: int, hash_: str) -> bytes:
+    return rfc8785.dumps({"case_id": case_id, "hash": hash_, "seq": seq})
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + leaf).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_root(leaves: list[bytes]) -> bytes:
+    """RFC 6962 MTH over leaf hashes: split at the largest power of two below n."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return node_hash(merkle_root(leaves[:k]), merkle_root(leaves[k:]))
+
+
+def verify_inclusion(leaf: bytes, index: int, tree_size: int, path: list[str], root: str) -> bool:
+    """RFC 9162 section 2.1.3.2."""
+    if not 0 <= index < tree_size:
+        return False
+    fn, sn = index, tree_size - 1
+    digest = leaf_hash(leaf)
+    for item in path:
+        sibling = bytes.fromhex(item)
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            digest = node_hash(sibling, digest)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            digest = node_hash(digest, sibling)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and digest.hex() == root
+
+
+def canonical(text: str) -> tuple[Any, bool]:
+    """The parsed JSON of ``text`` and whether ``text`` is its RFC 8785 canonical form."""
+    doc = json.loads(text)
+    return doc, rfc8785.dumps(doc) == text.encode("utf-8")
+
+
+# --- verification ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str
+    seq: int | None
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        at = f" seq {self.seq}" if self.seq is not None else ""
+        return f"{self.where}{at}: {self.kind}: {self.detail}"
+
+
+@dataclass
+class CaseState:
+    case_id: str
+    expected: int = 1
+    prev: str = GENESIS
+    damaged: bool = False
+    hashes: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class Checkpoint:
+    number: int
+    hash: str
+    doc: dict[str, Any]
+
+
+class Verifier:
+    def __init__(self, trusted_keys: Iterable[str] = (), all_roots: bool = False) -> None:
+        self.trusted = {k.lower() for k in trusted_keys}
+        self.all_roots = all_roots
+        self.problems: list[Problem] = []
+        self.notes: list[str] = []
+        self.header: dict[str, Any] | None = None
+        self.checkpoints: list[Checkpoint] = []
+        self.keys: set[str] = set()
+        self.heads: dict[int, list[tuple[str, int, str]]] = {}
+        self.needed: dict[str, list[tuple[int, int, str]]] = {}
+        self.proof: dict[str, Any] | None = None
+        self.case: CaseState | None = None
+        self.finished: set[str] = set()
+        self.damaged_cases: set[str] = set()
+        self.events = 0
+        self.workflow_refs: set[str] = set()
+        self.policy_refs: set[str] = set()
+        self.workflows: set[str] = set()
+        self.policies: set[str] = set()
+        self.counts: dict[str, int] = {}
+        self.digest = hashlib.sha256()
+        self.end: dict[str, Any] | None = None
+        self.rank = -1
+        self.line_no = 0
+
+    def problem(self, where: str, seq: int | None, kind: str, detail: str) -> None:
+        self.problems.append(Problem(where, seq, kind, detail))
+
+    # -- reading
+
+    def feed(self, raw: bytes) -> None:
+        """One line of the file, with its newline: the end line's digest covers those bytes."""
+        self.line_no += 1
+        where = f"line {self.line_no}"
+        if self.end is not None:
+            self.problem(where, None, "format", "data after the end line")
+            return
+        try:
+            line = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            self.digest.update(raw)
+            self.problem(where, None, "format", "not a JSON line")
+            return
+        kind = line.get("kind") if isinstance(line, dict) else None
+        if kind != "end":
+            self.digest.update(raw)
+        if kind not in ORDER:
+            self.problem(where, None, "format", f"unknown line kind {kind!r}")
+            return
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if ORDER[kind] < self.rank:
+            self.problem(where, None, "format", f"a {kind} line after the {kind} section")
+        self.rank = max(self.rank, ORDER[kind])
+        if kind == "header" and self.line_no != 1:
+            self.problem(where, None, "format", "the header must be the first line")
+        try:
+            getattr(self, f"on_{kind}")(line)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self.problem(where, None, "format", f"malformed {kind} line ({type(exc).__name__}: {exc})")
+
+    def on_header(self, line: dict[str, Any]) -> None:
+        if line["format"] != FORMAT or line["format_version"] != FORMAT_VERSION:
+            self.problem("header", None, "format", f"not a {FORMAT} v{FORMAT_VERSION} file")
+        self.header = line
+
+    def on_checkpoint(self, line: dict[str, Any]) -> None:
+        number = line["number"]
+        where = f"checkpoint #{number}"
+        document: str = line["document"]
+        body = document.encode("utf-8")
+        doc, is_canonical = canonical(document)
+        if not is_canonical:
+            self.problem(where, None, "document", "not in RFC 8785 canonical form")
+        if doc.get("type") != CHECKPOINT_TYPE:
+            self.problem(where, None, "document", f"type is not {CHECKPOINT_TYPE}")
+        if doc.get("number") != number or doc.get("public_key") != line["public_key"]:
+            self.problem(where, None, "document", "the line's number or key differ from the signed document")
+        if hashlib.sha256(body).hexdigest() != line["hash"]:
+            self.problem(where, None, "hash", "the hash does not match the document")
+        previous = self.checkpoints[-1] if self.checkpoints else None
+        want = previous.number + 1 if previous else 1
+        if number != want:
+            self.problem(where, None, "numbering", f"expected checkpoint #{want}")
+        if doc.get("previous_hash") != (previous.hash if previous else GENESIS):
+            self.problem(where, None, "chain", "previous_hash does not name the checkpoint before it")
+        key_hex = str(doc.get("public_key", ""))
+        try:
+            Ed25519PublicKey.from_public_bytes(bytes.fromhex(key_hex)).verify(bytes.fromhex(line["signature"]), body)
+        except (ValueError, InvalidSignature):
+            self.problem(where, None, "signature", "the Ed25519 signature does not verify")
+        if self.trusted and key_hex.lower() not in self.trusted:
+            self.problem(where, None, "key", f"signed by {key_hex[:16]}..., not by a key given with --public-key")
+        self.keys.add(key_hex)
+        self.checkpoints.append(Checkpoint(number, line["hash"], doc))
+
+    def on_head(self, line: dict[str, Any]) -> None:
+        number, case_id, seq, hash_ = int(line["checkpoint"]), str(line["case_id"]), int(line["seq"]), line["hash"]
+        self.heads.setdefault(number, []).append((case_id, seq, hash_))
+        self.needed.setdefault(case_id, []).append((number, seq, hash_))
+
+    def on_proof(self, line: dict[str, Any]) -> None:
+        self.proof = line
+
+    def on_event(self, line: dict[str, Any]) -> None:
+        case_id, seq = str(line["case_id"]), int(line["seq"])
+        if self.case is None or self.case.case_id != case_id:
+            if self.case is not None:
+                self.finish_case(self.case)
+            self.case = CaseState(case_id)
+            if case_id in self.finished:
+                self.problem(f"case {case_id}", seq, "reordered", "this case's events are not together in the file")
+                self.damaged_cases.add(case_id)
+                self.case.damaged = True
+        state = self.case
+        self.events += 1
+        if state.damaged:
+            state.hashes[seq] = str(line.get("hash"))
+            state.expected = max(state.expected, seq + 1)
+            return
+        found = self.check_event(state, line, seq)
+        if found is not None:
+            kind, at, detail = found
+            self.problem(f"case {case_id}", at, kind, detail)
+            self.damaged_cases.add(case_id)
+            state.damaged = True
+        state.hashes[seq] = str(line.get("hash"))
+        state.prev = str(line.get("hash"))
+        state.expected = max(state.expected, seq + 1)
+
+    def check_event(self, state: CaseState, line: dict[str, Any], seq: int) -> tuple[str, int, str] | None:
+        if seq > state.expected:
+            return "deleted", state.expected, f"the next event in the file is seq {seq}"
+        if seq < state.expected:
+            return "reordered", seq, f"seq {seq} comes after seq {state.expected - 1}"
+        body: str = line["body"]
+        try:
+            doc, is_canonical = canonical(body)
+        except ValueError:
+            return "changed", seq, "the body is not JSON"
+        if not is_canonical:
+            return "changed", seq, "the body is not in RFC 8785 canonical form"
+        if not isinstance(doc, dict) or doc.get("case_id") != state.case_id or doc.get("seq") != seq:
+            return "changed", seq, "the body names another case or seq than its line"
+        if line["prev_hash"] != state.prev:
+            return "changed", seq, "prev_hash does not link to the previous event's hash"
+        if event_hash(state.prev, body.encode("utf-8")) != line["hash"]:
+            return "changed", seq, "the hash does not match sha256(prev_hash || body)"
+        self.workflow_refs.add(str(doc.get("workflow_version")))
+        self.policy_refs.add(str(doc.get("policy_version")))
+        return None
+
+    def finish_case(self, state: CaseState) -> None:
+        self.finished.add(state.case_id)
+        if state.damaged:
+            return
+        last = state.expected - 1
+        worst: tuple[int, str, str] | None = None
+        for number, seq, hash_ in self.needed.get(state.case_id, []):
+            if seq > last:
+                found = (last + 1, "truncated", f"the log ends at seq {last}; checkpoint #{number} saw seq {seq}")
+            elif state.hashes.get(seq) != hash_:
+                found = (seq, "changed", f"seq {seq} has another hash than checkpoint #{number} saw")
+            else:
+                continue
+            if worst is None or found[0] < worst[0]:
+                worst = found
+        if worst is not None:
+            self.problem(f"case {state.case_id}", worst[0], worst[1], worst[2])
+            self.damaged_cases.add(state.case_id)
+        if self.proof is not None and self.proof.get("case_id") == state.case_id:
+            self.check_proof(state)
+
+    def check_proof(self, state: CaseState) -> None:
+        proof = self.proof
+        assert proof is not None
+        where = f"case {state.case_id}"
+        checkpoint = next((c for c in self.checkpoints if c.number == proof["checkpoint"]), None)
+        if checkpoint is None:
+            self.problem(where, None, "proof", f"the proof names checkpoint #{proof['checkpoint']}, not in the file")
+            return
+        seq = int(proof["seq"])
+        leaf = leaf_bytes(state.case_id, seq, str(state.hashes.get(seq)))
+        if leaf.decode("utf-8") != proof["leaf"]:
+            self.problem(where, seq, "proof", "the proof's leaf is not this case's event at the checkpointed seq")
+        elif proof["root"] != checkpoint.doc.get("merkle_root") or proof["tree_size"] != checkpoint.doc.get(
+            "case_count"
+        ):
+            self.problem(where, seq, "proof", "the proof's root or size is not the checkpoint's")
+        elif not verify_inclusion(
+            leaf, int(proof["index"]), int(proof["tree_size"]), list(proof["path"]), proof["root"]
+        ):
+            self.problem(where, seq, "proof", f"the inclusion proof in checkpoint #{checkpoint.number} fails")
+        else:
+            self.notes.append(
+                f"case {state.case_id}: head seq {seq} proven included in checkpoint #{checkpoint.number} "
+                f"(leaf {proof['index']} of {proof['tree_size']})"
+            )
+
+    def on_workflow(self, line: dict[str, Any]) -> None:
+        version = line["version"]
+        if hashlib.sha256(rfc8785.dumps(line["document"])).hexdigest() != version:
+            self.problem(f"workflow {version[:12]}", None, "changed", "the document does not hash to its version")
+        self.workflows.add(version)
+
+    def on_policy(self, line: dict[str, Any]) -> None:
+        self.policies.add(line["version"])
+
+    def on_end(self, line: dict[str, Any]) -> None:
+        self.end = line
+
+    # -- conclusions
+
+    def close(self) -> None:
+        if self.case is not None:
+            self.finish_case(self.case)
+        if self.header is None:
+            self.problem("file", None, "format", "no header line")
+        if self.end is None:
+            self.problem("file", None, "format", "no end line: the file is cut off")
+        else:
+            if self.end.get("digest") != self.digest.hexdigest():
+                self.problem("file", None, "digest", "the bytes before the end line do not match its digest")
+            stated = {k: v for k, v in self.end.get("counts", {}).items() if k != "cases"}
+            counted = {k: v for k, v in self.counts.items() if k != "end"}
+            if stated != counted:
+                self.problem("file", None, "format", f"the end line counts {stated}, the file holds {counted}")
+        if self.proof is not None and self.proof.get("case_id") not in self.finished:
+            self.problem(
+                f"case {self.proof.get('case_id')}", None, "proof", "the proof's case has no events in the file"
+            )
+        for case_id, heads in sorted(self.needed.items()):
+            if case_id not in self.finished:
+                number = min(n for n, _seq, _hash in heads)
+                self.problem(f"case {case_id}", 1, "deleted", f"checkpoint #{number} saw this case; no events remain")
+        for version in sorted(self.workflow_refs - self.workflows):
+            self.problem(f"workflow {version[:12]}", None, "missing", "events name this workflow version; no document")
+        missing_policies = self.policy_refs - self.policies
+        if missing_policies:
+            self.notes.append(f"policy versions named by events but not exported: {len(missing_policies)}")
+        if self.header is not None and self.header.get("complete"):
+            self.check_trees()
+        elif self.checkpoints:
+            self.notes.append("a partial export: checkpoint roots cannot be recomputed from it")
+
+    def check_trees(self) -> None:
+        """Each checkpoint's stored heads must hash to its signed delta; the heads as of
+        the latest checkpoint (every one with --all-roots) must give its signed root."""
+        for number in self.heads.keys() - {c.number for c in self.checkpoints}:
+            self.problem(f"checkpoint #{number}", None, "delta", "head lines name a checkpoint not in the file")
+        current: dict[str, tuple[int, str]] = {}
+        for index, checkpoint in enumerate(self.checkpoints):
+            where = f"checkpoint #{checkpoint.number}"
+            delta = sorted(self.heads.get(checkpoint.number, []))
+            digest = hashlib.sha256(b"".join(leaf_hash(leaf_bytes(*h)) for h in delta)).hexdigest()
+            if (len(delta), digest) != (checkpoint.doc.get("delta_count"), checkpoint.doc.get("delta_hash")):
+                self.problem(where, None, "delta", "the head lines do not hash to the signed delta")
+            for case_id, seq, hash_ in delta:
+                current[case_id] = (seq, hash_)
+            if self.all_roots or index == len(self.checkpoints) - 1:
+                ordered = sorted(current.items())
+                root = merkle_root([leaf_hash(leaf_bytes(c, s, h)) for c, (s, h) in ordered])
+                events = sum(s for s, _h in current.values())
+                if root.hex() != checkpoint.doc.get("merkle_root"):
+                    self.problem(where, None, "root", "the heads do not give the signed Merkle root")
+                elif (len(ordered), events) != (checkpoint.doc.get("case_count"), checkpoint.doc.get("event_count")):
+                    self.problem(where, None, "root", "case or event count differs from the signed document")
+                else:
+                    self.notes.append(f"{where}: Merkle root over {len(ordered)} case heads recomputed and matches")
+
+
+def feed_all(verifier: Verifier, stream: BinaryIO) -> None:
+    for raw in stream:
+        verifier.feed(raw)
+
+
+def report(verifier: Verifier, name: str, quiet: bool) -> None:
+    out = sys.stdout
+    header = verifier.header or {}
+    if not quiet:
+        scope = "complete" if header.get("complete") else f"partial {header.get('scope')}"
+        print(f"export {name}", file=out)
+        print(
+            f"  format {header.get('format')} v{header.get('format_version')}, created {header.get('created_at')} "
+            f"by {header.get('engine')}, {scope}",
+            file=out,
+        )
+        chains = "every chain verifies" if not verifier.damaged_cases else f"{len(verifier.damaged_cases)} damaged"
+        print(f"  {len(verifier.finished)} cases, {verifier.events} events: {chains}", file=out)
+        if verifier.checkpoints:
+            keys = ", ".join(sorted(k[:16] + "..." for k in verifier.keys))
+            pinned = "pinned" if verifier.trusted else "not pinned: pass --public-key to require it"
+            print(f"  {len(verifier.checkpoints)} checkpoints, signed by {keys} ({pinned})", file=out)
+        else:
+            print("  no checkpoints", file=out)
+        for note in verifier.notes:
+            print(f"  {note}", file=out)
+    for problem in verifier.problems:
+        print(f"PROBLEM {problem}", file=out)
+    if verifier.problems:
+        count = len(verifier.problems)
+        print(f"RESULT: DAMAGED ({count} problem{'' if count == 1 else 's'})", file=out)
+    else:
+        print("RESULT: INTACT", file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("export", help="the export file (JSON Lines), or - for standard input")
+    parser.add_argument(
+        "--public-key",
+        action="append",
+        default=[],
+        metavar="HEX",
+        help="a trusted Ed25519 public key (64 hex digits); checkpoints must be signed by one. Repeatable.",
+    )
+    parser.add_argument("--all-roots", action="store_true", help="recompute every checkpoint's root, not only the last")
+    parser.add_argument("--quiet", action="store_true", help="print only problems and the result")
+    args = parser.parse_args(argv)
+    verifier = Verifier(args.public_key, all_roots=args.all_roots)
+    try:
+        if args.export == "-":
+            feed_all(verifier, sys.stdin.buffer)
+        else:
+            with open(args.export, "rb") as stream:
+                feed_all(verifier, stream)
+    except OSError as exc:
+        print(f"cannot read {args.export}: {exc}", file=sys.stderr)
+        return 2
+    verifier.close()
+    report(verifier, args.export, args.quiet)
+    return 1 if verifier.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
