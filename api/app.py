@@ -13,9 +13,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI
-from prometheus_client import CollectorRegistry
 
 from api.deps import reject_unknown_query
+from api.metrics import Metrics, MetricsMiddleware, TickerCollector
 from api.middleware import GuardMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
@@ -195,7 +195,9 @@ def create_app(settings: Settings | None = None, *, service: CaseService | None 
     )
     app.state.settings = settings
     app.state.service = service
-    app.state.metrics_registry = CollectorRegistry()
+    metrics = Metrics()
+    metrics.registry.register(TickerCollector(lambda: getattr(app.state, "ticker", None)))
+    app.state.metrics_registry = metrics.registry
     install_problem_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
@@ -210,4 +212,5 @@ def create_app(settings: Settings | None = None, *, service: CaseService | None 
         get_db=lambda: app.state.service.db,
         clock=lambda: app.state.service.clock,
     )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts every answer
     return app

@@ -86,3 +86,13 @@ def test_problems(api: Api) -> None:
 def test_health(api: Api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok", "database": None, "policies": None}
     assert api.client.get("/readyz").json()["status"] == "ready"
+
+
+def test_metrics_count_requests(api: Api) -> None:
+    consumer = api.token("c-1", "consumer")
+    api.client.get("/v1/cases", headers=consumer)
+    api.client.get("/v1/cases")
+    text = api.client.get("/metrics").text
+    assert 'disputes_http_requests_total{method="GET",status="200"}' in text
+    assert 'disputes_http_requests_total{method="GET",status="401"}' in text
+    assert "disputes_http_request_seconds_bucket" in text
