@@ -110,7 +110,10 @@ def test_production_refuses_the_default_secret() -> None:
         Settings(environment="production")
     with pytest.raises(ValueError):
         Settings(environment="production", jwt_secret="short")
-    assert Settings(environment="production", jwt_secret="s" * 40).environment == "production"
+    with pytest.raises(ValueError, match="DISPUTES_AUDIT_SIGNING_KEY"):
+        Settings(environment="production", jwt_secret="s" * 40)
+    configured = Settings(environment="production", jwt_secret="s" * 40, audit_signing_key="11" * 32)
+    assert configured.environment == "production"
 
 
 def test_policies_route_for_auditors_not_consumers(api: Api) -> None:
