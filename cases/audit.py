@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlmodel import Session
 
-from cases.chain import GENESIS_HASH, event_from_body
+from cases.chain import GENESIS_HASH, event_from_body, event_from_doc
 from cases.codec import snapshot_from_json, snapshot_to_dict
 from cases.db import Database
 from cases.models import EventRow
@@ -54,19 +54,14 @@ class Replay:
     events: list[RecordedEvent]
 
 
+# The columns a chain check reads, in the order check_case_rows unpacks them.
+EVENT_COLUMNS = (EVENTS.c.id, EVENTS.c.seq, EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash, EVENTS.c.type,
+                 EVENTS.c.actor_id, EVENTS.c.actor_role, EVENTS.c.at)
+
+
 def _rows(session: Session, case_id: str) -> list[EventTuple]:
     result = session.execute(
-        select(
-            EVENTS.c.id,
-            EVENTS.c.seq,
-            EVENTS.c.body,
-            EVENTS.c.prev_hash,
-            EVENTS.c.hash,
-            EVENTS.c.type,
-            EVENTS.c.actor_id,
-            EVENTS.c.actor_role,
-            EVENTS.c.at,
-        )
+        select(*EVENT_COLUMNS)
         .where(EVENTS.c.case_id == case_id)
         .order_by(EVENTS.c.seq)
     ).all()
@@ -159,7 +154,7 @@ def check_case_rows(
             return Damage(case_id, seq, "changed", "indexed columns differ from the hashed body")
         if replay:
             try:
-                event = _event(doc, stored_prev, stored_hash)
+                event = event_from_doc(doc, prev_hash=stored_prev, hash_=stored_hash)
                 snapshot = evolve(registry.pinned(event.workflow_version, session), snapshot, event)
             except (ReplayError, KeyError, TypeError, ValueError, NotFoundError) as exc:
                 return Damage(case_id, seq, "changed", f"does not replay: {exc}")
@@ -220,23 +215,6 @@ def _classify(
     if stored_prev != prev_hash and self_consistent:
         return seq, "changed", "the event does not link to the previous one"
     return seq, "changed", "hash does not match the event body"
-
-
-def _event(doc: dict[str, Any], prev_hash: str, hash_: str) -> RecordedEvent:
-    """The recorded event of an already parsed body (as chain.event_from_body, without parsing twice)."""
-    return RecordedEvent(
-        case_id=doc["case_id"],
-        seq=doc["seq"],
-        type=doc["type"],
-        at=doc["at"],
-        actor_id=doc["actor"]["id"],
-        actor_role=doc["actor"]["role"],
-        data=doc["data"],
-        workflow_version=doc["workflow_version"],
-        policy_version=doc["policy_version"],
-        prev_hash=prev_hash,
-        hash=hash_,
-    )
 
 
 def _digest(prev_hash: str, body: str) -> str:

@@ -49,7 +49,11 @@ def seal(event: RecordedEvent) -> tuple[RecordedEvent, bytes]:
 
 def event_from_body(body: str | bytes, *, prev_hash: str, hash_: str) -> RecordedEvent:
     """Rebuild a recorded event from its stored canonical body."""
-    doc = json.loads(body)
+    return event_from_doc(json.loads(body), prev_hash=prev_hash, hash_=hash_)
+
+
+def event_from_doc(doc: dict[str, Any], *, prev_hash: str, hash_: str) -> RecordedEvent:
+    """The recorded event of an already parsed body."""
     return RecordedEvent(
         case_id=doc["case_id"],
         seq=doc["seq"],

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select
 from sqlmodel import Session
 
-from cases.audit import EVENTS, CaseRowTuple, Damage, EventTuple, check_case_rows, snapshot_read
+from cases.audit import EVENT_COLUMNS, EVENTS, CaseRowTuple, Damage, EventTuple, check_case_rows, snapshot_read
 from cases.checkpoints import (
     HEADS,
     Checkpoint,
@@ -236,18 +236,7 @@ def check_cases(
     ):
         heads[r.case_id].append((r.checkpoint, r.seq, r.hash))
     stmt = (
-        select(
-            EVENTS.c.case_id,
-            EVENTS.c.id,
-            EVENTS.c.seq,
-            EVENTS.c.body,
-            EVENTS.c.prev_hash,
-            EVENTS.c.hash,
-            EVENTS.c.type,
-            EVENTS.c.actor_id,
-            EVENTS.c.actor_role,
-            EVENTS.c.at,
-        )
+        select(EVENTS.c.case_id, *EVENT_COLUMNS)
         .where(EVENTS.c.case_id.in_(ids))
         .order_by(EVENTS.c.case_id, EVENTS.c.seq)
         .execution_options(**_STREAM)
