@@ -18,28 +18,10 @@ from cases.audit import verify_case
 from cases.service import CaseService
 from policies.base import AllowAllAuthorizer
 from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, SENIOR, make_service, new_case
+from tests.workflow.factories import DESIGN_TABLE
 from workflow.errors import DisputeError, InvalidCommandError, TransitionNotAllowedError
 
-TABLE = {
-    ("filed", "assign"): "assigned",
-    ("filed", "escalate"): "escalated",
-    ("filed", "withdraw"): "closed",
-    ("filed", "reject"): "closed",
-    ("assigned", "start_mediation"): "mediating",
-    ("assigned", "accept_claim"): "settled",
-    ("assigned", "escalate"): "escalated",
-    ("assigned", "decide_for_consumer"): "settled",
-    ("assigned", "withdraw"): "closed",
-    ("mediating", "accept_claim"): "settled",
-    ("mediating", "settle"): "settled",
-    ("mediating", "escalate"): "escalated",
-    ("mediating", "withdraw"): "closed",
-    ("settled", "close"): "closed",
-    ("escalated", "rule"): "settled",
-    ("escalated", "withdraw"): "closed",
-    ("escalated", "reject"): "closed",
-    ("closed", "reopen"): "mediating",
-}
+TABLE = DESIGN_TABLE
 TRIGGERS = sorted({t for _, t in TABLE})
 OFFER_STATES = {"assigned", "mediating"}
 ACTORS = {"consumer": CONSUMER, "merchant": MERCHANT, "mediator": MEDIATOR, "senior": SENIOR}

@@ -36,3 +36,27 @@ def snapshot(**overrides: Any) -> CaseSnapshot:
     }
     values.update(overrides)
     return CaseSnapshot(**values)
+
+
+# The default workflow's transition table exactly as DESIGN.md states it, written out by hand
+# so that tests compare the engine against the design, not against itself.
+DESIGN_TABLE: dict[tuple[str, str], str] = {
+    ("filed", "assign"): "assigned",
+    ("filed", "escalate"): "escalated",
+    ("filed", "withdraw"): "closed",
+    ("filed", "reject"): "closed",
+    ("assigned", "start_mediation"): "mediating",
+    ("assigned", "accept_claim"): "settled",
+    ("assigned", "escalate"): "escalated",
+    ("assigned", "decide_for_consumer"): "settled",
+    ("assigned", "withdraw"): "closed",
+    ("mediating", "accept_claim"): "settled",
+    ("mediating", "settle"): "settled",
+    ("mediating", "escalate"): "escalated",
+    ("mediating", "withdraw"): "closed",
+    ("settled", "close"): "closed",
+    ("escalated", "rule"): "settled",
+    ("escalated", "withdraw"): "closed",
+    ("escalated", "reject"): "closed",
+    ("closed", "reopen"): "mediating",
+}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.workflow.factories import CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0, snapshot
+from tests.workflow.factories import CONSUMER, DESIGN_TABLE, MEDIATOR, MERCHANT, SENIOR, T0, snapshot
 from workflow.decide import decide
 from workflow.definition import load_definition_file
 from workflow.errors import InvalidCommandError, TransitionNotAllowedError, UnknownCommandError
@@ -17,26 +17,7 @@ from workflow.model import Actor, Command, Offer
 DEFAULT = Path(__file__).resolve().parents[2] / "workflow" / "definitions" / "consumer_dispute.yaml"
 MACHINE = machine_for(load_definition_file(DEFAULT))
 DEFINITION = MACHINE.definition
-EXPECTED = {
-    ("filed", "assign"): "assigned",
-    ("filed", "escalate"): "escalated",
-    ("filed", "withdraw"): "closed",
-    ("filed", "reject"): "closed",
-    ("assigned", "start_mediation"): "mediating",
-    ("assigned", "accept_claim"): "settled",
-    ("assigned", "escalate"): "escalated",
-    ("assigned", "decide_for_consumer"): "settled",
-    ("assigned", "withdraw"): "closed",
-    ("mediating", "accept_claim"): "settled",
-    ("mediating", "settle"): "settled",
-    ("mediating", "escalate"): "escalated",
-    ("mediating", "withdraw"): "closed",
-    ("settled", "close"): "closed",
-    ("escalated", "rule"): "settled",
-    ("escalated", "withdraw"): "closed",
-    ("escalated", "reject"): "closed",
-    ("closed", "reopen"): "mediating",
-}
+EXPECTED = DESIGN_TABLE
 # Data each trigger needs to be well-formed.
 PAYLOAD: dict[str, dict[str, Any]] = {
     "assign": {"mediator_id": "med-1"},
