@@ -26,8 +26,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_KEY_LENGTH = 255
-# How long a duplicate waits for the first request with its key before getting 409.
-IN_FLIGHT_WAIT_SECONDS = 15.0
 # Responses worth replaying; 401 and 429 say nothing about the request itself.
 _NOT_STORED = {401, 429}
 _REPLAYED_HEADERS = {"content-type", "etag", "location", "retry-after"}
@@ -128,7 +126,7 @@ class GuardMiddleware:
         fingerprint = hashlib.sha256(
             b"\0".join([scope["method"].encode(), path.encode(), scope.get("query_string", b""), body])
         ).hexdigest()
-        deadline = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
+        deadline = time.monotonic() + self.settings.idempotency_wait_seconds
         while True:
             try:
                 claim = await run_sync(

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
         "video/mp4",
     )
     rate_limit_per_minute: int = Field(default=600, ge=1)
+    # How long a duplicate POST waits for the first request with its Idempotency-Key before 409.
+    idempotency_wait_seconds: float = Field(default=15.0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:

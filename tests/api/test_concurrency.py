@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +14,8 @@ import httpx2
 from sqlalchemy import func, select
 
 from api.app import create_app
+from cases import idempotency
+from cases.idempotency import claim
 from cases.models import EventRow
 from tests.api.conftest import Api
 from tests.api.live import serve
@@ -104,3 +108,24 @@ def test_fifty_transitions_with_one_if_match_one_wins(api: Api) -> None:
     # The winner wrote the transition and its clock events; nobody else wrote anything.
     winner = next(r for r in responses if r.status_code == 200).json()
     assert count_events(api, case["id"]) - before == winner["version"] - case["version"]
+
+
+def test_a_key_still_in_flight_elsewhere_gets_409(api_factory: Callable[..., Api]) -> None:
+    api = api_factory({"idempotency_wait_seconds": 0.3})
+    consumer = api.token("c-1", "consumer")
+    # Another worker has claimed the key and not answered yet.
+    request_key = "busy-key"
+    body = json.dumps(FILING).encode()
+    fingerprint = hashlib.sha256(b"\0".join([b"POST", b"/v1/cases", b"", body])).hexdigest()
+    assert claim(api.service.db, scope="consumer:c-1", key=request_key, fingerprint=fingerprint,
+                 now=api.clock.now()).outcome == "owned"
+    busy = api.client.post("/v1/cases", content=body, headers={**consumer, "Idempotency-Key": request_key,
+                                                              "Content-Type": "application/json"})
+    assert busy.status_code == 409 and busy.json()["type"].endswith(":idempotency-key-in-flight")
+    assert api.client.get("/v1/cases", headers=consumer).json()["data"] == []
+    # A claim older than a minute is presumed dead and retaken, so the retry acts.
+    api.clock.advance(timedelta(minutes=2))
+    done = api.client.post("/v1/cases", content=body, headers={**consumer, "Idempotency-Key": request_key,
+                                                              "Content-Type": "application/json"})
+    assert done.status_code == 201
+    assert idempotency.KEEP_FOR >= timedelta(hours=24)
