@@ -124,6 +124,7 @@ def reload_policies(service: CaseService) -> list[str]:
             log.error("policy reload refused: %s", problem)
         return [str(p) for p in problems]
     service.authorizer = store.current
+    service.record_policy_version()
     log.warning("policies reloaded: version %s", store.version)
     return []
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from cases.models import WorkflowVersionRow
+from cases.models import PolicyVersionRow, WorkflowVersionRow
 from workflow.definition import WorkflowDefinition, load_definition_document, load_definition_file
 from workflow.errors import NotFoundError
 from workflow.machine import WorkflowMachine, machine_for
@@ -72,6 +72,15 @@ class WorkflowRegistry:
         with self._lock:
             self._by_version[version] = definition
         return definition
+
+    @staticmethod
+    def store_policy_version(session: Session, version: str, documents: dict[str, str], now: datetime) -> None:
+        """Record a policy set's files under its version (for export and third-party replay)."""
+        table = PolicyVersionRow.__table__  # type: ignore[attr-defined]
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        session.execute(insert(table).values(
+            version=version, files=json.dumps(documents, ensure_ascii=False, sort_keys=True), created_at=now,
+        ).on_conflict_do_nothing())
 
     def store_active(self, session: Session, now: datetime) -> None:
         """Record each active definition's document (once), so cases pinned to it can

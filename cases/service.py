@@ -29,6 +29,7 @@ from cases.models import BlobRow, EventRow, MessageRow
 from cases.projection import CASES, TIMERS, insert_case, insert_messages, update_case
 from cases.registry import WorkflowRegistry
 from policies.base import Authorizer, require
+from policies.loader import version_documents
 from sla.clock import Clock
 from workflow.decide import check_text, decide, kind_of
 from workflow.definition import WorkflowDefinition
@@ -121,6 +122,18 @@ class CaseService:
     def __post_init__(self) -> None:
         with self.db.write() as session:
             self.registry.store_active(session, self.clock.now())
+        self.record_policy_version()
+
+    def record_policy_version(self) -> None:
+        """Store the files of the policy set in force under its version, once."""
+        directory = getattr(self.authorizer, "directory", None)
+        if directory is None:
+            return
+        version, documents = version_documents(directory)
+        if version != self.authorizer.version:
+            return  # the files changed since they were loaded; the next reload records them
+        with self.db.write() as session:
+            self.registry.store_policy_version(session, version, documents, self.clock.now())
 
     # --- commands -------------------------------------------------------------
 

@@ -166,6 +166,19 @@ def directory_version(directory: str | Path) -> str:
     return digest.hexdigest()
 
 
+def version_documents(directory: str | Path) -> tuple[str, dict[str, str]]:
+    """The directory's policy files as text, and the version computed from exactly those
+    bytes (so a caller storing them knows they are the files of that version)."""
+    digest = hashlib.sha256()
+    documents: dict[str, str] = {}
+    for path in _version_files(Path(directory)):
+        content = path.read_bytes()
+        digest.update(path.name.encode("utf-8") + b"\0" + str(len(content)).encode("ascii") + b"\0")
+        digest.update(content)
+        documents[path.name] = content.decode("utf-8")
+    return digest.hexdigest(), documents
+
+
 def _version_files(directory: Path) -> list[Path]:
     return sorted(
         (p for p in directory.iterdir() if p.is_file() and p.name.endswith(VERSION_SUFFIXES)),

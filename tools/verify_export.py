@@ -327,7 +327,17 @@ class Verifier:
         self.workflows.add(version)
 
     def on_policy(self, line: dict[str, Any]) -> None:
-        self.policies.add(line["version"])
+        # files: JSON text of {file name: content}; the version is sha256 over, for each file
+        # in name order, name NUL byte-length NUL content (docs/audit.md).
+        version = line["version"]
+        files = json.loads(line["files"]) if isinstance(line["files"], str) else line["files"]
+        digest = hashlib.sha256()
+        for name in sorted(files):
+            content = files[name].encode("utf-8")
+            digest.update(name.encode("utf-8") + b"\0" + str(len(content)).encode("ascii") + b"\0" + content)
+        if digest.hexdigest() != version:
+            self.problem(f"policy set {version[:12]}", None, "changed", "the files do not hash to their version")
+        self.policies.add(version)
 
     def on_end(self, line: dict[str, Any]) -> None:
         self.end = line
