@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from cases.audit import verify_case
+from cases.audit import replay, verify_case
 from cases.service import CaseService
 from policies.base import AllowAllAuthorizer
 from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, SENIOR, make_service, new_case
@@ -39,11 +39,13 @@ class CaseModel(RuleBasedStateMachine):
         self.accepted: str | None = None
         self.requests: dict[str, tuple[str, bool]] = {}  # id -> (party, open)
         self.rated: set[str] = set()
+        self.seen: dict[int, Any] = {}  # version -> the case as the service returned it then
 
     @initialize()
     def file(self) -> None:
         case = self.service.file(actor=CONSUMER, new_case=new_case())
         self.case_id = case.id
+        self.seen[case.version] = case
 
     def _apply(self, actor_key: str, name: str, data: dict[str, Any], reason: str, expect_ok: bool) -> bool:
         before = self.service.get(actor=MEDIATOR, case_id=self.case_id)
@@ -63,6 +65,7 @@ class CaseModel(RuleBasedStateMachine):
         assert expect_ok, f"{name} by {actor_key} in {self.state} should have been refused"
         assert after.version == self.version + 1
         self.version = after.version
+        self.seen[after.version] = after
         return True
 
     @rule(trigger=st.sampled_from(TRIGGERS), with_reason=st.booleans())
@@ -139,6 +142,10 @@ class CaseModel(RuleBasedStateMachine):
             assert verify_case(session, self.service.registry, self.case_id) == []
         history = self.service.events(actor=MEDIATOR, case_id=self.case_id, limit=200).data
         assert [e.seq for e in history] == list(range(1, self.version + 1))
+        # Replay at every point the service answered equals what it answered then.
+        with self.service.db.read() as session:
+            for version, then in self.seen.items():
+                assert replay(session, self.service.registry, self.case_id, seq=version).snapshot == then
 
 
 def test_case_service_against_a_plain_model(db_url: str) -> None:
