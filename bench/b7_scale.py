@@ -1,0 +1,114 @@
+"""B7: filing throughput and ``GET /v1/cases`` latency with 1,000,000 cases versus 10,000.
+
+On the shared scale databases (bench/bulk.py; people are spread so that every
+consumer has 10 cases, every merchant 100 and every mediator ~200 at both sizes, so
+each query returns the same number of rows at both sizes). Filing goes through
+``CaseService.file`` in-process (sequential); lists go through the real server
+(uvicorn subprocess) on one keep-alive connection, sequentially. Flat is the goal:
+the harness reads it as a ratio <= 1.3 (the B3 threshold); DESIGN.md sets no number.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench.bulk import SWEEP_AT, ScaleDb, people, scale_db
+from bench.common import AUDITOR, CONSUMER, Outcome, Row, fmt_ms, fmt_rate, log, make_service, median, new_case
+from bench.context import Context
+from bench.server import Client, engine_env, new_secret, token_for, uvicorn_server
+from cases.service import encode_cursor
+from sla.clock import ManualClock
+from workflow.model import Actor
+
+NAME = "B7"
+FLAT = 1.3
+
+
+def filing_rate(ctx: Context, db: ScaleDb) -> float:
+    service = make_service(db.url, clock=ManualClock(SWEEP_AT))
+    count = ctx.pick(quick=20, full=100)
+    try:
+        for _ in range(10):
+            service.file(actor=CONSUMER, new_case=new_case())
+        rates = []
+        for _ in range(ctx.runs):
+            start = time.perf_counter()
+            for _ in range(count):
+                service.file(actor=CONSUMER, new_case=new_case())
+            rates.append(count / (time.perf_counter() - start))
+        return median(rates)
+    finally:
+        service.db.dispose()
+
+
+def queries(db: ScaleDb, secret: str) -> dict[str, tuple[str, str]]:
+    """name -> (token, path); the same people and result sizes at every database size."""
+    consumer, merchant, mediator = people(5000, db.cases)
+    auditor = token_for(secret, AUDITOR)
+    deep = encode_cursor(db.first_pk + (db.last_pk - db.first_pk) // 100)
+    return {
+        "first page (auditor, 50 newest)": (auditor, "/v1/cases?limit=50"),
+        "deep cursor page (auditor, 99% down)": (auditor, f"/v1/cases?limit=50&cursor={deep}"),
+        "consumer's own cases": (token_for(secret, Actor(consumer, "consumer")), "/v1/cases?limit=50"),
+        "merchant, ?state=filed": (
+            token_for(secret, Actor("mu-50", "merchant", merchant_id=merchant)),
+            "/v1/cases?limit=50&state=filed",
+        ),
+        "mediator, ?state=assigned (own)": (
+            token_for(secret, Actor(mediator, "mediator")),
+            "/v1/cases?limit=50&state=assigned",
+        ),
+        "auditor, ?breaching=true": (auditor, "/v1/cases?limit=50&breaching=true"),
+    }
+
+
+def list_latencies(ctx: Context, db: ScaleDb) -> dict[str, float]:
+    secret = new_secret()
+    repeat = ctx.pick(quick=5, full=25)
+    result: dict[str, float] = {}
+    with uvicorn_server("api.main:create_app", engine_env(db.url, secret)) as server, Client(server.port) as client:
+        for name, (token, path) in queries(db, secret).items():
+            times = []
+            for index in range(3 + repeat):
+                start = time.perf_counter()
+                status, _, body = client.get(path, token)
+                seconds = time.perf_counter() - start
+                if status != 200:
+                    raise AssertionError(f"GET {path}: {status} {body[:200]!r}")
+                if index >= 3:
+                    times.append(seconds)
+                if seconds > 5 and index >= 1:
+                    break  # slow enough to make the point; do not spend minutes on it
+            result[name] = median(times or [seconds])
+            log(f"B7: {db.cases:,} cases: {name}: {result[name] * 1000:.1f} ms")
+    return result
+
+
+def run(ctx: Context) -> Outcome:
+    out = Outcome()
+    small_n, large_n = ctx.pick(quick=(10_000, 100_000), full=(10_000, 1_000_000))
+    measured = {}
+    for n in (small_n, large_n):
+        db = scale_db(ctx, n)
+        rate = filing_rate(ctx, db)
+        log(f"B7: {n:,} cases: filing {rate:.0f} cases/s")
+        measured[n] = (rate, list_latencies(ctx, db))
+    (small_rate, small_lists), (large_rate, large_lists) = measured[small_n], measured[large_n]
+    label = f"{large_n // 1000:,}k vs {small_n // 1000:,}k cases"
+    out.rows.append(
+        Row(f"B7 filing, {label} (ratio: time per filing, large/small)", fmt_rate(small_rate, "cases/s"),
+            fmt_rate(large_rate, "cases/s"), small_rate / large_rate, f"<= {FLAT} (flat)",
+            small_rate / large_rate <= FLAT)
+    )
+    for name, small in small_lists.items():
+        large = large_lists[name]
+        out.rows.append(
+            Row(f"B7 GET /v1/cases {name}, {label}", fmt_ms(small), fmt_ms(large), large / small, f"<= {FLAT} (flat)",
+                large / small <= FLAT)
+        )
+    out.notes.append(
+        f"B7: baseline column = the {small_n:,}-case database, engine column = the {large_n:,}-case one; "
+        f"list latencies are medians of sequential requests over HTTP (server-side time plus one loopback round "
+        "trip); filing is in-process, sequential."
+    )
+    return out

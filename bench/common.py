@@ -1,0 +1,459 @@
+"""Shared pieces of the benchmarks: databases, services, the command cycle, timing, results."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import SQLModel
+
+import cases.models  # noqa: F401  (registers the tables)
+from cases.db import Database, make_engine
+from cases.registry import WorkflowRegistry
+from cases.service import CaseService, new_case_id
+from cases.timers import SlaClocks
+from policies.base import Authorizer
+from policies.cedar import load_policy_dir
+from sla.clock import ManualClock
+from sla.config import default_calendars
+from workflow.model import Actor, CaseSnapshot, NewCase
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 Asia/Shanghai
+CONSUMER = Actor("c-1", "consumer")
+MERCHANT = Actor("mu-1", "merchant", merchant_id="m-1")
+MEDIATOR = Actor("med-1", "mediator")
+SENIOR = Actor("sen-1", "senior_mediator")
+AUDITOR = Actor("aud-1", "auditor")
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+_START = time.monotonic()
+
+
+def log(message: str) -> None:
+    """Progress on stderr, with the seconds since the harness started."""
+    print(f"[{time.monotonic() - _START:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+# --- numbers --------------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    return float(ordered[rank])
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def crockford(value: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        digits.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(digits))
+
+
+def clone_id(template_id: str, counter: int) -> str:
+    """A case id with the template's time stamp and ``counter`` as its tail (never ``Z...``)."""
+    return f"{template_id[:-6]}{crockford(counter, 6)}"
+
+
+def template_id_factory(now: datetime) -> str:
+    """Real-looking ids whose tail starts with ZZ, so clone tails never collide with them."""
+    real = new_case_id(now)
+    return f"{real[:-6]}ZZ{real[-4:]}"
+
+
+# --- results ----------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of a results table."""
+
+    benchmark: str
+    baseline: str
+    engine: str
+    ratio: float | None
+    target: str
+    passed: bool | None  # None: informational, no target
+
+    @property
+    def verdict(self) -> str:
+        if self.passed is None:
+            return "info"
+        return "pass" if self.passed else "FAIL"
+
+
+@dataclass
+class Outcome:
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def fmt_rate(value: float, unit: str) -> str:
+    if value >= 1000:
+        return f"{value:,.0f} {unit}"
+    if value >= 100:
+        return f"{value:.0f} {unit}"
+    return f"{value:.1f} {unit}"
+
+
+def fmt_ms(seconds: float) -> str:
+    ms = seconds * 1000
+    if ms >= 100:
+        return f"{ms:.0f} ms"
+    if ms >= 10:
+        return f"{ms:.1f} ms"
+    return f"{ms:.2f} ms"
+
+
+def fmt_us(seconds: float) -> str:
+    return f"{seconds * 1e6:.0f} µs"
+
+
+# --- databases --------------------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    """A kind of database the harness runs on: a SQLite file per run, or a PostgreSQL schema."""
+
+    kind: str  # "sqlite" or "postgresql"
+    admin_url: str = ""
+
+    @property
+    def title(self) -> str:
+        if self.kind == "sqlite":
+            return "SQLite (file in a temp dir, WAL, synchronous=FULL)"
+        return "PostgreSQL (fresh schema per run, dropped afterwards)"
+
+    def version(self) -> str:
+        if self.kind == "sqlite":
+            import sqlite3
+
+            return f"SQLite {sqlite3.sqlite_version}"
+        engine = create_engine(self.admin_url)
+        try:
+            with engine.connect() as conn:
+                full = str(conn.execute(text("select version()")).scalar())
+        finally:
+            engine.dispose()
+        return " ".join(full.split()[:2])
+
+    @contextlib.contextmanager
+    def fresh(self, label: str) -> Iterator[str]:
+        """A new, empty database with the engine's tables, removed on exit."""
+        if self.kind == "sqlite":
+            directory = tempfile.mkdtemp(prefix=f"bench-{label}-")
+            url = f"sqlite:///{Path(directory) / 'disputes.db'}"
+            try:
+                create_tables(url)
+                yield url
+            finally:
+                shutil.rmtree(directory, ignore_errors=True)
+            return
+        schema = f"bench_{label}_{uuid.uuid4().hex[:8]}".lower()
+        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            separator = "&" if "?" in self.admin_url else "?"
+            url = f"{self.admin_url}{separator}options=-csearch_path%3D{schema}"
+            try:
+                create_tables(url)
+                yield url
+            finally:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        finally:
+            admin.dispose()
+
+
+def create_tables(url: str) -> None:
+    """The engine's tables as the models declare them (what the test suite does too)."""
+    engine = make_engine(url)
+    try:
+        SQLModel.metadata.create_all(engine)
+    finally:
+        engine.dispose()
+
+
+def sqlite_path(url: str) -> str:
+    database = make_url(url).database
+    assert database is not None
+    return database
+
+
+# --- services -----------------------------------------------------------------------------
+
+_POLICIES: list[Authorizer] = []
+
+
+def cedar() -> Authorizer:
+    """The packaged Cedar policy set, loaded once (it is immutable)."""
+    if not _POLICIES:
+        _POLICIES.append(load_policy_dir())
+    return _POLICIES[0]
+
+
+def make_service(
+    url: str | Database,
+    *,
+    authorizer: Authorizer | None = None,
+    clock: ManualClock | None = None,
+    id_factory: Callable[[datetime], str] | None = None,
+) -> CaseService:
+    """A service as the app builds it (Cedar policies, SLA clocks), on a manual clock."""
+    db = url if isinstance(url, Database) else Database(url)
+    service = CaseService(
+        db=db,
+        registry=WorkflowRegistry.from_directory(),
+        authorizer=authorizer or cedar(),
+        clock=clock or ManualClock(T0),
+        clocks=SlaClocks(default_calendars()),
+    )
+    if id_factory is not None:
+        service.id_factory = id_factory
+    return service
+
+
+def new_case(**overrides: Any) -> NewCase:
+    values: dict[str, Any] = {
+        "consumer_id": CONSUMER.id,
+        "merchant_id": "m-1",
+        "category": "product_quality",
+        "subject": "电水壶两天就坏了",
+        "description": "The kettle stopped heating after two days; the shop does not answer.",
+        "order_ref": "ORD-1001",
+        "claim_amount": 29900,
+        "currency": "CNY",
+    }
+    values.update(overrides)
+    return NewCase(**values)
+
+
+# --- the command cycle --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of the cycle: who does what, with which data (from the case as it stands)."""
+
+    name: str
+    actor: Actor
+    kind: str
+    data: Callable[[CaseSnapshot], dict[str, Any]]
+
+
+def _no_data(_: CaseSnapshot) -> dict[str, Any]:
+    return {}
+
+
+CYCLE: tuple[Step, ...] = (
+    Step("assign", MEDIATOR, "trigger", _no_data),
+    Step("respond", MERCHANT, "action", lambda s: {"statement": "We will check the kettle and come back."}),
+    Step("start_mediation", MEDIATOR, "trigger", _no_data),
+    Step("comment", CONSUMER, "action", lambda s: {"body": "Any news? The kettle is still broken."}),
+    Step("request_info", MEDIATOR, "action", lambda s: {"party": "merchant", "question": "Which batch was it?"}),
+    Step(
+        "provide_info",
+        MERCHANT,
+        "action",
+        lambda s: {"request_id": s.info_requests[-1].request_id, "answer": "Batch 2026-02."},
+    ),
+    Step("propose_offer", MERCHANT, "action", lambda s: {"amount": 15000, "currency": "CNY"}),
+    Step("accept_offer", CONSUMER, "action", lambda s: {"offer_id": s.offers[-1].offer_id}),
+    Step("settle", MEDIATOR, "trigger", _no_data),
+    Step("close", MEDIATOR, "trigger", _no_data),
+)
+"""After filing: every command of a case from assignment to closing (10 + the filing = 11)."""
+
+COMMANDS_PER_CASE = len(CYCLE) + 1
+
+
+def drive_case(service: CaseService, *, new: NewCase | None = None) -> CaseSnapshot:
+    """File one case and run it through the whole cycle, with If-Match like the API."""
+    case = service.file(actor=CONSUMER, new_case=new or new_case())
+    for step in CYCLE:
+        case = service.execute(
+            actor=step.actor,
+            case_id=case.id,
+            name=step.name,
+            data=step.data(case),
+            expected_version=case.version,
+            kind=step.kind,
+        )
+    assert case.state == "closed", case.state
+    return case
+
+
+# --- the writes one command makes, recorded from the engine itself ------------------------
+
+
+@dataclass
+class Statement:
+    sql: str
+    params: Any
+    many: bool
+
+
+class WriteRecorder:
+    """Records the INSERT/UPDATE/DELETE statements the engine sends to the driver, per step,
+    exactly as the driver receives them (rendered SQL, bound and processed parameters)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.steps: list[list[Statement]] = []
+        self._current: list[Statement] | None = None
+
+    def __enter__(self) -> WriteRecorder:
+        event.listen(self.engine, "before_cursor_execute", self._on_execute)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._on_execute)
+
+    def step(self) -> None:
+        self._current = []
+        self.steps.append(self._current)
+
+    def _on_execute(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        if self._current is None:
+            return
+        head = statement.lstrip().split(None, 1)[0].upper()
+        if head in ("INSERT", "UPDATE", "DELETE"):
+            self._current.append(Statement(statement, copy.deepcopy(parameters), executemany))
+
+
+def record_cycle(service: CaseService) -> tuple[str, list[list[Statement]]]:
+    """Run one case through the cycle and return its id and the writes of each command."""
+    recorder = WriteRecorder(service.db.engine)
+    with recorder:
+        recorder.step()
+        case = service.file(actor=CONSUMER, new_case=new_case())
+        for step in CYCLE:
+            recorder.step()
+            case = service.execute(
+                actor=step.actor,
+                case_id=case.id,
+                name=step.name,
+                data=step.data(case),
+                expected_version=case.version,
+                kind=step.kind,
+            )
+    assert all(recorder.steps), "a command wrote nothing?"
+    return case.id, recorder.steps
+
+
+def substitute(value: Any, old: str, new: str) -> Any:
+    """``value`` (parameters of a statement) with every string's ``old`` replaced by ``new``."""
+    if isinstance(value, str):
+        return value.replace(old, new) if old in value else value
+    if isinstance(value, tuple):
+        return tuple(substitute(v, old, new) for v in value)
+    if isinstance(value, list):
+        return [substitute(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, old, new) for k, v in value.items()}
+    return value
+
+
+class RawWriter:
+    """The raw baseline: the same statements through the same driver connection (the engine's
+    connect settings: WAL, synchronous=FULL, busy timeout), one transaction per command."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.sqlite = self.engine.dialect.name == "sqlite"
+        self._proxy = self.engine.raw_connection()
+        self.conn: Any = self._proxy.driver_connection
+
+    def run(self, statements: Sequence[Statement]) -> None:
+        run_statements(self.conn, statements, sqlite=self.sqlite)
+
+    def close(self) -> None:
+        self._proxy.close()
+        self.engine.dispose()
+
+
+def run_statements(conn: Any, statements: Sequence[Statement], *, sqlite: bool) -> None:
+    """Execute recorded statements on a DBAPI connection in one transaction (BEGIN IMMEDIATE
+    on SQLite, as the engine does); an UPDATE that changes no row is an error."""
+    cursor = conn.cursor()
+    if sqlite:
+        cursor.execute("BEGIN IMMEDIATE")
+    try:
+        for st in statements:
+            if st.many:
+                cursor.executemany(st.sql, st.params)
+            else:
+                cursor.execute(st.sql, st.params)
+                if st.sql.lstrip()[:6].upper() == "UPDATE" and cursor.rowcount != 1:
+                    raise AssertionError(f"baseline UPDATE changed {cursor.rowcount} rows")
+    except BaseException:
+        if sqlite:
+            cursor.execute("ROLLBACK")
+        else:
+            conn.rollback()
+        cursor.close()
+        raise
+    if sqlite:
+        cursor.execute("COMMIT")
+    else:
+        conn.commit()
+    cursor.close()
+
+
+# --- machine ----------------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, str]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    return {
+        "cores": str(os.cpu_count() or "?"),
+        "cpu": model,
+        "memory": memory,
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.release()}",
+    }
