@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from policies.cedar import DEFAULT_POLICY_DIR
+from tests.workflow.factories import snapshot
 from workflow.model import Actor, CaseSnapshot, Offer, TimerState, to_iso
 
 NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
@@ -27,26 +28,8 @@ SYSTEM = Actor("system", "system")
 
 def case(**overrides: Any) -> CaseSnapshot:
     """A case of the default workflow; filed by CONSUMER against merchant m-1 for 299.00 CNY."""
-    values: dict[str, Any] = {
-        "id": "DSP-1",
-        "workflow_name": "consumer_dispute",
-        "workflow_version": "v1",
-        "state": "filed",
-        "version": 1,
-        "consumer_id": CONSUMER.id,
-        "merchant_id": "m-1",
-        "category": "product_quality",
-        "subject": "Broken kettle",
-        "description": "It stopped heating after two days.",
-        "order_ref": "ORD-1",
-        "claim_amount": 29900,
-        "currency": "CNY",
-        "desired_outcome": "refund",
-        "created_at": FILED_AT,
-        "updated_at": FILED_AT,
-    }
-    values.update(overrides)
-    return CaseSnapshot(**values)
+    return snapshot(**{"id": "DSP-1", "workflow_version": "v1", "created_at": FILED_AT, "updated_at": FILED_AT,
+                       **overrides})
 
 
 def assigned(state: str = "assigned", mediator: Actor = MEDIATOR, **overrides: Any) -> CaseSnapshot:
