@@ -186,13 +186,16 @@ class CaseService:
         self.require_visible(actor, snapshot)
         return snapshot
 
-    def require_visible(self, actor: Actor, snapshot: CaseSnapshot, action: str = "view") -> None:
+    def require_visible(
+        self, actor: Actor, snapshot: CaseSnapshot, action: str = "view", authorizer: Authorizer | None = None
+    ) -> None:
         """A caller who may not view a case is told it does not exist."""
-        decision = self.authorizer.decide(actor=actor, action="view", case=snapshot, now=self.clock.now())
+        authorizer = authorizer or self.authorizer
+        decision = authorizer.decide(actor=actor, action="view", case=snapshot, now=self.clock.now())
         if not decision.allowed:
             raise NotFoundError("case", snapshot.id)
         if action != "view":
-            require(self.authorizer, actor=actor, action=action, case=snapshot, now=self.clock.now())
+            require(authorizer, actor=actor, action=action, case=snapshot, now=self.clock.now())
 
     def events(self, *, actor: Actor, case_id: str, after_seq: int = 0, limit: int = 100) -> Page:
         limit = max(1, min(limit, MAX_PAGE))
@@ -391,13 +394,16 @@ def file_case(
             "priority": new_case.priority,
         },
     )
+    # One policy set decides the whole command and is the version its events record,
+    # even if a reload swaps the set while the command runs.
+    authorizer = service.authorizer
     provisional = evolve(
         definition,
         None,
-        _record(case_id, 1, filed, actor, now, definition.version, service.authorizer.version, GENESIS_HASH)[0],
+        _record(case_id, 1, filed, actor, now, definition.version, authorizer.version, GENESIS_HASH)[0],
     )
-    require(service.authorizer, actor=actor, action="file", case=provisional, now=now)
-    work = UnitOfWork(service, definition, None, case_id, now)
+    require(authorizer, actor=actor, action="file", case=provisional, now=now)
+    work = UnitOfWork(service, definition, None, case_id, now, authorizer=authorizer)
     work.add([filed], actor)
     work.follow_up("file", None)
     return work.write(session)
@@ -417,9 +423,10 @@ def execute_command(
     kind: str | None = None,
 ) -> CaseSnapshot:
     now = service.clock.now()
+    authorizer = service.authorizer  # one policy set for the whole command (see file_case)
     before = load_snapshot(session, case_id)
     if visible_check and actor.role != "system":
-        service.require_visible(actor, before)
+        service.require_visible(actor, before, authorizer=authorizer)
     if expected_version is not None and expected_version != before.version:
         raise ConflictError(case_id, before.version, expected_version)
     machine = service.registry.machine(before.workflow_version, session)
@@ -432,9 +439,9 @@ def execute_command(
     if kind == "action" and not machine.action_allowed(before.state, name):
         raise TransitionNotAllowedError(name, before.state, machine.possible_triggers(before.state), kind="action")
     if kind is not None:
-        require(service.authorizer, actor=actor, action=name, case=before, now=now, payload=data)
+        require(authorizer, actor=actor, action=name, case=before, now=now, payload=data)
     events = decide(machine, before, Command(name=name, actor=actor, at=now, data=data, reason=reason))
-    work = UnitOfWork(service, machine.definition, before, case_id, now)
+    work = UnitOfWork(service, machine.definition, before, case_id, now, authorizer=authorizer)
     work.add(events, actor)
     work.follow_up(name, before)
     return work.write(session)
@@ -488,8 +495,10 @@ class UnitOfWork:
         before: CaseSnapshot | None,
         case_id: str,
         now: datetime,
+        authorizer: Authorizer | None = None,
     ) -> None:
         self.service = service
+        self.policy_version = (authorizer or service.authorizer).version
         self.definition = definition
         self.before = before
         self.snapshot = before
@@ -503,7 +512,7 @@ class UnitOfWork:
         return self.snapshot
 
     def add(self, events: Sequence[Event], actor: Actor) -> None:
-        policy_version = self.service.authorizer.version
+        policy_version = self.policy_version
         for event in events:
             seq = self.snapshot.version + 1 if self.snapshot else 1
             prev = self.snapshot.head_hash if self.snapshot else GENESIS_HASH

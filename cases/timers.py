@@ -219,7 +219,8 @@ def _fire_one(session: Session, service: CaseService, case_id: str, name: str, n
     machine = service.registry.machine(before.workflow_version, session)
     definition = machine.definition
     spec = definition.timer(name)
-    work = UnitOfWork(service, definition, before, case_id, now)
+    authorizer = service.authorizer  # one policy set decides and is recorded for this effect
+    work = UnitOfWork(service, definition, before, case_id, now, authorizer=authorizer)
     due = from_iso(timer.due_at)
     if timer.warn_at and not timer.warned and from_iso(timer.warn_at) <= now:
         work.add([Event("timer_warned", {"timer": name, "due_at": timer.due_at})], SYSTEM)
@@ -240,7 +241,7 @@ def _fire_one(session: Session, service: CaseService, case_id: str, name: str, n
             try:
                 if not machine.may(middle.state, trigger):
                     raise TransitionNotAllowedError(trigger, middle.state, machine.possible_triggers(middle.state))
-                require(service.authorizer, actor=SYSTEM, action=trigger, case=middle, now=now)
+                require(authorizer, actor=SYSTEM, action=trigger, case=middle, now=now)
                 events = decide(machine, middle, Command(trigger, SYSTEM, now, {}, f"the {name} clock breached"))
                 work.add(events, SYSTEM)
                 work.follow_up(trigger, middle)
