@@ -13,6 +13,8 @@ from workflow.durations import parse_duration
 from workflow.errors import DisputeError
 from workflow.model import Actor
 
+# Where the middleware leaves the actor it verified, for the CurrentActor dependency.
+VERIFIED_ACTOR = "verified_actor"
 TOKEN_ROLES = ("consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin")
 
 

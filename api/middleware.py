@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 from anyio.to_thread import run_sync
 
-from api.auth import UnauthenticatedError, actor_from_token
+from api.auth import VERIFIED_ACTOR, UnauthenticatedError, actor_from_token
 from api.problems import BodyTooLargeError, problem
 from api.settings import Settings
 from cases import idempotency
@@ -70,7 +70,7 @@ class GuardMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         path: str = scope.get("path", "")
-        identity = self._identity(headers.get("authorization"))
+        identity = self._identity(headers.get("authorization"), scope)
         if path.startswith("/v1/"):
             wait = self.buckets.take(identity, time.monotonic())
             if wait > 0:
@@ -112,10 +112,12 @@ class GuardMiddleware:
             413, "payload-too-large", f"the request body exceeds {limit} bytes", instance=scope["path"], limit=limit
         )(scope, receive, send)
 
-    def _identity(self, authorization: str | None) -> str:
+    def _identity(self, authorization: str | None, scope: Scope) -> str:
         if authorization and authorization.lower().startswith("bearer "):
             try:
                 actor = actor_from_token(authorization[7:].strip(), self.settings)
+                # Verified once here; the CurrentActor dependency reuses it (request.state).
+                scope.setdefault("state", {})[VERIFIED_ACTOR] = (authorization, actor)
                 return f"{actor.role}:{actor.id}"
             except UnauthenticatedError:
                 pass

@@ -139,10 +139,9 @@ def respond(
 def post_message(
     case_id: str, body: MessageCreate, actor: CurrentActor, service: ServiceDep, version: IfMatch, response: Response
 ) -> MessagePublic:
-    before = service.get(actor=actor, case_id=case_id)
     case = _act(service, actor, case_id, "comment", version, response, body.model_dump())
     # The message is the command's first event, right after the version the caller saw.
-    seq = before.version + 1 if before.version == version else case.version
+    seq = version + 1  # execute() acted on exactly the If-Match version
     return MessagePublic(
         id=f"msg{seq}",
         seq=seq,

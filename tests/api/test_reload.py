@@ -9,6 +9,7 @@ from pathlib import Path
 from api.app import build_policy_store, reload_configuration
 from api.settings import Settings
 from cases.registry import WorkflowRegistry
+from cases.service import CaseService
 from cases.timers import SlaClocks
 from sla.config import default_calendars
 from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, make_service, new_case
@@ -26,13 +27,19 @@ def desk(tmp_path: Path) -> Path:
     return root
 
 
-def test_broken_policies_keep_the_old_set_and_a_fixed_one_is_taken(db_url: str, tmp_path: Path) -> None:
+def served_desk(db_url: str, tmp_path: Path) -> tuple[Path, Settings, CaseService]:
+    """A desk directory and a service wired to it the way the app wires one."""
     root = desk(tmp_path)
     settings = Settings(environment="test", database_url=db_url, config_dir=root)
     store = build_policy_store(settings, WorkflowRegistry.from_directory())
     assert store is not None
     service = make_service(db_url, authorizer=store.current, clocks=SlaClocks(default_calendars()))
     service.policy_store = store
+    return root, settings, service
+
+
+def test_broken_policies_keep_the_old_set_and_a_fixed_one_is_taken(db_url: str, tmp_path: Path) -> None:
+    root, settings, service = served_desk(db_url, tmp_path)
     before = service.authorizer.version
     triggers = root / "policies" / "triggers.cedar"
     original = triggers.read_text(encoding="utf-8")
@@ -56,12 +63,7 @@ def test_broken_policies_keep_the_old_set_and_a_fixed_one_is_taken(db_url: str, 
 
 
 def test_a_new_holiday_moves_running_deadlines(db_url: str, tmp_path: Path) -> None:
-    root = desk(tmp_path)
-    settings = Settings(environment="test", database_url=db_url, config_dir=root)
-    store = build_policy_store(settings, WorkflowRegistry.from_directory())
-    assert store is not None
-    service = make_service(db_url, authorizer=store.current, clocks=SlaClocks(default_calendars()))
-    service.policy_store = store
+    root, settings, service = served_desk(db_url, tmp_path)
     case = service.file(actor=CONSUMER, new_case=new_case())
     service.execute(actor=MEDIATOR, case_id=case.id, name="assign")
     service.execute(actor=MERCHANT, case_id=case.id, name="respond", data={"statement": "ok"})
