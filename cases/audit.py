@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlmodel import Session
 
-from cases.chain import GENESIS_HASH, event_from_body, event_from_doc
+from cases.chain import GENESIS_HASH, canonical_bytes, event_from_body, event_from_doc
 from cases.codec import snapshot_from_json, snapshot_to_dict
 from cases.db import Database
 from cases.models import EventRow
@@ -59,7 +59,7 @@ EVENT_COLUMNS = (EVENTS.c.id, EVENTS.c.seq, EVENTS.c.body, EVENTS.c.prev_hash, E
                  EVENTS.c.actor_id, EVENTS.c.actor_role, EVENTS.c.at)
 
 
-def _rows(session: Session, case_id: str) -> list[EventTuple]:
+def event_rows(session: Session, case_id: str) -> list[EventTuple]:
     result = session.execute(
         select(*EVENT_COLUMNS)
         .where(EVENTS.c.case_id == case_id)
@@ -96,7 +96,7 @@ def replay(
 
 def verify_case(session: Session, registry: WorkflowRegistry, case_id: str) -> list[Damage]:
     """Walk one case's chain and replay it against its projection. Empty list = intact."""
-    rows = _rows(session, case_id)
+    rows = event_rows(session, case_id)
     case_row = session.execute(
         select(CASES.c.version, CASES.c.head_hash, CASES.c.snapshot, CASES.c.state).where(CASES.c.id == case_id)
     ).first()
@@ -171,6 +171,57 @@ def check_case_rows(
     ):
         return Damage(case_id, last_seq, "projection", "replaying the log does not give the stored case")
     return None
+
+
+ChainRow = tuple[int, str, str, str]
+"""One stored event as the chain-only check reads it: seq, body, prev_hash, hash."""
+
+CHAIN_COLUMNS = (EVENTS.c.seq, EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash)
+
+
+def first_chain_break(case_id: str, rows: Iterable[ChainRow]) -> int | None:
+    """The position of the first row that breaks the chain, or None when every row links.
+
+    A row holds if its seq follows the previous one, it names the previous hash and its
+    hash is sha256(previous digest || body); the first row must also carry this case id
+    and seq 1 in its body. That is enough: the engine hashes each event over its
+    predecessor's hash, so (short of a sha256 collision) a row that links to seq k-1 of
+    this case *is* seq k of this case, and its body can name no other seq or case.
+    Only a forger who recomputes every later hash gets past any chain check; the signed
+    checkpoints catch that, and full verification also parses and replays every body.
+
+    This is the hot loop of chain-only verification (bench B5), so it parses no JSON and
+    works on the strings the database returns. A row it rejects is not yet damage: the
+    caller reads the full rows and :func:`check_case_rows` decides and names it.
+    """
+    sha256 = hashlib.sha256
+    prev_hex, prev = GENESIS_HASH, bytes(32)
+    for position, (seq, body, stored_prev, stored_hash) in enumerate(rows):
+        if seq != position + 1 or stored_prev != prev_hex:
+            return position
+        hasher = sha256(prev)
+        hasher.update(body.encode("utf-8"))
+        digest = hasher.digest()
+        if digest.hex() != stored_hash:
+            return position
+        if position == 0 and not _names(body, case_id, seq):
+            return position
+        prev_hex, prev = stored_hash, digest
+    return None
+
+
+def _names(body: str, case_id: str, seq: int) -> bool:
+    """Does a canonical event body name this case and seq at its top level?
+
+    RFC 8785 sorts keys (actor, at, case_id, data, policy_version, seq, type,
+    workflow_version). Only strings come before ``case_id`` and only strings after
+    ``seq``, and a string cannot hold an unescaped quote, so the first ``"case_id":``
+    and the last ``,"seq":`` are the top-level ones.
+    """
+    case_key = '"case_id":' + canonical_bytes(case_id).decode("utf-8") + ","
+    return body.startswith(case_key, body.find('"case_id":')) and body.startswith(
+        f',"seq":{seq},', body.rfind(',"seq":')
+    )
 
 
 def _classify(

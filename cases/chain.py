@@ -17,7 +17,7 @@ from workflow.events import RecordedEvent
 GENESIS_HASH = "0" * 64
 
 
-def canonical_bytes(body: dict[str, Any]) -> bytes:
+def canonical_bytes(body: Any) -> bytes:
     return rfc8785.dumps(body)
 
 

@@ -19,7 +19,20 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select
 from sqlmodel import Session
 
-from cases.audit import EVENT_COLUMNS, EVENTS, CaseRowTuple, Damage, EventTuple, check_case_rows, snapshot_read
+from cases.audit import (
+    CHAIN_COLUMNS,
+    EVENT_COLUMNS,
+    EVENTS,
+    CaseRowTuple,
+    ChainRow,
+    Damage,
+    EventTuple,
+    check_case_rows,
+    event_rows,
+    first_chain_break,
+    snapshot_read,
+)
+from cases.chain import GENESIS_HASH
 from cases.checkpoints import (
     HEADS,
     Checkpoint,
@@ -218,7 +231,12 @@ def check_cases(
     session: Session, registry: WorkflowRegistry, case_ids: Sequence[str], *, replay: bool = True
 ) -> Iterator[CaseCheck]:
     """Check a page of cases in the caller's transaction: chain, replay, projection, and the
-    heads every checkpoint recorded for them. Events are streamed one case at a time."""
+    heads every checkpoint recorded for them. Events are streamed one case at a time.
+
+    Chain-only checks (``replay=False``) read four columns and run
+    :func:`first_chain_break`; only a case that does not hold is read again in full for
+    :func:`check_case_rows` to name its damage.
+    """
     ids = list(dict.fromkeys(case_ids))
     case_rows: dict[str, CaseRowTuple] = {
         r.id: (r.version, r.head_hash, r.snapshot, r.state)
@@ -235,20 +253,38 @@ def check_cases(
         .order_by(HEADS.c.case_id, HEADS.c.checkpoint)
     ):
         heads[r.case_id].append((r.checkpoint, r.seq, r.hash))
+    columns = CHAIN_COLUMNS if not replay else EVENT_COLUMNS
     stmt = (
-        select(EVENTS.c.case_id, *EVENT_COLUMNS)
+        select(EVENTS.c.case_id, *columns)
         .where(EVENTS.c.case_id.in_(ids))
         .order_by(EVENTS.c.case_id, EVENTS.c.seq)
         .execution_options(**_STREAM)
     )
     seen: set[str] = set()
     for case_id, group in groupby(session.execute(stmt), key=lambda r: r[0]):
-        rows: list[EventTuple] = [tuple(r[1:]) for r in group]
         seen.add(case_id)
-        yield _check_one(session, registry, case_id, rows, case_rows.get(case_id), heads.get(case_id, []), replay)
+        case_row, case_heads = case_rows.get(case_id), heads.get(case_id, [])
+        if replay:
+            rows: list[EventTuple] = [tuple(r[1:]) for r in group]
+            yield _check_one(session, registry, case_id, rows, case_row, case_heads, replay)
+            continue
+        chain: list[ChainRow] = [tuple(r[1:]) for r in group]
+        if _chain_holds(case_id, chain, case_row):
+            hashes = {seq: hash_ for seq, _body, _prev, hash_ in chain}
+            yield CaseCheck(case_id, len(chain), compare_with_heads(case_id, hashes, case_heads))
+        else:
+            yield _check_one(session, registry, case_id, event_rows(session, case_id), case_row, case_heads, replay)
     for case_id in ids:
         if case_id not in seen:
             yield _check_one(session, registry, case_id, [], case_rows.get(case_id), heads.get(case_id, []), replay)
+
+
+def _chain_holds(case_id: str, chain: list[ChainRow], case_row: CaseRowTuple | None) -> bool:
+    """Does the chain link all through and end where the case row says it stands?"""
+    if case_row is None or first_chain_break(case_id, chain) is not None:
+        return False
+    version, head_hash = case_row[0], case_row[1]
+    return len(chain) == version and (chain[-1][3] if chain else GENESIS_HASH) == head_hash
 
 
 def _check_one(
@@ -261,7 +297,7 @@ def _check_one(
     replay: bool,
 ) -> CaseCheck:
     chain = check_case_rows(session, registry, case_id, rows, case_row, replay=replay)
-    checkpointed = compare_with_heads(case_id, rows, heads)
+    checkpointed = compare_with_heads(case_id, {row[1]: row[4] for row in rows}, heads)
     # One finding per case: the earliest seq; on a tie the chain's reading is the more specific.
     damage = chain
     if checkpointed is not None and (chain is None or checkpointed.seq < chain.seq):
@@ -270,14 +306,13 @@ def _check_one(
 
 
 def compare_with_heads(
-    case_id: str, rows: Sequence[EventTuple], heads: Iterable[tuple[int, int, str]]
+    case_id: str, by_seq: dict[int, str], heads: Iterable[tuple[int, int, str]]
 ) -> Damage | None:
     """Does the log still hold, at each checkpointed seq, the hash a checkpoint recorded?
 
     This catches what the chain alone cannot: a tail dropped, or a history rewritten
     with every hash recomputed and the projection fixed, after a checkpoint saw it.
     """
-    by_seq = {row[1]: row[4] for row in rows}
     last = max(by_seq, default=0)
     first: Damage | None = None
     for number, seq, hash_ in heads:

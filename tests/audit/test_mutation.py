@@ -125,6 +125,8 @@ def _corrupt_and_check(ledger: Ledger, count: int, seed: int) -> None:
             try:
                 expected = corrupt(session, service.registry, target, rng)
                 found = {c.case_id: c.damage for c in check_cases(session, service.registry, window)}
+                # The chain-only walk (first_chain_break, no JSON parsing) must read the same.
+                chain_only = {c.case_id: c.damage for c in check_cases(session, service.registry, window, replay=False)}
                 problems = check_root(session)
                 now_hash = session.execute(
                     select(EVENTS.c.hash).where(EVENTS.c.case_id == target.case_id, EVENTS.c.seq == target.checkpointed)
@@ -136,6 +138,8 @@ def _corrupt_and_check(ledger: Ledger, count: int, seed: int) -> None:
         got = (damage.seq, damage.kind) if damage else None
         if got != (expected.seq, expected.kind):
             failures.append(f"{expected.what} in {target}: expected {expected.seq}/{expected.kind}, got {damage}")
+        if chain_only != {target.case_id: damage, **found}:
+            failures.append(f"{expected.what} in {target}: chain-only check read {chain_only}, full check {damage}")
         stray = {c: d for c, d in found.items() if d is not None}
         if stray:
             failures.append(f"{expected.what}: intact cases reported {stray}")
