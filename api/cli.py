@@ -276,6 +276,8 @@ def replay_command(
 def audit_verify(
     case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
     since: Annotated[str | None, typer.Option(help="Only cases changed since this instant.")] = None,
+    chain_only: Annotated[bool, typer.Option("--chain-only", help="Hashes, links and checkpoints only: no replay "
+                                              "against the projection (about ten times faster).")] = False,
 ) -> None:
     """Check every hash chain, replay every case against its projection, and check every
     signed checkpoint. Exits 1 naming each damaged case, its first bad seq and the kind."""
@@ -290,7 +292,7 @@ def audit_verify(
 
         report = verify_database(
             service.db, service.registry, case_id=case, since=_parse_instant(since) if since else None,
-            trusted_keys=trusted, progress=on_page,
+            trusted_keys=trusted, progress=on_page, replay=not chain_only,
             on_finding=lambda finding: err.print(f"[red]DAMAGED[/red] {finding}", soft_wrap=True),
         )
     service.db.dispose()
@@ -298,8 +300,9 @@ def audit_verify(
         err.print(f"{len({d.case_id for d in report.damages})} of {report.cases_checked} cases damaged, "
                   f"{len(report.checkpoint_problems)} checkpoint problem(s)")
         raise typer.Exit(1)
-    out.print(f"all {report.cases_checked} cases intact ({report.events_checked} events): chains verify, replays "
-              f"equal the stored cases, {report.checkpoints_checked} checkpoints verify")
+    replays = "" if chain_only else "replays equal the stored cases, "
+    out.print(f"all {report.cases_checked} cases intact ({report.events_checked} events): chains verify, {replays}"
+              f"{report.checkpoints_checked} checkpoints verify")
 
 
 @audit_app.command("export")

@@ -55,6 +55,8 @@ def test_demo_data_spans_every_state_and_verifies(demo_db: Path) -> None:
     result = runner.invoke(app, ["audit", "verify"])
     assert result.exit_code == 0, result.output
     assert "intact" in result.output
+    chain_only = runner.invoke(app, ["audit", "verify", "--chain-only"])
+    assert chain_only.exit_code == 0 and "replays" not in chain_only.output
     again = runner.invoke(app, ["demo", "--if-empty"])
     assert again.exit_code == 0 and "already present" in again.output
 
@@ -71,6 +73,9 @@ def test_one_changed_byte_is_found_and_named(demo_db: Path) -> None:
     output = re.sub(r"\s+", " ", result.output)
     assert f"case {case_id} seq {seq}: changed" in output
     assert runner.invoke(app, ["audit", "verify", "--case", case_id]).exit_code == 1
+    chain_only = runner.invoke(app, ["audit", "verify", "--chain-only"])
+    assert chain_only.exit_code == 1
+    assert f"case {case_id} seq {seq}: changed" in re.sub(r"\s+", " ", chain_only.output)
 
 
 def test_replay_prints_state_and_history(demo_db: Path) -> None:
