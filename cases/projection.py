@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, and_, insert, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, TextClause, and_, bindparam, insert, text, update
 from sqlmodel import Session
 
 from cases.codec import snapshot_to_json
@@ -49,18 +48,27 @@ def case_values(s: CaseSnapshot) -> dict[str, Any]:
     }
 
 
+# The hot path's statements are built once and run with parameter dicts on the
+# session's connection: SQLAlchemy then reuses their compiled form instead of
+# rebuilding, re-keying and compiling a statement per command (bench B1).
+_INSERT_CASE = insert(CASES)
+_UPDATE_CASE = update(CASES).where(
+    and_(CASES.c.id == bindparam("where_id"), CASES.c.version == bindparam("where_version"))
+)
+
+
 def insert_case(session: Session, snapshot: CaseSnapshot) -> None:
-    session.execute(insert(CASES).values(**case_values(snapshot)))
+    session.connection().execute(_INSERT_CASE, case_values(snapshot))
     write_children(session, None, snapshot)
 
 
 def update_case(session: Session, before: CaseSnapshot, after: CaseSnapshot) -> None:
     """Compare-and-set on the version: the loser of a race updates nothing and gets a Conflict."""
     values = case_values(after)
-    result = session.execute(
-        update(CASES).where(and_(CASES.c.id == before.id, CASES.c.version == before.version)).values(**values)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    del values["id"]  # the key is not rewritten
+    values["where_id"], values["where_version"] = before.id, before.version
+    result = session.connection().execute(_UPDATE_CASE, values)
+    if result.rowcount != 1:
         current = session.execute(CASES.select().with_only_columns(CASES.c.version).where(CASES.c.id == before.id))
         raise ConflictError(before.id, int(current.scalar_one()), before.version)
     write_children(session, before, after)
@@ -155,7 +163,7 @@ def insert_messages(session: Session, events: Iterable[RecordedEvent]) -> None:
         if e.type == "message"
     ]
     if rows:
-        session.execute(insert(MESSAGES), rows)
+        session.connection().execute(_INSERT_MESSAGES, rows)
 
 
 def _changed(old: Sequence[Any], new: Sequence[Any]) -> list[Any]:
@@ -163,11 +171,26 @@ def _changed(old: Sequence[Any], new: Sequence[Any]) -> list[Any]:
     return [item for item in new if item not in previous]
 
 
+_INSERT_MESSAGES = insert(MESSAGES)
+_UPSERTS: dict[tuple[str, tuple[str, ...]], TextClause] = {}
+
+
 def _upsert(session: Session, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """Insert or update child rows by their natural key.
+
+    Written as text because SQLAlchemy cannot cache-key its ``on_conflict_do_update``
+    construct and would compile it on every command; SQLite and PostgreSQL share this
+    syntax. The bind parameters carry the columns' types, so values convert as in Core.
+    """
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    stmt_factory = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = stmt_factory(table)
-    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-    session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updates), rows)
+    columns = tuple(rows[0])
+    stmt = _UPSERTS.get((table.name, columns))
+    if stmt is None:  # built once per table and column set (a benign race builds it twice)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+        stmt = text(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+        ).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
+        _UPSERTS[(table.name, columns)] = stmt
+    session.connection().execute(stmt, rows)

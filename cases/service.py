@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, insert, or_, select
+from sqlalchemy import and_, bindparam, exists, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -37,6 +37,7 @@ from workflow.errors import (
     ConflictError,
     InvalidCommandError,
     NotFoundError,
+    PolicyDeniedError,
     TransitionNotAllowedError,
 )
 from workflow.events import Event, RecordedEvent
@@ -337,11 +338,14 @@ class CaseService:
 # --- the command path, usable inside a caller's transaction (timers use it) ----
 
 
+_SELECT_SNAPSHOT = select(CASES.c.snapshot).where(CASES.c.id == bindparam("case_id"))
+
+
 def load_snapshot(session: Session, case_id: str) -> CaseSnapshot:
-    row = session.execute(select(CASES.c.snapshot).where(CASES.c.id == case_id)).first()
-    if row is None:
+    text = session.connection().execute(_SELECT_SNAPSHOT, {"case_id": case_id}).scalar()
+    if text is None:
         raise NotFoundError("case", case_id)
-    return snapshot_from_json(row.snapshot)
+    return snapshot_from_json(text)
 
 
 def evidence_visible(actor: Actor, item: Evidence) -> bool:
@@ -425,8 +429,13 @@ def execute_command(
     now = service.clock.now()
     authorizer = service.authorizer  # one policy set for the whole command (see file_case)
     before = load_snapshot(session, case_id)
-    if visible_check and actor.role != "system":
-        service.require_visible(actor, before, authorizer=authorizer)
+    # The view and the command itself are decided in one Cedar batch; the refusals are
+    # still raised in the API's order: unknown case (404), stale version, bad command.
+    view = visible_check and actor.role != "system"
+    asked = ["view", name] if view else [name]
+    decisions = authorizer.decide_many(actor=actor, actions=asked, case=before, now=now, payloads={name: data})
+    if view and not decisions[0].allowed:
+        raise NotFoundError("case", case_id)
     if expected_version is not None and expected_version != before.version:
         raise ConflictError(case_id, before.version, expected_version)
     machine = service.registry.machine(before.workflow_version, session)
@@ -438,8 +447,9 @@ def execute_command(
         raise TransitionNotAllowedError(name, before.state, machine.possible_triggers(before.state))
     if kind == "action" and not machine.action_allowed(before.state, name):
         raise TransitionNotAllowedError(name, before.state, machine.possible_triggers(before.state), kind="action")
-    if kind is not None:
-        require(authorizer, actor=actor, action=name, case=before, now=now, payload=data)
+    if kind is not None and not decisions[-1].allowed:
+        decision = decisions[-1]
+        raise PolicyDeniedError(name, decision.reasons, decision.policy_ids)
     events = decide(machine, before, Command(name=name, actor=actor, at=now, data=data, reason=reason))
     work = UnitOfWork(service, machine.definition, before, case_id, now, authorizer=authorizer)
     work.add(events, actor)
@@ -537,6 +547,9 @@ class UnitOfWork:
         return self.current
 
 
+_INSERT_EVENTS = insert(EVENTS)
+
+
 def _insert_events(session: Session, records: list[tuple[RecordedEvent, bytes]]) -> None:
     rows = [
         {
@@ -553,7 +566,7 @@ def _insert_events(session: Session, records: list[tuple[RecordedEvent, bytes]])
         for e, body in records
     ]
     try:
-        session.execute(insert(EVENTS), rows)
+        session.connection().execute(_INSERT_EVENTS, rows)
     except IntegrityError as exc:
         # (case_id, seq) is unique: a concurrent writer appended first.
         case_id = records[0][0].case_id

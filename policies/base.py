@@ -42,7 +42,8 @@ class Authorizer(Protocol):
     ) -> Decision: ...
 
     def decide_many(
-        self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime
+        self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime,
+        payloads: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Decision]: ...
 
     def decide_desk(self, *, actor: Actor, action: str, now: datetime) -> Decision: ...
@@ -78,7 +79,8 @@ class AllowAllAuthorizer:
         return Decision(action=action, allowed=True, reasons=("no policy set is loaded: everything is allowed",))
 
     def decide_many(
-        self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime
+        self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime,
+        payloads: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Decision]:
         return [self.decide(actor=actor, action=a, case=case, now=now) for a in actions]
 

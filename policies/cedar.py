@@ -116,13 +116,15 @@ class CedarAuthorizer:
         self, *, actor: Actor, action: str, case: CaseSnapshot, now: datetime,
         payload: Mapping[str, Any] | None = None,
     ) -> Decision:
-        return self._decide_case(actor, [action], case, now, payload)[0]
+        return self._decide_case(actor, [action], case, now, {action: payload} if payload is not None else {})[0]
 
     def decide_many(
-        self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime
+        self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime,
+        payloads: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Decision]:
-        """One Cedar batch for all ``actions`` (e.g. the ~25 a case offers its caller)."""
-        return self._decide_case(actor, list(actions), case, now, None)
+        """One Cedar batch for all ``actions`` (e.g. the ~25 a case offers its caller, or a
+        command's view and action). ``payloads`` gives the payload of the actions that have one."""
+        return self._decide_case(actor, list(actions), case, now, payloads or {})
 
     def decide_desk(self, *, actor: Actor, action: str, now: datetime) -> Decision:
         """Desk actions (manage_config, manage_mediators, view_config): the resource is the desk."""
@@ -142,7 +144,8 @@ class CedarAuthorizer:
         return self._decision(action, result, actor, where)
 
     def _decide_case(
-        self, actor: Actor, actions: list[str], case: CaseSnapshot, now: datetime, payload: Mapping[str, Any] | None
+        self, actor: Actor, actions: list[str], case: CaseSnapshot, now: datetime,
+        payloads: Mapping[str, Mapping[str, Any]],
     ) -> list[Decision]:
         _require_aware(now)
         known = [a for a in actions if a in self._case_actions]
@@ -150,18 +153,18 @@ class CedarAuthorizer:
         if known:
             principal = facts.uid(facts.USER, actor.id)
             resource = facts.uid(facts.CASE, facts.case_uid_id(case))
-            # Serialized once for the batch, and only if some policy reads it.
-            context = (
-                json.dumps(facts.context(now, payload, case))
-                if not self._context_actions.isdisjoint(known)
-                else None
-            )
+            # Each context is serialized once for the batch, and only if some policy reads it.
+            contexts: dict[int, str] = {}
             requests: list[dict[str, Any]] = []
             for a in known:
                 request: dict[str, Any] = {"principal": principal, "action": facts.uid(facts.ACTION, a),
                                            "resource": resource}
-                if context is not None and a in self._context_actions:
-                    request["context"] = context
+                if a in self._context_actions:
+                    payload = payloads.get(a)
+                    key = id(payload)
+                    if key not in contexts:
+                        contexts[key] = json.dumps(facts.context(now, payload, case))
+                    request["context"] = contexts[key]
                 requests.append(request)
             answers = cedarpy.is_authorized_batch(requests, self._policies, self._entities(actor, case), self._schema)
             results = dict(zip(known, answers, strict=True))

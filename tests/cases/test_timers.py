@@ -167,7 +167,10 @@ class DenySystem(AllowAllAuthorizer):
             return Decision(action, False, ("the system may not do this here",), ("deny-system",))
         return super().decide(actor=actor, action=action, case=case, now=now, payload=payload)
 
-    def decide_many(self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime) -> list[Decision]:
+    def decide_many(
+        self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime,
+        payloads: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> list[Decision]:
         return [self.decide(actor=actor, action=a, case=case, now=now) for a in actions]
 
 
