@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from cases.db import UTCDateTime
 
 # SQLite autoincrements only INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 _BigPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+# A timer that makes its case "breaching": breached, or warned and still running. Queries
+# use this very text so that both planners match it to the partial index below.
+BREACHING_TIMER = "status = 'breached' OR (status = 'running' AND warned)"
 
 
 def _utc(*, nullable: bool = False, index: bool = False) -> Column[datetime]:
@@ -26,6 +31,9 @@ class CaseRow(SQLModel, table=True):
         Index("ix_cases_merchant_pk", "merchant_id", "pk"),
         Index("ix_cases_mediator_pk", "mediator_id", "pk"),
         Index("ix_cases_consumer_pk", "consumer_id", "pk"),
+        # A party's list filtered by state, newest first (GET /v1/cases?state=...).
+        Index("ix_cases_merchant_state_pk", "merchant_id", "state", "pk"),
+        Index("ix_cases_mediator_state_pk", "mediator_id", "state", "pk"),
         Index("ix_cases_created", "created_at"),
     )
 
@@ -131,7 +139,16 @@ class TimerRow(SQLModel, table=True):
     """A running or finished SLA clock; the ticker claims rows by ``next_fire_at``."""
 
     __tablename__ = "timers"
-    __table_args__ = (Index("ix_timers_next_fire", "next_fire_at"),)
+    __table_args__ = (
+        Index("ix_timers_next_fire", "next_fire_at"),
+        # The few cases whose clock breached or warned (GET /v1/cases?breaching=true).
+        Index(
+            "ix_timers_breaching",
+            "case_id",
+            sqlite_where=text(BREACHING_TIMER),
+            postgresql_where=text(BREACHING_TIMER),
+        ),
+    )
 
     case_id: str = Field(max_length=40, primary_key=True)
     name: str = Field(max_length=60, primary_key=True)

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, exists, insert, or_, select
+from sqlalchemy import and_, bindparam, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from cases.chain import GENESIS_HASH, event_from_body, seal
 from cases.codec import snapshot_from_json
 from cases.db import Database
-from cases.models import BlobRow, EventRow, MessageRow
+from cases.models import BREACHING_TIMER, BlobRow, EventRow, MessageRow
 from cases.projection import CASES, TIMERS, insert_case, insert_messages, update_case
 from cases.registry import WorkflowRegistry
 from policies.base import Authorizer, require
@@ -223,7 +223,7 @@ class CaseService:
     ) -> Page:
         """Newest first, scoped to what the actor's role may see, cursor-paginated."""
         limit = max(1, min(limit, MAX_PAGE))
-        stmt = select(CASES.c.pk, CASES.c.snapshot).where(visibility_clause(actor))
+        stmt = select(CASES.c.pk, CASES.c.snapshot).where(visibility_clause(actor, filters.state))
         for column, value in (
             ("state", filters.state),
             ("category", filters.category),
@@ -238,12 +238,7 @@ class CaseService:
         if filters.created_to is not None:
             stmt = stmt.where(CASES.c.created_at < filters.created_to)
         if filters.breaching is not None:
-            breaching = exists().where(
-                and_(
-                    TIMERS.c.case_id == CASES.c.id,
-                    or_(TIMERS.c.status == "breached", and_(TIMERS.c.status == "running", TIMERS.c.warned.is_(True))),
-                )
-            )
+            breaching = CASES.c.id.in_(select(TIMERS.c.case_id).where(text(BREACHING_TIMER)))
             stmt = stmt.where(breaching if filters.breaching else ~breaching)
         if cursor:
             stmt = stmt.where(CASES.c.pk < decode_cursor(cursor))
@@ -342,10 +337,10 @@ _SELECT_SNAPSHOT = select(CASES.c.snapshot).where(CASES.c.id == bindparam("case_
 
 
 def load_snapshot(session: Session, case_id: str) -> CaseSnapshot:
-    text = session.connection().execute(_SELECT_SNAPSHOT, {"case_id": case_id}).scalar()
-    if text is None:
+    stored = session.connection().execute(_SELECT_SNAPSHOT, {"case_id": case_id}).scalar()
+    if stored is None:
         raise NotFoundError("case", case_id)
-    return snapshot_from_json(text)
+    return snapshot_from_json(stored)
 
 
 def evidence_visible(actor: Actor, item: Evidence) -> bool:
@@ -353,18 +348,24 @@ def evidence_visible(actor: Actor, item: Evidence) -> bool:
     return item.status == "submitted" or actor.party in (item.party, "mediator", "auditor")
 
 
-def visibility_clause(actor: Actor) -> Any:
+def visibility_clause(actor: Actor, state: str | None = None) -> Any:
     """Which rows a role may list. Mirrors the default view policies; each row
-    returned is still a case the policies let the actor view."""
+    returned is still a case the policies let the actor view.
+
+    With a ``state`` filter the mediators' "own cases or the open pool" clause is
+    resolved here, because planners do not: for a pool state every such case is
+    visible, for any other only their own, which (mediator_id, state, pk) serves.
+    """
     role = actor.role
     if role == "consumer":
         return CASES.c.consumer_id == actor.id
     if role == "merchant":
         return CASES.c.merchant_id == (actor.merchant_id or "")
-    if role == "mediator":
-        return or_(CASES.c.mediator_id == actor.id, CASES.c.state == "filed")
-    if role == "senior_mediator":
-        return or_(CASES.c.mediator_id == actor.id, CASES.c.state.in_(("filed", "escalated")))
+    if role in ("mediator", "senior_mediator"):
+        pool = ("filed",) if role == "mediator" else ("filed", "escalated")
+        if state is not None:
+            return CASES.c.pk.is_not(None) if state in pool else CASES.c.mediator_id == actor.id
+        return or_(CASES.c.mediator_id == actor.id, CASES.c.state.in_(pool))
     if role in ("auditor", "system"):
         return CASES.c.pk.is_not(None)
     return CASES.c.pk.is_(None)

@@ -12,9 +12,21 @@ from sqlalchemy import select, text
 from cases.audit import replay, verify_case
 from cases.models import EventRow
 from cases.service import CaseFilters, CaseService
+from cases.timers import fire_due_timers
 from sla.clock import ManualClock
-from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0, make_service, new_case
+from tests.cases.helpers import (
+    AUDITOR,
+    CONSUMER,
+    MEDIATOR,
+    MERCHANT,
+    SENIOR,
+    T0,
+    make_clocked_service,
+    make_service,
+    new_case,
+)
 from workflow.errors import ConflictError, InvalidCommandError, NotFoundError, TransitionNotAllowedError
+from workflow.model import Actor
 
 
 @pytest.fixture
@@ -166,3 +178,35 @@ def test_list_filters_and_cursor(service: CaseService) -> None:
     assert [c.id for c in assigned.data] == [ids[0]]
     other_consumer = service.list_cases(actor=CONSUMER.__class__("c-2", "consumer"))
     assert other_consumer.data == []
+
+
+def test_mediator_lists_by_state_and_breaching_cases(db_url: str) -> None:
+    """The state filter resolves the mediators' "own or pool" visibility; breaching uses the
+    timers' partial index and means breached, or warned and still running."""
+    service = make_clocked_service(db_url)
+    try:
+        _lists_by_state_and_breaching(service)
+    finally:
+        service.db.dispose()
+
+
+def _lists_by_state_and_breaching(service: CaseService) -> None:
+    other = Actor("med-2", "mediator")
+    mine, theirs, pool = (service.file(actor=CONSUMER, new_case=new_case(order_ref=f"O-{i}")).id for i in range(3))
+    service.execute(actor=MEDIATOR, case_id=mine, name="assign")
+    service.execute(actor=other, case_id=theirs, name="assign")
+
+    def listed(actor: Actor, **filters: object) -> list[str]:
+        return [c.id for c in service.list_cases(actor=actor, filters=CaseFilters(**filters)).data]  # type: ignore[arg-type]
+
+    assert listed(MEDIATOR, state="assigned") == [mine]
+    assert listed(other, state="assigned") == [theirs]
+    assert listed(MEDIATOR, state="filed") == [pool]
+    assert listed(MEDIATOR) == [pool, mine]
+    assert listed(AUDITOR, breaching=True) == []
+    # The pool case's assignment clock (2 business hours) breaches; the assigned cases'
+    # merchant-response clocks have not even warned yet.
+    service.clock.advance(timedelta(hours=3))  # type: ignore[attr-defined]
+    fire_due_timers(service, service.clock.now())
+    assert listed(AUDITOR, breaching=True) == [pool]
+    assert listed(AUDITOR, breaching=False) == [theirs, mine]

@@ -67,6 +67,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_cases_consumer_pk', ['consumer_id', 'pk'], unique=False)
         batch_op.create_index('ix_cases_created', ['created_at'], unique=False)
         batch_op.create_index('ix_cases_mediator_pk', ['mediator_id', 'pk'], unique=False)
+        batch_op.create_index('ix_cases_mediator_state_pk', ['mediator_id', 'state', 'pk'], unique=False)
+        batch_op.create_index('ix_cases_merchant_state_pk', ['merchant_id', 'state', 'pk'], unique=False)
         batch_op.create_index('ix_cases_merchant_pk', ['merchant_id', 'pk'], unique=False)
         batch_op.create_index('ix_cases_state_pk', ['state', 'pk'], unique=False)
 
@@ -191,6 +193,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('timers', schema=None) as batch_op:
         batch_op.create_index('ix_timers_next_fire', ['next_fire_at'], unique=False)
+        batch_op.create_index('ix_timers_breaching', ['case_id'], unique=False,
+                              sqlite_where=sa.text("status = 'breached' OR (status = 'running' AND warned)"),
+                              postgresql_where=sa.text("status = 'breached' OR (status = 'running' AND warned)"))
 
     op.create_table('workflow_versions',
     sa.Column('version', sa.String(length=64), nullable=False),
@@ -207,6 +212,7 @@ def downgrade() -> None:
     op.drop_table('workflow_versions')
     with op.batch_alter_table('timers', schema=None) as batch_op:
         batch_op.drop_index('ix_timers_next_fire')
+        batch_op.drop_index('ix_timers_breaching')
 
     op.drop_table('timers')
     op.drop_table('policy_versions')
@@ -231,6 +237,8 @@ def downgrade() -> None:
     op.drop_table('checkpoint_heads')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index('ix_cases_state_pk')
+        batch_op.drop_index('ix_cases_merchant_state_pk')
+        batch_op.drop_index('ix_cases_mediator_state_pk')
         batch_op.drop_index('ix_cases_merchant_pk')
         batch_op.drop_index('ix_cases_mediator_pk')
         batch_op.drop_index('ix_cases_created')
