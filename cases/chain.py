@@ -17,8 +17,39 @@ from workflow.events import RecordedEvent
 GENESIS_HASH = "0" * 64
 
 
+_MAX_SAFE_INTEGER = 2**53 - 1
+_DUMPS = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+
+
 def canonical_bytes(body: Any) -> bytes:
+    """RFC 8785 canonical JSON of ``body``.
+
+    Every event is sealed through here, and ``rfc8785`` is pure Python, so documents
+    made only of what events hold (ASCII keys, strings, safe integers, booleans, null)
+    go through the C encoder: for them RFC 8785 and sorted, compact, non-ASCII-
+    preserving ``json`` output are the same bytes (keys sort alike when ASCII, and
+    both escape exactly ``"``, ``\\`` and control characters, in the same forms).
+    Anything else (floats, non-ASCII keys, huge integers) takes ``rfc8785``.
+    tests/cases/test_chain.py checks the two agree on generated documents.
+    """
+    if _plain(body):
+        try:
+            return _DUMPS(body).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let rfc8785 refuse it in its own words
     return rfc8785.dumps(body)
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, str) or value is None or value is True or value is False:
+        return True
+    if isinstance(value, int):
+        return -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    return False
 
 
 def link(prev_hash: str, body_bytes: bytes) -> str:
