@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, insert, or_, select, text
+from sqlalchemy import and_, bindparam, exists, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -238,7 +238,9 @@ class CaseService:
         if filters.created_to is not None:
             stmt = stmt.where(CASES.c.created_at < filters.created_to)
         if filters.breaching is not None:
-            breaching = CASES.c.id.in_(select(TIMERS.c.case_id).where(text(BREACHING_TIMER)))
+            # Correlated, so that the newest-first walk stops after a page whatever the
+            # table's size; each probe is a lookup in the partial index.
+            breaching = exists().where(TIMERS.c.case_id == CASES.c.id, text(f"({BREACHING_TIMER})"))
             stmt = stmt.where(breaching if filters.breaching else ~breaching)
         if cursor:
             stmt = stmt.where(CASES.c.pk < decode_cursor(cursor))
