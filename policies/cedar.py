@@ -72,6 +72,13 @@ class CedarAuthorizer:
         self._permits = {action: tuple(found) for action, found in permits.items()}
         # A schema-checked request needs its context whether a policy reads it or not.
         self._context_actions = every if check_requests else frozenset(context_actions)
+        # Entities carry only the attributes some policy reads: Cedar parses every
+        # attribute of every entity per decision, and most facts serve few rules.
+        # A schema-checked request needs them all.
+        read = [info.attributes for info in loaded.policies]
+        self._attributes: frozenset[str] | None = (
+            None if check_requests or any(a is None for a in read) else frozenset().union(*read)  # type: ignore[arg-type]
+        )
         # lru_cache is thread-safe; 256 handles of a few KB each.
         self._parse_delta = functools.lru_cache(maxsize=256)(self._base.with_added_json_str)
 
@@ -180,8 +187,11 @@ class CedarAuthorizer:
         # more than building their JSON, and a service asks about the same case
         # content repeatedly (list the actions, then act), so parsed handles are
         # cached by their exact JSON: equal text, equal facts.
-        delta = json.dumps([facts.user_entity(actor), facts.case_entity(case, self._desk_id)])
-        return self._parse_delta(delta)
+        entities = [facts.user_entity(actor), facts.case_entity(case, self._desk_id)]
+        if self._attributes is not None:
+            for entity in entities:
+                entity["attrs"] = {k: v for k, v in entity["attrs"].items() if k in self._attributes}
+        return self._parse_delta(json.dumps(entities))
 
     def _decision(self, action: str, result: cedarpy.AuthzResult, actor: Actor, where: str) -> Decision:
         diagnostics = result.diagnostics

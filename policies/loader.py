@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -69,6 +69,9 @@ class PolicyInfo:
     # Whether the policy reads ``context``; requests for actions no such policy
     # reaches are sent without one, which saves Cedar parsing it per request.
     reads_context: bool = True
+    # The attribute names it reads or tests (``x.name``, ``x["name"]``, ``x has name``);
+    # None when unknown. Entities are sent with only the attributes some policy reads.
+    attributes: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,20 +301,32 @@ def _numeric_id(cedar_id: str) -> int:
     return int(digits) if digits.isdigit() else 1 << 30
 
 
-def _reads_context(node: object) -> bool:
+def _nodes(node: object) -> Iterator[object]:
+    """Every node of a policy syntax tree."""
     stack: list[object] = [node]
     while stack:
         value = stack.pop()
-        if isinstance(value, pst.Var):
-            if value.name == "context":
-                return True
-        elif isinstance(value, Mapping):
+        yield value
+        if isinstance(value, Mapping):
             stack.extend(value.values())
         elif isinstance(value, tuple):
             stack.extend(value)
         elif is_dataclass(value) and not isinstance(value, type):
             stack.extend(getattr(value, f.name) for f in fields(value))
-    return False
+
+
+def _reads_context(node: object) -> bool:
+    return any(isinstance(value, pst.Var) and value.name == "context" for value in _nodes(node))
+
+
+def _attributes_read(node: object) -> frozenset[str]:
+    names: set[str] = set()
+    for value in _nodes(node):
+        if isinstance(value, pst.GetAttr):
+            names.add(value.attr)
+        elif isinstance(value, pst.HasAttr):  # ``x has a.b`` tests a path
+            names.update(value.attrs)
+    return frozenset(names)
 
 
 def _scope_actions(scope: pst.ActionConstraint) -> frozenset[str] | None:
@@ -476,6 +491,7 @@ class _Loader:
                     line=statement.line,
                     actions=_scope_actions(policy.action),
                     reads_context=_reads_context(policy.clauses),
+                    attributes=_attributes_read(policy.clauses),
                 )
             )
         return result

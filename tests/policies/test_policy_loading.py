@@ -277,3 +277,24 @@ def test_a_namespaced_schema_is_refused(tmp_path: Path) -> None:
     schema.write_text("// desk\nnamespace Desk1 {\n" + schema.read_text() + "\n}\n")
     _, problems = try_load(directory)
     assert any(p.file == str(schema) and p.line == 2 and "namespaces are not supported" in p.message for p in problems)
+
+
+def test_entities_carry_only_the_attributes_policies_read(tmp_path: Path) -> None:
+    """Unread facts are left out of the entities Cedar parses; a rule that reads one
+    (here ``resource.category`` and a ``has`` test) brings it back."""
+    default = load_policy_dir()
+    assert default._attributes is not None
+    assert {"state", "claim_amount", "timers"} <= default._attributes
+    assert "category" not in default._attributes
+    directory = copy_policy_dir(tmp_path)
+    (directory / "zz_extra.cedar").write_text(
+        HEAD + 'forbid (principal, action == Action::"comment", resource)\n'
+        'when { resource.category == "counterfeit" && resource has priority };\n',
+        encoding="utf-8",
+    )
+    custom = load_policy_dir(directory)
+    assert custom._attributes is not None and {"category", "priority"} <= custom._attributes
+    counterfeit, quality = assigned(category="counterfeit"), assigned(category="product_quality")
+    assert not custom.decide(actor=MEDIATOR, action="comment", case=counterfeit, now=NOW).allowed
+    assert custom.decide(actor=MEDIATOR, action="comment", case=quality, now=NOW).allowed
+    assert default.decide(actor=MEDIATOR, action="comment", case=counterfeit, now=NOW).allowed
