@@ -16,7 +16,7 @@ from typing import Any
 from intake.config import DEFAULT_DIR, Reader, YamlPath, read_located
 from workflow.model import CATEGORIES
 
-_SECTION_KEYS = {"period", "min_complaints", "flag_when_any"}
+_SECTION_KEYS = {"period", "min_complaints", "response_clock", "flag_when_any"}
 # threshold name -> what it measures (shown in reasons and `disputes intake check`)
 PERCENT_METRICS = {
     "response_breach_percent_at_least": "share of merchant response clocks that ran out",
@@ -101,6 +101,7 @@ class SupervisionRules:
     period: timedelta = timedelta(days=30)
     min_complaints: int = 5
     thresholds: tuple[Threshold, ...] = ()
+    response_clock: str = "merchant_response"  # the workflow clock that times the merchant's answer
     version: str = ""
     source: str = "<supervision>"
 
@@ -152,6 +153,8 @@ class _SupervisionReader(Reader):
         base: YamlPath = ("supervision",)
         period = self.duration(section.get("period", "30d"), (*base, "period"), "period")
         minimum = self.integer(section.get("min_complaints", 5), (*base, "min_complaints"), "min_complaints")
+        clock = self.text(section.get("response_clock", "merchant_response"), (*base, "response_clock"),
+                          "response_clock")
         raw = section.get("flag_when_any")
         thresholds: list[Threshold] = []
         if not isinstance(raw, dict) or not raw:
@@ -176,6 +179,7 @@ class _SupervisionReader(Reader):
             period=timedelta(seconds=period.wall_seconds) if period else timedelta(days=30),
             min_complaints=minimum if minimum is not None else 5,
             thresholds=tuple(thresholds),
+            response_clock=clock or "merchant_response",
             version=version,
             source=self.located.file,
         )
