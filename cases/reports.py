@@ -123,7 +123,9 @@ def case_facts(events: Sequence[RecordedEvent], *, settled_state: str = "settled
             if data["from"] == settled_state and data["to"] != settled_state:
                 facts.settlement_closed = True
             if "reopen_count" in data:
+                # Reopened: the outcome no longer stands (as in the fold), the case is open again.
                 facts.reopened = True
+                facts.last_outcome = facts.last_decision = None
         elif event.type == "timer_started":
             run = ClockRun(data["timer"], at, data.get("calendar", ALWAYS_OPEN.name))
             running[run.name] = run
