@@ -35,7 +35,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, insert, select, text, update
 from sqlmodel import Session
 
 from cases.chain import event_from_body
@@ -613,6 +613,10 @@ def _apply_flag(
     since: datetime,
     now: datetime,
 ) -> int:
+    if service.db.dialect == "postgresql":
+        # Two evaluations at once (several workers' tickers) must not both raise a flag: the second
+        # waits here, then its query sees the first one's row. SQLite serialises writers anyway.
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"merchant-flag:{merchant_id}"})
     current = session.execute(
         select(FLAGS.c.id).where(FLAGS.c.merchant_id == merchant_id, FLAGS.c.cleared_at.is_(None))
     ).scalar()
