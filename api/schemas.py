@@ -533,8 +533,8 @@ _MEDIATOR_EXAMPLE: dict[str, Any] = {
 
 
 class MediatorCreate(Strict):
-    id: str = Field(min_length=1, max_length=100, pattern=r"^[^\s\x00-\x1f\x7f]+$",
-                    description="The mediator's user id (the `sub` of their token).")
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[^\s/\x00-\x1f\x7f]+$",
+                    description="The mediator's user id (the `sub` of their token); no spaces or slashes.")
     display_name: str = text(1, 200)
     categories: list[MediatorCategory] = Field(min_length=1, max_length=8, description='Skills; "*" for any.')
     languages: list[MediatorLanguage] = Field(min_length=1, max_length=3, description='"*" for any.')

@@ -127,8 +127,11 @@ def _choices(value: Any, allowed: Sequence[str], field: str) -> list[str]:
 
 
 def check_id(mediator_id: Any) -> str:
-    if not isinstance(mediator_id, str) or not 1 <= len(mediator_id) <= 100 or mediator_id.strip() != mediator_id:
-        raise InvalidCommandError("id must be the mediator's user id, 1 to 100 characters", field="id")
+    if (not isinstance(mediator_id, str) or not 1 <= len(mediator_id) <= 100
+            or any(ch.isspace() or ch == "/" for ch in mediator_id)):
+        # A slash could not be addressed in /v1/mediators/{id}.
+        raise InvalidCommandError("id must be the mediator's user id: 1 to 100 characters, no spaces or slashes",
+                                  field="id")
     check_text(mediator_id, "id")
     return mediator_id
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
 
@@ -68,7 +69,8 @@ def add(body: MediatorCreate, actor: CurrentActor, service: ServiceDep, response
             weight=_weight(service)))
     except MediatorExistsError as exc:
         raise ProblemError(409, "already-exists", str(exc)) from None
-    response.headers["Location"] = f"/v1/mediators/{created.id}"
+    # Ids are user ids, any text: the header carries them percent-encoded (headers are Latin-1).
+    response.headers["Location"] = f"/v1/mediators/{quote(created.id, safe='')}"
     return public(created)
 
 

@@ -73,6 +73,16 @@ def test_bad_mediators_are_refused_with_the_field(desk: Api, body: dict[str, obj
     assert desk.client.get("/v1/mediators", headers=desk.token(*ADMIN)).json()["data"] == []
 
 
+def test_a_mediator_id_in_any_script_is_located_percent_encoded(desk: Api) -> None:
+    created = desk.client.post("/v1/mediators", json={**MEDIATOR, "id": "调解员李"}, headers=desk.token(*ADMIN))
+    assert created.status_code == 201 and created.json()["id"] == "调解员李"
+    assert created.headers["Location"] == "/v1/mediators/%E8%B0%83%E8%A7%A3%E5%91%98%E6%9D%8E"
+    slash = desk.client.post("/v1/mediators", json={**MEDIATOR, "id": "a/b"}, headers=desk.token(*ADMIN))
+    assert slash.status_code == 422 and slash.json()["errors"][0]["field"] == "id"
+    changed = desk.client.patch(created.headers["Location"], json={"capacity": 1}, headers=desk.token(*ADMIN))
+    assert changed.status_code == 200 and changed.json()["capacity"] == 1
+
+
 def test_patching_an_unknown_mediator_or_with_null_is_refused(desk: Api) -> None:
     admin = desk.token(*ADMIN)
     assert desk.client.patch("/v1/mediators/nobody", json={"capacity": 3}, headers=admin).status_code == 404
