@@ -24,6 +24,7 @@ import logging
 import re
 import threading
 import unicodedata
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,17 @@ _BASE: list[Any] = []
 _SEGMENTERS: dict[tuple[tuple[str, ...], int], Segmenter] = {}
 
 
+def _jieba() -> Any:
+    with warnings.catch_warnings():
+        # jieba 0.42 has invalid escape sequences (warned about when its source is compiled)
+        # and imports pkg_resources (deprecated in newer setuptools): neither is ours to fix.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", SyntaxWarning)
+        import jieba
+
+    return jieba
+
+
 def _base_tokenizer() -> Any:
     """jieba's tokenizer with its packaged dictionary, loaded once per process.
 
@@ -77,8 +89,7 @@ def _base_tokenizer() -> Any:
     jieba logs its loading to stderr at DEBUG; it is told to keep quiet first."""
     with _BASE_LOCK:
         if not _BASE:
-            import jieba
-
+            jieba = _jieba()
             jieba.setLogLevel(logging.WARNING)
             tokenizer = jieba.Tokenizer()
             tokenizer.initialize()
@@ -93,10 +104,8 @@ class Segmenter:
     the words of one rules file never change how another file's classifier segments."""
 
     def __init__(self, words: Iterable[str], frequency: int) -> None:
-        import jieba
-
         base = _base_tokenizer()
-        tokenizer = jieba.Tokenizer()
+        tokenizer = _jieba().Tokenizer()
         # jieba 0.42 keeps its dictionary in FREQ/total; sharing the loaded one avoids
         # re-reading the dictionary file for every rules file.
         tokenizer.FREQ = dict(base.FREQ)
