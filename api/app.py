@@ -19,11 +19,13 @@ from api.metrics import Metrics, MetricsMiddleware, TickerCollector
 from api.middleware import GuardMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
-from api.routes import actions, audit, cases, clocks, health, policies
+from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports
 from api.settings import DEV_SIGNING_KEY_FILE, Settings, get_settings
 from cases.checkpoints import generate_signing_key, load_signing_key, private_key_pem, write_checkpoint
 from cases.db import Database
+from cases.intake import DeskIntake, IntakePaths, install_intake
 from cases.registry import WorkflowRegistry
+from cases.reports import evaluate_merchants
 from cases.service import CaseService
 from cases.timers import SlaClocks, fire_due_timers, reschedule_running
 from policies.base import AllowAllAuthorizer
@@ -53,6 +55,7 @@ TAGS = [
     {"name": "clocks", "description": "SLA clocks and the urgency queue."},
     {"name": "configuration", "description": "Policies and configuration (auditors, admins)."},
     {"name": "auditor", "description": "Replay, verification, signed checkpoints, proofs, export."},
+    {"name": "reports", "description": "Merchant supervision, hotspots, SLA and satisfaction (auditors, admins)."},
     {"name": "operations", "description": "Health and metrics."},
 ]
 
@@ -82,7 +85,14 @@ def build_service(settings: Settings, *, clock: Clock | None = None) -> CaseServ
         clocks=SlaClocks(load_desk_calendars(settings)),
     )
     service.policy_store = store
+    install_intake(service, load_desk_intake(settings))
     return service
+
+
+def load_desk_intake(settings: Settings) -> DeskIntake:
+    """Classification, priority and supervision rules: the desk directory's ``intake/*.yaml``
+    where present, else the packaged ones (intake/default/)."""
+    return DeskIntake.load(IntakePaths.for_directory(settings.config_dir))
 
 
 def signing_key(settings: Settings) -> Ed25519PrivateKey:
@@ -103,10 +113,20 @@ def build_ticker(service: CaseService, settings: Settings, key: Ed25519PrivateKe
     """The ticker wired to this service: each sweep fires every due timer once and, when
     the last one is older than the interval, writes a signed checkpoint."""
     interval = timedelta(seconds=settings.checkpoint_interval_seconds)
+    supervision_every = timedelta(seconds=settings.supervision_interval_seconds)
+    supervised: list[datetime] = []  # when this process last evaluated the merchants
 
     def sweep(now: datetime) -> int:
         fired = fire_due_timers(service, now)
         write_checkpoint(service.db, key, now, min_interval=interval)
+        if supervision_every and isinstance(service.intake, DeskIntake) and (
+            not supervised or now - supervised[-1] >= supervision_every
+        ):
+            # Safe with several workers: each merchant's flag is decided under a lock (cases/reports.py).
+            supervised[:] = [now]
+            outcome = evaluate_merchants(service, service.intake, now)
+            if outcome.raised or outcome.cleared:
+                log.warning("merchant supervision: flagged %s, cleared %s", outcome.raised, outcome.cleared)
         return fired
 
     return Ticker(sweep, service.clock, settings.tick_seconds)
@@ -207,6 +227,8 @@ def create_app(settings: Settings | None = None, *, service: CaseService | None 
     app.include_router(clocks.router)
     app.include_router(policies.router)
     app.include_router(audit.router)
+    app.include_router(reports.router)
+    app.include_router(mediators.router)
     app.add_middleware(
         GuardMiddleware,
         settings=settings,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -26,16 +27,24 @@ from cases.audit import replay
 from cases.checkpoints import public_key_hex, write_checkpoint
 from cases.db import make_engine
 from cases.export import export_jsonl
+from cases.intake import DeskIntake, IntakePaths, route_waiting, service_calendars
+from cases.mediators import add_mediator, list_mediators, update_mediator
 from cases.projection import CASES
 from cases.registry import WorkflowRegistry
+from cases.reports import evaluate_merchants, hotspots_report, merchants_report, satisfaction_report, sla_report
 from cases.service import CaseService
 from cases.timers import fire_due_timers
 from cases.verify import VerifyReport, verify_database
 from cases.whatif import what_if_case
+from intake.classify import Classifier, load_classification
+from intake.classify import summary as classification_summary
+from intake.priority import load_priority
+from intake.supervision import load_supervision
 from policies.cedar import load_policy_dir
 from policies.lint import check_policies
 from sla.clock import ManualClock, SystemClock
 from workflow.definition import InvalidDefinitionError, Problem, load_definition_file
+from workflow.errors import DisputeError
 from workflow.model import from_iso
 
 app = typer.Typer(
@@ -51,6 +60,13 @@ sla_app = typer.Typer(help="SLA clocks.", no_args_is_help=True)
 app.add_typer(sla_app, name="sla")
 policies_app = typer.Typer(help="Cedar policy sets.", no_args_is_help=True)
 app.add_typer(policies_app, name="policies")
+report_app = typer.Typer(help="Merchant supervision and service-quality reports (tables, or CSV).",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
+mediators_app = typer.Typer(help="Mediators the router assigns cases to.", no_args_is_help=True)
+app.add_typer(mediators_app, name="mediators")
+intake_app = typer.Typer(help="Classification, priority and supervision rule files.", no_args_is_help=True)
+app.add_typer(intake_app, name="intake")
 
 out = Console()
 err = Console(stderr=True)
@@ -457,6 +473,253 @@ def policies_reload(
         out.print(f"{target}: valid; sent SIGHUP to {pid}")
     else:
         out.print(f"{target}: valid (pass --pid to signal a running server, or restart it)")
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+SinceOption = Annotated[str | None, typer.Option(help="Start (ISO 8601); default: 30 days before --until.")]
+UntilOption = Annotated[str | None, typer.Option(help="End, exclusive (ISO 8601); default: now.")]
+CsvOption = Annotated[Path | None, typer.Option("--csv", help="Also write the table to this CSV file.")]
+
+
+def _period(service: CaseService, since: str | None, until: str | None) -> tuple[datetime, datetime]:
+    end = _parse_instant(until) if until else service.clock.now()
+    return (_parse_instant(since) if since else end - timedelta(days=30)), end
+
+
+def _emit(title: str, columns: list[str], rows: list[list[object]], csv_path: Path | None) -> None:
+    table = Table(*columns, title=title)
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    out.print(table)
+    if csv_path is not None:
+        with csv_path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            writer.writerows(rows)
+        err.print(f"wrote {len(rows)} rows to {csv_path}")
+
+
+def _report(kind: str, since: str | None, until: str | None, csv_path: Path | None,
+            merchant_id: str | None = None) -> None:
+    service = _service(_settings())
+    try:
+        start, end = _period(service, since, until)
+        if kind == "merchants":
+            assert isinstance(service.intake, DeskIntake)  # build_service installs it
+            report: Any = merchants_report(service, service.intake.supervision, since=start, until=end,
+                                           merchant_id=merchant_id)
+        elif kind == "hotspots":
+            report = hotspots_report(service, since=start, until=end)
+        elif kind == "sla":
+            report = sla_report(service, since=start, until=end)
+        else:
+            report = satisfaction_report(service, since=start, until=end)
+    except DisputeError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        service.db.dispose()
+    columns, rows = report.table()
+    _emit(f"{kind} {start.isoformat()} .. {end.isoformat()}", columns, rows, csv_path)
+    if kind == "satisfaction":
+        for comment in report.comments[:20]:
+            out.print(f"  {comment['score']}/5 {comment['party']} on {comment['case_id']} "
+                      f"({comment['mediator_id'] or '-'}, {comment['category']}): {comment['comment']}")
+
+
+@report_app.command("merchants")
+def report_merchants(since: SinceOption = None, until: UntilOption = None, csv_path: CsvOption = None,
+                     merchant: Annotated[str | None, typer.Option(help="Only this merchant.")] = None) -> None:
+    """Per merchant: complaints, response-clock breaches, decisions against it, settlements reopened,
+    time to settle, and whether it is flagged for supervision."""
+    _report("merchants", since, until, csv_path, merchant_id=merchant)
+
+
+@report_app.command("hotspots")
+def report_hotspots(since: SinceOption = None, until: UntilOption = None, csv_path: CsvOption = None) -> None:
+    """Complaints per merchant and category against the previous period, biggest rise first."""
+    _report("hotspots", since, until, csv_path)
+
+
+@report_app.command("sla")
+def report_sla(since: SinceOption = None, until: UntilOption = None, csv_path: CsvOption = None) -> None:
+    """Clocks met per clock, mediator and category, with median and 90th-percentile business hours."""
+    _report("sla", since, until, csv_path)
+
+
+@report_app.command("satisfaction")
+def report_satisfaction(since: SinceOption = None, until: UntilOption = None, csv_path: CsvOption = None) -> None:
+    """Ratings by mediator, category and party, and the latest comments."""
+    _report("satisfaction", since, until, csv_path)
+
+
+@app.command()
+def supervise() -> None:
+    """Apply the supervision thresholds now: flag merchants that reach one, clear the others
+    (the server does this every DISPUTES_SUPERVISION_INTERVAL_SECONDS)."""
+    service = _service(_settings())
+    try:
+        assert isinstance(service.intake, DeskIntake)
+        outcome = evaluate_merchants(service, service.intake, service.clock.now())
+    finally:
+        service.db.dispose()
+    out.print(f"flagged: {', '.join(outcome.raised) or '-'}; still flagged: {', '.join(outcome.kept) or '-'}; "
+              f"cleared: {', '.join(outcome.cleared) or '-'}; {outcome.cases_changed} open cases updated")
+
+
+# --- mediators --------------------------------------------------------------------------------
+
+
+def _split_option(value: str | None) -> list[str] | None:
+    return [part.strip() for part in value.split(",") if part.strip()] if value is not None else None
+
+
+def _mediator_fields(name: str | None, categories: str | None, languages: str | None, capacity: int | None,
+                     calendar: str | None, active: bool | None) -> dict[str, object]:
+    given = {"display_name": name, "categories": _split_option(categories), "languages": _split_option(languages),
+             "capacity": capacity, "calendar": calendar, "active": active}
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def _mediator_change(work: Any) -> None:
+    service = _service(_settings())
+    intake = service.intake
+    weight = intake.priority.weight if isinstance(intake, DeskIntake) else (lambda level: 1)
+    try:
+        changed = service.db.run_write(lambda session: work(session, service_calendars(service),
+                                                            service.clock.now(), weight))
+    except DisputeError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        service.db.dispose()
+    out.print(f"{changed.id}: {changed.display_name}, categories {','.join(changed.categories)}, languages "
+              f"{','.join(changed.languages)}, capacity {changed.capacity}, calendar {changed.calendar}, "
+              f"{'active' if changed.active else 'inactive'}")
+
+
+@mediators_app.command("list")
+def mediators_list() -> None:
+    """Every mediator with skills, capacity, duty calendar and open weighted load."""
+    service = _service(_settings())
+    intake = service.intake
+    with service.db.read() as session:
+        found = list_mediators(session, weight=intake.priority.weight if isinstance(intake, DeskIntake)
+                               else (lambda level: 1))
+    service.db.dispose()
+    table = Table("id", "name", "categories", "languages", "load", "calendar", "active", "last assigned")
+    for m in found:
+        table.add_row(m.id, m.display_name, ",".join(m.categories), ",".join(m.languages),
+                      f"{m.open_load}/{m.capacity}", m.calendar, "yes" if m.active else "no",
+                      m.last_assigned_at.isoformat() if m.last_assigned_at else "-")
+    out.print(table)
+
+
+NameOption = Annotated[str | None, typer.Option("--name", help="Display name.")]
+CategoriesOption = Annotated[str | None, typer.Option(help='Comma-separated categories, or "*".')]
+LanguagesOption = Annotated[str | None, typer.Option(help='Comma-separated: zh, en, or "*".')]
+CapacityOption = Annotated[int | None, typer.Option(min=0, max=1000, help="Most open load (a normal case is 1).")]
+CalendarOption = Annotated[str | None, typer.Option(help="Duty calendar name (default: default).")]
+
+
+@mediators_app.command("add")
+def mediators_add(
+    mediator_id: Annotated[str, typer.Argument(help="The mediator's user id (their token's sub).")],
+    name: NameOption = None,
+    categories: CategoriesOption = "*",
+    languages: LanguagesOption = "zh,en",
+    capacity: CapacityOption = 10,
+    calendar: CalendarOption = None,
+) -> None:
+    """Register a mediator for routing."""
+    fields = _mediator_fields(name or mediator_id, categories, languages, capacity, calendar, None)
+    _mediator_change(lambda session, calendars, now, weight: add_mediator(
+        session, mediator_id=mediator_id, fields=fields, calendars=calendars, now=now, weight=weight))
+
+
+@mediators_app.command("update")
+def mediators_update(
+    mediator_id: Annotated[str, typer.Argument(help="The mediator's id.")],
+    name: NameOption = None,
+    categories: CategoriesOption = None,
+    languages: LanguagesOption = None,
+    capacity: CapacityOption = None,
+    calendar: CalendarOption = None,
+    active: Annotated[bool | None, typer.Option("--active/--inactive", help="Take part in routing.")] = None,
+) -> None:
+    """Change a mediator's skills, capacity, calendar or whether they take part in routing."""
+    fields = _mediator_fields(name, categories, languages, capacity, calendar, active)
+    if not fields:
+        err.print("nothing to change: give at least one option")
+        raise typer.Exit(2)
+    _mediator_change(lambda session, calendars, now, weight: update_mediator(
+        session, mediator_id=mediator_id, fields=fields, calendars=calendars, now=now, weight=weight))
+
+
+@mediators_app.command("route")
+def mediators_route() -> None:
+    """Route every case still waiting for a mediator now (e.g. after adding mediators)."""
+    service = _service(_settings())
+    try:
+        assert isinstance(service.intake, DeskIntake)
+        routed = route_waiting(service, service.intake)
+    finally:
+        service.db.dispose()
+    out.print(f"{routed} waiting cases assigned")
+
+
+# --- intake rule files ------------------------------------------------------------------------
+
+
+@intake_app.command("check")
+def intake_check(
+    directory: Annotated[Path | None, typer.Argument(help="Desk directory with intake/*.yaml (default: the "
+                                                     "configured one, else the packaged rules).")] = None,
+) -> None:
+    """Validate the classification, priority and supervision files; print every problem with file:line."""
+    paths = IntakePaths.for_directory(directory or _settings().config_dir)
+    problems: list[Problem] = []
+    loaded: dict[str, Any] = {}
+    for name, loader, path in (("classification", load_classification, paths.classification),
+                               ("priority", load_priority, paths.priority),
+                               ("supervision", load_supervision, paths.supervision)):
+        try:
+            loaded[name] = loader(path)
+        except InvalidDefinitionError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        _print_problems(problems)
+        raise typer.Exit(1)
+    classification = loaded["classification"]
+    out.print(f"{paths.classification}: ok ({len(classification.categories)} categories, "
+              f"{sum(classification_summary(classification).values())} terms and patterns)")
+    out.print(f"{paths.priority}: ok ({len(loaded['priority'].rules)} rules)")
+    out.print(f"{paths.supervision}: ok ({len(loaded['supervision'].thresholds)} thresholds)")
+
+
+@intake_app.command("classify")
+def intake_classify(
+    subject: Annotated[str, typer.Argument(help="The complaint's subject.")],
+    description: Annotated[str, typer.Option(help="The complaint's description.")] = "",
+    rules: Annotated[Path | None, typer.Option(help="A classification file (default: the desk's).")] = None,
+) -> None:
+    """Classify a complaint as filing would, and show the words and patterns that decided it."""
+    path = rules or IntakePaths.for_directory(_settings().config_dir).classification
+    try:
+        classifier = Classifier(load_classification(path))
+    except InvalidDefinitionError as exc:
+        _print_problems(exc.problems)
+        raise typer.Exit(1) from None
+    result = classifier.classify(subject, description)
+    out.print(f"category [bold]{result.category}[/bold]  score {result.score}  language {result.language}  "
+              f"scores {dict(result.scores)}")
+    table = Table("rule", "kind", "term", "matched", "field", "points")
+    for match in result.evidence:
+        table.add_row(match.rule, match.kind, match.term, match.matched, match.field, str(match.points))
+    out.print(table)
+    if result.negated:
+        out.print("negated: " + ", ".join(f"{m.term} ({m.field})" for m in result.negated))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from datetime import timedelta
 
+from cases.mediators import add_mediator, list_mediators
 from cases.service import CaseService
 from sla.clock import ManualClock
 from workflow.model import Actor, NewCase
@@ -107,7 +108,27 @@ def create_demo(
         _drive(service, clock, rng, case.id, target, consumer, merchant, mediator, index)
         if progress:
             progress(index + 1)
+    _register_mediators(service)
     return ids
+
+
+# (id, name, categories, languages): registered after the demo cases, so that the router
+# assigns complaints filed from now on while the demo's own cases keep their planned states.
+DEMO_MEDIATORS = [
+    ("med-li", "李调解员", ["counterfeit", "product_quality", "false_advertising"], ["zh", "en"]),
+    ("med-chen", "陈调解员", ["not_received", "after_sales", "not_as_described", "other"], ["zh"]),
+    ("med-wong", "Wong Mei", ["*"], ["en"]),
+]
+
+
+def _register_mediators(service: CaseService) -> None:
+    with service.db.write() as session:
+        known = {m.id for m in list_mediators(session)}
+        for ident, name, categories, languages in DEMO_MEDIATORS:
+            if ident not in known:
+                add_mediator(session, mediator_id=ident, now=service.clock.now(), calendars=["default", "24x7"],
+                             fields={"display_name": name, "categories": categories, "languages": languages,
+                                     "capacity": 20, "calendar": "24x7"})
 
 
 def _drive(

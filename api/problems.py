@@ -53,6 +53,7 @@ TITLES = {
     "precondition-required": "If-Match header required",
     "validation": "Invalid request",
     "idempotency-key-reuse": "Idempotency key reused with a different request",
+    "already-exists": "Already exists",
     "idempotency-key-in-flight": "A request with this idempotency key is still being processed",
     "payload-too-large": "Payload too large",
     "unauthenticated": "Authentication required",

@@ -36,11 +36,19 @@ class Money(Strict):
 class CaseCreate(Strict):
     merchant_id: str = text(1, 100)
     order_ref: str = text(1, 100)
-    category: Category
+    category: Category | None = Field(
+        default=None,
+        description="Leave out to have the desk classify the complaint from its subject and description; "
+        "the `filed` event then records the category and the words that decided it.",
+    )
     subject: str = text(1, 200)
     description: str = text(1, 20_000)
     claim: Money
     desired_outcome: DesiredOutcome = "refund"
+    vulnerable_consumer: bool = Field(
+        default=False, strict=True,
+        description="The consumer is vulnerable (elderly, a minor, disabled...): raises the priority.",
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -504,3 +512,237 @@ class FeedbackPublic(BaseModel):
     score: int
     comment: str
     at: str
+
+
+# --- mediators ---------------------------------------------------------------------------------
+
+MediatorCategory = Literal[
+    "product_quality", "counterfeit", "not_received", "not_as_described", "after_sales", "false_advertising", "other",
+    "*",
+]
+MediatorLanguage = Literal["zh", "en", "*"]
+_MEDIATOR_EXAMPLE: dict[str, Any] = {
+    "id": "med-li",
+    "display_name": "李调解员",
+    "categories": ["counterfeit", "product_quality"],
+    "languages": ["zh", "en"],
+    "capacity": 12,
+    "calendar": "default",
+    "active": True,
+}
+
+
+class MediatorCreate(Strict):
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[^\s/\x00-\x1f\x7f]+$",
+                    description="The mediator's user id (the `sub` of their token); no spaces or slashes.")
+    display_name: str = text(1, 200)
+    categories: list[MediatorCategory] = Field(min_length=1, max_length=8, description='Skills; "*" for any.')
+    languages: list[MediatorLanguage] = Field(min_length=1, max_length=3, description='"*" for any.')
+    capacity: int = Field(ge=0, le=1000, strict=True,
+                          description="Most open load at once; a case weighs its priority's weight (normal 1).")
+    calendar: str = Field(default="default", min_length=1, max_length=100,
+                          description="Duty calendar: on duty during its working hours.")
+    active: bool = Field(default=True, strict=True)
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_MEDIATOR_EXAMPLE]})
+
+
+class MediatorUpdate(Strict):
+    display_name: str | None = text(1, 200, default=None)
+    categories: list[MediatorCategory] | None = Field(default=None, min_length=1, max_length=8)
+    languages: list[MediatorLanguage] | None = Field(default=None, min_length=1, max_length=3)
+    capacity: int | None = Field(default=None, ge=0, le=1000, strict=True)
+    calendar: str | None = Field(default=None, min_length=1, max_length=100)
+    active: bool | None = Field(default=None, strict=True)
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"capacity": 8, "active": False}]})
+
+
+class MediatorPublic(BaseModel):
+    id: str
+    display_name: str
+    categories: list[str]
+    languages: list[str]
+    capacity: int
+    calendar: str
+    active: bool
+    open_load: int = Field(description="Open cases weighted by priority.")
+    last_assigned_at: str | None = Field(description="When the router last assigned them a case.")
+    created_at: str
+    updated_at: str
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        **_MEDIATOR_EXAMPLE, "open_load": 5, "last_assigned_at": "2026-11-28T01:20:00Z",
+        "created_at": "2026-11-01T01:00:00Z", "updated_at": "2026-11-01T01:00:00Z"}]})
+
+
+class MediatorsPublic(BaseModel):
+    data: list[MediatorPublic]
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+class Period(BaseModel):
+    since: str
+    until: str
+
+
+class CategoryShare(BaseModel):
+    category: str
+    complaints: int
+    percent: float | None
+
+
+class FlagReasonPublic(BaseModel):
+    metric: str
+    value: float
+    threshold: float
+    message: str
+
+
+class MerchantFlagPublic(BaseModel):
+    id: int
+    merchant_id: str
+    raised_at: str
+    evaluated_at: str
+    period: Period
+    reasons: list[FlagReasonPublic]
+    rules_version: str
+    cleared_at: str | None
+
+
+class MerchantReportRow(BaseModel):
+    merchant_id: str
+    complaints: int
+    by_category: list[CategoryShare]
+    response_clocks: int = Field(description="Merchant response clocks that ended (met or breached).")
+    response_breaches: int
+    response_breach_percent: float | None
+    decided: int = Field(description="Cases decided: conceded, decided by the system, or ruled.")
+    decided_against: int
+    decided_against_percent: float | None
+    settled_by_agreement: int
+    settlements: int = Field(description="Settled cases that closed.")
+    reopened: int = Field(description="Of those, reopened by the consumer: the settlement was not honoured.")
+    reopen_percent: float | None
+    honoured_percent: float | None
+    average_settle_seconds: int | None
+    thresholds_reached: list[FlagReasonPublic] = Field(description="Supervision thresholds this period's figures "
+                                                       "reach.")
+    flagged: bool
+    flag: MerchantFlagPublic | None
+
+
+class MerchantsReportPublic(BaseModel):
+    since: str
+    until: str
+    data: list[MerchantReportRow]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z",
+        "data": [{"merchant_id": "m-1001", "complaints": 12,
+                  "by_category": [{"category": "counterfeit", "complaints": 5, "percent": 41.67}],
+                  "response_clocks": 10, "response_breaches": 4, "response_breach_percent": 40.0, "decided": 6,
+                  "decided_against": 5, "decided_against_percent": 83.33, "settled_by_agreement": 3,
+                  "settlements": 8, "reopened": 1, "reopen_percent": 12.5, "honoured_percent": 87.5,
+                  "average_settle_seconds": 201600,
+                  "thresholds_reached": [{"metric": "response_breach_percent_at_least", "value": 40.0,
+                                          "threshold": 40.0, "message": "share of merchant response clocks that "
+                                          "ran out: 40% (threshold 40%)"}],
+                  "flagged": True, "flag": None}]}]})
+
+
+class HotspotTotal(BaseModel):
+    merchant_id: str
+    category: str
+    complaints: int
+    previous_period: int
+    change: int
+    change_percent: float | None
+
+
+class HotspotWeek(BaseModel):
+    merchant_id: str
+    category: str
+    week: str = Field(description="ISO week in the desk's time zone, e.g. 2026-W10.")
+    complaints: int
+    previous_week: int
+    change: int
+
+
+class HotspotsPublic(BaseModel):
+    since: str
+    until: str
+    timezone: str
+    previous_period: Period
+    data: list[HotspotTotal] = Field(description="Per merchant and category, biggest rise first.")
+    weeks: list[HotspotWeek]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z", "timezone": "Asia/Shanghai",
+        "previous_period": {"since": "2026-10-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"},
+        "data": [{"merchant_id": "m-1001", "category": "counterfeit", "complaints": 9, "previous_period": 2,
+                  "change": 7, "change_percent": 350.0}],
+        "weeks": [{"merchant_id": "m-1001", "category": "counterfeit", "week": "2026-W47", "complaints": 5,
+                   "previous_week": 1, "change": 4}]}]})
+
+
+class SlaRowPublic(BaseModel):
+    key: str
+    runs: int = Field(description="Clocks that ended met or breached in the period.")
+    met: int
+    breached: int
+    met_percent: float | None
+    median_seconds: float | None = Field(description="Business seconds the clocks counted (pauses excluded).")
+    p90_seconds: int | None = Field(description="90th percentile, nearest rank.")
+
+
+class SlaPublic(BaseModel):
+    since: str
+    until: str
+    by_clock: list[SlaRowPublic]
+    by_mediator: list[SlaRowPublic]
+    by_category: list[SlaRowPublic]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z",
+        "by_clock": [{"key": "merchant_response", "runs": 40, "met": 34, "breached": 6, "met_percent": 85.0,
+                      "median_seconds": 30600.0, "p90_seconds": 172800}],
+        "by_mediator": [], "by_category": []}]})
+
+
+class RatingRowPublic(BaseModel):
+    key: str
+    ratings: int
+    average: float | None
+    distribution: dict[str, int] = Field(description="Ratings per score 1..5.")
+
+
+class RatingComment(BaseModel):
+    case_id: str
+    party: str
+    score: int
+    comment: str
+    at: str
+    mediator_id: str | None
+    category: str
+    merchant_id: str
+
+
+class SatisfactionPublic(BaseModel):
+    since: str
+    until: str
+    by_mediator: list[RatingRowPublic]
+    by_category: list[RatingRowPublic]
+    by_party: list[RatingRowPublic]
+    comments: list[RatingComment]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z",
+        "by_mediator": [{"key": "med-li", "ratings": 3, "average": 4.0,
+                         "distribution": {"1": 0, "2": 0, "3": 1, "4": 1, "5": 1}}],
+        "by_category": [], "by_party": [],
+        "comments": [{"case_id": "DSP-01M8DHAH86-BT5520", "party": "consumer", "score": 5, "comment": "处理很快",
+                      "at": "2026-11-28T08:00:00Z", "mediator_id": "med-li", "category": "counterfeit",
+                      "merchant_id": "m-1001"}]}]})

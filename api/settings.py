@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # Public keys (hex) whose checkpoint signatures verification accepts; empty = the signing key's.
     audit_trusted_keys: tuple[str, ...] = ()
     checkpoint_interval_seconds: int = Field(default=3600, ge=1)
+    # How often the ticker applies the merchant-supervision thresholds (cases/reports.py); 0: never
+    # (run `disputes supervise` instead).
+    supervision_interval_seconds: int = Field(default=3600, ge=0)
 
     tick_seconds: float = Field(default=5.0, gt=0)
     run_ticker: bool = True

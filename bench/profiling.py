@@ -59,7 +59,7 @@ def _b3(ctx: Context) -> Iterator[Callable[[], None]]:
 @contextlib.contextmanager
 def _history(ctx: Context, verify: bool) -> Iterator[Callable[[], None]]:
     from bench.b4_replay import replay_seconds
-    from bench.b5_verify import verify_seconds
+    from bench.b5_verify import full_seconds as verify_seconds
     from bench.history import loaded
 
     data = loaded(ctx)

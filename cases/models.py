@@ -250,3 +250,41 @@ class AuditReadRow(SQLModel, table=True):
     actor_role: str = Field(max_length=30)
     what: str = Field(max_length=60)
     detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class MediatorRow(SQLModel, table=True):
+    """A mediator the router may assign cases to (cases/mediators.py). ``id`` is the user id
+    their token carries. Lists are comma-separated; ``*`` means any."""
+
+    __tablename__ = "mediators"
+
+    id: str = Field(max_length=100, primary_key=True)
+    display_name: str = Field(max_length=200)
+    categories: str = Field(max_length=400)
+    languages: str = Field(max_length=200)
+    # In load units: an open case weighs its priority level's weight (intake/default/priority.yaml).
+    capacity: int
+    calendar: str = Field(max_length=100)  # the duty calendar: on duty during its working hours
+    active: bool = True
+    last_assigned_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(sa_column=_utc())
+    updated_at: datetime = Field(sa_column=_utc())
+
+
+class MerchantFlagRow(SQLModel, table=True):
+    """A merchant flagged for supervision (cases/reports.py): raised when a threshold was
+    reached, cleared when a later evaluation finds none. At most one uncleared per merchant."""
+
+    __tablename__ = "merchant_flags"
+    __table_args__ = (Index("ix_merchant_flags_merchant", "merchant_id", "cleared_at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    merchant_id: str = Field(max_length=100)
+    raised_at: datetime = Field(sa_column=_utc())
+    evaluated_at: datetime = Field(sa_column=_utc())
+    period_start: datetime = Field(sa_column=_utc())
+    period_end: datetime = Field(sa_column=_utc())
+    reasons: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of {metric, value, threshold, message}
+    figures: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the figures that raised it
+    rules_version: str = Field(max_length=64)
+    cleared_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

@@ -71,6 +71,19 @@ class ClockKeeper(Protocol):
     ) -> list[Event]: ...
 
 
+class Intake(Protocol):
+    """The desk's triage of a new complaint (cases/intake.py): category, priority, routing."""
+
+    def prepare(self, session: Session, new_case: NewCase, now: datetime) -> tuple[NewCase, dict[str, Any]]:
+        """The complaint with its category and priority decided, and what the ``filed`` event
+        records about how (merged into its data)."""
+        ...
+
+    def after_filing(self, session: Session, service: CaseService, case: CaseSnapshot) -> CaseSnapshot:
+        """Route the new case, in the filing's transaction; return it as it then stands."""
+        ...
+
+
 @dataclass(frozen=True)
 class CaseFilters:
     state: str | None = None
@@ -119,6 +132,8 @@ class CaseService:
     id_factory: Callable[[datetime], str] = field(default=new_case_id)
     # The reloadable policy set the authorizer came from, if any (api wires it).
     policy_store: Any = None
+    # Classification, priority and routing on filing; None: the filer's category stands.
+    intake: Intake | None = None
 
     def __post_init__(self) -> None:
         with self.db.write() as session:
@@ -383,6 +398,15 @@ def file_case(
 ) -> CaseSnapshot:
     _validate_new_case(new_case)
     now = service.clock.now()
+    triage: dict[str, Any] = {}
+    if service.intake is not None:
+        new_case, triage = service.intake.prepare(session, new_case, now)
+    if new_case.category not in CATEGORIES:
+        message = f"unknown category {new_case.category!r}" if new_case.category else "category is required"
+        raise InvalidCommandError(message, field="category")
+    flags = [*(["vulnerable_consumer"] if new_case.vulnerable_consumer else []), *triage.pop("flags", ())]
+    if flags:
+        triage["flags"] = flags
     case_id = service.id_factory(now)
     filed = Event(
         "filed",
@@ -399,6 +423,7 @@ def file_case(
             "currency": new_case.currency,
             "desired_outcome": new_case.desired_outcome,
             "priority": new_case.priority,
+            **triage,
         },
     )
     # One policy set decides the whole command and is the version its events record,
@@ -413,7 +438,10 @@ def file_case(
     work = UnitOfWork(service, definition, None, case_id, now, authorizer=authorizer)
     work.add([filed], actor)
     work.follow_up("file", None)
-    return work.write(session)
+    snapshot = work.write(session)
+    if service.intake is not None:
+        snapshot = service.intake.after_filing(session, service, snapshot)
+    return snapshot
 
 
 def execute_command(
@@ -463,7 +491,8 @@ def execute_command(
 def _validate_new_case(new_case: NewCase) -> None:
     for name in ("consumer_id", "merchant_id", "subject", "description", "order_ref", "desired_outcome"):
         check_text(getattr(new_case, name), name)
-    if new_case.category not in CATEGORIES:
+    # An empty category is the intake's to choose; without an intake it stays invalid.
+    if new_case.category and new_case.category not in CATEGORIES:
         raise InvalidCommandError(f"unknown category {new_case.category!r}", field="category")
     if new_case.claim_amount < 0:
         raise InvalidCommandError("claim amount must not be negative", field="claim.amount")

@@ -12,7 +12,7 @@ longer possible or permitted is still recorded, and flagged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -55,11 +55,18 @@ class TimerView:
     ended_at: str | None
 
 
+# Called after a clock's warning is recorded (and before it breaches), in the sweep's
+# transaction: (session, service, case id, timer name, now). The intake's router uses it to
+# try again to assign a case whose assignment clock nears breach.
+WarnHook = Callable[[Session, CaseService, str, str, datetime], None]
+
+
 class SlaClocks:
     """Decides the timer events that follow from a case's change (the ClockKeeper)."""
 
     def __init__(self, calendars: Mapping[str, Calendar]) -> None:
         self.calendars = dict(calendars)
+        self.warn_hooks: list[WarnHook] = []
 
     def calendar(self, timer: TimerDef) -> Calendar:
         return calendar_for(timer, self.calendars)
@@ -222,8 +229,10 @@ def _fire_one(session: Session, service: CaseService, case_id: str, name: str, n
     authorizer = service.authorizer  # one policy set decides and is recorded for this effect
     work = UnitOfWork(service, definition, before, case_id, now, authorizer=authorizer)
     due = from_iso(timer.due_at)
+    warned = False
     if timer.warn_at and not timer.warned and from_iso(timer.warn_at) <= now:
         work.add([Event("timer_warned", {"timer": name, "due_at": timer.due_at})], SYSTEM)
+        warned = True
     if now >= due:
         breach = spec.on_breach
         if breach.flag:
@@ -260,7 +269,22 @@ def _fire_one(session: Session, service: CaseService, case_id: str, name: str, n
         )
         return 0
     work.write(session)
+    if warned and now < due:
+        _after_warning(session, service, case_id, name, now)
     return 1
+
+
+def _after_warning(session: Session, service: CaseService, case_id: str, name: str, now: datetime) -> None:
+    """Run the warn hooks, each in its own savepoint: a hook's failure never loses the warning."""
+    hooks = service.clocks.warn_hooks if isinstance(service.clocks, SlaClocks) else []
+    for hook in hooks:
+        try:
+            with session.begin_nested():
+                hook(session, service, case_id, name, now)
+        except OperationalError:
+            raise
+        except Exception:
+            log.exception("warn hook %r on timer %s of case %s failed; the warning stands", hook, name, case_id)
 
 
 def reschedule_running(service: CaseService, now: datetime, reason: str) -> int:

@@ -251,6 +251,12 @@ def _flag_raised(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEve
     return s if flag in s.flags else replace(s, flags=(*s.flags, flag))
 
 
+def _flag_cleared(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    """A flag raised from outside the case (e.g. ``merchant_flagged``) that no longer holds."""
+    flag = e.data["flag"]
+    return replace(s, flags=tuple(f for f in s.flags if f != flag)) if flag in s.flags else s
+
+
 _HANDLERS: dict[str, Handler] = {
     "transitioned": _transitioned,
     "message": _message,
@@ -272,4 +278,5 @@ _HANDLERS: dict[str, Handler] = {
     "timer_resumed": _timer_resumed,
     "timer_rescheduled": _timer_rescheduled,
     "flag_raised": _flag_raised,
+    "flag_cleared": _flag_cleared,
 }

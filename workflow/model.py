@@ -179,7 +179,8 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class NewCase:
-    """Facts a consumer supplies when filing."""
+    """Facts a consumer supplies when filing. An empty ``category`` asks the desk's
+    classifier (cases/intake.py) to choose one from the subject and description."""
 
     consumer_id: str
     merchant_id: str
@@ -191,6 +192,9 @@ class NewCase:
     currency: str
     desired_outcome: str = "refund"
     priority: str = "normal"
+    # Said by the consumer when filing (elderly, minor, disability...); recorded as the
+    # case flag ``vulnerable_consumer`` and read by the priority rules.
+    vulnerable_consumer: bool = False
 
 
 def to_iso(moment: datetime) -> str:

@@ -52,13 +52,14 @@ def file_case(body: CaseCreate, actor: CurrentActor, service: ServiceDep, respon
         new_case=NewCase(
             consumer_id=actor.id,
             merchant_id=body.merchant_id,
-            category=body.category,
+            category=body.category or "",  # empty: the desk's intake classifies it
             subject=body.subject,
             description=body.description,
             order_ref=body.order_ref,
             claim_amount=body.claim.amount,
             currency=body.claim.currency,
             desired_outcome=body.desired_outcome,
+            vulnerable_consumer=body.vulnerable_consumer,
         ),
     )
     response.headers["ETag"] = etag(case.version)

@@ -33,6 +33,8 @@ IDENTITIES: dict[str, tuple[str, str, str | None] | None] = {
     "admin": ("adm-1", "admin", None),
     "anonymous": None,
 }
+# The mediator record `POST /v1/mediators` registers and `PATCH /v1/mediators/{mediator_id}` changes.
+MEDIATOR_ID = "med-9"
 CONSUMER = Actor("c-1", "consumer")
 MERCHANT = Actor("mu-1", "merchant", "m-1")
 MEDIATOR = Actor("med-1", "mediator")
@@ -86,7 +88,7 @@ def build_case(api: Api, state: str) -> dict[str, str]:
 
 def call(api: Api, role: str, key: str, spec: dict[str, Any], ids: dict[str, str]) -> int:
     method, path = key.split("#")[0].split(" ", 1)
-    url = path.format(**ids)
+    url = path.format(**ids, mediator_id=MEDIATOR_ID)
     headers: dict[str, str] = {}
     identity = IDENTITIES[role]
     if identity is not None:

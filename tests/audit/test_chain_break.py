@@ -9,7 +9,9 @@ from workflow.events import RecordedEvent
 CASE = "DSP-01JH3K8V9Q-7TZ4XW"
 
 
-def _chain(case_id: str, datas: list[dict[str, object]], *, seqs: list[int] | None = None) -> list[tuple]:
+def _chain(
+    case_id: str, datas: list[dict[str, object]], *, seqs: list[int] | None = None
+) -> list[tuple[int, str, str, str]]:
     """Rows (seq, body, prev_hash, hash) of a sealed chain; ``seqs`` overrides the seq inside each body."""
     rows, prev = [], GENESIS_HASH
     for position, data in enumerate(datas):
@@ -17,7 +19,7 @@ def _chain(case_id: str, datas: list[dict[str, object]], *, seqs: list[int] | No
         event = RecordedEvent(
             case_id=case_id, seq=(seqs or [])[position] if seqs else seq, type="message", at="2026-11-28T12:00:00Z",
             actor_id='u-"1"', actor_role="consumer", data=data, workflow_version="w" * 64,
-            policy_version=None, prev_hash=prev, hash="",
+            policy_version="p" * 64, prev_hash=prev, hash="",
         )
         sealed, body = seal(event)
         rows.append((seq, body.decode("utf-8"), prev, sealed.hash))

@@ -53,7 +53,8 @@ def test_assignment_clock_breaches_into_escalation(service: CaseService) -> None
     # Monday 10:00 in Shanghai + 2 business hours = 12:00 local = 04:00Z.
     assert from_iso(assignment.due_at) == T0 + 2 * HOUR
     clock(service).set(T0 + 2 * HOUR - timedelta(seconds=1))
-    assert fire_due_timers(service, clock(service).now()) == 0
+    assert fire_due_timers(service, clock(service).now()) == 1  # the warning at 75%, not yet the breach
+    assert types(service, case.id)[-1] == "timer_warned"
     clock(service).set(T0 + 2 * HOUR)
     assert fire_due_timers(service, clock(service).now()) == 1
     after = service.get(actor=AUDITOR, case_id=case.id)

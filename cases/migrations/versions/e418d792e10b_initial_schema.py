@@ -147,6 +147,35 @@ def upgrade() -> None:
     with op.batch_alter_table('idempotency_keys', schema=None) as batch_op:
         batch_op.create_index('ix_idempotency_expires', ['expires_at'], unique=False)
 
+    op.create_table('mediators',
+    sa.Column('id', sa.String(length=100), nullable=False),
+    sa.Column('display_name', sa.String(length=200), nullable=False),
+    sa.Column('categories', sa.String(length=400), nullable=False),
+    sa.Column('languages', sa.String(length=200), nullable=False),
+    sa.Column('capacity', sa.Integer(), nullable=False),
+    sa.Column('calendar', sa.String(length=100), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('last_assigned_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_table('merchant_flags',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('merchant_id', sa.String(length=100), nullable=False),
+    sa.Column('raised_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('evaluated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('period_start', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('period_end', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('reasons', sa.Text(), nullable=False),
+    sa.Column('figures', sa.Text(), nullable=False),
+    sa.Column('rules_version', sa.String(length=64), nullable=False),
+    sa.Column('cleared_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('merchant_flags', schema=None) as batch_op:
+        batch_op.create_index('ix_merchant_flags_merchant', ['merchant_id', 'cleared_at'], unique=False)
+
     op.create_table('messages',
     sa.Column('case_id', sa.String(length=40), nullable=False),
     sa.Column('message_id', sa.String(length=40), nullable=False),
@@ -218,6 +247,11 @@ def downgrade() -> None:
     op.drop_table('policy_versions')
     op.drop_table('offers')
     op.drop_table('messages')
+    with op.batch_alter_table('merchant_flags', schema=None) as batch_op:
+        batch_op.drop_index('ix_merchant_flags_merchant')
+
+    op.drop_table('merchant_flags')
+    op.drop_table('mediators')
     with op.batch_alter_table('idempotency_keys', schema=None) as batch_op:
         batch_op.drop_index('ix_idempotency_expires')
 

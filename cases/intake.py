@@ -1,0 +1,245 @@
+"""The desk's intake on the case log: classify, prioritise and route new complaints.
+
+On filing (``CaseService.intake``, called from ``file_case`` in the filing's transaction):
+a complaint without a category is classified from its subject and description and the
+``filed`` event records the category with the matched evidence; the priority rules set
+its priority from the claim, the category, the merchant's recent complaints and the
+consumer's vulnerability; a flagged merchant's case carries the ``merchant_flagged`` flag.
+Then the router assigns the case as ``system`` through the normal command path (policy
+checked) to the eligible mediator with the least open weighted load. When nobody is
+eligible the case waits: the assignment clock's warning tries again (a warn hook on
+:class:`cases.timers.SlaClocks`), and its breach escalates the case as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+
+from cases.mediators import MEDIATORS, open_loads
+from cases.models import MerchantFlagRow
+from cases.projection import CASES
+from cases.service import CaseService, execute_command, load_snapshot
+from cases.timers import SlaClocks
+from intake.classify import Classifier, default_classification_path, detect_language, load_classification
+from intake.priority import PriorityFacts, PriorityRules, default_priority_path, load_priority
+from intake.routing import Candidate, CaseNeeds, choose, on_duty
+from intake.supervision import SupervisionRules, default_supervision_path, load_supervision
+from sla.calendar import Calendar
+from sla.config import default_calendars
+from workflow.errors import DisputeError
+from workflow.model import SYSTEM, CaseSnapshot, NewCase
+
+log = logging.getLogger("disputes.intake")
+FLAGS = MerchantFlagRow.__table__  # type: ignore[attr-defined]
+MERCHANT_FLAGGED = "merchant_flagged"
+
+
+@dataclass(frozen=True)
+class IntakePaths:
+    """The rule files of a desk; ``for_directory`` finds them in a configuration directory."""
+
+    classification: Path = default_classification_path()
+    priority: Path = default_priority_path()
+    supervision: Path = default_supervision_path()
+
+    @classmethod
+    def for_directory(cls, directory: Path | None) -> IntakePaths:
+        """A desk directory's ``intake/*.yaml`` where present, the packaged files otherwise."""
+        found = cls()
+        if directory is None:
+            return found
+        for name in ("classification", "priority", "supervision"):
+            candidate = directory / "intake" / f"{name}.yaml"
+            if candidate.is_file():
+                found = replace(found, **{name: candidate})
+        return found
+
+
+class DeskIntake:
+    """Implements ``cases.service.Intake`` with one set of rule files. Immutable once built;
+    a reload builds a new one and swaps it in (``install_intake``)."""
+
+    def __init__(
+        self,
+        *,
+        classifier: Classifier,
+        priority: PriorityRules,
+        supervision: SupervisionRules,
+        route: bool = True,
+    ) -> None:
+        self.classifier = classifier
+        self.priority = priority
+        self.supervision = supervision
+        self.route = route
+
+    @classmethod
+    def load(cls, paths: IntakePaths = IntakePaths(), *, route: bool = True) -> DeskIntake:
+        """Load and validate every file; raises ``IntakeConfigError`` (file:line) on any problem."""
+        return cls(
+            classifier=Classifier(load_classification(paths.classification)),
+            priority=load_priority(paths.priority),
+            supervision=load_supervision(paths.supervision),
+            route=route,
+        )
+
+    # --- filing ---------------------------------------------------------------------------
+
+    def prepare(self, session: Session, new_case: NewCase, now: datetime) -> tuple[NewCase, dict[str, Any]]:
+        triage: dict[str, Any] = {}
+        if not new_case.category:
+            result = self.classifier.classify(new_case.subject, new_case.description)
+            new_case = replace(new_case, category=result.category)
+            triage["classification"] = result.to_event_data()
+        repeats = session.execute(
+            select(func.count())
+            .select_from(CASES)
+            .where(CASES.c.merchant_id == new_case.merchant_id, CASES.c.created_at >= now - self.priority.repeat_window)
+        ).scalar_one()
+        facts = PriorityFacts(
+            category=new_case.category,
+            claim_amount=new_case.claim_amount,
+            currency=new_case.currency,
+            repeat_complaints=int(repeats),
+            vulnerable_consumer=new_case.vulnerable_consumer,
+        )
+        decision = self.priority.decide(facts, floor=new_case.priority)
+        new_case = replace(new_case, priority=decision.level)
+        triage["priority_rules"] = decision.to_event_data(facts)
+        if merchant_flagged(session, new_case.merchant_id):
+            triage["flags"] = [MERCHANT_FLAGGED]
+        return new_case, triage
+
+    def after_filing(self, session: Session, service: CaseService, case: CaseSnapshot) -> CaseSnapshot:
+        if not self.route:
+            return case
+        routed = route_case(session, service, self, case.id, service.clock.now(), why="on filing")
+        return routed or case
+
+    def on_timer_warned(self, session: Session, service: CaseService, case_id: str, timer: str, now: datetime) -> None:
+        """A clock nears breach: if the case still waits for a mediator, try routing it again."""
+        if self.route:
+            route_case(session, service, self, case_id, now, why=f"{timer} clock warning")
+
+
+def install_intake(service: CaseService, intake: DeskIntake) -> None:
+    """Give ``service`` this intake, and its clocks the warn hook that re-routes waiting cases."""
+    previous = service.intake
+    service.intake = intake
+    if isinstance(service.clocks, SlaClocks):
+        hooks = service.clocks.warn_hooks
+        if isinstance(previous, DeskIntake) and previous.on_timer_warned in hooks:
+            hooks.remove(previous.on_timer_warned)
+        if intake.on_timer_warned not in hooks:
+            hooks.append(intake.on_timer_warned)
+
+
+def merchant_flagged(session: Session, merchant_id: str) -> bool:
+    return session.execute(
+        select(FLAGS.c.id).where(FLAGS.c.merchant_id == merchant_id, FLAGS.c.cleared_at.is_(None)).limit(1)
+    ).first() is not None
+
+
+def service_calendars(service: CaseService) -> Mapping[str, Calendar]:
+    return service.clocks.calendars if isinstance(service.clocks, SlaClocks) else default_calendars()
+
+
+# --- routing ----------------------------------------------------------------------------------
+
+
+def candidates(
+    session: Session, intake: DeskIntake, calendars: Mapping[str, Calendar], now: datetime
+) -> list[Candidate]:
+    """Every active mediator as the router sees them now."""
+    rows = session.execute(select(MEDIATORS).where(MEDIATORS.c.active.is_(True)).order_by(MEDIATORS.c.id)).all()
+    loads = open_loads(session, [r.id for r in rows], intake.priority.weight)
+    return [
+        Candidate(
+            id=r.id,
+            categories=frozenset(p for p in r.categories.split(",") if p),
+            languages=frozenset(p for p in r.languages.split(",") if p),
+            capacity=r.capacity,
+            load=loads.get(r.id, 0),
+            on_duty=on_duty(calendars.get(r.calendar), now),
+            active=r.active,
+            last_assigned_at=r.last_assigned_at,
+        )
+        for r in rows
+    ]
+
+
+def route_case(
+    session: Session, service: CaseService, intake: DeskIntake, case_id: str, now: datetime, *, why: str
+) -> CaseSnapshot | None:
+    """Assign the case to the fairest eligible mediator as ``system``; None when it must wait.
+
+    Runs in the caller's transaction, the assignment in a savepoint: a refusal (a desk's
+    policy forbidding it, say) leaves the case filed and unassigned, never half-written."""
+    case = load_snapshot(session, case_id)
+    if case.mediator_id is not None:
+        return None
+    machine = service.registry.machine(case.workflow_version, session)
+    assigning = (t.trigger for t in machine.definition.transitions if t.assigns_mediator)
+    trigger = next((name for name in assigning if machine.may(case.state, name)), None)
+    if trigger is None:
+        return None
+    needs = CaseNeeds(
+        category=case.category,
+        language=detect_language(f"{case.subject}\n{case.description}"),
+        weight=intake.priority.weight(case.priority),
+    )
+    pool = {c.id: c for c in candidates(session, intake, service_calendars(service), now)}
+    while True:
+        pick = choose(pool.values(), needs)
+        if pick is None:
+            log.info("case %s waits: no eligible mediator (%s, %s, weight %d)", case_id, needs.category,
+                     needs.language, needs.weight)
+            return None
+        if service.db.dialect == "postgresql":
+            # Concurrent filings may pick the same mediator: take their row's lock, then count
+            # again, so that two transactions never both fill the last place.
+            session.execute(select(MEDIATORS.c.id).where(MEDIATORS.c.id == pick.id).with_for_update())
+            load = open_loads(session, [pick.id], intake.priority.weight).get(pick.id, 0)
+            if load != pick.load:
+                pool[pick.id] = replace(pick, load=load)
+                continue
+        try:
+            with session.begin_nested():
+                session.execute(update(MEDIATORS).where(MEDIATORS.c.id == pick.id).values(last_assigned_at=now))
+                return execute_command(
+                    session,
+                    service,
+                    actor=SYSTEM,
+                    case_id=case_id,
+                    name=trigger,
+                    data={"mediator_id": pick.id},
+                    reason=f"routed {why}: {needs.category}, {needs.language}, weight {needs.weight}; "
+                    f"least open load ({pick.load} of {pick.capacity})",
+                )
+        except DisputeError as exc:
+            log.warning("case %s could not be routed to %s: %s", case_id, pick.id, exc)
+            return None
+
+
+def route_waiting(service: CaseService, intake: DeskIntake, *, limit: int = 1000) -> int:
+    """Try to route every unassigned case that can be assigned (e.g. after adding mediators);
+    return how many were assigned. Each case is its own transaction."""
+    with service.db.read() as session:
+        waiting = session.execute(
+            select(CASES.c.id).where(CASES.c.mediator_id.is_(None), CASES.c.closed_at.is_(None))
+            .order_by(CASES.c.pk).limit(limit)
+        ).scalars().all()
+    routed = 0
+    for case_id in waiting:
+        work = partial(route_case, service=service, intake=intake, case_id=case_id, now=service.clock.now(),
+                       why="on request")
+        routed += service.db.run_write(work) is not None
+    return routed

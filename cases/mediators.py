@@ -1,0 +1,195 @@
+"""Mediators the router assigns cases to: skills, capacity, duty calendar, open load.
+
+Plain functions with an explicit session; the caller owns the transaction. Who may manage
+mediators is the policies' business (desk action ``manage_mediators``; the API checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select, update
+from sqlmodel import Session
+
+from cases.models import MediatorRow
+from cases.projection import CASES
+from intake.classify import LANGUAGES
+from intake.routing import ANY
+from workflow.decide import check_text
+from workflow.errors import DisputeError, InvalidCommandError, NotFoundError
+from workflow.model import CATEGORIES
+
+MEDIATORS: Table = MediatorRow.__table__  # type: ignore[attr-defined]
+MAX_CAPACITY = 1000
+Weight = Callable[[str], int]  # priority level -> load units (intake.priority.PriorityRules.weight)
+
+
+def _unit(level: str) -> int:
+    return 1
+
+
+class MediatorExistsError(DisputeError):
+    """A mediator with this id is already registered (HTTP 409)."""
+
+    type_slug = "already-exists"
+
+    def __init__(self, mediator_id: str) -> None:
+        super().__init__(f"mediator {mediator_id!r} already exists; change it with PATCH /v1/mediators/{mediator_id}")
+        self.mediator_id = mediator_id
+
+
+@dataclass(frozen=True)
+class Mediator:
+    id: str
+    display_name: str
+    categories: tuple[str, ...]
+    languages: tuple[str, ...]
+    capacity: int
+    calendar: str
+    active: bool
+    last_assigned_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    open_load: int = 0  # filled in by list_mediators(with_load=...)
+
+    @classmethod
+    def of(cls, row: Any, open_load: int = 0) -> Mediator:
+        return cls(
+            id=row.id,
+            display_name=row.display_name,
+            categories=_split(row.categories),
+            languages=_split(row.languages),
+            capacity=row.capacity,
+            calendar=row.calendar,
+            active=row.active,
+            last_assigned_at=row.last_assigned_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            open_load=open_load,
+        )
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.split(",") if part)
+
+
+# --- validation -----------------------------------------------------------------------------
+
+FIELDS = ("display_name", "categories", "languages", "capacity", "calendar", "active")
+
+
+def validate(changes: Mapping[str, Any], calendars: Iterable[str]) -> dict[str, Any]:
+    """The columns for ``changes`` (any subset of FIELDS), or InvalidCommandError naming the field."""
+    unknown = sorted(set(changes) - set(FIELDS))
+    if unknown:
+        raise InvalidCommandError(f"unknown mediator field(s): {', '.join(unknown)}", field=unknown[0])
+    values: dict[str, Any] = {}
+    if "display_name" in changes:
+        name = changes["display_name"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise InvalidCommandError("display_name must be 1 to 200 characters", field="display_name")
+        check_text(name, "display_name")
+        values["display_name"] = name
+    if "categories" in changes:
+        values["categories"] = ",".join(_choices(changes["categories"], (*CATEGORIES, ANY), "categories"))
+    if "languages" in changes:
+        values["languages"] = ",".join(_choices(changes["languages"], (*LANGUAGES, ANY), "languages"))
+    if "capacity" in changes:
+        capacity = changes["capacity"]
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 <= capacity <= MAX_CAPACITY:
+            raise InvalidCommandError(f"capacity must be a whole number from 0 to {MAX_CAPACITY}", field="capacity")
+        values["capacity"] = capacity
+    if "calendar" in changes:
+        known = sorted(calendars)
+        if changes["calendar"] not in known:
+            raise InvalidCommandError(
+                f"unknown calendar {changes['calendar']!r} (configured: {', '.join(known)})", field="calendar"
+            )
+        values["calendar"] = changes["calendar"]
+    if "active" in changes:
+        if not isinstance(changes["active"], bool):
+            raise InvalidCommandError("active must be true or false", field="active")
+        values["active"] = changes["active"]
+    return values
+
+
+def _choices(value: Any, allowed: Sequence[str], field: str) -> list[str]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise InvalidCommandError(f"{field} must be a non-empty list (\"*\" for any)", field=field)
+    wrong = [v for v in value if v not in allowed]
+    if wrong:
+        raise InvalidCommandError(f"unknown {field}: {', '.join(map(str, wrong))} (allowed: {', '.join(allowed)})",
+                                  field=field)
+    return list(dict.fromkeys(value))
+
+
+def check_id(mediator_id: Any) -> str:
+    if (not isinstance(mediator_id, str) or not 1 <= len(mediator_id) <= 100
+            or any(ch.isspace() or ch == "/" for ch in mediator_id)):
+        # A slash could not be addressed in /v1/mediators/{id}.
+        raise InvalidCommandError("id must be the mediator's user id: 1 to 100 characters, no spaces or slashes",
+                                  field="id")
+    check_text(mediator_id, "id")
+    return mediator_id
+
+
+# --- storage --------------------------------------------------------------------------------
+
+
+def add_mediator(session: Session, *, mediator_id: str, fields: Mapping[str, Any], calendars: Iterable[str],
+                 now: datetime, weight: Weight = _unit) -> Mediator:
+    check_id(mediator_id)
+    missing = [name for name in ("display_name", "categories", "languages", "capacity") if name not in fields]
+    if missing:
+        raise InvalidCommandError(f"missing field(s): {', '.join(missing)}", field=missing[0])
+    calendars = list(calendars)
+    values = validate({"calendar": "default", "active": True, **fields}, calendars)
+    if session.execute(select(MEDIATORS.c.id).where(MEDIATORS.c.id == mediator_id)).first() is not None:
+        raise MediatorExistsError(mediator_id)
+    session.execute(insert(MEDIATORS).values(id=mediator_id, created_at=now, updated_at=now, **values))
+    return get_mediator(session, mediator_id, weight)
+
+
+def update_mediator(session: Session, *, mediator_id: str, fields: Mapping[str, Any], calendars: Iterable[str],
+                    now: datetime, weight: Weight = _unit) -> Mediator:
+    values = validate(fields, calendars)
+    result = session.execute(update(MEDIATORS).where(MEDIATORS.c.id == mediator_id).values(updated_at=now, **values))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFoundError("mediator", mediator_id)
+    return get_mediator(session, mediator_id, weight)
+
+
+def get_mediator(session: Session, mediator_id: str, weight: Weight = _unit) -> Mediator:
+    row = session.execute(select(MEDIATORS).where(MEDIATORS.c.id == mediator_id)).first()
+    if row is None:
+        raise NotFoundError("mediator", mediator_id)
+    loads = open_loads(session, [mediator_id], weight)
+    return Mediator.of(row, loads.get(mediator_id, 0))
+
+
+def list_mediators(session: Session, *, weight: Weight = _unit, active_only: bool = False) -> list[Mediator]:
+    """Every mediator by id, with their open weighted load (``weight``: level -> units; default 1 each)."""
+    stmt = select(MEDIATORS).order_by(MEDIATORS.c.id)
+    if active_only:
+        stmt = stmt.where(MEDIATORS.c.active.is_(True))
+    rows = session.execute(stmt).all()
+    loads = open_loads(session, [r.id for r in rows], weight)
+    return [Mediator.of(r, loads.get(r.id, 0)) for r in rows]
+
+
+def open_loads(session: Session, mediator_ids: Sequence[str], weight: Weight) -> dict[str, int]:
+    """Each mediator's open (not closed) cases, weighted by priority level."""
+    if not mediator_ids:
+        return {}
+    rows = session.execute(
+        select(CASES.c.mediator_id, CASES.c.priority, func.count())
+        .where(CASES.c.mediator_id.in_(list(mediator_ids)), CASES.c.closed_at.is_(None))
+        .group_by(CASES.c.mediator_id, CASES.c.priority)
+    ).all()
+    loads: dict[str, int] = {}
+    for mediator_id, priority, count in rows:
+        loads[mediator_id] = loads.get(mediator_id, 0) + int(weight(priority)) * int(count)
+    return loads

@@ -1,0 +1,238 @@
+"""Report figures against values computed by hand on a small generated data set (both backends).
+
+The data set (times in Asia/Shanghai; T0 is Monday 2026-03-02 10:00, T1 = T0 + 49 h is
+Wednesday 11:00) and what each case contributes:
+
+  c0  m-1 product_quality  filed T0-7d, withdrawn 5 min later (previous period only)
+  c2  m-1 product_quality  filed T0, assigned +10m; the merchant stays silent: the response
+                           clock breaches at T0+48h10m -> decided for the consumer; closed T1+6h;
+                           consumer rates 4 "ok" at T1+7h
+  c1  m-1 counterfeit      filed T1, assigned +5m, merchant responds +1h, mediation +2h, offer
+                           +3h accepted +4h, settled +5h, closed +6h, reopened by the consumer +7h
+  c3  m-1 product_quality  filed T1+10m, assigned +20m, merchant concedes T1+1h20m, closed
+                           T1+2h; consumer rates 5 "处理很快" T1+3h, merchant 3 T1+3h10m
+  c4  m-1 not_received     filed T1+30m, withdrawn T1+40m; consumer rates 1 "没人处理" T1+1h
+  c5  m-2 other            filed T1+50m, assigned (med-2) T1+1h, responds T1+2h, mediation
+                           T1+3h, escalated T1+4h, ruled for the merchant T1+5h
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from cases.audit import verify_case
+from cases.intake import DeskIntake, IntakePaths, install_intake
+from cases.reports import (
+    evaluate_merchants,
+    hotspots_report,
+    merchants_report,
+    percentile,
+    satisfaction_report,
+    sla_report,
+)
+from cases.service import CaseService
+from cases.timers import fire_due_timers
+from sla.clock import ManualClock
+from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0, make_clocked_service, new_case
+from workflow.errors import PolicyDeniedError
+from workflow.model import Actor
+
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+T1 = T0 + 49 * H
+END = T0 + timedelta(days=14)
+MERCHANT2 = Actor("mu-2", "merchant", merchant_id="m-2")
+MEDIATOR2 = Actor("med-2", "mediator")
+
+
+def at(service: CaseService, moment: object) -> None:
+    clock = service.clock
+    assert isinstance(clock, ManualClock)
+    clock.set(moment)  # type: ignore[arg-type]
+
+
+def build(service: CaseService) -> dict[str, str]:
+    ids: dict[str, str] = {}
+
+    def file(name: str, when: object, **changes: object) -> None:
+        at(service, when)
+        ids[name] = service.file(actor=CONSUMER, new_case=new_case(order_ref=name, **changes)).id
+
+    def do(name: str, when: object, actor: Actor, command: str, **data: object) -> None:
+        at(service, when)
+        service.execute(actor=actor, case_id=ids[name], name=command, data=dict(data))
+
+    file("c0", T0 - timedelta(days=7))
+    do("c0", T0 - timedelta(days=7) + 5 * M, CONSUMER, "withdraw")
+    file("c2", T0)
+    do("c2", T0 + 10 * M, MEDIATOR, "assign")
+    at(service, T0 + 48 * H + 10 * M)
+    assert fire_due_timers(service, T0 + 48 * H + 10 * M) == 1
+    file("c1", T1, category="counterfeit")
+    do("c1", T1 + 5 * M, MEDIATOR, "assign")
+    file("c3", T1 + 10 * M)
+    do("c3", T1 + 20 * M, MEDIATOR, "assign")
+    file("c4", T1 + 30 * M, category="not_received")
+    do("c4", T1 + 40 * M, CONSUMER, "withdraw")
+    file("c5", T1 + 50 * M, category="other", merchant_id="m-2")
+    do("c5", T1 + H, MEDIATOR2, "assign")
+    do("c1", T1 + H, MERCHANT, "respond", statement="It is genuine.")
+    do("c4", T1 + H, CONSUMER, "rate", score=1, comment="没人处理")
+    do("c3", T1 + H + 20 * M, MERCHANT, "accept_claim")
+    do("c1", T1 + 2 * H, MEDIATOR, "start_mediation")
+    do("c3", T1 + 2 * H, MEDIATOR, "close")
+    do("c5", T1 + 2 * H, MERCHANT2, "respond", statement="We shipped the right item.")
+    do("c1", T1 + 3 * H, MERCHANT, "propose_offer", amount=20000)
+    do("c3", T1 + 3 * H, CONSUMER, "rate", score=5, comment="处理很快")
+    do("c5", T1 + 3 * H, MEDIATOR2, "start_mediation")
+    do("c3", T1 + 3 * H + 10 * M, MERCHANT, "rate", score=3)
+    offer = service.get(actor=AUDITOR, case_id=ids["c1"]).offers[-1].offer_id
+    do("c1", T1 + 4 * H, CONSUMER, "accept_offer", offer_id=offer)
+    do("c5", T1 + 4 * H, MEDIATOR2, "escalate")
+    do("c1", T1 + 5 * H, MEDIATOR, "settle")
+    do("c5", T1 + 5 * H, SENIOR, "rule", decision="for_merchant")
+    do("c1", T1 + 6 * H, MEDIATOR, "close")
+    do("c2", T1 + 6 * H, MEDIATOR, "close")
+    do("c1", T1 + 7 * H, CONSUMER, "reopen")
+    do("c2", T1 + 7 * H, CONSUMER, "rate", score=4, comment="ok")
+    at(service, T1 + 8 * H)
+    return ids
+
+
+@pytest.fixture
+def data(db_url: str) -> Iterator[tuple[CaseService, dict[str, str]]]:
+    service = make_clocked_service(db_url, start=T0 - timedelta(days=7))
+    ids = build(service)
+    yield service, ids
+    service.db.dispose()
+
+
+def test_merchant_figures(data: tuple[CaseService, dict[str, str]]) -> None:
+    service, _ = data
+    rules = DeskIntake.load().supervision
+    report = merchants_report(service, rules, since=T0, until=END).to_dict()
+    m1, m2 = report["data"]
+    assert m1["merchant_id"] == "m-1" and m1["complaints"] == 4
+    assert m1["by_category"] == [
+        {"category": "product_quality", "complaints": 2, "percent": 50.0},
+        {"category": "counterfeit", "complaints": 1, "percent": 25.0},
+        {"category": "not_received", "complaints": 1, "percent": 25.0},
+    ]
+    assert (m1["response_clocks"], m1["response_breaches"], m1["response_breach_percent"]) == (3, 1, 33.33)
+    assert (m1["decided"], m1["decided_against"], m1["decided_against_percent"]) == (2, 2, 100.0)
+    assert m1["settled_by_agreement"] == 0  # c1's settlement was reopened: it no longer stands
+    assert (m1["settlements"], m1["reopened"], m1["reopen_percent"], m1["honoured_percent"]) == (3, 1, 33.33, 66.67)
+    # (c2 48h10m + c1 5h + c3 1h10m) / 3
+    assert m1["average_settle_seconds"] == (173400 + 18000 + 4200) // 3
+    assert m1["flagged"] is False and m1["flag"] is None
+    assert m2["merchant_id"] == "m-2" and m2["complaints"] == 1
+    assert (m2["response_clocks"], m2["response_breaches"], m2["response_breach_percent"]) == (1, 0, 0.0)
+    assert (m2["decided"], m2["decided_against"], m2["decided_against_percent"]) == (1, 0, 0.0)
+    assert (m2["settlements"], m2["reopen_percent"], m2["average_settle_seconds"]) == (0, None, 15000)
+    only = merchants_report(service, rules, since=T0, until=END, merchant_id="m-2").to_dict()["data"]
+    assert [r["merchant_id"] for r in only] == ["m-2"]
+
+
+def test_hotspots_compare_weeks_and_periods(data: tuple[CaseService, dict[str, str]]) -> None:
+    service, _ = data
+    report = hotspots_report(service, since=T0, until=END).to_dict()
+    assert report["timezone"] == "Asia/Shanghai"
+    # Biggest change first, then most complaints.
+    assert report["data"] == [
+        {"merchant_id": "m-1", "category": "product_quality", "complaints": 2, "previous_period": 1, "change": 1,
+         "change_percent": 100.0},
+        {"merchant_id": "m-1", "category": "counterfeit", "complaints": 1, "previous_period": 0, "change": 1,
+         "change_percent": None},
+        {"merchant_id": "m-1", "category": "not_received", "complaints": 1, "previous_period": 0, "change": 1,
+         "change_percent": None},
+        {"merchant_id": "m-2", "category": "other", "complaints": 1, "previous_period": 0, "change": 1,
+         "change_percent": None},
+    ]
+    quality = [w for w in report["weeks"] if w["category"] == "product_quality"]
+    assert quality == [{"merchant_id": "m-1", "category": "product_quality", "week": "2026-W10", "complaints": 2,
+                        "previous_week": 1, "change": 1}]
+
+
+def test_sla_share_met_median_and_p90(data: tuple[CaseService, dict[str, str]]) -> None:
+    service, _ = data
+    report = sla_report(service, since=T0, until=END).to_dict()
+    rows = {r["key"]: r for r in report["by_clock"]}
+    assert rows["assignment"] == {"key": "assignment", "runs": 4, "met": 4, "breached": 0, "met_percent": 100.0,
+                                  "median_seconds": 600.0, "p90_seconds": 600}
+    assert rows["merchant_response"] == {"key": "merchant_response", "runs": 4, "met": 3, "breached": 1,
+                                         "met_percent": 75.0, "median_seconds": 3600.0, "p90_seconds": 172800}
+    assert (rows["resolution"]["runs"], rows["resolution"]["median_seconds"]) == (1, 10800.0)
+    assert rows["fulfilment"] == {"key": "fulfilment", "runs": 3, "met": 3, "breached": 0, "met_percent": 100.0,
+                                  "median_seconds": 3600.0, "p90_seconds": 24600}
+    assert (rows["ruling"]["runs"], rows["ruling"]["p90_seconds"]) == (1, 3600)
+    mediators = {r["key"]: r for r in report["by_mediator"]}
+    assert mediators["med-1"] == {"key": "med-1", "runs": 10, "met": 9, "breached": 1, "met_percent": 90.0,
+                                  "median_seconds": 3450.0, "p90_seconds": 24600}
+    assert (mediators["med-2"]["runs"], mediators["med-2"]["median_seconds"]) == (3, 3600.0)
+    categories = {r["key"]: r for r in report["by_category"]}
+    assert categories["product_quality"] == {"key": "product_quality", "runs": 6, "met": 5, "breached": 1,
+                                             "met_percent": 83.33, "median_seconds": 3000.0, "p90_seconds": 172800}
+    assert (categories["counterfeit"]["median_seconds"], categories["counterfeit"]["p90_seconds"]) == (3450.0, 10800)
+    later = sla_report(service, since=T1, until=END).to_dict()
+    assert {r["key"]: r["runs"] for r in later["by_clock"]}["merchant_response"] == 3  # c2's ended before T1
+
+
+def test_satisfaction_by_mediator_category_and_party(data: tuple[CaseService, dict[str, str]]) -> None:
+    service, ids = data
+    report = satisfaction_report(service, since=T0, until=END).to_dict()
+    assert report["by_mediator"] == [
+        {"key": "(none)", "ratings": 1, "average": 1.0, "distribution": {"1": 1, "2": 0, "3": 0, "4": 0, "5": 0}},
+        {"key": "med-1", "ratings": 3, "average": 4.0, "distribution": {"1": 0, "2": 0, "3": 1, "4": 1, "5": 1}},
+    ]
+    assert [(r["key"], r["ratings"], r["average"]) for r in report["by_category"]] == [
+        ("not_received", 1, 1.0), ("product_quality", 3, 4.0)]
+    assert [(r["key"], r["average"]) for r in report["by_party"]] == [("consumer", 3.33), ("merchant", 3.0)]
+    assert [(c["case_id"], c["comment"], c["score"]) for c in report["comments"]] == [
+        (ids["c2"], "ok", 4), (ids["c3"], "处理很快", 5), (ids["c4"], "没人处理", 1)]
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([], 0.9) is None
+    assert percentile([5], 0.9) == 5
+    assert percentile(list(range(1, 11)), 0.9) == 9
+    assert percentile(list(range(1, 12)), 0.9) == 10
+
+
+def test_flagging_reaches_open_cases_and_the_policies(
+    data: tuple[CaseService, dict[str, str]], tmp_path: Path
+) -> None:
+    service, ids = data
+    strict = tmp_path / "supervision.yaml"
+    strict.write_text("supervision:\n  min_complaints: 1\n  period: 14d\n"
+                      "  flag_when_any: {response_breaches_at_least: 1}\n", encoding="utf-8")
+    intake = DeskIntake.load(IntakePaths(supervision=strict))
+    install_intake(service, intake)
+    outcome = evaluate_merchants(service, intake, service.clock.now())
+    assert (outcome.raised, outcome.cleared, outcome.cases_changed) == (["m-1"], [], 1)  # c1 is m-1's open case
+    c1 = service.get(actor=AUDITOR, case_id=ids["c1"])
+    assert "merchant_flagged" in c1.flags
+    with pytest.raises(PolicyDeniedError, match="only offer the full claim"):
+        service.execute(actor=MERCHANT, case_id=c1.id, name="propose_offer", data={"amount": 100})
+    report = merchants_report(service, intake.supervision, since=T0, until=END).to_dict()["data"]
+    assert report[0]["flagged"] and report[0]["flag"]["reasons"][0]["metric"] == "response_breaches_at_least"
+    # A case filed against a flagged merchant carries the flag from its first event.
+    fresh = service.file(actor=CONSUMER, new_case=new_case(order_ref="later"))
+    assert "merchant_flagged" in fresh.flags
+    again = evaluate_merchants(service, intake, service.clock.now())
+    assert (again.raised, again.kept, again.cases_changed) == ([], ["m-1"], 0)
+    lenient = tmp_path / "lenient.yaml"
+    lenient.write_text("supervision:\n  min_complaints: 100\n  flag_when_any: {complaints_at_least: 100}\n",
+                       encoding="utf-8")
+    install_intake(service, DeskIntake.load(IntakePaths(supervision=lenient)))
+    assert service.intake is not None
+    cleared = evaluate_merchants(service, service.intake, service.clock.now())  # type: ignore[arg-type]
+    assert cleared.cleared == ["m-1"] and cleared.cases_changed == 2
+    assert "merchant_flagged" not in service.get(actor=AUDITOR, case_id=ids["c1"]).flags
+    service.execute(actor=MERCHANT, case_id=ids["c1"], name="propose_offer", data={"amount": 100})
+    with service.db.read() as session:
+        for case_id in (ids["c1"], fresh.id):
+            assert verify_case(session, service.registry, case_id) == []
