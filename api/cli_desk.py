@@ -68,6 +68,13 @@ def desk_or_exit(directory: Path | None, *, code: int = 1) -> Desk:
     return desk
 
 
+def _relative(file: str) -> str:
+    try:
+        return os.path.relpath(file)
+    except ValueError:  # another drive
+        return file
+
+
 def _describe(desk: Desk) -> str:
     return str(desk.directory) if desk.directory is not None else "the packaged default desk"
 
@@ -171,11 +178,12 @@ def scenario_run(
         err.print(f"{len(exc.problems)} problem(s) in the scenario files; nothing was run")
         raise typer.Exit(1) from None
     table = Table("scenario", "file", "steps", "result", "first difference", title=f"desk {desk.name!r}")
+    table.columns[1].overflow = "fold"
     for result in results:
         scenario = result.scenario
         steps = f"{result.steps_passed}/{len(scenario.steps)}"
         verdict = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
-        table.add_row(scenario.name, scenario.where, steps, verdict, result.difference)
+        table.add_row(scenario.name, f"{_relative(scenario.file)}:{scenario.line}", steps, verdict, result.difference)
     out.print(table)
     failed = sum(1 for r in results if not r.passed)
     out.print(f"{len(results) - failed} of {len(results)} scenarios passed against {_describe(desk)}")

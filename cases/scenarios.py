@@ -568,14 +568,15 @@ class _Run:
                 actor=scenario.actors[scenario.filed_by], new_case=scenario.new_case, workflow=self.workflow.name
             )
         except DisputeError as exc:
-            return ScenarioResult(scenario, False, 0, f"{scenario.where}: filing the case was refused: {exc}")
+            return ScenarioResult(scenario, False, 0, f"filing the case was refused: {exc}")
         self.case_id = filed.id
         for index, step in enumerate(scenario.steps):
             try:
                 self.step(step)
             except _Failed as failure:
-                where = f"{scenario.file}:{step.line}"
-                return ScenarioResult(scenario, False, index, f"{where}: step {index + 1} ({step.title}): {failure}")
+                return ScenarioResult(
+                    scenario, False, index, f"step {index + 1} (line {step.line}, {step.title}): {failure}"
+                )
         return ScenarioResult(scenario, True, len(scenario.steps))
 
     def step(self, step: Step) -> None:
