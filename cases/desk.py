@@ -26,6 +26,7 @@ The packaged default desk is the same list of parts pointing at the packaged fil
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,12 +35,14 @@ from typing import Any
 
 from cedarpy import pst
 
+from policies import facts
 from policies.cedar import DEFAULT_POLICY_DIR, CedarAuthorizer
 from policies.lint import lint
 from policies.loader import LoadedPolicies, try_load
 from sla.calendar import Calendar
 from sla.config import load_calendars
 from workflow.definition import InvalidDefinitionError, Problem, WorkflowDefinition, load_definition_file
+from workflow.model import Actor, CaseSnapshot, Offer
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,9 +164,11 @@ def default_workflow_name(manifest: DeskManifest, workflows: Sequence[WorkflowDe
     names = [w.name for w in workflows]
     if manifest.default_workflow:
         return manifest.default_workflow
-    if FALLBACK_WORKFLOW in names or not names:
-        return FALLBACK_WORKFLOW
-    return names[0]
+    if len(names) == 1:
+        return names[0]
+    # Several workflows and none named: consumer_dispute if there is one (check_settings
+    # reports a desk that has several, none named and no consumer_dispute).
+    return FALLBACK_WORKFLOW
 
 
 # --- the parts' loaders -------------------------------------------------------------
@@ -271,6 +276,8 @@ def check_policies(desk: Desk) -> list[Problem]:
     states = {s.name for w in desk.workflows for s in w.states}
     timers = {t.name for w in desk.workflows for t in w.timers}
     workflows = ", ".join(w.name for w in desk.workflows)
+    problems.extend(_undelivered_facts(loaded))
+    trees = loaded.policy_set.to_pst().static_policies
     for policy in loaded.policies:
         if policy.effect == "forbid" and policy.actions is not None:
             for action in sorted(policy.actions):
@@ -279,10 +286,10 @@ def check_policies(desk: Desk) -> list[Problem]:
                         problems.append(Problem(policy.file, policy.line,
                                                 f"forbid {policy.id!r} names action {action!r}, which no workflow "
                                                 f"of the desk defines (workflows: {workflows}): it never applies"))
-        tree = _policy_tree(loaded, policy.cedar_id)
+        tree = trees.get(policy.cedar_id)
         if tree is None:
             continue
-        for kind, value in sorted(set(_named_literals(tree))):
+        for kind, value in sorted(set(_named_literals(tree.clauses))):
             known = states if kind == "state" else timers
             if value not in known:
                 problems.append(Problem(policy.file, policy.line,
@@ -408,6 +415,41 @@ def write_packaged_desk(target: Path) -> list[Path]:
 
 # --- helpers ------------------------------------------------------------------------
 
+_ENTITY = re.compile(r"^entity (User|Case)(?: in \[[^\]]*\])? = \{(.*?)\n\}", re.MULTILINE | re.DOTALL)
+_ATTRIBUTE = re.compile(r'^\s*"?([A-Za-z_][A-Za-z0-9_]*)"?\??:', re.MULTILINE)
+
+
+def _undelivered_facts(loaded: LoadedPolicies) -> list[Problem]:
+    """Attributes a desk's schema declares on ``User`` or ``Case`` that the engine never
+    produces (``policies/facts.py``): a policy reading one would fail to evaluate."""
+    produced = {"User": set(facts.user_entity(_FULL_ACTOR)["attrs"]),
+                "Case": set(facts.case_entity(_full_case(), "desk")["attrs"])}
+    text = Path(loaded.schema_file).read_text(encoding="utf-8")
+    problems = []
+    for entity, body in _ENTITY.findall(str(loaded.schema)):
+        for name in _ATTRIBUTE.findall(body):
+            if name not in produced[entity]:
+                line = next((i + 1 for i, row in enumerate(text.split("\n"))
+                             if re.search(rf"\b{name}\??\s*:", row.split("//", 1)[0])), 1)
+                problems.append(Problem(loaded.schema_file, line,
+                                        f"entity {entity} declares {name!r}, which the engine does not provide "
+                                        f"(policies/facts.py): a policy reading it would never evaluate"))
+    return problems
+
+
+_FULL_ACTOR = Actor("u", "merchant", merchant_id="m")
+
+
+def _full_case() -> CaseSnapshot:
+    """A case with every optional fact present, to learn every attribute the engine produces."""
+    at = "2026-01-01T00:00:00.000000Z"
+    offer = Offer("o", 1, "CNY", "", "merchant", "u", status="accepted", decided_by="consumer")
+    return CaseSnapshot(id="c", workflow_name="w", workflow_version="v", state="s", version=1, consumer_id="c",
+                        merchant_id="m", category="other", subject="", description="", order_ref="",
+                        claim_amount=1, currency="CNY", desired_outcome="refund", created_at=at, updated_at=at,
+                        mediator_id="med", accepted_offer_id="o", offers=(offer,), outcome="x", awarded_amount=1,
+                        closed_at=at)
+
 
 def _workflow_line(workflow: WorkflowDefinition, path: tuple[str | int, ...]) -> tuple[str, int]:
     file = workflow.source or f"<workflow {workflow.name}>"
@@ -423,11 +465,6 @@ def _located(source: str) -> LocatedYaml | None:
         return load_located(path.read_text(encoding="utf-8"), source)
     except (OSError, UnicodeDecodeError, YamlError):
         return None
-
-
-def _policy_tree(loaded: LoadedPolicies, cedar_id: str) -> object | None:
-    tree = loaded.policy_set.to_pst().static_policies.get(cedar_id)
-    return tree.clauses if tree is not None else None
 
 
 def _named_literals(node: object) -> Iterator[tuple[str, str]]:
