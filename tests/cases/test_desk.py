@@ -49,7 +49,8 @@ def desk(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("directory", [None, EXAMPLES / "chargeback", EXAMPLES / "travel"], ids=["default", "chargeback", "travel"])
+@pytest.mark.parametrize("directory", [None, EXAMPLES / "chargeback", EXAMPLES / "travel"],
+                         ids=["default", "chargeback", "travel"])
 def test_shipped_desks_check_clean(directory: Path | None) -> None:
     result = runner.invoke(app, ["config", "check", *([str(directory)] if directory else [])], terminal_width=240)
     assert result.exit_code == 0, result.output
@@ -107,8 +108,8 @@ def policy_names_unknown_state(root: Path) -> tuple[Path, str, str]:
     path = root / "policies" / "triggers.cedar"
     edit(path, 'principal.role == "senior_mediator" && resource.state == "escalated"',
          'principal.role == "senior_mediator" && resource.state == "escalatd"')
-    return path, '@id("senior-rejects-escalated-case")', ("policy 'senior-rejects-escalated-case' names state 'escalatd', "
-                                                           "which no workflow of the desk has")
+    message = "policy 'senior-rejects-escalated-case' names state 'escalatd', which no workflow of the desk has"
+    return path, '@id("senior-rejects-escalated-case")', message
 
 
 def policy_names_unknown_timer(root: Path) -> tuple[Path, str, str]:
@@ -123,7 +124,8 @@ def policy_names_unknown_timer(root: Path) -> tuple[Path, str, str]:
 
 def timer_names_missing_calendar(root: Path) -> tuple[Path, str, str]:
     workflow = root / "workflows" / "consumer_dispute.yaml"
-    edit(workflow, "    goal: 7 business days\n    calendar: default", "    goal: 7 business days\n    calendar: festival")
+    edit(workflow, "    goal: 7 business days\n    calendar: default",
+         "    goal: 7 business days\n    calendar: festival")
     return workflow, "calendar: festival", "timer 'resolution' uses calendar 'festival', which calendars.yaml does not"
 
 
@@ -148,7 +150,8 @@ def two_workflows_one_name(root: Path) -> tuple[Path, str, str]:
 def breach_trigger_not_valid(root: Path) -> tuple[Path, str, str]:
     workflow = root / "workflows" / "consumer_dispute.yaml"
     edit(workflow, "on_breach: {trigger: decide_for_consumer}", "on_breach: {trigger: rule}")
-    return workflow, "on_breach: {trigger: rule}", "timer 'merchant_response': breach trigger 'rule' is not valid from state 'assigned'"
+    message = "timer 'merchant_response': breach trigger 'rule' is not valid from state 'assigned'"
+    return workflow, "on_breach: {trigger: rule}", message
 
 
 def scenario_names_unknown_trigger(root: Path) -> tuple[Path, str, str]:
