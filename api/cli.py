@@ -22,7 +22,7 @@ from api.auth import TOKEN_ROLES, mint_token, parse_ttl
 from api.cli_desk import config_app, config_override, desk_or_exit, scenario_app, set_config_override
 from api.cli_desk import settings as configured_settings
 from api.demo import create_demo
-from api.settings import Settings
+from api.settings import Settings, get_settings
 from cases import schema
 from cases.audit import replay
 from cases.checkpoints import public_key_hex, write_checkpoint
@@ -118,8 +118,9 @@ def serve(
         engine.dispose()
     desk = desk_or_exit(settings.config_dir, code=2)  # refuse to start on an unsound desk, naming every problem
     if config_override() is not None:
-        # The app (and every uvicorn worker) reads its settings from the environment.
+        # The app (and every uvicorn worker) reads its settings from the environment, afresh.
         os.environ["DISPUTES_CONFIG_DIR"] = str(config_override())
+        get_settings.cache_clear()
     err.print(f"desk {desk.name!r}: {desk.version}")
     err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, database: {settings.database_url})")
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")

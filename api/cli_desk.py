@@ -185,6 +185,12 @@ def scenario_run(
         verdict = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
         table.add_row(scenario.name, f"{_relative(scenario.file)}:{scenario.line}", steps, verdict, result.difference)
     out.print(table)
+    # Each failure once more on a line of its own, whole: file:line first, as editors jump to it.
+    for result in results:
+        if not result.passed:
+            scenario = result.scenario
+            out.print(f"{_relative(scenario.file)}:{scenario.line}: FAIL {scenario.name}: {result.difference}",
+                      soft_wrap=True, markup=False, highlight=False)
     failed = sum(1 for r in results if not r.passed)
     out.print(f"{len(results) - failed} of {len(results)} scenarios passed against {_describe(desk)}")
     if failed:
