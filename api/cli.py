@@ -21,7 +21,7 @@ from api.app import build_service, build_ticker, policy_dir, signing_key
 from api.auth import TOKEN_ROLES, mint_token, parse_ttl
 from api.cli_desk import config_app, config_override, desk_or_exit, scenario_app, set_config_override
 from api.cli_desk import settings as configured_settings
-from api.demo import create_demo
+from api.demo import DEMO_COMMANDS, create_demo
 from api.settings import Settings, get_settings
 from cases import schema
 from cases.audit import replay
@@ -197,6 +197,13 @@ def demo(
     start = SystemClock().now() - timedelta(minutes=30 * count)
     clock = ManualClock(start)
     service = _service(settings, clock)
+    workflow = service.registry.active()
+    missing = DEMO_COMMANDS - {*workflow.trigger_names, *workflow.action_names}
+    if missing:
+        err.print(f"demo data drives the consumer_dispute workflow; this desk's workflow {workflow.name!r} "
+                  f"has no {', '.join(sorted(missing))}. Nothing was filed.")
+        service.db.dispose()
+        raise typer.Exit(2)
     with service.db.read() as session:
         existing = session.execute(select(func.count()).select_from(CASES)).scalar_one()
     if if_empty and existing:

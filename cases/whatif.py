@@ -154,7 +154,11 @@ def what_if_case(
     commands = {id(e): c for e, c in recorded_commands(events[1:], recorded_definition, filed.data["merchant_id"])}
     # A system command caused by a breach the new rules would not have: (trigger, instant).
     suppressed: set[tuple[str, str]] = set()
+    # The case as it was recorded, folded alongside: a clock that was just as overdue then
+    # (due, but not yet swept when someone acted) is no difference the new rules make.
+    recorded: CaseSnapshot | None = evolve(recorded_definition, None, filed)
     for event in events[1:]:
+        previous, recorded = recorded, evolve(recorded_definition, recorded, event)
         if clocks is not None and event.type == "timer_breached":
             suppressed |= sim.breach(event, report)
             continue
@@ -162,7 +166,8 @@ def what_if_case(
         if command is None:
             continue
         if clocks is not None:
-            for name, due in sim.overdue_before(event.at):
+            assert previous is not None
+            for name, due in sim.overdue_before(event.at, previous):
                 report.divergences.append(Divergence(event.seq, f"timer {name}", "system", "-",
                                                      f"would have breached at {due}, before {command.name}"))
         report.commands += 1
@@ -239,15 +244,20 @@ class _Simulation:
             events = self.clocks.follow_up(self.workflow, before, self.snapshot, command, from_iso(at))
             self.apply(events, SYSTEM, at)
 
-    def overdue_before(self, at: str) -> list[tuple[str, str]]:
-        """Running timers the new rules make due strictly before ``at``, each reported once."""
+    def overdue_before(self, at: str, recorded: CaseSnapshot) -> list[tuple[str, str]]:
+        """Running timers the new rules make due strictly before ``at`` (and the recorded rules
+        did not), each reported once."""
         moment = from_iso(at)
         found = []
         for timer in self.snapshot.timers:
             key = (timer.name, timer.started_at)
-            if timer.status == "running" and from_iso(timer.due_at) < moment and key not in self.reported:
-                self.reported.add(key)
-                found.append((timer.name, timer.due_at))
+            if timer.status != "running" or from_iso(timer.due_at) >= moment or key in self.reported:
+                continue
+            self.reported.add(key)
+            then = recorded.timer(timer.name)
+            if then is not None and then.status == "running" and from_iso(then.due_at) < moment:
+                continue  # overdue under the recorded rules too
+            found.append((timer.name, timer.due_at))
         return found
 
     def breach(self, event: RecordedEvent, report: CaseReport) -> set[tuple[str, str]]:
