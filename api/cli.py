@@ -27,7 +27,7 @@ from cases import schema
 from cases.audit import replay
 from cases.checkpoints import public_key_hex, write_checkpoint
 from cases.db import make_engine
-from cases.desk import PACKAGED_WORKFLOWS, load_workflows, part_path
+from cases.desk import PACKAGED_WORKFLOWS, InvalidDeskError, load_workflows, part_path
 from cases.export import export_jsonl
 from cases.projection import CASES
 from cases.service import CaseService
@@ -94,7 +94,12 @@ def _service(settings: Settings, clock: ManualClock | None = None) -> CaseServic
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
-    return build_service(settings, clock=clock)
+    try:
+        return build_service(settings, clock=clock)
+    except InvalidDeskError as exc:
+        _print_problems(exc.problems)
+        err.print(f"{len(exc.problems)} problem(s) in the desk {settings.config_dir or '(packaged default)'}")
+        raise typer.Exit(2) from None
 
 
 # --- server ---------------------------------------------------------------------
