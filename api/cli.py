@@ -206,7 +206,7 @@ def demo(
     missing = DEMO_COMMANDS - {*workflow.trigger_names, *workflow.action_names}
     if missing:
         err.print(f"demo data drives the consumer_dispute workflow; this desk's workflow {workflow.name!r} "
-                  f"has no {', '.join(sorted(missing))}. Nothing was filed.")
+                  f"has no {', '.join(sorted(missing))}. Nothing was filed.", soft_wrap=True)
         service.db.dispose()
         raise typer.Exit(2)
     with service.db.read() as session:

@@ -45,7 +45,7 @@ def settings() -> Settings:
     try:
         found = get_settings()
     except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
+        err.print(f"[red]invalid settings:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
     if _config_override:
         return found.model_copy(update={"config_dir": _config_override[0]})
@@ -63,7 +63,7 @@ def desk_or_exit(directory: Path | None, *, code: int = 1) -> Desk:
     desk, problems = try_load_desk(target)
     if desk is None:
         print_problems(problems)
-        err.print(f"{len(problems)} problem(s) in the desk {target or '(packaged default)'}")
+        err.print(f"{len(problems)} problem(s) in the desk {target or '(packaged default)'}", soft_wrap=True)
         raise typer.Exit(code)
     return desk
 
@@ -97,14 +97,14 @@ def config_check(
             problems = exc.problems
     if problems:
         print_problems(problems)
-        err.print(f"{len(problems)} problem(s) in the scenario files of {_describe(desk)}")
+        err.print(f"{len(problems)} problem(s) in the scenario files of {_describe(desk)}", soft_wrap=True)
         raise typer.Exit(1)
     table = Table("part", "from", "what", title=f"desk {desk.name!r}: ok")
     for name, source in desk.sources.items():
         table.add_row(name, str(source) if source is not None else "-", _summary(desk, name))
     table.add_row("scenarios", str(desk.scenario_dir or "-"), f"{scenario_count} scenarios (checked, not run)")
     out.print(table)
-    out.print(f"{_describe(desk)}: ok; new cases use workflow {desk.default_workflow!r}")
+    out.print(f"{_describe(desk)}: ok; new cases use workflow {desk.default_workflow!r}", soft_wrap=True)
 
 
 def _summary(desk: Desk, part: str) -> str:
@@ -133,13 +133,13 @@ def config_reload(
     desk, problems = try_load_desk(settings().config_dir)
     if desk is None:
         print_problems(problems)
-        err.print("not reloaded: the running server keeps its current desk")
+        err.print("not reloaded: the running server keeps its current desk", soft_wrap=True)
         raise typer.Exit(1)
     if pid is not None:
         os.kill(pid, signal.SIGHUP)
-        out.print(f"{_describe(desk)}: valid ({desk.version}); sent SIGHUP to {pid}")
+        out.print(f"{_describe(desk)}: valid ({desk.version}); sent SIGHUP to {pid}", soft_wrap=True)
     else:
-        out.print(f"{_describe(desk)}: valid ({desk.version}); pass --pid to signal a running server")
+        out.print(f"{_describe(desk)}: valid ({desk.version}); pass --pid to signal a running server", soft_wrap=True)
 
 
 @config_app.command("init")
@@ -148,11 +148,11 @@ def config_init(directory: Annotated[Path, typer.Argument(help="New desk directo
     try:
         written = write_packaged_desk(directory)
     except FileExistsError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     for path in written:
-        out.print(f"wrote {path}")
-    out.print(f"check it with: disputes config check {directory}")
+        out.print(f"wrote {path}", soft_wrap=True)
+    out.print(f"check it with: disputes config check {directory}", soft_wrap=True)
 
 
 @scenario_app.command("run")
@@ -168,14 +168,14 @@ def scenario_run(
     targets = list(paths or [])
     if not targets:
         if desk.scenario_dir is None:
-            err.print(f"{_describe(desk)} has no scenarios/ directory; name scenario files to run")
+            err.print(f"{_describe(desk)} has no scenarios/ directory; name scenario files to run", soft_wrap=True)
             raise typer.Exit(2)
         targets = [desk.scenario_dir]
     try:
         results = run_scenarios(load_scenarios(targets), desk)
     except ScenarioFileError as exc:
         print_problems(exc.problems)
-        err.print(f"{len(exc.problems)} problem(s) in the scenario files; nothing was run")
+        err.print(f"{len(exc.problems)} problem(s) in the scenario files; nothing was run", soft_wrap=True)
         raise typer.Exit(1) from None
     table = Table("scenario", "file", "steps", "result", "first difference", title=f"desk {desk.name!r}")
     table.columns[1].overflow = "fold"
@@ -192,6 +192,6 @@ def scenario_run(
             out.print(f"{_relative(scenario.file)}:{scenario.line}: FAIL {scenario.name}: {result.difference}",
                       soft_wrap=True, markup=False, highlight=False)
     failed = sum(1 for r in results if not r.passed)
-    out.print(f"{len(results) - failed} of {len(results)} scenarios passed against {_describe(desk)}")
+    out.print(f"{len(results) - failed} of {len(results)} scenarios passed against {_describe(desk)}", soft_wrap=True)
     if failed:
         raise typer.Exit(1)

@@ -114,7 +114,9 @@ class Desk:
     @property
     def manifest(self) -> DeskManifest:
         found = self.parts.get("settings")
-        return found if isinstance(found, DeskManifest) else DeskManifest()
+        if isinstance(found, DeskManifest):
+            return found
+        return DeskManifest(name=self.directory.name if self.directory is not None else "default")
 
     @property
     def name(self) -> str:
