@@ -23,7 +23,8 @@ from api.routes import actions, audit, cases, clocks, health, mediators, policie
 from api.settings import DEV_SIGNING_KEY_FILE, Settings, get_settings
 from cases.checkpoints import generate_signing_key, load_signing_key, private_key_pem, write_checkpoint
 from cases.db import Database
-from cases.intake import DeskIntake, IntakePaths, install_intake
+from cases.desk import Desk, load_desk, part_path, try_load_desk
+from cases.intake import DeskIntake, install_intake
 from cases.registry import WorkflowRegistry
 from cases.reports import evaluate_merchants
 from cases.service import CaseService
@@ -33,7 +34,7 @@ from policies.cedar import DEFAULT_POLICY_DIR
 from policies.store import PolicyStore
 from sla.calendar import Calendar
 from sla.clock import Clock, SystemClock
-from sla.config import InvalidCalendarError, default_calendars, load_calendars
+from sla.config import default_calendars, load_calendars
 from sla.ticker import Ticker
 
 log = logging.getLogger("disputes")
@@ -61,9 +62,8 @@ TAGS = [
 
 
 def policy_dir(settings: Settings) -> Path:
-    if settings.config_dir is not None and (settings.config_dir / "policies").is_dir():
-        return settings.config_dir / "policies"
-    return DEFAULT_POLICY_DIR
+    """The policy directory of the configured desk (the packaged one if the desk has none)."""
+    return part_path(settings.config_dir, "policies") or DEFAULT_POLICY_DIR
 
 
 def build_policy_store(settings: Settings, registry: WorkflowRegistry) -> PolicyStore | None:
@@ -74,25 +74,26 @@ def build_policy_store(settings: Settings, registry: WorkflowRegistry) -> Policy
     return PolicyStore.open(policy_dir(settings), workflows=registry.active_definitions)
 
 
-def build_service(settings: Settings, *, clock: Clock | None = None) -> CaseService:
-    registry = WorkflowRegistry.from_directory()
-    store = build_policy_store(settings, registry)
+def build_service(settings: Settings, *, clock: Clock | None = None, desk: Desk | None = None) -> CaseService:
+    """The service running the configured desk (DISPUTES_CONFIG_DIR; unset: the packaged default
+    desk). Raises :class:`cases.desk.InvalidDeskError` naming every problem if the desk is unsound."""
+    desk = desk or load_desk(settings.config_dir)
+    registry = WorkflowRegistry(list(desk.workflows), default=desk.default_workflow)
+    store: PolicyStore | None = None
+    if settings.allow_all:
+        log.warning("DISPUTES_ALLOW_ALL is set: NO POLICIES ARE CHECKED, every request is allowed")
+    else:
+        store = PolicyStore(desk.policies, workflows=desk.workflows)
     service = CaseService(
         db=Database(settings.database_url, pool_size=settings.db_pool_size),
         registry=registry,
         authorizer=store.current if store is not None else AllowAllAuthorizer(),
         clock=clock or SystemClock(),
-        clocks=SlaClocks(load_desk_calendars(settings)),
+        clocks=SlaClocks(desk.calendars),
     )
     service.policy_store = store
-    install_intake(service, load_desk_intake(settings))
+    install_intake(service, DeskIntake.of_desk(desk))
     return service
-
-
-def load_desk_intake(settings: Settings) -> DeskIntake:
-    """Classification, priority and supervision rules: the desk directory's ``intake/*.yaml``
-    where present, else the packaged ones (intake/default/)."""
-    return DeskIntake.load(IntakePaths.for_directory(settings.config_dir))
 
 
 def signing_key(settings: Settings) -> Ed25519PrivateKey:
@@ -132,50 +133,50 @@ def build_ticker(service: CaseService, settings: Settings, key: Ed25519PrivateKe
     return Ticker(sweep, service.clock, settings.tick_seconds)
 
 
-def reload_policies(service: CaseService) -> list[str]:
-    """Validate and swap in the policy directory in force; on any problem keep serving the
-    previous set and return the problems as text."""
-    store = service.policy_store
-    if store is None:
-        return ["no policy store: running with DISPUTES_ALLOW_ALL"]
-    problems = store.try_reload()
-    if problems:
-        for problem in problems:
-            log.error("policy reload refused: %s", problem)
-        return [str(p) for p in problems]
-    service.authorizer = store.current
-    service.record_policy_version()
-    log.warning("policies reloaded: version %s", store.version)
-    return []
-
-
 def load_desk_calendars(settings: Settings) -> dict[str, Calendar]:
-    """The desk's calendars.yaml if the configuration directory has one, else the packaged ones."""
-    if settings.config_dir is not None and (settings.config_dir / "calendars.yaml").is_file():
-        return load_calendars(settings.config_dir / "calendars.yaml")
-    return default_calendars()
+    """The configured desk's calendars (its calendars.yaml, or the packaged one)."""
+    path = part_path(settings.config_dir, "calendars")
+    return load_calendars(path) if path is not None else default_calendars()
 
 
 def reload_configuration(service: CaseService, settings: Settings) -> list[str]:
-    """Reload policies and calendars, each validated first; a part that fails keeps serving
-    its previous version. Running clocks are rescheduled when a calendar changed."""
-    problems = reload_policies(service)
-    try:
-        calendars = load_desk_calendars(settings)
-    except InvalidCalendarError as exc:
-        for problem in exc.problems:
-            log.error("calendar reload refused: %s", problem)
-        return [*problems, *(str(p) for p in exc.problems)]
+    """Reload the whole desk (SIGHUP, `disputes config reload`): every part and every
+    cross-reference is validated first; on any problem the desk in force keeps serving
+    unchanged and the problems are returned as text."""
+    desk, problems = try_load_desk(settings.config_dir)
+    if desk is None:
+        for problem in problems:
+            log.error("desk reload refused: %s", problem)
+        return [str(p) for p in problems]
+    apply_desk(service, desk)
+    return []
+
+
+def apply_desk(service: CaseService, desk: Desk) -> None:
+    """Serve a validated desk. New cases get the new workflow versions; open cases stay pinned
+    to theirs (the registry keeps every version resolvable). Policies are swapped before the
+    workflows: in between, a new trigger is refused (deny by default), never wrongly allowed.
+    Running clocks are rescheduled when a calendar changed."""
+    now = service.clock.now()
+    store = service.policy_store
+    if store is not None:
+        store.replace(desk.policies, workflows=desk.workflows)
+        service.authorizer = store.current
+        service.record_policy_version()
+    service.registry.replace_active(list(desk.workflows), default=desk.default_workflow)
+    with service.db.write() as session:
+        service.registry.store_active(session, now)
+    install_intake(service, DeskIntake.of_desk(desk))
     clocks = service.clocks
-    if isinstance(clocks, SlaClocks) and clocks.calendars != calendars:
-        clocks.calendars = calendars
-        moved = reschedule_running(service, service.clock.now(), "calendar configuration changed")
+    if isinstance(clocks, SlaClocks) and clocks.calendars != desk.calendars:
+        clocks.calendars = desk.calendars
+        moved = reschedule_running(service, now, "calendar configuration changed")
         log.warning("calendars reloaded: %d cases' deadlines moved", moved)
-    return problems
+    log.warning("desk %s reloaded: %s", desk.name, desk.version)
 
 
 def _install_reload_signal(app: FastAPI, settings: Settings) -> None:
-    """SIGHUP reloads policies and calendars (main thread only; uvicorn workers each get theirs)."""
+    """SIGHUP reloads the whole desk (main thread only; uvicorn workers each get theirs)."""
     if threading.current_thread() is not threading.main_thread():
         return
     try:

@@ -20,20 +20,22 @@ from sqlalchemy import func, select
 
 from api.app import build_service, build_ticker, policy_dir, signing_key
 from api.auth import TOKEN_ROLES, mint_token, parse_ttl
-from api.demo import create_demo
+from api.cli_desk import config_app, config_override, desk_or_exit, scenario_app, set_config_override
+from api.cli_desk import settings as configured_settings
+from api.demo import DEMO_COMMANDS, create_demo
 from api.settings import Settings, get_settings
 from cases import schema
 from cases.audit import replay
 from cases.checkpoints import public_key_hex, write_checkpoint
 from cases.db import make_engine
+from cases.desk import PACKAGED_WORKFLOWS, InvalidDeskError, load_workflows, part_path
 from cases.export import export_jsonl
 from cases.intake import DeskIntake, IntakePaths, route_waiting, service_calendars
 from cases.mediators import add_mediator, list_mediators, update_mediator
 from cases.projection import CASES
-from cases.registry import WorkflowRegistry
 from cases.reports import evaluate_merchants, hotspots_report, merchants_report, satisfaction_report, sla_report
 from cases.service import CaseService
-from cases.timers import fire_due_timers
+from cases.timers import SlaClocks, fire_due_timers
 from cases.verify import VerifyReport, verify_database
 from cases.whatif import what_if_case
 from intake.classify import Classifier, load_classification
@@ -43,7 +45,7 @@ from intake.supervision import load_supervision
 from policies.cedar import load_policy_dir
 from policies.lint import check_policies
 from sla.clock import ManualClock, SystemClock
-from workflow.definition import InvalidDefinitionError, Problem, load_definition_file
+from workflow.definition import InvalidDefinitionError, Problem, WorkflowDefinition, load_definition_file
 from workflow.errors import DisputeError
 from workflow.model import from_iso
 
@@ -67,17 +69,25 @@ mediators_app = typer.Typer(help="Mediators the router assigns cases to.", no_ar
 app.add_typer(mediators_app, name="mediators")
 intake_app = typer.Typer(help="Classification, priority and supervision rule files.", no_args_is_help=True)
 app.add_typer(intake_app, name="intake")
+app.add_typer(config_app, name="config")
+app.add_typer(scenario_app, name="scenario")
 
 out = Console()
 err = Console(stderr=True)
 
 
+@app.callback()
+def _global_options(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Desk directory to run (overrides DISPUTES_CONFIG_DIR).")
+    ] = None,
+) -> None:
+    set_config_override(config)
+
+
 def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from None
+    """The settings in force, with the global --config applied."""
+    return configured_settings()
 
 
 def _progress() -> Progress:
@@ -100,7 +110,12 @@ def _service(settings: Settings, clock: ManualClock | None = None) -> CaseServic
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
-    return build_service(settings, clock=clock)
+    try:
+        return build_service(settings, clock=clock)
+    except InvalidDeskError as exc:
+        _print_problems(exc.problems)
+        err.print(f"{len(exc.problems)} problem(s) in the desk {settings.config_dir or '(packaged default)'}")
+        raise typer.Exit(2) from None
 
 
 # --- server ---------------------------------------------------------------------
@@ -122,6 +137,12 @@ def serve(
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
+    desk = desk_or_exit(settings.config_dir, code=2)  # refuse to start on an unsound desk, naming every problem
+    if config_override() is not None:
+        # The app (and every uvicorn worker) reads its settings from the environment, afresh.
+        os.environ["DISPUTES_CONFIG_DIR"] = str(config_override())
+        get_settings.cache_clear()
+    err.print(f"desk {desk.name!r}: {desk.version}")
     err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, database: {settings.database_url})")
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
 
@@ -197,6 +218,13 @@ def demo(
     start = SystemClock().now() - timedelta(minutes=30 * count)
     clock = ManualClock(start)
     service = _service(settings, clock)
+    workflow = service.registry.active()
+    missing = DEMO_COMMANDS - {*workflow.trigger_names, *workflow.action_names}
+    if missing:
+        err.print(f"demo data drives the consumer_dispute workflow; this desk's workflow {workflow.name!r} "
+                  f"has no {', '.join(sorted(missing))}. Nothing was filed.", soft_wrap=True)
+        service.db.dispose()
+        raise typer.Exit(2)
     with service.db.read() as session:
         existing = session.execute(select(func.count()).select_from(CASES)).scalar_one()
     if if_empty and existing:
@@ -362,6 +390,9 @@ def audit_what_if(
     policies: Annotated[
         Path | None, typer.Option(help="A changed policy directory (default: the one in force).")
     ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A changed desk directory: its workflows, policies and calendars.")
+    ] = None,
     case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
     since: Annotated[str | None, typer.Option(help="Only cases changed since this instant.")] = None,
 ) -> None:
@@ -369,12 +400,23 @@ def audit_what_if(
     or lead elsewhere. Writes nothing."""
     settings = _settings()
     service = _service(settings)
+    desk = desk_or_exit(config, code=2) if config is not None else None
     try:
-        definition = load_definition_file(workflow) if workflow else service.registry.active()
-        authorizer = load_policy_dir(policies) if policies else service.authorizer
+        definition = (
+            load_definition_file(workflow) if workflow
+            else desk.workflow() if desk is not None else service.registry.active()
+        )
+        authorizer = (
+            load_policy_dir(policies) if policies
+            else desk.policies if desk is not None else service.authorizer
+        )
     except InvalidDefinitionError as exc:
         _print_problems(exc.problems)
         raise typer.Exit(2) from None
+    # A changed desk: each case replays under the desk's workflow of its name, and its clocks
+    # are simulated on the desk's calendars (so a changed goal or holiday shows).
+    workflows = {w.name: w for w in desk.workflows} if desk is not None and workflow is None else None
+    clocks = SlaClocks(desk.calendars) if desk is not None else None
     ids = [case] if case else list(service.iter_case_ids(since=_parse_instant(since) if since else None))
     table = Table("case", "seq", "command", "by", "recorded", "under the new rules")
     changed = commands = 0
@@ -382,7 +424,8 @@ def audit_what_if(
         task = progress.add_task("replaying under the new rules", total=len(ids))
         for case_id in ids:
             with service.db.read() as session:
-                report = what_if_case(session, service.registry, case_id, workflow=definition, authorizer=authorizer)
+                report = what_if_case(session, service.registry, case_id, workflow=definition, authorizer=authorizer,
+                                      workflows=workflows, clocks=clocks)
             commands += report.commands
             if report.changed:
                 changed += 1
@@ -438,7 +481,7 @@ def policies_check(
         definitions = (
             [load_definition_file(w) for w in workflows]
             if workflows
-            else WorkflowRegistry.from_directory().active_definitions
+            else list(_desk_workflows(settings))
         )
     except InvalidDefinitionError as exc:
         _print_problems(exc.problems)
@@ -455,6 +498,11 @@ def policies_check(
     )
 
 
+def _desk_workflows(settings: Settings) -> tuple[WorkflowDefinition, ...]:
+    """The workflows of the configured desk (its workflows/, or the packaged ones)."""
+    return load_workflows(part_path(settings.config_dir, "workflows") or PACKAGED_WORKFLOWS)
+
+
 @policies_app.command("reload")
 def policies_reload(
     pid: Annotated[int | None, typer.Option(help="Server process to signal (default: validate only).")] = None,
@@ -463,7 +511,10 @@ def policies_reload(
     A server keeps its previous set if the new one fails to load."""
     settings = _settings()
     target = policy_dir(settings)
-    problems = check_policies(target, WorkflowRegistry.from_directory().active_definitions)
+    try:
+        problems = check_policies(target, _desk_workflows(settings))
+    except InvalidDefinitionError as exc:
+        problems = exc.problems
     if problems:
         _print_problems(problems)
         err.print("not reloaded: the running server keeps its current policies")

@@ -65,6 +65,13 @@ COMPLAINTS: list[tuple[str, str, str, int]] = [
 
 Step = Callable[[CaseService, str, Actor, Actor, Actor], None]
 
+# The triggers and actions the demo drives; a desk whose default workflow lacks one of
+# them (another desk's structure) gets no demo data rather than half of it.
+DEMO_COMMANDS = frozenset({
+    "comment", "withdraw", "reject", "assign", "escalate", "respond", "start_mediation", "request_info",
+    "provide_info", "rule", "propose_offer", "accept_offer", "settle", "close", "rate",
+})
+
 
 def _run(service: CaseService, case_id: str, actor: Actor, name: str, reason: str = "", **data: object) -> None:
     service.execute(actor=actor, case_id=case_id, name=name, data=dict(data), reason=reason)

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
+from cases.desk import Desk
 from cases.mediators import MEDIATORS, open_loads
 from cases.models import MerchantFlagRow
 from cases.projection import CASES
@@ -80,6 +81,15 @@ class DeskIntake:
         self.priority = priority
         self.supervision = supervision
         self.route = route
+
+    @classmethod
+    def of_desk(cls, desk: Desk) -> DeskIntake:
+        """The intake of a loaded, validated desk (its intake parts)."""
+        return cls(
+            classifier=Classifier(desk.parts["classification"]),
+            priority=desk.parts["priority"],
+            supervision=desk.parts["supervision"],
+        )
 
     @classmethod
     def load(cls, paths: IntakePaths = IntakePaths(), *, route: bool = True) -> DeskIntake:

@@ -47,12 +47,17 @@ class WorkflowRegistry:
     def active_definitions(self) -> list[WorkflowDefinition]:
         return list(self._active.values())
 
-    def replace_active(self, definitions: list[WorkflowDefinition]) -> None:
-        """Swap in new definitions (a reload); pinned old versions stay resolvable."""
+    def replace_active(self, definitions: list[WorkflowDefinition], default: str | None = None) -> None:
+        """Swap in new definitions (a reload); pinned old versions stay resolvable.
+        ``default``: the workflow new cases use from now on (unchanged if None)."""
+        if not definitions:
+            raise ValueError("at least one workflow definition is needed")
         with self._lock:
-            self._active = {d.name: d for d in definitions}
             for d in definitions:
                 self._by_version[d.version] = d
+            self._active = {d.name: d for d in definitions}
+            if default is not None:
+                self.default_name = default
 
     def machine(self, version: str, session: Session | None = None) -> WorkflowMachine:
         return machine_for(self.pinned(version, session))

@@ -3,13 +3,19 @@
 Nothing is written. Each recorded command (every trigger and action a person or the
 system issued) is decided again, in order, against the case as the new rules would
 have it: the report lists, per case, the commands that would now be refused or lead
-to another state. Clock events are not re-simulated; the system commands they caused
-(an escalation on breach, say) are replayed as recorded.
+to another state.
+
+Without ``clocks`` the clock events are not re-simulated; the system commands they
+caused (an escalation on breach, say) are replayed as recorded. With ``clocks`` (the
+changed desk's calendars) the timers are simulated under the new workflow: a recorded
+breach that would not have happened yet (a longer goal, a new holiday) is reported and
+the system command it caused is not replayed; a timer that would have breached before
+something recorded happened is reported too (its effect is not invented).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
@@ -18,6 +24,7 @@ from sqlmodel import Session
 from cases.chain import GENESIS_HASH, event_from_body
 from cases.models import EventRow
 from cases.registry import WorkflowRegistry
+from cases.timers import SlaClocks
 from policies.base import Authorizer
 from workflow.decide import decide, kind_of
 from workflow.definition import WorkflowDefinition
@@ -25,7 +32,7 @@ from workflow.errors import DisputeError
 from workflow.events import Event, RecordedEvent
 from workflow.evolve import evolve
 from workflow.machine import WorkflowMachine, machine_for
-from workflow.model import Actor, CaseSnapshot, Command, from_iso
+from workflow.model import SYSTEM, Actor, CaseSnapshot, Command, from_iso
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 _ID_KEYS = ("offer_id", "request_id", "evidence_id")
@@ -114,8 +121,17 @@ def _action_data(event: RecordedEvent) -> dict[str, object]:
 
 
 def what_if_case(
-    session: Session, registry: WorkflowRegistry, case_id: str, *, workflow: WorkflowDefinition, authorizer: Authorizer
+    session: Session,
+    registry: WorkflowRegistry,
+    case_id: str,
+    *,
+    workflow: WorkflowDefinition,
+    authorizer: Authorizer,
+    workflows: Mapping[str, WorkflowDefinition] | None = None,
+    clocks: SlaClocks | None = None,
 ) -> CaseReport:
+    """Replay ``case_id`` under ``workflow`` (or, with ``workflows``, the one of the case's
+    workflow name there) and ``authorizer``; with ``clocks``, simulate its timers too."""
     rows = session.execute(
         select(EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash)
         .where(EVENTS.c.case_id == case_id)
@@ -126,76 +142,147 @@ def what_if_case(
     if not events:
         return report
     recorded_definition = registry.pinned(events[0].workflow_version, session)
-    machine = machine_for(workflow)
+    if workflows is not None and recorded_definition.name in workflows:
+        workflow = workflows[recorded_definition.name]
+    sim = _Simulation(case_id, workflow, authorizer, clocks)
     filed = events[0]
     filed_data = dict(filed.data, workflow_name=workflow.name, state=workflow.initial)
-    snapshot: CaseSnapshot | None = evolve(
-        workflow,
-        None,
-        RecordedEvent(
-            case_id=case_id,
-            seq=1,
-            type="filed",
-            at=filed.at,
-            actor_id=filed.actor_id,
-            actor_role=filed.actor_role,
-            data=filed_data,
-            workflow_version=workflow.version,
-            policy_version=authorizer.version,
-        ),
-    )
+    sim.apply([Event("filed", filed_data)], Actor(filed.actor_id, filed.actor_role), filed.at)
+    sim.follow_up(None, "file", filed.at)
     recorded_state = recorded_definition.initial
     ids: dict[str, str] = {}
-    for event, command in recorded_commands(events[1:], recorded_definition, filed.data["merchant_id"]):
+    commands = {id(e): c for e, c in recorded_commands(events[1:], recorded_definition, filed.data["merchant_id"])}
+    # A system command caused by a breach the new rules would not have: (trigger, instant).
+    suppressed: set[tuple[str, str]] = set()
+    # The case as it was recorded, folded alongside: a clock that was just as overdue then
+    # (due, but not yet swept when someone acted) is no difference the new rules make.
+    recorded: CaseSnapshot | None = evolve(recorded_definition, None, filed)
+    for event in events[1:]:
+        previous, recorded = recorded, evolve(recorded_definition, recorded, event)
+        if clocks is not None and event.type == "timer_breached":
+            suppressed |= sim.breach(event, report)
+            continue
+        command = commands.get(id(event))
+        if command is None:
+            continue
+        if clocks is not None:
+            assert previous is not None
+            for name, due in sim.overdue_before(event.at, previous):
+                report.divergences.append(Divergence(event.seq, f"timer {name}", "system", "-",
+                                                     f"would have breached at {due}, before {command.name}"))
         report.commands += 1
-        assert snapshot is not None
         recorded_to = event.data.get("to", recorded_state) if event.type == "transitioned" else recorded_state
+        actor = f"{command.actor.role}:{command.actor.id}"
+        if command.actor.role == "system" and (command.name, event.at) in suppressed:
+            report.divergences.append(Divergence(event.seq, command.name, actor, f"-> {recorded_to}",
+                                                 "would not happen: its clock would not have run out"))
+            recorded_state = recorded_to
+            continue
         # Ids of offers and requests derive from sequence numbers, which differ in the
         # simulation (clock events are not replayed): refer to the simulated ones.
         command = replace(command, data={k: ids.get(v, v) if k in _ID_KEYS and isinstance(v, str) else v
                                          for k, v in command.data.items()})
-        outcome = _decide(machine, authorizer, snapshot, command)
+        before = sim.snapshot
+        outcome = _decide(sim.machine, authorizer, before, command)
         if isinstance(outcome, str):
-            report.divergences.append(
-                Divergence(
-                    event.seq, command.name, f"{command.actor.role}:{command.actor.id}", f"-> {recorded_to}", outcome
-                )
-            )
+            report.divergences.append(Divergence(event.seq, command.name, actor, f"-> {recorded_to}", outcome))
         else:
             new_events = outcome
             for key in _ID_KEYS:
                 if new_events and key in new_events[0].data and key in event.data:
                     ids[event.data[key]] = new_events[0].data[key]
-            for new in new_events:
-                snapshot = evolve(
-                    workflow,
-                    snapshot,
-                    RecordedEvent(
-                        case_id=case_id,
-                        seq=snapshot.version + 1,
-                        type=new.type,
-                        at=event.at,
-                        actor_id=command.actor.id,
-                        actor_role=command.actor.role,
-                        data=new.data,
-                        workflow_version=workflow.version,
-                        policy_version=authorizer.version,
-                        prev_hash=GENESIS_HASH,
-                    ),
-                )
-            assert snapshot is not None
-            if event.type == "transitioned" and snapshot.state != recorded_to:
+            sim.apply(new_events, command.actor, event.at)
+            sim.follow_up(before, command.name, event.at)
+            if event.type == "transitioned" and sim.snapshot.state != recorded_to:
                 report.divergences.append(
-                    Divergence(
-                        event.seq,
-                        command.name,
-                        f"{command.actor.role}:{command.actor.id}",
-                        f"-> {recorded_to}",
-                        f"-> {snapshot.state}",
-                    )
+                    Divergence(event.seq, command.name, actor, f"-> {recorded_to}", f"-> {sim.snapshot.state}")
                 )
         recorded_state = recorded_to
     return report
+
+
+class _Simulation:
+    """The case as the new rules would have it, folded event by event (never written)."""
+
+    def __init__(
+        self, case_id: str, workflow: WorkflowDefinition, authorizer: Authorizer, clocks: SlaClocks | None
+    ) -> None:
+        self.case_id = case_id
+        self.workflow = workflow
+        self.machine = machine_for(workflow)
+        self.authorizer = authorizer
+        self.clocks = clocks
+        self._snapshot: CaseSnapshot | None = None
+        self.reported: set[tuple[str, str]] = set()
+
+    @property
+    def snapshot(self) -> CaseSnapshot:
+        assert self._snapshot is not None
+        return self._snapshot
+
+    def apply(self, events: Iterable[Event], actor: Actor, at: str) -> None:
+        for new in events:
+            self._snapshot = evolve(
+                self.workflow,
+                self._snapshot,
+                RecordedEvent(
+                    case_id=self.case_id,
+                    seq=self._snapshot.version + 1 if self._snapshot else 1,
+                    type=new.type,
+                    at=at,
+                    actor_id=actor.id,
+                    actor_role=actor.role,
+                    data=new.data,
+                    workflow_version=self.workflow.version,
+                    policy_version=self.authorizer.version,
+                    prev_hash=GENESIS_HASH,
+                ),
+            )
+
+    def follow_up(self, before: CaseSnapshot | None, command: str, at: str) -> None:
+        if self.clocks is not None:
+            events = self.clocks.follow_up(self.workflow, before, self.snapshot, command, from_iso(at))
+            self.apply(events, SYSTEM, at)
+
+    def overdue_before(self, at: str, recorded: CaseSnapshot) -> list[tuple[str, str]]:
+        """Running timers the new rules make due strictly before ``at`` (and the recorded rules
+        did not), each reported once."""
+        moment = from_iso(at)
+        found = []
+        for timer in self.snapshot.timers:
+            key = (timer.name, timer.started_at)
+            if timer.status != "running" or from_iso(timer.due_at) >= moment or key in self.reported:
+                continue
+            self.reported.add(key)
+            then = recorded.timer(timer.name)
+            if then is not None and then.status == "running" and from_iso(then.due_at) < moment:
+                continue  # overdue under the recorded rules too
+            found.append((timer.name, timer.due_at))
+        return found
+
+    def breach(self, event: RecordedEvent, report: CaseReport) -> set[tuple[str, str]]:
+        """A recorded breach: simulate it if the new rules agree it was due, else report it
+        and return the system command it caused, which is then not replayed."""
+        name = event.data["timer"]
+        timer = self.snapshot.timer(name)
+        moment = from_iso(event.at)
+        if timer is not None and timer.status == "running" and from_iso(timer.due_at) <= moment:
+            self.reported.add((timer.name, timer.started_at))
+            breached = [Event("timer_breached", dict(event.data))]
+            flag = event.data.get("flag")
+            if flag:
+                breached.append(Event("flag_raised", {"flag": flag, "timer": name}))
+            self.apply(breached, SYSTEM, event.at)
+            return set()
+        if timer is None or timer.status not in ("running", "paused"):
+            now = f"would not breach: the {name} clock would not be running"
+        elif timer.status == "paused":
+            now = f"would not breach: the {name} clock would be paused"
+        else:
+            now = f"would not breach yet: due {timer.due_at} under the new rules"
+        report.divergences.append(Divergence(event.seq, f"timer {name}", "system", f"breached at {event.at}", now))
+        trigger = event.data.get("trigger")
+        return {(trigger, event.at)} if trigger else set()
 
 
 def _decide(

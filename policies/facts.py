@@ -103,6 +103,8 @@ def case_entity(case: CaseSnapshot, desk_id: str) -> JsonDict:
             "submitted": sum(1 for e in evidence if e.status == "submitted"),
             "consumer": sum(1 for e in evidence if e.party == "consumer"),
             "merchant": sum(1 for e in evidence if e.party == "merchant"),
+            "consumer_submitted": sum(1 for e in evidence if e.party == "consumer" and e.status == "submitted"),
+            "merchant_submitted": sum(1 for e in evidence if e.party == "merchant" and e.status == "submitted"),
         },
         "awaiting": list(case.awaiting),
         "timers": {"running": running, "paused": paused, "warned": warned, "breached": breached, "met": met},

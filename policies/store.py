@@ -53,6 +53,13 @@ class PolicyStore:
             self._current = authorizer
             return authorizer
 
+    def replace(self, authorizer: CedarAuthorizer, *, workflows: Sequence[WorkflowDefinition] = ()) -> None:
+        """Serve ``authorizer``, already validated and linted by the caller together with the
+        ``workflows`` it goes with (a whole desk reloading: both change at once)."""
+        with self._lock:
+            self._workflows = tuple(workflows)
+            self._current = authorizer
+
     def try_reload(self, path: str | Path | None = None) -> list[Problem]:
         """Like :meth:`reload` but return the problems (empty when the new set serves)."""
         try:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from cases.models import EventRow
+from cases.service import CaseService
+from cases.timers import SlaClocks, fire_due_timers
 from cases.whatif import what_if_case
 from policies.cedar import load_policy_dir
-from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, default_policies, make_clocked_service, new_case
+from sla.clock import ManualClock
+from sla.config import default_calendars
+from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, default_policies, make_clocked_service, new_case
 from workflow.definition import load_definition_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,4 +72,60 @@ def test_changed_rules_report_refusals_and_other_destinations(db_url: str, tmp_p
     assert "full concessions go through a mediator now" in two.divergences[0].now
     assert not three.changed and three.commands == 1
     assert not same.changed and same.commands == 2
+    service.db.dispose()
+
+
+def _timer_what_if(service: CaseService, case_id: str, goal: str) -> list[tuple[str, str, str]]:
+    workflow = load_definition_text(DEFAULT_WORKFLOW.replace("    goal: 48h\n", f"    goal: {goal}\n"))
+    with service.db.read() as session:
+        report = what_if_case(session, service.registry, case_id, workflow=workflow, authorizer=default_policies(),
+                              clocks=SlaClocks(default_calendars()))
+    return [(d.command, d.recorded, d.now) for d in report.divergences]
+
+
+def test_simulated_clocks_show_a_changed_goal_and_nothing_else(db_url: str) -> None:
+    service = make_clocked_service(db_url)
+    clock = service.clock
+    assert isinstance(clock, ManualClock)
+    silent = service.file(actor=CONSUMER, new_case=new_case(order_ref="silent"))
+    service.execute(actor=MEDIATOR, case_id=silent.id, name="assign")
+    late = service.file(actor=CONSUMER, new_case=new_case(order_ref="late"))
+    service.execute(actor=MEDIATOR, case_id=late.id, name="assign")
+    busy = service.file(actor=CONSUMER, new_case=new_case(order_ref="busy"))
+    service.execute(actor=MEDIATOR, case_id=busy.id, name="assign")
+    asked = service.execute(actor=MEDIATOR, case_id=busy.id, name="request_info",
+                            data={"party": "consumer", "question": "Photos?"})
+    clock.advance(timedelta(hours=10))
+    service.execute(actor=CONSUMER, case_id=busy.id, name="provide_info",
+                    data={"request_id": asked.info_requests[-1].request_id, "answer": "Here."})
+    clock.advance(timedelta(hours=20))
+    service.execute(actor=MERCHANT, case_id=late.id, name="respond", data={"statement": "Sorry, late."})
+    service.execute(actor=MERCHANT, case_id=busy.id, name="respond", data={"statement": "Answer."})
+    service.execute(actor=MEDIATOR, case_id=busy.id, name="start_mediation")
+    clock.advance(timedelta(hours=18))
+    fire_due_timers(service, clock.now())
+    clock.advance(timedelta(days=12))  # the busy case's resolution clock runs out: escalated
+    fire_due_timers(service, clock.now())
+    assert [service.get(actor=AUDITOR, case_id=c.id).state for c in (silent, late, busy)] == \
+        ["closed", "assigned", "escalated"]
+    # The same rules, clocks simulated: no case goes differently.
+    for case in (silent, late, busy):
+        assert _timer_what_if(service, case.id, "48h") == []
+    # A longer window: the silent merchant's breach would not have happened yet.
+    longer = _timer_what_if(service, silent.id, "72h")
+    assert longer == [
+        ("timer merchant_response", "breached at 2026-03-04T02:00:00.000000Z",
+         "would not breach yet: due 2026-03-05T02:00:00.000000Z under the new rules"),
+        ("decide_for_consumer", "-> settled", "would not happen: its clock would not have run out"),
+        ("timer fulfilment", "breached at 2026-03-16T02:00:00.000000Z",
+         "would not breach: the fulfilment clock would not be running"),
+        # Still open under the new rules, its 72-hour clock would have run out before the
+        # recorded closing (whose own clock never started): reported, not invented.
+        ("timer merchant_response", "-", "would have breached at 2026-03-05T02:00:00.000000Z, before close"),
+        ("close", "-> closed", "would not happen: its clock would not have run out"),
+    ]
+    # A shorter window: the merchant who answered after 30 hours would have been too late.
+    shorter = _timer_what_if(service, late.id, "24h")
+    assert shorter == [("timer merchant_response", "-", "would have breached at 2026-03-03T02:00:00.000000Z, "
+                                                         "before respond")]
     service.db.dispose()

@@ -56,7 +56,8 @@ def test_the_facts_of_a_full_case_conform_to_the_schema() -> None:
         "breached": ["ruling"],
         "met": ["merchant_response"],
     }
-    assert attrs["evidence"] == {"total": 2, "submitted": 1, "consumer": 1, "merchant": 1}
+    assert attrs["evidence"] == {"total": 2, "submitted": 1, "consumer": 1, "merchant": 1,
+                                 "consumer_submitted": 1, "merchant_submitted": 0}
     assert attrs["awaiting"] == ["merchant"]
     assert attrs["accepted_offer"] is True and attrs["accepted_offer_amount"] == 20000
     assert attrs["open_offers"] == 1
