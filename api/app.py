@@ -75,7 +75,12 @@ def build_service(settings: Settings, *, clock: Clock | None = None) -> CaseServ
     registry = WorkflowRegistry.from_directory()
     store = build_policy_store(settings, registry)
     service = CaseService(
-        db=Database(settings.database_url, pool_size=settings.db_pool_size),
+        db=Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+        ),
         registry=registry,
         authorizer=store.current if store is not None else AllowAllAuthorizer(),
         clock=clock or SystemClock(),

@@ -96,8 +96,17 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
-    """Serve the HTTP API (and, unless DISPUTES_RUN_TICKER=false, the SLA ticker)."""
+    """Serve the HTTP API (and, unless DISPUTES_RUN_TICKER=false, the SLA ticker).
+
+    With --workers N, uvicorn runs N worker processes on one socket and starts a new
+    one whenever a worker dies; every worker builds its own app from the settings."""
     settings = _settings()
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        err.print(
+            f"[red]refusing to start:[/red] --workers {workers} needs PostgreSQL; SQLite serves one process "
+            "(set DISPUTES_DATABASE_URL=postgresql+psycopg://..., see docs/deploy.md)"
+        )
+        raise typer.Exit(2)
     engine = make_engine(settings.database_url)
     try:
         schema.require_current(engine)
