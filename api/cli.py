@@ -15,7 +15,7 @@ import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 from api.app import build_service, build_ticker, policy_dir, signing_key
 from api.auth import TOKEN_ROLES, mint_token, parse_ttl
@@ -95,6 +95,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn's access log).")] = True,
 ) -> None:
     """Serve the HTTP API (and, unless DISPUTES_RUN_TICKER=false, the SLA ticker).
 
@@ -115,8 +116,17 @@ def serve(
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
-    err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, database: {settings.database_url})")
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, database: {database})")
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 @app.command()
@@ -125,7 +135,8 @@ def worker() -> None:
     settings = _settings()
     service = _service(settings)
     ticker = build_ticker(service, settings, signing_key(settings))
-    err.print(f"ticker running every {settings.tick_seconds:g}s on {settings.database_url}; Ctrl-C stops")
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    err.print(f"ticker running every {settings.tick_seconds:g}s on {database}; Ctrl-C stops")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ticker.start()
