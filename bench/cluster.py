@@ -96,6 +96,8 @@ class Serve:
     killed: list[int] = field(default_factory=list)
 
     def worker_pids(self) -> list[int]:
+        if self.workers == 1:
+            return [self.process.pid]  # uvicorn serves in the process itself: no supervisor
         # uvicorn's supervisor starts its workers with multiprocessing's spawn method;
         # multiprocessing's resource tracker is a child too and is not a worker.
         return sorted(

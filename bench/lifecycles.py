@@ -30,6 +30,7 @@ from api.settings import Settings
 from bench.loadgen import Connection
 
 MERCHANTS = 10
+KEEP_ALIVE_SECONDS = 3.0  # below uvicorn's default keep-alive timeout (5 s)
 MEDIATORS = 8
 
 
@@ -200,7 +201,8 @@ class LifecycleClient:
         self.settings = Settings(environment="test", jwt_secret=secret)  # only the secret matters for minting
         self.timeout = timeout
         self.slots = asyncio.Semaphore(concurrency)
-        self.idle: list[Connection] = []
+        # Idle keep-alive connections with the instant each was last used.
+        self.idle: list[tuple[Connection, float]] = []
         self.tokens: dict[tuple[str, str, str | None], str] = {}
         self.books = Books()
 
@@ -228,7 +230,7 @@ class LifecycleClient:
             self.books.requests += 1
             conn: Connection | None = None
             try:
-                conn = self.idle.pop() if self.idle else await Connection.open(self.port)
+                conn = await self._connection()
                 answer = await asyncio.wait_for(conn.send(raw), self.timeout)
             except TimeoutError as exc:
                 if conn is not None:
@@ -247,9 +249,25 @@ class LifecycleClient:
                 conn.close()
             else:
                 self.used[id(conn)] = uses
-                self.idle.append(conn)
+                self.idle.append((conn, time.monotonic()))
             self.books.statuses[str(answer[0])] += 1
             return answer
+
+    async def _connection(self) -> Connection:
+        """An idle connection, unless the server may have closed it meanwhile (uvicorn ends
+        keep-alive connections idle for 5 s); then a new one."""
+        while self.idle:
+            conn, last_used = self.idle.pop()
+            if time.monotonic() - last_used < KEEP_ALIVE_SECONDS:
+                return conn
+            self.used.pop(id(conn), None)
+            conn.close()
+        return await Connection.open(self.port)
+
+    def close(self) -> None:
+        for conn, _ in self.idle:
+            conn.close()
+        self.idle.clear()
 
     async def read(self, path: str) -> Any:
         """GET as an auditor until it answers 200 (workers may be restarting)."""
@@ -393,8 +411,7 @@ def drive(port: int, secret: str, cases: list[CaseRun], *, concurrency: int = 32
         try:
             return await client.run(cases, **kwargs)
         finally:
-            for conn in client.idle:
-                conn.close()
+            client.close()
 
     started = time.perf_counter()
     books = asyncio.run(main())

@@ -106,7 +106,7 @@ def check_books(db: Database, runs: list[CaseRun], books: Books) -> list[str]:
 
 def _exactly_the_plan(run: CaseRun, events: list[Ev]) -> list[str]:
     """The case's people's events are exactly its completed steps, once each, in order."""
-    expected = [("filed", run.consumer, None)]
+    expected: list[tuple[str, str, str | None]] = [("filed", run.consumer, None)]
     steps: dict[str, Step] = {s.name: s for s in PLANS[run.plan]}
     steps["close"] = steps.get("close") or Step("close", "mediator", "", {}, "transitioned", "close")
     for name in run.done[1:]:
@@ -138,7 +138,7 @@ def check_timers(db: Database, *, swept_at: datetime | None = None) -> TimerFind
     for case_id, events in logs.items():
         runs: dict[str, Counter[str]] = {}
         for i, e in enumerate(events):
-            timer = e.data.get("timer")
+            timer = str(e.data.get("timer", ""))
             if e.type == "timer_started":
                 runs[timer] = Counter()
             elif e.type in ("timer_warned", "timer_breached"):

@@ -53,8 +53,7 @@ def _drive(client: LifecycleClient, runs: list[CaseRun], steps: Any = None) -> B
         try:
             return await client.run(runs, steps)
         finally:
-            for conn in client.idle:
-                conn.close()
+            client.close()
 
     return asyncio.run(main())
 
