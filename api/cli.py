@@ -96,6 +96,9 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn's access log).")] = True,
+    worker_healthcheck_timeout: Annotated[
+        int, typer.Option(min=1, help="Seconds a worker may take to answer the supervisor before it is replaced.")
+    ] = 30,
 ) -> None:
     """Serve the HTTP API (and, unless DISPUTES_RUN_TICKER=false, the SLA ticker).
 
@@ -126,6 +129,9 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=access_log,
+        # uvicorn's default (5 s) replaces a worker that is slow to answer while it starts
+        # on a busy machine, which then starts again, forever; 30 s rides that out.
+        timeout_worker_healthcheck=worker_healthcheck_timeout,
     )
 
 
