@@ -311,18 +311,32 @@ window: below the offered rate, the server fell behind and its queue (and latenc
 """
 
 
-def write_results(text_block: str) -> None:
+def _bounds(text_: str) -> tuple[int, int] | None:
+    """Where this benchmark's section starts and ends in a results file, if it has one."""
+    if HEADING not in text_:
+        return None
+    start = text_.index(HEADING)
+    end = text_.find("\n## ", start + len(HEADING))
+    return start, (end + 1 if end >= 0 else len(text_))
+
+
+def load_section(text_: str) -> str:
+    """This benchmark's section of a results file ("" if none): bench.run keeps it when it
+    rewrites the file."""
+    bounds = _bounds(text_)
+    return text_[bounds[0]:bounds[1]] if bounds else ""
+
+
+def write_results(text_block: str, path: Path = RESULTS) -> None:
     """Replace this benchmark's section of bench/results.md (or append it), keeping the rest."""
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    if HEADING in current:
-        start = current.index(HEADING)
-        rest = current[start + len(HEADING):]
-        end = rest.find("\n## ")
-        after = rest[end + 1:] if end >= 0 else ""
-        current = current[:start] + text_block + ("\n" + after if after else "")
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    bounds = _bounds(current)
+    if bounds:
+        after = current[bounds[1]:]
+        current = current[:bounds[0]] + text_block.rstrip("\n") + "\n" + ("\n" + after if after else "")
     else:
         current = current.rstrip("\n") + "\n\n" + text_block
-    RESULTS.write_text(current, encoding="utf-8")
+    path.write_text(current, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
