@@ -62,6 +62,7 @@ class Run:
     samples: list[str] = field(default_factory=list)  # a few failures, to say what they were
     late_start_ms: float = 0.0  # how far the generator itself fell behind its timeline, at most
     answered_in_window: int = 0  # answers that *arrived* within the measured window
+    load_average: float = 0.0  # the machine's 1-minute load average right after the run (shared machine)
 
     def throughput(self) -> float:
         """Answers per second that arrived in the window (not the offered rate: a server
@@ -248,6 +249,7 @@ def measure(url: str, workers: int, rates: list[float], duration: float, warmup:
                     for rate in rates:
                         run = Run(workers, rate, duration)
                         await open_loop(client, desk, run, warmup)
+                        run.load_average = os.getloadavg()[0]
                         runs.append(run)
                         print(_line(run), flush=True)
                 finally:
@@ -278,14 +280,15 @@ def _line(run: Run) -> str:
 def table(runs: list[Run]) -> str:
     head = "| workers | offered req/s | answered req/s | failed | " + " | ".join(
         f"{op} p50 / p99 ms" for op in OPERATIONS
-    ) + " |"
-    lines = [head, "|" + "---:|" * (4 + len(OPERATIONS))]
+    ) + " | load avg |"
+    lines = [head, "|" + "---:|" * (5 + len(OPERATIONS))]
     for run in runs:
         cells = [str(run.workers), f"{run.rate:g}", f"{run.throughput():.1f}",
                  str(sum(run.failures.values()))]
         for op in OPERATIONS:
             values = run.latencies.get(op, [])
             cells.append(f"{_pct(values, 50):.0f} / {_pct(values, 99):.0f}" if values else "")
+        cells.append(f"{run.load_average:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -294,10 +297,10 @@ def section(runs: list[Run], args: argparse.Namespace, seconds: float, load: tup
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""{HEADING}
 
-Written by `python -m bench.load --postgres URL --workers {args.workers} --rates {args.rates} \
---duration {args.duration:g} --warmup {args.warmup:g} --write-results`; {when}; {os.cpu_count()} cores,
-Python {platform.python_version()}; took {seconds / 60:.1f} min; 1-minute load average {load[0]:.1f} at the
-start, {load[1]:.1f} at the end (other work shared the machine).
+- command: `python -m bench.load --postgres URL --workers {args.workers} --rates {args.rates} \
+--duration {args.duration:g} --warmup {args.warmup:g} --write-results`
+- date: {when}; {os.cpu_count()} cores; Python {platform.python_version()}; took {seconds / 60:.1f} min
+- 1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end (other work shared the machine)
 
 Each row: `disputes serve --workers N` on a fresh PostgreSQL schema (pool 8 + 4 overflow per worker,
 no ticker in the API workers), {PRELOAD} cases filed first, then requests on a fixed-rate timeline for
@@ -305,7 +308,9 @@ no ticker in the API workers), {PRELOAD} cases filed first, then requests on a f
 Mix per 20 requests: 3 filings, 7 lifecycle commands with If-Match (assign, respond, start_mediation,
 message, offer, accept, settle, close), 2 messages, 5 case reads, 3 filtered lists. The load
 generator runs on the same 2 cores. "answered" counts answers that arrived within the measured
-window: below the offered rate, the server fell behind and its queue (and latency) grew.
+window: below the offered rate, the server fell behind and its queue (and latency) grew. "load avg"
+is the machine's 1-minute load average after the row: other work shares these 2 cores, and a row
+measured under a higher load average had less CPU.
 
 {table(runs)}
 """
