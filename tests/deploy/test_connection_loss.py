@@ -101,7 +101,9 @@ def rig(pg_empty_url: str) -> Iterator[Rig]:
     schema.upgrade(engine)
     engine.dispose()
     service = make_service(pg_empty_url, clocks=SlaClocks(default_calendars()))
-    admin = create_engine(pg_empty_url, poolclass=NullPool)
+    # Autocommit: pg_stat_activity is a snapshot held for the whole transaction, and the
+    # killer polls it until the backend is gone.
+    admin = create_engine(pg_empty_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     killer = Killer(admin)
 
     @event.listens_for(service.db.engine, "before_cursor_execute")

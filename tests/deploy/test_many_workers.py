@@ -82,6 +82,8 @@ def run_deployment(url: str, cases: int, *, kills: int = 0) -> Outcome:
     runs = [CaseRun.make(i, tag) for i in range(cases)]
     with serve(env, WORKERS) as server, ticker(env) as t1, ticker(env) as t2:
         seconds["start"] = time.perf_counter() - started
+        original = server.worker_pids()
+        assert len(original) == WORKERS and server.process.pid not in original  # N processes besides the supervisor
         # Phase 1: every case at once through its plan; meanwhile two tickers sweep and
         # write checkpoints every 2 s (one at a time: advisory lock), and workers die.
         client = LifecycleClient(server.port, secret, concurrency=32)
@@ -95,7 +97,10 @@ def run_deployment(url: str, cases: int, *, kills: int = 0) -> Outcome:
         seconds["lifecycles"] = time.perf_counter() - t0
         stop.set()
         killer.join()
-        server.wait_workers(timeout=180)  # every killed worker was replaced
+        # Every killed worker was replaced, and only those.
+        replaced = server.wait_workers(timeout=180)
+        assert len(replaced) == WORKERS and not set(replaced) & set(server.killed)
+        assert set(original) - set(server.killed) <= set(replaced)
         # Phase 2: conceded cases wait in `settled` for their 7-day fulfilment clock. Two
         # one-shot tickers sweep as of 8 days on, racing each other (SKIP LOCKED) and the
         # mediators, who close half of those cases themselves at the same moment.
