@@ -85,7 +85,12 @@ def build_service(settings: Settings, *, clock: Clock | None = None, desk: Desk 
     else:
         store = PolicyStore(desk.policies, workflows=desk.workflows)
     service = CaseService(
-        db=Database(settings.database_url, pool_size=settings.db_pool_size),
+        db=Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+        ),
         registry=registry,
         authorizer=store.current if store is not None else AllowAllAuthorizer(),
         clock=clock or SystemClock(),

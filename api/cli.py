@@ -16,7 +16,7 @@ import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 from api.app import build_service, build_ticker, policy_dir, signing_key
 from api.auth import TOKEN_ROLES, mint_token, parse_ttl
@@ -126,9 +126,22 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn's access log).")] = True,
+    worker_healthcheck_timeout: Annotated[
+        int, typer.Option(min=1, help="Seconds a worker may take to answer the supervisor before it is replaced.")
+    ] = 30,
 ) -> None:
-    """Serve the HTTP API (and, unless DISPUTES_RUN_TICKER=false, the SLA ticker)."""
+    """Serve the HTTP API (and, unless DISPUTES_RUN_TICKER=false, the SLA ticker).
+
+    With --workers N, uvicorn runs N worker processes on one socket and starts a new
+    one whenever a worker dies; every worker builds its own app from the settings."""
     settings = _settings()
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        err.print(
+            f"[red]refusing to start:[/red] --workers {workers} needs PostgreSQL; SQLite serves one process "
+            "(set DISPUTES_DATABASE_URL=postgresql+psycopg://..., see docs/deploy.md)"
+        )
+        raise typer.Exit(2)
     engine = make_engine(settings.database_url)
     try:
         schema.require_current(engine)
@@ -143,8 +156,20 @@ def serve(
         os.environ["DISPUTES_CONFIG_DIR"] = str(config_override())
         get_settings.cache_clear()
     err.print(f"desk {desk.name!r}: {desk.version}")
-    err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, database: {settings.database_url})")
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, database: {database})")
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
+        # uvicorn's default (5 s) replaces a worker that is slow to answer while it starts
+        # on a busy machine, which then starts again, forever; 30 s rides that out.
+        timeout_worker_healthcheck=worker_healthcheck_timeout,
+    )
 
 
 @app.command()
@@ -153,7 +178,8 @@ def worker() -> None:
     settings = _settings()
     service = _service(settings)
     ticker = build_ticker(service, settings, signing_key(settings))
-    err.print(f"ticker running every {settings.tick_seconds:g}s on {settings.database_url}; Ctrl-C stops")
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    err.print(f"ticker running every {settings.tick_seconds:g}s on {database}; Ctrl-C stops")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ticker.start()

@@ -18,7 +18,11 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./disputes.db"
+    # Per process: each API worker and each ticker holds up to pool_size + max_overflow
+    # connections (docs/deploy.md sizes them against PostgreSQL's max_connections).
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int | None = Field(default=None, ge=0, le=200)  # None: as many as db_pool_size
+    db_pool_timeout: float = Field(default=30.0, gt=0)  # seconds a request waits for a free connection
 
     # Identity: HS256 with a shared secret, or RS256 with a public key (PEM text or file path).
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"

@@ -26,6 +26,7 @@ from types import ModuleType
 
 from bench.common import Backend, Outcome, Row, log, machine_info
 from bench.context import Context
+from bench.load import load_section
 
 BENCHMARKS: dict[str, str] = {
     "B1": "bench.b1_inprocess",
@@ -169,7 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sections = [run_backend(b, names, quick=args.quick, runs=runs) for b in backends]
     text = render(sections, argv, args.quick)
     output = Path(args.output)
-    output.write_text(text + "\n", encoding="utf-8")
+    # The multi-worker load table (python -m bench.load) has its own section: keep it.
+    kept = load_section(output.read_text(encoding="utf-8")) if output.exists() else ""
+    output.write_text(text + "\n" + ("\n" + kept if kept else ""), encoding="utf-8")
     print(text)
     log(f"wrote {output.name}")
     failed = [r for s in sections for r in s.outcome.rows if r.passed is False]

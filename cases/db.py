@@ -51,8 +51,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
-    """Create an engine with the per-backend settings the engine relies on."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    pool_timeout: float = 30.0,
+    echo: bool = False,
+) -> Engine:
+    """Create an engine with the per-backend settings the engine relies on.
+
+    PostgreSQL connections are pre-pinged at checkout, so a connection the server
+    dropped while it sat in the pool (restart, failover, idle timeout) is replaced
+    instead of failing the next request."""
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:")
         kwargs: dict[str, Any] = {
@@ -63,7 +74,14 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, **kwargs)
         _configure_sqlite(engine, memory=memory)
         return engine
-    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+    )
 
 
 def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
@@ -90,9 +108,20 @@ def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
 class Database:
     """An engine plus the two ways in: a write transaction and a read transaction."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False, retries: int = 3) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int | None = None,
+        pool_timeout: float = 30.0,
+        echo: bool = False,
+        retries: int = 3,
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size, echo=echo)
+        self.engine = make_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout, echo=echo
+        )
         self.dialect = self.engine.dialect.name
         self._write_engine = (
             self.engine.execution_options(sqlite_immediate=True) if self.dialect == "sqlite" else self.engine
@@ -111,21 +140,52 @@ class Database:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        """One read transaction; a connection lost under it becomes :class:`DatabaseUnavailableError`."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            if not _is_transient(exc):
+                raise
+            raise DatabaseUnavailableError(f"database unavailable: {exc.orig}") from exc
 
     def run_write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in a write transaction, retrying when the database is busy or the
-        connection drops; after the last try raise :class:`DatabaseUnavailableError`."""
+        connection drops; after the last try raise :class:`DatabaseUnavailableError`.
+
+        A failure before COMMIT leaves nothing behind (the server rolls back a transaction
+        whose connection died), so ``work`` runs again on a fresh connection. A connection
+        lost *during* COMMIT is different: the transaction may or may not have committed,
+        and running ``work`` again could apply a command twice (a filing has no version to
+        stop it), so that is reported as unavailable at once, for the client to re-read.
+        """
         delay = 0.05
         for attempt in range(self.retries + 1):
+            committing = False
             try:
-                with self.write() as session:
-                    return work(session)
+                with Session(self._write_engine, expire_on_commit=False) as session:
+                    transaction = session.begin()
+                    try:
+                        result = work(session)
+                        session.flush()
+                    except BaseException:
+                        transaction.rollback()
+                        raise
+                    committing = True
+                    transaction.commit()
+                    return result
             except OperationalError as exc:
+                if committing and _is_transient(exc):
+                    raise DatabaseUnavailableError(
+                        f"database connection lost while committing; the outcome is unknown: {exc.orig}"
+                    ) from exc
                 if attempt == self.retries or not _is_transient(exc):
                     raise DatabaseUnavailableError(f"database unavailable: {exc.orig}") from exc
             except DBAPIError as exc:
+                if committing and exc.connection_invalidated:
+                    raise DatabaseUnavailableError(
+                        f"database connection lost while committing; the outcome is unknown: {exc.orig}"
+                    ) from exc
                 if not exc.connection_invalidated or attempt == self.retries:
                     raise
             time.sleep(delay)
