@@ -9,7 +9,7 @@ accepts: ``verify_case`` passes on them (checked on a sample after each build) a
 its timers are ones ``fire_due_timers`` reads. Rows go in with ``executemany`` in big
 batches (SQLite) or ``COPY`` (PostgreSQL).
 
-Every case has exactly one running timer, all due after ``SWEEP_AT``.
+Every case has exactly one running timer, which neither warns nor falls due until after ``SWEEP_AT``.
 """
 
 from __future__ import annotations
@@ -124,7 +124,9 @@ def make_templates(service: CaseService, instants: int = INSTANTS) -> list[list[
     made: list[list[str]] = []
     span = SWEEP_AT - WINDOW_START
     for i in range(instants):
-        clock.set(WINDOW_START + span * i / instants)
+        # (WINDOW_START, SWEEP_AT]: the assignment clock warns at 75% of its 2 business hours,
+        # 90 minutes after filing, so a case filed at WINDOW_START itself would warn at SWEEP_AT.
+        clock.set(WINDOW_START + span * (i + 1) / instants)
         ids = []
         for kind in sorted(set(KINDS)):
             case = service.file(
