@@ -54,7 +54,9 @@ def _move(role: str, trigger: str, **extra: Any) -> Step:
 
 
 RESPOND = Step("respond", "merchant", "/responses", {"statement": "We will look into it."}, "merchant_responded")
-OFFER = Step("propose_offer", "merchant", "/offers", {"amount": 15000, "currency": "CNY"}, "offer_proposed")
+# The full claim: so many complaints against so few merchants get them flagged by the
+# tickers' supervision runs, and a flagged merchant may offer nothing less (supervision.cedar).
+OFFER = Step("propose_offer", "merchant", "/offers", {"amount": 29900, "currency": "CNY"}, "offer_proposed")
 ACCEPT = Step("accept_offer", "consumer", "/offers/{offer}/accept", {}, "offer_accepted")
 
 
