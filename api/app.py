@@ -32,9 +32,7 @@ from cases.timers import SlaClocks, fire_due_timers, reschedule_running
 from policies.base import AllowAllAuthorizer
 from policies.cedar import DEFAULT_POLICY_DIR
 from policies.store import PolicyStore
-from sla.calendar import Calendar
 from sla.clock import Clock, SystemClock
-from sla.config import default_calendars, load_calendars
 from sla.ticker import Ticker
 
 log = logging.getLogger("disputes")
@@ -64,14 +62,6 @@ TAGS = [
 def policy_dir(settings: Settings) -> Path:
     """The policy directory of the configured desk (the packaged one if the desk has none)."""
     return part_path(settings.config_dir, "policies") or DEFAULT_POLICY_DIR
-
-
-def build_policy_store(settings: Settings, registry: WorkflowRegistry) -> PolicyStore | None:
-    """The Cedar policy set in force (None only with the explicit DISPUTES_ALLOW_ALL)."""
-    if settings.allow_all:
-        log.warning("DISPUTES_ALLOW_ALL is set: NO POLICIES ARE CHECKED, every request is allowed")
-        return None
-    return PolicyStore.open(policy_dir(settings), workflows=registry.active_definitions)
 
 
 def build_service(settings: Settings, *, clock: Clock | None = None, desk: Desk | None = None) -> CaseService:
@@ -136,12 +126,6 @@ def build_ticker(service: CaseService, settings: Settings, key: Ed25519PrivateKe
         return fired
 
     return Ticker(sweep, service.clock, settings.tick_seconds)
-
-
-def load_desk_calendars(settings: Settings) -> dict[str, Calendar]:
-    """The configured desk's calendars (its calendars.yaml, or the packaged one)."""
-    path = part_path(settings.config_dir, "calendars")
-    return load_calendars(path) if path is not None else default_calendars()
 
 
 def reload_configuration(service: CaseService, settings: Settings) -> list[str]:

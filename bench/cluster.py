@@ -161,7 +161,7 @@ def serve(env: Mapping[str, str], workers: int, *, timeout: float = 180) -> Iter
             server.wait_workers(timeout=timeout)
             yield server
         finally:
-            _stop(process)
+            stop_process(process)
 
 
 @dataclass
@@ -191,7 +191,7 @@ def ticker(env: Mapping[str, str]) -> Iterator[Ticker]:
         try:
             yield running
         finally:
-            _stop(process)
+            stop_process(process)
             running.final_output = running.output()
 
 
@@ -216,11 +216,12 @@ def sla_tick_result(process: subprocess.Popen[str], timeout: float = 300) -> int
     return int(out.split()[0])
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``timeout`` seconds."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -28,7 +28,7 @@ from cases.registry import WorkflowRegistry
 from cases.service import CaseService, new_case_id
 from cases.timers import SlaClocks
 from policies.base import Authorizer
-from policies.cedar import load_policy_dir
+from policies.cedar import packaged_policies
 from sla.clock import ManualClock
 from sla.config import default_calendars
 from workflow.model import Actor, CaseSnapshot, NewCase
@@ -214,14 +214,8 @@ def sqlite_path(url: str) -> str:
 
 # --- services -----------------------------------------------------------------------------
 
-_POLICIES: list[Authorizer] = []
-
-
 def cedar() -> Authorizer:
-    """The packaged Cedar policy set, loaded once (it is immutable)."""
-    if not _POLICIES:
-        _POLICIES.append(load_policy_dir())
-    return _POLICIES[0]
+    return packaged_policies()
 
 
 def make_service(

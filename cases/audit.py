@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from cases.chain import GENESIS_HASH, canonical_bytes, event_from_body, event_from_doc
@@ -309,9 +309,3 @@ def snapshot_read(db: Database) -> Iterator[Session]:
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         yield session
 
-
-def case_ids_page(session: Session, after_pk: int, limit: int = 500) -> list[tuple[int, str]]:
-    rows = session.execute(
-        select(CASES.c.pk, CASES.c.id).where(and_(CASES.c.pk > after_pk)).order_by(CASES.c.pk).limit(limit)
-    ).all()
-    return [(r.pk, r.id) for r in rows]

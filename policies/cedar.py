@@ -22,6 +22,12 @@ DEFAULT_POLICY_DIR = Path(__file__).resolve().parent / "default"
 _CEDAR_ID = re.compile(r"\bpolicy\d+\b")
 
 
+@functools.cache
+def packaged_policies() -> CedarAuthorizer:
+    """The packaged default policy set, loaded once (an authorizer is immutable)."""
+    return load_policy_dir()
+
+
 def load_policy_dir(path: str | Path = DEFAULT_POLICY_DIR) -> CedarAuthorizer:
     """Load, validate and pre-parse a policy directory.
 

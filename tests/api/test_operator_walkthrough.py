@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from api.app import build_service
 from api.auth import mint_token
 from api.cli import app
 from api.settings import Settings, get_settings
+from bench.cluster import stop_process
 from cases.timers import fire_due_timers
 from sla.clock import ManualClock, SystemClock
 from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, new_case
@@ -218,10 +218,5 @@ def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypa
         assert "would not breach yet: due 2026-03-05T02:00:00.000000Z under the new rules" in flat
         assert "would not happen: its clock would not have run out" in flat
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server, timeout=20)
         log.close()

@@ -6,11 +6,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from api.app import build_policy_store, reload_configuration
+from api.app import policy_dir, reload_configuration
 from api.settings import Settings
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from cases.timers import SlaClocks
+from policies.store import PolicyStore
 from sla.config import default_calendars
 from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, make_service, new_case
 from workflow.model import Actor, from_iso
@@ -31,8 +32,7 @@ def served_desk(db_url: str, tmp_path: Path) -> tuple[Path, Settings, CaseServic
     """A desk directory and a service wired to it the way the app wires one."""
     root = desk(tmp_path)
     settings = Settings(environment="test", database_url=db_url, config_dir=root)
-    store = build_policy_store(settings, WorkflowRegistry.from_directory())
-    assert store is not None
+    store = PolicyStore.open(policy_dir(settings), workflows=WorkflowRegistry.from_directory().active_definitions)
     service = make_service(db_url, authorizer=store.current, clocks=SlaClocks(default_calendars()))
     service.policy_store = store
     return root, settings, service

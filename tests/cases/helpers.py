@@ -10,7 +10,7 @@ from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from cases.timers import SlaClocks
 from policies.base import Authorizer
-from policies.cedar import load_policy_dir
+from policies.cedar import packaged_policies
 from sla.clock import ManualClock
 from sla.config import default_calendars
 from workflow.model import Actor, NewCase
@@ -38,14 +38,8 @@ def new_case(**overrides: Any) -> NewCase:
     return NewCase(**values)
 
 
-_DEFAULT_POLICIES: list[Authorizer] = []
-
-
 def default_policies() -> Authorizer:
-    """The packaged Cedar policy set (loaded once: it is immutable)."""
-    if not _DEFAULT_POLICIES:
-        _DEFAULT_POLICIES.append(load_policy_dir())
-    return _DEFAULT_POLICIES[0]
+    return packaged_policies()
 
 
 def make_service(
