@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,11 +44,15 @@ class CedarAuthorizer:
     mutable state is a thread-safe cache of parsed entity handles.
     """
 
-    def __init__(self, loaded: LoadedPolicies, *, check_requests: bool = False) -> None:
+    def __init__(self, loaded: LoadedPolicies, *, check_requests: bool = False, split_by_action: bool = True) -> None:
         """``check_requests`` also type-checks every request against the schema at
         decision time. Off by default: the policies were validated at load and the
         facts builder is tested against the schema, and the check costs about as much
-        as the decision itself."""
+        as the decision itself.
+
+        ``split_by_action`` hands Cedar only the policies whose scope reaches the
+        actions asked (see :meth:`_policies_reaching`); off, every decision sees the
+        whole set. The answers are the same either way (a property test compares them)."""
         self._loaded = loaded
         self._policies = loaded.policy_set
         self._schema = loaded.schema if check_requests else None
@@ -64,12 +68,14 @@ class CedarAuthorizer:
         permits: dict[str, list[PolicyInfo]] = {}
         context_actions: set[str] = set()
         every = self._case_actions | self._desk_actions
+        self._reach: dict[str, frozenset[str]] = {}
         for policy in loaded.policies:
             reached = (
                 every
                 if policy.actions is None
                 else frozenset().union(*(info.descendants(a) for a in policy.actions))
             )
+            self._reach[policy.cedar_id] = reached
             if policy.reads_context:
                 context_actions |= reached
             if policy.effect == "permit":
@@ -87,6 +93,10 @@ class CedarAuthorizer:
         )
         # lru_cache is thread-safe; 256 handles of a few KB each.
         self._parse_delta = functools.lru_cache(maxsize=256)(self._base.with_added_json_str)
+        self._static = loaded.policy_set.to_pst().static_policies
+        self._subset: Callable[[frozenset[str]], cedarpy.PolicySet] = (
+            functools.lru_cache(maxsize=512)(self._policies_reaching) if split_by_action else self._whole_set
+        )
 
     # --- what the loaded set is ---------------------------------------------------
 
@@ -153,7 +163,7 @@ class CedarAuthorizer:
         }
         if action in self._context_actions:
             request["context"] = json.dumps(facts.context(now, None, None))
-        result = cedarpy.is_authorized_batch([request], self._policies, entities, self._schema)[0]
+        result = cedarpy.is_authorized_batch([request], self._subset(frozenset((action,))), entities, self._schema)[0]
         return self._decision(action, result, actor, where)
 
     def _decide_case(
@@ -179,13 +189,31 @@ class CedarAuthorizer:
                         contexts[key] = json.dumps(facts.context(now, payload, case))
                     request["context"] = contexts[key]
                 requests.append(request)
-            answers = cedarpy.is_authorized_batch(requests, self._policies, self._entities(actor, case), self._schema)
+            policies = self._subset(frozenset(known))
+            answers = cedarpy.is_authorized_batch(requests, policies, self._entities(actor, case), self._schema)
             results = dict(zip(known, answers, strict=True))
         where = f"in state {case.state}"
         return [
             self._decision(a, results[a], actor, where) if a in results else self._unknown(a, "a case")
             for a in actions
         ]
+
+    def _whole_set(self, _actions: frozenset[str]) -> cedarpy.PolicySet:
+        return self._policies
+
+    def _policies_reaching(self, actions: frozenset[str]) -> cedarpy.PolicySet:
+        """The policies whose action scope reaches one of ``actions``, under their Cedar ids.
+
+        A policy whose scope misses the request's action can neither decide it nor fail
+        on it (Cedar checks the scope before the conditions), so leaving it out changes
+        no answer, reason or error; it saves Cedar walking the ~40 policies of a desk
+        for the handful that concern one command (bench B1: ~55 µs of ~150 per batch).
+        Built once per set of actions asked together (a command's view + action, an
+        actions list), from the pre-parsed set's syntax tree."""
+        keep = {cedar_id: tree for cedar_id, tree in self._static.items() if self._reach[cedar_id] & actions}
+        if len(keep) == len(self._static):
+            return self._policies
+        return cedarpy.PolicySet.from_pst(cedarpy.pst.PolicySet(static_policies=keep, templates={}, template_links=[]))
 
     def _entities(self, actor: Actor, case: CaseSnapshot) -> cedarpy.Entities:
         # The desk and the action hierarchy are parsed once at load; per call only
