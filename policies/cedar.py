@@ -44,7 +44,9 @@ class CedarAuthorizer:
     mutable state is a thread-safe cache of parsed entity handles.
     """
 
-    def __init__(self, loaded: LoadedPolicies, *, check_requests: bool = False, split_by_action: bool = True) -> None:
+    def __init__(
+        self, loaded: LoadedPolicies, *, check_requests: bool = False, split_by_action: bool = True
+    ) -> None:
         """``check_requests`` also type-checks every request against the schema at
         decision time. Off by default: the policies were validated at load and the
         facts builder is tested against the schema, and the check costs about as much
@@ -213,7 +215,7 @@ class CedarAuthorizer:
         keep = {cedar_id: tree for cedar_id, tree in self._static.items() if self._reach[cedar_id] & actions}
         if len(keep) == len(self._static):
             return self._policies
-        return cedarpy.PolicySet.from_pst(cedarpy.pst.PolicySet(static_policies=keep, templates={}, template_links=[]))
+        return cedarpy.PolicySet.from_pst(cedarpy.pst.PolicySet(static_policies=keep, templates={}, template_links=()))
 
     def _entities(self, actor: Actor, case: CaseSnapshot) -> cedarpy.Entities:
         # The desk and the action hierarchy are parsed once at load; per call only
