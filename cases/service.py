@@ -28,6 +28,7 @@ from cases.db import Database
 from cases.models import BREACHING_TIMER, BlobRow, EventRow, MessageRow
 from cases.projection import CASES, TIMERS, insert_case, insert_messages, update_case
 from cases.registry import WorkflowRegistry
+from cases.sql import Prepared
 from policies.base import Authorizer, require
 from policies.loader import version_documents
 from sla.clock import Clock
@@ -350,11 +351,11 @@ class CaseService:
 # --- the command path, usable inside a caller's transaction (timers use it) ----
 
 
-_SELECT_SNAPSHOT = select(CASES.c.snapshot).where(CASES.c.id == bindparam("case_id"))
+_SELECT_SNAPSHOT = Prepared(select(CASES.c.snapshot).where(CASES.c.id == bindparam("case_id")))
 
 
 def load_snapshot(session: Session, case_id: str) -> CaseSnapshot:
-    stored = session.connection().execute(_SELECT_SNAPSHOT, {"case_id": case_id}).scalar()
+    stored = _SELECT_SNAPSHOT.scalar(session.connection(), {"case_id": case_id})
     if stored is None:
         raise NotFoundError("case", case_id)
     return snapshot_from_json(stored)
@@ -579,7 +580,9 @@ class UnitOfWork:
         return self.current
 
 
-_INSERT_EVENTS = insert(EVENTS)
+_INSERT_EVENTS = Prepared(
+    insert(EVENTS), ["case_id", "seq", "type", "at", "actor_id", "actor_role", "body", "prev_hash", "hash"]
+)
 
 
 def _insert_events(session: Session, records: list[tuple[RecordedEvent, bytes]]) -> None:
@@ -598,7 +601,7 @@ def _insert_events(session: Session, records: list[tuple[RecordedEvent, bytes]])
         for e, body in records
     ]
     try:
-        session.connection().execute(_INSERT_EVENTS, rows)
+        _INSERT_EVENTS.execute_many(session.connection(), rows)
     except IntegrityError as exc:
         # (case_id, seq) is unique: a concurrent writer appended first.
         case_id = records[0][0].case_id

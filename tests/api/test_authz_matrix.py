@@ -9,9 +9,11 @@ in the file's format (for reviewing a policy change, never for blind copying).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from cases.service import CaseService
@@ -19,6 +21,15 @@ from tests.api.conftest import Api
 from workflow.model import Actor
 
 MATRIX_FILE = Path(__file__).with_name("authz_matrix.yaml")
+
+
+@pytest.fixture
+def api(api_factory: Callable[..., Api]) -> Api:
+    # The matrix sends a thousand-odd requests as fast as the engine answers them; the
+    # rate limiter is another test's subject (test_limits.py), not a role's permission.
+    return api_factory({"rate_limit_per_minute": 10**6})
+
+
 MATRIX: dict[str, Any] = yaml.safe_load(MATRIX_FILE.read_text(encoding="utf-8"))
 ROLES: list[str] = MATRIX["roles"]
 IDENTITIES: dict[str, tuple[str, str, str | None] | None] = {
