@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from cases.db import Database, UTCDateTime
 from cases.sql import Prepared
@@ -52,7 +53,11 @@ def test_sqlite_writers_of_one_process_queue_instead_of_meeting_the_busy_timeout
         for n in range(25):
             try:
                 row = {"label": f"{index}-{n}", "at": datetime.now(UTC)}
-                sqlite_db.run_write(lambda s, row=row: INSERT_ROW.execute(s.connection(), row))
+
+                def insert_row(session: Session, row: dict[str, object] = row) -> None:
+                    INSERT_ROW.execute(session.connection(), row)
+
+                sqlite_db.run_write(insert_row)
             except BaseException as exc:  # noqa: BLE001 - collected for the assertion
                 failures.append(exc)
 
