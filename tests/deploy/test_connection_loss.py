@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 from api.app import create_app
 from api.auth import mint_token
 from api.settings import Settings
+from cases import db as db_module
 from cases import schema
 from cases.audit import EVENTS
 from cases.db import make_engine
@@ -226,3 +227,49 @@ def test_a_read_whose_connection_dies_is_503_and_the_next_read_works(rig: Rig) -
     assert failed.headers["Retry-After"] == "1"
     ok = rig.client.get(f"/v1/cases/{case_id}", headers=reader)
     assert ok.status_code == 200 and ok.json()["id"] == case_id
+
+
+def _kill_pooled_connections(rig: Rig) -> list[int]:
+    """End the server side of every connection idle in the service's pool, as a database
+    restart would, and wait until they are gone."""
+    pool = rig.service.db.engine.pool
+    pids: list[int] = []
+    held = [pool.connect() for _ in range(pool.checkedin())]  # type: ignore[attr-defined]
+    for proxy in held:
+        pids.append(proxy.dbapi_connection.info.backend_pid)  # type: ignore[union-attr]
+    for proxy in held:
+        proxy.close()
+    with rig.killer.admin.connect() as admin:
+        for pid in pids:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        deadline = time.monotonic() + 10
+        alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)")
+        while admin.execute(alive, {"pids": pids}).scalar():
+            assert time.monotonic() < deadline, "backends did not terminate"
+            time.sleep(0.01)
+    return pids
+
+
+def test_connections_dropped_while_idle_are_replaced_before_use(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restart while the pool sat idle: the connections that idled past the ping threshold
+    are pinged at checkout and replaced, so no request sees the dead ones."""
+    case_id, _ = _file(rig)
+    assert _kill_pooled_connections(rig)
+    monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 0.0)  # every pooled connection counts as idle
+    reader = rig.headers("c-1", "consumer", None)
+    for _ in range(3):
+        ok = rig.client.get(f"/v1/cases/{case_id}", headers=reader)
+        assert ok.status_code == 200, ok.text
+
+
+def test_a_busy_connection_is_not_pinged_and_a_dead_one_costs_one_503(rig: Rig) -> None:
+    """Within the ping threshold a checkout asks the server nothing; if the server died
+    meanwhile the read fails once (503) and the failure recycles the pool."""
+    case_id, _ = _file(rig)
+    assert _kill_pooled_connections(rig)
+    reader = rig.headers("c-1", "consumer", None)
+    failed = rig.client.get(f"/v1/cases/{case_id}", headers=reader)
+    assert failed.status_code == 503, failed.text
+    for _ in range(3):
+        ok = rig.client.get(f"/v1/cases/{case_id}", headers=reader)
+        assert ok.status_code == 200, ok.text
