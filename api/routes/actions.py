@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from api.deps import CurrentActor, IfMatch, ServiceDep, SettingsDep, etag
 from api.openapi import problems
 from api.problems import ProblemError
+from api.routing import OneHopRoute
 from api.schemas import (
     CasePublic,
     EvidenceListPublic,
@@ -33,7 +34,7 @@ from api.settings import Settings
 from cases.service import CaseService, decode_cursor, encode_cursor, evidence_visible
 from workflow.model import Actor, CaseSnapshot, Evidence, InfoRequest, Offer
 
-router = APIRouter(prefix="/v1/cases/{case_id}", tags=["cases"])
+router = APIRouter(prefix="/v1/cases/{case_id}", tags=["cases"], route_class=OneHopRoute)
 UPLOAD_MEDIA_TYPES = Settings.model_fields["upload_media_types"].default
 MUTATION_PROBLEMS = problems(401, 403, 404, 409, 412, 422, 428, 429)
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from api.deps import CurrentActor, ServiceDep
 from api.openapi import problems
 from api.routes.cases import ISO_INSTANT, parse_instant
+from api.routing import OneHopRoute
 from api.schemas import CasePublic, EventPublic
 from cases.audit import replay
 from cases.audit_log import record_read
@@ -27,7 +28,7 @@ from cases.verify import verify_database
 from policies.base import require_desk
 from workflow.model import Actor
 
-router = APIRouter(tags=["auditor"])
+router = APIRouter(tags=["auditor"], route_class=OneHopRoute)
 
 
 class ReplayPublic(BaseModel):

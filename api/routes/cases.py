@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentActor, IfMatch, ServiceDep, etag
 from api.openapi import problems
+from api.routing import OneHopRoute
 from api.schemas import (
     ActionPublic,
     ActionsPublic,
@@ -23,7 +24,7 @@ from cases.service import CaseFilters, decode_cursor
 from workflow.errors import InvalidCommandError
 from workflow.model import NewCase
 
-router = APIRouter(prefix="/v1/cases", tags=["cases"])
+router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=OneHopRoute)
 ISO_INSTANT = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 
 

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentActor, ServiceDep
 from api.openapi import problems
+from api.routing import OneHopRoute
 from api.schemas import CasePublic, QueueItemPublic, QueuePublic, TimerPublic, TimersPublic
 from cases.timers import TimerView, case_timers, queue
 
-router = APIRouter(tags=["clocks"])
+router = APIRouter(tags=["clocks"], route_class=OneHopRoute)
 
 
 def timer_public(view: TimerView) -> TimerPublic:

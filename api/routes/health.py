@@ -8,9 +8,10 @@ from sqlalchemy import text
 
 from api.deps import ServiceDep
 from api.problems import problem
+from api.routing import OneHopRoute
 from api.schemas import Health
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=OneHopRoute)
 
 
 @router.get("/healthz", response_model=Health, summary="The process is alive")

@@ -11,13 +11,14 @@ from fastapi import APIRouter, Response, status
 from api.deps import CurrentActor, ServiceDep
 from api.openapi import problems
 from api.problems import TYPE_PREFIX, ProblemError, problem_schema
+from api.routing import OneHopRoute
 from api.schemas import MediatorCreate, MediatorPublic, MediatorsPublic, MediatorUpdate
 from cases.intake import DeskIntake, service_calendars
 from cases.mediators import Mediator, MediatorExistsError, Weight, add_mediator, list_mediators, update_mediator
 from cases.service import CaseService
 from policies.base import require_desk
 
-router = APIRouter(prefix="/v1/mediators", tags=["configuration"])
+router = APIRouter(prefix="/v1/mediators", tags=["configuration"], route_class=OneHopRoute)
 
 
 def _weight(service: CaseService) -> Weight:

@@ -7,9 +7,10 @@ from pydantic import BaseModel
 
 from api.deps import CurrentActor, ServiceDep
 from api.openapi import problems
+from api.routing import OneHopRoute
 from policies.base import require_desk
 
-router = APIRouter(tags=["configuration"])
+router = APIRouter(tags=["configuration"], route_class=OneHopRoute)
 
 
 class PolicyPublic(BaseModel):

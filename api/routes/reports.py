@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from api.deps import CurrentActor, ServiceDep
 from api.openapi import problems
 from api.routes.cases import ISO_INSTANT, parse_instant
+from api.routing import OneHopRoute
 from api.schemas import HotspotsPublic, MerchantsReportPublic, SatisfactionPublic, SlaPublic
 from cases.intake import DeskIntake
 from cases.reports import hotspots_report, merchants_report, satisfaction_report, sla_report
@@ -18,7 +19,7 @@ from intake.supervision import SupervisionRules
 from policies.base import require_desk
 from workflow.model import Actor
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=OneHopRoute)
 DEFAULT_PERIOD = timedelta(days=30)
 SINCE = Annotated[str | None, Query(pattern=ISO_INSTANT, description="Start (ISO 8601); default: 30 days before.")]
 UNTIL = Annotated[str | None, Query(pattern=ISO_INSTANT, description="End, exclusive (ISO 8601); default: now.")]
