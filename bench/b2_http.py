@@ -76,7 +76,10 @@ def _errors(label: str, results: list[dict[str, Any]]) -> list[str]:
     notes = []
     for result in results:
         if result.get("errors"):
-            notes.append(f"B2 {label}: non-2xx answers {result['errors']}: {'; '.join(result['samples'][:2])}")
+            notes.append(
+                f"B2 {label}: failed requests (by HTTP status; 'connection': closed by the server unanswered) "
+                f"{result['errors']}: {'; '.join(result['samples'][:2])}"
+            )
     return notes[:2]
 
 

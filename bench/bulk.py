@@ -9,7 +9,8 @@ accepts: ``verify_case`` passes on them (checked on a sample after each build) a
 its timers are ones ``fire_due_timers`` reads. Rows go in with ``executemany`` in big
 batches (SQLite) or ``COPY`` (PostgreSQL).
 
-Every case has exactly one running timer, which neither warns nor falls due until after ``SWEEP_AT``.
+Every case has exactly one running timer, which neither warns nor falls due until after ``SWEEP_AT``
+(so no clone is ``breaching``; the case row, that column included, is copied from its template).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from bench.common import (
 from bench.context import Context
 from cases.audit import verify_case
 from cases.chain import GENESIS_HASH
+from cases.codec import snapshot_from_json
 from cases.db import Database, make_engine
 from cases.models import EvidenceRow, MessageRow, OfferRow
 from cases.projection import CASES, TIMERS
@@ -334,11 +336,16 @@ def _spot_check(service: CaseService, count: int) -> None:
     with service.db.read() as session:
         last = session.execute(select(CASES.c.pk).order_by(CASES.c.pk.desc()).limit(1)).scalar_one()
         sample = [rng.randint(1, last) for _ in range(20)]
-        ids = session.execute(select(CASES.c.id).where(CASES.c.pk.in_(sample))).scalars().all()
-        for case_id in ids:
+        rows = session.execute(
+            select(CASES.c.id, CASES.c.breaching, CASES.c.snapshot).where(CASES.c.pk.in_(sample))
+        ).all()
+        for case_id, breaching, snapshot in rows:
             damage = verify_case(session, service.registry, case_id)
             if damage:
                 raise AssertionError(f"bulk clone does not verify: {damage[0]}")
+            # The row is the template's, copied whole: its breaching column must match its clocks.
+            if breaching != snapshot_from_json(snapshot).breaching:
+                raise AssertionError(f"bulk clone {case_id}: breaching column {breaching} disagrees with its timers")
 
 
 def scale_db(ctx: Context, count: int) -> ScaleDb:

@@ -17,6 +17,11 @@ Phases:
 Input (stdin, JSON): a list of phases, run one after the other (each names its server's
 port and mode). Result (stdout, JSON): per phase, completed, seconds, errors by status, a
 few error samples, and the latencies in ms of the commands in the measured window.
+
+A connection the server closes or resets under a request (``IncompleteReadError``,
+``ConnectionResetError``, ...) fails that request: it is counted under the error key
+``"connection"`` (no answer, so no latency), the connection is dropped and the next
+request opens a new one. The generator itself never stops for it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STEPS = 11
+# What a server closing or resetting a keep-alive connection looks like to this side:
+# EOF mid-answer (IncompleteReadError), ConnectionResetError, BrokenPipeError, a refused reconnect.
+DROPPED = (asyncio.IncompleteReadError, OSError)
 FILE_BODY = {
     "merchant_id": "m-1",
     "order_ref": "ORD-1001",
@@ -128,8 +136,9 @@ class Driver:
         self.port = int(config["port"])
         self.tokens: dict[str, str] = config["tokens"]
         self.build = engine_request if config["mode"] == "engine" else bare_request
-        self.errors: collections.Counter[int] = collections.Counter()
+        self.errors: collections.Counter[int | str] = collections.Counter()
         self.samples: list[str] = []
+        self.connections = 0  # opened, reopenings included
 
     def raw(self, state: CaseState) -> bytes:
         role, path, body = self.build(state)
@@ -146,7 +155,22 @@ class Driver:
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
     def report(self) -> dict[str, Any]:
-        return {"errors": {str(k): v for k, v in self.errors.items()}, "samples": self.samples}
+        return {
+            "errors": {str(k): v for k, v in self.errors.items()},
+            "samples": self.samples,
+            "dropped": self.errors["connection"],
+            "opened": self.connections,
+        }
+
+    async def open(self) -> Connection:
+        self.connections += 1
+        return await Connection.open(self.port)
+
+    def dropped(self, state: CaseState, exc: BaseException) -> None:
+        """The server closed the connection under this request: a failed request."""
+        self.errors["connection"] += 1
+        if len(self.samples) < 5:
+            self.samples.append(f"step {state.step}: connection lost: {type(exc).__name__}: {exc}"[:300])
 
     async def command(self, conn: Connection, state: CaseState) -> bool:
         """Send the case's next command; advance the case on success."""
@@ -172,19 +196,27 @@ async def closed_loop(config: dict[str, Any]) -> dict[str, Any]:
     latencies: list[float] = []
 
     async def worker() -> None:
-        conn = await Connection.open(driver.port)
+        conn: Connection | None = None
         try:
             state = CaseState()
             while time.perf_counter() < deadline:
                 sent = time.perf_counter()
-                ok = await driver.command(conn, state)
+                try:
+                    conn = conn or await driver.open()
+                    ok = await driver.command(conn, state)
+                except DROPPED as exc:
+                    driver.dropped(state, exc)
+                    if conn is not None:
+                        conn.close()
+                    conn, ok = None, False
                 done = time.perf_counter()
                 if sent >= measure_from and done <= deadline and ok:
                     latencies.append((done - sent) * 1000)
                 if not ok or state.step == STEPS:
                     state = CaseState()
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     await asyncio.gather(*(worker() for _ in range(int(config["concurrency"]))))
     return {"completed": len(latencies), "seconds": duration, "latencies_ms": latencies, **driver.report()}
@@ -207,9 +239,18 @@ async def open_loop(config: dict[str, Any]) -> dict[str, Any]:
         nonlocal in_flight, peak_in_flight
         in_flight += 1
         peak_in_flight = max(peak_in_flight, in_flight)
-        conn = idle.pop() if idle else await Connection.open(driver.port)
+        conn = idle.pop() if idle else None
         try:
+            conn = conn or await driver.open()
             ok = await driver.command(conn, state)
+        except DROPPED as exc:
+            # No answer: a failed request, not a latency. The connection is done; the next
+            # request that finds no idle one opens a new one. The case is dropped too (its
+            # command may or may not have been applied).
+            driver.dropped(state, exc)
+            if conn is not None:
+                conn.close()
+            return
         finally:
             in_flight -= 1
         idle.append(conn)

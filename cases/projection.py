@@ -46,6 +46,7 @@ def case_values(s: CaseSnapshot) -> dict[str, Any]:
         "closed_at": from_iso(s.closed_at) if s.closed_at else None,
         "head_hash": s.head_hash,
         "snapshot": snapshot_to_json(s),
+        "breaching": s.breaching,
     }
 
 

@@ -43,6 +43,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
 def require_current(engine: Engine) -> None:
     """Refuse to serve on a database behind the code (run `disputes db upgrade`)."""
     current, head = current_revision(engine), head_revision()

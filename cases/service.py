@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, exists, insert, or_, select, text
+from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from cases.chain import GENESIS_HASH, event_from_body, seal
 from cases.codec import snapshot_from_json
 from cases.db import Database
-from cases.models import BREACHING_TIMER, BlobRow, EventRow, MessageRow
-from cases.projection import CASES, TIMERS, insert_case, insert_messages, update_case
+from cases.models import BlobRow, EventRow, MessageRow
+from cases.projection import CASES, insert_case, insert_messages, update_case
 from cases.registry import WorkflowRegistry
 from cases.sql import Prepared
 from policies.base import Authorizer, require
@@ -239,28 +239,7 @@ class CaseService:
     ) -> Page:
         """Newest first, scoped to what the actor's role may see, cursor-paginated."""
         limit = max(1, min(limit, MAX_PAGE))
-        stmt = select(CASES.c.pk, CASES.c.snapshot).where(visibility_clause(actor, filters.state))
-        for column, value in (
-            ("state", filters.state),
-            ("category", filters.category),
-            ("merchant_id", filters.merchant_id),
-            ("mediator_id", filters.mediator_id),
-            ("consumer_id", filters.consumer_id),
-        ):
-            if value is not None:
-                stmt = stmt.where(CASES.c[column] == value)
-        if filters.created_from is not None:
-            stmt = stmt.where(CASES.c.created_at >= filters.created_from)
-        if filters.created_to is not None:
-            stmt = stmt.where(CASES.c.created_at < filters.created_to)
-        if filters.breaching is not None:
-            # Correlated, so that the newest-first walk stops after a page whatever the
-            # table's size; each probe is a lookup in the partial index.
-            breaching = exists().where(TIMERS.c.case_id == CASES.c.id, text(f"({BREACHING_TIMER})"))
-            stmt = stmt.where(breaching if filters.breaching else ~breaching)
-        if cursor:
-            stmt = stmt.where(CASES.c.pk < decode_cursor(cursor))
-        stmt = stmt.order_by(CASES.c.pk.desc()).limit(limit + 1)
+        stmt = list_query(actor, filters, cursor, limit)
         with self.db.read() as session:
             rows = session.execute(stmt).all()
         data = [snapshot_from_json(r.snapshot) for r in rows[:limit]]
@@ -364,6 +343,30 @@ def load_snapshot(session: Session, case_id: str) -> CaseSnapshot:
 def evidence_visible(actor: Actor, item: Evidence) -> bool:
     """Drafts are staged: only their party and mediators see them until submitted."""
     return item.status == "submitted" or actor.party in (item.party, "mediator", "auditor")
+
+
+def list_query(actor: Actor, filters: CaseFilters, cursor: str | None, limit: int) -> Any:
+    """The statement of one page of ``list_cases`` (``limit + 1`` rows, to know if more follow)."""
+    stmt = select(CASES.c.pk, CASES.c.snapshot).where(visibility_clause(actor, filters.state))
+    for column, value in (
+        ("state", filters.state),
+        ("category", filters.category),
+        ("merchant_id", filters.merchant_id),
+        ("mediator_id", filters.mediator_id),
+        ("consumer_id", filters.consumer_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(CASES.c[column] == value)
+    if filters.created_from is not None:
+        stmt = stmt.where(CASES.c.created_at >= filters.created_from)
+    if filters.created_to is not None:
+        stmt = stmt.where(CASES.c.created_at < filters.created_to)
+    if filters.breaching is not None:
+        # The projection's column, so that the (breaching, pk) index serves the newest-first walk.
+        stmt = stmt.where(CASES.c.breaching == filters.breaching)
+    if cursor:
+        stmt = stmt.where(CASES.c.pk < decode_cursor(cursor))
+    return stmt.order_by(CASES.c.pk.desc()).limit(limit + 1)
 
 
 def visibility_clause(actor: Actor, state: str | None = None) -> Any:

@@ -93,6 +93,11 @@ class TimerState:
     paused_seconds: int = 0
     ended_at: str | None = None
 
+    @property
+    def breaching(self) -> bool:
+        """Breached, or warned and still running (a paused or finished clock is not)."""
+        return self.status == "breached" or (self.status == "running" and self.warned)
+
 
 @dataclass(frozen=True, slots=True)
 class Rating:
@@ -148,6 +153,11 @@ class CaseSnapshot:
 
     def evolve(self, **changes: Any) -> CaseSnapshot:
         return replace(self, **changes)
+
+    @property
+    def breaching(self) -> bool:
+        """Has any of the case's clocks breached, or warned and still running?"""
+        return any(t.breaching for t in self.timers)
 
     def offer(self, offer_id: str) -> Offer | None:
         return next((o for o in self.offers if o.offer_id == offer_id), None)

@@ -181,8 +181,8 @@ def test_list_filters_and_cursor(service: CaseService) -> None:
 
 
 def test_mediator_lists_by_state_and_breaching_cases(db_url: str) -> None:
-    """The state filter resolves the mediators' "own or pool" visibility; breaching uses the
-    timers' partial index and means breached, or warned and still running."""
+    """The state filter resolves the mediators' "own or pool" visibility; breaching means a
+    clock breached, or warned and still running (the cases' breaching column)."""
     service = make_clocked_service(db_url)
     try:
         _lists_by_state_and_breaching(service)
