@@ -124,3 +124,22 @@ def test_policies_route_for_auditors_not_consumers(api: Api) -> None:
     assert all(p["reason"] for p in body["data"])
     refused = api.client.get("/v1/policies", headers=api.token("c-1", "consumer"))
     assert refused.status_code == 403 and refused.json()["reasons"]
+
+
+def test_a_token_verified_once_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verified tokens are cached by their text; the cache never outlives the token."""
+    import time
+
+    from api import auth
+
+    settings = Settings(environment="test", jwt_secret=HS.jwt_secret, jwt_leeway_seconds=0)
+    token = mint_token(settings, sub="c-1", role="consumer", now=SystemClock().now(), ttl=timedelta(minutes=5))
+    assert actor_from_token(token, settings).id == "c-1"
+    assert actor_from_token(token, settings).id == "c-1"  # from the cache
+    monkeypatch.setattr(auth, "_now", lambda: time.time() + 301)
+    with pytest.raises(UnauthenticatedError, match="expired"):
+        actor_from_token(token, settings)
+    # A refusal is not cached: another secret's settings verify the same text afresh.
+    other = Settings(environment="test", jwt_secret="another-secret-of-32-chars-xxxxx", jwt_leeway_seconds=0)
+    with pytest.raises(UnauthenticatedError, match="signature"):
+        actor_from_token(token, other)
