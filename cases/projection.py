@@ -66,16 +66,23 @@ def insert_case(session: Session, snapshot: CaseSnapshot) -> None:
     write_children(session, None, snapshot)
 
 
-def update_case(session: Session, before: CaseSnapshot, after: CaseSnapshot) -> None:
-    """Compare-and-set on the version: the loser of a race updates nothing and gets a Conflict."""
+def update_case(session: Session, before: CaseSnapshot, after: CaseSnapshot) -> Any:
+    """Compare-and-set on the version: the loser of a race updates nothing. Returns the
+    UPDATE's cursor for :func:`require_updated`, which runs once its result is in (after
+    a pipelined batch, see cases.sql.pipelined)."""
     values = case_values(after)
     del values["id"]  # the key is not rewritten
     values["where_id"], values["where_version"] = before.id, before.version
     result = _UPDATE_CASE.execute(session.connection(), values)
+    write_children(session, before, after)
+    return result
+
+
+def require_updated(session: Session, before: CaseSnapshot, result: Any) -> None:
+    """A Conflict for the writer whose compare-and-set changed no row."""
     if result.rowcount != 1:
         current = session.execute(CASES.select().with_only_columns(CASES.c.version).where(CASES.c.id == before.id))
         raise ConflictError(before.id, int(current.scalar_one()), before.version)
-    write_children(session, before, after)
 
 
 def timer_values(case_id: str, t: TimerState) -> dict[str, Any]:

@@ -26,9 +26,9 @@ from cases.chain import GENESIS_HASH, event_from_body, seal
 from cases.codec import snapshot_from_json
 from cases.db import Database
 from cases.models import BlobRow, EventRow, MessageRow
-from cases.projection import CASES, insert_case, insert_messages, update_case
+from cases.projection import CASES, insert_case, insert_messages, require_updated, update_case
 from cases.registry import WorkflowRegistry
-from cases.sql import Prepared
+from cases.sql import Prepared, pipelined
 from policies.base import Authorizer, require
 from policies.loader import version_documents
 from sla.clock import Clock
@@ -334,7 +334,12 @@ _SELECT_SNAPSHOT = Prepared(select(CASES.c.snapshot).where(CASES.c.id == bindpar
 
 
 def load_snapshot(session: Session, case_id: str) -> CaseSnapshot:
-    stored = _SELECT_SNAPSHOT.scalar(session.connection(), {"case_id": case_id})
+    connection = session.connection()
+    with pipelined(connection):  # the transaction's BEGIN and this read in one round trip
+        cursor = _SELECT_SNAPSHOT.execute(connection, {"case_id": case_id})
+    row = cursor.fetchone()
+    cursor.close()
+    stored = None if row is None else row[0]
     if stored is None:
         raise NotFoundError("case", case_id)
     return snapshot_from_json(stored)
@@ -575,11 +580,24 @@ class UnitOfWork:
     def write(self, session: Session) -> CaseSnapshot:
         if not self.records:
             return self.current
-        _insert_events(session, self.records)
-        if self.before is None:
-            insert_case(session, self.current)
-        else:
-            update_case(session, self.before, self.current)
+        updated = None
+        first = self.records[0][0]
+        try:
+            # One round trip on PostgreSQL for the events, the case row and its children.
+            with pipelined(session.connection()):
+                _insert_events(session, self.records)
+                if self.before is None:
+                    insert_case(session, self.current)
+                else:
+                    updated = update_case(session, self.before, self.current)
+        except IntegrityError as exc:
+            if not _seq_taken(exc):
+                raise
+            # (case_id, seq) is unique: a concurrent writer appended first.
+            raise ConflictError(first.case_id, first.seq - 1) from exc
+        if updated is not None:
+            assert self.before is not None
+            require_updated(session, self.before, updated)
         return self.current
 
 
@@ -603,10 +621,11 @@ def _insert_events(session: Session, records: list[tuple[RecordedEvent, bytes]])
         }
         for e, body in records
     ]
-    try:
-        _INSERT_EVENTS.execute_many(session.connection(), rows)
-    except IntegrityError as exc:
-        # (case_id, seq) is unique: a concurrent writer appended first.
-        case_id = records[0][0].case_id
-        raise ConflictError(case_id, records[0][0].seq - 1) from exc
+    _INSERT_EVENTS.execute_many(session.connection(), rows)
     insert_messages(session, (e for e, _ in records))
+
+
+def _seq_taken(exc: IntegrityError) -> bool:
+    """The events' (case_id, seq) key refused the insert (and not some other constraint)."""
+    text = str(exc.orig)
+    return "uq_events_case_seq" in text or "events.case_id, events.seq" in text

@@ -20,13 +20,14 @@ What ``Connection.execute`` would do on the way and still must happen here:
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -102,6 +103,43 @@ def _compile(statement: ClauseElement, columns: list[str] | None, dialect: Diale
     return _Form(compiled.string, order, tuple(convert))
 
 
+@contextlib.contextmanager
+def pipelined(connection: Connection) -> Iterator[None]:
+    """On PostgreSQL, send the statements run inside together and read their results in one
+    round trip (psycopg's pipeline mode); elsewhere, run them as they come.
+
+    Inside, a statement's result is not there yet: read ``rowcount`` or rows after the
+    block (a fetch inside forces the round trip early). A failure is raised when the
+    block ends, as the same SQLAlchemy exception a lone statement would have raised, and
+    the statements queued after the failing one are not run. Per command this replaces
+    four round trips (events, case row, child rows, then the next one) with one, and
+    the transaction's BEGIN travels with the case read (bench B1 on PostgreSQL).
+    """
+    driver = connection.connection.driver_connection
+    pipeline = getattr(driver, "pipeline", None)
+    if pipeline is None:
+        yield
+        return
+    try:
+        with pipeline():
+            yield
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise _translated(connection, exc, "(pipelined statements)", None, None) from exc
+
+
+def _translated(connection: Connection, exc: Any, sql: str, params: Any, cursor: Any) -> StatementError:
+    # What Connection.execute does with a driver error: a lost connection is invalidated
+    # (the pool then recycles its peers) and flagged, so Database.run_write retries.
+    dialect = connection.dialect
+    lost = dialect.is_disconnect(exc, connection.connection, cursor)
+    if lost:
+        connection.invalidate(exc)
+    translated: StatementError = DBAPIError.instance(
+        sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+    )
+    return translated
+
+
 def _run(connection: Connection, sql: str, params: Any, *, many: bool) -> Any:
     # connection.connection checks the transaction out if it was not already; the
     # cursor is the driver's own, inside the transaction SQLAlchemy began.
@@ -110,17 +148,11 @@ def _run(connection: Connection, sql: str, params: Any, *, many: bool) -> Any:
     dispatch = connection.dispatch
     if dispatch.before_cursor_execute:
         dispatch.before_cursor_execute(connection, cursor, sql, params, None, many)
-    dialect = connection.dialect
     try:
         if many:
             cursor.executemany(sql, params)
         else:
             cursor.execute(sql, params)
-    except dialect.loaded_dbapi.Error as exc:
-        lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
-        if lost:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(
-            sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-        ) from exc
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise _translated(connection, exc, sql, params, cursor) from exc
     return cursor
