@@ -386,34 +386,47 @@ class RawWriter:
     """The raw baseline: the same statements through the same driver connection (the engine's
     connect settings: WAL, synchronous=FULL, busy timeout), one transaction per command."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pipelined: bool = False) -> None:
+        """``pipelined``: on PostgreSQL, send each command's writes in one round trip, as the
+        engine does (cases.sql.pipelined), instead of one statement at a time."""
         self.engine = make_engine(url)
         self.sqlite = self.engine.dialect.name == "sqlite"
+        self.pipelined = pipelined and not self.sqlite
         self._proxy = self.engine.raw_connection()
         self.conn: Any = self._proxy.driver_connection
 
     def run(self, statements: Sequence[Statement]) -> None:
-        run_statements(self.conn, statements, sqlite=self.sqlite)
+        run_statements(self.conn, statements, sqlite=self.sqlite, pipelined=self.pipelined)
 
     def close(self) -> None:
         self._proxy.close()
         self.engine.dispose()
 
 
-def run_statements(conn: Any, statements: Sequence[Statement], *, sqlite: bool) -> None:
+def run_statements(conn: Any, statements: Sequence[Statement], *, sqlite: bool, pipelined: bool = False) -> None:
     """Execute recorded statements on a DBAPI connection in one transaction (BEGIN IMMEDIATE
-    on SQLite, as the engine does); an UPDATE that changes no row is an error."""
+    on SQLite, as the engine does); an UPDATE that changes no row is an error. ``pipelined``
+    (psycopg): all of them in one round trip, then COMMIT."""
     cursor = conn.cursor()
     if sqlite:
         cursor.execute("BEGIN IMMEDIATE")
     try:
-        for st in statements:
-            if st.many:
-                cursor.executemany(st.sql, st.params)
-            else:
-                cursor.execute(st.sql, st.params)
-                if st.sql.lstrip()[:6].upper() == "UPDATE" and cursor.rowcount != 1:
-                    raise AssertionError(f"baseline UPDATE changed {cursor.rowcount} rows")
+        updates = []
+        with conn.pipeline() if pipelined else contextlib.nullcontext():
+            for st in statements:
+                # A cursor per statement: in a pipeline each one's rowcount arrives at the end.
+                one = conn.cursor() if pipelined else cursor
+                if st.many:
+                    one.executemany(st.sql, st.params)
+                else:
+                    one.execute(st.sql, st.params)
+                    if st.sql.lstrip()[:6].upper() == "UPDATE":
+                        if pipelined:
+                            updates.append(one)  # its rowcount is there after the pipeline
+                        elif one.rowcount != 1:
+                            raise AssertionError(f"baseline UPDATE changed {one.rowcount} rows")
+        if any(u.rowcount != 1 for u in updates):
+            raise AssertionError("a baseline UPDATE changed no row")
     except BaseException:
         if sqlite:
             cursor.execute("ROLLBACK")
