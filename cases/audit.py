@@ -28,8 +28,11 @@ EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 EventTuple = tuple[int, int, str, str, str, str, str, str, datetime]
 """One stored event as verification reads it: id, seq, body, prev_hash, hash, type, actor_id, actor_role, at."""
-CaseRowTuple = tuple[int, str, str, str]
-"""The projection as verification reads it: version, head_hash, snapshot, state."""
+CaseRowTuple = tuple[int, str, str, str, bool]
+"""The projection as verification reads it: version, head_hash, snapshot, and the columns
+derived from the snapshot that queries filter on without it: state, breaching."""
+# Those columns in that order; every reader of a CaseRowTuple selects them.
+CASE_ROW_COLUMNS = (CASES.c.version, CASES.c.head_hash, CASES.c.snapshot, CASES.c.state, CASES.c.breaching)
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,7 @@ def replay(
 def verify_case(session: Session, registry: WorkflowRegistry, case_id: str) -> list[Damage]:
     """Walk one case's chain and replay it against its projection. Empty list = intact."""
     rows = event_rows(session, case_id)
-    case_row = session.execute(
-        select(CASES.c.version, CASES.c.head_hash, CASES.c.snapshot, CASES.c.state).where(CASES.c.id == case_id)
-    ).first()
+    case_row = session.execute(select(*CASE_ROW_COLUMNS).where(CASES.c.id == case_id)).first()
     damage = check_case_rows(session, registry, case_id, rows, tuple(case_row) if case_row is not None else None)
     return [damage] if damage is not None else []
 
@@ -122,7 +123,7 @@ def check_case_rows(
     """
     if case_row is None:
         return Damage(case_id, 0, "deleted", "the case row is missing")
-    version, head_hash, stored_snapshot, state = case_row
+    version, head_hash, stored_snapshot, state, breaching = case_row
     docs = [_parse(row[2]) for row in rows]
     prev_hash = GENESIS_HASH
     snapshot: CaseSnapshot | None = None
@@ -170,6 +171,12 @@ def check_case_rows(
         or (state != snapshot.state)
     ):
         return Damage(case_id, last_seq, "projection", "replaying the log does not give the stored case")
+    if replay and snapshot is not None and bool(breaching) != snapshot.breaching:
+        # GET /v1/cases?breaching= filters on this column alone: a wrong one hides a case from that list.
+        return Damage(
+            case_id, last_seq, "projection",
+            f"the stored breaching column says {bool(breaching)}, the replayed clocks say {snapshot.breaching}",
+        )
     return None
 
 

@@ -33,6 +33,11 @@ class CaseRow(SQLModel, table=True):
         Index("ix_cases_created", "created_at"),
         # GET /v1/cases?breaching=true|false, newest first: an index walk whatever the table's size.
         Index("ix_cases_breaching_pk", "breaching", "pk"),
+        # Filing's intake (cases/intake.py, cases/mediators.py) counts a merchant's complaints in the
+        # repeat window and each mediator's open cases by priority: both read only these entries
+        # (covering), not every case the merchant or mediator ever had.
+        Index("ix_cases_merchant_created", "merchant_id", "created_at"),
+        Index("ix_cases_mediator_open", "mediator_id", "closed_at", "priority"),
     )
 
     pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))

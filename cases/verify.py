@@ -20,6 +20,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlmodel import Session
 
 from cases.audit import (
+    CASE_ROW_COLUMNS,
     CHAIN_COLUMNS,
     EVENT_COLUMNS,
     EVENTS,
@@ -239,12 +240,7 @@ def check_cases(
     """
     ids = list(dict.fromkeys(case_ids))
     case_rows: dict[str, CaseRowTuple] = {
-        r.id: (r.version, r.head_hash, r.snapshot, r.state)
-        for r in session.execute(
-            select(CASES.c.id, CASES.c.version, CASES.c.head_hash, CASES.c.snapshot, CASES.c.state).where(
-                CASES.c.id.in_(ids)
-            )
-        )
+        r[0]: tuple(r[1:]) for r in session.execute(select(CASES.c.id, *CASE_ROW_COLUMNS).where(CASES.c.id.in_(ids)))
     }
     heads: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
     for r in session.execute(

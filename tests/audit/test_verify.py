@@ -15,10 +15,12 @@ from cases.checkpoints import HEADS, generate_signing_key, public_key_hex, write
 from cases.codec import snapshot_to_json
 from cases.projection import CASES, case_values
 from cases.service import CaseService
+from cases.timers import fire_due_timers
 from cases.verify import CheckpointProblem, VerifyReport, verify_database
+from sla.clock import ManualClock
 from tests.audit.builders import build_cases, extend_cases
 from tests.audit.corruptions import forged_row
-from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, new_case
+from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0, make_clocked_service, new_case
 from workflow.errors import NotFoundError
 
 
@@ -158,3 +160,40 @@ def test_chain_only_mode_skips_the_projection(service: CaseService) -> None:
         session.execute(update(CASES).where(CASES.c.id == case.id).values(state="closed"))
     assert _damages(verify_database(service.db, service.registry)) == {case.id: (1, "projection")}
     assert verify_database(service.db, service.registry, replay=False).intact
+
+
+def test_a_breaching_column_that_disagrees_with_the_clocks_is_projection_drift(db_url: str) -> None:
+    """``GET /v1/cases?breaching=`` reads the column alone: set on a case whose clocks are fine,
+    or cleared on one whose clock warned, it is reported like any other projection drift, by the
+    one-case check and the database walk alike (not in chain-only mode, which replays nothing)."""
+    service = make_clocked_service(db_url)
+    try:
+        clock = service.clock
+        assert isinstance(clock, ManualClock)
+        warned = service.file(actor=CONSUMER, new_case=new_case(order_ref="warned"))
+        calm, raised, cleared = (service.file(actor=CONSUMER, new_case=new_case(order_ref=n)) for n in "ABC")
+        service.execute(actor=MEDIATOR, case_id=calm.id, name="assign")  # its assignment clock is met
+        clock.set(T0 + timedelta(hours=1.5))  # the unassigned cases' assignment clocks warn
+        fire_due_timers(service, clock.now())
+        service.execute(actor=MEDIATOR, case_id=raised.id, name="assign")  # met, no longer breaching
+        assert [service.get(actor=AUDITOR, case_id=c.id).breaching for c in (warned, calm, raised, cleared)] == [
+            True, False, False, True]
+        assert verify_database(service.db, service.registry).intact
+        with service.db.write() as session:
+            session.execute(update(CASES).where(CASES.c.id == raised.id).values(breaching=True))
+            session.execute(update(CASES).where(CASES.c.id == cleared.id).values(breaching=False))
+        versions = {c.id: service.get(actor=AUDITOR, case_id=c.id).version for c in (raised, cleared)}
+        report = verify_database(service.db, service.registry)
+        assert _damages(report) == {case_id: (version, "projection") for case_id, version in versions.items()}
+        details = {d.case_id: d.detail for d in report.damages}
+        assert details == {
+            raised.id: "the stored breaching column says True, the replayed clocks say False",
+            cleared.id: "the stored breaching column says False, the replayed clocks say True",
+        }
+        with service.db.read() as session:
+            assert [d.kind for d in verify_case(session, service.registry, raised.id)] == ["projection"]
+            assert verify_case(session, service.registry, warned.id) == []
+            assert verify_case(session, service.registry, calm.id) == []
+        assert verify_database(service.db, service.registry, replay=False).intact
+    finally:
+        service.db.dispose()

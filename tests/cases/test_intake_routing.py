@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlmodel import SQLModel
 
 from cases.audit import verify_case
+from cases.db import make_engine
 from cases.intake import DeskIntake, install_intake, route_waiting
 from cases.mediators import MEDIATORS, MediatorExistsError, add_mediator, list_mediators, update_mediator
 from cases.service import CaseService
@@ -230,3 +232,59 @@ def test_a_mediator_actor_sees_the_routed_case(service: CaseService) -> None:
     mediator(service, "med-1")
     case = service.file(actor=CONSUMER, new_case=new_case())
     assert service.get(actor=Actor("med-1", "mediator"), case_id=case.id).mediator_id == "med-1"
+
+
+def test_a_closed_case_no_longer_weighs_on_its_mediator(service: CaseService) -> None:
+    mediator(service, "med-a", capacity=1)
+    first = service.file(actor=CONSUMER, new_case=new_case(order_ref="o1"))
+    assert first.mediator_id == "med-a"
+    full = service.file(actor=CONSUMER, new_case=new_case(order_ref="o2"))
+    assert full.state == "filed" and full.mediator_id is None  # capacity 1, one open case
+    closed = service.execute(actor=CONSUMER, case_id=first.id, name="withdraw")
+    assert closed.state == "closed" and closed.closed_at is not None
+    with service.db.read() as session:
+        assert [(m.id, m.open_load) for m in list_mediators(session)] == [("med-a", 0)]
+    clock(service).set(T0 + timedelta(minutes=1))
+    assert service.file(actor=CONSUMER, new_case=new_case(order_ref="o3")).mediator_id == "med-a"
+
+
+def test_a_filings_counts_read_only_their_covering_index_on_sqlite(tmp_path: Path) -> None:
+    """The intake's two counts, repeat complaints in the window and open load per mediator and
+    priority, are answered from an index range alone, so they cost what the window and the open
+    cases hold, not the merchant's or the mediators' whole history; no statement of a filing
+    scans the cases (PostgreSQL's plans depend on its statistics: see the report of bench B7)."""
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    engine = make_engine(url)
+    SQLModel.metadata.create_all(engine)
+    engine.dispose()
+    svc = make_clocked_service(url)
+    try:
+        install_intake(svc, INTAKE)
+        mediator(svc, "med-a")
+        svc.file(actor=CONSUMER, new_case=new_case(order_ref="warm"))
+        seen: list[tuple[str, Any]] = []
+
+        def record(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+            if statement.lstrip().upper().startswith("SELECT") and not many:
+                seen.append((statement, params))
+
+        event.listen(svc.db.engine, "before_cursor_execute", record)
+        try:
+            assert svc.file(actor=CONSUMER, new_case=new_case(order_ref="traced")).mediator_id == "med-a"
+        finally:
+            event.remove(svc.db.engine, "before_cursor_execute", record)
+        plans = {}
+        with svc.db.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            for statement, params in seen:
+                steps = driver.execute(f"EXPLAIN QUERY PLAN {statement}", params).fetchall()
+                plans[" ".join(statement.split())] = " | ".join(str(step[-1]) for step in steps)
+    finally:
+        svc.db.dispose()
+    assert not [plan for plan in plans.values() if "SCAN cases" in plan], plans
+    counts = {sql: plan for sql, plan in plans.items() if "count(*)" in sql and "FROM cases" in sql}
+    assert sorted(counts.values()) == [
+        "SEARCH cases USING COVERING INDEX ix_cases_mediator_open (mediator_id=? AND closed_at=?)",
+        "SEARCH cases USING COVERING INDEX ix_cases_merchant_created (merchant_id=? AND created_at>?)",
+    ], counts
