@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, insert, text, update
+from sqlalchemy import Table, and_, bindparam, text, update
 from sqlmodel import Session
 
 from cases.codec import snapshot_to_json
 from cases.models import CaseRow, EvidenceRow, MessageRow, OfferRow, TimerRow
-from cases.sql import Prepared
+from cases.sql import Prepared, inserting
 from workflow.errors import ConflictError
 from workflow.events import RecordedEvent
 from workflow.model import CaseSnapshot, TimerState, from_iso
@@ -52,12 +52,11 @@ def case_values(s: CaseSnapshot) -> dict[str, Any]:
 
 # The hot path's statements are compiled once per dialect and run on the driver's
 # cursor (cases/sql.py, bench B1).
-# Every column but the surrogate key; case_values gives each of them.
-_CASE_COLUMNS = [c.name for c in CASES.c if c.name != "pk"]
-_INSERT_CASE = Prepared(insert(CASES), _CASE_COLUMNS)
+# case_values gives every column but the surrogate key.
+_INSERT_CASE = inserting(CASES)
 _UPDATE_CASE = Prepared(
     update(CASES).where(and_(CASES.c.id == bindparam("where_id"), CASES.c.version == bindparam("where_version"))),
-    [c for c in _CASE_COLUMNS if c != "id"],
+    [c.name for c in CASES.c if c.name not in ("pk", "id")],
 )
 
 
@@ -182,9 +181,7 @@ def _changed(old: Sequence[Any], new: Sequence[Any]) -> list[Any]:
     return [item for item in new if item not in previous]
 
 
-_INSERT_MESSAGES = Prepared(
-    insert(MESSAGES), ["case_id", "message_id", "seq", "party", "author_id", "body", "internal", "at"]
-)
+_INSERT_MESSAGES = inserting(MESSAGES)
 _UPSERTS: dict[tuple[str, tuple[str, ...]], Prepared] = {}
 
 

@@ -28,7 +28,7 @@ from cases.db import Database
 from cases.models import BlobRow, EventRow, MessageRow
 from cases.projection import CASES, insert_case, insert_messages, require_updated, update_case
 from cases.registry import WorkflowRegistry
-from cases.sql import Prepared, pipelined
+from cases.sql import Prepared, inserting, pipelined
 from policies.base import Authorizer, require
 from policies.loader import version_documents
 from sla.clock import Clock
@@ -337,6 +337,8 @@ def load_snapshot(session: Session, case_id: str) -> CaseSnapshot:
     connection = session.connection()
     with pipelined(connection):  # the transaction's BEGIN and this read in one round trip
         cursor = _SELECT_SNAPSHOT.execute(connection, {"case_id": case_id})
+    # Fetched after the block: a fetch inside it would sync once more (strace: 4.8 vs 3.9
+    # socket reads per command).
     row = cursor.fetchone()
     cursor.close()
     stored = None if row is None else row[0]
@@ -580,30 +582,27 @@ class UnitOfWork:
     def write(self, session: Session) -> CaseSnapshot:
         if not self.records:
             return self.current
-        updated = None
+        before, updated = self.before, None
         first = self.records[0][0]
         try:
             # One round trip on PostgreSQL for the events, the case row and its children.
             with pipelined(session.connection()):
                 _insert_events(session, self.records)
-                if self.before is None:
+                if before is None:
                     insert_case(session, self.current)
                 else:
-                    updated = update_case(session, self.before, self.current)
+                    updated = update_case(session, before, self.current)
         except IntegrityError as exc:
             if not _seq_taken(exc):
                 raise
             # (case_id, seq) is unique: a concurrent writer appended first.
             raise ConflictError(first.case_id, first.seq - 1) from exc
-        if updated is not None:
-            assert self.before is not None
-            require_updated(session, self.before, updated)
+        if before is not None:
+            require_updated(session, before, updated)
         return self.current
 
 
-_INSERT_EVENTS = Prepared(
-    insert(EVENTS), ["case_id", "seq", "type", "at", "actor_id", "actor_role", "body", "prev_hash", "hash"]
-)
+_INSERT_EVENTS = inserting(EVENTS)
 
 
 def _insert_events(session: Session, records: list[tuple[RecordedEvent, bytes]]) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Table, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql import ClauseElement
@@ -89,6 +90,13 @@ class Prepared:
         row = cursor.fetchone()
         cursor.close()
         return None if row is None else row[0]
+
+
+def inserting(table: Table) -> Prepared:
+    """An INSERT of every column of ``table`` but its autoincrementing key, the one the
+    database numbers (rows are dicts with exactly those keys)."""
+    numbered = table.autoincrement_column
+    return Prepared(insert(table), [c.name for c in table.c if c is not numbered])
 
 
 def _compile(statement: ClauseElement, columns: list[str] | None, dialect: Dialect) -> _Form:
