@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -174,7 +175,30 @@ def _install_reload_signal(app: FastAPI, settings: Settings) -> None:
         pass
 
 
-def create_app(settings: Settings | None = None, *, service: CaseService | None = None, **_: Any) -> FastAPI:
+def _freeze_startup_heap() -> None:
+    """Take everything built at start-up out of the cyclic garbage collector's sight.
+
+    The app, the parsed policies, the desk, SQLAlchemy's metadata and the imported modules
+    are ~120,000 tracked objects that live as long as the process. Every full (generation 2)
+    collection walked them all: 60 ms on this project's 2-core machine, every request in
+    flight stalled meanwhile. Frozen, a full collection walks only what requests left
+    behind (under a millisecond). Objects still reach zero references and are freed as
+    usual; only cycles among frozen objects are never collected, and start-up leaves no
+    garbage worth that walk.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    service: CaseService | None = None,
+    freeze_heap: bool = False,
+    **_: Any,
+) -> FastAPI:
+    """The API. ``freeze_heap`` is for a served process (``api.main``), not for tests that
+    build many apps in one interpreter: see ``_freeze_startup_heap``."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -189,6 +213,8 @@ def create_app(settings: Settings | None = None, *, service: CaseService | None 
             ticker.start()  # sweeps once at once: overdue timers fire on start-up
         app.state.ticker = ticker
         _install_reload_signal(app, settings)
+        if freeze_heap:
+            _freeze_startup_heap()
         yield
         if ticker is not None:
             ticker.stop()

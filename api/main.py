@@ -8,4 +8,4 @@ from api.app import create_app as _create_app
 
 
 def create_app() -> FastAPI:
-    return _create_app()
+    return _create_app(freeze_heap=True)
