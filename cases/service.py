@@ -48,6 +48,7 @@ from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, Evi
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 MESSAGES = MessageRow.__table__  # type: ignore[attr-defined]
 MAX_PAGE = 200
+FILING_ATTEMPTS = 3
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -156,7 +157,18 @@ class CaseService:
 
     def file(self, *, actor: Actor, new_case: NewCase, workflow: str | None = None) -> CaseSnapshot:
         definition = self.registry.active(workflow)
-        return self.db.run_write(lambda s: file_case(s, self, actor=actor, new_case=new_case, definition=definition))
+        for attempt in range(FILING_ATTEMPTS):
+            try:
+                return self.db.run_write(
+                    lambda s: file_case(s, self, actor=actor, new_case=new_case, definition=definition)
+                )
+            except ConflictError:
+                # A new case has nothing to conflict with but its id: two filings in the
+                # same millisecond drew the same random tail. Nothing was written; the
+                # next attempt draws another id.
+                if attempt == FILING_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def execute(
         self,

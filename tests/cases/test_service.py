@@ -210,3 +210,26 @@ def _lists_by_state_and_breaching(service: CaseService) -> None:
     fire_due_timers(service, service.clock.now())
     assert listed(AUDITOR, breaching=True) == [pool]
     assert listed(AUDITOR, breaching=False) == [theirs, mine]
+
+
+def test_a_filing_whose_new_id_is_taken_draws_another(service: CaseService) -> None:
+    # Two filings in one millisecond drawing the same random tail, made certain.
+    ids = iter(["DSP-SAME-000001", "DSP-SAME-000001", "DSP-SAME-000002"])
+    service.id_factory = lambda now: next(ids)
+    first = service.file(actor=CONSUMER, new_case=new_case())
+    second = service.file(actor=CONSUMER, new_case=new_case(subject="Another one"))
+    assert (first.id, second.id) == ("DSP-SAME-000001", "DSP-SAME-000002")
+    assert service.get(actor=CONSUMER, case_id=first.id).subject == new_case().subject
+    assert service.get(actor=CONSUMER, case_id=second.id).subject == "Another one"
+    with service.db.read() as session:
+        assert verify_case(session, service.registry, first.id) == []
+        assert verify_case(session, service.registry, second.id) == []
+
+
+def test_a_filing_gives_up_when_every_id_it_draws_is_taken(service: CaseService) -> None:
+    service.id_factory = lambda now: "DSP-SAME-000001"
+    service.file(actor=CONSUMER, new_case=new_case())
+    with pytest.raises(ConflictError):
+        service.file(actor=CONSUMER, new_case=new_case())
+    with service.db.read() as session:
+        assert session.execute(text("SELECT count(*) FROM cases")).scalar_one() == 1
