@@ -17,7 +17,7 @@ from cases.chain import GENESIS_HASH, canonical_bytes, event_from_body, event_fr
 from cases.codec import snapshot_from_json, snapshot_to_dict
 from cases.db import Database
 from cases.models import EventRow
-from cases.projection import CASES
+from cases.projection import CASES, case_columns
 from cases.registry import WorkflowRegistry
 from workflow.errors import NotFoundError
 from workflow.events import RecordedEvent
@@ -28,11 +28,15 @@ EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 EventTuple = tuple[int, int, str, str, str, str, str, str, datetime]
 """One stored event as verification reads it: id, seq, body, prev_hash, hash, type, actor_id, actor_role, at."""
-CaseRowTuple = tuple[int, str, str, str, bool]
-"""The projection as verification reads it: version, head_hash, snapshot, and the columns
-derived from the snapshot that queries filter on without it: state, breaching."""
+# The case row's columns that queries read without the snapshot (state, parties, mediator,
+# flags, breaching, dates...): a wrong one shows a case to the wrong people or hides it
+# from a list, so each is compared with what replaying the log gives.
+DERIVED_COLUMNS = tuple(c for c in CASES.c if c.name not in ("pk", "id", "version", "head_hash", "snapshot"))
+CaseRowTuple = tuple[Any, ...]
+"""The projection as verification reads it: version, head_hash, snapshot, then the
+DERIVED_COLUMNS in their order."""
 # Those columns in that order; every reader of a CaseRowTuple selects them.
-CASE_ROW_COLUMNS = (CASES.c.version, CASES.c.head_hash, CASES.c.snapshot, CASES.c.state, CASES.c.breaching)
+CASE_ROW_COLUMNS = (CASES.c.version, CASES.c.head_hash, CASES.c.snapshot, *DERIVED_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ def check_case_rows(
     """
     if case_row is None:
         return Damage(case_id, 0, "deleted", "the case row is missing")
-    version, head_hash, stored_snapshot, state, breaching = case_row
+    version, head_hash, stored_snapshot = case_row[:3]
     docs = [_parse(row[2]) for row in rows]
     prev_hash = GENESIS_HASH
     snapshot: CaseSnapshot | None = None
@@ -165,18 +169,17 @@ def check_case_rows(
         return Damage(case_id, last_seq + 1, "truncated", f"log ends at seq {last_seq}, the case is at {version}")
     if head_hash != prev_hash:
         return Damage(case_id, last_seq, "changed", "the case's head hash differs from the log's last hash")
-    if replay and (
-        snapshot is None
-        or snapshot_to_dict(snapshot) != snapshot_to_dict(snapshot_from_json(stored_snapshot))
-        or (state != snapshot.state)
-    ):
+    if not replay:
+        return None
+    if snapshot is None or snapshot_to_dict(snapshot) != snapshot_to_dict(snapshot_from_json(stored_snapshot)):
         return Damage(case_id, last_seq, "projection", "replaying the log does not give the stored case")
-    if replay and snapshot is not None and bool(breaching) != snapshot.breaching:
-        # GET /v1/cases?breaching= filters on this column alone: a wrong one hides a case from that list.
-        return Damage(
-            case_id, last_seq, "projection",
-            f"the stored breaching column says {bool(breaching)}, the replayed clocks say {snapshot.breaching}",
-        )
+    expected = case_columns(snapshot)
+    for column, stored in zip(DERIVED_COLUMNS, case_row[3:], strict=True):
+        if stored != expected[column.name]:
+            return Damage(
+                case_id, last_seq, "projection",
+                f"the stored {column.name} column says {stored!r}, replaying the log gives {expected[column.name]!r}",
+            )
     return None
 
 

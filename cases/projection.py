@@ -23,6 +23,13 @@ TIMERS: Table = TimerRow.__table__  # type: ignore[attr-defined]
 
 
 def case_values(s: CaseSnapshot) -> dict[str, Any]:
+    """Every column of the case row but its numbered key."""
+    return {**case_columns(s), "snapshot": snapshot_to_json(s)}
+
+
+def case_columns(s: CaseSnapshot) -> dict[str, Any]:
+    """The case row's columns that queries read instead of the snapshot, as the snapshot
+    gives them (``audit verify`` compares the stored ones with a replay's)."""
     return {
         "id": s.id,
         "workflow_name": s.workflow_name,
@@ -45,7 +52,6 @@ def case_values(s: CaseSnapshot) -> dict[str, Any]:
         "updated_at": from_iso(s.updated_at),
         "closed_at": from_iso(s.closed_at) if s.closed_at else None,
         "head_hash": s.head_hash,
-        "snapshot": snapshot_to_json(s),
         "breaching": s.breaching,
     }
 

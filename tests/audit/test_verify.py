@@ -162,6 +162,38 @@ def test_chain_only_mode_skips_the_projection(service: CaseService) -> None:
     assert verify_database(service.db, service.registry, replay=False).intact
 
 
+@pytest.mark.parametrize(
+    ("column", "forged"),
+    [
+        ("mediator_id", "med-2"),  # another mediator would see and act on the case
+        ("consumer_id", "c-9"),
+        ("merchant_id", "m-9"),
+        ("state", "closed"),
+        ("priority", "urgent"),
+        ("awaiting", "consumer"),
+        ("flags", "vulnerable_consumer"),
+        ("closed_at", T0),
+        ("claim_amount", 1),
+        ("policy_version", "forged"),
+    ],
+)
+def test_every_column_queries_read_instead_of_the_snapshot_is_checked(
+    service: CaseService, column: str, forged: object
+) -> None:
+    """The list filters and visibility read these columns, not the snapshot: one changed
+    alone (snapshot and chain intact) is projection drift, named by its column."""
+    case = service.file(actor=CONSUMER, new_case=new_case())
+    case = service.execute(actor=MEDIATOR, case_id=case.id, name="assign")
+    assert verify_database(service.db, service.registry).intact
+    with service.db.write() as session:
+        session.execute(update(CASES).where(CASES.c.id == case.id).values({column: forged}))
+    report = verify_database(service.db, service.registry)
+    assert _damages(report) == {case.id: (case.version, "projection")}
+    assert report.damages[0].detail.startswith(f"the stored {column} column says ")
+    with service.db.read() as session:
+        assert [d.kind for d in verify_case(session, service.registry, case.id)] == ["projection"]
+
+
 def test_a_breaching_column_that_disagrees_with_the_clocks_is_projection_drift(db_url: str) -> None:
     """``GET /v1/cases?breaching=`` reads the column alone: set on a case whose clocks are fine,
     or cleared on one whose clock warned, it is reported like any other projection drift, by the
@@ -187,8 +219,8 @@ def test_a_breaching_column_that_disagrees_with_the_clocks_is_projection_drift(d
         assert _damages(report) == {case_id: (version, "projection") for case_id, version in versions.items()}
         details = {d.case_id: d.detail for d in report.damages}
         assert details == {
-            raised.id: "the stored breaching column says True, the replayed clocks say False",
-            cleared.id: "the stored breaching column says False, the replayed clocks say True",
+            raised.id: "the stored breaching column says True, replaying the log gives False",
+            cleared.id: "the stored breaching column says False, replaying the log gives True",
         }
         with service.db.read() as session:
             assert [d.kind for d in verify_case(session, service.registry, raised.id)] == ["projection"]
