@@ -173,12 +173,12 @@ def check_case_rows(
         return None
     if snapshot is None or snapshot_to_dict(snapshot) != snapshot_to_dict(snapshot_from_json(stored_snapshot)):
         return Damage(case_id, last_seq, "projection", "replaying the log does not give the stored case")
-    expected = case_columns(snapshot)
+    replayed = case_columns(snapshot)
     for column, stored in zip(DERIVED_COLUMNS, case_row[3:], strict=True):
-        if stored != expected[column.name]:
+        if stored != replayed[column.name]:
             return Damage(
                 case_id, last_seq, "projection",
-                f"the stored {column.name} column says {stored!r}, replaying the log gives {expected[column.name]!r}",
+                f"the stored {column.name} column says {stored!r}, replaying the log gives {replayed[column.name]!r}",
             )
     return None
 

@@ -279,7 +279,8 @@ def _chain_holds(case_id: str, chain: list[ChainRow], case_row: CaseRowTuple | N
     """Does the chain link all through and end where the case row says it stands?"""
     if case_row is None or first_chain_break(case_id, chain) is not None:
         return False
-    version, head_hash = case_row[0], case_row[1]
+    version: int = case_row[0]
+    head_hash: str = case_row[1]
     return len(chain) == version and (chain[-1][3] if chain else GENESIS_HASH) == head_hash
 
 
