@@ -59,6 +59,9 @@ class Server:
         return values
 
 
+KEEP_ALIVE_SECONDS = 120  # longer than any benchmark run; the same for the engine and the bare app
+
+
 @contextlib.contextmanager
 def uvicorn_server(app: str, env: Mapping[str, str], *, ready_path: str = "/healthz") -> Iterator[Server]:
     """``uvicorn --factory app`` on a free loopback port; one process, no access log."""
@@ -68,6 +71,10 @@ def uvicorn_server(app: str, env: Mapping[str, str], *, ready_path: str = "/heal
             [
                 sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1", "--port", str(port),
                 "--log-level", "warning", "--no-access-log",
+                # The open-loop load generator may leave a connection idle for seconds between
+                # Poisson arrivals; at uvicorn's default (5 s) the server closed some just as a
+                # request went out on them, and those counted as failures of the server.
+                "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS),
             ],
             cwd=REPO_ROOT,
             env=child_env(env),
