@@ -36,6 +36,7 @@ from workflow.model import SYSTEM, Actor, CaseSnapshot, Command, from_iso
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 _ID_KEYS = ("offer_id", "request_id", "evidence_id")
+FLAG_EVENTS = ("flag_raised", "flag_cleared")
 
 # Which action kind produced an event type (the action's name is looked up in the workflow).
 ACTION_EVENTS = {
@@ -161,6 +162,12 @@ def what_if_case(
         previous, recorded = recorded, evolve(recorded_definition, recorded, event)
         if clocks is not None and event.type == "timer_breached":
             suppressed |= sim.breach(event, report)
+            continue
+        if event.type in FLAG_EVENTS and (clocks is None or "timer" not in event.data):
+            # A flag is a fact from outside the rules being tried (the supervision thresholds;
+            # a recorded breach, when clocks are not simulated): the simulated case carries it
+            # as recorded, so that policies reading it (merchant_flagged) decide on the same facts.
+            sim.apply([Event(event.type, dict(event.data))], SYSTEM, event.at)
             continue
         command = commands.get(id(event))
         if command is None:

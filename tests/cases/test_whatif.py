@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from cases.models import EventRow
-from cases.service import CaseService
+from cases.service import CaseService, UnitOfWork, load_snapshot
 from cases.timers import SlaClocks, fire_due_timers
 from cases.whatif import what_if_case
 from policies.cedar import load_policy_dir
@@ -17,6 +17,8 @@ from sla.clock import ManualClock
 from sla.config import default_calendars
 from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, default_policies, make_clocked_service, new_case
 from workflow.definition import load_definition_text
+from workflow.events import Event
+from workflow.model import SYSTEM
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WORKFLOW = (ROOT / "workflow" / "definitions" / "consumer_dispute.yaml").read_text(encoding="utf-8")
@@ -128,4 +130,47 @@ def test_simulated_clocks_show_a_changed_goal_and_nothing_else(db_url: str) -> N
     shorter = _timer_what_if(service, late.id, "24h")
     assert shorter == [("timer merchant_response", "-", "would have breached at 2026-03-03T02:00:00.000000Z, "
                                                          "before respond")]
+    service.db.dispose()
+
+
+def _flag(service: CaseService, case_id: str, event: Event) -> None:
+    """What the merchant supervision (cases/reports.py) appends to a merchant's open cases."""
+    with service.db.write() as session:
+        before = load_snapshot(session, case_id)
+        work = UnitOfWork(service, service.registry.pinned(before.workflow_version, session), before, case_id,
+                          service.clock.now())
+        work.add([event], SYSTEM)
+        work.write(session)
+
+
+def test_supervision_flags_are_facts_the_simulation_carries(db_url: str, tmp_path: Path) -> None:
+    """Offers made while the merchant was flagged are judged as made by a flagged merchant,
+    and those made after the flag was cleared as made by one in good standing."""
+    service = make_clocked_service(db_url)
+    case = service.file(actor=CONSUMER, new_case=new_case())
+    for actor, name in ((MEDIATOR, "assign"), (MERCHANT, "respond"), (MEDIATOR, "start_mediation")):
+        service.execute(actor=actor, case_id=case.id, name=name, data={"statement": "ok"} if name == "respond" else {})
+    full = {"amount": case.claim_amount}
+    _flag(service, case.id, Event("flag_raised", {"flag": "merchant_flagged", "flag_id": 1, "reasons": ["x"]}))
+    flagged_offer = service.execute(actor=MERCHANT, case_id=case.id, name="propose_offer", data=full)
+    _flag(service, case.id, Event("flag_cleared", {"flag": "merchant_flagged", "flag_id": 1}))
+    service.execute(actor=MERCHANT, case_id=case.id, name="propose_offer", data=full)
+
+    # Tried rules: a flagged merchant may make no offer at all.
+    policies = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies" / "default", policies)
+    with (policies / "supervision.cedar").open("a", encoding="utf-8") as handle:
+        handle.write(
+            '\n@id("flagged-merchants-no-offers")\n@reason("a flagged merchant may not make offers")\n'
+            'forbid (principal, action == Action::"propose_offer", resource is Case)\n'
+            'when { principal.role == "merchant" && resource.merchant_flagged };\n'
+        )
+    with service.db.read() as session:
+        report = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
+                              authorizer=load_policy_dir(policies))
+        same = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
+                            authorizer=default_policies())
+    assert [(d.seq, d.command) for d in report.divergences] == [(flagged_offer.version, "propose_offer")]
+    assert "a flagged merchant may not make offers" in report.divergences[0].now
+    assert not same.changed and same.commands == 5
     service.db.dispose()
