@@ -18,6 +18,10 @@ from cases.service import CaseService
 
 NAME = "B4"
 TARGET = 1.15
+# A pair of replays takes under a second, and on the shared 2-core machine single runs of
+# the same replay spread 390-535 ms: three times the harness's runs keep the medians
+# (and so a ratio judged against 1.15) from resting on two or three lucky samples.
+RUNS_PER_RUN = 3
 
 
 def replay_seconds(service: CaseService, case_ids: list[str]) -> float:
@@ -48,10 +52,11 @@ def run(ctx: Context) -> Outcome:
             replay_seconds(service, [h.long_id])
             replay_seconds(service, h.short_ids)
         longs, shorts = [], []
-        for index in range(ctx.runs):
+        runs = ctx.runs * RUNS_PER_RUN
+        for index in range(runs):
             longs.append(replay_seconds(service, [h.long_id]))
             shorts.append(replay_seconds(service, h.short_ids))
-            log(f"B4: run {index + 1}/{ctx.runs}: long {longs[-1] * 1000:.0f} ms, shorts {shorts[-1] * 1000:.0f} ms")
+            log(f"B4: run {index + 1}/{runs}: long {longs[-1] * 1000:.0f} ms, shorts {shorts[-1] * 1000:.0f} ms")
         comments = ctx.pick(quick=5, full=20)
         comment_seconds(service, h.short_ids[-1], 2)
         long_cmd = comment_seconds(service, h.long_id, comments)
@@ -83,7 +88,8 @@ def run(ctx: Context) -> Outcome:
     )
     out.notes.append(
         f"B4: ratio per event ({h.long_events:,} events in the long case, {h.short_events:,} in the short ones), "
-        "each replay in its own read transaction. The comment row: CaseService.execute of a comment on each case "
+        f"medians of {runs} alternating runs, each replay in its own read transaction. "
+        "The comment row: CaseService.execute of a comment on each case "
         "(after the replays; B5 verifies the cases with these comments)."
     )
     return out
