@@ -12,7 +12,7 @@ from cases.models import EventRow
 from cases.service import CaseService, UnitOfWork, load_snapshot
 from cases.timers import SlaClocks, fire_due_timers
 from cases.whatif import what_if_case
-from policies.cedar import load_policy_dir
+from policies.cedar import CedarAuthorizer, load_policy_dir
 from sla.clock import ManualClock
 from sla.config import default_calendars
 from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, default_policies, make_clocked_service, new_case
@@ -23,6 +23,15 @@ from workflow.model import SYSTEM
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WORKFLOW = (ROOT / "workflow" / "definitions" / "consumer_dispute.yaml").read_text(encoding="utf-8")
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+
+
+def default_policies_and(tmp_path: Path, file: str, policy: str) -> CedarAuthorizer:
+    """The packaged policies with ``policy`` appended to one of their files."""
+    policies = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies" / "default", policies)
+    with (policies / file).open("a", encoding="utf-8") as handle:
+        handle.write("\n" + policy)
+    return load_policy_dir(policies)
 
 
 def test_changed_rules_report_refusals_and_other_destinations(db_url: str, tmp_path: Path) -> None:
@@ -44,14 +53,11 @@ def test_changed_rules_report_refusals_and_other_destinations(db_url: str, tmp_p
         )
     )
     # New policies: merchants may no longer concede in full.
-    policies = tmp_path / "policies"
-    shutil.copytree(ROOT / "policies" / "default", policies)
-    with (policies / "guards.cedar").open("a", encoding="utf-8") as handle:
-        handle.write(
-            '\n@id("no-full-concessions")\n@reason("full concessions go through a mediator now")\n'
-            'forbid (principal, action == Action::"accept_claim", resource is Case);\n'
-        )
-    changed_policies = load_policy_dir(policies)
+    changed_policies = default_policies_and(
+        tmp_path, "guards.cedar",
+        '@id("no-full-concessions")\n@reason("full concessions go through a mediator now")\n'
+        'forbid (principal, action == Action::"accept_claim", resource is Case);\n',
+    )
 
     with service.db.read() as session:
         before = session.execute(select(func.count()).select_from(EVENTS)).scalar_one()
@@ -157,17 +163,15 @@ def test_supervision_flags_are_facts_the_simulation_carries(db_url: str, tmp_pat
     service.execute(actor=MERCHANT, case_id=case.id, name="propose_offer", data=full)
 
     # Tried rules: a flagged merchant may make no offer at all.
-    policies = tmp_path / "policies"
-    shutil.copytree(ROOT / "policies" / "default", policies)
-    with (policies / "supervision.cedar").open("a", encoding="utf-8") as handle:
-        handle.write(
-            '\n@id("flagged-merchants-no-offers")\n@reason("a flagged merchant may not make offers")\n'
-            'forbid (principal, action == Action::"propose_offer", resource is Case)\n'
-            'when { principal.role == "merchant" && resource.merchant_flagged };\n'
-        )
+    tried = default_policies_and(
+        tmp_path, "supervision.cedar",
+        '@id("flagged-merchants-no-offers")\n@reason("a flagged merchant may not make offers")\n'
+        'forbid (principal, action == Action::"propose_offer", resource is Case)\n'
+        'when { principal.role == "merchant" && resource.merchant_flagged };\n',
+    )
     with service.db.read() as session:
         report = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
-                              authorizer=load_policy_dir(policies))
+                              authorizer=tried)
         same = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
                             authorizer=default_policies())
     assert [(d.seq, d.command) for d in report.divergences] == [(flagged_offer.version, "propose_offer")]
