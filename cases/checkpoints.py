@@ -45,6 +45,12 @@ CHECKPOINT_TYPE = "dispute-engine/checkpoint/v1"
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 # One fixed key for pg_try_advisory_xact_lock, derived so it will not collide by accident.
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"dispute-engine:checkpoints").digest()[:8], "big", signed=True)
+# Advisory locks belong to the whole database, and one database may hold several desks,
+# each in its own schema (and the test suite's workers do): the key is mixed with the
+# schema's name, so only writers of the same ledger exclude each other.
+TRY_CHECKPOINT_LOCK = text(
+    "SELECT pg_try_advisory_xact_lock(:key # hashtextextended(current_schema(), 0))"
+).bindparams(key=LOCK_KEY)
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 # Printable ASCII other than '"' and '\\': JSON strings of these need no escaping.
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")
@@ -548,7 +554,7 @@ def append_checkpoint(
     """The work of :func:`write_checkpoint` inside the caller's write transaction."""
     dialect = _dialect(session)
     if dialect == "postgresql":
-        locked = session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": LOCK_KEY}).scalar()
+        locked = session.execute(TRY_CHECKPOINT_LOCK).scalar()
         if not locked:
             return None
     previous = latest_checkpoint(session)

@@ -23,7 +23,7 @@ from cases.chain import GENESIS_HASH
 from cases.checkpoints import (
     CHECKPOINTS,
     EMPTY_ROOT,
-    LOCK_KEY,
+    TRY_CHECKPOINT_LOCK,
     AuditIntegrityError,
     MerkleAccumulator,
     audit_path,
@@ -369,7 +369,7 @@ def test_the_advisory_lock_holder_is_the_only_writer(service: CaseService, signi
         pytest.skip("the advisory lock is PostgreSQL's; SQLite serialises write transactions")
     build_cases(service, count=3, events_per_case=lambda i: 2, rng=random.Random(4))
     with Session(service.db.engine) as holder, holder.begin():
-        assert holder.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}).scalar()
+        assert holder.execute(TRY_CHECKPOINT_LOCK).scalar()
         assert write_checkpoint(service.db, signing_key, T0) is None  # someone else is mid-checkpoint
     written = write_checkpoint(service.db, signing_key, T0)  # the holder has committed
     assert written is not None and written.number == 1
