@@ -368,11 +368,13 @@ def audit_verify(
     service.db.dispose()
     if not report.intact:
         err.print(f"{len({d.case_id for d in report.damages})} of {report.cases_checked} cases damaged, "
+                  f"{len(report.merchant_damages)} of {report.merchants_checked} merchant logs damaged, "
                   f"{len(report.checkpoint_problems)} checkpoint problem(s)")
         raise typer.Exit(1)
     replays = "" if chain_only else "replays equal the stored cases, "
-    out.print(f"all {report.cases_checked} cases intact ({report.events_checked} events): chains verify, {replays}"
-              f"{report.checkpoints_checked} checkpoints verify")
+    out.print(f"all {report.cases_checked} cases intact ({report.events_checked} events) and "
+              f"{report.merchants_checked} merchant logs ({report.merchant_events_checked} events): chains verify, "
+              f"{replays}{report.checkpoints_checked} checkpoints verify")
 
 
 @audit_app.command("export")
@@ -642,7 +644,7 @@ def supervise() -> None:
     finally:
         service.db.dispose()
     out.print(f"flagged: {', '.join(outcome.raised) or '-'}; still flagged: {', '.join(outcome.kept) or '-'}; "
-              f"cleared: {', '.join(outcome.cleared) or '-'}; {outcome.cases_changed} open cases updated")
+              f"cleared: {', '.join(outcome.cleared) or '-'}; {outcome.merchant_events} merchant log event(s) written")
 
 
 # --- mediators --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Replay a case to any point, and verify chains and projections, naming each damage."""
+"""Replay a case to any point, and verify chains and projections (cases' and merchants'), naming each damage."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from cases.registry import WorkflowRegistry
 from workflow.errors import NotFoundError
 from workflow.events import RecordedEvent
 from workflow.evolve import ReplayError, evolve
+from workflow.merchant import MerchantReplayError, MerchantState, evolve_merchant, merchant_event_from_doc
 from workflow.model import CaseSnapshot, from_iso
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
@@ -53,6 +54,23 @@ class Damage:
 
     def to_dict(self) -> dict[str, Any]:
         return {"case_id": self.case_id, "seq": self.seq, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class MerchantDamage:
+    """One finding in a merchant's log: the merchant, the first bad seq, the kind, an explanation.
+    The kinds are the cases' (see :class:`Damage`)."""
+
+    merchant_id: str
+    seq: int
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"merchant {self.merchant_id} seq {self.seq}: {self.kind}: {self.detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"merchant_id": self.merchant_id, "seq": self.seq, "kind": self.kind, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -183,6 +201,74 @@ def check_case_rows(
     return None
 
 
+MerchantRowTuple = tuple[int, str, bool]
+"""The merchant projection as verification reads it: seq, head_hash, flagged."""
+
+
+def check_merchant_rows(
+    merchant_id: str, rows: Sequence[EventTuple], merchant_row: MerchantRowTuple | None, *, replay: bool = True
+) -> MerchantDamage | None:
+    """The first damage in one merchant's stored events (sorted by seq) and row, or None.
+
+    The same walk as :func:`check_case_rows`: genesis, seqs, links, hashes, the body
+    naming this merchant and seq, its indexed columns; then (``replay``) the fold, which
+    must give the row's head and flag. A row without events, or events without a row,
+    is damage too: supervision writes both in one transaction.
+    """
+    if merchant_row is None:
+        return MerchantDamage(merchant_id, 0, "deleted", "the merchant row is missing; its log remains")
+    version, head_hash, flagged = merchant_row
+    state = MerchantState(merchant_id)
+    prev_hash = GENESIS_HASH
+    docs = [_parse(row[2]) for row in rows]
+    for position, (_id, seq, body, stored_prev, stored_hash, type_, actor_id, actor_role, at) in enumerate(rows):
+        expected = position + 1
+        if seq != expected:
+            if seq < expected or expected > version:
+                return MerchantDamage(merchant_id, seq, "inserted",
+                                      f"seq {seq} is not part of a log of {version} events")
+            return MerchantDamage(merchant_id, expected, "deleted", f"expected seq {expected}, found {seq}")
+        doc = docs[position]
+        if not (
+            doc is not None
+            and stored_prev == prev_hash
+            and _digest(stored_prev, body) == stored_hash
+            and doc.get("seq") == seq
+            and doc.get("merchant_id") == merchant_id
+        ):
+            at_seq, kind, detail = _classify(merchant_id, rows, docs, position, prev_hash, key="merchant_id")
+            if kind == "changed" and expected > version:
+                kind, detail = "inserted", f"seq {seq} is past seq {version}, where the merchant stands; {detail}"
+            return MerchantDamage(merchant_id, at_seq, kind, detail)
+        if expected > version:
+            return MerchantDamage(merchant_id, seq, "inserted", f"the log runs past seq {version}, where the "
+                                                                "merchant stands")
+        assert doc is not None
+        if (type_, actor_id, actor_role) != (doc.get("type"), _actor(doc, "id"), _actor(doc, "role")) or (
+            at != _instant(doc.get("at"))
+        ):
+            return MerchantDamage(merchant_id, seq, "changed", "indexed columns differ from the hashed body")
+        if replay:
+            try:
+                state = evolve_merchant(state, merchant_event_from_doc(doc, prev_hash=stored_prev, hash_=stored_hash))
+            except (MerchantReplayError, KeyError, TypeError, ValueError) as exc:
+                return MerchantDamage(merchant_id, seq, "changed", f"does not replay: {exc}")
+        prev_hash = stored_hash
+    last_seq = len(rows)
+    if last_seq < version:
+        return MerchantDamage(merchant_id, last_seq + 1, "truncated",
+                              f"log ends at seq {last_seq}, the merchant is at {version}")
+    if head_hash != prev_hash:
+        return MerchantDamage(merchant_id, last_seq, "changed", "the merchant's head hash differs from the log's "
+                                                                "last hash")
+    if replay and state.flagged != bool(flagged):
+        return MerchantDamage(
+            merchant_id, last_seq, "projection",
+            f"the merchant row says flagged={bool(flagged)}, replaying the log gives flagged={state.flagged}",
+        )
+    return None
+
+
 def _same_snapshot(a: CaseSnapshot, b: CaseSnapshot) -> bool:
     """Field by field, nested records included; ``extra`` is left out of the dataclass's
     equality, so it is compared on its own."""
@@ -246,6 +332,7 @@ def _classify(
     docs: Sequence[dict[str, Any] | None],
     position: int,
     prev_hash: str,
+    key: str = "case_id",
 ) -> tuple[int, str, str]:
     """Name what happened at the first row that does not link (seq = position + 1).
 
@@ -253,6 +340,7 @@ def _classify(
     is what the listed tampering leaves behind (the tests in tests/audit/ make them):
     an event inserted with the later rows renumbered, two events swapped, a foreign
     event, an event deleted with the later rows renumbered; anything else is a change.
+    ``key`` is the body's member naming the log's owner (``merchant_id`` in a merchant's log).
     """
     seq = position + 1
     _id, _seq, body, stored_prev, stored_hash, *_ = rows[position]
@@ -262,7 +350,7 @@ def _classify(
     if position >= 1 and self_consistent and stored_prev == before_previous and stored_prev != prev_hash:
         # This event links over the previous one, which is therefore the stranger.
         return seq - 1, "inserted", f"seq {seq} links to seq {seq - 2}: seq {seq - 1} was put in between"
-    if doc is not None and doc.get("case_id") == case_id and doc.get("seq") != seq:
+    if doc is not None and doc.get(key) == case_id and doc.get("seq") != seq:
         owner = next(
             (i for i, d in enumerate(docs) if i != position and d is not None and d.get("seq") == seq),
             None,
@@ -273,8 +361,9 @@ def _classify(
         _nid, _nseq, next_body, next_prev, next_hash, *_ = rows[position + 1]
         if next_prev == prev_hash and _digest(next_prev, next_body) == next_hash:
             return seq, "inserted", f"seq {seq + 1} links straight to seq {seq - 1}"
-    if doc is not None and self_consistent and doc.get("case_id") != case_id:
-        return seq, "inserted", f"the event belongs to case {doc.get('case_id')}"
+    if doc is not None and self_consistent and doc.get(key) != case_id:
+        log = "case" if key == "case_id" else "merchant"
+        return seq, "inserted", f"the event belongs to {log} {doc.get(key)}"
     if doc is not None and self_consistent and isinstance(doc.get("seq"), int) and doc["seq"] > seq:
         return seq, "deleted", f"row seq {seq} holds the event of seq {doc['seq']}; seq {seq} is gone"
     if doc is None:

@@ -1,9 +1,12 @@
-"""Signed checkpoints: an RFC 6962 Merkle tree over every case's chain head, and inclusion proofs.
+"""Signed checkpoints: RFC 6962 Merkle trees over every case's and every merchant's chain head, and inclusion proofs.
 
 A checkpoint commits, under an Ed25519 signature, to the head (seq, hash) of every
-case's log at one moment and to the previous checkpoint. Anyone holding a
-published checkpoint can then detect a log that was later rewritten, truncated or
-lost, even when the tamperer recomputed every hash and fixed the case projection.
+case's log and of every merchant's log (cases/merchants.py) at one moment, and to
+the previous checkpoint. Anyone holding a published checkpoint can then detect a
+log that was later rewritten, truncated or lost, even when the tamperer recomputed
+every hash and fixed the projection. The two families of logs are two trees (a
+:class:`Ledger` each) whose roots the one document signs; checkpoints written before
+merchant logs existed (type v1) sign the cases' tree only and still verify.
 docs/audit.md states the formats for third parties; tools/verify_export.py
 re-implements them without this code.
 """
@@ -16,7 +19,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,15 +35,20 @@ from sqlmodel import Session
 
 from cases.chain import GENESIS_HASH
 from cases.db import Database
-from cases.models import CheckpointHeadRow, CheckpointRow
+from cases.merchants import MERCHANT_EVENTS, MERCHANTS
+from cases.models import CheckpointHeadRow, CheckpointMerchantHeadRow, CheckpointRow, EventRow
 from cases.projection import CASES
 from workflow.errors import DisputeError, NotFoundError
 from workflow.model import to_iso
 
 CHECKPOINTS: Table = CheckpointRow.__table__  # type: ignore[attr-defined]
 HEADS: Table = CheckpointHeadRow.__table__  # type: ignore[attr-defined]
+MERCHANT_HEADS: Table = CheckpointMerchantHeadRow.__table__  # type: ignore[attr-defined]
+EVENTS: Table = EventRow.__table__  # type: ignore[attr-defined]
 
-CHECKPOINT_TYPE = "dispute-engine/checkpoint/v1"
+# v2 signs the merchant logs' tree too; v1 documents (the cases' tree only) stay valid.
+CHECKPOINT_TYPE = "dispute-engine/checkpoint/v2"
+CHECKPOINT_TYPE_V1 = "dispute-engine/checkpoint/v1"
 # RFC 6962: the hash of an empty tree is the hash of the empty string.
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 # One fixed key for pg_try_advisory_xact_lock, derived so it will not collide by accident.
@@ -71,6 +79,10 @@ class Head(NamedTuple):
     hash: str
 
 
+HeadTuple = tuple[str, int, str]
+"""A head of either family of logs: (case or merchant id, seq, hash)."""
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A stored checkpoint. ``document`` is the exact canonical JSON that was hashed and signed."""
@@ -87,6 +99,16 @@ class Checkpoint:
     public_key: str
     signature: str
     document: str
+    # The merchant logs' tree (None on a v1 checkpoint, which did not sign one).
+    merchant_count: int | None = None
+    merchant_event_count: int | None = None
+    merchant_root: str | None = None
+    merchant_delta_count: int | None = None
+    merchant_delta_hash: str | None = None
+
+    @property
+    def signs_merchants(self) -> bool:
+        return self.merchant_root is not None
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -231,6 +253,13 @@ def leaf_bytes(case_id: str, seq: int, hash_: str) -> bytes:
     return rfc8785.dumps({"case_id": case_id, "hash": hash_, "seq": seq})
 
 
+def merchant_leaf_bytes(merchant_id: str, seq: int, hash_: str) -> bytes:
+    """A leaf of the merchant logs' tree: the RFC 8785 JSON of ``{"hash", "merchant_id", "seq"}``."""
+    if _PLAIN.fullmatch(merchant_id) and _PLAIN.fullmatch(hash_) and 0 <= seq < 2**53:
+        return f'{{"hash":"{hash_}","merchant_id":"{merchant_id}","seq":{seq}}}'.encode("ascii")
+    return rfc8785.dumps({"hash": hash_, "merchant_id": merchant_id, "seq": seq})
+
+
 def leaf_hash(leaf: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + leaf).digest()
 
@@ -342,14 +371,43 @@ def verify_inclusion(
     return sn == 0 and digest == expected
 
 
-def delta_digest(heads: Iterable[Head]) -> tuple[int, str]:
+def delta_digest(
+    heads: Iterable[HeadTuple], leaf: Callable[[str, int, str], bytes] = leaf_bytes
+) -> tuple[int, str]:
     """How many heads changed in a checkpoint and sha256 over their leaf hashes, in order."""
     digest = hashlib.sha256()
     count = 0
     for head in heads:
-        digest.update(leaf_hash(leaf_bytes(*head)))
+        digest.update(leaf_hash(leaf(*head)))
         count += 1
     return count, digest.hexdigest()
+
+
+EMPTY_DELTA = delta_digest(())
+
+
+# --- the two families of logs ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """One family of logs a checkpoint covers: where their current heads are, where the
+    checkpoints' changed heads are stored, the events they are heads of, and their leaf."""
+
+    name: str  # "case" or "merchant", as findings name it
+    heads: Table  # (key, checkpoint, seq, hash): the changed heads per checkpoint
+    key: str  # the id column's name in ``heads`` and ``events``
+    source: Table  # the projection holding each log's head now
+    source_key: str
+    source_seq: str
+    source_hash: str
+    events: Table  # the logs themselves: (key, seq, hash)
+    leaf: Callable[[str, int, str], bytes]
+
+
+CASE_LOGS = Ledger("case", HEADS, "case_id", CASES, "id", "version", "head_hash", EVENTS, leaf_bytes)
+MERCHANT_LOGS = Ledger("merchant", MERCHANT_HEADS, "merchant_id", MERCHANTS, "merchant_id", "seq", "head_hash",
+                       MERCHANT_EVENTS, merchant_leaf_bytes)
 
 
 # --- the checkpoint document ------------------------------------------------------------
@@ -366,10 +424,16 @@ def checkpoint_document(
     delta_hash: str,
     previous_hash: str,
     public_key: str,
+    merchant_count: int | None = None,
+    merchant_event_count: int | None = None,
+    merchant_root: str | None = None,
+    merchant_delta_count: int | None = None,
+    merchant_delta_hash: str | None = None,
 ) -> dict[str, Any]:
-    """The mapping whose RFC 8785 JSON is hashed (the checkpoint's hash) and signed."""
-    return {
-        "type": CHECKPOINT_TYPE,
+    """The mapping whose RFC 8785 JSON is hashed (the checkpoint's hash) and signed: type v2
+    with the merchant logs' tree, or v1 (cases only) when ``merchant_root`` is None."""
+    document: dict[str, Any] = {
+        "type": CHECKPOINT_TYPE_V1 if merchant_root is None else CHECKPOINT_TYPE,
         "number": number,
         "created_at": created_at,
         "case_count": case_count,
@@ -380,6 +444,15 @@ def checkpoint_document(
         "previous_hash": previous_hash,
         "public_key": public_key,
     }
+    if merchant_root is not None:
+        document.update(
+            merchant_count=merchant_count,
+            merchant_event_count=merchant_event_count,
+            merchant_root=merchant_root,
+            merchant_delta_count=merchant_delta_count,
+            merchant_delta_hash=merchant_delta_hash,
+        )
+    return document
 
 
 def check_checkpoint(
@@ -406,6 +479,11 @@ def check_checkpoint(
         delta_hash=checkpoint.delta_hash,
         previous_hash=checkpoint.previous_hash,
         public_key=checkpoint.public_key,
+        merchant_count=checkpoint.merchant_count,
+        merchant_event_count=checkpoint.merchant_event_count,
+        merchant_root=checkpoint.merchant_root,
+        merchant_delta_count=checkpoint.merchant_delta_count,
+        merchant_delta_hash=checkpoint.merchant_delta_hash,
     )
     differing = sorted(k for k in expected.keys() | doc.keys() if expected.get(k) != doc.get(k))
     if differing:
@@ -444,32 +522,37 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def heads_as_of(number: int) -> Select[Any]:
-    """(case_id, seq, hash) of every case as checkpoint ``number`` saw it (unordered)."""
-    later = HEADS.alias("later")
+def heads_as_of(number: int, ledger: Ledger = CASE_LOGS) -> Select[Any]:
+    """(id, seq, hash) of every log as checkpoint ``number`` saw it (unordered); the id
+    column is named as in the ledger (``case_id`` or ``merchant_id``)."""
+    heads = ledger.heads
+    later = heads.alias("later")
     superseded = exists().where(
-        later.c.case_id == HEADS.c.case_id, later.c.checkpoint > HEADS.c.checkpoint, later.c.checkpoint <= number
+        later.c[ledger.key] == heads.c[ledger.key], later.c.checkpoint > heads.c.checkpoint,
+        later.c.checkpoint <= number,
     )
-    return select(HEADS.c.case_id, HEADS.c.seq, HEADS.c.hash).where(HEADS.c.checkpoint <= number, ~superseded)
+    return select(heads.c[ledger.key], heads.c.seq, heads.c.hash).where(heads.c.checkpoint <= number, ~superseded)
 
 
-def iter_heads(session: Session, number: int) -> Iterator[Head]:
+def iter_heads(session: Session, number: int, ledger: Ledger = CASE_LOGS) -> Iterator[Head]:
     """The leaves of checkpoint ``number`` in tree order, streamed."""
-    sub = heads_as_of(number).subquery()
-    stmt = select(sub.c.case_id, sub.c.seq, sub.c.hash).order_by(_by_case_id(sub.c.case_id, _dialect(session)))
+    sub = heads_as_of(number, ledger).subquery()
+    key = sub.c[ledger.key]
+    stmt = select(key, sub.c.seq, sub.c.hash).order_by(_by_case_id(key, _dialect(session)))
     for row in session.execute(stmt.execution_options(**_STREAM)):
-        yield Head(row.case_id, row.seq, row.hash)
+        yield Head(row[0], row.seq, row.hash)
 
 
-def iter_delta(session: Session, number: int) -> Iterator[Head]:
+def iter_delta(session: Session, number: int, ledger: Ledger = CASE_LOGS) -> Iterator[Head]:
     """The heads checkpoint ``number`` recorded as changed, in tree order."""
+    heads = ledger.heads
     stmt = (
-        select(HEADS.c.case_id, HEADS.c.seq, HEADS.c.hash)
-        .where(HEADS.c.checkpoint == number)
-        .order_by(_by_case_id(HEADS.c.case_id, _dialect(session)))
+        select(heads.c[ledger.key], heads.c.seq, heads.c.hash)
+        .where(heads.c.checkpoint == number)
+        .order_by(_by_case_id(heads.c[ledger.key], _dialect(session)))
     )
     for row in session.execute(stmt.execution_options(**_STREAM)):
-        yield Head(row.case_id, row.seq, row.hash)
+        yield Head(row[0], row.seq, row.hash)
 
 
 def _from_row(row: Any) -> Checkpoint:
@@ -486,6 +569,11 @@ def _from_row(row: Any) -> Checkpoint:
         public_key=row.public_key,
         signature=row.signature,
         document=row.document,
+        merchant_count=row.merchant_count,
+        merchant_event_count=row.merchant_event_count,
+        merchant_root=row.merchant_root,
+        merchant_delta_count=row.merchant_delta_count,
+        merchant_delta_hash=row.merchant_delta_hash,
     )
 
 
@@ -561,60 +649,73 @@ def append_checkpoint(
     if previous is not None and min_interval is not None and now - previous.created_at < min_interval:
         return None
     number = previous.number + 1 if previous else 1
-    _record_changed_heads(session, number)
-    delta_count, delta_hash = delta_digest(iter_delta(session, number))
-    tree = MerkleAccumulator()
-    event_count = 0
-    for head in iter_heads(session, number):
-        tree.add(leaf_hash(leaf_bytes(*head)))
-        event_count += head.seq
+    cases, merchants = _tree(session, number, CASE_LOGS), _tree(session, number, MERCHANT_LOGS)
     public_key = public_key_hex(signing_key)
-    document = rfc8785.dumps(
-        checkpoint_document(
-            number=number,
-            created_at=to_iso(now),
-            case_count=tree.size,
-            event_count=event_count,
-            merkle_root=tree.root().hex(),
-            delta_count=delta_count,
-            delta_hash=delta_hash,
-            previous_hash=previous.hash if previous else GENESIS_HASH,
-            public_key=public_key,
-        )
-    )
+    fields: dict[str, Any] = {
+        "number": number,
+        "case_count": cases.size,
+        "event_count": cases.events,
+        "merkle_root": cases.root,
+        "delta_count": cases.delta[0],
+        "delta_hash": cases.delta[1],
+        "previous_hash": previous.hash if previous else GENESIS_HASH,
+        "public_key": public_key,
+        "merchant_count": merchants.size,
+        "merchant_event_count": merchants.events,
+        "merchant_root": merchants.root,
+        "merchant_delta_count": merchants.delta[0],
+        "merchant_delta_hash": merchants.delta[1],
+    }
+    document = rfc8785.dumps(checkpoint_document(created_at=to_iso(now), **fields))
     checkpoint = Checkpoint(
-        number=number,
         created_at=now,
-        case_count=tree.size,
-        event_count=event_count,
-        merkle_root=tree.root().hex(),
-        delta_count=delta_count,
-        delta_hash=delta_hash,
-        previous_hash=previous.hash if previous else GENESIS_HASH,
         hash=hashlib.sha256(document).hexdigest(),
-        public_key=public_key,
         signature=signing_key.sign(document).hex(),
         document=document.decode("utf-8"),
+        **fields,
     )
     session.execute(insert(CHECKPOINTS).values(**asdict(checkpoint)))
     return checkpoint
 
 
-def _record_changed_heads(session: Session, number: int) -> None:
-    """Store, as of checkpoint ``number``, the head of every case whose head differs from
-    its latest stored one. One INSERT ... SELECT: the database reads all case rows at one
-    instant, and the case rows' (version, head_hash) are written in the same transaction
-    as their events, so each head read is a committed event."""
-    latest = HEADS.alias("latest")
-    newer = HEADS.alias("newer")
+@dataclass(frozen=True)
+class _Tree:
+    size: int
+    events: int
+    root: str
+    delta: tuple[int, str]
+
+
+def _tree(session: Session, number: int, ledger: Ledger) -> _Tree:
+    """Record the ledger's changed heads as of checkpoint ``number``; its tree and delta."""
+    _record_changed_heads(session, number, ledger)
+    delta = delta_digest(iter_delta(session, number, ledger), ledger.leaf)
+    tree = MerkleAccumulator()
+    events = 0
+    for head in iter_heads(session, number, ledger):
+        tree.add(leaf_hash(ledger.leaf(*head)))
+        events += head.seq
+    return _Tree(tree.size, events, tree.root().hex(), delta)
+
+
+def _record_changed_heads(session: Session, number: int, ledger: Ledger = CASE_LOGS) -> None:
+    """Store, as of checkpoint ``number``, the head of every log whose head differs from
+    its latest stored one. One INSERT ... SELECT: the database reads all projection rows at
+    one instant, and their (seq, head hash) are written in the same transaction as their
+    events, so each head read is a committed event."""
+    heads, source = ledger.heads, ledger.source
+    key, seq, hash_ = source.c[ledger.source_key], source.c[ledger.source_seq], source.c[ledger.source_hash]
+    latest = heads.alias("latest")
+    newer = heads.alias("newer")
     unchanged = exists().where(
-        latest.c.case_id == CASES.c.id,
-        latest.c.seq == CASES.c.version,
-        latest.c.hash == CASES.c.head_hash,
-        ~exists().where(newer.c.case_id == latest.c.case_id, newer.c.checkpoint > latest.c.checkpoint),
+        latest.c[ledger.key] == key,
+        latest.c.seq == seq,
+        latest.c.hash == hash_,
+        ~exists().where(newer.c[ledger.key] == latest.c[ledger.key], newer.c.checkpoint > latest.c.checkpoint),
     )
-    source = select(CASES.c.id, literal(number, Integer()), CASES.c.version, CASES.c.head_hash).where(~unchanged)
-    session.execute(insert(HEADS).from_select([HEADS.c.case_id, HEADS.c.checkpoint, HEADS.c.seq, HEADS.c.hash], source))
+    rows = select(key, literal(number, Integer()), seq, hash_).where(~unchanged)
+    columns = [heads.c[ledger.key], heads.c.checkpoint, heads.c.seq, heads.c.hash]
+    session.execute(insert(heads).from_select(columns, rows))
 
 
 # --- proofs ------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""Export case histories as JSON Lines that outsiders verify with tools/verify_export.py alone.
+"""Export case histories and merchant logs as JSON Lines that outsiders verify with tools/verify_export.py alone.
 
 One transaction, one snapshot, streamed line by line (constant memory apart from
 the sets of referenced workflow and policy versions). The line formats are in
 docs/audit.md; every event line carries the exact stored body that was hashed.
+Format version 2 added the merchants' logs (``merchant_event``) and the heads
+checkpoints recorded for them (``merchant_head``); the verifier reads both versions.
 """
 
 from __future__ import annotations
@@ -19,15 +21,23 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from cases.audit import EVENTS, snapshot_read
-from cases.checkpoints import CHECKPOINTS, HEADS, AuditIntegrityError, inclusion_proof, iter_checkpoints
+from cases.checkpoints import (
+    CHECKPOINTS,
+    HEADS,
+    MERCHANT_HEADS,
+    AuditIntegrityError,
+    inclusion_proof,
+    iter_checkpoints,
+)
 from cases.db import Database
+from cases.merchants import MERCHANT_EVENTS
 from cases.models import PolicyVersionRow, WorkflowVersionRow
 from cases.projection import CASES
 from workflow.errors import NotFoundError
 from workflow.model import to_iso
 
 EXPORT_FORMAT = "dispute-engine-export"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 WORKFLOWS = WorkflowVersionRow.__table__  # type: ignore[attr-defined]
 POLICIES = PolicyVersionRow.__table__  # type: ignore[attr-defined]
 _STREAM = {"yield_per": 1000}
@@ -110,10 +120,26 @@ def iter_export(
             )
         for head in _heads(session, case_id=case_id, since=since):
             yield emit("head", head)
+        merchants = _merchants(case_id=case_id, since=since)
+        for head in _merchant_heads(session, merchants):
+            yield emit("merchant_head", head)
         if case_id is not None:
             proof = _proof(session, case_id)
             if proof is not None:
                 yield emit("proof", proof)
+        # Before the cases' events: a verifier then knows each merchant's log when it meets
+        # a decision that names the standing it relied on.
+        for row in session.execute(_merchant_events(merchants).execution_options(**_STREAM)):
+            yield emit(
+                "merchant_event",
+                {
+                    "merchant_id": row.merchant_id,
+                    "seq": row.seq,
+                    "prev_hash": row.prev_hash,
+                    "hash": row.hash,
+                    "body": row.body,
+                },
+            )
         workflow_versions: set[str] = set()
         policy_versions: set[str] = set()
         cases = 0
@@ -204,6 +230,37 @@ def _heads(session: Session, *, case_id: str | None, since: datetime | None) -> 
     order = HEADS.c.case_id.collate("C") if dialect == "postgresql" else HEADS.c.case_id
     for row in session.execute(stmt.order_by(HEADS.c.checkpoint, order).execution_options(**_STREAM)):
         yield {"checkpoint": row.checkpoint, "case_id": row.case_id, "seq": row.seq, "hash": row.hash}
+
+
+def _merchants(*, case_id: str | None, since: datetime | None) -> Any:
+    """Which merchants' logs go with the exported cases: every log for a complete export,
+    else those of the exported cases' merchants. None: every merchant."""
+    if case_id is not None:
+        return select(CASES.c.merchant_id).where(CASES.c.id == case_id)
+    if since is not None:
+        return select(CASES.c.merchant_id).where(CASES.c.updated_at >= since)
+    return None
+
+
+def _merchant_heads(session: Session, merchants: Any) -> Iterator[dict[str, Any]]:
+    """The stored merchant head rows of the exported merchants, by checkpoint, then leaf order."""
+    stmt = select(MERCHANT_HEADS.c.checkpoint, MERCHANT_HEADS.c.merchant_id, MERCHANT_HEADS.c.seq,
+                  MERCHANT_HEADS.c.hash).where(MERCHANT_HEADS.c.checkpoint.in_(select(CHECKPOINTS.c.number)))
+    if merchants is not None:
+        stmt = stmt.where(MERCHANT_HEADS.c.merchant_id.in_(merchants))
+    dialect = session.get_bind().dialect.name
+    key = MERCHANT_HEADS.c.merchant_id
+    order = key.collate("C") if dialect == "postgresql" else key
+    for row in session.execute(stmt.order_by(MERCHANT_HEADS.c.checkpoint, order).execution_options(**_STREAM)):
+        yield {"checkpoint": row.checkpoint, "merchant_id": row.merchant_id, "seq": row.seq, "hash": row.hash}
+
+
+def _merchant_events(merchants: Any) -> Any:
+    stmt = select(MERCHANT_EVENTS.c.merchant_id, MERCHANT_EVENTS.c.seq, MERCHANT_EVENTS.c.prev_hash,
+                  MERCHANT_EVENTS.c.hash, MERCHANT_EVENTS.c.body)
+    if merchants is not None:
+        stmt = stmt.where(MERCHANT_EVENTS.c.merchant_id.in_(merchants))
+    return stmt.order_by(MERCHANT_EVENTS.c.merchant_id, MERCHANT_EVENTS.c.seq)
 
 
 def _proof(session: Session, case_id: str) -> dict[str, Any] | None:

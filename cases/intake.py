@@ -4,7 +4,8 @@ On filing (``CaseService.intake``, called from ``file_case`` in the filing's tra
 a complaint without a category is classified from its subject and description and the
 ``filed`` event records the category with the matched evidence; the priority rules set
 its priority from the claim, the category, the merchant's recent complaints and the
-consumer's vulnerability; a flagged merchant's case carries the ``merchant_flagged`` flag.
+consumer's vulnerability. (A flagged merchant's standing is not the intake's: filing,
+like every command, reads it from the merchant's log and records it, cases/merchants.py.)
 Then the router assigns the case as ``system`` through the normal command path (policy
 checked) to the eligible mediator with the least open weighted load. When nobody is
 eligible the case waits: the assignment clock's warning tries again (a warn hook on
@@ -26,7 +27,6 @@ from sqlmodel import Session
 
 from cases.desk import Desk
 from cases.mediators import MEDIATORS, open_loads
-from cases.models import MerchantFlagRow
 from cases.projection import CASES
 from cases.service import CaseService, execute_command, load_snapshot
 from cases.timers import SlaClocks
@@ -40,8 +40,6 @@ from workflow.errors import DisputeError
 from workflow.model import SYSTEM, CaseSnapshot, NewCase
 
 log = logging.getLogger("disputes.intake")
-FLAGS = MerchantFlagRow.__table__  # type: ignore[attr-defined]
-MERCHANT_FLAGGED = "merchant_flagged"
 
 
 @dataclass(frozen=True)
@@ -124,8 +122,6 @@ class DeskIntake:
         decision = self.priority.decide(facts, floor=new_case.priority)
         new_case = replace(new_case, priority=decision.level)
         triage["priority_rules"] = decision.to_event_data(facts)
-        if merchant_flagged(session, new_case.merchant_id):
-            triage["flags"] = [MERCHANT_FLAGGED]
         return new_case, triage
 
     def after_filing(self, session: Session, service: CaseService, case: CaseSnapshot) -> CaseSnapshot:
@@ -150,12 +146,6 @@ def install_intake(service: CaseService, intake: DeskIntake) -> None:
             hooks.remove(previous.on_timer_warned)
         if intake.on_timer_warned not in hooks:
             hooks.append(intake.on_timer_warned)
-
-
-def merchant_flagged(session: Session, merchant_id: str) -> bool:
-    return session.execute(
-        select(FLAGS.c.id).where(FLAGS.c.merchant_id == merchant_id, FLAGS.c.cleared_at.is_(None)).limit(1)
-    ).first() is not None
 
 
 def service_calendars(service: CaseService) -> Mapping[str, Calendar]:

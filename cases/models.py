@@ -199,10 +199,13 @@ class IdempotencyRow(SQLModel, table=True):
 
 
 class CheckpointRow(SQLModel, table=True):
-    """A signed checkpoint: a Merkle root over every case's chain head (cases/checkpoints.py).
+    """A signed checkpoint: a Merkle root over every case's chain head and one over every
+    merchant log's head (cases/checkpoints.py).
 
     ``document`` is the exact RFC 8785 JSON that was hashed and signed; the other
     columns repeat its fields for queries and are checked against it on verification.
+    The merchant columns are NULL on checkpoints written before merchant logs existed
+    (document type v1, which signs no merchant fields).
     """
 
     __tablename__ = "checkpoints"
@@ -219,6 +222,11 @@ class CheckpointRow(SQLModel, table=True):
     public_key: str = Field(max_length=64)
     signature: str = Field(max_length=128)
     document: str = Field(sa_column=Column(Text, nullable=False))
+    merchant_count: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    merchant_event_count: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    merchant_root: str | None = Field(default=None, max_length=64)
+    merchant_delta_count: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    merchant_delta_hash: str | None = Field(default=None, max_length=64)
 
 
 class CheckpointHeadRow(SQLModel, table=True):
@@ -230,6 +238,19 @@ class CheckpointHeadRow(SQLModel, table=True):
     __table_args__ = (Index("ix_checkpoint_heads_checkpoint", "checkpoint", "case_id"),)
 
     case_id: str = Field(max_length=40, primary_key=True)
+    checkpoint: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    seq: int
+    hash: str = Field(max_length=64)
+
+
+class CheckpointMerchantHeadRow(SQLModel, table=True):
+    """A merchant log's head as checkpoint ``checkpoint`` saw it, stored only when it changed
+    (the same delta rule as :class:`CheckpointHeadRow`)."""
+
+    __tablename__ = "checkpoint_merchant_heads"
+    __table_args__ = (Index("ix_checkpoint_merchant_heads_checkpoint", "checkpoint", "merchant_id"),)
+
+    merchant_id: str = Field(max_length=100, primary_key=True)
     checkpoint: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     seq: int
     hash: str = Field(max_length=64)
@@ -284,3 +305,36 @@ class MerchantFlagRow(SQLModel, table=True):
     figures: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the figures that raised it
     rules_version: str = Field(max_length=64)
     cleared_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class MerchantEventRow(SQLModel, table=True):
+    """One entry of a merchant's log (cases/merchants.py): a supervision flag raised or
+    cleared, recorded once for the merchant instead of on each of its cases. Chained like
+    the cases' events; ``body`` is the exact canonical JSON that was hashed."""
+
+    __tablename__ = "merchant_events"
+    __table_args__ = (UniqueConstraint("merchant_id", "seq", name="uq_merchant_events_merchant_seq"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    merchant_id: str = Field(max_length=100)
+    seq: int
+    type: str = Field(max_length=40)
+    at: datetime = Field(sa_column=_utc())
+    actor_id: str = Field(max_length=100)
+    actor_role: str = Field(max_length=30)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class MerchantRow(SQLModel, table=True):
+    """The merchant projection: its log's head and whether it is flagged now. Commands read
+    it with the case (one join) so that the policies see the merchant's current flag."""
+
+    __tablename__ = "merchants"
+
+    merchant_id: str = Field(max_length=100, primary_key=True)
+    seq: int
+    head_hash: str = Field(max_length=64)
+    flagged: bool = Field(sa_column=Column(Boolean, nullable=False))
+    updated_at: datetime = Field(sa_column=_utc())

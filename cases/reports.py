@@ -17,8 +17,10 @@ Every figure comes from the events (the log is the truth), folded per case into
   the comments.
 
 :func:`evaluate_merchants` applies the supervision thresholds to the last period and
-raises or clears ``merchant_flags`` records, appending ``flag_raised`` / ``flag_cleared``
-(``merchant_flagged``) to the merchant's open cases, which the policies read.
+raises or clears ``merchant_flags`` records; a flag raised or cleared is recorded once, as
+``flag_raised`` / ``flag_cleared`` on the merchant's own log (cases/merchants.py), which
+the policies read through the merchant's standing. No case is written: however many open
+cases the merchant has, their versions stay where they are.
 """
 
 from __future__ import annotations
@@ -39,19 +41,22 @@ from sqlalchemy import Table, insert, select, text, update
 from sqlmodel import Session
 
 from cases.chain import event_from_body
-from cases.intake import FLAGS, MERCHANT_FLAGGED, DeskIntake, service_calendars
-from cases.models import EventRow
+from cases.intake import DeskIntake, service_calendars
+from cases.merchants import append_merchant_event, flagged_merchants, standing_of
+from cases.models import EventRow, MerchantFlagRow
 from cases.projection import CASES
-from cases.service import CaseService, UnitOfWork, load_snapshot
+from cases.service import CaseService
 from intake.supervision import FlagReason, MerchantFigures, SupervisionRules, flag_reasons
 from sla.calendar import ALWAYS_OPEN, Calendar
 from sla.timers import elapsed
 from workflow.errors import ConflictError, InvalidCommandError
-from workflow.events import Event, RecordedEvent
-from workflow.model import CATEGORIES, SYSTEM, from_iso
+from workflow.events import RecordedEvent
+from workflow.merchant import MERCHANT_FLAGGED
+from workflow.model import CATEGORIES, from_iso, to_iso
 
 log = logging.getLogger("disputes.reports")
 EVENTS: Table = EventRow.__table__  # type: ignore[attr-defined]
+FLAGS: Table = MerchantFlagRow.__table__  # type: ignore[attr-defined]
 DECISIONS = frozenset({"for_consumer", "for_merchant", "partial"})
 AGAINST_MERCHANT = frozenset({"for_consumer", "partial"})
 MAX_PERIOD = timedelta(days=366 * 2)
@@ -562,38 +567,39 @@ class SupervisionOutcome:
     raised: list[str] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
-    cases_changed: int = 0
+    # Events appended to merchants' logs: one per flag raised or cleared, never one per case.
+    merchant_events: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"since": _iso(self.since), "until": _iso(self.until), "raised": self.raised, "cleared": self.cleared,
-                "kept": self.kept, "cases_changed": self.cases_changed}
+                "kept": self.kept, "merchant_events": self.merchant_events}
 
 
 def evaluate_merchants(service: CaseService, intake: DeskIntake, now: datetime) -> SupervisionOutcome:
     """Apply the supervision thresholds to the period ending now: flag merchants that reach one,
-    clear the flags of those that no longer do, and bring their open cases' flag in line."""
+    clear the flags of those that no longer do, each on the merchant's own log."""
     rules = intake.supervision
     since = now - rules.period
     outcome = SupervisionOutcome(since, now)
     with service.db.read() as session:
         facts = [case_facts(events) for events in histories(session, filed_between(session, since, now))]
-        standing = active_flags(session)
+        # A merchant counts as flagged if its log or its flag record says so: the two are
+        # written together, and whichever disagrees is brought back in line below.
+        standing = set(active_flags(session)) | flagged_merchants(session)
     figures = merchant_figures(facts, response_clock=rules.response_clock)
     reasons = {m: r for m, f in figures.items() if (r := flag_reasons(f, rules))}
-    for merchant_id in sorted(set(reasons) | set(standing)):
+    for merchant_id in sorted(set(reasons) | standing):
         found = reasons.get(merchant_id, ())
         for attempt in range(3):
             try:
-                changed = service.db.run_write(partial(
+                outcome.merchant_events += service.db.run_write(partial(
                     _apply_flag, service=service, merchant_id=merchant_id, reasons=found,
                     figures=figures.get(merchant_id), rules=rules, since=since, now=now,
                 ))
                 break
             except ConflictError:
                 if attempt == 2:
-                    log.warning("merchant %s: its cases kept changing; the next evaluation retries", merchant_id)
-                    changed = 0
-        outcome.cases_changed += changed
+                    log.warning("merchant %s: its log kept changing; the next evaluation retries", merchant_id)
         if found and merchant_id not in standing:
             outcome.raised.append(merchant_id)
         elif found:
@@ -613,6 +619,8 @@ def _apply_flag(
     since: datetime,
     now: datetime,
 ) -> int:
+    """Bring the merchant's flag record and log in line with ``reasons`` (empty: not flagged);
+    return the number of events appended to its log (0 or 1)."""
     if service.db.dialect == "postgresql":
         # Two evaluations at once (several workers' tickers) must not both raise a flag: the second
         # waits here, then its query sees the first one's row. SQLite serialises writers anyway.
@@ -634,27 +642,14 @@ def _apply_flag(
     elif current is not None:
         session.execute(update(FLAGS).where(FLAGS.c.id == current).values(cleared_at=now, evaluated_at=now))
     flagged = bool(reasons)
-    open_cases = session.execute(
-        select(CASES.c.id, CASES.c.flags).where(CASES.c.merchant_id == merchant_id, CASES.c.closed_at.is_(None))
-        .order_by(CASES.c.pk)
-    ).all()
-    changed = 0
-    for case_id, flags in open_cases:
-        has = MERCHANT_FLAGGED in flags.split(",")
-        if has == flagged:
-            continue
-        before = load_snapshot(session, case_id)
-        definition = service.registry.pinned(before.workflow_version, session)
-        work = UnitOfWork(service, definition, before, case_id, now)
-        if flagged:
-            data: dict[str, Any] = {"flag": MERCHANT_FLAGGED, "flag_id": current,
-                                    "reasons": [r.message for r in reasons]}
-            work.add([Event("flag_raised", data)], SYSTEM)
-        else:
-            work.add([Event("flag_cleared", {"flag": MERCHANT_FLAGGED, "flag_id": current})], SYSTEM)
-        work.write(session)
-        changed += 1
-    return changed
+    if standing_of(session, merchant_id).flagged == flagged:
+        return 0
+    data: dict[str, Any] = {"flag": MERCHANT_FLAGGED, "flag_id": current}
+    if flagged:
+        data.update(reasons=[r.message for r in reasons], rules_version=rules.version,
+                    period={"since": to_iso(since), "until": to_iso(now)})
+    append_merchant_event(session, merchant_id, "flag_raised" if flagged else "flag_cleared", data, now)
+    return 1
 
 
 # --- formatting -------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from sqlmodel import Session
 from cases.chain import GENESIS_HASH, event_from_body, seal
 from cases.codec import snapshot_from_json
 from cases.db import Database
+from cases.merchants import MERCHANTS, standing_of, standings
 from cases.models import BlobRow, EventRow, MessageRow
 from cases.projection import CASES, insert_case, insert_messages, require_updated, update_case
 from cases.registry import WorkflowRegistry
@@ -43,6 +44,7 @@ from workflow.errors import (
 )
 from workflow.events import Event, RecordedEvent
 from workflow.evolve import evolve
+from workflow.merchant import NO_LOG, MerchantStanding, seen_with, with_standing
 from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, Evidence, NewCase, from_iso, to_iso
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
@@ -210,8 +212,9 @@ class CaseService:
     # --- queries ----------------------------------------------------------------
 
     def get(self, *, actor: Actor, case_id: str) -> CaseSnapshot:
+        """The case as the policies see it now: its merchant's current flag among its flags."""
         with self.db.read() as session:
-            snapshot = load_snapshot(session, case_id)
+            snapshot = load_seen(session, case_id)
         self.require_visible(actor, snapshot)
         return snapshot
 
@@ -229,7 +232,7 @@ class CaseService:
     def events(self, *, actor: Actor, case_id: str, after_seq: int = 0, limit: int = 100) -> Page:
         limit = max(1, min(limit, MAX_PAGE))
         with self.db.read() as session:
-            snapshot = load_snapshot(session, case_id)
+            snapshot = load_seen(session, case_id)
             self.require_visible(actor, snapshot, "view_history")
             rows = session.execute(
                 select(EVENTS.c.seq, EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash)
@@ -254,14 +257,14 @@ class CaseService:
         stmt = list_query(actor, filters, cursor, limit)
         with self.db.read() as session:
             rows = session.execute(stmt).all()
-        data = [snapshot_from_json(r.snapshot) for r in rows[:limit]]
+            data = seen_all(session, [snapshot_from_json(r.snapshot) for r in rows[:limit]])
         next_cursor = encode_cursor(rows[limit - 1].pk) if len(rows) > limit else None
         return Page(data=data, next_cursor=next_cursor)
 
     def allowed_actions(self, *, actor: Actor, case_id: str) -> list[ActionInfo]:
         """Every trigger and action of the case's workflow, for this caller, with reasons."""
         with self.db.read() as session:
-            snapshot = load_snapshot(session, case_id)
+            snapshot = load_seen(session, case_id)
             machine = self.registry.machine(snapshot.workflow_version, session)
         self.require_visible(actor, snapshot)
         definition = machine.definition
@@ -284,7 +287,7 @@ class CaseService:
         """Messages in order; internal notes only for callers the policies let ``view_internal``."""
         limit = max(1, min(limit, MAX_PAGE))
         with self.db.read() as session:
-            snapshot = load_snapshot(session, case_id)
+            snapshot = load_seen(session, case_id)
             self.require_visible(actor, snapshot)
             internal = self.authorizer.decide(
                 actor=actor, action="view_internal", case=snapshot, now=self.clock.now()
@@ -343,20 +346,49 @@ class CaseService:
 
 
 _SELECT_SNAPSHOT = Prepared(select(CASES.c.snapshot).where(CASES.c.id == bindparam("case_id")))
+# The case with its merchant's standing, for a decision: one round trip, the merchant row by its key.
+_SELECT_CASE = Prepared(
+    select(CASES.c.snapshot, MERCHANTS.c.seq, MERCHANTS.c.flagged)
+    .select_from(CASES.outerjoin(MERCHANTS, MERCHANTS.c.merchant_id == CASES.c.merchant_id))
+    .where(CASES.c.id == bindparam("case_id"))
+)
 
 
 def load_snapshot(session: Session, case_id: str) -> CaseSnapshot:
+    """The case as stored: what its log folds to."""
+    return snapshot_from_json(_fetch(session, _SELECT_SNAPSHOT, case_id)[0])
+
+
+def load_case(session: Session, case_id: str) -> tuple[CaseSnapshot, MerchantStanding]:
+    """The case as stored and its merchant's flag as the merchant's log stands now."""
+    stored, seq, flagged = _fetch(session, _SELECT_CASE, case_id)
+    standing = NO_LOG if seq is None else MerchantStanding(int(seq), bool(flagged))
+    return snapshot_from_json(stored), standing
+
+
+def load_seen(session: Session, case_id: str) -> CaseSnapshot:
+    """The case as the policies see it now (:func:`workflow.merchant.seen_with`)."""
+    snapshot, standing = load_case(session, case_id)
+    return seen_with(snapshot, standing)
+
+
+def seen_all(session: Session, snapshots: Sequence[CaseSnapshot]) -> list[CaseSnapshot]:
+    """A page of cases as the policies see them now: one query for their merchants."""
+    found = standings(session, (s.merchant_id for s in snapshots))
+    return [seen_with(s, found.get(s.merchant_id, NO_LOG)) for s in snapshots]
+
+
+def _fetch(session: Session, statement: Prepared, case_id: str) -> Any:
     connection = session.connection()
     with pipelined(connection):  # the transaction's BEGIN and this read in one round trip
-        cursor = _SELECT_SNAPSHOT.execute(connection, {"case_id": case_id})
+        cursor = statement.execute(connection, {"case_id": case_id})
     # Fetched after the block: a fetch inside it would sync once more (strace: 4.8 vs 3.9
     # socket reads per command).
     row = cursor.fetchone()
     cursor.close()
-    stored = None if row is None else row[0]
-    if stored is None:
+    if row is None or row[0] is None:
         raise NotFoundError("case", case_id)
-    return snapshot_from_json(stored)
+    return row
 
 
 def evidence_visible(actor: Actor, item: Evidence) -> bool:
@@ -457,14 +489,16 @@ def file_case(
         None,
         _record(case_id, 1, filed, actor, now, definition.version, authorizer.version, GENESIS_HASH)[0],
     )
-    require(authorizer, actor=actor, action="file", case=provisional, now=now)
+    # The merchant's flag as its log stands: what the policies see, and what ``filed`` records.
+    standing = standing_of(session, new_case.merchant_id)
+    require(authorizer, actor=actor, action="file", case=seen_with(provisional, standing), now=now)
     work = UnitOfWork(service, definition, None, case_id, now, authorizer=authorizer)
-    work.add([filed], actor)
+    work.add(with_standing([filed], standing, provisional), actor)
     work.follow_up("file", None)
     snapshot = work.write(session)
     if service.intake is not None:
         snapshot = service.intake.after_filing(session, service, snapshot)
-    return snapshot
+    return seen_with(snapshot, standing)
 
 
 def execute_command(
@@ -482,12 +516,14 @@ def execute_command(
 ) -> CaseSnapshot:
     now = service.clock.now()
     authorizer = service.authorizer  # one policy set for the whole command (see file_case)
-    before = load_snapshot(session, case_id)
+    before, standing = load_case(session, case_id)
+    # The policies judge the case with its merchant's current flag; the events record it.
+    seen = seen_with(before, standing)
     # The view and the command itself are decided in one Cedar batch; the refusals are
     # still raised in the API's order: unknown case (404), stale version, bad command.
     view = visible_check and actor.role != "system"
     asked = ["view", name] if view else [name]
-    decisions = authorizer.decide_many(actor=actor, actions=asked, case=before, now=now, payloads={name: data})
+    decisions = authorizer.decide_many(actor=actor, actions=asked, case=seen, now=now, payloads={name: data})
     if view and not decisions[0].allowed:
         raise NotFoundError("case", case_id)
     if expected_version is not None and expected_version != before.version:
@@ -506,9 +542,9 @@ def execute_command(
         raise PolicyDeniedError(name, decision.reasons, decision.policy_ids)
     events = decide(machine, before, Command(name=name, actor=actor, at=now, data=data, reason=reason))
     work = UnitOfWork(service, machine.definition, before, case_id, now, authorizer=authorizer)
-    work.add(events, actor)
+    work.add(with_standing(events, standing, before), actor)
     work.follow_up(name, before)
-    return work.write(session)
+    return seen_with(work.write(session), standing)
 
 
 def _validate_new_case(new_case: NewCase) -> None:

@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from cases.codec import snapshot_from_json
 from cases.projection import CASES, TIMERS, timer_values
-from cases.service import CaseService, UnitOfWork, load_snapshot, visibility_clause
+from cases.service import CaseService, UnitOfWork, load_case, load_snapshot, seen_all, visibility_clause
 from policies.base import require
 from sla.calendar import Calendar
 from sla.timers import calendar_for, elapsed, plan_timer, remaining, replan, resume_plan
@@ -31,6 +31,7 @@ from workflow.decide import decide
 from workflow.definition import TimerDef, WorkflowDefinition
 from workflow.errors import ConflictError, DisputeError, InvalidCommandError, TransitionNotAllowedError
 from workflow.events import Event
+from workflow.merchant import seen_with, with_standing
 from workflow.model import SYSTEM, Actor, CaseSnapshot, Command, TimerState, from_iso, to_iso
 
 log = logging.getLogger("disputes.timers")
@@ -212,7 +213,7 @@ def _sweep(session: Session, service: CaseService, now: datetime, batch: int) ->
 
 
 def _fire_one(session: Session, service: CaseService, case_id: str, name: str, now: datetime) -> int:
-    before = load_snapshot(session, case_id)
+    before, standing = load_case(session, case_id)
     timer = before.timer(name)
     if timer is None or timer.status != "running":
         # The row is stale (it cannot be in the same transaction; be safe): re-sync it.
@@ -250,9 +251,9 @@ def _fire_one(session: Session, service: CaseService, case_id: str, name: str, n
             try:
                 if not machine.may(middle.state, trigger):
                     raise TransitionNotAllowedError(trigger, middle.state, machine.possible_triggers(middle.state))
-                require(authorizer, actor=SYSTEM, action=trigger, case=middle, now=now)
+                require(authorizer, actor=SYSTEM, action=trigger, case=seen_with(middle, standing), now=now)
                 events = decide(machine, middle, Command(trigger, SYSTEM, now, {}, f"the {name} clock breached"))
-                work.add(events, SYSTEM)
+                work.add(with_standing(events, standing, middle), SYSTEM)
                 work.follow_up(trigger, middle)
             except DisputeError as exc:
                 # Recorded and flagged, never lost: a person must look at this case.
@@ -399,8 +400,7 @@ def queue(service: CaseService, *, actor: Actor, limit: int = 50, after: str | N
         items = []
         now = service.clock.now()
         clocks = _clocks(service)
-        for snapshot_json, _due, _id in rows:
-            snapshot = snapshot_from_json(snapshot_json)
+        for snapshot in seen_all(session, [snapshot_from_json(row[0]) for row in rows]):
             if snapshot.workflow_version not in definitions:
                 definitions[snapshot.workflow_version] = service.registry.pinned(snapshot.workflow_version, session)
             running = sorted((t for t in snapshot.timers if t.status == "running"), key=lambda t: t.due_at)

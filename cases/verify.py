@@ -1,10 +1,12 @@
-"""Verify a whole database with bounded memory: every case's chain, replay and checkpointed heads, and every checkpoint.
+"""Verify a whole database with bounded memory: every case's and every merchant's chain, replay
+and checkpointed heads, and every checkpoint.
 
 The walk pages through case ids and streams one page's events grouped by case, so
 memory holds one page of case rows and one case's events. Each case gets at most
-one :class:`Damage` (its first bad seq); checkpoint-level findings are
-:class:`CheckpointProblem`. Callers (CLI, HTTP) use :func:`verify_database`; tests
-and tools that hold a session use :func:`check_cases` and :func:`check_checkpoints`.
+one :class:`Damage` (its first bad seq), each merchant log at most one
+:class:`MerchantDamage`; checkpoint-level findings are :class:`CheckpointProblem`.
+Callers (CLI, HTTP) use :func:`verify_database`; tests and tools that hold a session
+use :func:`check_cases`, :func:`check_merchants` and :func:`check_checkpoints`.
 """
 
 from __future__ import annotations
@@ -28,26 +30,34 @@ from cases.audit import (
     ChainRow,
     Damage,
     EventTuple,
+    MerchantDamage,
+    MerchantRowTuple,
     check_case_rows,
+    check_merchant_rows,
     event_rows,
     first_chain_break,
     snapshot_read,
 )
 from cases.chain import GENESIS_HASH
 from cases.checkpoints import (
+    CASE_LOGS,
+    EMPTY_DELTA,
     HEADS,
+    MERCHANT_HEADS,
+    MERCHANT_LOGS,
     Checkpoint,
     Head,
+    Ledger,
     MerkleAccumulator,
     check_checkpoint,
     delta_digest,
     heads_as_of,
     iter_checkpoints,
     latest_checkpoint,
-    leaf_bytes,
     leaf_hash,
 )
 from cases.db import Database
+from cases.merchants import MERCHANT_EVENTS, MERCHANTS
 from cases.projection import CASES
 from cases.registry import WorkflowRegistry
 from workflow.errors import NotFoundError
@@ -72,7 +82,7 @@ class CheckpointProblem:
         return {"checkpoint": self.number, "kind": self.kind, "detail": self.detail}
 
 
-Finding = Damage | CheckpointProblem
+Finding = Damage | MerchantDamage | CheckpointProblem
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,13 @@ class CaseCheck:
     case_id: str
     events: int
     damage: Damage | None
+
+
+@dataclass(frozen=True)
+class MerchantCheck:
+    merchant_id: str
+    events: int
+    damage: MerchantDamage | None
 
 
 @dataclass
@@ -97,15 +114,18 @@ class VerifyReport:
     cases_total: int = 0
     cases_checked: int = 0
     events_checked: int = 0
+    merchants_checked: int = 0
+    merchant_events_checked: int = 0
     checkpoints_checked: int = 0
     latest_checkpoint: int | None = None
     roots_verified: list[int] = field(default_factory=list)
     damages: list[Damage] = field(default_factory=list)
+    merchant_damages: list[MerchantDamage] = field(default_factory=list)
     checkpoint_problems: list[CheckpointProblem] = field(default_factory=list)
 
     @property
     def intact(self) -> bool:
-        return not self.damages and not self.checkpoint_problems
+        return not self.damages and not self.merchant_damages and not self.checkpoint_problems
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,10 +133,13 @@ class VerifyReport:
             "cases_total": self.cases_total,
             "cases_checked": self.cases_checked,
             "events_checked": self.events_checked,
+            "merchants_checked": self.merchants_checked,
+            "merchant_events_checked": self.merchant_events_checked,
             "checkpoints_checked": self.checkpoints_checked,
             "latest_checkpoint": self.latest_checkpoint,
             "roots_verified": list(self.roots_verified),
             "damages": [d.to_dict() for d in self.damages],
+            "merchant_damages": [d.to_dict() for d in self.merchant_damages],
             "checkpoint_problems": [p.to_dict() for p in self.checkpoint_problems],
         }
 
@@ -135,7 +158,8 @@ def verify_database(
     progress: Callable[[VerifyReport], None] | None = None,
     on_finding: Callable[[Finding], None] | None = None,
 ) -> VerifyReport:
-    """Verify every case (or one, or those changed since ``since``) and the checkpoints.
+    """Verify every case (or one, or those changed since ``since``), the merchants' logs
+(the one case's merchant's only, with ``case_id``) and the checkpoints.
 
     ``trusted_keys``: hex public keys checkpoints must be signed with (None: accept
     the key each checkpoint names, which proves consistency, not origin).
@@ -150,10 +174,20 @@ def verify_database(
     def found(finding: Finding) -> None:
         if isinstance(finding, Damage):
             report.damages.append(finding)
+        elif isinstance(finding, MerchantDamage):
+            report.merchant_damages.append(finding)
         else:
             report.checkpoint_problems.append(finding)
         if on_finding is not None:
             on_finding(finding)
+
+    def merchants(merchant_ids: Sequence[str] | None) -> None:
+        with snapshot_read(db) as session:
+            for check in check_merchants(session, merchant_ids, replay=replay):
+                report.merchants_checked += 1
+                report.merchant_events_checked += check.events
+                if check.damage is not None:
+                    found(check.damage)
 
     keys = list(trusted_keys) if trusted_keys is not None else None
     if checkpoints:
@@ -171,7 +205,9 @@ def verify_database(
             checks = list(check_cases(session, registry, [case_id], replay=replay))
             if checks[0].damage is not None and checks[0].events == 0 and not _known(session, case_id):
                 raise NotFoundError("case", case_id)
+            merchant_id = session.execute(select(CASES.c.merchant_id).where(CASES.c.id == case_id)).scalar()
         _tally(report, checks, found, progress)
+        merchants([merchant_id] if merchant_id is not None else [])
         return report
 
     with snapshot_read(db) as session:
@@ -193,6 +229,7 @@ def verify_database(
         with snapshot_read(db) as session:
             for damage in missing_cases(session):
                 found(damage)
+    merchants(None)  # a few logs (only merchants ever flagged have one): always every one
     if progress is not None:
         progress(report)
     return report
@@ -350,6 +387,67 @@ def missing_cases(session: Session) -> Iterator[Damage]:
         yield Damage(row.case_id, 1, "deleted", f"checkpoint #{row.since} saw this case; its row and log are gone")
 
 
+# --- merchants ---------------------------------------------------------------------------------
+
+
+_MERCHANT_EVENT_COLUMNS = tuple(MERCHANT_EVENTS.c[c.name] for c in EVENT_COLUMNS)
+
+
+def check_merchants(
+    session: Session, merchant_ids: Sequence[str] | None = None, *, replay: bool = True
+) -> Iterator[MerchantCheck]:
+    """Check merchants' logs (every one, or ``merchant_ids``) in the caller's transaction:
+    chain, fold, the ``merchants`` row, and the heads every checkpoint recorded for them.
+    Each log is read whole: a merchant's log holds one event per flag raised or cleared."""
+    ids = merchant_ids
+    if ids is None:
+        logged = select(MERCHANT_EVENTS.c.merchant_id).distinct()
+        rows = select(MERCHANTS.c.merchant_id)
+        checkpointed = select(MERCHANT_HEADS.c.merchant_id).distinct()
+        ids = sorted(set(session.execute(logged).scalars()) | set(session.execute(rows).scalars())
+                     | set(session.execute(checkpointed).scalars()))
+    for merchant_id in ids:
+        rows_ = [
+            tuple(r) for r in session.execute(
+                select(*_MERCHANT_EVENT_COLUMNS).where(MERCHANT_EVENTS.c.merchant_id == merchant_id)
+                .order_by(MERCHANT_EVENTS.c.seq)
+            )
+        ]
+        head = session.execute(
+            select(MERCHANTS.c.seq, MERCHANTS.c.head_hash, MERCHANTS.c.flagged).where(
+                MERCHANTS.c.merchant_id == merchant_id
+            )
+        ).first()
+        heads = [
+            (r.checkpoint, r.seq, r.hash) for r in session.execute(
+                select(MERCHANT_HEADS.c.checkpoint, MERCHANT_HEADS.c.seq, MERCHANT_HEADS.c.hash)
+                .where(MERCHANT_HEADS.c.merchant_id == merchant_id).order_by(MERCHANT_HEADS.c.checkpoint)
+            )
+        ]
+        if not rows_ and head is None and not heads:
+            continue  # a merchant without a log, asked for by name: nothing to check
+        yield MerchantCheck(merchant_id, len(rows_), _check_merchant(merchant_id, rows_, head, heads, replay))
+
+
+def _check_merchant(
+    merchant_id: str,
+    rows: list[Any],
+    head: Any,
+    heads: list[tuple[int, int, str]],
+    replay: bool,
+) -> MerchantDamage | None:
+    row: MerchantRowTuple | None = (head.seq, head.head_hash, head.flagged) if head is not None else None
+    if row is None and not rows:
+        number = heads[0][0]
+        return MerchantDamage(merchant_id, 1, "deleted", f"checkpoint #{number} saw this merchant's log; "
+                                                         "its row and log are gone")
+    chain = check_merchant_rows(merchant_id, rows, row, replay=replay)
+    checkpointed = compare_with_heads(merchant_id, {r[1]: r[4] for r in rows}, heads)
+    if checkpointed is not None and (chain is None or checkpointed.seq < chain.seq):
+        return MerchantDamage(merchant_id, checkpointed.seq, checkpointed.kind, checkpointed.detail)
+    return chain
+
+
 # --- checkpoints -------------------------------------------------------------------------------
 
 
@@ -362,17 +460,24 @@ def check_checkpoints(
     result = CheckpointCheck()
     keys = list(trusted_keys) if trusted_keys is not None else None
     signed_deltas: dict[int, tuple[int, str]] = {}
+    merchant_deltas: dict[int, tuple[int, str]] = {}
     latest: Checkpoint | None = None
     for checkpoint in iter_checkpoints(session):
         for kind, detail in check_checkpoint(checkpoint, latest, trusted_keys=keys):
             result.problems.append(CheckpointProblem(checkpoint.number, kind, detail))
         signed_deltas[checkpoint.number] = (checkpoint.delta_count, checkpoint.delta_hash)
+        # A v1 checkpoint signed no merchant heads: none may be stored for it.
+        merchant_deltas[checkpoint.number] = (
+            (checkpoint.merchant_delta_count or 0, checkpoint.merchant_delta_hash or "")
+            if checkpoint.signs_merchants else EMPTY_DELTA
+        )
         latest = checkpoint
         result.checked += 1
     if latest is None:
         return result
     result.latest = latest.number
     result.problems.extend(_check_deltas(session, signed_deltas))
+    result.problems.extend(_check_deltas(session, merchant_deltas, MERCHANT_LOGS))
     numbers = list(signed_deltas) if all_roots else [latest.number]
     for checkpoint in _checkpoints(session, numbers):
         result.problems.extend(check_root(session, checkpoint, against_log=checkpoint.number == latest.number))
@@ -387,29 +492,34 @@ def _checkpoints(session: Session, numbers: list[int]) -> Iterator[Checkpoint]:
             yield checkpoint
 
 
-def _check_deltas(session: Session, signed: dict[int, tuple[int, str]]) -> Iterator[CheckpointProblem]:
+def _check_deltas(
+    session: Session, signed: dict[int, tuple[int, str]], ledger: Ledger = CASE_LOGS
+) -> Iterator[CheckpointProblem]:
     """The head rows stored per checkpoint must be exactly the delta it signed; this
     protects every checkpoint's heads in one pass over the table."""
     dialect = session.get_bind().dialect.name
-    order = HEADS.c.case_id.collate("C") if dialect == "postgresql" else HEADS.c.case_id
+    heads, what = ledger.heads, "heads" if ledger is CASE_LOGS else "merchant heads"
+    key = heads.c[ledger.key]
+    order = key.collate("C") if dialect == "postgresql" else key
     stmt = (
-        select(HEADS.c.checkpoint, HEADS.c.case_id, HEADS.c.seq, HEADS.c.hash)
-        .order_by(HEADS.c.checkpoint, order)
+        select(heads.c.checkpoint, key, heads.c.seq, heads.c.hash)
+        .order_by(heads.c.checkpoint, order)
         .execution_options(**_STREAM)
     )
     pending = dict(signed)
     for number, rows in groupby(session.execute(stmt), key=lambda r: r[0]):
-        got = delta_digest(Head(r.case_id, r.seq, r.hash) for r in rows)
+        got = delta_digest((Head(r[1], r.seq, r.hash) for r in rows), ledger.leaf)
         want = pending.pop(number, None)
         if want is None:
-            yield CheckpointProblem(number, "delta", f"heads are stored for checkpoint #{number}, which does not exist")
+            yield CheckpointProblem(number, "delta",
+                                    f"{what} are stored for checkpoint #{number}, which does not exist")
         elif got != want:
             yield CheckpointProblem(
-                number, "delta", f"the {got[0]} stored heads do not hash to the signed delta of {want[0]} heads"
+                number, "delta", f"the {got[0]} stored {what} do not hash to the signed delta of {want[0]} {what}"
             )
     for number, (count, _hash) in pending.items():
         if count:
-            yield CheckpointProblem(number, "delta", f"the checkpoint signed {count} heads; none are stored")
+            yield CheckpointProblem(number, "delta", f"the checkpoint signed {count} {what}; none are stored")
 
 
 def check_root(
@@ -421,37 +531,53 @@ def check_root(
         checkpoint = latest_checkpoint(session)
         if checkpoint is None:
             return []
-    return list(_root_problems(session, checkpoint, against_log=against_log))
+    signed = [(CASE_LOGS, checkpoint.merkle_root, checkpoint.case_count, checkpoint.event_count)]
+    if checkpoint.signs_merchants:
+        signed.append((MERCHANT_LOGS, checkpoint.merchant_root or "", checkpoint.merchant_count or 0,
+                       checkpoint.merchant_event_count or 0))
+    problems: list[CheckpointProblem] = []
+    for ledger, root, count, events in signed:
+        problems.extend(_root_problems(session, checkpoint.number, ledger, (root, count, events), against_log))
+    return problems
 
 
-def _root_problems(session: Session, checkpoint: Checkpoint, *, against_log: bool) -> Iterator[CheckpointProblem]:
+def _root_problems(
+    session: Session, number: int, ledger: Ledger, signed: tuple[str, int, int], against_log: bool
+) -> Iterator[CheckpointProblem]:
+    """The ledger's tree as checkpoint ``number`` stored it against the signed (root, logs,
+    events), and (``against_log``) against the hashes its logs hold now at those seqs."""
     dialect = session.get_bind().dialect.name
-    sub = heads_as_of(checkpoint.number).subquery()
-    order = sub.c.case_id.collate("C") if dialect == "postgresql" else sub.c.case_id
+    sub = heads_as_of(number, ledger).subquery()
+    key = sub.c[ledger.key]
+    order = key.collate("C") if dialect == "postgresql" else key
     if against_log:
-        stmt = select(sub.c.case_id, sub.c.seq, sub.c.hash, EVENTS.c.hash.label("log_hash")).select_from(
-            sub.outerjoin(EVENTS, and_(EVENTS.c.case_id == sub.c.case_id, EVENTS.c.seq == sub.c.seq))
+        log = ledger.events
+        stmt = select(key, sub.c.seq, sub.c.hash, log.c.hash.label("log_hash")).select_from(
+            sub.outerjoin(log, and_(log.c[ledger.key] == key, log.c.seq == sub.c.seq))
         )
     else:
-        stmt = select(sub.c.case_id, sub.c.seq, sub.c.hash, sub.c.hash.label("log_hash"))
+        stmt = select(key, sub.c.seq, sub.c.hash, sub.c.hash.label("log_hash"))
     stored, current = MerkleAccumulator(), MerkleAccumulator()
     events = differing = 0
     for row in session.execute(stmt.order_by(order).execution_options(**_STREAM)):
-        stored.add(leaf_hash(leaf_bytes(row.case_id, row.seq, row.hash)))
-        current.add(leaf_hash(leaf_bytes(row.case_id, row.seq, row.log_hash or "")))
+        stored.add(leaf_hash(ledger.leaf(row[0], row.seq, row.hash)))
+        current.add(leaf_hash(ledger.leaf(row[0], row.seq, row.log_hash or "")))
         events += row.seq
         differing += row.log_hash != row.hash
-    n = checkpoint.number
-    if stored.root().hex() != checkpoint.merkle_root:
-        yield CheckpointProblem(n, "root", "the stored heads do not give the signed Merkle root")
-    if (stored.size, events) != (checkpoint.case_count, checkpoint.event_count):
+    root, count, signed_events = signed
+    heads, logs = ("heads", "cases") if ledger is CASE_LOGS else ("merchant heads", "merchants")
+    if stored.root().hex() != root:
+        yield CheckpointProblem(number, "root", f"the stored {heads} do not give the signed Merkle root")
+    if (stored.size, events) != (count, signed_events):
         yield CheckpointProblem(
-            n,
+            number,
             "root",
-            f"the stored heads cover {stored.size} cases and {events} events; "
-            f"the checkpoint signed {checkpoint.case_count} and {checkpoint.event_count}",
+            f"the stored {heads} cover {stored.size} {logs} and {events} events; "
+            f"the checkpoint signed {count} and {signed_events}",
         )
-    if against_log and current.root().hex() != checkpoint.merkle_root:
+    if against_log and current.root().hex() != root:
         yield CheckpointProblem(
-            n, "log", f"the current log gives another root: {differing} checkpointed heads changed or are gone"
+            number, "log",
+            f"the current {'log gives' if ledger is CASE_LOGS else 'merchant logs give'} another root: "
+            f"{differing} checkpointed {heads} changed or are gone",
         )

@@ -11,6 +11,12 @@ changed desk's calendars) the timers are simulated under the new workflow: a rec
 breach that would not have happened yet (a longer goal, a new holiday) is reported and
 the system command it caused is not replayed; a timer that would have breached before
 something recorded happened is reported too (its effect is not invented).
+
+A merchant's supervision flag is a fact from outside the rules being tried: each
+recorded decision names the standing of the merchant's log it relied on
+(``merchant_flag``, workflow/merchant.py), and the decision is taken again with the
+case seen that way. Cases of older versions carried the flag as events of their own
+(``flag_raised`` / ``flag_cleared``), which the simulated case carries as recorded.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from workflow.errors import DisputeError
 from workflow.events import Event, RecordedEvent
 from workflow.evolve import evolve
 from workflow.machine import WorkflowMachine, machine_for
+from workflow.merchant import recorded_standing, seen_with
 from workflow.model import SYSTEM, Actor, CaseSnapshot, Command, from_iso
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
@@ -190,7 +197,8 @@ def what_if_case(
         command = replace(command, data={k: ids.get(v, v) if k in _ID_KEYS and isinstance(v, str) else v
                                          for k, v in command.data.items()})
         before = sim.snapshot
-        outcome = _decide(sim.machine, authorizer, before, command)
+        standing = recorded_standing(event.data)
+        outcome = _decide(sim.machine, authorizer, before if standing is None else seen_with(before, standing), command)
         if isinstance(outcome, str):
             report.divergences.append(Divergence(event.seq, command.name, actor, f"-> {recorded_to}", outcome))
         else:

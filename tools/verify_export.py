@@ -8,7 +8,9 @@ without trusting the engine's code. Usage:
     python verify_export.py EXPORT.jsonl [--public-key HEX]... [--all-roots] [--quiet]
 
 Exit status: 0 when everything verifies, 1 when any problem was found (each is
-printed as "case <id> seq <n>: <kind>: <detail>"), 2 when the file cannot be read.
+printed as "case <id> seq <n>: <kind>: <detail>", or "merchant <id> seq <n>: ..." for a
+merchant's log), 2 when the file cannot be read. It reads format versions 1 and 2
+(version 2 adds the merchants' logs and checkpoints of type v2, which sign their heads).
 """
 
 from __future__ import annotations
@@ -26,11 +28,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 FORMAT = "dispute-engine-export"
-FORMAT_VERSION = 1
-CHECKPOINT_TYPE = "dispute-engine/checkpoint/v1"
+FORMAT_VERSIONS = (1, 2)
+CHECKPOINT_V1 = "dispute-engine/checkpoint/v1"
+CHECKPOINT_V2 = "dispute-engine/checkpoint/v2"  # v1 plus the merchant logs' tree
+MERCHANT_FIELDS = ("merchant_count", "merchant_event_count", "merchant_root", "merchant_delta_count",
+                   "merchant_delta_hash")
 GENESIS = "0" * 64
-# Sections must come in this order; events of one case must be contiguous and in seq order.
-ORDER = {"header": 0, "checkpoint": 1, "head": 2, "proof": 3, "event": 4, "workflow": 5, "policy": 6, "end": 7}
+# Sections must come in this order; events of one log must be contiguous and in seq order.
+ORDER = {"header": 0, "checkpoint": 1, "head": 2, "merchant_head": 3, "proof": 4, "merchant_event": 5, "event": 6,
+         "workflow": 7, "policy": 8, "end": 9}
 
 
 # --- the algorithm (docs/audit.md) ------------------------------------------------------------
@@ -42,6 +48,10 @@ def event_hash(prev_hash: str, body: bytes) -> str:
 
 def leaf_bytes(case_id: str, seq: int, hash_: str) -> bytes:
     return rfc8785.dumps({"case_id": case_id, "hash": hash_, "seq": seq})
+
+
+def merchant_leaf_bytes(merchant_id: str, seq: int, hash_: str) -> bytes:
+    return rfc8785.dumps({"hash": hash_, "merchant_id": merchant_id, "seq": seq})
 
 
 def leaf_hash(leaf: bytes) -> bytes:
@@ -107,11 +117,20 @@ class Problem:
 
 @dataclass
 class CaseState:
+    """One log being read: a case's, or (``owner`` "merchant") a merchant's."""
+
     case_id: str
     expected: int = 1
     prev: str = GENESIS
     damaged: bool = False
     hashes: dict[int, str] = field(default_factory=dict)
+    owner: str = "case"
+    merchant_id: str | None = None  # a case's merchant, from its filed event
+    flagged: dict[int, bool] = field(default_factory=dict)  # a merchant's flag after each seq
+
+    @property
+    def where(self) -> str:
+        return f"{self.owner} {self.case_id}"
 
 
 @dataclass
@@ -132,11 +151,16 @@ class Verifier:
         self.keys: set[str] = set()
         self.heads: dict[int, list[tuple[str, int, str]]] = {}
         self.needed: dict[str, list[tuple[int, int, str]]] = {}
+        self.merchant_heads: dict[int, list[tuple[str, int, str]]] = {}
+        self.merchant_needed: dict[str, list[tuple[int, int, str]]] = {}
         self.proof: dict[str, Any] | None = None
         self.case: CaseState | None = None
         self.finished: set[str] = set()
         self.damaged_cases: set[str] = set()
         self.events = 0
+        self.merchant: CaseState | None = None
+        self.merchants: dict[str, CaseState] = {}  # every merchant log read, by merchant id
+        self.merchant_events = 0
         self.workflow_refs: set[str] = set()
         self.policy_refs: set[str] = set()
         self.workflows: set[str] = set()
@@ -183,8 +207,9 @@ class Verifier:
             self.problem(where, None, "format", f"malformed {kind} line ({type(exc).__name__}: {exc})")
 
     def on_header(self, line: dict[str, Any]) -> None:
-        if line["format"] != FORMAT or line["format_version"] != FORMAT_VERSION:
-            self.problem("header", None, "format", f"not a {FORMAT} v{FORMAT_VERSION} file")
+        if line["format"] != FORMAT or line["format_version"] not in FORMAT_VERSIONS:
+            versions = " or ".join(f"v{v}" for v in FORMAT_VERSIONS)
+            self.problem("header", None, "format", f"not a {FORMAT} {versions} file")
         self.header = line
 
     def on_checkpoint(self, line: dict[str, Any]) -> None:
@@ -195,8 +220,10 @@ class Verifier:
         doc, is_canonical = canonical(document)
         if not is_canonical:
             self.problem(where, None, "document", "not in RFC 8785 canonical form")
-        if doc.get("type") != CHECKPOINT_TYPE:
-            self.problem(where, None, "document", f"type is not {CHECKPOINT_TYPE}")
+        if doc.get("type") not in (CHECKPOINT_V1, CHECKPOINT_V2):
+            self.problem(where, None, "document", f"type is neither {CHECKPOINT_V1} nor {CHECKPOINT_V2}")
+        elif (doc.get("type") == CHECKPOINT_V2) != all(name in doc for name in MERCHANT_FIELDS):
+            self.problem(where, None, "document", "the merchant fields do not match the document's type")
         if doc.get("number") != number or doc.get("public_key") != line["public_key"]:
             self.problem(where, None, "document", "the line's number or key differ from the signed document")
         if hashlib.sha256(body).hexdigest() != line["hash"]:
@@ -222,11 +249,75 @@ class Verifier:
         self.heads.setdefault(number, []).append((case_id, seq, hash_))
         self.needed.setdefault(case_id, []).append((number, seq, hash_))
 
+    def on_merchant_head(self, line: dict[str, Any]) -> None:
+        number, merchant_id = int(line["checkpoint"]), str(line["merchant_id"])
+        seq, hash_ = int(line["seq"]), line["hash"]
+        self.merchant_heads.setdefault(number, []).append((merchant_id, seq, hash_))
+        self.merchant_needed.setdefault(merchant_id, []).append((number, seq, hash_))
+
     def on_proof(self, line: dict[str, Any]) -> None:
         self.proof = line
 
+    def on_merchant_event(self, line: dict[str, Any]) -> None:
+        merchant_id, seq = str(line["merchant_id"]), int(line["seq"])
+        if self.merchant is None or self.merchant.case_id != merchant_id:
+            if self.merchant is not None:
+                self.finish_merchant(self.merchant)
+            self.merchant = CaseState(merchant_id, owner="merchant")
+            if merchant_id in self.merchants:
+                self.problem(f"merchant {merchant_id}", seq, "reordered", "this merchant's events are not together")
+                self.merchant.damaged = True
+            self.merchants[merchant_id] = self.merchant
+        state = self.merchant
+        self.merchant_events += 1
+        if not state.damaged:
+            found = self.check_event(state, line, seq)
+            if found is not None:
+                kind, at, detail = found
+                self.problem(state.where, at, kind, detail)
+                state.damaged = True
+        state.hashes[seq] = str(line.get("hash"))
+        state.prev = str(line.get("hash"))
+        state.expected = max(state.expected, seq + 1)
+
+    def finish_merchant(self, state: CaseState) -> None:
+        if not state.damaged:
+            self.check_against_heads(state, self.merchant_needed.get(state.case_id, []))
+
+    def standing_problem(self, state: CaseState, doc: dict[str, Any]) -> str | None:
+        """A case event that names the merchant standing its decision relied on must agree
+        with the merchant's log in the file (docs/audit.md, merchant logs)."""
+        data = doc.get("data")
+        if doc.get("seq") == 1 and isinstance(data, dict):
+            state.merchant_id = data.get("merchant_id")
+        standing = data.get("merchant_flag") if isinstance(data, dict) else None
+        if not isinstance(standing, dict):
+            return None
+        seq, flagged = standing.get("seq"), standing.get("flagged")
+        if not isinstance(seq, int) or not isinstance(flagged, bool):
+            return "the recorded merchant standing is malformed"
+        if seq == 0:
+            return None if not flagged else "records a flagged merchant without a merchant log"
+        log = self.merchants.get(str(state.merchant_id))
+        if log is None:
+            if self.header is not None and self.header.get("complete"):
+                return f"relies on seq {seq} of merchant {state.merchant_id}'s log, which the export does not hold"
+            return None
+        if log.damaged:
+            return None  # that log's own damage is reported already
+        if seq not in log.flagged:
+            return f"relies on seq {seq} of merchant {state.merchant_id}'s log, which ends at seq {log.expected - 1}"
+        if log.flagged[seq] != flagged:
+            said = "flagged" if log.flagged[seq] else "not flagged"
+            return f"records merchant {state.merchant_id} as {'' if flagged else 'not '}flagged at its seq {seq}; " \
+                   f"the merchant's log says {said}"
+        return None
+
     def on_event(self, line: dict[str, Any]) -> None:
         case_id, seq = str(line["case_id"]), int(line["seq"])
+        if self.merchant is not None:  # the merchants' section is over
+            self.finish_merchant(self.merchant)
+            self.merchant = None
         if self.case is None or self.case.case_id != case_id:
             if self.case is not None:
                 self.finish_case(self.case)
@@ -263,12 +354,22 @@ class Verifier:
             return "changed", seq, "the body is not JSON"
         if not is_canonical:
             return "changed", seq, "the body is not in RFC 8785 canonical form"
-        if not isinstance(doc, dict) or doc.get("case_id") != state.case_id or doc.get("seq") != seq:
-            return "changed", seq, "the body names another case or seq than its line"
+        key = "case_id" if state.owner == "case" else "merchant_id"
+        if not isinstance(doc, dict) or doc.get(key) != state.case_id or doc.get("seq") != seq:
+            return "changed", seq, f"the body names another {state.owner} or seq than its line"
         if line["prev_hash"] != state.prev:
             return "changed", seq, "prev_hash does not link to the previous event's hash"
         if event_hash(state.prev, body.encode("utf-8")) != line["hash"]:
             return "changed", seq, "the hash does not match sha256(prev_hash || body)"
+        if state.owner == "merchant":
+            kind = doc.get("type")
+            if kind not in ("flag_raised", "flag_cleared"):
+                return "changed", seq, f"a merchant's log holds flag_raised and flag_cleared only, not {kind!r}"
+            state.flagged[seq] = kind == "flag_raised"
+            return None
+        standing = self.standing_problem(state, doc)
+        if standing is not None:
+            return "standing", seq, standing
         self.workflow_refs.add(str(doc.get("workflow_version")))
         self.policy_refs.add(str(doc.get("policy_version")))
         return None
@@ -277,9 +378,17 @@ class Verifier:
         self.finished.add(state.case_id)
         if state.damaged:
             return
+        if self.check_against_heads(state, self.needed.get(state.case_id, [])):
+            self.damaged_cases.add(state.case_id)
+        if self.proof is not None and self.proof.get("case_id") == state.case_id:
+            self.check_proof(state)
+
+    def check_against_heads(self, state: CaseState, heads: list[tuple[int, int, str]]) -> bool:
+        """Does the log still hold, at each checkpointed seq, the hash a checkpoint saw?
+        Reports the earliest difference; True when there was one."""
         last = state.expected - 1
         worst: tuple[int, str, str] | None = None
-        for number, seq, hash_ in self.needed.get(state.case_id, []):
+        for number, seq, hash_ in heads:
             if seq > last:
                 found = (last + 1, "truncated", f"the log ends at seq {last}; checkpoint #{number} saw seq {seq}")
             elif state.hashes.get(seq) != hash_:
@@ -289,10 +398,9 @@ class Verifier:
             if worst is None or found[0] < worst[0]:
                 worst = found
         if worst is not None:
-            self.problem(f"case {state.case_id}", worst[0], worst[1], worst[2])
-            self.damaged_cases.add(state.case_id)
-        if self.proof is not None and self.proof.get("case_id") == state.case_id:
-            self.check_proof(state)
+            self.problem(state.where, worst[0], worst[1], worst[2])
+            state.damaged = True
+        return worst is not None
 
     def check_proof(self, state: CaseState) -> None:
         proof = self.proof
@@ -345,6 +453,8 @@ class Verifier:
     # -- conclusions
 
     def close(self) -> None:
+        if self.merchant is not None:
+            self.finish_merchant(self.merchant)
         if self.case is not None:
             self.finish_case(self.case)
         if self.header is None:
@@ -366,6 +476,11 @@ class Verifier:
             if case_id not in self.finished:
                 number = min(n for n, _seq, _hash in heads)
                 self.problem(f"case {case_id}", 1, "deleted", f"checkpoint #{number} saw this case; no events remain")
+        for merchant_id, heads in sorted(self.merchant_needed.items()):
+            if merchant_id not in self.merchants:
+                number = min(n for n, _seq, _hash in heads)
+                self.problem(f"merchant {merchant_id}", 1, "deleted",
+                             f"checkpoint #{number} saw this merchant's log; no events remain")
         for version in sorted(self.workflow_refs - self.workflows):
             self.problem(f"workflow {version[:12]}", None, "missing", "events name this workflow version; no document")
         missing_policies = self.policy_refs - self.policies
@@ -378,28 +493,61 @@ class Verifier:
 
     def check_trees(self) -> None:
         """Each checkpoint's stored heads must hash to its signed delta; the heads as of
-        the latest checkpoint (every one with --all-roots) must give its signed root."""
-        for number in self.heads.keys() - {c.number for c in self.checkpoints}:
+        the latest checkpoint (every one with --all-roots) must give its signed root. The
+        same for the merchant logs' tree of every v2 checkpoint."""
+        numbers = {c.number for c in self.checkpoints}
+        for number in self.heads.keys() - numbers:
             self.problem(f"checkpoint #{number}", None, "delta", "head lines name a checkpoint not in the file")
-        current: dict[str, tuple[int, str]] = {}
+        for number in self.merchant_heads.keys() - numbers:
+            self.problem(f"checkpoint #{number}", None, "delta",
+                         "merchant head lines name a checkpoint not in the file")
+        cases: dict[str, tuple[int, str]] = {}
+        merchants: dict[str, tuple[int, str]] = {}
         for index, checkpoint in enumerate(self.checkpoints):
-            where = f"checkpoint #{checkpoint.number}"
-            delta = sorted(self.heads.get(checkpoint.number, []))
-            digest = hashlib.sha256(b"".join(leaf_hash(leaf_bytes(*h)) for h in delta)).hexdigest()
-            if (len(delta), digest) != (checkpoint.doc.get("delta_count"), checkpoint.doc.get("delta_hash")):
-                self.problem(where, None, "delta", "the head lines do not hash to the signed delta")
-            for case_id, seq, hash_ in delta:
-                current[case_id] = (seq, hash_)
-            if self.all_roots or index == len(self.checkpoints) - 1:
-                ordered = sorted(current.items())
-                root = merkle_root([leaf_hash(leaf_bytes(c, s, h)) for c, (s, h) in ordered])
-                events = sum(s for s, _h in current.values())
-                if root.hex() != checkpoint.doc.get("merkle_root"):
-                    self.problem(where, None, "root", "the heads do not give the signed Merkle root")
-                elif (len(ordered), events) != (checkpoint.doc.get("case_count"), checkpoint.doc.get("event_count")):
-                    self.problem(where, None, "root", "case or event count differs from the signed document")
-                else:
-                    self.notes.append(f"{where}: Merkle root over {len(ordered)} case heads recomputed and matches")
+            doc, where = checkpoint.doc, f"checkpoint #{checkpoint.number}"
+            root_due = self.all_roots or index == len(self.checkpoints) - 1
+            self.check_tree(where, self.heads.get(checkpoint.number, []), cases, leaf_bytes, root_due,
+                            (doc.get("delta_count"), doc.get("delta_hash")),
+                            (doc.get("merkle_root"), doc.get("case_count"), doc.get("event_count")), "case")
+            if doc.get("type") == CHECKPOINT_V2:
+                self.check_tree(where, self.merchant_heads.get(checkpoint.number, []), merchants,
+                                merchant_leaf_bytes, root_due,
+                                (doc.get("merchant_delta_count"), doc.get("merchant_delta_hash")),
+                                (doc.get("merchant_root"), doc.get("merchant_count"), doc.get("merchant_event_count")),
+                                "merchant")
+            elif self.merchant_heads.get(checkpoint.number):
+                self.problem(where, None, "delta", "merchant head lines name a v1 checkpoint, which signed none")
+
+    def check_tree(
+        self,
+        where: str,
+        lines: list[tuple[str, int, str]],
+        current: dict[str, tuple[int, str]],
+        leaf: Any,
+        root_due: bool,
+        signed_delta: tuple[Any, Any],
+        signed_root: tuple[Any, Any, Any],
+        logs: str,
+    ) -> None:
+        """One tree of one checkpoint: its head lines against the signed delta, then (when
+        ``root_due``) the heads as of it against the signed root and counts."""
+        delta = sorted(lines)
+        digest = hashlib.sha256(b"".join(leaf_hash(leaf(*h)) for h in delta)).hexdigest()
+        if (len(delta), digest) != signed_delta:
+            self.problem(where, None, "delta", f"the {logs} head lines do not hash to the signed delta")
+        for owner, seq, hash_ in delta:
+            current[owner] = (seq, hash_)
+        if not root_due:
+            return
+        ordered = sorted(current.items())
+        root = merkle_root([leaf_hash(leaf(c, s, h)) for c, (s, h) in ordered])
+        events = sum(s for s, _h in current.values())
+        if root.hex() != signed_root[0]:
+            self.problem(where, None, "root", f"the {logs} heads do not give the signed Merkle root")
+        elif (len(ordered), events) != signed_root[1:]:
+            self.problem(where, None, "root", f"{logs} or event count differs from the signed document")
+        else:
+            self.notes.append(f"{where}: Merkle root over {len(ordered)} {logs} heads recomputed and matches")
 
 
 def feed_all(verifier: Verifier, stream: BinaryIO) -> None:
@@ -420,6 +568,10 @@ def report(verifier: Verifier, name: str, quiet: bool) -> None:
         )
         chains = "every chain verifies" if not verifier.damaged_cases else f"{len(verifier.damaged_cases)} damaged"
         print(f"  {len(verifier.finished)} cases, {verifier.events} events: {chains}", file=out)
+        if verifier.merchants:
+            damaged = sum(1 for m in verifier.merchants.values() if m.damaged)
+            logs = "every chain verifies" if not damaged else f"{damaged} damaged"
+            print(f"  {len(verifier.merchants)} merchant logs, {verifier.merchant_events} events: {logs}", file=out)
         if verifier.checkpoints:
             keys = ", ".join(sorted(k[:16] + "..." for k in verifier.keys))
             pinned = "pinned" if verifier.trusted else "not pinned: pass --public-key to require it"

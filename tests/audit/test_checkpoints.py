@@ -240,7 +240,7 @@ def test_checkpoints_are_signed_chained_and_cover_every_head(
     doc = json.loads(third.document)
     assert rfc8785.dumps(doc) == third.document.encode()
     assert doc == {
-        "type": "dispute-engine/checkpoint/v1",
+        "type": "dispute-engine/checkpoint/v2",
         "number": 3,
         "created_at": "2026-03-02T05:00:00.000000Z",
         "case_count": 9,
@@ -250,6 +250,12 @@ def test_checkpoints_are_signed_chained_and_cover_every_head(
         "delta_hash": third.delta_hash,
         "previous_hash": second.hash,
         "public_key": public_key_hex(signing_key),
+        # No merchant has a log: the merchant logs' tree is empty.
+        "merchant_count": 0,
+        "merchant_event_count": 0,
+        "merchant_root": EMPTY_ROOT,
+        "merchant_delta_count": 0,
+        "merchant_delta_hash": hashlib.sha256(b"").hexdigest(),
     }
     assert third.hash == hashlib.sha256(third.document.encode()).hexdigest()
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cases.db import Database
+from cases.merchants import append_merchant_event
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from cases.timers import SlaClocks
@@ -13,6 +14,7 @@ from policies.base import Authorizer
 from policies.cedar import packaged_policies
 from sla.clock import ManualClock
 from sla.config import default_calendars
+from workflow.merchant import MERCHANT_FLAGGED, MerchantEvent
 from workflow.model import Actor, NewCase
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 Asia/Shanghai
@@ -57,3 +59,13 @@ def make_service(
 def make_clocked_service(url: str, *, authorizer: Authorizer | None = None, start: datetime = T0) -> CaseService:
     """A service whose SLA clocks run on the packaged calendars and a manual clock."""
     return make_service(url, authorizer=authorizer, clocks=SlaClocks(default_calendars()), clock=ManualClock(start))
+
+
+def set_merchant_flag(service: CaseService, merchant_id: str, flagged: bool) -> MerchantEvent:
+    """Raise or clear a merchant's flag on its log, as supervision (cases/reports.py) does."""
+    kind = "flag_raised" if flagged else "flag_cleared"
+    return service.db.run_write(
+        lambda session: append_merchant_event(
+            session, merchant_id, kind, {"flag": MERCHANT_FLAGGED, "flag_id": None}, service.clock.now()
+        )
+    )

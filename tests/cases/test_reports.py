@@ -211,28 +211,34 @@ def test_flagging_reaches_open_cases_and_the_policies(
                       "  flag_when_any: {response_breaches_at_least: 1}\n", encoding="utf-8")
     intake = DeskIntake.load(IntakePaths(supervision=strict))
     install_intake(service, intake)
+    version = service.get(actor=AUDITOR, case_id=ids["c1"]).version
     outcome = evaluate_merchants(service, intake, service.clock.now())
-    assert (outcome.raised, outcome.cleared, outcome.cases_changed) == (["m-1"], [], 1)  # c1 is m-1's open case
+    # One event on m-1's log; its open case c1 is not written to.
+    assert (outcome.raised, outcome.cleared, outcome.merchant_events) == (["m-1"], [], 1)
     c1 = service.get(actor=AUDITOR, case_id=ids["c1"])
-    assert "merchant_flagged" in c1.flags
+    assert "merchant_flagged" in c1.flags and c1.version == version
     with pytest.raises(PolicyDeniedError, match="only offer the full claim"):
         service.execute(actor=MERCHANT, case_id=c1.id, name="propose_offer", data={"amount": 100})
     report = merchants_report(service, intake.supervision, since=T0, until=END).to_dict()["data"]
     assert report[0]["flagged"] and report[0]["flag"]["reasons"][0]["metric"] == "response_breaches_at_least"
-    # A case filed against a flagged merchant carries the flag from its first event.
+    # A case filed against a flagged merchant is seen flagged, and its filing records the standing.
     fresh = service.file(actor=CONSUMER, new_case=new_case(order_ref="later"))
     assert "merchant_flagged" in fresh.flags
+    assert service.events(actor=AUDITOR, case_id=fresh.id).data[0].data["merchant_flag"] == {"flagged": True, "seq": 1}
     again = evaluate_merchants(service, intake, service.clock.now())
-    assert (again.raised, again.kept, again.cases_changed) == ([], ["m-1"], 0)
+    assert (again.raised, again.kept, again.merchant_events) == ([], ["m-1"], 0)
     lenient = tmp_path / "lenient.yaml"
     lenient.write_text("supervision:\n  min_complaints: 100\n  flag_when_any: {complaints_at_least: 100}\n",
                        encoding="utf-8")
     install_intake(service, DeskIntake.load(IntakePaths(supervision=lenient)))
     assert service.intake is not None
     cleared = evaluate_merchants(service, service.intake, service.clock.now())  # type: ignore[arg-type]
-    assert cleared.cleared == ["m-1"] and cleared.cases_changed == 2
-    assert "merchant_flagged" not in service.get(actor=AUDITOR, case_id=ids["c1"]).flags
-    service.execute(actor=MERCHANT, case_id=ids["c1"], name="propose_offer", data={"amount": 100})
+    assert cleared.cleared == ["m-1"] and cleared.merchant_events == 1
+    c1 = service.get(actor=AUDITOR, case_id=ids["c1"])
+    assert "merchant_flagged" not in c1.flags and c1.version == version
+    offered = service.execute(actor=MERCHANT, case_id=ids["c1"], name="propose_offer", data={"amount": 100})
+    decided = service.events(actor=AUDITOR, case_id=ids["c1"], after_seq=offered.version - 1).data[0]
+    assert decided.data["merchant_flag"] == {"flagged": False, "seq": 2}
     with service.db.read() as session:
         for case_id in (ids["c1"], fresh.id):
             assert verify_case(session, service.registry, case_id) == []

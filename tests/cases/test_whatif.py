@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
+from cases.audit import verify_case
 from cases.models import EventRow
 from cases.service import CaseService, UnitOfWork, load_snapshot
 from cases.timers import SlaClocks, fire_due_timers
@@ -15,10 +17,20 @@ from cases.whatif import what_if_case
 from policies.cedar import CedarAuthorizer, load_policy_dir
 from sla.clock import ManualClock
 from sla.config import default_calendars
-from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, default_policies, make_clocked_service, new_case
+from tests.cases.helpers import (
+    AUDITOR,
+    CONSUMER,
+    MEDIATOR,
+    MERCHANT,
+    default_policies,
+    make_clocked_service,
+    new_case,
+    set_merchant_flag,
+)
+from workflow.decide import decide
 from workflow.definition import load_definition_text
 from workflow.events import Event
-from workflow.model import SYSTEM
+from workflow.model import SYSTEM, Actor, CaseSnapshot, Command
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WORKFLOW = (ROOT / "workflow" / "definitions" / "consumer_dispute.yaml").read_text(encoding="utf-8")
@@ -139,42 +151,81 @@ def test_simulated_clocks_show_a_changed_goal_and_nothing_else(db_url: str) -> N
     service.db.dispose()
 
 
-def _flag(service: CaseService, case_id: str, event: Event) -> None:
-    """What the merchant supervision (cases/reports.py) appends to a merchant's open cases."""
-    with service.db.write() as session:
-        before = load_snapshot(session, case_id)
-        work = UnitOfWork(service, service.registry.pinned(before.workflow_version, session), before, case_id,
-                          service.clock.now())
-        work.add([event], SYSTEM)
-        work.write(session)
-
-
-def test_supervision_flags_are_facts_the_simulation_carries(db_url: str, tmp_path: Path) -> None:
-    """Offers made while the merchant was flagged are judged as made by a flagged merchant,
-    and those made after the flag was cleared as made by one in good standing."""
+def test_the_merchant_standing_each_decision_recorded_is_the_fact_the_simulation_uses(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The merchant's flag lives on its own log; each decision recorded the standing it saw.
+    Offers made while the merchant was flagged are judged again as made by a flagged
+    merchant, and those made after the flag was cleared as made by one in good standing."""
     service = make_clocked_service(db_url)
     case = service.file(actor=CONSUMER, new_case=new_case())
     for actor, name in ((MEDIATOR, "assign"), (MERCHANT, "respond"), (MEDIATOR, "start_mediation")):
         service.execute(actor=actor, case_id=case.id, name=name, data={"statement": "ok"} if name == "respond" else {})
     full = {"amount": case.claim_amount}
-    _flag(service, case.id, Event("flag_raised", {"flag": "merchant_flagged", "flag_id": 1, "reasons": ["x"]}))
+    set_merchant_flag(service, "m-1", True)
     flagged_offer = service.execute(actor=MERCHANT, case_id=case.id, name="propose_offer", data=full)
-    _flag(service, case.id, Event("flag_cleared", {"flag": "merchant_flagged", "flag_id": 1}))
-    service.execute(actor=MERCHANT, case_id=case.id, name="propose_offer", data=full)
+    set_merchant_flag(service, "m-1", False)
+    later_offer = service.execute(actor=MERCHANT, case_id=case.id, name="propose_offer", data=full)
+    assert later_offer.version == flagged_offer.version + 1  # the flag itself wrote nothing to the case
 
-    # Tried rules: a flagged merchant may make no offer at all.
-    tried = default_policies_and(
+    with service.db.read() as session:
+        report = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
+                              authorizer=_no_offers_from_flagged_merchants(tmp_path))
+        same = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
+                            authorizer=default_policies())
+    assert [(d.seq, d.command) for d in report.divergences] == [(flagged_offer.version, "propose_offer")]
+    assert "a flagged merchant may not make offers" in report.divergences[0].now
+    assert not same.changed and same.commands == 5
+    service.db.dispose()
+
+
+def _no_offers_from_flagged_merchants(tmp_path: Path) -> CedarAuthorizer:
+    """Tried rules: a flagged merchant may make no offer at all."""
+    return default_policies_and(
         tmp_path, "supervision.cedar",
         '@id("flagged-merchants-no-offers")\n@reason("a flagged merchant may not make offers")\n'
         'forbid (principal, action == Action::"propose_offer", resource is Case)\n'
         'when { principal.role == "merchant" && resource.merchant_flagged };\n',
     )
+
+
+def _as_older_versions_wrote(service: CaseService, case_id: str, actor: Actor, event: Event | None = None,
+                             command: str = "", data: dict[str, Any] | None = None) -> CaseSnapshot:
+    """Append to the case what versions before merchant logs appended: the supervision's
+    ``flag_raised`` / ``flag_cleared`` on the case itself, and commands that recorded no standing."""
+    with service.db.write() as session:
+        before = load_snapshot(session, case_id)
+        machine = service.registry.machine(before.workflow_version, session)
+        work = UnitOfWork(service, machine.definition, before, case_id, service.clock.now())
+        if event is not None:
+            work.add([event], actor)
+        else:
+            work.add(decide(machine, before, Command(command, actor, service.clock.now(), data or {})), actor)
+            work.follow_up(command, before)
+        return work.write(session)
+
+
+def test_flags_older_versions_recorded_on_the_case_are_carried_as_recorded(db_url: str, tmp_path: Path) -> None:
+    """Histories written before merchant logs existed (the flag as events of the case, decisions
+    without a recorded standing) still replay, and what-if still judges them on the flag."""
+    service = make_clocked_service(db_url)
+    case = service.file(actor=CONSUMER, new_case=new_case())
+    for actor, name in ((MEDIATOR, "assign"), (MERCHANT, "respond"), (MEDIATOR, "start_mediation")):
+        service.execute(actor=actor, case_id=case.id, name=name, data={"statement": "ok"} if name == "respond" else {})
+    full = {"amount": case.claim_amount}
+    flag = {"flag": "merchant_flagged", "flag_id": 1}
+    _as_older_versions_wrote(service, case.id, SYSTEM, Event("flag_raised", {**flag, "reasons": ["x"]}))
+    flagged_offer = _as_older_versions_wrote(service, case.id, MERCHANT, command="propose_offer", data=full)
+    assert "merchant_flagged" in flagged_offer.flags
+    _as_older_versions_wrote(service, case.id, SYSTEM, Event("flag_cleared", flag))
+    _as_older_versions_wrote(service, case.id, MERCHANT, command="propose_offer", data=full)
+
     with service.db.read() as session:
+        assert verify_case(session, service.registry, case.id) == []
         report = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
-                              authorizer=tried)
+                              authorizer=_no_offers_from_flagged_merchants(tmp_path))
         same = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
                             authorizer=default_policies())
     assert [(d.seq, d.command) for d in report.divergences] == [(flagged_offer.version, "propose_offer")]
-    assert "a flagged merchant may not make offers" in report.divergences[0].now
     assert not same.changed and same.commands == 5
     service.db.dispose()
