@@ -1,7 +1,8 @@
 """Tampering as someone with SQL access would do it, each returning the damage verification must report.
 
-Every function changes one case inside the caller's transaction (which the test
-rolls back) and returns the expected (case, first bad seq, kind).
+Every function changes one case (or one merchant's log, ``MERCHANT_CORRUPTIONS``) inside
+the caller's transaction (which the test rolls back) and returns the expected (case or
+merchant, first bad seq, kind).
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ from sqlalchemy import delete, insert, select, update
 from sqlmodel import Session
 
 from cases.audit import EVENTS, replay
-from cases.chain import seal
+from cases.chain import canonical_bytes, link, seal
+from cases.merchants import MERCHANT_EVENTS, MERCHANTS
 from cases.projection import CASES, case_values
 from cases.registry import WorkflowRegistry
 from workflow.events import RecordedEvent
+from workflow.merchant import MERCHANT_FLAGGED, MerchantEvent
 from workflow.model import from_iso
 
 
 @dataclass(frozen=True)
 class Expected:
-    case_id: str
+    case_id: str  # or the merchant's id, for a merchant's log
     seq: int
     kind: str
     what: str
@@ -187,4 +190,148 @@ CORRUPTIONS: dict[str, tuple[Corruption, Callable[[Target], bool]]] = {
     "insert_forged": (insert_forged, lambda t: t.version >= 2),
     "swap_rows": (swap_rows, lambda t: t.version >= 2),
     "drop_tail": (drop_tail, lambda t: t.checkpointed >= 2),
+}
+
+
+# --- merchants' logs ---------------------------------------------------------------------------
+#
+# The same tampering on a merchant's log (cases/merchants.py), which verification must
+# report naming the merchant and the first bad seq.
+
+
+@dataclass
+class MerchantTarget:
+    """A merchant's log, its length, and the seq its latest checkpoint saw."""
+
+    merchant_id: str
+    version: int
+    checkpointed: int
+
+
+MerchantCorruption = Callable[[Session, MerchantTarget, random.Random], Expected]
+
+
+def _merchant_row(session: Session, merchant_id: str, seq: int) -> Any:
+    return session.execute(
+        select(MERCHANT_EVENTS).where(MERCHANT_EVENTS.c.merchant_id == merchant_id, MERCHANT_EVENTS.c.seq == seq)
+    ).one()
+
+
+def _merchant_where(merchant_id: str, seq: int) -> Any:
+    return (MERCHANT_EVENTS.c.merchant_id == merchant_id) & (MERCHANT_EVENTS.c.seq == seq)
+
+
+def _merchant_shift(session: Session, merchant_id: str, from_seq: int, by: int) -> None:
+    rows = (MERCHANT_EVENTS.c.merchant_id == merchant_id) & (MERCHANT_EVENTS.c.seq >= from_seq)
+    session.execute(update(MERCHANT_EVENTS).where(rows).values(seq=-(MERCHANT_EVENTS.c.seq + by)))
+    session.execute(
+        update(MERCHANT_EVENTS)
+        .where((MERCHANT_EVENTS.c.merchant_id == merchant_id) & (MERCHANT_EVENTS.c.seq < 0))
+        .values(seq=-MERCHANT_EVENTS.c.seq)
+    )
+
+
+def forged_merchant_row(session: Session, merchant_id: str, seq: int, prev_hash: str) -> dict[str, Any]:
+    """A flag lifted that supervision never lifted: canonical body, stamped like the first
+    event, and a hash that links it to ``prev_hash``."""
+    first = json.loads(_merchant_row(session, merchant_id, 1).body)
+    event = MerchantEvent(merchant_id, seq, "flag_cleared", first["at"], "system", "system",
+                          {"flag": MERCHANT_FLAGGED, "flag_id": None}, prev_hash)
+    body = canonical_bytes(event.body())
+    return {
+        "merchant_id": merchant_id, "seq": seq, "type": event.type, "at": from_iso(event.at),
+        "actor_id": "system", "actor_role": "system", "body": body.decode("utf-8"), "prev_hash": prev_hash,
+        "hash": link(prev_hash, body),
+    }
+
+
+def m_flip_body(session: Session, t: MerchantTarget, rng: random.Random) -> Expected:
+    """One character of the event's facts (its ``data``), not of its seq or owner."""
+    seq = rng.randint(1, t.version)
+    body: str = _merchant_row(session, t.merchant_id, seq).body
+    start = body.index('"data":{') + len('"data":{')
+    i = rng.randrange(start, body.index("}", start))
+    changed = body[:i] + _other_char(body[i], rng) + body[i + 1 :]
+    session.execute(update(MERCHANT_EVENTS).where(_merchant_where(t.merchant_id, seq)).values(body=changed))
+    return Expected(t.merchant_id, seq, "changed", f"body char {i} of seq {seq}")
+
+
+def m_flip_hash(session: Session, t: MerchantTarget, rng: random.Random) -> Expected:
+    seq = rng.randint(1, t.version)
+    column = rng.choice(["hash", "prev_hash"])
+    value = getattr(_merchant_row(session, t.merchant_id, seq), column)
+    session.execute(
+        update(MERCHANT_EVENTS).where(_merchant_where(t.merchant_id, seq)).values({column: _other_hex(value, rng)})
+    )
+    return Expected(t.merchant_id, seq, "changed", f"{column} of seq {seq}")
+
+
+def m_delete_row(session: Session, t: MerchantTarget, rng: random.Random) -> Expected:
+    seq = rng.randint(1, t.version)
+    session.execute(delete(MERCHANT_EVENTS).where(_merchant_where(t.merchant_id, seq)))
+    return Expected(t.merchant_id, seq, "truncated" if seq == t.version else "deleted", f"delete seq {seq}")
+
+
+def m_delete_and_renumber(session: Session, t: MerchantTarget, rng: random.Random) -> Expected:
+    seq = rng.randint(1, t.version - 1)
+    session.execute(delete(MERCHANT_EVENTS).where(_merchant_where(t.merchant_id, seq)))
+    _merchant_shift(session, t.merchant_id, seq + 1, -1)
+    return Expected(t.merchant_id, seq, "deleted", f"delete seq {seq}, renumber the rest")
+
+
+def m_append_forged(session: Session, t: MerchantTarget, rng: random.Random) -> Expected:
+    head = _merchant_row(session, t.merchant_id, t.version).hash
+    seq = t.version + 1
+    session.execute(insert(MERCHANT_EVENTS).values(**forged_merchant_row(session, t.merchant_id, seq, head)))
+    return Expected(t.merchant_id, seq, "inserted", f"append a forged seq {seq}")
+
+
+def m_insert_forged(session: Session, t: MerchantTarget, rng: random.Random) -> Expected:
+    seq = rng.randint(2, t.version)
+    prev = _merchant_row(session, t.merchant_id, seq - 1).hash
+    _merchant_shift(session, t.merchant_id, seq, +1)
+    session.execute(insert(MERCHANT_EVENTS).values(**forged_merchant_row(session, t.merchant_id, seq, prev)))
+    return Expected(t.merchant_id, seq, "inserted", f"insert a forged seq {seq}")
+
+
+def m_swap_rows(session: Session, t: MerchantTarget, rng: random.Random) -> Expected:
+    a, b = sorted(rng.sample(range(1, t.version + 1), 2))
+    session.execute(update(MERCHANT_EVENTS).where(_merchant_where(t.merchant_id, a)).values(seq=-1))
+    session.execute(update(MERCHANT_EVENTS).where(_merchant_where(t.merchant_id, b)).values(seq=a))
+    session.execute(update(MERCHANT_EVENTS).where(_merchant_where(t.merchant_id, -1)).values(seq=b))
+    return Expected(t.merchant_id, a, "reordered", f"swap rows {a} and {b}")
+
+
+def m_drop_tail(session: Session, t: MerchantTarget, rng: random.Random) -> Expected:
+    """Cut the log back to before what the latest checkpoint saw and fix the merchant row to
+    match: the chain then holds, and only the checkpoint reveals the cut."""
+    keep = rng.randint(1, t.checkpointed - 1)
+    session.execute(delete(MERCHANT_EVENTS).where(
+        (MERCHANT_EVENTS.c.merchant_id == t.merchant_id) & (MERCHANT_EVENTS.c.seq > keep)
+    ))
+    last = _merchant_row(session, t.merchant_id, keep)
+    session.execute(update(MERCHANTS).where(MERCHANTS.c.merchant_id == t.merchant_id).values(
+        seq=keep, head_hash=last.hash, flagged=last.type == "flag_raised"
+    ))
+    return Expected(t.merchant_id, keep + 1, "truncated", f"drop seq > {keep} and fix the merchant row")
+
+
+def m_flip_flagged(session: Session, t: MerchantTarget, rng: random.Random) -> Expected:
+    """The merchant row says the opposite of its log: what every command's policies read."""
+    session.execute(update(MERCHANTS).where(MERCHANTS.c.merchant_id == t.merchant_id).values(
+        flagged=~MERCHANTS.c.flagged
+    ))
+    return Expected(t.merchant_id, t.version, "projection", "flip the merchant row's flag")
+
+
+MERCHANT_CORRUPTIONS: dict[str, tuple[MerchantCorruption, Callable[[MerchantTarget], bool]]] = {
+    "flip_body": (m_flip_body, lambda t: True),
+    "flip_hash": (m_flip_hash, lambda t: True),
+    "delete_row": (m_delete_row, lambda t: True),
+    "delete_and_renumber": (m_delete_and_renumber, lambda t: t.version >= 2),
+    "append_forged": (m_append_forged, lambda t: True),
+    "insert_forged": (m_insert_forged, lambda t: t.version >= 2),
+    "swap_rows": (m_swap_rows, lambda t: t.version >= 2),
+    "drop_tail": (m_drop_tail, lambda t: t.checkpointed >= 2),
+    "flip_flagged": (m_flip_flagged, lambda t: True),
 }
