@@ -16,14 +16,28 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import delete, update
+from sqlmodel import Session
 
-from cases.checkpoints import generate_signing_key, public_key_hex, write_checkpoint
+from cases.checkpoints import (
+    CHECKPOINTS,
+    MERCHANT_HEADS,
+    Checkpoint,
+    append_checkpoint,
+    checkpoint_document,
+    generate_signing_key,
+    public_key_hex,
+    write_checkpoint,
+)
 from cases.export import export_jsonl, iter_export
 from cases.service import CaseService
+from cases.verify import verify_database
 from tests.audit.builders import build_cases, extend_cases
-from tests.cases.helpers import T0
+from tests.cases.helpers import CONSUMER, MEDIATOR, T0, new_case, set_merchant_flag
 from workflow.errors import NotFoundError
+from workflow.model import to_iso
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "verify_export.py"
 # What the verifier may import besides the standard library: rfc8785, cryptography and
@@ -234,3 +248,140 @@ def test_recent_cases_export_and_streaming(service: CaseService, history: list[s
     run = run_tool(verifier, path)
     assert run.code == 0, run.out
     assert "a partial export: checkpoint roots cannot be recomputed from it" in run.out
+
+
+# --- merchants' logs ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def flagged(service: CaseService, signing_key: Ed25519PrivateKey) -> list[str]:
+    """Cases of m-1 and m-2 moved through the command path while their merchants' flags were
+    raised and cleared, around two checkpoints; m-1's last raise is after both."""
+    ids = [service.file(actor=CONSUMER, new_case=new_case(merchant_id=f"m-{1 + i // 4}", order_ref=f"O{i}")).id
+           for i in range(6)]
+
+    def comment(case_ids: list[str], text: str) -> None:
+        for case_id in case_ids:
+            service.execute(actor=MEDIATOR, case_id=case_id, name="comment", data={"body": text})
+
+    set_merchant_flag(service, "m-1", True)
+    comment(ids[:4], "flagged")
+    write_checkpoint(service.db, signing_key, T0 + timedelta(hours=1))
+    set_merchant_flag(service, "m-1", False)
+    set_merchant_flag(service, "m-2", True)
+    comment(ids, "later")
+    write_checkpoint(service.db, signing_key, T0 + timedelta(hours=2))
+    set_merchant_flag(service, "m-1", True)
+    comment(ids[:1], "latest")
+    return ids
+
+
+def test_merchant_logs_are_exported_and_verified_outside_the_project(
+    service: CaseService, flagged: list[str], verifier: Path, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    export = export_to(service, tmp_path / "export.jsonl")
+    lines = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
+    kinds = [line["kind"] for line in lines]
+    assert lines[0]["format_version"] == 2
+    assert kinds.index("head") < kinds.index("merchant_head") < kinds.index("merchant_event") < kinds.index("event")
+    assert [(m["merchant_id"], m["seq"]) for m in lines if m["kind"] == "merchant_event"] == [
+        ("m-1", 1), ("m-1", 2), ("m-1", 3), ("m-2", 1)]
+    run = run_tool(verifier, export, "--public-key", public_key_hex(signing_key), "--all-roots")
+    assert run.code == 0, run.out
+    assert "2 merchant logs, 4 events: every chain verifies" in run.out
+    assert "checkpoint #1: Merkle root over 1 merchant heads recomputed and matches" in run.out
+    assert "checkpoint #2: Merkle root over 2 merchant heads recomputed and matches" in run.out
+
+    def change_event(lines: list[dict[str, object]]) -> list[dict[str, object]]:
+        for line in lines:
+            if line["kind"] == "merchant_event" and (line["merchant_id"], line["seq"]) == ("m-1", 2):
+                line["body"] = str(line["body"]).replace('"flag_id":null', '"flag_id":7')
+        return lines
+
+    run = run_tool(verifier, rewrite(export, change_event))
+    assert run.code == 1 and "PROBLEM merchant m-1 seq 2: changed: the hash does not match" in run.out
+
+    def cut_tail(lines: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [line for line in lines
+                if not (line["kind"] == "merchant_event" and line["merchant_id"] == "m-1" and line["seq"] != 1)]
+
+    run = run_tool(verifier, rewrite(export, cut_tail))
+    assert run.code == 1
+    assert "PROBLEM merchant m-1 seq 2: truncated: the log ends at seq 1; checkpoint #2 saw seq 2" in run.out
+    # Named once, where it happened: the decisions that relied on the lost events are not
+    # reported again against a log already known to be damaged.
+    assert run.out.count("PROBLEM") == 1, run.out
+
+
+def test_a_decision_must_agree_with_the_merchant_log_it_names(
+    service: CaseService, flagged: list[str], verifier: Path, tmp_path: Path
+) -> None:
+    """A forger rewrites m-2's log (raised becomes cleared) with every hash recomputed and
+    hands over the export without its checkpoints: each chain holds, but the decisions
+    taken while m-2 was flagged name a standing the log no longer has."""
+    export = export_to(service, tmp_path / "export.jsonl")
+
+    def rewrite_m2(lines: list[dict[str, object]]) -> list[dict[str, object]]:
+        kept = [line for line in lines if line["kind"] not in ("checkpoint", "head", "merchant_head")]
+        for line in kept:
+            if line["kind"] == "merchant_event" and line["merchant_id"] == "m-2":
+                body = str(line["body"]).replace('"type":"flag_raised"', '"type":"flag_cleared"')
+                line["body"], line["hash"] = body, hashlib.sha256(bytes.fromhex(str(line["prev_hash"]))
+                                                                  + body.encode()).hexdigest()
+        return kept
+
+    run = run_tool(verifier, rewrite(export, rewrite_m2))
+    assert run.code == 1, run.out
+    assert "2 merchant logs, 4 events: every chain verifies" in run.out
+    standing = [line for line in run.out.splitlines() if ": standing: " in line]
+    assert sorted(line.split()[2] for line in standing) == sorted(flagged[4:])  # m-2's two cases
+    assert "records merchant m-2 as flagged at its seq 1; the merchant's log says not flagged" in standing[0]
+
+
+def test_checkpoints_and_exports_of_earlier_versions_still_verify(
+    service: CaseService, verifier: Path, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    """A checkpoint of type v1 (signed before merchant logs existed) verifies and the next
+    one chains to it; an export of format 1 verifies with today's tool."""
+    case = service.file(actor=CONSUMER, new_case=new_case())
+    with service.db.write() as session:
+        written = append_checkpoint(session, signing_key, T0 + timedelta(hours=1))
+        assert written is not None
+        as_v1(session, written, signing_key)
+    old = rewrite(export_to(service, tmp_path / "old.jsonl"), format_1)
+    set_merchant_flag(service, "m-1", True)
+    service.execute(actor=MEDIATOR, case_id=case.id, name="assign")
+    second = write_checkpoint(service.db, signing_key, T0 + timedelta(hours=2))
+    assert second is not None and json.loads(second.document)["type"] == "dispute-engine/checkpoint/v2"
+    report = verify_database(service.db, service.registry, trusted_keys=[public_key_hex(signing_key)],
+                             all_roots=True)
+    assert report.intact and report.roots_verified == [1, 2], report.to_dict()
+
+    run = run_tool(verifier, old, "--public-key", public_key_hex(signing_key))
+    assert run.code == 0, run.out
+    assert "format dispute-engine-export v1" in run.out and "checkpoint #1: Merkle root over 1 case heads" in run.out
+    run = run_tool(verifier, export_to(service, tmp_path / "new.jsonl"), "--all-roots")
+    assert run.code == 0, run.out
+    assert "checkpoint #2: Merkle root over 1 merchant heads recomputed and matches" in run.out
+
+
+def as_v1(session: Session, checkpoint: Checkpoint, key: Ed25519PrivateKey) -> None:
+    """Turn a just-written checkpoint into what the version before merchant logs wrote: a v1
+    document (no merchant fields) signed alike, no merchant columns, no merchant heads."""
+    fields = {name: getattr(checkpoint, name) for name in (
+        "number", "case_count", "event_count", "merkle_root", "delta_count", "delta_hash", "previous_hash",
+        "public_key")}
+    document = rfc8785.dumps(checkpoint_document(created_at=to_iso(checkpoint.created_at), **fields))
+    assert json.loads(document)["type"] == "dispute-engine/checkpoint/v1"
+    session.execute(update(CHECKPOINTS).where(CHECKPOINTS.c.number == checkpoint.number).values(
+        document=document.decode(), hash=hashlib.sha256(document).hexdigest(), signature=key.sign(document).hex(),
+        merchant_count=None, merchant_event_count=None, merchant_root=None, merchant_delta_count=None,
+        merchant_delta_hash=None,
+    ))
+    session.execute(delete(MERCHANT_HEADS).where(MERCHANT_HEADS.c.checkpoint == checkpoint.number))
+
+
+def format_1(lines: list[dict[str, object]]) -> list[dict[str, object]]:
+    """What the exporter of format 1 wrote for the same database (it had no merchant lines)."""
+    lines[0]["format_version"] = 1
+    return [line for line in lines if line["kind"] not in ("merchant_head", "merchant_event")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,13 +15,21 @@ from sqlalchemy import Table, insert, inspect, select
 from sqlmodel import SQLModel
 
 from cases import schema
+from cases.audit import EVENTS
+from cases.chain import GENESIS_HASH, canonical_bytes, link
 from cases.db import make_engine
+from cases.merchants import MERCHANT_EVENTS, MERCHANTS
 from cases.projection import CASES, TIMERS
-from cases.service import CaseFilters
+from cases.reports import FLAGS
+from cases.service import CaseFilters, CaseService, UnitOfWork, load_snapshot
 from cases.timers import fire_due_timers
+from cases.verify import verify_database
 from sla.clock import ManualClock
 from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0, make_clocked_service, make_service, new_case
 from tests.conftest import _postgres_schema_url
+from workflow.errors import PolicyDeniedError
+from workflow.events import Event
+from workflow.model import SYSTEM, Actor
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -134,3 +143,103 @@ def _cases_at_every_clock_stand(url: str) -> tuple[dict[str, str], dict[Table, l
     for row in cases:
         del row["breaching"]
     return names, {CASES: cases, TIMERS: timers}
+
+
+BEFORE_MERCHANT_LOGS = "0143d543fbd1"
+
+
+def test_upgrade_gives_every_flagged_merchant_a_log_and_old_case_flags_still_replay(
+    empty_url: str, tmp_path: Path
+) -> None:
+    """A database of the version that flagged cases one by one: m-1 is flagged (its open case
+    carries ``flag_raised``), m-3 was flagged and cleared (its case carries both events).
+    After the upgrade m-1 has a log whose one event raises the flag, m-3 has none; the
+    policies still see m-1 flagged and m-3 not; every case and log verifies."""
+    names, tables = _cases_flagged_the_old_way(f"sqlite:///{tmp_path / 'source.db'}")
+    engine = make_engine(empty_url)
+    try:
+        schema.upgrade(engine, BEFORE_MERCHANT_LOGS)
+        with engine.begin() as conn:
+            for table, rows in tables.items():
+                conn.execute(insert(table), rows)
+        schema.upgrade(engine)
+
+        with engine.connect() as conn:
+            logged = conn.execute(select(MERCHANT_EVENTS).order_by(MERCHANT_EVENTS.c.merchant_id)).all()
+            standing = conn.execute(select(MERCHANTS.c.merchant_id, MERCHANTS.c.seq, MERCHANTS.c.flagged)).all()
+        assert [(r.merchant_id, r.seq, r.type) for r in logged] == [("m-1", 1, "flag_raised")]
+        assert [(r.merchant_id, r.seq, bool(r.flagged)) for r in standing] == [("m-1", 1, True)]
+        event = logged[0]
+        assert event.prev_hash == GENESIS_HASH and event.hash == link(GENESIS_HASH, event.body.encode())
+        assert canonical_bytes(json.loads(event.body)) == event.body.encode()  # the engine's own bytes
+        body = json.loads(event.body)
+        assert body["data"]["reasons"] == ["complaints filed against the merchant: 31 (threshold 30)"]
+        assert body["at"] == "2026-03-02T01:00:00.000000Z" and body["actor"] == {"id": "system", "role": "system"}
+
+        service = make_service(empty_url)
+        try:
+            report = verify_database(service.db, service.registry)
+            assert report.intact and (report.cases_checked, report.merchants_checked) == (3, 1), report.to_dict()
+            with pytest.raises(PolicyDeniedError, match="only offer the full claim"):
+                service.execute(actor=MERCHANT, case_id=names["m-1"], name="propose_offer", data={"amount": 100})
+            cleared = Actor("mu-3", "merchant", merchant_id="m-3")
+            service.execute(actor=cleared, case_id=names["m-3"], name="propose_offer", data={"amount": 100})
+            assert "merchant_flagged" in service.get(actor=AUDITOR, case_id=names["m-1"]).flags
+        finally:
+            service.db.dispose()
+
+        schema.downgrade(engine, BEFORE_MERCHANT_LOGS)
+        new_tables = {"merchant_events", "merchants", "checkpoint_merchant_heads"}
+        assert not new_tables & set(inspect(engine).get_table_names())
+        schema.upgrade(engine)
+        assert schema.current_revision(engine) == schema.head_revision()
+    finally:
+        engine.dispose()
+
+
+def _cases_flagged_the_old_way(url: str) -> tuple[dict[str, str], dict[Table, list[dict[str, Any]]]]:
+    """Cases of m-1, m-2 and m-3, each assigned, with the supervision flags written as the
+    version before merchant logs wrote them; the rows of every table that version had."""
+    create = make_engine(url)
+    SQLModel.metadata.create_all(create)
+    create.dispose()
+    service = make_service(url)
+    try:
+        names = {m: service.file(actor=CONSUMER, new_case=new_case(merchant_id=m, order_ref=f"O-{m}")).id
+                 for m in ("m-1", "m-2", "m-3")}
+        for case_id in names.values():
+            service.execute(actor=MEDIATOR, case_id=case_id, name="assign")
+        flag = {"flag": "merchant_flagged", "flag_id": 1, "reasons": ["x"]}
+        _append_as_before(service, names["m-1"], Event("flag_raised", flag))
+        _append_as_before(service, names["m-3"], Event("flag_raised", {**flag, "flag_id": 2}))
+        _append_as_before(service, names["m-3"], Event("flag_cleared", {"flag": "merchant_flagged", "flag_id": 2}))
+        reasons = json.dumps([{"metric": "complaints_at_least", "value": 31, "threshold": 30,
+                               "message": "complaints filed against the merchant: 31 (threshold 30)"}])
+        with service.db.write() as session:
+            for merchant_id, cleared in (("m-1", None), ("m-3", T0)):
+                session.execute(insert(FLAGS).values(
+                    merchant_id=merchant_id, raised_at=T0 - timedelta(hours=1), evaluated_at=T0,
+                    period_start=T0 - timedelta(days=30), period_end=T0 - timedelta(hours=1), reasons=reasons,
+                    figures="{}", rules_version="ab" * 32, cleared_at=cleared,
+                ))
+        with service.db.read() as session:
+            tables = {
+                table: [dict(r) for r in session.execute(select(table)).mappings()]
+                for table in SQLModel.metadata.sorted_tables
+                if table.name not in ("merchant_events", "merchants", "checkpoint_merchant_heads", "checkpoints")
+            }
+    finally:
+        service.db.dispose()
+    for row in tables[EVENTS]:
+        del row["id"]  # numbered by the target database, which later commands append to
+    return names, {table: rows for table, rows in tables.items() if rows}
+
+
+def _append_as_before(service: CaseService, case_id: str, event: Event) -> None:
+    """What supervision appended to each open case of a merchant before merchant logs."""
+    with service.db.write() as session:
+        before = load_snapshot(session, case_id)
+        work = UnitOfWork(service, service.registry.pinned(before.workflow_version, session), before, case_id,
+                          service.clock.now())
+        work.add([event], SYSTEM)
+        work.write(session)
