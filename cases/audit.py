@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,13 @@ from cases.registry import WorkflowRegistry
 from workflow.errors import NotFoundError
 from workflow.events import RecordedEvent
 from workflow.evolve import ReplayError, evolve
-from workflow.merchant import MerchantReplayError, MerchantState, evolve_merchant, merchant_event_from_doc
+from workflow.merchant import (
+    MerchantReplayError,
+    MerchantState,
+    evolve_merchant,
+    merchant_event_from_doc,
+    recorded_standing,
+)
 from workflow.model import CaseSnapshot, from_iso
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
@@ -135,6 +141,7 @@ def check_case_rows(
     case_row: CaseRowTuple | None,
     *,
     replay: bool = True,
+    merchant_logs: Mapping[str, Mapping[int, bool] | None] | None = None,
 ) -> Damage | None:
     """The first damage in one case's stored events (sorted by seq) and projection, or None.
 
@@ -142,6 +149,8 @@ def check_case_rows(
     surrounding rows decide what happened to it (see :func:`_classify`). Rows past
     the projection's version are insertions; a log ending before it is truncated.
     ``replay=False`` checks the chain only: no fold, no comparison with the projection.
+    With ``merchant_logs`` (merchant -> whether flagged after each seq of its log; None for
+    a log found damaged), each decision's recorded standing must be what that log says.
     """
     if case_row is None:
         return Damage(case_id, 0, "deleted", "the case row is missing")
@@ -181,6 +190,9 @@ def check_case_rows(
                 snapshot = evolve(registry.pinned(event.workflow_version, session), snapshot, event)
             except (ReplayError, KeyError, TypeError, ValueError, NotFoundError) as exc:
                 return Damage(case_id, seq, "changed", f"does not replay: {exc}")
+            wrong = standing_problem(snapshot.merchant_id, event.data, merchant_logs)
+            if wrong is not None:
+                return Damage(case_id, seq, "standing", wrong)
         prev_hash = stored_hash
     last_seq = len(rows)
     if last_seq < version:
@@ -266,6 +278,30 @@ def check_merchant_rows(
             merchant_id, last_seq, "projection",
             f"the merchant row says flagged={bool(flagged)}, replaying the log gives flagged={state.flagged}",
         )
+    return None
+
+
+def standing_problem(
+    merchant_id: str, data: Mapping[str, Any], merchant_logs: Mapping[str, Mapping[int, bool] | None] | None
+) -> str | None:
+    """Does the merchant standing a decision recorded (workflow/merchant.py) agree with the
+    merchant's log? None when it does, or when there is nothing to compare."""
+    standing = recorded_standing(data) if merchant_logs is not None else None
+    if standing is None or merchant_logs is None:
+        return None
+    if standing.seq == 0:
+        return "records a flagged merchant without a merchant log" if standing.flagged else None
+    if merchant_id not in merchant_logs:
+        return f"relies on seq {standing.seq} of merchant {merchant_id}'s log, which does not exist"
+    log = merchant_logs[merchant_id]
+    if log is None:
+        return None  # that log's own damage is reported already
+    if standing.seq not in log:
+        return f"relies on seq {standing.seq} of merchant {merchant_id}'s log, which ends at seq {len(log)}"
+    if log[standing.seq] != standing.flagged:
+        said = "flagged" if log[standing.seq] else "not flagged"
+        return (f"records merchant {merchant_id} as {'' if standing.flagged else 'not '}flagged at its seq "
+                f"{standing.seq}; the merchant's log says {said}")
     return None
 
 

@@ -12,7 +12,7 @@ use :func:`check_cases`, :func:`check_merchants` and :func:`check_checkpoints`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
@@ -181,12 +181,15 @@ def verify_database(
         if on_finding is not None:
             on_finding(finding)
 
+    damaged_merchants: set[str] = set()
+
     def merchants(merchant_ids: Sequence[str] | None) -> None:
         with snapshot_read(db) as session:
             for check in check_merchants(session, merchant_ids, replay=replay):
                 report.merchants_checked += 1
                 report.merchant_events_checked += check.events
                 if check.damage is not None:
+                    damaged_merchants.add(check.merchant_id)
                     found(check.damage)
 
     keys = list(trusted_keys) if trusted_keys is not None else None
@@ -202,13 +205,18 @@ def verify_database(
     if case_id is not None:
         report.cases_total = 1
         with snapshot_read(db) as session:
-            checks = list(check_cases(session, registry, [case_id], replay=replay))
+            merchant_id = session.execute(select(CASES.c.merchant_id).where(CASES.c.id == case_id)).scalar()
+        # The merchant's log first: the case's decisions are checked against it once it holds.
+        merchants([merchant_id] if merchant_id is not None else [])
+        with snapshot_read(db) as session:
+            checks = list(check_cases(session, registry, [case_id], replay=replay, damaged=damaged_merchants))
             if checks[0].damage is not None and checks[0].events == 0 and not _known(session, case_id):
                 raise NotFoundError("case", case_id)
-            merchant_id = session.execute(select(CASES.c.merchant_id).where(CASES.c.id == case_id)).scalar()
         _tally(report, checks, found, progress)
-        merchants([merchant_id] if merchant_id is not None else [])
         return report
+
+    # A few logs (only merchants ever flagged have one): every one, before the cases.
+    merchants(None)
 
     with snapshot_read(db) as session:
         report.cases_total = session.execute(
@@ -222,14 +230,14 @@ def verify_database(
             ).all()
             if not page:
                 break
-            checks = list(check_cases(session, registry, [row.id for row in page], replay=replay))
+            checks = list(check_cases(session, registry, [row.id for row in page], replay=replay,
+                                      damaged=damaged_merchants))
         after = page[-1].pk
         _tally(report, checks, found, progress)
     if since is None:
         with snapshot_read(db) as session:
             for damage in missing_cases(session):
                 found(damage)
-    merchants(None)  # a few logs (only merchants ever flagged have one): always every one
     if progress is not None:
         progress(report)
     return report
@@ -266,9 +274,16 @@ def _known(session: Session, case_id: str) -> bool:
 
 
 def check_cases(
-    session: Session, registry: WorkflowRegistry, case_ids: Sequence[str], *, replay: bool = True
+    session: Session,
+    registry: WorkflowRegistry,
+    case_ids: Sequence[str],
+    *,
+    replay: bool = True,
+    damaged: Collection[str] = (),
 ) -> Iterator[CaseCheck]:
-    """Check a page of cases in the caller's transaction: chain, replay, projection, and the
+    """Check a page of cases in the caller's transaction: chain, replay, projection, the
+    standing of its merchant's log each decision recorded (against the log as this
+    transaction sees it; not against the logs in ``damaged``, already reported), and the
     heads every checkpoint recorded for them. Events are streamed one case at a time.
 
     Chain-only checks (``replay=False``) read four columns and run
@@ -279,6 +294,7 @@ def check_cases(
     case_rows: dict[str, CaseRowTuple] = {
         r[0]: tuple(r[1:]) for r in session.execute(select(CASES.c.id, *CASE_ROW_COLUMNS).where(CASES.c.id.in_(ids)))
     }
+    logs = merchant_flags_by_seq(session, ids, damaged) if replay else None
     heads: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
     for r in session.execute(
         select(HEADS.c.case_id, HEADS.c.checkpoint, HEADS.c.seq, HEADS.c.hash)
@@ -299,7 +315,7 @@ def check_cases(
         case_row, case_heads = case_rows.get(case_id), heads.get(case_id, [])
         if replay:
             rows: list[EventTuple] = [tuple(r[1:]) for r in group]
-            yield _check_one(session, registry, case_id, rows, case_row, case_heads, replay)
+            yield _check_one(session, registry, case_id, rows, case_row, case_heads, replay, logs)
             continue
         chain: list[ChainRow] = [tuple(r[1:]) for r in group]
         if _chain_holds(case_id, chain, case_row):
@@ -329,14 +345,35 @@ def _check_one(
     case_row: CaseRowTuple | None,
     heads: list[tuple[int, int, str]],
     replay: bool,
+    merchant_logs: Mapping[str, Mapping[int, bool] | None] | None = None,
 ) -> CaseCheck:
-    chain = check_case_rows(session, registry, case_id, rows, case_row, replay=replay)
+    chain = check_case_rows(session, registry, case_id, rows, case_row, replay=replay, merchant_logs=merchant_logs)
     checkpointed = compare_with_heads(case_id, {row[1]: row[4] for row in rows}, heads)
     # One finding per case: the earliest seq; on a tie the chain's reading is the more specific.
     damage = chain
     if checkpointed is not None and (chain is None or checkpointed.seq < chain.seq):
         damage = checkpointed
     return CaseCheck(case_id, len(rows), damage)
+
+
+def merchant_flags_by_seq(
+    session: Session, case_ids: Sequence[str], damaged: Collection[str] = ()
+) -> dict[str, Mapping[int, bool] | None]:
+    """For the merchants of these cases that have a log: whether flagged after each seq (None
+    for a log in ``damaged``). Read in the caller's transaction, the same instant as the
+    cases' events, so a decision never relies on a merchant event this read cannot see."""
+    merchants = select(CASES.c.merchant_id).where(CASES.c.id.in_(list(case_ids)))
+    logs: dict[str, Mapping[int, bool] | None] = {}
+    for merchant_id, rows in groupby(
+        session.execute(
+            select(MERCHANT_EVENTS.c.merchant_id, MERCHANT_EVENTS.c.seq, MERCHANT_EVENTS.c.type)
+            .where(MERCHANT_EVENTS.c.merchant_id.in_(merchants))
+            .order_by(MERCHANT_EVENTS.c.merchant_id, MERCHANT_EVENTS.c.seq)
+        ),
+        key=lambda r: r[0],
+    ):
+        logs[merchant_id] = None if merchant_id in damaged else {r.seq: r.type == "flag_raised" for r in rows}
+    return logs
 
 
 def compare_with_heads(

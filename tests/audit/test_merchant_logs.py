@@ -24,7 +24,7 @@ from cases.service import CaseService
 from cases.verify import check_checkpoints, check_merchants, check_root, verify_database
 from tests.audit.builders import make_fast_service
 from tests.audit.corruptions import MERCHANT_CORRUPTIONS, MerchantTarget
-from tests.cases.helpers import T0
+from tests.cases.helpers import CONSUMER, MEDIATOR, T0, new_case, set_merchant_flag
 from workflow.merchant import MERCHANT_FLAGGED
 
 # Merchant -> events before the checkpoint, events after it.
@@ -154,3 +154,32 @@ def test_tampered_merchant_heads_of_a_checkpoint_are_reported(logs: Logs) -> Non
     # log, read at the heads that remain.
     assert {(p.number, p.kind) for p in problems} == {(1, "delta"), (1, "root"), (1, "log")}
     assert all("merchant heads" in p.detail for p in problems)
+
+
+def test_a_decision_whose_recorded_standing_the_merchant_log_denies_is_reported(service: CaseService) -> None:
+    """Someone rewrites m-1's log so that it was never flagged (every hash recomputed, its row
+    fixed): the log verifies on its own, but the comment made while it was flagged recorded
+    the standing it relied on, and verification names that decision."""
+    case = service.file(actor=CONSUMER, new_case=new_case())
+    set_merchant_flag(service, "m-1", True)
+    commented = service.execute(actor=MEDIATOR, case_id=case.id, name="comment", data={"body": "noted"})
+    assert verify_database(service.db, service.registry).intact
+    with service.db.write() as session:
+        row = session.execute(select(MERCHANT_EVENTS).where(MERCHANT_EVENTS.c.merchant_id == "m-1")).one()
+        body = row.body.replace('"type":"flag_raised"', '"type":"flag_cleared"')
+        digest = link(GENESIS_HASH, body.encode())
+        session.execute(update(MERCHANT_EVENTS).where(MERCHANT_EVENTS.c.id == row.id)
+                        .values(body=body, hash=digest, type="flag_cleared"))
+        session.execute(update(MERCHANTS).where(MERCHANTS.c.merchant_id == "m-1")
+                        .values(head_hash=digest, flagged=False))
+    report = verify_database(service.db, service.registry)
+    assert report.merchant_damages == []
+    assert [(d.case_id, d.seq, d.kind) for d in report.damages] == [(case.id, commented.version, "standing")]
+    assert "records merchant m-1 as flagged at its seq 1; the merchant's log says not flagged" in \
+        report.damages[0].detail
+    with service.db.write() as session:
+        session.execute(delete(MERCHANT_EVENTS))
+        session.execute(delete(MERCHANTS))
+    report = verify_database(service.db, service.registry)
+    assert [(d.seq, d.kind) for d in report.damages] == [(commented.version, "standing")]
+    assert "which does not exist" in report.damages[0].detail
