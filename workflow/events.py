@@ -36,7 +36,10 @@ EVENT_TYPES = frozenset(
 # (cases/intake.py) and kept for the record (the fold reads only ``flags``):
 #   classification  the category the classifier chose, its score, language and evidence
 #   priority_rules  the level the priority rules chose and the rules that proposed it
-#   flags           e.g. vulnerable_consumer, merchant_flagged
+#   flags           e.g. vulnerable_consumer (merchant_flagged in cases filed before merchant
+#                   logs; the merchant's flag is now its log's, see workflow/merchant.py)
+# Any event a command or a system decision produces may carry ``merchant_flag`` in its data:
+# the standing of the merchant's log the decision relied on (workflow/merchant.py).
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import delete, text, update
 from sqlmodel import Session
 
-from cases.chain import GENESIS_HASH
+from cases.chain import GENESIS_HASH, canonical_bytes, link
 from cases.checkpoints import (
     CHECKPOINTS,
     EMPTY_ROOT,
@@ -28,6 +28,8 @@ from cases.checkpoints import (
     MerkleAccumulator,
     audit_path,
     check_checkpoint,
+    checkpoint_document,
+    delta_digest,
     get_checkpoint,
     inclusion_proof,
     iter_checkpoints,
@@ -36,6 +38,7 @@ from cases.checkpoints import (
     list_checkpoints,
     load_public_key,
     load_signing_key,
+    merchant_leaf_bytes,
     merkle_root,
     node_hash,
     private_key_pem,
@@ -48,6 +51,7 @@ from cases.service import CaseService
 from tests.audit.builders import build_cases, extend_cases
 from tests.cases.helpers import CONSUMER, T0, new_case
 from workflow.errors import NotFoundError
+from workflow.merchant import MerchantEvent
 
 # Test vectors of certificate-transparency-go (testonly/constants.go): leaf inputs,
 # the roots of the trees of their first 1..8 leaves, and some audit paths.
@@ -426,4 +430,37 @@ def test_the_worked_examples_in_docs_audit_md() -> None:
     assert key.sign(document).hex().startswith("b5d99ada1b53c413e3689e3cd5c335b10a96ae6851696fa33cb6940d8d87cf1a")
     docs = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text(encoding="utf-8")
     for value in (h1, h2, root, "72cfa380c7145c1139440b4840e88e2fe63d934bacb176ef83bef46a245644bc"):
+        assert value in docs
+
+
+def test_the_merchant_log_and_v2_checkpoint_examples_in_docs_audit_md() -> None:
+    """The merchant event, its leaf, and the v2 document docs/audit.md shows, made by the engine's code."""
+    event = MerchantEvent(
+        "m-1001", 1, "flag_raised", "2026-03-02T03:00:00.000000Z", "system", "system",
+        {"flag": "merchant_flagged", "flag_id": 1,
+         "reasons": ["complaints filed against the merchant: 31 (threshold 30)"], "rules_version": "c" * 64,
+         "period": {"since": "2026-01-31T03:00:00.000000Z", "until": "2026-03-02T03:00:00.000000Z"}},
+    )
+    body = canonical_bytes(event.body())
+    assert len(body) == 416
+    h1 = link(GENESIS_HASH, body)
+    assert h1 == "a18c3892479b319e0cb2a3d153c29098c9c4eb87e81dfca5380b291fb9e36590"
+    merchant_leaf = leaf_hash(merchant_leaf_bytes("m-1001", 1, h1))
+    assert merchant_leaf.hex() == "dd3a663df3c8f481226c7e886ae2898ee0b00bc18b41609ba901e14e3501b6b1"
+
+    heads = [("DSP-A", 3, "11" * 32), ("DSP-B", 1, "22" * 32), ("DSP-C", 7, "33" * 32)]
+    digests = [leaf_hash(leaf_bytes(*h)) for h in heads]
+    key = load_signing_key("01" * 32)
+    document = rfc8785.dumps(checkpoint_document(
+        number=1, created_at="2026-03-02T03:00:00.000000Z", case_count=3, event_count=11,
+        merkle_root=merkle_root(digests).hex(), delta_count=3, delta_hash=hashlib.sha256(b"".join(digests)).hexdigest(),
+        previous_hash=GENESIS_HASH, public_key=public_key_hex(key), merchant_count=1, merchant_event_count=1,
+        merchant_root=merkle_root([merchant_leaf]).hex(), merchant_delta_count=1,
+        merchant_delta_hash=delta_digest([("m-1001", 1, h1)], merchant_leaf_bytes)[1],
+    ))
+    digest = hashlib.sha256(document).hexdigest()
+    assert digest == "1c61b477927337ce6d7ae88499e6aeb05308a5481bcfe74098e2b4abd886488e"
+    signature = key.sign(document).hex()
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text(encoding="utf-8")
+    for value in (h1, merchant_leaf.hex(), document.decode(), digest, signature):
         assert value in docs
