@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cases.db import Database
@@ -11,7 +13,7 @@ from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from cases.timers import SlaClocks
 from policies.base import Authorizer
-from policies.cedar import packaged_policies
+from policies.cedar import CedarAuthorizer, load_policy_dir, packaged_policies
 from sla.clock import ManualClock
 from sla.config import default_calendars
 from workflow.merchant import MERCHANT_FLAGGED, MerchantEvent
@@ -42,6 +44,25 @@ def new_case(**overrides: Any) -> NewCase:
 
 def default_policies() -> Authorizer:
     return packaged_policies()
+
+
+def default_policies_and(tmp_path: Path, file: str, policy: str) -> CedarAuthorizer:
+    """The packaged policies with ``policy`` appended to one of their files (copied under ``tmp_path``)."""
+    policies = tmp_path / "policies"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "policies" / "default", policies)
+    with (policies / file).open("a", encoding="utf-8") as handle:
+        handle.write("\n" + policy)
+    return load_policy_dir(policies)
+
+
+def no_offers_from_flagged_merchants(tmp_path: Path) -> CedarAuthorizer:
+    """Rules to try in what-if: a flagged merchant may make no offer at all."""
+    return default_policies_and(
+        tmp_path, "supervision.cedar",
+        '@id("flagged-merchants-no-offers")\n@reason("a flagged merchant may not make offers")\n'
+        'forbid (principal, action == Action::"propose_offer", resource is Case)\n'
+        'when { principal.role == "merchant" && resource.merchant_flagged };\n',
+    )
 
 
 def make_service(

@@ -7,11 +7,14 @@ next command, and every decision records the standing of the merchant's log it r
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel
 
@@ -23,19 +26,23 @@ from cases.reports import evaluate_merchants
 from cases.service import CaseService, file_case
 from cases.timers import fire_due_timers
 from cases.verify import verify_database
+from cases.whatif import what_if_case
 from sla.clock import ManualClock
 from tests.cases.helpers import (
     CONSUMER,
     MEDIATOR,
     MERCHANT,
     T0,
+    default_policies,
     make_clocked_service,
     make_service,
     new_case,
+    no_offers_from_flagged_merchants,
     set_merchant_flag,
 )
 from workflow.errors import PolicyDeniedError
 from workflow.merchant import MerchantStanding, recorded_standing
+from workflow.model import Actor
 
 OPEN_CASES = 1000
 
@@ -163,4 +170,54 @@ def test_a_system_decision_on_breach_records_the_standing_it_relied_on(db_url: s
     assert history.snapshot.state == "settled"
     filed = history.events[0]
     assert recorded_standing(filed.data) is None  # filed before the merchant had a log: nothing to record
+    service.db.dispose()
+
+
+# Each example: the merchant's flag toggled (True) or an offer made by the merchant (False),
+# the offer for the full claim or below it.
+STEPS = st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=8)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=STEPS)
+def test_any_interleaving_of_flags_and_offers_is_decided_on_and_replays_with_the_current_flag(
+    db_url: str, tmp_path: Path, steps: list[tuple[bool, bool]]
+) -> None:
+    """Whatever the order of flag changes and offers: an offer below the claim is refused
+    exactly while the merchant is flagged; each offer records the merchant log's seq and
+    flag at that moment; what-if under the same rules changes nothing, and under rules
+    forbidding flagged merchants any offer it names exactly the offers made while flagged."""
+    service = make_service(db_url)
+    merchant_id = f"m-{uuid.uuid4().hex[:8]}"  # one merchant, one log per example
+    merchant = Actor(f"staff-{merchant_id}", "merchant", merchant_id=merchant_id)
+    case = service.file(actor=CONSUMER, new_case=new_case(merchant_id=merchant_id))
+    service.execute(actor=MEDIATOR, case_id=case.id, name="assign")
+    flagged, seq = False, 0
+    made_while_flagged: list[int] = []
+    for toggle, full in steps:
+        if toggle:
+            flagged, seq = not flagged, seq + 1
+            set_merchant_flag(service, merchant_id, flagged)
+            continue
+        amount = case.claim_amount if full else case.claim_amount - 1
+        try:
+            offered = service.execute(actor=merchant, case_id=case.id, name="propose_offer", data={"amount": amount})
+        except PolicyDeniedError:
+            assert flagged and not full
+            continue
+        assert full or not flagged
+        with service.db.read() as session:
+            event = replay(session, service.registry, case.id, seq=offered.version).events[-1]
+        assert recorded_standing(event.data) == (MerchantStanding(seq, flagged) if seq else None)
+        if flagged:
+            made_while_flagged.append(offered.version)
+
+    with service.db.read() as session:
+        same = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
+                            authorizer=default_policies())
+        stricter = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
+                                authorizer=no_offers_from_flagged_merchants(tmp_path / merchant_id))
+    assert not same.changed
+    assert [d.seq for d in stricter.divergences] == made_while_flagged
+    assert verify_database(service.db, service.registry, case_id=case.id).intact
     service.db.dispose()

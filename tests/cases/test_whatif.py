@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from cases.models import EventRow
 from cases.service import CaseService, UnitOfWork, load_snapshot
 from cases.timers import SlaClocks, fire_due_timers
 from cases.whatif import what_if_case
-from policies.cedar import CedarAuthorizer, load_policy_dir
 from sla.clock import ManualClock
 from sla.config import default_calendars
 from tests.cases.helpers import (
@@ -23,8 +21,10 @@ from tests.cases.helpers import (
     MEDIATOR,
     MERCHANT,
     default_policies,
+    default_policies_and,
     make_clocked_service,
     new_case,
+    no_offers_from_flagged_merchants,
     set_merchant_flag,
 )
 from workflow.decide import decide
@@ -35,15 +35,6 @@ from workflow.model import SYSTEM, Actor, CaseSnapshot, Command
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WORKFLOW = (ROOT / "workflow" / "definitions" / "consumer_dispute.yaml").read_text(encoding="utf-8")
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
-
-
-def default_policies_and(tmp_path: Path, file: str, policy: str) -> CedarAuthorizer:
-    """The packaged policies with ``policy`` appended to one of their files."""
-    policies = tmp_path / "policies"
-    shutil.copytree(ROOT / "policies" / "default", policies)
-    with (policies / file).open("a", encoding="utf-8") as handle:
-        handle.write("\n" + policy)
-    return load_policy_dir(policies)
 
 
 def test_changed_rules_report_refusals_and_other_destinations(db_url: str, tmp_path: Path) -> None:
@@ -170,23 +161,13 @@ def test_the_merchant_standing_each_decision_recorded_is_the_fact_the_simulation
 
     with service.db.read() as session:
         report = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
-                              authorizer=_no_offers_from_flagged_merchants(tmp_path))
+                              authorizer=no_offers_from_flagged_merchants(tmp_path))
         same = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
                             authorizer=default_policies())
     assert [(d.seq, d.command) for d in report.divergences] == [(flagged_offer.version, "propose_offer")]
     assert "a flagged merchant may not make offers" in report.divergences[0].now
     assert not same.changed and same.commands == 5
     service.db.dispose()
-
-
-def _no_offers_from_flagged_merchants(tmp_path: Path) -> CedarAuthorizer:
-    """Tried rules: a flagged merchant may make no offer at all."""
-    return default_policies_and(
-        tmp_path, "supervision.cedar",
-        '@id("flagged-merchants-no-offers")\n@reason("a flagged merchant may not make offers")\n'
-        'forbid (principal, action == Action::"propose_offer", resource is Case)\n'
-        'when { principal.role == "merchant" && resource.merchant_flagged };\n',
-    )
 
 
 def _as_older_versions_wrote(service: CaseService, case_id: str, actor: Actor, event: Event | None = None,
@@ -223,7 +204,7 @@ def test_flags_older_versions_recorded_on_the_case_are_carried_as_recorded(db_ur
     with service.db.read() as session:
         assert verify_case(session, service.registry, case.id) == []
         report = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
-                              authorizer=_no_offers_from_flagged_merchants(tmp_path))
+                              authorizer=no_offers_from_flagged_merchants(tmp_path))
         same = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
                             authorizer=default_policies())
     assert [(d.seq, d.command) for d in report.divergences] == [(flagged_offer.version, "propose_offer")]
