@@ -1,10 +1,12 @@
 """CaseService: file, act and query. One command = one transaction.
 
-A command runs: load the projection with its version -> may the actor see the
-case (else NotFound) -> is the trigger possible (else TransitionNotAllowed) ->
-policy decision (else PolicyDenied) -> decide() -> clock follow-ups -> number,
-hash and append the events -> fold them into the projection with a
-compare-and-set on the version. Any failure rolls the whole command back.
+A command runs: load the projection with its version, and its merchant's flag as
+the merchant's log stands (cases/merchants.py) -> may the actor see the case (else
+NotFound) -> is the trigger possible (else TransitionNotAllowed) -> policy decision
+on the case seen with that flag (else PolicyDenied) -> decide() -> clock follow-ups
+-> number, hash and append the events, the first recording the flag it relied on ->
+fold them into the projection with a compare-and-set on the version. Any failure
+rolls the whole command back.
 """
 
 from __future__ import annotations
