@@ -5,8 +5,8 @@ database before the caller is known:
 
 1. The bearer token is verified in memory. A request without a usable one is answered
    ``401`` here, before its body is read or anything is looked up; failed
-   authentications are throttled per client address (``429``), so a flood of junk
-   tokens costs one bucket per address, never one per token.
+   authentications are throttled per client address (``429``, answered after a short
+   delay), so a flood of junk tokens costs one bucket per address, never one per token.
 2. The caller's own rate bucket (``429``).
 3. Body caps: a declared ``Content-Length`` over the cap is ``413`` at once; a streamed
    body (chunked, or a lying length) is counted as the app reads it, and passing the cap
@@ -169,9 +169,16 @@ class GuardMiddleware:
         return actor
 
     async def _refuse_unauthenticated(self, scope: Scope, send: Send, exc: UnauthenticatedError) -> None:
-        """401, or 429 once the client's address used up its failed authentications."""
+        """401, or 429 once the client's address used up its failed authentications.
+
+        The 429 is held back a moment (``auth_failure_delay_seconds``, at most until the
+        bucket refills): a client flooding junk tokens back to back on a connection then
+        gets one answer per connection per delay instead of as many as the server can
+        write, so the flood stops taking the server's time from real callers (bench B8).
+        Holding an answer costs a sleeping coroutine, no thread and no database work."""
         wait = self.auth_failures.take(client_address(scope), time.monotonic())
         if wait > 0:
+            await anyio.sleep(min(wait, self.settings.auth_failure_delay_seconds))
             retry = _retry_after(wait)
             response = problem(
                 429,

@@ -5,6 +5,7 @@ per token, so junk tokens cannot grow the server's memory), real callers unaffec
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -110,11 +111,13 @@ def test_no_database_work_before_authentication(api: Api, headers: dict[str, str
 
 
 def test_failed_authentications_are_throttled_per_client_address(api_factory: Any) -> None:
-    api = api_factory({"auth_failures_per_minute": 5})
+    api = api_factory({"auth_failures_per_minute": 5, "auth_failure_delay_seconds": 0.2})
     app = api.client.app
     codes = [post_from(app, "203.0.113.7", "/v1/cases", junk(i), FILING).status_code for i in range(5)]
     assert codes == [401] * 5
+    started = time.monotonic()
     throttled = post_from(app, "203.0.113.7", "/v1/cases", junk(99), FILING)
+    assert time.monotonic() - started >= 0.2  # held back: a flood gets one answer per connection per delay
     assert throttled.status_code == 429, throttled.text
     assert throttled.headers["content-type"] == "application/problem+json"
     assert throttled.json()["type"].endswith(":rate-limited")
@@ -131,8 +134,9 @@ def test_failed_authentications_are_throttled_per_client_address(api_factory: An
     assert post_from(app, "2001:db8:0:1::1", "/v1/cases", junk(7), FILING).status_code == 401
 
 
-def test_junk_tokens_do_not_each_get_a_bucket(api: Api) -> None:
-    guard = guard_of(api.client.app)  # type: ignore[arg-type]
+def test_junk_tokens_do_not_each_get_a_bucket(api_factory: Any) -> None:
+    api = api_factory({"auth_failure_delay_seconds": 0})
+    guard = guard_of(api.client.app)
     for i in range(200):
         assert api.client.get("/v1/cases", headers=junk(i)).status_code in (401, 429)
     assert len(guard.buckets) == 0, "a rate bucket per junk token"
