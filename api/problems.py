@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import UnauthenticatedError
 from cases.db import DatabaseUnavailableError
+from cases.idempotency import AnsweredError, KeyInFlightError, KeyReusedError
 from workflow.errors import (
     ConflictError,
     DisputeError,
@@ -166,6 +168,10 @@ def domain_problem(exc: DisputeError, path: str) -> JSONResponse:
             instance=path,
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    if isinstance(exc, KeyReusedError):
+        return problem(422, exc.type_slug, str(exc), instance=path)
+    if isinstance(exc, KeyInFlightError):
+        return problem(409, exc.type_slug, str(exc), instance=path, headers={"Retry-After": "1"})
     if isinstance(exc, DatabaseUnavailableError):
         return problem(
             503,
@@ -233,6 +239,14 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_too_large(request: Request, exc: Exception) -> JSONResponse:
         return problem(413, "payload-too-large", str(exc), instance=request.url.path)
 
+    async def on_answered(request: Request, exc: Exception) -> Response:
+        # A duplicate of an idempotent request that another one answered while this one waited.
+        assert isinstance(exc, AnsweredError)
+        stored = exc.response
+        headers = {**json.loads(stored.headers), "idempotent-replayed": "true"}
+        return Response(stored.body, status_code=stored.status, headers=headers)
+
+    app.add_exception_handler(AnsweredError, on_answered)
     app.add_exception_handler(BodyTooLargeError, on_too_large)
     app.add_exception_handler(DisputeError, on_domain)
     app.add_exception_handler(ProblemError, on_problem)

@@ -61,7 +61,13 @@ class Settings(BaseSettings):
         "video/mp4",
     )
     rate_limit_per_minute: int = Field(default=600, ge=1)
-    # How long a duplicate POST waits for the first request with its Idempotency-Key before 409.
+    # Failed authentications (no, malformed, expired or wrongly signed token) per client address:
+    # past this, 429 until the bucket refills, so junk tokens cannot take the server's time.
+    auth_failures_per_minute: int = Field(default=60, ge=1)
+    # How long a throttled failed authentication waits for its 429 (api/middleware.py).
+    auth_failure_delay_seconds: float = Field(default=1.0, ge=0, le=30)
+    # How long a duplicate POST waits for the first request with its Idempotency-Key before 409
+    # (PostgreSQL; on SQLite, writers take turns and a duplicate waits its turn).
     idempotency_wait_seconds: float = Field(default=15.0, ge=0)
 
     @model_validator(mode="after")

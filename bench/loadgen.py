@@ -9,10 +9,15 @@ each command with the If-Match of the previous answer's ETag.
 
 Phases:
 - ``closed``: ``concurrency`` connections, each driving its own cases back to back;
-  reports completed commands per second (peak throughput).
+  reports completed commands per second (peak throughput). With ``steps`` (e.g. 1: the
+  filing alone) each case stops after that many commands and a new one is filed.
 - ``open``: commands arrive at ``rate`` per second (Poisson), whatever the server's
   pace; each arrival advances a case that is ready, or files a new one. Latency is
   measured from the scheduled arrival, so a slow server cannot hide its queue.
+- ``junk``: a flood of filings with junk bearer tokens (well formed, each one different,
+  signed with a key the server does not know; each with an Idempotency-Key) on
+  ``connections`` connections back to back, ignoring 429s as an attacker would; reports
+  the answers by status.
 
 Input (stdin, JSON): a list of phases, run one after the other (each names its server's
 port and mode). Result (stdout, JSON): per phase, completed, seconds, errors by status, a
@@ -27,7 +32,10 @@ request opens a new one. The generator itself never stops for it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
+import hashlib
+import hmac
 import json
 import random
 import sys
@@ -191,6 +199,7 @@ class Driver:
 async def closed_loop(config: dict[str, Any]) -> dict[str, Any]:
     driver = Driver(config)
     warmup, duration = float(config.get("warmup", 0)), float(config["duration"])
+    steps = int(config.get("steps", STEPS))
     start = time.perf_counter()
     measure_from, deadline = start + warmup, start + warmup + duration
     latencies: list[float] = []
@@ -212,7 +221,7 @@ async def closed_loop(config: dict[str, Any]) -> dict[str, Any]:
                 done = time.perf_counter()
                 if sent >= measure_from and done <= deadline and ok:
                     latencies.append((done - sent) * 1000)
-                if not ok or state.step == STEPS:
+                if not ok or state.step == steps:
                     state = CaseState()
         finally:
             if conn is not None:
@@ -283,11 +292,61 @@ async def open_loop(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def junk_token(index: int) -> str:
+    """A well-formed HS256 JWT the server cannot verify: a fresh subject, a foreign key."""
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = _b64(json.dumps({"sub": f"junk-{index}", "role": "consumer", "exp": 4_000_000_000}).encode())
+    signature = hmac.new(b"not-the-server-secret", f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{header}.{claims}.{_b64(signature)}"
+
+
+async def junk_flood(config: dict[str, Any]) -> dict[str, Any]:
+    port, duration = int(config["port"]), float(config["duration"])
+    payload = json.dumps(FILE_BODY).encode()
+    answers: collections.Counter[int | str] = collections.Counter()
+    counter = iter(range(10**12))
+    deadline = time.perf_counter() + duration
+
+    def raw() -> bytes:
+        index = next(counter)
+        lines = [
+            "POST /v1/cases HTTP/1.1",
+            f"Host: 127.0.0.1:{port}",
+            f"Authorization: Bearer {junk_token(index)}",
+            f"Idempotency-Key: junk-{index}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(payload)}",
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+    async def worker() -> None:
+        conn: Connection | None = None
+        while time.perf_counter() < deadline:
+            try:
+                conn = conn or await Connection.open(port)
+                status, _, _ = await conn.send(raw())
+                answers[status] += 1
+            except DROPPED:
+                answers["connection"] += 1
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    await asyncio.gather(*(worker() for _ in range(int(config["connections"]))))
+    return {"answers": {str(k): v for k, v in answers.items()}, "seconds": duration}
+
+
 async def phases(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    runners = {"closed": closed_loop, "open": open_loop, "junk": junk_flood}
     results = []
     for config in configs:
-        phase = closed_loop if config["phase"] == "closed" else open_loop
-        results.append(await phase(config))
+        results.append(await runners[config["phase"]](config))
     return results
 
 

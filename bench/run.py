@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, str] = {
     "B5": "bench.b5_verify",
     "B6": "bench.b6_memory",
     "B7": "bench.b7_scale",
+    "B8": "bench.b8_junk_auth",
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
 

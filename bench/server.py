@@ -194,3 +194,33 @@ def run_loadgen(phases: list[dict[str, Any]], timeout: float = 900) -> list[dict
         raise RuntimeError(f"load generator failed: {done.stderr.decode(errors='replace')[-2000:]}")
     results: list[dict[str, Any]] = json.loads(done.stdout)
     return results
+
+
+@contextlib.contextmanager
+def loadgen_in_background(phases: list[dict[str, Any]], timeout: float = 900) -> Iterator[list[dict[str, Any]]]:
+    """The load generator running ``phases`` in its own process while the block runs (say,
+    a flood beside a measurement); its results fill the yielded list when the block ends."""
+    with tempfile.TemporaryFile() as given:
+        given.write(json.dumps(phases).encode())
+        given.seek(0)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.loadgen"],
+            stdin=given,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=REPO_ROOT,
+            env=child_env({}),
+        )
+    results: list[dict[str, Any]] = []
+    try:
+        yield results
+    finally:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+    if process.returncode != 0:
+        raise RuntimeError(f"load generator failed: {err.decode(errors='replace')[-2000:]}")
+    results.extend(json.loads(out))

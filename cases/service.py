@@ -7,6 +7,8 @@ on the case seen with that flag (else PolicyDenied) -> decide() -> clock follow-
 -> number, hash and append the events, the first recording the flag it relied on ->
 fold them into the projection with a compare-and-set on the version. Any failure
 rolls the whole command back.
+A request's Idempotency-Key and the answer it got are written in the same
+transaction (cases/idempotency.py), so a retry after a crash never acts twice.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from cases import idempotency
 from cases.chain import GENESIS_HASH, event_from_body, seal
 from cases.codec import snapshot_from_json
 from cases.db import Database
@@ -164,7 +167,11 @@ class CaseService:
         for attempt in range(FILING_ATTEMPTS):
             try:
                 return self.db.run_write(
-                    lambda s: file_case(s, self, actor=actor, new_case=new_case, definition=definition)
+                    lambda s: idempotency.command(
+                        s,
+                        self.clock.now(),
+                        lambda: file_case(s, self, actor=actor, new_case=new_case, definition=definition),
+                    )
                 )
             except ConflictError:
                 # A new case has nothing to conflict with but its id: two filings in the
@@ -191,16 +198,20 @@ class CaseService:
         for attempt in range(attempts):
             try:
                 return self.db.run_write(
-                    lambda s: execute_command(
+                    lambda s: idempotency.command(
                         s,
-                        self,
-                        actor=actor,
-                        case_id=case_id,
-                        name=name,
-                        data=data or {},
-                        reason=reason,
-                        expected_version=expected_version,
-                        kind=kind,
+                        self.clock.now(),
+                        lambda: execute_command(
+                            s,
+                            self,
+                            actor=actor,
+                            case_id=case_id,
+                            name=name,
+                            data=data or {},
+                            reason=reason,
+                            expected_version=expected_version,
+                            kind=kind,
+                        ),
                     )
                 )
             except ConflictError:

@@ -3,11 +3,13 @@ evidence, offers, information requests, feedback. Each is one workflow action.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
-from api.deps import CurrentActor, IfMatch, ServiceDep, SettingsDep, etag
+from api.answers import answering, case_headers
+from api.deps import CurrentActor, IfMatch, ServiceDep, SettingsDep
 from api.openapi import problems
 from api.problems import ProblemError
 from api.routing import OneHopRoute
@@ -42,6 +44,8 @@ MUTATION_PROBLEMS = problems(401, 403, 404, 409, 412, 422, 428, 429)
 Cursor = Annotated[str | None, Query(max_length=40, description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 T = TypeVar("T")
+M = TypeVar("M")
+CREATED = status.HTTP_201_CREATED
 
 
 def paginate(items: list[T], cursor: str | None, limit: int) -> tuple[list[T], str | None]:
@@ -59,13 +63,17 @@ def _act(
     version: int,
     response: Response,
     data: dict[str, Any],
-    reason: str = "",
-) -> CaseSnapshot:
-    case = service.execute(
-        actor=actor, case_id=case_id, name=name, data=data, reason=reason, expected_version=version, kind="action"
-    )
-    response.headers["ETag"] = etag(case.version)
-    return case
+    view: Callable[[CaseSnapshot], M],
+    status_code: int = status.HTTP_200_OK,
+) -> M:
+    """Perform the action and answer with ``view`` of the case it leaves (rendered in the
+    command's transaction too when the request carries an Idempotency-Key: api/answers.py)."""
+    with answering(status_code, view, case_headers):
+        case = service.execute(
+            actor=actor, case_id=case_id, name=name, data=data, expected_version=version, kind="action"
+        )
+    response.headers.update(case_headers(case))
+    return view(case)
 
 
 def offer_public(o: Offer) -> OfferPublic:
@@ -124,7 +132,9 @@ def request_public(r: InfoRequest) -> InfoRequestPublic:
 def respond(
     case_id: str, body: ResponseCreate, actor: CurrentActor, service: ServiceDep, version: IfMatch, response: Response
 ) -> CasePublic:
-    return CasePublic.of(_act(service, actor, case_id, "respond", version, response, {"statement": body.statement}))
+    return _act(
+        service, actor, case_id, "respond", version, response, {"statement": body.statement}, CasePublic.of, CREATED
+    )
 
 
 # --- messages -------------------------------------------------------------------------
@@ -140,18 +150,21 @@ def respond(
 def post_message(
     case_id: str, body: MessageCreate, actor: CurrentActor, service: ServiceDep, version: IfMatch, response: Response
 ) -> MessagePublic:
-    case = _act(service, actor, case_id, "comment", version, response, body.model_dump())
     # The message is the command's first event, right after the version the caller saw.
     seq = version + 1  # execute() acted on exactly the If-Match version
-    return MessagePublic(
-        id=f"msg{seq}",
-        seq=seq,
-        party=actor.party,
-        author_id=actor.id,
-        body=body.body,
-        internal=body.internal,
-        at=case.updated_at,
-    )
+
+    def view(case: CaseSnapshot) -> MessagePublic:
+        return MessagePublic(
+            id=f"msg{seq}",
+            seq=seq,
+            party=actor.party,
+            author_id=actor.id,
+            body=body.body,
+            internal=body.internal,
+            at=case.updated_at,
+        )
+
+    return _act(service, actor, case_id, "comment", version, response, body.model_dump(), view, CREATED)
 
 
 @router.get(
@@ -225,21 +238,17 @@ def upload_evidence(
     # Make sure the caller may see the case before storing anything of theirs.
     service.get(actor=actor, case_id=case_id)
     digest = service.store_blob(content)
-    case = _act(
-        service,
-        actor,
-        case_id,
-        "add_evidence",
-        version,
-        response,
-        {
-            "sha256": digest,
-            "size": len(content),
-            "media_type": media_type,
-            "filename": (file.filename or "evidence")[:255],
-            "description": description,
-        },
-    )
+    data = {
+        "sha256": digest,
+        "size": len(content),
+        "media_type": media_type,
+        "filename": (file.filename or "evidence")[:255],
+        "description": description,
+    }
+    return _act(service, actor, case_id, "add_evidence", version, response, data, _newest_evidence, CREATED)
+
+
+def _newest_evidence(case: CaseSnapshot) -> EvidencePublic:
     return evidence_public(case.evidence[-1])
 
 
@@ -252,8 +261,10 @@ def upload_evidence(
 def submit_evidence(
     case_id: str, actor: CurrentActor, service: ServiceDep, version: IfMatch, response: Response
 ) -> EvidenceListPublic:
-    case = _act(service, actor, case_id, "submit_evidence", version, response, {})
-    return EvidenceListPublic(data=[evidence_public(e) for e in case.evidence if evidence_visible(actor, e)])
+    def view(case: CaseSnapshot) -> EvidenceListPublic:
+        return EvidenceListPublic(data=[evidence_public(e) for e in case.evidence if evidence_visible(actor, e)])
+
+    return _act(service, actor, case_id, "submit_evidence", version, response, {}, view)
 
 
 @router.get(
@@ -299,7 +310,12 @@ def evidence_content(case_id: str, evidence_id: str, actor: CurrentActor, servic
 def propose_offer(
     case_id: str, body: OfferCreate, actor: CurrentActor, service: ServiceDep, version: IfMatch, response: Response
 ) -> OfferPublic:
-    case = _act(service, actor, case_id, "propose_offer", version, response, body.model_dump())
+    return _act(
+        service, actor, case_id, "propose_offer", version, response, body.model_dump(), _newest_offer, CREATED
+    )
+
+
+def _newest_offer(case: CaseSnapshot) -> OfferPublic:
     return offer_public(case.offers[-1])
 
 
@@ -321,10 +337,12 @@ def _decide_offer(
     version: int,
     response: Response,
 ) -> OfferPublic:
-    case = _act(service, actor, case_id, name, version, response, {"offer_id": offer_id, "reason": body.reason})
-    offer = case.offer(offer_id)
-    assert offer is not None
-    return offer_public(offer)
+    def view(case: CaseSnapshot) -> OfferPublic:
+        offer = case.offer(offer_id)
+        assert offer is not None
+        return offer_public(offer)
+
+    return _act(service, actor, case_id, name, version, response, {"offer_id": offer_id, "reason": body.reason}, view)
 
 
 @router.post(
@@ -382,7 +400,12 @@ def request_info(
     version: IfMatch,
     response: Response,
 ) -> InfoRequestPublic:
-    case = _act(service, actor, case_id, "request_info", version, response, body.model_dump())
+    return _act(
+        service, actor, case_id, "request_info", version, response, body.model_dump(), _newest_request, CREATED
+    )
+
+
+def _newest_request(case: CaseSnapshot) -> InfoRequestPublic:
     return request_public(case.info_requests[-1])
 
 
@@ -414,11 +437,11 @@ def answer_info(
     version: IfMatch,
     response: Response,
 ) -> InfoRequestPublic:
-    case = _act(
-        service, actor, case_id, "provide_info", version, response, {"request_id": request_id, "answer": body.answer}
-    )
-    found = next(r for r in case.info_requests if r.request_id == request_id)
-    return request_public(found)
+    def view(case: CaseSnapshot) -> InfoRequestPublic:
+        return request_public(next(r for r in case.info_requests if r.request_id == request_id))
+
+    data = {"request_id": request_id, "answer": body.answer}
+    return _act(service, actor, case_id, "provide_info", version, response, data, view)
 
 
 # --- feedback -------------------------------------------------------------------------
@@ -434,6 +457,9 @@ def answer_info(
 def feedback(
     case_id: str, body: FeedbackCreate, actor: CurrentActor, service: ServiceDep, version: IfMatch, response: Response
 ) -> FeedbackPublic:
-    case = _act(service, actor, case_id, "rate", version, response, body.model_dump())
+    return _act(service, actor, case_id, "rate", version, response, body.model_dump(), _newest_rating, CREATED)
+
+
+def _newest_rating(case: CaseSnapshot) -> FeedbackPublic:
     rating = case.ratings[-1]
     return FeedbackPublic(party=rating.party, score=rating.score, comment=rating.comment, at=rating.at)

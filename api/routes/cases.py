@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from api.answers import answering, case_headers
 from api.deps import CurrentActor, IfMatch, ServiceDep, etag
 from api.openapi import problems
 from api.routing import OneHopRoute
@@ -22,7 +23,7 @@ from api.schemas import (
 )
 from cases.service import CaseFilters, decode_cursor
 from workflow.errors import InvalidCommandError
-from workflow.model import NewCase
+from workflow.model import CaseSnapshot, NewCase
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=OneHopRoute)
 ISO_INSTANT = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
@@ -48,24 +49,28 @@ def parse_instant(text: str | None, field: str) -> datetime | None:
     responses=problems(401, 403, 422, 429),
 )
 def file_case(body: CaseCreate, actor: CurrentActor, service: ServiceDep, response: Response) -> CasePublic:
-    case = service.file(
-        actor=actor,
-        new_case=NewCase(
-            consumer_id=actor.id,
-            merchant_id=body.merchant_id,
-            category=body.category or "",  # empty: the desk's intake classifies it
-            subject=body.subject,
-            description=body.description,
-            order_ref=body.order_ref,
-            claim_amount=body.claim.amount,
-            currency=body.claim.currency,
-            desired_outcome=body.desired_outcome,
-            vulnerable_consumer=body.vulnerable_consumer,
-        ),
-    )
-    response.headers["ETag"] = etag(case.version)
-    response.headers["Location"] = f"/v1/cases/{case.id}"
+    with answering(status.HTTP_201_CREATED, CasePublic.of, filed_headers):
+        case = service.file(
+            actor=actor,
+            new_case=NewCase(
+                consumer_id=actor.id,
+                merchant_id=body.merchant_id,
+                category=body.category or "",  # empty: the desk's intake classifies it
+                subject=body.subject,
+                description=body.description,
+                order_ref=body.order_ref,
+                claim_amount=body.claim.amount,
+                currency=body.claim.currency,
+                desired_outcome=body.desired_outcome,
+                vulnerable_consumer=body.vulnerable_consumer,
+            ),
+        )
+    response.headers.update(filed_headers(case))
     return CasePublic.of(case)
+
+
+def filed_headers(case: CaseSnapshot) -> dict[str, str]:
+    return {**case_headers(case), "location": f"/v1/cases/{case.id}"}
 
 
 @router.get("", response_model=CasesPublic, summary="List the cases you may see", responses=problems(401, 422))
@@ -122,16 +127,17 @@ def transition(
     version: IfMatch,
     response: Response,
 ) -> CasePublic:
-    case = service.execute(
-        actor=actor,
-        case_id=case_id,
-        name=body.trigger,
-        data=body.data,
-        reason=body.reason,
-        expected_version=version,
-        kind="trigger",
-    )
-    response.headers["ETag"] = etag(case.version)
+    with answering(status.HTTP_200_OK, CasePublic.of, case_headers):
+        case = service.execute(
+            actor=actor,
+            case_id=case_id,
+            name=body.trigger,
+            data=body.data,
+            reason=body.reason,
+            expected_version=version,
+            kind="trigger",
+        )
+    response.headers.update(case_headers(case))
     return CasePublic.of(case)
 
 

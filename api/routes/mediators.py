@@ -8,11 +8,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
 
+from api.answers import answering
 from api.deps import CurrentActor, ServiceDep
 from api.openapi import problems
 from api.problems import TYPE_PREFIX, ProblemError, problem_schema
 from api.routing import OneHopRoute
 from api.schemas import MediatorCreate, MediatorPublic, MediatorsPublic, MediatorUpdate
+from cases import idempotency
 from cases.intake import DeskIntake, service_calendars
 from cases.mediators import Mediator, MediatorExistsError, Weight, add_mediator, list_mediators, update_mediator
 from cases.service import CaseService
@@ -65,14 +67,20 @@ def add(body: MediatorCreate, actor: CurrentActor, service: ServiceDep, response
     require_desk(service.authorizer, actor=actor, action="manage_mediators", now=now)
     fields: dict[str, Any] = body.model_dump(exclude={"id"})
     try:
-        created = service.db.run_write(lambda session: add_mediator(
-            session, mediator_id=body.id, fields=fields, calendars=service_calendars(service), now=now,
-            weight=_weight(service)))
+        # With an Idempotency-Key, the key and this answer commit with the registration.
+        with answering(status.HTTP_201_CREATED, public, _location):
+            created = service.db.run_write(lambda session: idempotency.command(session, now, lambda: add_mediator(
+                session, mediator_id=body.id, fields=fields, calendars=service_calendars(service), now=now,
+                weight=_weight(service))))
     except MediatorExistsError as exc:
         raise ProblemError(409, "already-exists", str(exc)) from None
-    # Ids are user ids, any text: the header carries them percent-encoded (headers are Latin-1).
-    response.headers["Location"] = f"/v1/mediators/{quote(created.id, safe='')}"
+    response.headers.update(_location(created))
     return public(created)
+
+
+def _location(created: Mediator) -> dict[str, str]:
+    # Ids are user ids, any text: the header carries them percent-encoded (headers are Latin-1).
+    return {"location": f"/v1/mediators/{quote(created.id, safe='')}"}
 
 
 @router.patch("/{mediator_id}", response_model=MediatorPublic, summary="Change a mediator (admins)",

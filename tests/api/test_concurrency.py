@@ -11,11 +11,11 @@ from datetime import timedelta
 from typing import Any
 
 import httpx2
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, insert, select
 
 from api.app import create_app
 from cases import idempotency
-from cases.idempotency import claim
 from cases.models import EventRow
 from tests.api.conftest import Api
 from tests.api.live import serve
@@ -110,22 +110,55 @@ def test_fifty_transitions_with_one_if_match_one_wins(api: Api) -> None:
     assert count_events(api, case["id"]) - before == winner["version"] - case["version"]
 
 
-def test_a_key_still_in_flight_elsewhere_gets_409(api_factory: Callable[..., Api]) -> None:
-    api = api_factory({"idempotency_wait_seconds": 0.3})
-    consumer = api.token("c-1", "consumer")
-    # Another worker has claimed the key and not answered yet.
-    request_key = "busy-key"
-    body = json.dumps(FILING).encode()
+def _hold_key(api: Api, key: str, body: bytes, answer: bytes) -> tuple[Any, Any]:
+    """Another worker's command transaction that took ``key`` for the same request and has
+    not committed yet: (connection, transaction), still open."""
     fingerprint = hashlib.sha256(b"\0".join([b"POST", b"/v1/cases", b"", body])).hexdigest()
-    assert claim(api.service.db, scope="consumer:c-1", key=request_key, fingerprint=fingerprint,
-                 now=api.clock.now()).outcome == "owned"
-    busy = api.client.post("/v1/cases", content=body, headers={**consumer, "Idempotency-Key": request_key,
-                                                              "Content-Type": "application/json"})
-    assert busy.status_code == 409 and busy.json()["type"].endswith(":idempotency-key-in-flight")
+    connection = api.service.db.engine.connect()
+    if api.service.db.is_sqlite:
+        connection = connection.execution_options(sqlite_immediate=True)
+    transaction = connection.begin()
+    connection.execute(
+        insert(idempotency.KEYS).values(
+            scope="consumer:c-1", key=key, fingerprint=fingerprint, status="done", created_at=api.clock.now(),
+            expires_at=api.clock.now() + idempotency.KEEP_FOR, response_status=201,
+            response_headers=json.dumps({"content-type": "application/json"}), response_body=answer,
+        )
+    )
+    return connection, transaction
+
+
+def test_a_duplicate_waits_for_the_key_holder_and_gets_its_answer(api: Api) -> None:
+    consumer = {**api.token("c-1", "consumer"), "Idempotency-Key": "held", "Content-Type": "application/json"}
+    body = json.dumps(FILING).encode()
+    connection, transaction = _hold_key(api, "held", body, b'{"holder": true}')
+    try:
+        threading.Timer(0.5, transaction.commit).start()
+        duplicate = api.client.post("/v1/cases", content=body, headers=consumer)
+    finally:
+        connection.close()
+    assert duplicate.status_code == 201 and duplicate.json() == {"holder": True}, duplicate.text
+    assert duplicate.headers["idempotent-replayed"] == "true"
     assert api.client.get("/v1/cases", headers=consumer).json()["data"] == []
-    # A claim older than a minute is presumed dead and retaken, so the retry acts.
-    api.clock.advance(timedelta(minutes=2))
-    done = api.client.post("/v1/cases", content=body, headers={**consumer, "Idempotency-Key": request_key,
-                                                              "Content-Type": "application/json"})
-    assert done.status_code == 201
+
+
+def test_a_key_still_in_flight_elsewhere_gets_409_then_acts_once_released(api_factory: Callable[..., Api]) -> None:
+    api = api_factory({"idempotency_wait_seconds": 0.3})
+    if api.service.db.is_sqlite:
+        pytest.skip("SQLite has one writer: a duplicate waits its turn (the busy timeout), there is no 409 wait")
+    consumer = {**api.token("c-1", "consumer"), "Idempotency-Key": "busy-key", "Content-Type": "application/json"}
+    body = json.dumps(FILING).encode()
+    connection, transaction = _hold_key(api, "busy-key", body, b"{}")
+    try:
+        busy = api.client.post("/v1/cases", content=body, headers=consumer)
+        assert busy.status_code == 409 and busy.json()["type"].endswith(":idempotency-key-in-flight"), busy.text
+        assert busy.headers["retry-after"] == "1"
+    finally:
+        transaction.rollback()  # the other worker died before committing: its key is gone with its work
+        connection.close()
+    assert api.client.get("/v1/cases", headers=consumer).json()["data"] == []
+    done = api.client.post("/v1/cases", content=body, headers=consumer)
+    assert done.status_code == 201 and "idempotent-replayed" not in done.headers
+    again = api.client.post("/v1/cases", content=body, headers=consumer)
+    assert again.content == done.content and again.headers["idempotent-replayed"] == "true"
     assert idempotency.KEEP_FOR >= timedelta(hours=24)

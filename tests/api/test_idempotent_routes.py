@@ -1,0 +1,92 @@
+"""Every POST route of the API stores its answer with its command: a case's whole life sent
+twice per step with the same Idempotency-Key, where the second send replays the first answer
+byte for byte and changes nothing. The routes walked are checked against the API document,
+so a new POST route that does not store its answer fails here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.api.conftest import Api
+
+FILING: dict[str, Any] = {
+    "merchant_id": "m-1",
+    "order_ref": "TB-9",
+    "category": "not_received",
+    "subject": "没收到货",
+    "description": "物流一直没有更新。",
+    "claim": {"amount": 9900, "currency": "CNY"},
+}
+
+
+def _twice(api: Api, url: str, headers: dict[str, str], **kwargs: Any) -> Any:
+    first = api.client.post(url, headers=headers, **kwargs)
+    assert first.status_code in (200, 201), (url, first.text)
+    assert "idempotent-replayed" not in first.headers
+    second = api.client.post(url, headers=headers, **kwargs)
+    assert (second.status_code, second.content) == (first.status_code, first.content), url
+    assert second.headers["idempotent-replayed"] == "true", url
+    for name in ("etag", "location", "content-type"):
+        assert second.headers.get(name) == first.headers.get(name), (url, name)
+    return first
+
+
+def test_every_post_route_replays_its_first_answer_and_acts_once(api: Api) -> None:
+    consumer = api.token("c-1", "consumer")
+    merchant = api.token("mu-1", "merchant", merchant_id="m-1")
+    mediator = api.token("med-1", "mediator")
+    admin = api.token("adm-1", "admin")
+    walked: set[str] = set()
+    state: dict[str, Any] = {"version": 0, "case": "", "steps": 0}
+
+    def step(template: str, who: dict[str, str], ids: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        url = template.format(case_id=state["case"], **(ids or {}))
+        state["steps"] += 1
+        headers = {**who, "Idempotency-Key": f"key-{state['steps']}"}
+        if state["case"] and template != "/v1/mediators":
+            headers["If-Match"] = f'"{state["version"]}"'
+        answer = _twice(api, url, headers, **kwargs)
+        walked.add(template)
+        if "etag" in answer.headers and template != "/v1/mediators":
+            state["version"] = int(answer.headers["etag"].strip('"'))
+        if state["case"]:
+            current = api.client.get(f"/v1/cases/{state['case']}", headers=consumer).json()["version"]
+            assert current == state["version"], f"{template} acted twice"
+        return answer.json()
+
+    case = step("/v1/cases", consumer, json=FILING)
+    state["case"] = case["id"]
+    state["version"] = case["version"]
+    step("/v1/cases/{case_id}/transitions", mediator, json={"trigger": "assign"})
+    step("/v1/cases/{case_id}/responses", merchant, json={"statement": "We shipped it."})
+    step("/v1/cases/{case_id}/transitions", mediator, json={"trigger": "start_mediation"})
+    step("/v1/cases/{case_id}/messages", consumer, json={"body": "Still nothing."})
+    # A retry resends the same bytes (one multipart boundary, not a fresh one per send).
+    upload = (
+        b'--b0\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
+        b"\x89PNG-bytes\r\n--b0--\r\n"
+    )
+    step("/v1/cases/{case_id}/evidence", {**consumer, "Content-Type": "multipart/form-data; boundary=b0"},
+         content=upload)
+    step("/v1/cases/{case_id}/evidence/submit", consumer)
+    asked = step("/v1/cases/{case_id}/info-requests", mediator, json={"party": "merchant", "question": "Tracking?"})
+    step("/v1/cases/{case_id}/info-requests/{request_id}/answer", merchant, {"request_id": asked["id"]},
+         json={"answer": "SF123"})
+    offer = step("/v1/cases/{case_id}/offers", merchant, json={"amount": 5000, "currency": "CNY"})
+    step("/v1/cases/{case_id}/offers/{offer_id}/reject", consumer, {"offer_id": offer["id"]}, json={"reason": "low"})
+    offer = step("/v1/cases/{case_id}/offers", merchant, json={"amount": 9900, "currency": "CNY"})
+    step("/v1/cases/{case_id}/offers/{offer_id}/accept", consumer, {"offer_id": offer["id"]})
+    step("/v1/cases/{case_id}/transitions", mediator, json={"trigger": "settle"})
+    step("/v1/cases/{case_id}/transitions", mediator, json={"trigger": "close"})
+    step("/v1/cases/{case_id}/feedback", consumer, json={"score": 5})
+    step("/v1/mediators", admin, json={"id": "med-9", "display_name": "Li", "categories": ["*"],
+                                       "languages": ["*"], "capacity": 3})
+
+    history = api.client.get(f"/v1/cases/{state['case']}/events?limit=200", headers=mediator).json()["data"]
+    assert len(history) == state["version"]
+    mediators = api.client.get("/v1/mediators", headers=admin).json()["data"]
+    assert [m["id"] for m in mediators] == ["med-9"]
+    documented = {
+        path for path, item in api.client.app.openapi()["paths"].items() if "post" in item  # type: ignore[attr-defined]
+    }
+    assert walked == documented
