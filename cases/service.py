@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -112,16 +113,30 @@ class ActionInfo:
     reasons: tuple[str, ...] = ()
 
 
+# A cursor names a position in one list: a case's pk (BIGINT), an event's or message's seq
+# (INTEGER), an index. A number beyond its column's range is no position, and the databases
+# refuse to bind it (SQLite above 2**63 - 1, PostgreSQL above each column's type).
+MAX_POSITION = 2**63 - 1
+MAX_SEQ = 2**31 - 1
+_POSITION = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
 def encode_cursor(value: int) -> str:
+    """The opaque ``next_cursor`` for ``value``: its decimal digits in URL-safe base64, unpadded."""
     return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> int:
+def decode_cursor(cursor: str, maximum: int = MAX_POSITION) -> int:
+    """The position a cursor of :func:`encode_cursor` names; anything else (other characters,
+    another encoding, a sign, a number above ``maximum``) is a ``malformed cursor``."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return int(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidCommandError("malformed cursor", field="cursor") from None
+        # validate=True: b64decode would otherwise skip characters outside the alphabet.
+        digits = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode("ascii")
+    except ValueError:  # binascii.Error, non-ASCII text or bytes (UnicodeError) are all ValueErrors
+        digits = ""
+    if not _POSITION.fullmatch(digits) or int(digits) > maximum:
+        raise InvalidCommandError("malformed cursor", field="cursor")
+    return int(digits)
 
 
 @dataclass
@@ -246,12 +261,13 @@ class CaseService:
         *,
         actor: Actor,
         filters: CaseFilters = CaseFilters(),
-        cursor: str | None = None,
+        before: int | None = None,
         limit: int = 50,
     ) -> Page:
-        """Newest first, scoped to what the actor's role may see, cursor-paginated."""
+        """Newest first, scoped to what the actor's role may see, cursor-paginated.
+        ``before``: the decoded ``next_cursor`` of the previous page."""
         limit = max(1, min(limit, MAX_PAGE))
-        stmt = list_query(actor, filters, cursor, limit)
+        stmt = list_query(actor, filters, before, limit)
         with self.db.read() as session:
             rows = session.execute(stmt).all()
         data = [snapshot_from_json(r.snapshot) for r in rows[:limit]]
@@ -364,7 +380,7 @@ def evidence_visible(actor: Actor, item: Evidence) -> bool:
     return item.status == "submitted" or actor.party in (item.party, "mediator", "auditor")
 
 
-def list_query(actor: Actor, filters: CaseFilters, cursor: str | None, limit: int) -> Any:
+def list_query(actor: Actor, filters: CaseFilters, before: int | None, limit: int) -> Any:
     """The statement of one page of ``list_cases`` (``limit + 1`` rows, to know if more follow)."""
     stmt = select(CASES.c.pk, CASES.c.snapshot).where(visibility_clause(actor, filters.state))
     for column, value in (
@@ -383,8 +399,8 @@ def list_query(actor: Actor, filters: CaseFilters, cursor: str | None, limit: in
     if filters.breaching is not None:
         # The projection's column, so that the (breaching, pk) index serves the newest-first walk.
         stmt = stmt.where(CASES.c.breaching == filters.breaching)
-    if cursor:
-        stmt = stmt.where(CASES.c.pk < decode_cursor(cursor))
+    if before is not None:
+        stmt = stmt.where(CASES.c.pk < before)
     return stmt.order_by(CASES.c.pk.desc()).limit(limit + 1)
 
 

@@ -365,10 +365,13 @@ class QueueItem:
     timer: TimerView | None
 
 
-def queue(service: CaseService, *, actor: Actor, limit: int = 50, after: str | None = None) -> list[QueueItem]:
+def queue(
+    service: CaseService, *, actor: Actor, limit: int = 50, after: tuple[datetime, str] | None = None
+) -> list[QueueItem]:
     """Open cases the caller can act on, most urgent running clock first.
 
-    ``after`` is the cursor ``"<due_at ISO>|<case id>"`` of the last item of the previous page.
+    ``after`` is the due instant and case id of the last item of the previous page (the
+    cursor ``"<due_at ISO>|<case id>"``, validated by ``api/pagination.py``).
     """
     limit = max(1, min(limit, 200))
     urgent = (
@@ -385,12 +388,8 @@ def queue(service: CaseService, *, actor: Actor, limit: int = 50, after: str | N
     if actor.role in ("mediator", "senior_mediator"):
         # "Can act on": their own cases, and for the unassigned queue only cases nobody holds.
         stmt = stmt.where(or_(CASES.c.mediator_id == actor.id, CASES.c.mediator_id.is_(None)))
-    if after:
-        try:
-            due_text, last_id = after.split("|", 1)
-            due = from_iso(due_text)
-        except ValueError:
-            raise InvalidCommandError("malformed queue cursor", field="cursor") from None
+    if after is not None:
+        due, last_id = after
         stmt = stmt.where(or_(urgent.c.due_at > due, and_(urgent.c.due_at == due, CASES.c.id > last_id)))
     stmt = stmt.order_by(urgent.c.due_at, CASES.c.id).limit(limit)
     with service.db.read() as session:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentActor, ServiceDep
 from api.openapi import problems
+from api.pagination import QueuePosition
 from api.routing import OneHopRoute
 from api.schemas import CasePublic, QueueItemPublic, QueuePublic, TimerPublic, TimersPublic
 from cases.timers import TimerView, case_timers, queue
@@ -55,7 +56,7 @@ def mediator_queue(
     actor: CurrentActor,
     service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=120)] = None,
+    cursor: QueuePosition = None,
 ) -> QueuePublic:
     items = queue(service, actor=actor, limit=limit, after=cursor)
     next_cursor = None

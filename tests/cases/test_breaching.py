@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 
 from cases.db import make_engine
 from cases.projection import CASES, TIMERS
-from cases.service import CaseFilters, CaseService, encode_cursor, list_query
+from cases.service import CaseFilters, CaseService, decode_cursor, list_query
 from cases.timers import fire_due_timers
 from sla.clock import ManualClock
 from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0, make_clocked_service, new_case
@@ -41,7 +41,7 @@ def listed(service: CaseService, breaching: bool, limit: int = 50) -> list[str]:
     ids = [c.id for c in page.data]
     while page.next_cursor:
         page = service.list_cases(
-            actor=AUDITOR, filters=CaseFilters(breaching=breaching), limit=limit, cursor=page.next_cursor
+            actor=AUDITOR, filters=CaseFilters(breaching=breaching), limit=limit, before=decode_cursor(page.next_cursor)
         )
         ids += [c.id for c in page.data]
     return ids
@@ -119,7 +119,7 @@ def test_the_list_filter_walks_the_breaching_index_on_sqlite(tmp_path: Path) -> 
     SQLModel.metadata.create_all(engine)
     try:
         for breaching in (True, False):
-            for cursor in (None, encode_cursor(1000)):
+            for cursor in (None, 1000):
                 stmt = list_query(AUDITOR, CaseFilters(breaching=breaching), cursor, 50)
                 compiled = stmt.compile(engine, compile_kwargs={"literal_binds": True})
                 with engine.connect() as conn:
