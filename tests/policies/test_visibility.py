@@ -168,7 +168,7 @@ def desk(extra: list[str], keep_reads: bool) -> CedarAuthorizer | None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(
     extra=st.lists(view_policies(), min_size=1, max_size=3),
     keep_reads=st.booleans(),
