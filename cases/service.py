@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import and_, bindparam, insert, or_, select
+from sqlalchemy import and_, bindparam, false, insert, not_, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -37,6 +38,7 @@ from cases.registry import WorkflowRegistry
 from cases.sql import Prepared, inserting, pipelined
 from policies.base import Authorizer, require
 from policies.loader import version_documents
+from policies.visibility import FALSE, TRUE, AllOf, Always, Condition, Equals, Not, Present, restrict
 from sla.clock import Clock
 from workflow.decide import check_text, decide, kind_of
 from workflow.definition import WorkflowDefinition
@@ -55,6 +57,10 @@ from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, Evi
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 MESSAGES = MessageRow.__table__  # type: ignore[attr-defined]
 MAX_PAGE = 200
+# Rows one list page may examine (read and have Cedar decide) before it answers with what
+# it found: a bound on the work a request can cause, whatever a desk's view rules hide.
+MAX_EXAMINED = 1000
+K = TypeVar("K")
 FILING_ATTEMPTS = 3
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -104,6 +110,17 @@ class CaseFilters:
     created_from: datetime | None = None
     created_to: datetime | None = None
 
+    def equalities(self) -> dict[str, str]:
+        """column -> value of the filters that ask a column to equal a value."""
+        asked = {
+            "state": self.state,
+            "category": self.category,
+            "merchant_id": self.merchant_id,
+            "mediator_id": self.mediator_id,
+            "consumer_id": self.consumer_id,
+        }
+        return {column: value for column, value in asked.items() if value is not None}
+
 
 @dataclass(frozen=True)
 class Page:
@@ -119,16 +136,30 @@ class ActionInfo:
     reasons: tuple[str, ...] = ()
 
 
+# A cursor names a position in one list: a case's pk (BIGINT), an event's or message's seq
+# (INTEGER), an index. A number beyond its column's range is no position, and the databases
+# refuse to bind it (SQLite above 2**63 - 1, PostgreSQL above each column's type).
+MAX_POSITION = 2**63 - 1
+MAX_SEQ = 2**31 - 1
+_POSITION = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
 def encode_cursor(value: int) -> str:
+    """The opaque ``next_cursor`` for ``value``: its decimal digits in URL-safe base64, unpadded."""
     return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> int:
+def decode_cursor(cursor: str, maximum: int = MAX_POSITION) -> int:
+    """The position a cursor of :func:`encode_cursor` names; anything else (other characters,
+    another encoding, a sign, a number above ``maximum``) is a ``malformed cursor``."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return int(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidCommandError("malformed cursor", field="cursor") from None
+        # validate=True: b64decode would otherwise skip characters outside the alphabet.
+        digits = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode("ascii")
+    except ValueError:  # binascii.Error, non-ASCII text or bytes (UnicodeError) are all ValueErrors
+        digits = ""
+    if not _POSITION.fullmatch(digits) or int(digits) > maximum:
+        raise InvalidCommandError("malformed cursor", field="cursor")
+    return int(digits)
 
 
 @dataclass
@@ -262,17 +293,34 @@ class CaseService:
         *,
         actor: Actor,
         filters: CaseFilters = CaseFilters(),
-        cursor: str | None = None,
+        before: int | None = None,
         limit: int = 50,
     ) -> Page:
-        """Newest first, scoped to what the actor's role may see, cursor-paginated."""
+        """Newest first, the cases the desk's ``view`` policies let the actor see, cursor-paginated.
+        ``before``: the decoded ``next_cursor`` of the previous page.
+
+        The database selects the rows meeting the condition derived from the desk's view
+        policies for this caller (``policies/visibility.py``). It holds for every case the
+        policies show, so nothing is missed; where the policies are beyond what the
+        derivation translates exactly, it is wider, and Cedar decides ``view`` on each row
+        it returns (:func:`fill_page` says how a page then fills and where it stops)."""
         limit = max(1, min(limit, MAX_PAGE))
-        stmt = list_query(actor, filters, cursor, limit)
-        with self.db.read() as session:
-            rows = session.execute(stmt).all()
-            data = seen_all(session, [snapshot_from_json(r.snapshot) for r in rows[:limit]])
-        next_cursor = encode_cursor(rows[limit - 1].pk) if len(rows) > limit else None
-        return Page(data=data, next_cursor=next_cursor)
+        authorizer = self.authorizer  # one policy set for the page, as for a command
+        visibility = authorizer.visibility(actor=actor)
+        condition = restrict(visibility.condition, filters.equalities())
+        if condition == FALSE:
+            return Page(data=[])
+
+        def read(below: int | None, count: int) -> list[tuple[int, CaseSnapshot]]:
+            with self.db.read() as session:
+                rows = session.execute(list_query(condition, filters, below, count)).all()
+                # As the policies see them now: with their merchant's current flag.
+                seen = seen_all(session, [snapshot_from_json(r.snapshot) for r in rows])
+            return [(r.pk, case) for r, case in zip(rows, seen, strict=True)]
+
+        decide = None if visibility.decided else viewable(authorizer, actor, self.clock.now())
+        shown, next_pk = fill_page(read, decide, before, limit)
+        return Page(data=[case for _, case in shown], next_cursor=None if next_pk is None else encode_cursor(next_pk))
 
     def allowed_actions(self, *, actor: Actor, case_id: str) -> list[ActionInfo]:
         """Every trigger and action of the case's workflow, for this caller, with reasons."""
@@ -409,18 +457,14 @@ def evidence_visible(actor: Actor, item: Evidence) -> bool:
     return item.status == "submitted" or actor.party in (item.party, "mediator", "auditor")
 
 
-def list_query(actor: Actor, filters: CaseFilters, cursor: str | None, limit: int) -> Any:
-    """The statement of one page of ``list_cases`` (``limit + 1`` rows, to know if more follow)."""
-    stmt = select(CASES.c.pk, CASES.c.snapshot).where(visibility_clause(actor, filters.state))
-    for column, value in (
-        ("state", filters.state),
-        ("category", filters.category),
-        ("merchant_id", filters.merchant_id),
-        ("mediator_id", filters.mediator_id),
-        ("consumer_id", filters.consumer_id),
-    ):
-        if value is not None:
-            stmt = stmt.where(CASES.c[column] == value)
+def list_query(visible: Condition, filters: CaseFilters, before: int | None, count: int) -> Any:
+    """``count`` rows of ``list_cases`` below pk ``before``, newest first: the rows meeting the
+    filters and ``visible`` (the condition derived from the view policies)."""
+    stmt = select(CASES.c.pk, CASES.c.snapshot)
+    if visible != TRUE:
+        stmt = stmt.where(condition_sql(visible))
+    for column, value in filters.equalities().items():
+        stmt = stmt.where(CASES.c[column] == value)
     if filters.created_from is not None:
         stmt = stmt.where(CASES.c.created_at >= filters.created_from)
     if filters.created_to is not None:
@@ -428,32 +472,76 @@ def list_query(actor: Actor, filters: CaseFilters, cursor: str | None, limit: in
     if filters.breaching is not None:
         # The projection's column, so that the (breaching, pk) index serves the newest-first walk.
         stmt = stmt.where(CASES.c.breaching == filters.breaching)
-    if cursor:
-        stmt = stmt.where(CASES.c.pk < decode_cursor(cursor))
-    return stmt.order_by(CASES.c.pk.desc()).limit(limit + 1)
+    if before is not None:
+        stmt = stmt.where(CASES.c.pk < before)
+    return stmt.order_by(CASES.c.pk.desc()).limit(count)
 
 
-def visibility_clause(actor: Actor, state: str | None = None) -> Any:
-    """Which rows a role may list. Mirrors the default view policies; each row
-    returned is still a case the policies let the actor view.
+def condition_sql(condition: Condition) -> Any:
+    """A condition of ``policies.visibility`` on the cases table (its columns are the cases'
+    columns; an absent mediator is NULL, as the condition expects)."""
+    if isinstance(condition, Always):
+        return true() if condition.value else false()
+    if isinstance(condition, Equals):
+        column = CASES.c[condition.column]
+        values = sorted(condition.values)
+        return column == values[0] if len(values) == 1 else column.in_(values)
+    if isinstance(condition, Present):
+        return CASES.c[condition.column].is_not(None)
+    if isinstance(condition, Not):
+        return not_(condition_sql(condition.part))
+    parts = [condition_sql(part) for part in condition.parts]
+    return and_(*parts) if isinstance(condition, AllOf) else or_(*parts)
 
-    With a ``state`` filter the mediators' "own cases or the open pool" clause is
-    resolved here, because planners do not: for a pool state every such case is
-    visible, for any other only their own, which (mediator_id, state, pk) serves.
-    """
-    role = actor.role
-    if role == "consumer":
-        return CASES.c.consumer_id == actor.id
-    if role == "merchant":
-        return CASES.c.merchant_id == (actor.merchant_id or "")
-    if role in ("mediator", "senior_mediator"):
-        pool = ("filed",) if role == "mediator" else ("filed", "escalated")
-        if state is not None:
-            return CASES.c.pk.is_not(None) if state in pool else CASES.c.mediator_id == actor.id
-        return or_(CASES.c.mediator_id == actor.id, CASES.c.state.in_(pool))
-    if role in ("auditor", "system"):
-        return CASES.c.pk.is_not(None)
-    return CASES.c.pk.is_(None)
+
+def viewable(authorizer: Authorizer, actor: Actor, now: datetime) -> Callable[[list[CaseSnapshot]], list[bool]]:
+    """Cedar's ``view`` on each case of a batch, under one policy set."""
+
+    def decide(cases: list[CaseSnapshot]) -> list[bool]:
+        return [d.allowed for d in authorizer.decide_each(actor=actor, action="view", cases=cases, now=now)]
+
+    return decide
+
+
+def fill_page(
+    read: Callable[[K | None, int], list[tuple[K, CaseSnapshot]]],
+    visible: Callable[[list[CaseSnapshot]], list[bool]] | None,
+    after: K | None,
+    limit: int,
+    budget: int | None = None,
+) -> tuple[list[tuple[K, CaseSnapshot]], K | None]:
+    """Up to ``limit`` visible cases in the list's order after the key ``after``, and the key
+    the next page continues after (None at the end).
+
+    ``read(after, n)`` returns the next ``n`` candidate rows as (key, case); ``visible``
+    decides a batch of them (None: every row read is visible). Rows are read in growing
+    chunks until ``limit`` visible ones and one more are found (so that a full last page says
+    there is no next one), the rows end, or ``budget`` rows (default :data:`MAX_EXAMINED`) were
+    examined: a desk whose rules hide most candidate rows from a caller then gets a short (even
+    empty) page whose cursor continues after the last row examined, instead of a request that
+    walks the whole table."""
+    budget = budget or MAX_EXAMINED
+    shown: list[tuple[K, CaseSnapshot]] = []
+    examined = 0
+    position = after
+    chunk = limit + 1
+    while True:
+        count = min(chunk, budget - examined)
+        rows = read(position, count)
+        verdicts = [True] * len(rows) if visible is None else visible([case for _, case in rows])
+        for row, allowed in zip(rows, verdicts, strict=True):
+            if not allowed:
+                continue
+            if len(shown) == limit:
+                return shown, shown[-1][0]  # one more visible case follows the page
+            shown.append(row)
+        examined += len(rows)
+        if len(rows) < count:
+            return shown, None
+        position = rows[-1][0]
+        if examined >= budget:
+            return shown, position
+        chunk = max(limit + 1 - len(shown), 2 * chunk)
 
 
 def file_case(

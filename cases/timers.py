@@ -23,8 +23,18 @@ from sqlmodel import Session
 
 from cases.codec import snapshot_from_json
 from cases.projection import CASES, TIMERS, timer_values
-from cases.service import CaseService, UnitOfWork, load_case, load_snapshot, seen_all, visibility_clause
+from cases.service import (
+    CaseService,
+    UnitOfWork,
+    condition_sql,
+    fill_page,
+    load_case,
+    load_snapshot,
+    seen_all,
+    viewable,
+)
 from policies.base import require
+from policies.visibility import FALSE, TRUE
 from sla.calendar import Calendar
 from sla.timers import calendar_for, elapsed, plan_timer, remaining, replan, resume_plan
 from workflow.decide import decide
@@ -366,47 +376,67 @@ class QueueItem:
     timer: TimerView | None
 
 
-def queue(service: CaseService, *, actor: Actor, limit: int = 50, after: str | None = None) -> list[QueueItem]:
-    """Open cases the caller can act on, most urgent running clock first.
+QueueKey = tuple[datetime, str]  # the most urgent due instant and the case id: the queue's order
 
-    ``after`` is the cursor ``"<due_at ISO>|<case id>"`` of the last item of the previous page.
+
+def queue(
+    service: CaseService, *, actor: Actor, limit: int = 50, after: QueueKey | None = None
+) -> tuple[list[QueueItem], QueueKey | None]:
+    """Open cases the caller can act on, most urgent running clock first, and the key the next
+    page continues after (None at the end).
+
+    ``after`` is the key of the previous page (the cursor ``"<due_at ISO>|<case id>"``,
+    validated by ``api/pagination.py``). Like ``CaseService.list_cases``, the rows are those
+    meeting the condition derived from the view policies, decided by Cedar row by row where
+    the condition is wider than the policies (``cases.service.fill_page``).
     """
     limit = max(1, min(limit, 200))
+    authorizer = service.authorizer
+    visibility = authorizer.visibility(actor=actor)
+    if visibility.condition == FALSE:
+        return [], None
     urgent = (
         select(TIMERS.c.case_id, func.min(TIMERS.c.due_at).label("due_at"))
         .where(TIMERS.c.status == "running")
         .group_by(TIMERS.c.case_id)
         .subquery()
     )
-    stmt = (
+    candidates = (
         select(CASES.c.snapshot, urgent.c.due_at, CASES.c.id)
         .join(urgent, urgent.c.case_id == CASES.c.id)
-        .where(visibility_clause(actor), CASES.c.closed_at.is_(None))
+        .where(CASES.c.closed_at.is_(None))
     )
+    if visibility.condition != TRUE:
+        candidates = candidates.where(condition_sql(visibility.condition))
     if actor.role in ("mediator", "senior_mediator"):
         # "Can act on": their own cases, and for the unassigned queue only cases nobody holds.
-        stmt = stmt.where(or_(CASES.c.mediator_id == actor.id, CASES.c.mediator_id.is_(None)))
-    if after:
-        try:
-            due_text, last_id = after.split("|", 1)
-            due = from_iso(due_text)
-        except ValueError:
-            raise InvalidCommandError("malformed queue cursor", field="cursor") from None
-        stmt = stmt.where(or_(urgent.c.due_at > due, and_(urgent.c.due_at == due, CASES.c.id > last_id)))
-    stmt = stmt.order_by(urgent.c.due_at, CASES.c.id).limit(limit)
+        candidates = candidates.where(or_(CASES.c.mediator_id == actor.id, CASES.c.mediator_id.is_(None)))
+
+    def read(key: QueueKey | None, count: int) -> list[tuple[QueueKey, CaseSnapshot]]:
+        stmt = candidates
+        if key is not None:
+            due, last_id = key
+            stmt = stmt.where(or_(urgent.c.due_at > due, and_(urgent.c.due_at == due, CASES.c.id > last_id)))
+        with service.db.read() as session:
+            rows = session.execute(stmt.order_by(urgent.c.due_at, CASES.c.id).limit(count)).all()
+            # As the policies see them now: with their merchant's current flag.
+            seen = seen_all(session, [snapshot_from_json(row[0]) for row in rows])
+        return [((due_at, case_id), case) for (_, due_at, case_id), case in zip(rows, seen, strict=True)]
+
+    now = service.clock.now()
+    decide = None if visibility.decided else viewable(authorizer, actor, now)
+    shown, next_key = fill_page(read, decide, after, limit)
+    clocks = _clocks(service)
+    items = []
     with service.db.read() as session:
-        rows = session.execute(stmt).all()
         definitions = {}
-        items = []
-        now = service.clock.now()
-        clocks = _clocks(service)
-        for snapshot in seen_all(session, [snapshot_from_json(row[0]) for row in rows]):
+        for _key, snapshot in shown:
             if snapshot.workflow_version not in definitions:
                 definitions[snapshot.workflow_version] = service.registry.pinned(snapshot.workflow_version, session)
             running = sorted((t for t in snapshot.timers if t.status == "running"), key=lambda t: t.due_at)
             view = clocks.view(definitions[snapshot.workflow_version], running[0], now) if running else None
             items.append(QueueItem(case=snapshot, timer=view))
-    return items
+    return items, next_key
 
 
 def _clocks(service: CaseService) -> SlaClocks:

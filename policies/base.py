@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from policies.visibility import TRUE, Visibility
 from workflow.errors import PolicyDeniedError
 from workflow.model import Actor, CaseSnapshot
 
@@ -46,6 +47,18 @@ class Authorizer(Protocol):
         payloads: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Decision]: ...
 
+    def decide_each(
+        self, *, actor: Actor, action: str, cases: Sequence[CaseSnapshot], now: datetime
+    ) -> list[Decision]:
+        """``action`` (a read, without payload) on each of ``cases``: a page of a list."""
+        ...
+
+    def visibility(self, *, actor: Actor, action: str = "view") -> Visibility:
+        """A condition on the cases' columns that every case ``actor`` may do ``action`` on
+        meets (a superset: lists narrow their rows with it, then decide each row), and
+        whether it is the exact answer (``decided``: no row needs deciding)."""
+        ...
+
     def decide_desk(self, *, actor: Actor, action: str, now: datetime) -> Decision: ...
 
 
@@ -83,6 +96,14 @@ class AllowAllAuthorizer:
         payloads: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Decision]:
         return [self.decide(actor=actor, action=a, case=case, now=now) for a in actions]
+
+    def decide_each(
+        self, *, actor: Actor, action: str, cases: Sequence[CaseSnapshot], now: datetime
+    ) -> list[Decision]:
+        return [self.decide(actor=actor, action=action, case=c, now=now) for c in cases]
+
+    def visibility(self, *, actor: Actor, action: str = "view") -> Visibility:
+        return Visibility(TRUE, decided=True)
 
     def decide_desk(self, *, actor: Actor, action: str, now: datetime) -> Decision:
         return Decision(action=action, allowed=True, reasons=("no policy set is loaded: everything is allowed",))

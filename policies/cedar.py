@@ -15,6 +15,7 @@ import cedarpy
 from policies import facts
 from policies.base import Decision
 from policies.loader import LoadedPolicies, PolicyInfo, load
+from policies.visibility import Visibility, visible_cases
 from workflow.model import Actor, CaseSnapshot
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parent / "default"
@@ -96,6 +97,12 @@ class CedarAuthorizer:
         # lru_cache is thread-safe; 256 handles of a few KB each.
         self._parse_delta = functools.lru_cache(maxsize=256)(self._base.with_added_json_str)
         self._static = loaded.policy_set.to_pst().static_policies
+        # Per action (or set of actions asked together): pure functions of the loaded set.
+        self._groups_of = functools.lru_cache(maxsize=64)(self._groups_of)  # type: ignore[method-assign]
+        self._attributes_for = functools.lru_cache(maxsize=64)(self._attributes_for)  # type: ignore[method-assign]
+        # Per caller: deriving a list's condition walks the view permits (~0.2 ms); a caller
+        # lists again and again, and the answer is a pure function of the caller and the set.
+        self.visibility = functools.lru_cache(maxsize=1024)(self.visibility)  # type: ignore[method-assign]
         self._subset: Callable[[frozenset[str]], cedarpy.PolicySet] = (
             functools.lru_cache(maxsize=512)(self._policies_reaching) if split_by_action else self._whole_set
         )
@@ -150,6 +157,66 @@ class CedarAuthorizer:
         """One Cedar batch for all ``actions`` (e.g. the ~25 a case offers its caller, or a
         command's view and action). ``payloads`` gives the payload of the actions that have one."""
         return self._decide_case(actor, list(actions), case, now, payloads or {})
+
+    def decide_each(
+        self, *, actor: Actor, action: str, cases: Sequence[CaseSnapshot], now: datetime
+    ) -> list[Decision]:
+        """``action`` (a read such as ``view``, without payload) decided on each of ``cases``, a
+        page of a list, in one Cedar batch: the cases are entities of one store, so the
+        batch crosses into Cedar once instead of once per case. Case ids must be distinct.
+        The cases carry only the attributes the policies reaching ``action`` read."""
+        _require_aware(now)
+        if action not in self._case_actions:
+            return [self._unknown(action, "a case") for _ in cases]
+        if not cases:
+            return []
+        keep = self._attributes_for(frozenset((action,)))
+        user = facts.user_entity(actor)
+        entities = [user]
+        requests: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"principal": user["uid"], "action": facts.uid(facts.ACTION, action)}
+        if action in self._context_actions:
+            request["context"] = json.dumps(facts.context(now, None, None))
+        for case in cases:
+            entity = facts.case_entity(case, self._desk_id)
+            if keep is not None:
+                entity["attrs"] = {k: v for k, v in entity["attrs"].items() if k in keep}
+            entities.append(entity)
+            requests.append({**request, "resource": entity["uid"]})
+        store = self._base.with_added_json_str(json.dumps(entities))
+        answers = cedarpy.is_authorized_batch(requests, self._subset(frozenset((action,))), store, self._schema)
+        return [
+            self._decision(action, answer, actor, f"in state {case.state}")
+            for case, answer in zip(cases, answers, strict=True)
+        ]
+
+    def visibility(self, *, actor: Actor, action: str = "view") -> Visibility:
+        """The cases ``actor`` may do ``action`` on, as a condition on the cases' columns
+        derived from the policies reaching ``action`` (see :mod:`policies.visibility`): a
+        superset to narrow a list before :meth:`decide_each`, or, when ``decided``, the
+        answer itself."""
+        reaching = [p for p in self._loaded.policies if action in self._reach[p.cedar_id]]
+        permits = [self._static[p.cedar_id] for p in reaching if p.effect == "permit"]
+        forbids = [self._static[p.cedar_id] for p in reaching if p.effect == "forbid"]
+        found = visible_cases(permits, forbids, actor, action, self._groups_of(action))
+        if self._schema is not None:
+            # Requests are schema-checked: Cedar may refuse one the condition cannot foresee.
+            return Visibility(found.condition, decided=False)
+        return found
+
+    def _groups_of(self, action: str) -> frozenset[str]:
+        """``action`` and every action group it is (transitively) in."""
+        info = self._loaded.schema_info
+        return frozenset(name for name in info.actions if action in info.descendants(name)) | {action}
+
+    def _attributes_for(self, actions: frozenset[str]) -> frozenset[str] | None:
+        """The attributes read by the policies reaching ``actions``; None: send them all."""
+        if self._attributes is None:
+            return None
+        read = [p.attributes for p in self._loaded.policies if self._reach[p.cedar_id] & actions]
+        if any(a is None for a in read):
+            return None
+        return frozenset().union(*read)  # type: ignore[arg-type]
 
     def decide_desk(self, *, actor: Actor, action: str, now: datetime) -> Decision:
         """Desk actions (manage_config, manage_mediators, view_config): the resource is the desk."""

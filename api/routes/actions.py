@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from api.answers import answering, case_headers
 from api.deps import CurrentActor, IfMatch, ServiceDep, SettingsDep
 from api.openapi import problems
+from api.pagination import SeqPosition
 from api.problems import ProblemError
 from api.routing import OneHopRoute
 from api.schemas import (
@@ -33,7 +34,7 @@ from api.schemas import (
     ResponseCreate,
 )
 from api.settings import Settings
-from cases.service import CaseService, decode_cursor, encode_cursor, evidence_visible
+from cases.service import CaseService, encode_cursor, evidence_visible
 from workflow.model import Actor, CaseSnapshot, Evidence, InfoRequest, Offer
 
 router = APIRouter(prefix="/v1/cases/{case_id}", tags=["cases"], route_class=OneHopRoute)
@@ -41,16 +42,15 @@ UPLOAD_MEDIA_TYPES = Settings.model_fields["upload_media_types"].default
 MUTATION_PROBLEMS = problems(401, 403, 404, 409, 412, 422, 428, 429)
 
 
-Cursor = Annotated[str | None, Query(max_length=40, description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 T = TypeVar("T")
 M = TypeVar("M")
 CREATED = status.HTTP_201_CREATED
 
 
-def paginate(items: list[T], cursor: str | None, limit: int) -> tuple[list[T], str | None]:
-    """A page of a case's (short, ordered) sub-collection; the cursor is the position."""
-    start = decode_cursor(cursor) if cursor else 0
+def paginate(items: list[T], start: int | None, limit: int) -> tuple[list[T], str | None]:
+    """A page of a case's (short, ordered) sub-collection; the cursor is the index it starts at."""
+    start = start or 0
     page = items[start : start + limit]
     return page, encode_cursor(start + limit) if start + limit < len(items) else None
 
@@ -174,10 +174,10 @@ def list_messages(
     case_id: str,
     actor: CurrentActor,
     service: ServiceDep,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: SeqPosition = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> MessagesPublic:
-    page = service.messages(actor=actor, case_id=case_id, after_seq=decode_cursor(cursor) if cursor else 0, limit=limit)
+    page = service.messages(actor=actor, case_id=case_id, after_seq=cursor or 0, limit=limit)
     return MessagesPublic(
         data=[
             MessagePublic(
@@ -271,7 +271,7 @@ def submit_evidence(
     "/evidence", response_model=EvidenceListPublic, summary="Evidence you may see", responses=problems(401, 404, 422)
 )
 def list_evidence(
-    case_id: str, actor: CurrentActor, service: ServiceDep, cursor: Cursor = None, limit: Limit = 100
+    case_id: str, actor: CurrentActor, service: ServiceDep, cursor: SeqPosition = None, limit: Limit = 100
 ) -> EvidenceListPublic:
     case = service.get(actor=actor, case_id=case_id)
     page, next_cursor = paginate([e for e in case.evidence if evidence_visible(actor, e)], cursor, limit)
@@ -321,7 +321,7 @@ def _newest_offer(case: CaseSnapshot) -> OfferPublic:
 
 @router.get("/offers", response_model=OffersPublic, summary="Offers on the case", responses=problems(401, 404, 422))
 def list_offers(
-    case_id: str, actor: CurrentActor, service: ServiceDep, cursor: Cursor = None, limit: Limit = 100
+    case_id: str, actor: CurrentActor, service: ServiceDep, cursor: SeqPosition = None, limit: Limit = 100
 ) -> OffersPublic:
     page, next_cursor = paginate(list(service.get(actor=actor, case_id=case_id).offers), cursor, limit)
     return OffersPublic(data=[offer_public(o) for o in page], next_cursor=next_cursor)
@@ -416,7 +416,7 @@ def _newest_request(case: CaseSnapshot) -> InfoRequestPublic:
     responses=problems(401, 404, 422),
 )
 def list_info_requests(
-    case_id: str, actor: CurrentActor, service: ServiceDep, cursor: Cursor = None, limit: Limit = 100
+    case_id: str, actor: CurrentActor, service: ServiceDep, cursor: SeqPosition = None, limit: Limit = 100
 ) -> InfoRequestsPublic:
     page, next_cursor = paginate(list(service.get(actor=actor, case_id=case_id).info_requests), cursor, limit)
     return InfoRequestsPublic(data=[request_public(r) for r in page], next_cursor=next_cursor)

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from api.deps import CurrentActor, ServiceDep
 from api.openapi import problems
+from api.pagination import SeqPosition
 from api.routes.cases import ISO_INSTANT, parse_instant
 from api.routing import OneHopRoute
 from api.schemas import CasePublic, EventPublic
@@ -23,7 +24,7 @@ from cases.audit import replay
 from cases.audit_log import record_read
 from cases.checkpoints import get_checkpoint, inclusion_proof, list_checkpoints, public_key_hex
 from cases.export import iter_export
-from cases.service import CaseService
+from cases.service import CaseService, encode_cursor
 from cases.verify import verify_database
 from policies.base import require_desk
 from workflow.model import Actor
@@ -105,9 +106,12 @@ def checkpoints(
     actor: CurrentActor,
     service: ServiceDep,
     request: Request,
-    after: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    after: Annotated[int, Query(ge=0, le=10**9, description="Only checkpoints numbered above this.")] = 0,
+    cursor: SeqPosition = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CheckpointsPublic:
+    # The cursor, like every list's, is the opaque next_cursor; `after` is a plain number.
+    after = max(after, cursor or 0)
     _audit(service, actor, "checkpoints", after=after)
     with service.db.read() as session:
         found = list_checkpoints(session, after=after, limit=limit + 1)
@@ -115,7 +119,7 @@ def checkpoints(
     return CheckpointsPublic(
         public_key=own[0] if own else None,
         data=[c.to_dict() for c in found[:limit]],
-        next_cursor=str(found[limit - 1].number) if len(found) > limit else None,
+        next_cursor=encode_cursor(found[limit - 1].number) if len(found) > limit else None,
     )
 
 

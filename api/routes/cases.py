@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 from api.answers import answering, case_headers
 from api.deps import CurrentActor, IfMatch, ServiceDep, etag
 from api.openapi import problems
+from api.pagination import Position, SeqPosition
 from api.routing import OneHopRoute
 from api.schemas import (
     ActionPublic,
@@ -21,7 +22,7 @@ from api.schemas import (
     EventsPublic,
     TransitionRequest,
 )
-from cases.service import CaseFilters, decode_cursor
+from cases.service import CaseFilters
 from workflow.errors import InvalidCommandError
 from workflow.model import CaseSnapshot, NewCase
 
@@ -84,11 +85,9 @@ def list_cases(
     breaching: bool | None = None,
     created_from: Annotated[str | None, Query(pattern=ISO_INSTANT, description="ISO 8601 instant.")] = None,
     created_to: Annotated[str | None, Query(pattern=ISO_INSTANT, description="ISO 8601 instant.")] = None,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Position = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasesPublic:
-    if cursor:
-        decode_cursor(cursor)
     page = service.list_cases(
         actor=actor,
         filters=CaseFilters(
@@ -100,7 +99,7 @@ def list_cases(
             created_from=parse_instant(created_from, "created_from"),
             created_to=parse_instant(created_to, "created_to"),
         ),
-        cursor=cursor,
+        before=cursor,
         limit=limit,
     )
     return CasesPublic(data=[CasePublic.of(c) for c in page.data], next_cursor=page.next_cursor)
@@ -151,11 +150,10 @@ def events(
     case_id: str,
     actor: CurrentActor,
     service: ServiceDep,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: SeqPosition = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> EventsPublic:
-    after = decode_cursor(cursor) if cursor else 0
-    page = service.events(actor=actor, case_id=case_id, after_seq=after, limit=limit)
+    page = service.events(actor=actor, case_id=case_id, after_seq=cursor or 0, limit=limit)
     return EventsPublic(data=[EventPublic.of(e) for e in page.data], next_cursor=page.next_cursor)
 
 

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentActor, ServiceDep
 from api.openapi import problems
+from api.pagination import QueuePosition
 from api.routing import OneHopRoute
 from api.schemas import CasePublic, QueueItemPublic, QueuePublic, TimerPublic, TimersPublic
 from cases.timers import TimerView, case_timers, queue
+from workflow.model import to_iso
 
 router = APIRouter(tags=["clocks"], route_class=OneHopRoute)
 
@@ -55,12 +57,10 @@ def mediator_queue(
     actor: CurrentActor,
     service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=120)] = None,
+    cursor: QueuePosition = None,
 ) -> QueuePublic:
-    items = queue(service, actor=actor, limit=limit, after=cursor)
-    next_cursor = None
-    if len(items) == limit and items[-1].timer is not None:
-        next_cursor = f"{items[-1].timer.due_at}|{items[-1].case.id}"
+    items, after = queue(service, actor=actor, limit=limit, after=cursor)
+    next_cursor = None if after is None else f"{to_iso(after[0])}|{after[1]}"
     return QueuePublic(
         data=[
             QueueItemPublic(case=CasePublic.of(i.case), most_urgent=timer_public(i.timer) if i.timer else None)

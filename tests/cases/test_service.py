@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 
 from cases.audit import replay, verify_case
 from cases.models import EventRow
-from cases.service import CaseFilters, CaseService
+from cases.service import CaseFilters, CaseService, decode_cursor
 from cases.timers import fire_due_timers
 from sla.clock import ManualClock
 from tests.cases.helpers import (
@@ -171,7 +171,7 @@ def test_list_filters_and_cursor(service: CaseService) -> None:
     page = service.list_cases(actor=MEDIATOR, limit=3)
     seen = [c.id for c in page.data]
     while page.next_cursor:
-        page = service.list_cases(actor=MEDIATOR, limit=3, cursor=page.next_cursor)
+        page = service.list_cases(actor=MEDIATOR, limit=3, before=decode_cursor(page.next_cursor))
         seen += [c.id for c in page.data]
     assert seen == list(reversed(ids))
     assigned = service.list_cases(actor=MEDIATOR, filters=CaseFilters(state="assigned"))
