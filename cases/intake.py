@@ -128,6 +128,9 @@ class DeskIntake:
             triage["flags"] = [MERCHANT_FLAGGED]
         return new_case, triage
 
+    def weight(self, priority: str) -> int:
+        return self.priority.weight(priority)
+
     def after_filing(self, session: Session, service: CaseService, case: CaseSnapshot) -> CaseSnapshot:
         if not self.route:
             return case

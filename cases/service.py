@@ -14,7 +14,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ from sqlmodel import Session
 from cases.chain import GENESIS_HASH, event_from_body, seal
 from cases.codec import snapshot_from_json
 from cases.db import Database
+from cases.mediators import require_assignable
 from cases.models import BlobRow, EventRow, MessageRow
 from cases.projection import CASES, insert_case, insert_messages, require_updated, update_case
 from cases.registry import WorkflowRegistry
@@ -32,6 +33,7 @@ from cases.sql import Prepared, inserting, pipelined
 from policies.base import Authorizer, require
 from policies.loader import version_documents
 from sla.clock import Clock
+from workflow.currency import currency_problem
 from workflow.decide import check_text, decide, kind_of
 from workflow.definition import WorkflowDefinition
 from workflow.errors import (
@@ -44,6 +46,7 @@ from workflow.errors import (
 from workflow.events import Event, RecordedEvent
 from workflow.evolve import evolve
 from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, Evidence, NewCase, from_iso, to_iso
+from workflow.text import free_text, identifier, is_identifier
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 MESSAGES = MessageRow.__table__  # type: ignore[attr-defined]
@@ -83,6 +86,10 @@ class Intake(Protocol):
 
     def after_filing(self, session: Session, service: CaseService, case: CaseSnapshot) -> CaseSnapshot:
         """Route the new case, in the filing's transaction; return it as it then stands."""
+        ...
+
+    def weight(self, priority: str) -> int:
+        """The load units a case of this priority level takes of a mediator's capacity."""
         ...
 
 
@@ -419,7 +426,7 @@ def file_case(
     new_case: NewCase,
     definition: WorkflowDefinition,
 ) -> CaseSnapshot:
-    _validate_new_case(new_case)
+    new_case = _validate_new_case(new_case)
     now = service.clock.now()
     triage: dict[str, Any] = {}
     if service.intake is not None:
@@ -505,22 +512,53 @@ def execute_command(
         decision = decisions[-1]
         raise PolicyDeniedError(name, decision.reasons, decision.policy_ids)
     events = decide(machine, before, Command(name=name, actor=actor, at=now, data=data, reason=reason))
+    _require_assignable(session, service, before, events)
     work = UnitOfWork(service, machine.definition, before, case_id, now, authorizer=authorizer)
     work.add(events, actor)
     work.follow_up(name, before)
     return work.write(session)
 
 
-def _validate_new_case(new_case: NewCase) -> None:
-    for name in ("consumer_id", "merchant_id", "subject", "description", "order_ref", "desired_outcome"):
-        check_text(getattr(new_case, name), name)
+def _require_assignable(session: Session, service: CaseService, before: CaseSnapshot, events: list[Event]) -> None:
+    """A transition naming a mediator may only name a registered, active one with room for the
+    case (cases.mediators.require_assignable), whoever fires it: a mediator, or the router."""
+    for event in events:
+        mediator_id = event.data.get("mediator_id") if event.type == "transitioned" else None
+        if mediator_id is None:
+            continue
+        intake = service.intake
+        weight = intake.weight if intake is not None else (lambda level: 1)
+        # Naming the mediator the case already has adds nothing to their load.
+        case_weight = 0 if mediator_id == before.mediator_id else weight(before.priority)
+        require_assignable(session, mediator_id, case_weight=case_weight, weight=weight,
+                           lock=service.db.dialect == "postgresql")
+
+
+def _validate_new_case(new_case: NewCase) -> NewCase:
+    """The complaint with its identifiers in their one form, or InvalidCommandError naming the field
+    (the rules of workflow/text.py and workflow/currency.py, whichever way the complaint came in)."""
+    # The consumer id is the filer's token subject and must match it as it is, so it is checked,
+    # not normalised; the merchant id and the order reference are matched against other cases.
+    if not is_identifier(new_case.consumer_id):
+        raise InvalidCommandError("the filer's user id (the token's subject) is not an identifier",
+                                  field="consumer_id")
+    new_case = replace(
+        new_case,
+        merchant_id=identifier(new_case.merchant_id, "merchant_id"),
+        order_ref=identifier(new_case.order_ref, "order_ref"),
+    )
+    free_text(new_case.subject, "subject", limit=200)
+    free_text(new_case.description, "description")
+    check_text(new_case.desired_outcome, "desired_outcome")
     # An empty category is the intake's to choose; without an intake it stays invalid.
     if new_case.category and new_case.category not in CATEGORIES:
         raise InvalidCommandError(f"unknown category {new_case.category!r}", field="category")
     if new_case.claim_amount < 0:
         raise InvalidCommandError("claim amount must not be negative", field="claim.amount")
-    if len(new_case.currency) != 3 or not new_case.currency.isupper():
-        raise InvalidCommandError("currency must be an ISO 4217 code such as CNY", field="claim.currency")
+    problem = currency_problem(new_case.currency)
+    if problem is not None:
+        raise InvalidCommandError(problem, field="claim.currency")
+    return new_case
 
 
 def _record(
