@@ -18,7 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, insert, or_, select
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -187,25 +189,32 @@ class CaseService:
         reason: str = "",
         expected_version: int | None = None,
         kind: str | None = None,
+        then: Callable[[Session], None] | None = None,
     ) -> CaseSnapshot:
         """Fire a trigger or perform an action. ``expected_version`` is the If-Match;
-        ``kind`` ('trigger' or 'action') restricts what ``name`` may be."""
+        ``kind`` ('trigger' or 'action') restricts what ``name`` may be; ``then`` writes what
+        the command's events reference, in their transaction, once the command is accepted."""
+
+        def work(session: Session) -> CaseSnapshot:
+            case = execute_command(
+                session,
+                self,
+                actor=actor,
+                case_id=case_id,
+                name=name,
+                data=data or {},
+                reason=reason,
+                expected_version=expected_version,
+                kind=kind,
+            )
+            if then is not None:
+                then(session)
+            return case
+
         attempts = 1 if expected_version is not None else 3
         for attempt in range(attempts):
             try:
-                return self.db.run_write(
-                    lambda s: execute_command(
-                        s,
-                        self,
-                        actor=actor,
-                        case_id=case_id,
-                        name=name,
-                        data=data or {},
-                        reason=reason,
-                        expected_version=expected_version,
-                        kind=kind,
-                    )
-                )
+                return self.db.run_write(work)
             except ConflictError:
                 # Without an If-Match the caller asked for "on the current state":
                 # a lost race is decided again on the fresher state.
@@ -303,29 +312,42 @@ class CaseService:
         next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
         return Page(data=list(rows[:limit]), next_cursor=next_cursor)
 
-    def store_blob(self, content: bytes) -> str:
-        """Store evidence content once per sha256 (before the event that references it)."""
+    def add_evidence(
+        self,
+        *,
+        actor: Actor,
+        case_id: str,
+        content: bytes,
+        media_type: str,
+        filename: str,
+        description: str = "",
+        expected_version: int | None = None,
+    ) -> CaseSnapshot:
+        """Add evidence: the ``add_evidence`` action, its content stored in the same transaction.
+
+        The command is decided first (visibility, version, state, policy, the domain's checks on
+        the file's facts) and the content is written only then, with the event that references
+        it: a refused upload or a crash before COMMIT leaves no blob behind."""
         digest = hashlib.sha256(content).hexdigest()
-        table = BlobRow.__table__  # type: ignore[attr-defined]
-
-        def work(session: Session) -> None:
-            if session.execute(select(table.c.sha256).where(table.c.sha256 == digest)).first() is None:
-                session.execute(insert(table).values(sha256=digest, size=len(content), content=content))
-
-        try:
-            self.db.run_write(work)
-        except IntegrityError:
-            pass  # stored concurrently by someone else: same bytes
-        return digest
+        data = {
+            "sha256": digest,
+            "size": len(content),
+            "media_type": media_type,
+            "filename": filename,
+            "description": description,
+        }
+        return self.execute(
+            actor=actor, case_id=case_id, name="add_evidence", data=data, expected_version=expected_version,
+            kind="action", then=lambda session: store_blob(session, digest, content),
+        )
 
     def evidence_content(self, *, actor: Actor, case_id: str, evidence_id: str) -> tuple[Evidence, bytes]:
         snapshot = self.get(actor=actor, case_id=case_id)
         item = next((e for e in snapshot.evidence if e.evidence_id == evidence_id), None)
         if item is None or not evidence_visible(actor, item):
             raise NotFoundError("evidence", evidence_id)
-        table = BlobRow.__table__  # type: ignore[attr-defined]
         with self.db.read() as session:
-            content = session.execute(select(table.c.content).where(table.c.sha256 == item.sha256)).scalar()
+            content = session.execute(select(BLOBS.c.content).where(BLOBS.c.sha256 == item.sha256)).scalar()
         if content is None:
             raise NotFoundError("evidence content", evidence_id)
         return item, bytes(content)
@@ -347,6 +369,19 @@ class CaseService:
 
 
 # --- the command path, usable inside a caller's transaction (timers use it) ----
+
+
+BLOBS = BlobRow.__table__  # type: ignore[attr-defined]
+
+
+def store_blob(session: Session, digest: str, content: bytes) -> None:
+    """Store evidence content once per sha256, in the caller's transaction. The same bytes
+    stored by a concurrent upload are already there: nothing to do (no error that would
+    abort the transaction on PostgreSQL)."""
+    values = {"sha256": digest, "size": len(content), "content": content}
+    dialect = session.get_bind().dialect.name
+    insert_into = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    session.execute(insert_into(BLOBS).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
 
 
 _SELECT_SNAPSHOT = Prepared(select(CASES.c.snapshot).where(CASES.c.id == bindparam("case_id")))

@@ -12,6 +12,8 @@ from api.openapi import problems
 from api.problems import ProblemError
 from api.routing import OneHopRoute
 from api.schemas import (
+    TEXT_PATTERN,
+    TEXT_RULES,
     CasePublic,
     EvidenceListPublic,
     EvidencePublic,
@@ -205,7 +207,7 @@ def upload_evidence(
     version: IfMatch,
     response: Response,
     file: Annotated[UploadFile, File(description="The evidence file.")],
-    description: Annotated[str, Form(max_length=2000)] = "",
+    description: Annotated[str, Form(max_length=2000, pattern=TEXT_PATTERN, description=TEXT_RULES)] = "",
 ) -> EvidencePublic:
     media_type = (file.content_type or "application/octet-stream").split(";")[0].strip().lower()
     if media_type not in settings.upload_media_types:
@@ -222,24 +224,21 @@ def upload_evidence(
             f"evidence files are limited to {settings.max_upload_bytes} bytes",
             limit=settings.max_upload_bytes,
         )
-    # Make sure the caller may see the case before storing anything of theirs.
-    service.get(actor=actor, case_id=case_id)
-    digest = service.store_blob(content)
-    case = _act(
-        service,
-        actor,
-        case_id,
-        "add_evidence",
-        version,
-        response,
-        {
-            "sha256": digest,
-            "size": len(content),
-            "media_type": media_type,
-            "filename": (file.filename or "evidence")[:255],
-            "description": description,
-        },
+    if not content:
+        raise ProblemError(422, "validation", "the evidence file is empty",
+                           errors=[{"field": "file", "message": "the evidence file is empty"}])
+    # Decided like any command (404, 412, 409, 403, 422 before anything is written); the
+    # content is stored with the evidence event, in its transaction, never before.
+    case = service.add_evidence(
+        actor=actor,
+        case_id=case_id,
+        content=content,
+        media_type=media_type,
+        filename=(file.filename or "evidence")[:255],
+        description=description,
+        expected_version=version,
     )
+    response.headers["ETag"] = etag(case.version)
     return evidence_public(case.evidence[-1])
 
 
