@@ -164,3 +164,14 @@ def test_whitespace_only_messages_and_answers_are_refused(api: Api) -> None:
                               headers={**consumer, "If-Match": f'"{case["version"]}"'})
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "body"
     assert api.client.get(f"/v1/cases/{case['id']}/messages", headers=consumer).json()["data"] == []
+
+
+def test_the_document_states_each_field_rule(api: Api) -> None:
+    schemas = api.client.get("/openapi.json").json()["components"]["schemas"]
+    filing = schemas["CaseCreate"]["properties"]
+    assert "NFKC" in filing["merchant_id"]["description"] and filing["merchant_id"]["pattern"]
+    assert "bidi" in filing["subject"]["description"] and filing["subject"]["pattern"]
+    money = schemas["Money"]["properties"]["currency"]
+    assert "ISO 4217" in money["description"] and money["pattern"] == "^[A-Z]{3}$"
+    transition = schemas["TransitionRequest"]["properties"]["data"]["description"]
+    assert "registered, active mediator" in transition and "mediator-unavailable" in transition
