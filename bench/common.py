@@ -214,8 +214,10 @@ def create_tables(url: str) -> None:
 
 
 # Only registered mediators may be assigned: the ones the benchmarks assign cases to (MEDIATOR,
-# the load generator's med-0..med-7, the bulk loader's template mediator), active, any skill,
-# as much capacity as a mediator may have.
+# the load generator's med-0..med-7, the bulk loader's template mediator), active, with as much
+# capacity as a mediator may have. They are skilled in 'other' only: every benchmark case is a
+# product_quality complaint, so a server's router never takes one (at any hour of the day) and
+# each case is assigned by hand, as its plan says.
 BENCH_MEDIATORS = ("med-1", "sen-1", "med-TPLMEDIATORX", *(f"med-{n}" for n in range(8)))
 
 
@@ -225,7 +227,7 @@ def register_mediators(db: Database) -> None:
         for ident in dict.fromkeys(BENCH_MEDIATORS):
             if ident not in known:
                 add_mediator(session, mediator_id=ident, calendars=["default"], now=T0, fields={
-                    "display_name": ident, "categories": ["*"], "languages": ["*"], "capacity": MAX_CAPACITY})
+                    "display_name": ident, "categories": ["other"], "languages": ["*"], "capacity": MAX_CAPACITY})
 
 
 def sqlite_path(url: str) -> str:
