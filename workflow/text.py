@@ -26,6 +26,7 @@ Pure: the callers turn a refusal into their own error (a 422 problem, an
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from workflow.errors import InvalidCommandError
@@ -108,13 +109,19 @@ def blank(value: str) -> bool:
     return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") or invisible(ch) for ch in value)
 
 
+# Every character free text refuses, as one class: found at C speed in a 20,000-character
+# description (a per-character loop took 3.5 ms).
+_TEXT_REFUSED = re.compile("[" + "".join(map(re.escape, sorted(_TEXT_CONTROLS | BIDI_CONTROLS))) + "\ud800-\udfff]")
+
+
 def text_problem(value: str, *, required: bool, limit: int = TEXT_MAX) -> str | None:
     """Why ``value`` is not acceptable free text, or None."""
     if len(value) > limit:
         return f"must be at most {limit} characters"
-    for ch in value:
-        if ch in _TEXT_CONTROLS or ch in BIDI_CONTROLS or unicodedata.category(ch) == "Cs":
-            return f"must not contain {_describe(ch, unicodedata.category(ch))}"
+    refused = _TEXT_REFUSED.search(value)
+    if refused is not None:
+        ch = refused.group()
+        return f"must not contain {_describe(ch, unicodedata.category(ch))}"
     if required and blank(value):
         return "must not be blank"
     return None
