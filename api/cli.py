@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import func, make_url, select
@@ -24,6 +23,7 @@ from api.cli_desk import config_app, config_override, desk_or_exit, scenario_app
 from api.cli_desk import settings as configured_settings
 from api.demo import DEMO_COMMANDS, create_demo
 from api.settings import Settings, get_settings
+from api.terminal import SafeConsole, plain, shown
 from cases import schema
 from cases.audit import replay
 from cases.checkpoints import public_key_hex, write_checkpoint
@@ -48,6 +48,7 @@ from sla.clock import ManualClock, SystemClock
 from workflow.definition import InvalidDefinitionError, Problem, WorkflowDefinition, load_definition_file
 from workflow.errors import DisputeError
 from workflow.model import from_iso
+from workflow.text import normalise_identifier
 
 app = typer.Typer(
     help="dispute-engine: case management for dispute mediation.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -72,8 +73,21 @@ app.add_typer(intake_app, name="intake")
 app.add_typer(config_app, name="config")
 app.add_typer(scenario_app, name="scenario")
 
-out = Console()
-err = Console(stderr=True)
+# Every value from a case, a mediator or an error is printed through shown() or plain()
+# (api/terminal.py): stored text is displayed, never obeyed by the terminal or by rich.
+out = SafeConsole()
+err = SafeConsole(stderr=True)
+
+
+def _identifier(value: str | None) -> str | None:
+    """A command-line argument naming a case, a person or a merchant: the identifier rule of
+    workflow/text.py (NFKC form; whitespace, controls and invisible characters refused)."""
+    if value is None:
+        return None
+    try:
+        return normalise_identifier(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.callback()
@@ -106,7 +120,7 @@ def _service(settings: Settings, clock: ManualClock | None = None) -> CaseServic
     try:
         schema.require_current(engine)
     except schema.SchemaBehindError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{shown(exc)}[/red]")
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
@@ -146,7 +160,7 @@ def serve(
     try:
         schema.require_current(engine)
     except schema.SchemaBehindError as exc:
-        err.print(f"[red]refusing to start:[/red] {exc}")
+        err.print(f"[red]refusing to start:[/red] {shown(exc)}")
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
@@ -155,7 +169,7 @@ def serve(
         # The app (and every uvicorn worker) reads its settings from the environment, afresh.
         os.environ["DISPUTES_CONFIG_DIR"] = str(config_override())
         get_settings.cache_clear()
-    err.print(f"desk {desk.name!r}: {desk.version}")
+    err.print(f"desk {shown(repr(desk.name))}: {desk.version}")
     database = make_url(settings.database_url).render_as_string(hide_password=True)
     err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, database: {database})")
     uvicorn.run(
@@ -275,9 +289,9 @@ DEMO_IDENTITIES = [
 
 @app.command()
 def token(
-    sub: Annotated[str | None, typer.Option(help="Subject (user id).")] = None,
+    sub: Annotated[str | None, typer.Option(help="Subject (user id).", callback=_identifier)] = None,
     role: Annotated[str | None, typer.Option(help=f"One of {', '.join(TOKEN_ROLES)}.")] = None,
-    merchant: Annotated[str | None, typer.Option(help="Merchant id (merchant tokens).")] = None,
+    merchant: Annotated[str | None, typer.Option(help="Merchant id (merchant tokens).", callback=_identifier)] = None,
     ttl: Annotated[str, typer.Option(help="Lifetime, e.g. 8h, 30m, 7d.")] = "8h",
     demo_tokens: Annotated[bool, typer.Option("--demo", help="Print one token per demo role.")] = False,
 ) -> None:
@@ -297,7 +311,7 @@ def token(
             raise typer.Exit(2)
         out.print(mint_token(settings, sub=sub, role=role, merchant_id=merchant, now=now, ttl=lifetime), soft_wrap=True)
     except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{shown(exc)}[/red]")
         raise typer.Exit(2) from None
 
 
@@ -314,21 +328,27 @@ def _parse_instant(text: str) -> datetime:
 
 @app.command("replay")
 def replay_command(
-    case_id: Annotated[str, typer.Argument(help="Case id.")],
+    case_id: Annotated[str, typer.Argument(help="Case id.", callback=_identifier)],
     seq: Annotated[int | None, typer.Option(min=1, help="Replay up to this event.")] = None,
     at: Annotated[str | None, typer.Option(help="Replay up to this instant (ISO 8601).")] = None,
 ) -> None:
     """Print a case as it stood at a seq or an instant, with its history to that point."""
     service = _service(_settings())
-    with service.db.read() as session:
-        result = replay(session, service.registry, case_id, seq=seq, at=_parse_instant(at) if at else None)
+    try:
+        with service.db.read() as session:
+            result = replay(session, service.registry, case_id, seq=seq, at=_parse_instant(at) if at else None)
+    except DisputeError as exc:
+        err.print(f"[red]{shown(exc)}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        service.db.dispose()
     s = result.snapshot
     out.print(
-        f"[bold]{s.id}[/bold]  state [bold]{s.state}[/bold]  version {s.version}  "
-        f"consumer {s.consumer_id}  merchant {s.merchant_id}  mediator {s.mediator_id or '-'}"
+        f"[bold]{shown(s.id)}[/bold]  state [bold]{shown(s.state)}[/bold]  version {s.version}  "
+        f"consumer {shown(s.consumer_id)}  merchant {shown(s.merchant_id)}  mediator {shown(s.mediator_id or '-')}"
     )
     out.print(
-        f"claim {s.claim_amount / 100:.2f} {s.currency}  outcome {s.outcome or '-'}  "
+        f"claim {s.claim_amount / 100:.2f} {shown(s.currency)}  outcome {shown(s.outcome or '-')}  "
         f"awarded {'-' if s.awarded_amount is None else f'{s.awarded_amount / 100:.2f}'}"
     )
     table = Table("seq", "at", "actor", "type", "detail", "hash")
@@ -337,14 +357,14 @@ def replay_command(
             detail = f"{e.data['trigger']}: {e.data['from']} -> {e.data['to']}"
         else:
             detail = ", ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("description",))[:70]
-        table.add_row(str(e.seq), e.at[:19], f"{e.actor_role}:{e.actor_id}", e.type, detail, e.hash[:12])
+        table.add_row(*(plain(cell) for cell in (e.seq, e.at[:19], f"{e.actor_role}:{e.actor_id}", e.type,
+                                                 detail, e.hash[:12])))
     out.print(table)
-    service.db.dispose()
 
 
 @audit_app.command("verify")
 def audit_verify(
-    case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
+    case: Annotated[str | None, typer.Option("--case", help="Only this case.", callback=_identifier)] = None,
     since: Annotated[str | None, typer.Option(help="Only cases changed since this instant.")] = None,
     chain_only: Annotated[bool, typer.Option("--chain-only", help="Hashes, links and checkpoints only: no replay "
                                               "against the projection (about ten times faster).")] = False,
@@ -363,7 +383,7 @@ def audit_verify(
         report = verify_database(
             service.db, service.registry, case_id=case, since=_parse_instant(since) if since else None,
             trusted_keys=trusted, progress=on_page, replay=not chain_only,
-            on_finding=lambda finding: err.print(f"[red]DAMAGED[/red] {finding}", soft_wrap=True),
+            on_finding=lambda finding: err.print(f"[red]DAMAGED[/red] {shown(finding)}", soft_wrap=True),
         )
     service.db.dispose()
     if not report.intact:
@@ -379,7 +399,7 @@ def audit_verify(
 
 @audit_app.command("export")
 def audit_export(
-    case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
+    case: Annotated[str | None, typer.Option("--case", help="Only this case.", callback=_identifier)] = None,
     since: Annotated[str | None, typer.Option(help="Only events since this instant.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
 ) -> None:
@@ -421,7 +441,7 @@ def audit_what_if(
     config: Annotated[
         Path | None, typer.Option("--config", help="A changed desk directory: its workflows, policies and calendars.")
     ] = None,
-    case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
+    case: Annotated[str | None, typer.Option("--case", help="Only this case.", callback=_identifier)] = None,
     since: Annotated[str | None, typer.Option(help="Only cases changed since this instant.")] = None,
 ) -> None:
     """Replay recorded cases' commands under changed rules; report what would now be refused
@@ -458,7 +478,7 @@ def audit_what_if(
             if report.changed:
                 changed += 1
                 for d in report.divergences:
-                    table.add_row(case_id, str(d.seq), d.command, d.actor, d.recorded, d.now)
+                    table.add_row(*(plain(cell) for cell in (case_id, d.seq, d.command, d.actor, d.recorded, d.now)))
             progress.update(task, advance=1)
     service.db.dispose()
     if changed:
@@ -493,7 +513,7 @@ def workflow_check(files: Annotated[list[Path], typer.Argument(help="Workflow YA
 
 def _print_problems(problems: list[Problem]) -> None:
     for problem in problems:
-        err.print(f"{problem.file}:{problem.line}: [red]error[/red]: {problem.message}", soft_wrap=True)
+        err.print(f"{shown(problem.file)}:{problem.line}: [red]error[/red]: {shown(problem.message)}", soft_wrap=True)
 
 
 @policies_app.command("check")
@@ -569,7 +589,7 @@ def _period(service: CaseService, since: str | None, until: str | None) -> tuple
 def _emit(title: str, columns: list[str], rows: list[list[object]], csv_path: Path | None) -> None:
     table = Table(*columns, title=title)
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(plain(cell) for cell in row))
     out.print(table)
     if csv_path is not None:
         with csv_path.open("w", encoding="utf-8", newline="") as handle:
@@ -595,7 +615,7 @@ def _report(kind: str, since: str | None, until: str | None, csv_path: Path | No
         else:
             report = satisfaction_report(service, since=start, until=end)
     except DisputeError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{shown(exc)}[/red]")
         raise typer.Exit(2) from None
     finally:
         service.db.dispose()
@@ -603,13 +623,15 @@ def _report(kind: str, since: str | None, until: str | None, csv_path: Path | No
     _emit(f"{kind} {start.isoformat()} .. {end.isoformat()}", columns, rows, csv_path)
     if kind == "satisfaction":
         for comment in report.comments[:20]:
-            out.print(f"  {comment['score']}/5 {comment['party']} on {comment['case_id']} "
-                      f"({comment['mediator_id'] or '-'}, {comment['category']}): {comment['comment']}")
+            out.print(f"  {shown(comment['score'])}/5 {shown(comment['party'])} on {shown(comment['case_id'])} "
+                      f"({shown(comment['mediator_id'] or '-')}, {shown(comment['category'])}): "
+                      f"{shown(comment['comment'])}")
 
 
 @report_app.command("merchants")
 def report_merchants(since: SinceOption = None, until: UntilOption = None, csv_path: CsvOption = None,
-                     merchant: Annotated[str | None, typer.Option(help="Only this merchant.")] = None) -> None:
+                     merchant: Annotated[str | None, typer.Option(help="Only this merchant.",
+                                                                  callback=_identifier)] = None) -> None:
     """Per merchant: complaints, response-clock breaches, decisions against it, settlements reopened,
     time to settle, and whether it is flagged for supervision."""
     _report("merchants", since, until, csv_path, merchant_id=merchant)
@@ -643,8 +665,10 @@ def supervise() -> None:
         outcome = evaluate_merchants(service, service.intake, service.clock.now())
     finally:
         service.db.dispose()
-    out.print(f"flagged: {', '.join(outcome.raised) or '-'}; still flagged: {', '.join(outcome.kept) or '-'}; "
-              f"cleared: {', '.join(outcome.cleared) or '-'}; {outcome.merchant_events} merchant log event(s) written")
+    out.print(f"flagged: {shown(', '.join(outcome.raised) or '-')}; "
+              f"still flagged: {shown(', '.join(outcome.kept) or '-')}; "
+              f"cleared: {shown(', '.join(outcome.cleared) or '-')}; "
+              f"{outcome.merchant_events} merchant log event{'' if outcome.merchant_events == 1 else 's'} written")
 
 
 # --- mediators --------------------------------------------------------------------------------
@@ -669,13 +693,13 @@ def _mediator_change(work: Any) -> None:
         changed = service.db.run_write(lambda session: work(session, service_calendars(service),
                                                             service.clock.now(), weight))
     except DisputeError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{shown(exc)}[/red]")
         raise typer.Exit(2) from None
     finally:
         service.db.dispose()
-    out.print(f"{changed.id}: {changed.display_name}, categories {','.join(changed.categories)}, languages "
-              f"{','.join(changed.languages)}, capacity {changed.capacity}, calendar {changed.calendar}, "
-              f"{'active' if changed.active else 'inactive'}")
+    out.print(f"{shown(changed.id)}: {shown(changed.display_name)}, categories {shown(','.join(changed.categories))}, "
+              f"languages {shown(','.join(changed.languages))}, capacity {changed.capacity}, "
+              f"calendar {shown(changed.calendar)}, {'active' if changed.active else 'inactive'}")
 
 
 @mediators_app.command("list")
@@ -689,9 +713,9 @@ def mediators_list() -> None:
     service.db.dispose()
     table = Table("id", "name", "categories", "languages", "load", "calendar", "active", "last assigned")
     for m in found:
-        table.add_row(m.id, m.display_name, ",".join(m.categories), ",".join(m.languages),
-                      f"{m.open_load}/{m.capacity}", m.calendar, "yes" if m.active else "no",
-                      m.last_assigned_at.isoformat() if m.last_assigned_at else "-")
+        table.add_row(*(plain(cell) for cell in (
+            m.id, m.display_name, ",".join(m.categories), ",".join(m.languages), f"{m.open_load}/{m.capacity}",
+            m.calendar, "yes" if m.active else "no", m.last_assigned_at.isoformat() if m.last_assigned_at else "-")))
     out.print(table)
 
 
@@ -704,7 +728,8 @@ CalendarOption = Annotated[str | None, typer.Option(help="Duty calendar name (de
 
 @mediators_app.command("add")
 def mediators_add(
-    mediator_id: Annotated[str, typer.Argument(help="The mediator's user id (their token's sub).")],
+    mediator_id: Annotated[str, typer.Argument(help="The mediator's user id (their token's sub).",
+                                               callback=_identifier)],
     name: NameOption = None,
     categories: CategoriesOption = "*",
     languages: LanguagesOption = "zh,en",
@@ -719,7 +744,7 @@ def mediators_add(
 
 @mediators_app.command("update")
 def mediators_update(
-    mediator_id: Annotated[str, typer.Argument(help="The mediator's id.")],
+    mediator_id: Annotated[str, typer.Argument(help="The mediator's id.", callback=_identifier)],
     name: NameOption = None,
     categories: CategoriesOption = None,
     languages: LanguagesOption = None,
@@ -791,14 +816,15 @@ def intake_classify(
         _print_problems(exc.problems)
         raise typer.Exit(1) from None
     result = classifier.classify(subject, description)
-    out.print(f"category [bold]{result.category}[/bold]  score {result.score}  language {result.language}  "
+    out.print(f"category [bold]{shown(result.category)}[/bold]  score {result.score}  language {result.language}  "
               f"scores {dict(result.scores)}")
     table = Table("rule", "kind", "term", "matched", "field", "points")
     for match in result.evidence:
-        table.add_row(match.rule, match.kind, match.term, match.matched, match.field, str(match.points))
+        table.add_row(*(plain(cell) for cell in (match.rule, match.kind, match.term, match.matched, match.field,
+                                                 match.points)))
     out.print(table)
     if result.negated:
-        out.print("negated: " + ", ".join(f"{m.term} ({m.field})" for m in result.negated))
+        out.print("negated: " + ", ".join(f"{shown(m.term)} ({shown(m.field)})" for m in result.negated))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from api.settings import Settings, get_settings
+from api.terminal import SafeConsole, escape_controls, plain, shown
 from cases.desk import Desk, try_load_desk, write_packaged_desk
 from cases.scenarios import ScenarioFileError, check_scenarios, load_scenarios, run_scenarios
 from workflow.definition import Problem
@@ -23,8 +23,9 @@ from workflow.definition import Problem
 config_app = typer.Typer(help="Desk configuration directories: check, reload, start one.", no_args_is_help=True)
 scenario_app = typer.Typer(help="Scenario tests of a desk's rules.", no_args_is_help=True)
 
-out = Console()
-err = Console(stderr=True)
+# Desk files and the cases of a scenario are printed through shown() / plain() (api/terminal.py).
+out = SafeConsole()
+err = SafeConsole(stderr=True)
 
 # Set by `disputes --config DIR ...` for this invocation; wins over DISPUTES_CONFIG_DIR.
 _config_override: list[Path] = []
@@ -45,7 +46,7 @@ def settings() -> Settings:
     try:
         found = get_settings()
     except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}", soft_wrap=True)
+        err.print(f"[red]invalid settings:[/red] {shown(exc)}", soft_wrap=True)
         raise typer.Exit(2) from None
     if _config_override:
         return found.model_copy(update={"config_dir": _config_override[0]})
@@ -54,7 +55,7 @@ def settings() -> Settings:
 
 def print_problems(problems: list[Problem]) -> None:
     for problem in problems:
-        err.print(f"{problem.file}:{problem.line}: [red]error[/red]: {problem.message}", soft_wrap=True)
+        err.print(f"{shown(problem.file)}:{problem.line}: [red]error[/red]: {shown(problem.message)}", soft_wrap=True)
 
 
 def desk_or_exit(directory: Path | None, *, code: int = 1) -> Desk:
@@ -99,12 +100,14 @@ def config_check(
         print_problems(problems)
         err.print(f"{len(problems)} problem(s) in the scenario files of {_describe(desk)}", soft_wrap=True)
         raise typer.Exit(1)
-    table = Table("part", "from", "what", title=f"desk {desk.name!r}: ok")
+    table = Table("part", "from", "what", title=f"desk {shown(repr(desk.name))}: ok")
     for name, source in desk.sources.items():
-        table.add_row(name, str(source) if source is not None else "-", _summary(desk, name))
-    table.add_row("scenarios", str(desk.scenario_dir or "-"), f"{scenario_count} scenarios (checked, not run)")
+        table.add_row(*(plain(cell) for cell in (name, source if source is not None else "-", _summary(desk, name))))
+    table.add_row(*(plain(cell) for cell in ("scenarios", desk.scenario_dir or "-",
+                                             f"{scenario_count} scenarios (checked, not run)")))
     out.print(table)
-    out.print(f"{_describe(desk)}: ok; new cases use workflow {desk.default_workflow!r}", soft_wrap=True)
+    out.print(f"{shown(_describe(desk))}: ok; new cases use workflow {shown(repr(desk.default_workflow))}",
+              soft_wrap=True)
 
 
 def _summary(desk: Desk, part: str) -> str:
@@ -148,7 +151,7 @@ def config_init(directory: Annotated[Path, typer.Argument(help="New desk directo
     try:
         written = write_packaged_desk(directory)
     except FileExistsError as exc:
-        err.print(f"[red]{exc}[/red]", soft_wrap=True)
+        err.print(f"[red]{shown(exc)}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     for path in written:
         out.print(f"wrote {path}", soft_wrap=True)
@@ -177,20 +180,21 @@ def scenario_run(
         print_problems(exc.problems)
         err.print(f"{len(exc.problems)} problem(s) in the scenario files; nothing was run", soft_wrap=True)
         raise typer.Exit(1) from None
-    table = Table("scenario", "file", "steps", "result", "first difference", title=f"desk {desk.name!r}")
+    table = Table("scenario", "file", "steps", "result", "first difference", title=f"desk {shown(repr(desk.name))}")
     table.columns[1].overflow = "fold"
     for result in results:
         scenario = result.scenario
         steps = f"{result.steps_passed}/{len(scenario.steps)}"
         verdict = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
-        table.add_row(scenario.name, f"{_relative(scenario.file)}:{scenario.line}", steps, verdict, result.difference)
+        table.add_row(plain(scenario.name), plain(f"{_relative(scenario.file)}:{scenario.line}"), steps, verdict,
+                      plain(result.difference))
     out.print(table)
     # Each failure once more on a line of its own, whole: file:line first, as editors jump to it.
     for result in results:
         if not result.passed:
             scenario = result.scenario
-            out.print(f"{_relative(scenario.file)}:{scenario.line}: FAIL {scenario.name}: {result.difference}",
-                      soft_wrap=True, markup=False, highlight=False)
+            out.print(escape_controls(f"{_relative(scenario.file)}:{scenario.line}: FAIL {scenario.name}: "
+                                      f"{result.difference}"), soft_wrap=True, markup=False, highlight=False)
     failed = sum(1 for r in results if not r.passed)
     out.print(f"{len(results) - failed} of {len(results)} scenarios passed against {_describe(desk)}", soft_wrap=True)
     if failed:

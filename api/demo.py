@@ -6,9 +6,11 @@ import random
 from collections.abc import Callable
 from datetime import timedelta
 
-from cases.mediators import add_mediator, list_mediators
+from cases.intake import DeskIntake, install_intake
+from cases.mediators import MAX_CAPACITY, add_mediator, list_mediators, update_mediator
 from cases.service import CaseService
 from sla.clock import ManualClock
+from workflow.errors import MediatorUnavailableError
 from workflow.model import Actor, NewCase
 
 MERCHANTS = {
@@ -90,6 +92,32 @@ def create_demo(
     rng = random.Random(seed)
     plan = ["filed", "assigned", "mediating", "settled", "escalated", "closed"]
     ids: list[str] = []
+    # Only registered mediators may be assigned, so the demo's mediators are registered first,
+    # with room for every case the demo gives them; the router stays off while the demo files,
+    # so that its cases keep their planned states. Complaints filed afterwards are routed.
+    registered = _register_mediators(service, capacity=MAX_CAPACITY)
+    intake = service.intake
+    if isinstance(intake, DeskIntake):
+        install_intake(service, DeskIntake(classifier=intake.classifier, priority=intake.priority,
+                                           supervision=intake.supervision, route=False))
+    try:
+        _file_and_drive(service, clock, rng, plan, ids, count, progress)
+    finally:
+        if isinstance(intake, DeskIntake):
+            install_intake(service, intake)
+    _set_capacity(service, registered, DEMO_CAPACITY)
+    return ids
+
+
+def _file_and_drive(
+    service: CaseService,
+    clock: ManualClock,
+    rng: random.Random,
+    plan: list[str],
+    ids: list[str],
+    count: int,
+    progress: Callable[[int], None] | None,
+) -> None:
     for index in range(count):
         category, subject, description, amount = COMPLAINTS[index % len(COMPLAINTS)]
         consumer = CONSUMERS[index % len(CONSUMERS)]
@@ -115,12 +143,10 @@ def create_demo(
         _drive(service, clock, rng, case.id, target, consumer, merchant, mediator, index)
         if progress:
             progress(index + 1)
-    _register_mediators(service)
-    return ids
 
 
-# (id, name, categories, languages): registered after the demo cases, so that the router
-# assigns complaints filed from now on while the demo's own cases keep their planned states.
+# (id, name, categories, languages); each takes DEMO_CAPACITY load units once the demo is filed.
+DEMO_CAPACITY = 20
 DEMO_MEDIATORS = [
     ("med-li", "李调解员", ["counterfeit", "product_quality", "false_advertising"], ["zh", "en"]),
     ("med-chen", "陈调解员", ["not_received", "after_sales", "not_as_described", "other"], ["zh"]),
@@ -128,14 +154,25 @@ DEMO_MEDIATORS = [
 ]
 
 
-def _register_mediators(service: CaseService) -> None:
+def _register_mediators(service: CaseService, *, capacity: int) -> list[str]:
+    """Register the demo mediators not yet registered; return their ids."""
+    added: list[str] = []
     with service.db.write() as session:
         known = {m.id for m in list_mediators(session)}
         for ident, name, categories, languages in DEMO_MEDIATORS:
             if ident not in known:
                 add_mediator(session, mediator_id=ident, now=service.clock.now(), calendars=["default", "24x7"],
                              fields={"display_name": name, "categories": categories, "languages": languages,
-                                     "capacity": 20, "calendar": "24x7"})
+                                     "capacity": capacity, "calendar": "24x7"})
+                added.append(ident)
+    return added
+
+
+def _set_capacity(service: CaseService, mediator_ids: list[str], capacity: int) -> None:
+    with service.db.write() as session:
+        for ident in mediator_ids:
+            update_mediator(session, mediator_id=ident, fields={"capacity": capacity},
+                            calendars=["default", "24x7"], now=service.clock.now())
 
 
 def _drive(
@@ -162,7 +199,10 @@ def _drive(
         _run(service, case_id, mediator, "reject", reason="订单不在平台交易范围内 / order not placed on this platform")
         return
     tick()
-    _run(service, case_id, mediator, "assign", mediator_id=mediator.id)
+    try:
+        _run(service, case_id, mediator, "assign", mediator_id=mediator.id)
+    except MediatorUnavailableError:
+        return  # a demo bigger than its mediators' capacity: the rest wait, as on a real desk
     if target == "escalated" and index % 12 == 4:
         tick()
         _run(service, case_id, mediator, "escalate")

@@ -19,6 +19,7 @@ from workflow.errors import (
     ConflictError,
     DisputeError,
     InvalidCommandError,
+    MediatorUnavailableError,
     NotFoundError,
     PolicyDeniedError,
     TransitionNotAllowedError,
@@ -56,6 +57,7 @@ TITLES = {
     "validation": "Invalid request",
     "idempotency-key-reuse": "Idempotency key reused with a different request",
     "already-exists": "Already exists",
+    "mediator-unavailable": "The mediator cannot take the case",
     "idempotency-key-in-flight": "A request with this idempotency key is still being processed",
     "payload-too-large": "Payload too large",
     "unauthenticated": "Authentication required",
@@ -155,6 +157,18 @@ def domain_problem(exc: DisputeError, path: str) -> JSONResponse:
             reasons=list(exc.reasons),
             policies=list(exc.policy_ids),
         )
+    if isinstance(exc, MediatorUnavailableError):
+        # Registered, but inactive or full: the request is sound, the mediator's state refuses it.
+        return problem(
+            409,
+            "mediator-unavailable",
+            str(exc),
+            instance=path,
+            mediator_id=exc.mediator_id,
+            reason=exc.reason,
+            open_load=exc.open_load,
+            capacity=exc.capacity,
+        )
     if isinstance(exc, UnknownCommandError):
         return problem(422, "validation", str(exc), instance=path, known=list(exc.known))
     if isinstance(exc, InvalidCommandError):
@@ -198,6 +212,11 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     return []
 
 
+def _field_location(loc: Any) -> tuple[Any, ...]:
+    parts = tuple(loc)
+    return parts[1:] if parts[:1] == ("body",) else parts
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_domain(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DisputeError)
@@ -213,7 +232,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         errors = [
             {
-                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                # The location without its leading "body" (a field may be named body itself).
+                "field": ".".join(str(p) for p in _field_location(err.get("loc", ()))),
                 "message": err.get("msg", ""),
                 "type": err.get("type", ""),
             }

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from workflow.currency import check_currency
 from workflow.events import RecordedEvent
 from workflow.model import CaseSnapshot
+from workflow.text import IDENTIFIER_MAX, TEXT_MAX, check_free_text, normalise_identifier
 
 Category = Literal[
     "product_quality", "counterfeit", "not_received", "not_as_described", "after_sales", "false_advertising", "other"
@@ -15,13 +18,64 @@ Category = Literal[
 DesiredOutcome = Literal["refund", "partial_refund", "replacement", "repair", "compensation", "apology", "other"]
 
 
-# Free text: any characters but controls other than tab and newlines (decide.check_text
-# refuses them too; saying so in the schema lets clients and fuzzers know).
-TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# The field rules are workflow/text.py's (the domain applies the same ones); the patterns
+# below say the gist of them in the document, for clients and fuzzers: what a pattern
+# refuses is always refused, and the validators refuse a little more (format characters
+# beyond the common ones, unassigned code points, blank text).
+#
+# Free text: no control characters other than tab and newlines, no bidi embedding,
+# override or isolate controls; kept as written.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+TEXT_RULES = (
+    "Free text, kept as written: no control characters other than tab and newlines, no bidi embedding, "
+    "override or isolate controls, no unpaired surrogates"
+)
+# Identifiers: no whitespace, controls, or invisible characters; normalised to NFKC.
+IDENTIFIER_PATTERN = r"^[^\s\x00-\x1f\x7f-\xa0\xad\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff]+$"
+IDENTIFIER_RULES = (
+    "An identifier: normalised to Unicode NFKC (full-width \"ｍ-1001\" is stored as \"m-1001\"), then 1 to {limit} "
+    "letters, marks, numbers, punctuation or symbols; whitespace, control and format characters (zero-width "
+    "spaces, bidi controls), invisible fillers and unassigned code points are refused with 422"
+)
 
 
-def text(min_length: int = 0, max_length: int = 20_000, **kwargs: Any) -> Any:
-    return Field(min_length=min_length, max_length=max_length, pattern=TEXT_PATTERN, **kwargs)
+def _checked_text(required: bool) -> Any:
+    # The field's own max_length caps the length first; TEXT_MAX is the longest any field allows.
+    return AfterValidator(lambda value: check_free_text(value, required=required, limit=TEXT_MAX))
+
+
+def text(min_length: int = 0, max_length: int = 20_000, *, description: str = "", **kwargs: Any) -> Any:
+    """A free-text field (the validator is attached by :data:`Text` / :data:`RequiredText`)."""
+    rules = f"{TEXT_RULES}; {'at least one visible character, ' if min_length else ''}at most {max_length} characters."
+    return Field(min_length=min_length, max_length=max_length, pattern=TEXT_PATTERN,
+                 description=f"{description} {rules}".strip(), **kwargs)
+
+
+# Annotate a field `RequiredText = text(1, N)` for text that must say something (blank is
+# refused), `Text = text(0, N)` for optional text.
+RequiredText = Annotated[str, _checked_text(required=True)]
+Text = Annotated[str, _checked_text(required=False)]
+
+
+def identifier_field(
+    *, limit: int = IDENTIFIER_MAX, description: str = "", pattern: str | None = None, **kwargs: Any
+) -> Any:
+    """An identifier field: the pattern in the document, the full rule and NFKC by :data:`Identifier`."""
+    rules = IDENTIFIER_RULES.format(limit=limit)
+    # The length is checked again after normalisation (NFKC may lengthen a string); the
+    # schema's cap is on what the client sends.
+    return Field(min_length=1, max_length=limit, pattern=pattern or IDENTIFIER_PATTERN,
+                 description=f"{description} {rules}.".strip(), **kwargs)
+
+
+def identifier_query(description: str) -> Any:
+    """A query parameter naming something: the identifier rule (a look-alike finds the same rows)."""
+    return Query(min_length=1, max_length=IDENTIFIER_MAX, pattern=IDENTIFIER_PATTERN,
+                 description=f"{description} {IDENTIFIER_RULES.format(limit=IDENTIFIER_MAX)}.")
+
+
+Identifier = Annotated[str, AfterValidator(normalise_identifier)]
+Currency = Annotated[str, AfterValidator(check_currency)]
 
 
 class Strict(BaseModel):
@@ -30,19 +84,29 @@ class Strict(BaseModel):
 
 class Money(Strict):
     amount: int = Field(ge=0, le=10**12, strict=True, description="Amount in minor units (fen, cents); never a float.")
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.", examples=["CNY"])
+    currency: Currency = Field(
+        pattern=r"^[A-Z]{3}$", examples=["CNY"],
+        description="ISO 4217 code in capitals (a currency in use; not XXX, XTS, metals or bond units).",
+    )
+
+
+class MoneyPublic(BaseModel):
+    """Money as a case records it (responses: what was stored is shown, never re-judged)."""
+
+    amount: int = Field(description="Amount in minor units (fen, cents); never a float.")
+    currency: str = Field(description="ISO 4217 code.", examples=["CNY"])
 
 
 class CaseCreate(Strict):
-    merchant_id: str = text(1, 100)
-    order_ref: str = text(1, 100)
+    merchant_id: Identifier = identifier_field(description="The merchant complained about.")
+    order_ref: Identifier = identifier_field(description="The order's reference at the merchant.")
     category: Category | None = Field(
         default=None,
         description="Leave out to have the desk classify the complaint from its subject and description; "
         "the `filed` event then records the category and the words that decided it.",
     )
-    subject: str = text(1, 200)
-    description: str = text(1, 20_000)
+    subject: RequiredText = text(1, 200)
+    description: RequiredText = text(1, 20_000)
     claim: Money
     desired_outcome: DesiredOutcome = "refund"
     vulnerable_consumer: bool = Field(
@@ -70,8 +134,13 @@ class CaseCreate(Strict):
 
 class TransitionRequest(Strict):
     trigger: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    reason: str = text(0, 4000, default="")
-    data: dict[str, Any] = Field(default_factory=dict, max_length=20)
+    reason: Text = text(0, 4000, default="")
+    data: dict[str, Any] = Field(
+        default_factory=dict, max_length=20,
+        description="The trigger's facts. `assign`: `mediator_id`, an identifier naming a registered, active "
+        "mediator with room for the case (default: the calling mediator); an unregistered id is refused with 422, "
+        "an inactive or full mediator with 409 `mediator-unavailable`. `rule`: `decision` and `awarded_amount`.",
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -127,14 +196,14 @@ class CasePublic(BaseModel):
     subject: str
     description: str
     order_ref: str
-    claim: Money
+    claim: MoneyPublic
     desired_outcome: str
     priority: str
     flags: list[str]
     awaiting: list[str]
     merchant_responded: bool
     outcome: str | None
-    awarded: Money | None
+    awarded: MoneyPublic | None
     reopen_count: int
     created_at: str
     updated_at: str
@@ -156,14 +225,16 @@ class CasePublic(BaseModel):
             subject=s.subject,
             description=s.description,
             order_ref=s.order_ref,
-            claim=Money(amount=s.claim_amount, currency=s.currency),
+            claim=MoneyPublic(amount=s.claim_amount, currency=s.currency),
             desired_outcome=s.desired_outcome,
             priority=s.priority,
             flags=list(s.flags),
             awaiting=list(s.awaiting),
             merchant_responded=s.merchant_responded,
             outcome=s.outcome,
-            awarded=Money(amount=s.awarded_amount, currency=s.currency) if s.awarded_amount is not None else None,
+            awarded=(
+                MoneyPublic(amount=s.awarded_amount, currency=s.currency) if s.awarded_amount is not None else None
+            ),
             reopen_count=s.reopen_count,
             created_at=s.created_at,
             updated_at=s.updated_at,
@@ -331,11 +402,11 @@ class QueuePublic(BaseModel):
 
 
 class ResponseCreate(Strict):
-    statement: str = text(1, 20_000)
+    statement: RequiredText = text(1, 20_000)
 
 
 class MessageCreate(Strict):
-    body: str = text(1, 20_000)
+    body: RequiredText = text(1, 20_000)
     internal: bool = Field(default=False, strict=True, description="A mediator-only note, invisible to the parties.")
 
 
@@ -409,12 +480,12 @@ class EvidenceListPublic(BaseModel):
 
 class OfferCreate(Strict):
     amount: int = Field(ge=0, le=10**12, strict=True, description="Minor units.")
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    terms: str = text(0, 4000, default="")
+    currency: Currency = Field(pattern=r"^[A-Z]{3}$", description="The claim's ISO 4217 code.")
+    terms: Text = text(0, 4000, default="")
 
 
 class OfferDecision(Strict):
-    reason: str = text(0, 4000, default="")
+    reason: Text = text(0, 4000, default="")
 
 
 class OfferPublic(BaseModel):
@@ -454,11 +525,11 @@ class OffersPublic(BaseModel):
 
 class InfoRequestCreate(Strict):
     party: Literal["consumer", "merchant"]
-    question: str = text(1, 4000)
+    question: RequiredText = text(1, 4000)
 
 
 class InfoAnswer(Strict):
-    answer: str = text(1, 20_000)
+    answer: RequiredText = text(1, 20_000)
 
 
 class InfoRequestPublic(BaseModel):
@@ -496,7 +567,7 @@ class InfoRequestsPublic(BaseModel):
 
 class FeedbackCreate(Strict):
     score: int = Field(ge=1, le=5, strict=True)
-    comment: str = text(0, 4000, default="")
+    comment: Text = text(0, 4000, default="")
 
 
 class FeedbackPublic(BaseModel):
@@ -533,26 +604,27 @@ _MEDIATOR_EXAMPLE: dict[str, Any] = {
 
 
 class MediatorCreate(Strict):
-    id: str = Field(min_length=1, max_length=100, pattern=r"^[^\s/\x00-\x1f\x7f]+$",
-                    description="The mediator's user id (the `sub` of their token); no spaces or slashes.")
-    display_name: str = text(1, 200)
+    id: Identifier = identifier_field(
+        description="The mediator's user id (the `sub` of their token); no slashes.",
+        pattern=r"^[^\s/\x00-\x1f\x7f-\xa0\xad\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff]+$")
+    display_name: RequiredText = text(1, 200)
     categories: list[MediatorCategory] = Field(min_length=1, max_length=8, description='Skills; "*" for any.')
     languages: list[MediatorLanguage] = Field(min_length=1, max_length=3, description='"*" for any.')
     capacity: int = Field(ge=0, le=1000, strict=True,
                           description="Most open load at once; a case weighs its priority's weight (normal 1).")
-    calendar: str = Field(default="default", min_length=1, max_length=100,
-                          description="Duty calendar: on duty during its working hours.")
+    calendar: Identifier = identifier_field(default="default",
+                                            description="Duty calendar: on duty during its working hours.")
     active: bool = Field(default=True, strict=True)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_MEDIATOR_EXAMPLE]})
 
 
 class MediatorUpdate(Strict):
-    display_name: str | None = text(1, 200, default=None)
+    display_name: RequiredText | None = text(1, 200, default=None)
     categories: list[MediatorCategory] | None = Field(default=None, min_length=1, max_length=8)
     languages: list[MediatorLanguage] | None = Field(default=None, min_length=1, max_length=3)
     capacity: int | None = Field(default=None, ge=0, le=1000, strict=True)
-    calendar: str | None = Field(default=None, min_length=1, max_length=100)
+    calendar: Identifier | None = identifier_field(default=None, description="Duty calendar.")
     active: bool | None = Field(default=None, strict=True)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"capacity": 8, "active": False}]})

@@ -22,8 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from bench.common import REPO_ROOT
+from bench.common import REPO_ROOT, register_mediators
 from bench.server import Client, child_env, free_port, new_secret
+from cases.db import Database
 
 # Each process keeps few connections so that 4 workers and 2 tickers stay far below
 # PostgreSQL's default max_connections (100) on a machine other tests share.
@@ -51,6 +52,17 @@ def deployment_env(database_url: str, *, secret: str | None = None, **extra: str
     }
     env.update(extra)
     return env
+
+
+def prepare_database(env: Mapping[str, str]) -> None:
+    """Migrate the deployment's database (`disputes db upgrade`) and register the mediators the
+    lifecycles assign cases to (only registered mediators may be assigned)."""
+    run_cli(env, "db", "upgrade")
+    db = Database(env["DISPUTES_DATABASE_URL"])
+    try:
+        register_mediators(db)
+    finally:
+        db.dispose()
 
 
 def run_cli(env: Mapping[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

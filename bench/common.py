@@ -18,12 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
 import cases.models  # noqa: F401  (registers the tables)
 from cases.db import Database, make_engine
+from cases.mediators import MAX_CAPACITY, MEDIATORS, add_mediator
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService, new_case_id
 from cases.timers import SlaClocks
@@ -198,12 +199,35 @@ class Backend:
 
 
 def create_tables(url: str) -> None:
-    """The engine's tables as the models declare them (what the test suite does too)."""
+    """The engine's tables as the models declare them (what the test suite does too), and the
+    mediators the benchmarks act as."""
     engine = make_engine(url)
     try:
         SQLModel.metadata.create_all(engine)
     finally:
         engine.dispose()
+    db = Database(url)
+    try:
+        register_mediators(db)  # for the servers the benchmarks start on it
+    finally:
+        db.dispose()
+
+
+# Only registered mediators may be assigned: the ones the benchmarks assign cases to (MEDIATOR,
+# the load generator's med-0..med-7, the bulk loader's template mediator), active, with as much
+# capacity as a mediator may have. They are skilled in 'other' only: every benchmark case is a
+# product_quality complaint, so a server's router never takes one (at any hour of the day) and
+# each case is assigned by hand, as its plan says.
+BENCH_MEDIATORS = ("med-1", "sen-1", "med-TPLMEDIATORX", *(f"med-{n}" for n in range(8)))
+
+
+def register_mediators(db: Database) -> None:
+    with db.write() as session:
+        known = set(session.execute(select(MEDIATORS.c.id)).scalars())
+        for ident in dict.fromkeys(BENCH_MEDIATORS):
+            if ident not in known:
+                add_mediator(session, mediator_id=ident, calendars=["default"], now=T0, fields={
+                    "display_name": ident, "categories": ["other"], "languages": ["*"], "capacity": MAX_CAPACITY})
 
 
 def sqlite_path(url: str) -> str:
@@ -236,6 +260,7 @@ def make_service(
     )
     if id_factory is not None:
         service.id_factory = id_factory
+    register_mediators(db)
     return service
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from bench.cluster import deployment_env, run_cli, serve
+from bench.cluster import deployment_env, prepare_database, serve
 from bench.lifecycles import CaseRun, LifecycleClient, Step, Transport
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -236,7 +236,7 @@ def measure(url: str, workers: int, rates: list[float], duration: float, warmup:
     runs: list[Run] = []
     with fresh_schema(url) as schema_url:
         env = deployment_env(schema_url, DISPUTES_DB_POOL_SIZE="8", DISPUTES_DB_MAX_OVERFLOW="4")
-        run_cli(env, "db", "upgrade")
+        prepare_database(env)
         with serve(env, workers) as server:
 
             async def main() -> None:

@@ -124,6 +124,9 @@ class DeskIntake:
         triage["priority_rules"] = decision.to_event_data(facts)
         return new_case, triage
 
+    def weight(self, priority: str) -> int:
+        return self.priority.weight(priority)
+
     def after_filing(self, session: Session, service: CaseService, case: CaseSnapshot) -> CaseSnapshot:
         if not self.route:
             return case

@@ -17,10 +17,10 @@ from sqlmodel import Session
 from cases.models import MediatorRow
 from cases.projection import CASES
 from intake.classify import LANGUAGES
-from intake.routing import ANY
-from workflow.decide import check_text
-from workflow.errors import DisputeError, InvalidCommandError, NotFoundError
+from intake.routing import ANY, Candidate, unavailability
+from workflow.errors import DisputeError, InvalidCommandError, MediatorUnavailableError, NotFoundError
 from workflow.model import CATEGORIES
+from workflow.text import free_text, identifier
 
 MEDIATORS: Table = MediatorRow.__table__  # type: ignore[attr-defined]
 MAX_CAPACITY = 1000
@@ -88,11 +88,7 @@ def validate(changes: Mapping[str, Any], calendars: Iterable[str]) -> dict[str, 
         raise InvalidCommandError(f"unknown mediator field(s): {', '.join(unknown)}", field=unknown[0])
     values: dict[str, Any] = {}
     if "display_name" in changes:
-        name = changes["display_name"]
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            raise InvalidCommandError("display_name must be 1 to 200 characters", field="display_name")
-        check_text(name, "display_name")
-        values["display_name"] = name
+        values["display_name"] = free_text(changes["display_name"], "display_name", limit=200)
     if "categories" in changes:
         values["categories"] = ",".join(_choices(changes["categories"], (*CATEGORIES, ANY), "categories"))
     if "languages" in changes:
@@ -104,11 +100,11 @@ def validate(changes: Mapping[str, Any], calendars: Iterable[str]) -> dict[str, 
         values["capacity"] = capacity
     if "calendar" in changes:
         known = sorted(calendars)
-        if changes["calendar"] not in known:
-            raise InvalidCommandError(
-                f"unknown calendar {changes['calendar']!r} (configured: {', '.join(known)})", field="calendar"
-            )
-        values["calendar"] = changes["calendar"]
+        calendar = identifier(changes["calendar"], "calendar")
+        if calendar not in known:
+            raise InvalidCommandError(f"unknown calendar {calendar!r} (configured: {', '.join(known)})",
+                                      field="calendar")
+        values["calendar"] = calendar
     if "active" in changes:
         if not isinstance(changes["active"], bool):
             raise InvalidCommandError("active must be true or false", field="active")
@@ -127,13 +123,12 @@ def _choices(value: Any, allowed: Sequence[str], field: str) -> list[str]:
 
 
 def check_id(mediator_id: Any) -> str:
-    if (not isinstance(mediator_id, str) or not 1 <= len(mediator_id) <= 100
-            or any(ch.isspace() or ch == "/" for ch in mediator_id)):
+    """The mediator id in its one form (an identifier, workflow/text.py), without slashes."""
+    normal = identifier(mediator_id, "id")
+    if "/" in normal:
         # A slash could not be addressed in /v1/mediators/{id}.
-        raise InvalidCommandError("id must be the mediator's user id: 1 to 100 characters, no spaces or slashes",
-                                  field="id")
-    check_text(mediator_id, "id")
-    return mediator_id
+        raise InvalidCommandError("id must be the mediator's user id, without slashes", field="id")
+    return normal
 
 
 # --- storage --------------------------------------------------------------------------------
@@ -141,7 +136,7 @@ def check_id(mediator_id: Any) -> str:
 
 def add_mediator(session: Session, *, mediator_id: str, fields: Mapping[str, Any], calendars: Iterable[str],
                  now: datetime, weight: Weight = _unit) -> Mediator:
-    check_id(mediator_id)
+    mediator_id = check_id(mediator_id)
     missing = [name for name in ("display_name", "categories", "languages", "capacity") if name not in fields]
     if missing:
         raise InvalidCommandError(f"missing field(s): {', '.join(missing)}", field=missing[0])
@@ -193,3 +188,32 @@ def open_loads(session: Session, mediator_ids: Sequence[str], weight: Weight) ->
     for mediator_id, priority, count in rows:
         loads[mediator_id] = loads.get(mediator_id, 0) + int(weight(priority)) * int(count)
     return loads
+
+
+# --- manual assignment ------------------------------------------------------------------------
+
+
+def require_assignable(session: Session, mediator_id: str, *, case_weight: int, weight: Weight = _unit,
+                       lock: bool = False) -> None:
+    """Refuse giving a case of ``case_weight`` load units to ``mediator_id`` unless they are a
+    registered mediator (else InvalidCommandError: 422), active and with room in their capacity
+    (else MediatorUnavailableError: 409). These are the router's own rules
+    (``intake.routing.unavailability``); the router also wants duty hours and skills.
+
+    ``lock`` takes the mediator's row first (PostgreSQL), so that two transactions filling the
+    last place are decided one after the other, as the router's choices are."""
+    stmt = select(MEDIATORS).where(MEDIATORS.c.id == mediator_id)
+    row = session.execute(stmt.with_for_update() if lock else stmt).first()
+    if row is None:
+        raise InvalidCommandError(
+            f"{mediator_id!r} is not a registered mediator (see GET /v1/mediators; admins register them)",
+            field="data.mediator_id",
+        )
+    load = open_loads(session, [mediator_id], weight).get(mediator_id, 0)
+    candidate = Candidate(id=row.id, categories=frozenset(_split(row.categories)),
+                          languages=frozenset(_split(row.languages)), capacity=row.capacity, load=load,
+                          active=row.active)
+    why = unavailability(candidate, case_weight)
+    if why is not None:
+        raise MediatorUnavailableError(mediator_id, "inactive" if not row.active else "at_capacity", why,
+                                       open_load=load, capacity=row.capacity)

@@ -41,6 +41,7 @@ from sqlmodel import SQLModel
 import cases.models  # noqa: F401  (registers the tables created in the throw-away database)
 from cases.db import Database
 from cases.desk import Desk
+from cases.mediators import MAX_CAPACITY, add_mediator
 from cases.projection import TIMERS
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService, load_snapshot
@@ -49,7 +50,7 @@ from sla.clock import ManualClock
 from workflow.definition import Problem, WorkflowDefinition
 from workflow.durations import DurationError, parse_duration
 from workflow.errors import DisputeError
-from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, NewCase, from_iso
+from workflow.model import CATEGORIES, MEDIATOR_ROLES, SYSTEM, Actor, CaseSnapshot, NewCase, from_iso
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 YamlPath = tuple[str | int, ...]
@@ -557,6 +558,24 @@ class _Run:
             id_factory=lambda now: f"SCENARIO-{next(numbers)}",
         )
         self.case_id = ""
+        self.register_mediators()
+
+    def register_mediators(self) -> None:
+        """Only registered mediators may be assigned: the scenario's mediators (its actors of a
+        mediator role and every ``mediator_id`` its steps name) are registered, active, on every
+        category and language, with room for any case, so that a scenario tests the desk's rules."""
+        named = {actor.id for actor in self.scenario.actors.values() if actor.role in MEDIATOR_ROLES}
+        named |= {step.data["mediator_id"] for step in self.scenario.steps
+                  if isinstance(step.data.get("mediator_id"), str)}
+        fields = {"display_name": "scenario mediator", "categories": ["*"], "languages": ["*"],
+                  "capacity": MAX_CAPACITY, "calendar": "24x7"}
+        with self.db.write() as session:
+            for mediator_id in sorted(named):
+                try:
+                    add_mediator(session, mediator_id=mediator_id, fields=fields, calendars=["24x7"],
+                                 now=self.clock.now())
+                except DisputeError:
+                    pass  # not an identifier: the step naming it will be refused, as it should
 
     def close(self) -> None:
         self.db.dispose()

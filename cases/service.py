@@ -19,11 +19,13 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import and_, bindparam, false, insert, not_, or_, select, true
+from sqlalchemy import and_, bindparam, false, not_, or_, select, true
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -31,6 +33,7 @@ from cases import idempotency
 from cases.chain import GENESIS_HASH, event_from_body, seal
 from cases.codec import snapshot_from_json
 from cases.db import Database
+from cases.mediators import require_assignable
 from cases.merchants import MERCHANTS, standing_of, standings
 from cases.models import BlobRow, EventRow, MessageRow
 from cases.projection import CASES, insert_case, insert_messages, require_updated, update_case
@@ -40,6 +43,7 @@ from policies.base import Authorizer, require
 from policies.loader import version_documents
 from policies.visibility import FALSE, TRUE, AllOf, Always, Condition, Equals, Not, Present, restrict
 from sla.clock import Clock
+from workflow.currency import currency_problem
 from workflow.decide import check_text, decide, kind_of
 from workflow.definition import WorkflowDefinition
 from workflow.errors import (
@@ -53,6 +57,7 @@ from workflow.events import Event, RecordedEvent
 from workflow.evolve import evolve
 from workflow.merchant import NO_LOG, MerchantStanding, seen_with, with_standing
 from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, Evidence, NewCase, from_iso, to_iso
+from workflow.text import free_text, identifier, is_identifier
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 MESSAGES = MessageRow.__table__  # type: ignore[attr-defined]
@@ -96,6 +101,10 @@ class Intake(Protocol):
 
     def after_filing(self, session: Session, service: CaseService, case: CaseSnapshot) -> CaseSnapshot:
         """Route the new case, in the filing's transaction; return it as it then stands."""
+        ...
+
+    def weight(self, priority: str) -> int:
+        """The load units a case of this priority level takes of a mediator's capacity."""
         ...
 
 
@@ -222,29 +231,32 @@ class CaseService:
         reason: str = "",
         expected_version: int | None = None,
         kind: str | None = None,
+        then: Callable[[Session], None] | None = None,
     ) -> CaseSnapshot:
         """Fire a trigger or perform an action. ``expected_version`` is the If-Match;
-        ``kind`` ('trigger' or 'action') restricts what ``name`` may be."""
+        ``kind`` ('trigger' or 'action') restricts what ``name`` may be; ``then`` writes what
+        the command's events reference, in their transaction, once the command is accepted."""
+
+        def work(session: Session) -> CaseSnapshot:
+            case = execute_command(
+                session,
+                self,
+                actor=actor,
+                case_id=case_id,
+                name=name,
+                data=data or {},
+                reason=reason,
+                expected_version=expected_version,
+                kind=kind,
+            )
+            if then is not None:
+                then(session)
+            return case
+
         attempts = 1 if expected_version is not None else 3
         for attempt in range(attempts):
             try:
-                return self.db.run_write(
-                    lambda s: idempotency.command(
-                        s,
-                        self.clock.now(),
-                        lambda: execute_command(
-                            s,
-                            self,
-                            actor=actor,
-                            case_id=case_id,
-                            name=name,
-                            data=data or {},
-                            reason=reason,
-                            expected_version=expected_version,
-                            kind=kind,
-                        ),
-                    )
-                )
+                return self.db.run_write(lambda s: idempotency.command(s, self.clock.now(), lambda: work(s)))
             except ConflictError:
                 # Without an If-Match the caller asked for "on the current state":
                 # a lost race is decided again on the fresher state.
@@ -360,29 +372,42 @@ class CaseService:
         next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
         return Page(data=list(rows[:limit]), next_cursor=next_cursor)
 
-    def store_blob(self, content: bytes) -> str:
-        """Store evidence content once per sha256 (before the event that references it)."""
+    def add_evidence(
+        self,
+        *,
+        actor: Actor,
+        case_id: str,
+        content: bytes,
+        media_type: str,
+        filename: str,
+        description: str = "",
+        expected_version: int | None = None,
+    ) -> CaseSnapshot:
+        """Add evidence: the ``add_evidence`` action, its content stored in the same transaction.
+
+        The command is decided first (visibility, version, state, policy, the domain's checks on
+        the file's facts) and the content is written only then, with the event that references
+        it: a refused upload or a crash before COMMIT leaves no blob behind."""
         digest = hashlib.sha256(content).hexdigest()
-        table = BlobRow.__table__  # type: ignore[attr-defined]
-
-        def work(session: Session) -> None:
-            if session.execute(select(table.c.sha256).where(table.c.sha256 == digest)).first() is None:
-                session.execute(insert(table).values(sha256=digest, size=len(content), content=content))
-
-        try:
-            self.db.run_write(work)
-        except IntegrityError:
-            pass  # stored concurrently by someone else: same bytes
-        return digest
+        data = {
+            "sha256": digest,
+            "size": len(content),
+            "media_type": media_type,
+            "filename": filename,
+            "description": description,
+        }
+        return self.execute(
+            actor=actor, case_id=case_id, name="add_evidence", data=data, expected_version=expected_version,
+            kind="action", then=lambda session: store_blob(session, digest, content),
+        )
 
     def evidence_content(self, *, actor: Actor, case_id: str, evidence_id: str) -> tuple[Evidence, bytes]:
         snapshot = self.get(actor=actor, case_id=case_id)
         item = next((e for e in snapshot.evidence if e.evidence_id == evidence_id), None)
         if item is None or not evidence_visible(actor, item):
             raise NotFoundError("evidence", evidence_id)
-        table = BlobRow.__table__  # type: ignore[attr-defined]
         with self.db.read() as session:
-            content = session.execute(select(table.c.content).where(table.c.sha256 == item.sha256)).scalar()
+            content = session.execute(select(BLOBS.c.content).where(BLOBS.c.sha256 == item.sha256)).scalar()
         if content is None:
             raise NotFoundError("evidence content", evidence_id)
         return item, bytes(content)
@@ -404,6 +429,19 @@ class CaseService:
 
 
 # --- the command path, usable inside a caller's transaction (timers use it) ----
+
+
+BLOBS = BlobRow.__table__  # type: ignore[attr-defined]
+
+
+def store_blob(session: Session, digest: str, content: bytes) -> None:
+    """Store evidence content once per sha256, in the caller's transaction. The same bytes
+    stored by a concurrent upload are already there: nothing to do (no error that would
+    abort the transaction on PostgreSQL)."""
+    values = {"sha256": digest, "size": len(content), "content": content}
+    dialect = session.get_bind().dialect.name
+    insert_into = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    session.execute(insert_into(BLOBS).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
 
 
 _SELECT_SNAPSHOT = Prepared(select(CASES.c.snapshot).where(CASES.c.id == bindparam("case_id")))
@@ -552,7 +590,7 @@ def file_case(
     new_case: NewCase,
     definition: WorkflowDefinition,
 ) -> CaseSnapshot:
-    _validate_new_case(new_case)
+    new_case = _validate_new_case(new_case)
     now = service.clock.now()
     triage: dict[str, Any] = {}
     if service.intake is not None:
@@ -642,22 +680,53 @@ def execute_command(
         decision = decisions[-1]
         raise PolicyDeniedError(name, decision.reasons, decision.policy_ids)
     events = decide(machine, before, Command(name=name, actor=actor, at=now, data=data, reason=reason))
+    _require_assignable(session, service, before, events)
     work = UnitOfWork(service, machine.definition, before, case_id, now, authorizer=authorizer)
     work.add(with_standing(events, standing, before), actor)
     work.follow_up(name, before)
     return seen_with(work.write(session), standing)
 
 
-def _validate_new_case(new_case: NewCase) -> None:
-    for name in ("consumer_id", "merchant_id", "subject", "description", "order_ref", "desired_outcome"):
-        check_text(getattr(new_case, name), name)
+def _require_assignable(session: Session, service: CaseService, before: CaseSnapshot, events: list[Event]) -> None:
+    """A transition naming a mediator may only name a registered, active one with room for the
+    case (cases.mediators.require_assignable), whoever fires it: a mediator, or the router."""
+    for event in events:
+        mediator_id = event.data.get("mediator_id") if event.type == "transitioned" else None
+        if mediator_id is None:
+            continue
+        intake = service.intake
+        weight = intake.weight if intake is not None else (lambda level: 1)
+        # Naming the mediator the case already has adds nothing to their load.
+        case_weight = 0 if mediator_id == before.mediator_id else weight(before.priority)
+        require_assignable(session, mediator_id, case_weight=case_weight, weight=weight,
+                           lock=service.db.dialect == "postgresql")
+
+
+def _validate_new_case(new_case: NewCase) -> NewCase:
+    """The complaint with its identifiers in their one form, or InvalidCommandError naming the field
+    (the rules of workflow/text.py and workflow/currency.py, whichever way the complaint came in)."""
+    # The consumer id is the filer's token subject and must match it as it is, so it is checked,
+    # not normalised; the merchant id and the order reference are matched against other cases.
+    if not is_identifier(new_case.consumer_id):
+        raise InvalidCommandError("the filer's user id (the token's subject) is not an identifier",
+                                  field="consumer_id")
+    new_case = replace(
+        new_case,
+        merchant_id=identifier(new_case.merchant_id, "merchant_id"),
+        order_ref=identifier(new_case.order_ref, "order_ref"),
+    )
+    free_text(new_case.subject, "subject", limit=200)
+    free_text(new_case.description, "description")
+    check_text(new_case.desired_outcome, "desired_outcome")
     # An empty category is the intake's to choose; without an intake it stays invalid.
     if new_case.category and new_case.category not in CATEGORIES:
         raise InvalidCommandError(f"unknown category {new_case.category!r}", field="category")
     if new_case.claim_amount < 0:
         raise InvalidCommandError("claim amount must not be negative", field="claim.amount")
-    if len(new_case.currency) != 3 or not new_case.currency.isupper():
-        raise InvalidCommandError("currency must be an ISO 4217 code such as CNY", field="claim.currency")
+    problem = currency_problem(new_case.currency)
+    if problem is not None:
+        raise InvalidCommandError(problem, field="claim.currency")
+    return new_case
 
 
 def _record(

@@ -46,7 +46,7 @@ def on_duty(calendar: Calendar | None, now: datetime) -> bool:
 
 
 def ineligibility(candidate: Candidate, needs: CaseNeeds) -> str | None:
-    """Why the candidate cannot take the case, or None if they can."""
+    """Why the router cannot give the candidate the case, or None if it can."""
     if not candidate.active:
         return "inactive"
     if not candidate.on_duty:
@@ -55,9 +55,23 @@ def ineligibility(candidate: Candidate, needs: CaseNeeds) -> str | None:
         return f"no skill for category {needs.category}"
     if ANY not in candidate.languages and needs.language not in candidate.languages:
         return f"does not work in language {needs.language}"
-    if candidate.load + needs.weight > candidate.capacity:
-        return f"at capacity ({candidate.load} of {candidate.capacity}, case weighs {needs.weight})"
+    return capacity_shortfall(candidate, needs.weight)
+
+
+def capacity_shortfall(candidate: Candidate, weight: int) -> str | None:
+    """Why a case of ``weight`` does not fit in what is left of the candidate's capacity, or None."""
+    if candidate.load + weight > candidate.capacity:
+        return f"at capacity ({candidate.load} of {candidate.capacity}, case weighs {weight})"
     return None
+
+
+def unavailability(candidate: Candidate, weight: int) -> str | None:
+    """Why nobody may give the candidate a case of ``weight``, or None: the router's rules that
+    bind a person assigning by hand too (active, and room in their capacity). Duty hours and
+    skills are the router's preferences; a mediator assigning by hand judges those."""
+    if not candidate.active:
+        return "inactive"
+    return capacity_shortfall(candidate, weight)
 
 
 def eligible(candidates: Iterable[Candidate], needs: CaseNeeds) -> list[Candidate]:

@@ -17,17 +17,16 @@ from workflow.errors import InvalidCommandError, TransitionNotAllowedError, Unkn
 from workflow.events import Event
 from workflow.machine import WorkflowMachine
 from workflow.model import MEDIATOR_ROLES, CaseSnapshot, Command
+from workflow.text import TEXT_MAX, free_text, identifier
 
-MAX_TEXT = 20_000
-# Control characters other than tab and newlines have no place in a complaint and
-# PostgreSQL refuses NUL outright; refusing them here keeps both backends equal.
-_FORBIDDEN = {chr(c) for c in range(32) if chr(c) not in "\t\n\r"} | {"\x7f"}
+MAX_TEXT = TEXT_MAX
 
 
 def check_text(value: str, field: str) -> None:
-    """Refuse control characters (NUL and friends) in free text."""
-    if any(ch in _FORBIDDEN for ch in value):
-        raise InvalidCommandError(f"{field} contains control characters", field=field)
+    """Refuse what free text may not hold (workflow/text.py), allowing the empty text."""
+    free_text(value, field, required=False)
+
+
 RULING_DECISIONS = ("for_consumer", "for_merchant", "partial")
 
 
@@ -74,9 +73,11 @@ def _transition_event(snapshot: CaseSnapshot, transition: TransitionDef, command
         mediator_id = command.data.get("mediator_id")
         if mediator_id is None and command.actor.role in MEDIATOR_ROLES:
             mediator_id = command.actor.id
-        if not isinstance(mediator_id, str) or not mediator_id:
+        if mediator_id is None or mediator_id == "":
             raise InvalidCommandError(f"{transition.trigger!r} needs data.mediator_id", field="data.mediator_id")
-        data["mediator_id"] = mediator_id
+        # Whether the id names a registered, active mediator with room is the service's check
+        # (it needs the roster); the domain makes sure it is an identifier, in its one form.
+        data["mediator_id"] = identifier(mediator_id, "data.mediator_id")
     if transition.counts_reopen:
         data["reopen_count"] = snapshot.reopen_count + 1
     outcome = transition.outcome
@@ -113,16 +114,7 @@ def _transition_event(snapshot: CaseSnapshot, transition: TransitionDef, command
 
 
 def _text(value: Any, field: str, *, required: bool = True, limit: int = MAX_TEXT) -> str:
-    if value is None or value == "":
-        if required:
-            raise InvalidCommandError(f"{field} is required", field=field)
-        return ""
-    if not isinstance(value, str):
-        raise InvalidCommandError(f"{field} must be text", field=field)
-    if len(value) > limit:
-        raise InvalidCommandError(f"{field} is longer than {limit} characters", field=field)
-    check_text(value, field)
-    return value
+    return free_text(value, field, required=required, limit=limit)
 
 
 def _amount(value: Any, field: str, *, upper: int | None = None) -> int:
@@ -155,8 +147,9 @@ def _add_evidence(snapshot: CaseSnapshot, command: Command, new_id: str) -> list
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise InvalidCommandError("data.sha256 must be 64 lowercase hex digits", field="data.sha256")
     size = data.get("size")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise InvalidCommandError("data.size must be a non-negative integer", field="data.size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        # An empty file proves nothing and its sha256 is the same for every empty upload.
+        raise InvalidCommandError("data.size must be a positive integer: evidence cannot be empty", field="data.size")
     return [
         Event(
             "evidence_added",

@@ -78,3 +78,17 @@ class PolicyDeniedError(DisputeError):
         self.action = action
         self.reasons = tuple(reasons)
         self.policy_ids = tuple(policy_ids)
+
+
+class MediatorUnavailableError(DisputeError):
+    """The named mediator is registered but may not take the case now (HTTP 409): ``reason`` is
+    ``inactive`` or ``at_capacity`` (their open load plus the case's weight exceeds their capacity)."""
+
+    type_slug = "mediator-unavailable"
+
+    def __init__(self, mediator_id: str, reason: str, detail: str, *, open_load: int, capacity: int) -> None:
+        super().__init__(f"mediator {mediator_id!r} cannot take the case: {detail}")
+        self.mediator_id = mediator_id
+        self.reason = reason
+        self.open_load = open_load
+        self.capacity = capacity

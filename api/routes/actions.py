@@ -15,6 +15,8 @@ from api.pagination import SeqPosition
 from api.problems import ProblemError
 from api.routing import OneHopRoute
 from api.schemas import (
+    TEXT_PATTERN,
+    TEXT_RULES,
     CasePublic,
     EvidenceListPublic,
     EvidencePublic,
@@ -218,7 +220,7 @@ def upload_evidence(
     version: IfMatch,
     response: Response,
     file: Annotated[UploadFile, File(description="The evidence file.")],
-    description: Annotated[str, Form(max_length=2000)] = "",
+    description: Annotated[str, Form(max_length=2000, pattern=TEXT_PATTERN, description=TEXT_RULES)] = "",
 ) -> EvidencePublic:
     media_type = (file.content_type or "application/octet-stream").split(";")[0].strip().lower()
     if media_type not in settings.upload_media_types:
@@ -235,17 +237,24 @@ def upload_evidence(
             f"evidence files are limited to {settings.max_upload_bytes} bytes",
             limit=settings.max_upload_bytes,
         )
-    # Make sure the caller may see the case before storing anything of theirs.
-    service.get(actor=actor, case_id=case_id)
-    digest = service.store_blob(content)
-    data = {
-        "sha256": digest,
-        "size": len(content),
-        "media_type": media_type,
-        "filename": (file.filename or "evidence")[:255],
-        "description": description,
-    }
-    return _act(service, actor, case_id, "add_evidence", version, response, data, _newest_evidence, CREATED)
+    if not content:
+        raise ProblemError(422, "validation", "the evidence file is empty",
+                           errors=[{"field": "file", "message": "the evidence file is empty"}])
+    # Decided like any command (404, 412, 409, 403, 422 before anything is written); the
+    # content is stored with the evidence event, in its transaction, never before; with an
+    # Idempotency-Key the answer is rendered and stored in that transaction too.
+    with answering(CREATED, _newest_evidence, case_headers):
+        case = service.add_evidence(
+            actor=actor,
+            case_id=case_id,
+            content=content,
+            media_type=media_type,
+            filename=(file.filename or "evidence")[:255],
+            description=description,
+            expected_version=version,
+        )
+    response.headers.update(case_headers(case))
+    return _newest_evidence(case)
 
 
 def _newest_evidence(case: CaseSnapshot) -> EvidencePublic:

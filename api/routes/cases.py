@@ -20,7 +20,9 @@ from api.schemas import (
     CasesPublic,
     EventPublic,
     EventsPublic,
+    Identifier,
     TransitionRequest,
+    identifier_query,
 )
 from cases.service import CaseFilters
 from workflow.errors import InvalidCommandError
@@ -80,8 +82,8 @@ def list_cases(
     service: ServiceDep,
     state: Annotated[str | None, Query(max_length=60)] = None,
     category: Annotated[str | None, Query(max_length=40)] = None,
-    merchant_id: Annotated[str | None, Query(max_length=100)] = None,
-    mediator_id: Annotated[str | None, Query(max_length=100)] = None,
+    merchant_id: Annotated[Identifier | None, identifier_query("Only this merchant's cases.")] = None,
+    mediator_id: Annotated[Identifier | None, identifier_query("Only the cases of this mediator.")] = None,
     breaching: bool | None = None,
     created_from: Annotated[str | None, Query(pattern=ISO_INSTANT, description="ISO 8601 instant.")] = None,
     created_to: Annotated[str | None, Query(pattern=ISO_INSTANT, description="ISO 8601 instant.")] = None,

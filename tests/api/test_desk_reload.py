@@ -16,7 +16,7 @@ from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from cases.timers import SlaClocks, fire_due_timers
 from sla.clock import ManualClock
-from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, new_case
+from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, new_case, register_mediators
 from workflow.model import Actor, CaseSnapshot, from_iso
 
 AUDITOR = Actor("aud-1", "auditor")
@@ -29,6 +29,7 @@ def served(db_url: str, tmp_path: Path) -> Iterator[tuple[Path, Settings, CaseSe
     settings = Settings(environment="test", database_url=db_url, run_ticker=False, config_dir=root)
     clock = ManualClock(T0)
     service = build_service(settings, clock=clock)
+    register_mediators(service, [MEDIATOR.id])
     yield root, settings, service, clock
     service.db.dispose()
 
@@ -47,8 +48,10 @@ def response_due(service: CaseService, case_id: str) -> timedelta:
 
 
 def assigned(service: CaseService, **overrides: object) -> CaseSnapshot:
+    """A case filed and assigned: the desk's router gives it to its one mediator at once."""
     case = service.file(actor=CONSUMER, new_case=new_case(**overrides))
-    return service.execute(actor=MEDIATOR, case_id=case.id, name="assign")
+    assert (case.state, case.mediator_id) == ("assigned", MEDIATOR.id)
+    return case
 
 
 Breakage = Callable[[Path], None]
@@ -127,7 +130,7 @@ def test_a_second_workflow_becomes_the_default_for_new_cases(
     assert reload_configuration(service, settings) == []
     second = service.file(actor=CONSUMER, new_case=new_case(order_ref="ORD-2"))
     assert (first.workflow_name, second.workflow_name) == ("consumer_dispute", "festival_dispute")
-    service.execute(actor=MEDIATOR, case_id=first.id, name="assign")
-    service.execute(actor=MEDIATOR, case_id=second.id, name="assign")
+    # Both were routed to the desk's mediator on filing, each under its own workflow's clocks.
+    assert (first.state, second.state) == ("assigned", "assigned")
     assert response_due(service, first.id) == timedelta(hours=48)
     assert response_due(service, second.id) == timedelta(hours=72)

@@ -18,7 +18,7 @@ from cases.timers import fire_due_timers
 from sla.clock import ManualClock
 from tests.api.conftest import Api
 from tests.api.test_stories import Party
-from tests.cases.helpers import T0
+from tests.cases.helpers import T0, register_mediators
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CHARGEBACK: dict[str, Any] = {
@@ -57,6 +57,8 @@ def test_a_chargeback_from_dispute_to_arbitration_over_http(chargeback_api: Api)
     merchant = Party(api, "m77-staff", "merchant", "m-77")
     analyst = Party(api, "analyst-1", "mediator")
     arbitrator = Party(api, "network-arb-1", "senior_mediator")
+    # The analyst who decides becomes the case's mediator (`assigns_mediator`): a registered one.
+    register_mediators(api.service, ["analyst-1"])
     case = file(api, cardholder)
     case_id = case["id"]
     assert case["workflow"] == "card_chargeback" and case["state"] == "awaiting_evidence"

@@ -22,7 +22,7 @@ MEDIATOR = {"id": "med-li", "display_name": "李调解员", "categories": ["coun
 
 @pytest.fixture
 def desk(api_factory: Callable[..., Api]) -> Api:
-    api = api_factory()
+    api = api_factory(mediators=())  # the router's tests register their own
     install_intake(api.service, INTAKE)
     return api
 

@@ -21,7 +21,7 @@ from cases.registry import WorkflowRegistry
 from cases.service import CaseService, UnitOfWork, file_case, load_snapshot
 from policies.base import AllowAllAuthorizer
 from sla.clock import ManualClock
-from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, new_case
+from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, TEST_MEDIATORS, new_case, register_mediators
 from workflow.decide import decide
 from workflow.model import Actor, CaseSnapshot, Command
 
@@ -44,12 +44,14 @@ TEXTS = ("Any news?", "请尽快处理", "Photos attached earlier", "We will che
 
 def make_fast_service(url: str, start: datetime = T0) -> CaseService:
     """A service without policies or clocks: audit tests need many events, not decisions."""
-    return CaseService(
+    service = CaseService(
         db=Database(url),
         registry=WorkflowRegistry.from_directory(),
         authorizer=AllowAllAuthorizer(),
         clock=ManualClock(start),
     )
+    register_mediators(service, TEST_MEDIATORS)
+    return service
 
 
 def script(count: int, rng: random.Random) -> list[Step]:

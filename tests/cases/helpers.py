@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cases.db import Database
+from cases.mediators import MAX_CAPACITY, add_mediator, list_mediators
 from cases.merchants import append_merchant_event
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
@@ -65,21 +67,48 @@ def no_offers_from_flagged_merchants(tmp_path: Path) -> CedarAuthorizer:
     )
 
 
+# The mediators the tests assign cases to by hand. Only registered mediators may be assigned,
+# so make_service registers them (active, any skill, room for any number of cases); tests of
+# the router, which would pick them, pass ``mediators=()`` and register their own.
+TEST_MEDIATORS = ("med-1", "med-2", "sen-1")
+
+
 def make_service(
-    url: str, *, authorizer: Authorizer | None = None, clocks: Any = None, clock: ManualClock | None = None
+    url: str,
+    *,
+    authorizer: Authorizer | None = None,
+    clocks: Any = None,
+    clock: ManualClock | None = None,
+    mediators: Sequence[str] = TEST_MEDIATORS,
 ) -> CaseService:
-    return CaseService(
+    service = CaseService(
         db=Database(url),
         registry=WorkflowRegistry.from_directory(),
         authorizer=authorizer or default_policies(),
         clock=clock or ManualClock(T0),
         clocks=clocks,
     )
+    register_mediators(service, mediators)
+    return service
 
 
-def make_clocked_service(url: str, *, authorizer: Authorizer | None = None, start: datetime = T0) -> CaseService:
+def register_mediators(service: CaseService, mediator_ids: Sequence[str], **fields: Any) -> None:
+    """Register each of ``mediator_ids`` not yet registered: active, any skill, ``MAX_CAPACITY``."""
+    values: dict[str, Any] = {"categories": ["*"], "languages": ["*"], "capacity": MAX_CAPACITY, **fields}
+    with service.db.write() as session:
+        known = {m.id for m in list_mediators(session)}
+        for ident in mediator_ids:
+            if ident not in known:
+                add_mediator(session, mediator_id=ident, fields={"display_name": ident, **values},
+                             calendars=default_calendars(), now=service.clock.now())
+
+
+def make_clocked_service(
+    url: str, *, authorizer: Authorizer | None = None, start: datetime = T0, mediators: Sequence[str] = TEST_MEDIATORS
+) -> CaseService:
     """A service whose SLA clocks run on the packaged calendars and a manual clock."""
-    return make_service(url, authorizer=authorizer, clocks=SlaClocks(default_calendars()), clock=ManualClock(start))
+    return make_service(url, authorizer=authorizer, clocks=SlaClocks(default_calendars()), clock=ManualClock(start),
+                        mediators=mediators)
 
 
 def set_merchant_flag(service: CaseService, merchant_id: str, flagged: bool) -> MerchantEvent:

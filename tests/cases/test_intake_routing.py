@@ -32,7 +32,7 @@ CALENDARS = ("default", "24x7")
 
 @pytest.fixture
 def service(db_url: str) -> Iterator[CaseService]:
-    svc = make_clocked_service(db_url)
+    svc = make_clocked_service(db_url, mediators=())
     install_intake(svc, INTAKE)
     yield svc
     svc.db.dispose()
@@ -80,7 +80,7 @@ def test_a_given_category_is_kept_and_not_classified(service: CaseService) -> No
 
 
 def test_without_an_intake_a_category_is_required(db_url: str) -> None:
-    plain = make_clocked_service(db_url)
+    plain = make_clocked_service(db_url, mediators=())
     with pytest.raises(InvalidCommandError, match="category is required"):
         plain.file(actor=CONSUMER, new_case=new_case(category=""))
     plain.db.dispose()
@@ -186,7 +186,7 @@ def test_a_policy_refusing_the_router_leaves_the_case_waiting(db_url: str, tmp_p
         '@id("no-router")\n@reason("this desk assigns by hand")\n'
         'forbid (principal, action == Action::"assign", resource is Case) when { principal.role == "system" };\n'
     )
-    svc = make_clocked_service(db_url, authorizer=load_policy_dir(policies))
+    svc = make_clocked_service(db_url, authorizer=load_policy_dir(policies), mediators=())
     install_intake(svc, INTAKE)
     mediator(svc, "med-a")
     case = svc.file(actor=CONSUMER, new_case=new_case())
@@ -194,8 +194,9 @@ def test_a_policy_refusing_the_router_leaves_the_case_waiting(db_url: str, tmp_p
     with svc.db.read() as session:
         row = session.execute(select(MEDIATORS.c.last_assigned_at).where(MEDIATORS.c.id == "med-a")).one()
     assert row.last_assigned_at is None  # the savepoint undid the router's bookkeeping too
-    # A person may still assign it.
-    assert svc.execute(actor=MEDIATOR, case_id=case.id, name="assign").mediator_id == MEDIATOR.id
+    # A person may still assign it (to a registered mediator).
+    assigned = svc.execute(actor=MEDIATOR, case_id=case.id, name="assign", data={"mediator_id": "med-a"})
+    assert assigned.mediator_id == "med-a"
     svc.db.dispose()
 
 
@@ -257,7 +258,7 @@ def test_a_filings_counts_read_only_their_covering_index_on_sqlite(tmp_path: Pat
     engine = make_engine(url)
     SQLModel.metadata.create_all(engine)
     engine.dispose()
-    svc = make_clocked_service(url)
+    svc = make_clocked_service(url, mediators=())
     try:
         install_intake(svc, INTAKE)
         mediator(svc, "med-a")

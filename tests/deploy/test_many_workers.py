@@ -22,7 +22,15 @@ from typing import Any
 
 import pytest
 
-from bench.cluster import Serve, deployment_env, run_cli, serve, sla_tick_result, start_sla_tick, ticker
+from bench.cluster import (
+    Serve,
+    deployment_env,
+    prepare_database,
+    serve,
+    sla_tick_result,
+    start_sla_tick,
+    ticker,
+)
 from bench.lifecycles import CLOSE_RACE, Books, CaseRun, LifecycleClient
 from cases.db import Database
 from cases.registry import WorkflowRegistry
@@ -77,7 +85,7 @@ def run_deployment(url: str, cases: int, *, kills: int = 0) -> Outcome:
     secret = env["DISPUTES_JWT_SECRET"]
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    run_cli(env, "db", "upgrade")
+    prepare_database(env)
     tag = f"{random.randrange(16**6):06x}"
     runs = [CaseRun.make(i, tag) for i in range(cases)]
     with serve(env, WORKERS) as server, ticker(env) as t1, ticker(env) as t2:
