@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI
 
 from api.deps import reject_unknown_query
+from api.headers import HeadAsGet, SecurityHeaders
 from api.metrics import Metrics, MetricsMiddleware, TickerCollector
 from api.middleware import GuardMiddleware
 from api.openapi import install_openapi
@@ -190,6 +191,15 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
+class DisputesAPI(FastAPI):
+    """FastAPI with :mod:`api.headers` around everything, Starlette's error middleware
+    included: an unexpected error's 500 carries the security headers too, and HEAD is
+    answered on every GET route."""
+
+    def build_middleware_stack(self) -> Any:
+        return SecurityHeaders(HeadAsGet(super().build_middleware_stack()))
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -222,7 +232,7 @@ def create_app(
             app.state.service.db.dispose()
 
     owns_service = service is None
-    app = FastAPI(
+    app = DisputesAPI(
         title="dispute-engine",
         version="0.1.0",
         description=DESCRIPTION,

@@ -178,13 +178,17 @@ def domain_problem(exc: DisputeError, path: str) -> JSONResponse:
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """Every method the API document declares for ``path`` (for 405's Allow header)."""
+    """Every method the API document declares for ``path``, and HEAD beside GET (for 405's
+    Allow header)."""
     table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "allow_table", None)
     if table is None:
         table = []
         for template, item in app.openapi().get("paths", {}).items():
             pattern = re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$")
-            table.append((pattern, sorted(m.upper() for m in item)))
+            declared = {m.upper() for m in item}
+            if "GET" in declared:
+                declared.add("HEAD")  # api.headers.HeadAsGet answers it
+            table.append((pattern, sorted(declared)))
         app.state.allow_table = table
     for pattern, methods in table:
         if pattern.match(path):

@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
 from api.deps import CurrentActor, IfMatch, ServiceDep, SettingsDep, etag
+from api.headers import attachment
 from api.openapi import problems
 from api.problems import ProblemError
 from api.routing import OneHopRoute
@@ -278,11 +279,7 @@ def evidence_content(case_id: str, evidence_id: str, actor: CurrentActor, servic
     return Response(
         content,
         media_type=item.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{item.evidence_id}"',
-            "ETag": f'"{item.sha256}"',
-            "X-Content-Type-Options": "nosniff",
-        },
+        headers={"Content-Disposition": attachment(item.filename, item.evidence_id), "ETag": f'"{item.sha256}"'},
     )
 
 
