@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI
 
 from api.deps import reject_unknown_query
+from api.docs import install_docs
 from api.headers import HeadAsGet, SecurityHeaders
 from api.metrics import Metrics, MetricsMiddleware, TickerCollector
 from api.middleware import GuardMiddleware
@@ -237,6 +238,8 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         openapi_tags=TAGS,
+        docs_url=None,  # api.docs serves /docs and /redoc from vendored assets
+        redoc_url=None,
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],
     )
@@ -247,6 +250,7 @@ def create_app(
     app.state.metrics_registry = metrics.registry
     install_problem_handlers(app)
     install_openapi(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(cases.router)
     app.include_router(actions.router)
