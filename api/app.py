@@ -20,7 +20,7 @@ from api.docs import install_docs
 from api.headers import HeadAsGet, SecurityHeaders
 from api.metrics import Metrics, MetricsMiddleware, TickerCollector
 from api.middleware import GuardMiddleware
-from api.openapi import install_openapi
+from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
 from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports
 from api.settings import DEV_SIGNING_KEY_FILE, Settings, get_settings
@@ -46,7 +46,8 @@ merchants, merchants respond, mediators move cases to a settlement, senior
 mediators rule on escalations, auditors verify every case's history.
 
 Every case carries an `ETag` (its version); changing a case needs `If-Match`.
-Errors are `application/problem+json` (RFC 9457) with a stable `type`.
+Every POST may carry an `Idempotency-Key`. Errors are `application/problem+json`
+(RFC 9457), one `Problem` schema with a stable `type`. Every GET also answers HEAD.
 """
 
 TAGS = [
@@ -242,6 +243,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.service = service
