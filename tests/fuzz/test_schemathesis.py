@@ -3,9 +3,10 @@
 Every operation gets FUZZ_EXAMPLES examples (100 by default, schemathesis's own default,
 as in CI); each example is sent as the next role in turn, and half of them address a real
 case so that the handlers past the 404 are reached. Every check schemathesis has is on
-(schemathesis.toml only widens the statuses two of them accept, saying why) and the app
-runs with its default settings, the rate limiter included: no server error, status
-codes, content types, headers and bodies as the document declares.
+(schemathesis.toml widens the statuses two of them accept and fuzzes the multipart upload
+with valid shapes only, saying why) and the app runs with its default settings, the rate
+limiter included: no server error, status codes, content types, headers and bodies as the
+document declares.
 
 A second run sends every operation's cases through a limiter that allows one request a
 minute, so that the 429 answers themselves are checked against the document.
