@@ -199,8 +199,28 @@ def _add_problem(responses: dict[str, Any], status: int, slug: str = "", descrip
         responses[str(status)] = response
 
 
+def _require_if_match(operation: dict[str, Any]) -> None:
+    """The server answers 428 without If-Match: required, whatever the signature says."""
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "header" and parameter.get("name", "").lower() == "if-match":
+            parameter["required"] = True
+            parameter["schema"] = (
+                {"type": "string", "pattern": parameter["schema"].get("pattern", "")}
+                if "anyOf" in parameter.get("schema", {})
+                else parameter["schema"]
+            )
+
+
 def _complete_operation(path: str, method: str, operation: dict[str, Any], upload_types: Iterable[str]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
+    _add_middleware_answers(path, method, operation, responses)
+    _share_problem_schema(path, responses)
+    _declare_success(method, operation, responses, upload_types)
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _add_middleware_answers(path: str, method: str, operation: dict[str, Any], responses: dict[str, Any]) -> None:
+    """What is answered before (or around) the route, whatever the route declares."""
     # Unknown or repeated query parameters are refused on every route (api.deps.reject_unknown_query).
     _add_problem(responses, 422)
     if path.startswith("/v1/"):
@@ -211,12 +231,22 @@ def _complete_operation(path: str, method: str, operation: dict[str, Any], uploa
         operation.setdefault("parameters", []).append(copy.deepcopy(IDEMPOTENCY_KEY))
         in_flight = "A request with this Idempotency-Key is still running."
         _add_problem(responses, 409, "idempotency-key-in-flight", in_flight)
+
+
+def _share_problem_schema(path: str, responses: dict[str, Any]) -> None:
+    """Every error as the one Problem, with the headers its status always carries."""
     for status, response in responses.items():
-        if status.isdigit() and int(status) >= 400:
-            response["content"] = _problem_content(response)
-            for name, description in PROBLEM_HEADERS.get(int(status), {}).items():
-                if int(status) != 503 or path.startswith("/v1/"):  # /readyz's 503 is a report, not a retry
-                    response.setdefault("headers", {})[name] = _header(description)
+        if not (status.isdigit() and int(status) >= 400):
+            continue
+        response["content"] = _problem_content(response)
+        for name, description in PROBLEM_HEADERS.get(int(status), {}).items():
+            if int(status) != 503 or path.startswith("/v1/"):  # /readyz's 503 is a report, not a retry
+                response.setdefault("headers", {})[name] = _header(description)
+
+
+def _declare_success(method: str, operation: dict[str, Any], responses: dict[str, Any],
+                     upload_types: Iterable[str]) -> None:
+    """The success response's headers, and evidence content's media types."""
     success = next((s for s in responses if s.startswith("2")), None)
     if success is None:
         return
@@ -250,17 +280,8 @@ def build_document(app: FastAPI) -> dict[str, Any]:
     upload_types = app.state.settings.upload_media_types
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
-            for parameter in operation.get("parameters", []):
-                if parameter.get("in") == "header" and parameter.get("name", "").lower() == "if-match":
-                    # The server answers 428 without it: required, whatever the signature says.
-                    parameter["required"] = True
-                    parameter["schema"] = (
-                        {"type": "string", "pattern": parameter["schema"].get("pattern", "")}
-                        if "anyOf" in parameter.get("schema", {})
-                        else parameter["schema"]
-                    )
+            _require_if_match(operation)
             _complete_operation(path, method, operation, upload_types)
-            operation["responses"] = dict(sorted(operation["responses"].items()))
     _drop_unused_schemas(document)
     return document
 
