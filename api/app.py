@@ -16,9 +16,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI
 
 from api.deps import reject_unknown_query
+from api.docs import install_docs
+from api.headers import HeadAsGet, SecurityHeaders
 from api.metrics import Metrics, MetricsMiddleware, TickerCollector
 from api.middleware import GuardMiddleware
-from api.openapi import install_openapi
+from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
 from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports
 from api.settings import DEV_SIGNING_KEY_FILE, Settings, get_settings
@@ -44,7 +46,8 @@ merchants, merchants respond, mediators move cases to a settlement, senior
 mediators rule on escalations, auditors verify every case's history.
 
 Every case carries an `ETag` (its version); changing a case needs `If-Match`.
-Errors are `application/problem+json` (RFC 9457) with a stable `type`.
+Every POST may carry an `Idempotency-Key`. Errors are `application/problem+json`
+(RFC 9457), one `Problem` schema with a stable `type`. Every GET also answers HEAD.
 """
 
 TAGS = [
@@ -190,6 +193,15 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
+class DisputesAPI(FastAPI):
+    """FastAPI with :mod:`api.headers` around everything, Starlette's error middleware
+    included: an unexpected error's 500 carries the security headers too, and HEAD is
+    answered on every GET route."""
+
+    def build_middleware_stack(self) -> Any:
+        return SecurityHeaders(HeadAsGet(super().build_middleware_stack()))
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -222,13 +234,16 @@ def create_app(
             app.state.service.db.dispose()
 
     owns_service = service is None
-    app = FastAPI(
+    app = DisputesAPI(
         title="dispute-engine",
         version="0.1.0",
         description=DESCRIPTION,
         openapi_tags=TAGS,
+        docs_url=None,  # api.docs serves /docs and /redoc from vendored assets
+        redoc_url=None,
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.service = service
@@ -237,6 +252,7 @@ def create_app(
     app.state.metrics_registry = metrics.registry
     install_problem_handlers(app)
     install_openapi(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(cases.router)
     app.include_router(actions.router)

@@ -15,13 +15,14 @@ import typer
 import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import func, make_url, select
+from sqlalchemy import func, inspect, make_url, select
 
 from api.app import build_service, build_ticker, policy_dir, signing_key
 from api.auth import TOKEN_ROLES, mint_token, parse_ttl
 from api.cli_desk import config_app, config_override, desk_or_exit, scenario_app, set_config_override
 from api.cli_desk import settings as configured_settings
 from api.demo import DEMO_COMMANDS, create_demo
+from api.plural import quantity
 from api.settings import Settings, get_settings
 from api.terminal import SafeConsole, plain, shown
 from cases import schema
@@ -115,20 +116,38 @@ def _progress() -> Progress:
     )
 
 
-def _service(settings: Settings, clock: ManualClock | None = None) -> CaseService:
+def _require_schema(settings: Settings, *, create_if_empty: bool = False, refusal: str = "") -> None:
+    """Exit 2 unless the database's schema is the code's (``refusal`` prefixes the message).
+
+    With ``create_if_empty``, an empty SQLite file (the embedded default, or a new one) first
+    gets the schema, so that a newcomer's ``disputes serve`` or ``disputes demo`` just works.
+    PostgreSQL, and SQLite files that hold tables, keep the explicit ``disputes db upgrade``:
+    changing a schema in use is the operator's decision."""
     engine = make_engine(settings.database_url)
     try:
+        if create_if_empty and engine.dialect.name == "sqlite" and not inspect(engine).get_table_names():
+            schema.upgrade(engine)
+            err.print(f"database schema: empty -> {schema.current_revision(engine)} (created in {_database(settings)})")
         schema.require_current(engine)
     except schema.SchemaBehindError as exc:
-        err.print(f"[red]{shown(exc)}[/red]")
+        err.print(f"[red]{shown(exc)}[/red]" if not refusal else f"[red]{refusal}[/red] {shown(exc)}")
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
+
+
+def _database(settings: Settings) -> str:
+    """The database URL without its password, for messages."""
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def _service(settings: Settings, clock: ManualClock | None = None, *, create_schema: bool = False) -> CaseService:
+    _require_schema(settings, create_if_empty=create_schema)
     try:
         return build_service(settings, clock=clock)
     except InvalidDeskError as exc:
         _print_problems(exc.problems)
-        err.print(f"{len(exc.problems)} problem(s) in the desk {settings.config_dir or '(packaged default)'}")
+        err.print(f"{quantity(len(exc.problems), 'problem')} in the desk {settings.config_dir or '(packaged default)'}")
         raise typer.Exit(2) from None
 
 
@@ -156,22 +175,14 @@ def serve(
             "(set DISPUTES_DATABASE_URL=postgresql+psycopg://..., see docs/deploy.md)"
         )
         raise typer.Exit(2)
-    engine = make_engine(settings.database_url)
-    try:
-        schema.require_current(engine)
-    except schema.SchemaBehindError as exc:
-        err.print(f"[red]refusing to start:[/red] {shown(exc)}")
-        raise typer.Exit(2) from None
-    finally:
-        engine.dispose()
+    _require_schema(settings, create_if_empty=True, refusal="refusing to start:")
     desk = desk_or_exit(settings.config_dir, code=2)  # refuse to start on an unsound desk, naming every problem
     if config_override() is not None:
         # The app (and every uvicorn worker) reads its settings from the environment, afresh.
         os.environ["DISPUTES_CONFIG_DIR"] = str(config_override())
         get_settings.cache_clear()
     err.print(f"desk {shown(repr(desk.name))}: {desk.version}")
-    database = make_url(settings.database_url).render_as_string(hide_password=True)
-    err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, database: {database})")
+    err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, database: {_database(settings)})")
     uvicorn.run(
         "api.main:create_app",
         factory=True,
@@ -192,8 +203,7 @@ def worker() -> None:
     settings = _settings()
     service = _service(settings)
     ticker = build_ticker(service, settings, signing_key(settings))
-    database = make_url(settings.database_url).render_as_string(hide_password=True)
-    err.print(f"ticker running every {settings.tick_seconds:g}s on {database}; Ctrl-C stops")
+    err.print(f"ticker running every {settings.tick_seconds:g}s on {_database(settings)}; Ctrl-C stops")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ticker.start()
@@ -205,7 +215,8 @@ def worker() -> None:
     finally:
         ticker.stop()
         service.db.dispose()
-        err.print(f"ticker stopped after {ticker.sweeps} sweeps, {ticker.fired_total} timer effects")
+        err.print(f"ticker stopped after {quantity(ticker.sweeps, 'sweep')}, "
+                  f"{quantity(ticker.fired_total, 'timer effect')}")
 
 
 @sla_app.command("tick")
@@ -216,7 +227,7 @@ def sla_tick(now: Annotated[str | None, typer.Option(help="Sweep as of this inst
     instant = _parse_instant(now) if now else service.clock.now()
     fired = fire_due_timers(service, instant)
     service.db.dispose()
-    out.print(f"{fired} timer effects applied as of {instant.isoformat()}")
+    out.print(f"{quantity(fired, 'timer effect')} applied as of {instant.isoformat()}")
 
 
 # --- schema ---------------------------------------------------------------------
@@ -253,11 +264,12 @@ def demo(
     count: Annotated[int, typer.Option(min=1, max=100_000, help="How many cases to file.")] = 60,
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if cases exist.")] = False,
 ) -> None:
-    """Load realistic demo data (merchants, mediators, cases in every state) through the service."""
+    """Load realistic demo data (merchants, mediators, cases in every state) through the service.
+    An empty SQLite database gets its schema first."""
     settings = _settings()
     start = SystemClock().now() - timedelta(minutes=30 * count)
     clock = ManualClock(start)
-    service = _service(settings, clock)
+    service = _service(settings, clock, create_schema=True)
     workflow = service.registry.active()
     missing = DEMO_COMMANDS - {*workflow.trigger_names, *workflow.action_names}
     if missing:
@@ -268,12 +280,12 @@ def demo(
     with service.db.read() as session:
         existing = session.execute(select(func.count()).select_from(CASES)).scalar_one()
     if if_empty and existing:
-        err.print(f"demo data: {existing} cases already present, nothing added")
+        err.print(f"demo data: {quantity(existing, 'case')} already present, nothing added")
         return
     with _progress() as progress:
         task = progress.add_task("filing demo cases", total=count)
         ids = create_demo(service, clock, count=count, progress=lambda n: progress.update(task, completed=n))
-    err.print(f"demo data: {len(ids)} cases filed (e.g. {ids[0]})")
+    err.print(f"demo data: {quantity(len(ids), 'case')} filed (e.g. {ids[0]})")
     service.db.dispose()
 
 
@@ -387,14 +399,16 @@ def audit_verify(
         )
     service.db.dispose()
     if not report.intact:
-        err.print(f"{len({d.case_id for d in report.damages})} of {report.cases_checked} cases damaged, "
-                  f"{len(report.merchant_damages)} of {report.merchants_checked} merchant logs damaged, "
-                  f"{len(report.checkpoint_problems)} checkpoint problem(s)")
+        err.print(f"{len({d.case_id for d in report.damages})} of {quantity(report.cases_checked, 'case')} damaged, "
+                  f"{len(report.merchant_damages)} of {quantity(report.merchants_checked, 'merchant log')} damaged, "
+                  f"{quantity(len(report.checkpoint_problems), 'checkpoint problem')}")
         raise typer.Exit(1)
     replays = "" if chain_only else "replays equal the stored cases, "
-    out.print(f"all {report.cases_checked} cases intact ({report.events_checked} events) and "
-              f"{report.merchants_checked} merchant logs ({report.merchant_events_checked} events): chains verify, "
-              f"{replays}{report.checkpoints_checked} checkpoints verify")
+    cases = "the 1 case" if report.cases_checked == 1 else f"all {report.cases_checked} cases"
+    out.print(f"{cases} intact ({quantity(report.events_checked, 'event')}) and "
+              f"{quantity(report.merchants_checked, 'merchant log')} "
+              f"({quantity(report.merchant_events_checked, 'event')}): chains verify, {replays}"
+              f"{quantity(report.checkpoints_checked, 'checkpoint')} verify")
 
 
 @audit_app.command("export")
@@ -407,15 +421,24 @@ def audit_export(
     reference, checkpoints); tools/verify_export.py checks such a file without this code."""
     settings = _settings()
     service = _service(settings)
-    target = output.open("w", encoding="utf-8") if output else sys.stdout
+    target = output.open("w", encoding="utf-8", newline="\n") if output else sys.stdout
     try:
         summary = export_jsonl(service.db, target, now=service.clock.now(), case_id=case,
                                since=_parse_instant(since) if since else None)
-    finally:
+    except DisputeError as exc:  # an unknown case: nothing to export, and no half-written file left behind
         if output:
             target.close()
+            output.unlink()
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        if output and not target.closed:
+            target.close()
         service.db.dispose()
-    err.print(f"exported {summary}")
+    lines = summary.counts
+    err.print(f"exported {quantity(lines.get('cases', 0), 'case')}, {quantity(lines.get('event', 0), 'event')} and "
+              f"{quantity(lines.get('checkpoint', 0), 'checkpoint')} to {output or 'standard output'} "
+              f"(digest {summary.digest[:16]}...)", soft_wrap=True)
 
 
 @audit_app.command("checkpoint")
@@ -428,7 +451,8 @@ def audit_checkpoint() -> None:
     if written is None:
         err.print("another worker is writing a checkpoint right now; nothing written")
         raise typer.Exit(1)
-    out.print(f"checkpoint #{written.number}: {written.case_count} cases, {written.event_count} events, "
+    out.print(f"checkpoint #{written.number}: {quantity(written.case_count, 'case')}, "
+              f"{quantity(written.event_count, 'event')}, "
               f"root {written.merkle_root[:16]}, signed by {written.public_key[:16]}")
 
 
@@ -484,7 +508,7 @@ def audit_what_if(
     if changed:
         out.print(table)
     out.print(
-        f"{changed} of {len(ids)} cases would go differently ({commands} commands replayed; "
+        f"{changed} of {quantity(len(ids), 'case')} would go differently ({quantity(commands, 'command')} replayed; "
         f"workflow {definition.version[:12]}, policies {authorizer.version[:12]})"
     )
 
@@ -504,8 +528,8 @@ def workflow_check(files: Annotated[list[Path], typer.Argument(help="Workflow YA
             _print_problems(exc.problems)
             continue
         out.print(
-            f"{path}: ok  ({definition.name}, {len(definition.states)} states, "
-            f"{len(definition.trigger_names)} triggers, version {definition.version[:12]})"
+            f"{path}: ok  ({definition.name}, {quantity(len(definition.states), 'state')}, "
+            f"{quantity(len(definition.trigger_names), 'trigger')}, version {definition.version[:12]})"
         )
     if failed:
         raise typer.Exit(1)
@@ -537,11 +561,12 @@ def policies_check(
     problems = check_policies(target, definitions)
     if problems:
         _print_problems(problems)
-        err.print(f"{len(problems)} problem(s) in {target}")
+        err.print(f"{quantity(len(problems), 'problem')} in {target}")
         raise typer.Exit(1)
     authorizer = load_policy_dir(target)
     out.print(
-        f"{target}: ok  ({len(authorizer.policies)} policies, version {authorizer.version[:12]}, "
+        f"{target}: ok  ({quantity(len(authorizer.policies), 'policy', 'policies')}, "
+        f"version {authorizer.version[:12]}, "
         f"linted against {', '.join(d.name for d in definitions)})"
     )
 
@@ -596,7 +621,7 @@ def _emit(title: str, columns: list[str], rows: list[list[object]], csv_path: Pa
             writer = csv.writer(handle)
             writer.writerow(columns)
             writer.writerows(rows)
-        err.print(f"wrote {len(rows)} rows to {csv_path}")
+        err.print(f"wrote {quantity(len(rows), 'row')} to {csv_path}")
 
 
 def _report(kind: str, since: str | None, until: str | None, csv_path: Path | None,
@@ -668,7 +693,7 @@ def supervise() -> None:
     out.print(f"flagged: {shown(', '.join(outcome.raised) or '-')}; "
               f"still flagged: {shown(', '.join(outcome.kept) or '-')}; "
               f"cleared: {shown(', '.join(outcome.cleared) or '-')}; "
-              f"{outcome.merchant_events} merchant log event{'' if outcome.merchant_events == 1 else 's'} written")
+              f"{quantity(outcome.merchant_events, 'merchant log event')} written")
 
 
 # --- mediators --------------------------------------------------------------------------------
@@ -770,7 +795,7 @@ def mediators_route() -> None:
         routed = route_waiting(service, service.intake)
     finally:
         service.db.dispose()
-    out.print(f"{routed} waiting cases assigned")
+    out.print(f"{quantity(routed, 'waiting case')} assigned")
 
 
 # --- intake rule files ------------------------------------------------------------------------
@@ -796,10 +821,11 @@ def intake_check(
         _print_problems(problems)
         raise typer.Exit(1)
     classification = loaded["classification"]
-    out.print(f"{paths.classification}: ok ({len(classification.categories)} categories, "
-              f"{sum(classification_summary(classification).values())} terms and patterns)")
-    out.print(f"{paths.priority}: ok ({len(loaded['priority'].rules)} rules)")
-    out.print(f"{paths.supervision}: ok ({len(loaded['supervision'].thresholds)} thresholds)")
+    terms = sum(classification_summary(classification).values())
+    out.print(f"{paths.classification}: ok ({quantity(len(classification.categories), 'category', 'categories')}, "
+              f"{quantity(terms, 'term or pattern', 'terms and patterns')})")
+    out.print(f"{paths.priority}: ok ({quantity(len(loaded['priority'].rules), 'rule')})")
+    out.print(f"{paths.supervision}: ok ({quantity(len(loaded['supervision'].thresholds), 'threshold')})")
 
 
 @intake_app.command("classify")
@@ -816,8 +842,9 @@ def intake_classify(
         _print_problems(exc.problems)
         raise typer.Exit(1) from None
     result = classifier.classify(subject, description)
+    scores = ", ".join(f"{name} {points}" for name, points in result.scores) or "-"
     out.print(f"category [bold]{shown(result.category)}[/bold]  score {result.score}  language {result.language}  "
-              f"scores {dict(result.scores)}")
+              f"scores {shown(scores)}")
     table = Table("rule", "kind", "term", "matched", "field", "points")
     for match in result.evidence:
         table.add_row(*(plain(cell) for cell in (match.rule, match.kind, match.term, match.matched, match.field,

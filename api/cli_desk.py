@@ -14,10 +14,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from api.plural import quantity
 from api.settings import Settings, get_settings
 from api.terminal import SafeConsole, escape_controls, plain, shown
 from cases.desk import Desk, try_load_desk, write_packaged_desk
 from cases.scenarios import ScenarioFileError, check_scenarios, load_scenarios, run_scenarios
+from intake.classify import ClassificationRules
+from intake.priority import PriorityRules
+from intake.supervision import SupervisionRules
 from workflow.definition import Problem
 
 config_app = typer.Typer(help="Desk configuration directories: check, reload, start one.", no_args_is_help=True)
@@ -64,7 +68,7 @@ def desk_or_exit(directory: Path | None, *, code: int = 1) -> Desk:
     desk, problems = try_load_desk(target)
     if desk is None:
         print_problems(problems)
-        err.print(f"{len(problems)} problem(s) in the desk {target or '(packaged default)'}", soft_wrap=True)
+        err.print(f"{quantity(len(problems), 'problem')} in the desk {target or '(packaged default)'}", soft_wrap=True)
         raise typer.Exit(code)
     return desk
 
@@ -98,13 +102,13 @@ def config_check(
             problems = exc.problems
     if problems:
         print_problems(problems)
-        err.print(f"{len(problems)} problem(s) in the scenario files of {_describe(desk)}", soft_wrap=True)
+        err.print(f"{quantity(len(problems), 'problem')} in the scenario files of {_describe(desk)}", soft_wrap=True)
         raise typer.Exit(1)
     table = Table("part", "from", "what", title=f"desk {shown(repr(desk.name))}: ok")
     for name, source in desk.sources.items():
         table.add_row(*(plain(cell) for cell in (name, source if source is not None else "-", _summary(desk, name))))
-    table.add_row(*(plain(cell) for cell in ("scenarios", desk.scenario_dir or "-",
-                                             f"{scenario_count} scenarios (checked, not run)")))
+    checked = f"{quantity(scenario_count, 'scenario')} (checked, not run)"
+    table.add_row(*(plain(cell) for cell in ("scenarios", desk.scenario_dir or "-", checked)))
     out.print(table)
     out.print(f"{shown(_describe(desk))}: ok; new cases use workflow {shown(repr(desk.default_workflow))}",
               soft_wrap=True)
@@ -115,16 +119,22 @@ def _summary(desk: Desk, part: str) -> str:
     if value is None:
         return "none"
     if part == "workflows":
-        return ", ".join(f"{w.name} ({len(w.states)} states, {len(w.trigger_names)} triggers, "
+        return ", ".join(f"{w.name} ({quantity(len(w.states), 'state')}, {quantity(len(w.trigger_names), 'trigger')}, "
                          f"version {w.version[:12]})" for w in desk.workflows)
     if part == "policies":
-        return f"{len(desk.policies.policies)} policies, version {desk.policies.version[:12]}"
+        return f"{quantity(len(desk.policies.policies), 'policy', 'policies')}, version {desk.policies.version[:12]}"
     if part == "calendars":
         return ", ".join(sorted(desk.calendars))
     if part == "settings":
         manifest = desk.manifest
         return f"{manifest.name}: {manifest.title}" if manifest.title else manifest.name
-    return type(value).__name__
+    if isinstance(value, ClassificationRules):
+        return quantity(len(value.categories), "category", "categories")
+    if isinstance(value, PriorityRules):
+        return quantity(len(value.rules), "rule")
+    if isinstance(value, SupervisionRules):
+        return quantity(len(value.thresholds), "threshold")
+    return part
 
 
 @config_app.command("reload")
@@ -178,7 +188,7 @@ def scenario_run(
         results = run_scenarios(load_scenarios(targets), desk)
     except ScenarioFileError as exc:
         print_problems(exc.problems)
-        err.print(f"{len(exc.problems)} problem(s) in the scenario files; nothing was run", soft_wrap=True)
+        err.print(f"{quantity(len(exc.problems), 'problem')} in the scenario files; nothing was run", soft_wrap=True)
         raise typer.Exit(1) from None
     table = Table("scenario", "file", "steps", "result", "first difference", title=f"desk {shown(repr(desk.name))}")
     table.columns[1].overflow = "fold"
@@ -196,6 +206,7 @@ def scenario_run(
             out.print(escape_controls(f"{_relative(scenario.file)}:{scenario.line}: FAIL {scenario.name}: "
                                       f"{result.difference}"), soft_wrap=True, markup=False, highlight=False)
     failed = sum(1 for r in results if not r.passed)
-    out.print(f"{len(results) - failed} of {len(results)} scenarios passed against {_describe(desk)}", soft_wrap=True)
+    out.print(f"{len(results) - failed} of {quantity(len(results), 'scenario')} passed against {_describe(desk)}",
+              soft_wrap=True)
     if failed:
         raise typer.Exit(1)

@@ -111,15 +111,38 @@ def problem(
 
 
 def problem_schema() -> dict[str, Any]:
+    """The one schema of every problem (``components/schemas/Problem``): RFC 9457's members
+    and the extensions some kinds add (each optional; others may come)."""
+    strings = {"type": "array", "items": {"type": "string"}}
     return {
+        "title": "Problem",
+        "description": "RFC 9457 problem details. `type` is stable per kind of problem: switch on it.",
         "type": "object",
         "required": ["type", "title", "status"],
         "properties": {
-            "type": {"type": "string"},
+            "type": {"type": "string", "description": "urn:dispute-engine:problem:<kind>"},
             "title": {"type": "string"},
-            "status": {"type": "integer"},
+            "status": {"type": "integer", "description": "The HTTP status."},
             "detail": {"type": "string"},
-            "instance": {"type": "string"},
+            "instance": {"type": "string", "description": "The request path."},
+            "errors": {
+                "description": "422: the fields at fault.",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "message"],
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"},
+                                   "type": {"type": "string"}},
+                },
+            },
+            "current_version": {"type": "integer", "description": "412: the case's version now."},
+            "current_state": {"type": "string", "description": "409: the case's state now."},
+            "possible_triggers": {**strings, "description": "409: what the state allows."},
+            "action": {"type": "string", "description": "403: the refused action."},
+            "reasons": {**strings, "description": "403: the deciding policies' reasons."},
+            "policies": {**strings, "description": "403: the deciding policies' ids."},
+            "known": {**strings, "description": "422: the names that would have been understood."},
+            "limit": {"type": "integer", "description": "413: the size limit in bytes."},
         },
         "additionalProperties": True,
     }
@@ -198,13 +221,17 @@ def domain_problem(exc: DisputeError, path: str) -> JSONResponse:
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """Every method the API document declares for ``path`` (for 405's Allow header)."""
+    """Every method the API document declares for ``path``, and HEAD beside GET (for 405's
+    Allow header)."""
     table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "allow_table", None)
     if table is None:
         table = []
         for template, item in app.openapi().get("paths", {}).items():
             pattern = re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$")
-            table.append((pattern, sorted(m.upper() for m in item)))
+            declared = {m.upper() for m in item}
+            if "GET" in declared:
+                declared.add("HEAD")  # api.headers.HeadAsGet answers it
+            table.append((pattern, sorted(declared)))
         app.state.allow_table = table
     for pattern, methods in table:
         if pattern.match(path):

@@ -23,9 +23,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+try:
+    import rfc8785
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+except ImportError as missing:  # the two packages this program needs besides the standard library
+    print(
+        f"verify_export.py needs the packages rfc8785 and cryptography ({missing.name} is missing): "
+        "pip install rfc8785 cryptography (in a dispute-engine checkout: run it with .venv/bin/python)",
+        file=sys.stderr,
+    )
+    raise SystemExit(2) from None
 
 FORMAT = "dispute-engine-export"
 FORMAT_VERSIONS = (1, 2)
@@ -547,7 +555,12 @@ class Verifier:
         elif (len(ordered), events) != signed_root[1:]:
             self.problem(where, None, "root", f"{logs} or event count differs from the signed document")
         else:
-            self.notes.append(f"{where}: Merkle root over {len(ordered)} {logs} heads recomputed and matches")
+            self.notes.append(f"{where}: Merkle root over {count(len(ordered), logs + ' head')} recomputed and matches")
+
+
+def count(number: int, noun: str) -> str:
+    """"1 case", "2 cases"."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def feed_all(verifier: Verifier, stream: BinaryIO) -> None:
@@ -567,15 +580,16 @@ def report(verifier: Verifier, name: str, quiet: bool) -> None:
             file=out,
         )
         chains = "every chain verifies" if not verifier.damaged_cases else f"{len(verifier.damaged_cases)} damaged"
-        print(f"  {len(verifier.finished)} cases, {verifier.events} events: {chains}", file=out)
+        print(f"  {count(len(verifier.finished), 'case')}, {count(verifier.events, 'event')}: {chains}", file=out)
         if verifier.merchants:
             damaged = sum(1 for m in verifier.merchants.values() if m.damaged)
             logs = "every chain verifies" if not damaged else f"{damaged} damaged"
-            print(f"  {len(verifier.merchants)} merchant logs, {verifier.merchant_events} events: {logs}", file=out)
+            print(f"  {count(len(verifier.merchants), 'merchant log')}, {count(verifier.merchant_events, 'event')}: "
+                  f"{logs}", file=out)
         if verifier.checkpoints:
             keys = ", ".join(sorted(k[:16] + "..." for k in verifier.keys))
             pinned = "pinned" if verifier.trusted else "not pinned: pass --public-key to require it"
-            print(f"  {len(verifier.checkpoints)} checkpoints, signed by {keys} ({pinned})", file=out)
+            print(f"  {count(len(verifier.checkpoints), 'checkpoint')}, signed by {keys} ({pinned})", file=out)
         else:
             print("  no checkpoints", file=out)
         for note in verifier.notes:
@@ -583,8 +597,7 @@ def report(verifier: Verifier, name: str, quiet: bool) -> None:
     for problem in verifier.problems:
         print(f"PROBLEM {problem}", file=out)
     if verifier.problems:
-        count = len(verifier.problems)
-        print(f"RESULT: DAMAGED ({count} problem{'' if count == 1 else 's'})", file=out)
+        print(f"RESULT: DAMAGED ({count(len(verifier.problems), 'problem')})", file=out)
     else:
         print("RESULT: INTACT", file=out)
 

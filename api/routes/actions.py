@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
 from api.answers import answering, case_headers
 from api.deps import CurrentActor, IfMatch, ServiceDep, SettingsDep
+from api.headers import attachment
 from api.openapi import problems
 from api.pagination import SeqPosition
 from api.problems import ProblemError
@@ -298,11 +299,7 @@ def evidence_content(case_id: str, evidence_id: str, actor: CurrentActor, servic
     return Response(
         content,
         media_type=item.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{item.evidence_id}"',
-            "ETag": f'"{item.sha256}"',
-            "X-Content-Type-Options": "nosniff",
-        },
+        headers={"Content-Disposition": attachment(item.filename, item.evidence_id), "ETag": f'"{item.sha256}"'},
     )
 
 

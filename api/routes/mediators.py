@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response, status
 from api.answers import answering
 from api.deps import CurrentActor, ServiceDep
 from api.openapi import problems
-from api.problems import TYPE_PREFIX, ProblemError, problem_schema
+from api.problems import TYPE_PREFIX, ProblemError
 from api.routing import OneHopRoute
 from api.schemas import MediatorCreate, MediatorPublic, MediatorsPublic, MediatorUpdate
 from cases import idempotency
@@ -54,7 +54,7 @@ def mediators(actor: CurrentActor, service: ServiceDep) -> MediatorsPublic:
 
 _EXISTS: dict[int | str, dict[str, Any]] = {409: {
     "description": "A mediator with this id already exists; change it with PATCH.",
-    "content": {"application/problem+json": {"schema": problem_schema(), "example": {
+    "content": {"application/problem+json": {"example": {
         "type": TYPE_PREFIX + "already-exists", "title": "Already exists", "status": 409,
         "detail": "mediator 'med-li' already exists; change it with PATCH /v1/mediators/med-li"}}},
 }}

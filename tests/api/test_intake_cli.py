@@ -48,7 +48,7 @@ def test_mediators_route_cases_and_reports_print_and_write_csv(database: Path, t
     assert "med-li" in listed and "2/3" in listed  # a counterfeit case weighs 2
     assert "capacity 5" in run("mediators", "update", "med-li", "--capacity", "5", "--categories", "*",
                                "--languages", "zh,en")
-    assert "1 waiting cases assigned" in run("mediators", "route")
+    assert "1 waiting case assigned" in run("mediators", "route")
     out_csv = tmp_path / "merchants.csv"
     printed = run("report", "merchants", "--csv", str(out_csv))
     assert "m-1" in printed

@@ -218,7 +218,7 @@ def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypa
         assert re.search(r"\b1 of \d+ cases would go differently", re.sub(r"\s+", " ", output))
         code, output = invoke("audit", "what-if", "--config", str(desk), "--case", silent_case, env=served)
         flat = re.sub(r"\s+", " ", output)
-        assert "1 of 1 cases would go differently" in flat
+        assert "1 of 1 case would go differently" in flat
         assert "would not breach yet: due 2026-03-05T02:00:00.000000Z under the new rules" in flat
         assert "would not happen: its clock would not have run out" in flat
     finally:
