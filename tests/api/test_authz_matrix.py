@@ -27,7 +27,7 @@ MATRIX_FILE = Path(__file__).with_name("authz_matrix.yaml")
 def api(api_factory: Callable[..., Api]) -> Api:
     # The matrix sends a thousand-odd requests as fast as the engine answers them; the
     # rate limiter is another test's subject (test_limits.py), not a role's permission.
-    return api_factory({"rate_limit_per_minute": 10**6})
+    return api_factory({"rate_limit_per_minute": 10**6, "auth_failures_per_minute": 10**6})
 
 
 MATRIX: dict[str, Any] = yaml.safe_load(MATRIX_FILE.read_text(encoding="utf-8"))

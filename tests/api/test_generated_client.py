@@ -116,6 +116,20 @@ def test_a_generated_client_files_and_moves_a_case(generated: ModuleType, server
         again = cases_file.sync_detailed(client=consumer, body=complaint, idempotency_key="file-TB-42")
         assert again.parsed.id == case.id and again.headers["Idempotent-Replayed"] == "true"
 
+        # Only registered mediators may be assigned; registered after the filing, so that the
+        # router leaves the case in the pool for the manual assignment below.
+        admin = clients.enter_context(_client(generated, server, "admin-1", "admin"))
+        mediators_add = importlib.import_module(f"{PACKAGE}.api.configuration.mediators_add")
+        registered = mediators_add.sync_detailed(
+            client=admin,
+            body=models.MediatorCreate(
+                id="med-1", display_name="Li", capacity=5,
+                categories=[models.MediatorCreateCategoriesItem("*")],
+                languages=[models.MediatorCreateLanguagesItem("*")],
+            ),
+        )
+        assert registered.status_code == 201, registered.content
+
         assign = models.TransitionRequest(trigger="assign")
         stale = cases_transition.sync_detailed(case.id, client=mediator, body=assign, if_match=f'"{case.version - 1}"')
         assert stale.status_code == 412

@@ -98,7 +98,7 @@ def test_evidence_downloads_as_an_attachment_under_a_safe_name(api: Api) -> None
         "../../etc/passwd.txt": "passwd.txt",
         "..\\..\\boot.ini": "boot.ini",
         "收据 2026 (1).pdf": "收据 2026 (1).pdf",
-        "\u202egnp.exe": "gnp.exe",  # a right-to-left override would show it as "exe.png"
+        "C:\\Users\\李\\发票.pdf": "发票.pdf",  # a Windows path: only its last segment
         "...": None,  # nothing left: the evidence id names it
     }
     for sent, expected in names.items():

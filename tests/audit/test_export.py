@@ -289,7 +289,7 @@ def test_merchant_logs_are_exported_and_verified_outside_the_project(
     run = run_tool(verifier, export, "--public-key", public_key_hex(signing_key), "--all-roots")
     assert run.code == 0, run.out
     assert "2 merchant logs, 4 events: every chain verifies" in run.out
-    assert "checkpoint #1: Merkle root over 1 merchant heads recomputed and matches" in run.out
+    assert "checkpoint #1: Merkle root over 1 merchant head recomputed and matches" in run.out
     assert "checkpoint #2: Merkle root over 2 merchant heads recomputed and matches" in run.out
 
     def change_event(lines: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -359,10 +359,10 @@ def test_checkpoints_and_exports_of_earlier_versions_still_verify(
 
     run = run_tool(verifier, old, "--public-key", public_key_hex(signing_key))
     assert run.code == 0, run.out
-    assert "format dispute-engine-export v1" in run.out and "checkpoint #1: Merkle root over 1 case heads" in run.out
+    assert "format dispute-engine-export v1" in run.out and "checkpoint #1: Merkle root over 1 case head" in run.out
     run = run_tool(verifier, export_to(service, tmp_path / "new.jsonl"), "--all-roots")
     assert run.code == 0, run.out
-    assert "checkpoint #2: Merkle root over 1 merchant heads recomputed and matches" in run.out
+    assert "checkpoint #2: Merkle root over 1 merchant head recomputed and matches" in run.out
 
 
 def as_v1(session: Session, checkpoint: Checkpoint, key: Ed25519PrivateKey) -> None:

@@ -63,8 +63,12 @@ _URL = f"sqlite:///{Path(_DIR.name) / 'fuzz.db'}"
 _engine = make_engine(_URL)
 SQLModel.metadata.create_all(_engine)
 _engine.dispose()
-SETTINGS = Settings(environment="test", database_url=_URL, run_ticker=False)
-assert SETTINGS.rate_limit_per_minute == Settings.model_fields["rate_limit_per_minute"].default
+# The app's default limits, both of them: 600 requests a minute per caller and 60 failed
+# authentications a minute per address. Only the hold-back of a throttled failure (a tarpit:
+# wall-clock waiting, no other behaviour) is off, or the run would spend minutes asleep.
+SETTINGS = Settings(environment="test", database_url=_URL, run_ticker=False, auth_failure_delay_seconds=0)
+for _limit in ("rate_limit_per_minute", "auth_failures_per_minute"):
+    assert getattr(SETTINGS, _limit) == Settings.model_fields[_limit].default
 SERVICE = make_service(_URL, clock=ManualClock(T0), clocks=SlaClocks(default_calendars()))
 APP = create_app(SETTINGS, service=SERVICE)
 CONFIG_FILE = str(Path(__file__).resolve().parents[2] / "schemathesis.toml")
