@@ -119,8 +119,10 @@ def build_ticker(service: CaseService, settings: Settings, key: Ed25519PrivateKe
     def sweep(now: datetime) -> int:
         fired = fire_due_timers(service, now)
         write_checkpoint(service.db, key, now, min_interval=interval)
-        if supervision_every and isinstance(service.intake, DeskIntake) and (
-            not supervised or now - supervised[-1] >= supervision_every
+        if (
+            supervision_every
+            and isinstance(service.intake, DeskIntake)
+            and (not supervised or now - supervised[-1] >= supervision_every)
         ):
             # Safe with several workers: each merchant's flag is decided under a lock (cases/reports.py).
             supervised[:] = [now]

@@ -64,8 +64,9 @@ sla_app = typer.Typer(help="SLA clocks.", no_args_is_help=True)
 app.add_typer(sla_app, name="sla")
 policies_app = typer.Typer(help="Cedar policy sets.", no_args_is_help=True)
 app.add_typer(policies_app, name="policies")
-report_app = typer.Typer(help="Merchant supervision and service-quality reports (tables, or CSV).",
-                         no_args_is_help=True)
+report_app = typer.Typer(
+    help="Merchant supervision and service-quality reports (tables, or CSV).", no_args_is_help=True
+)
 app.add_typer(report_app, name="report")
 mediators_app = typer.Typer(help="Mediators the router assigns cases to.", no_args_is_help=True)
 app.add_typer(mediators_app, name="mediators")
@@ -215,8 +216,9 @@ def worker() -> None:
     finally:
         ticker.stop()
         service.db.dispose()
-        err.print(f"ticker stopped after {quantity(ticker.sweeps, 'sweep')}, "
-                  f"{quantity(ticker.fired_total, 'timer effect')}")
+        err.print(
+            f"ticker stopped after {quantity(ticker.sweeps, 'sweep')}, {quantity(ticker.fired_total, 'timer effect')}"
+        )
 
 
 @sla_app.command("tick")
@@ -273,8 +275,11 @@ def demo(
     workflow = service.registry.active()
     missing = DEMO_COMMANDS - {*workflow.trigger_names, *workflow.action_names}
     if missing:
-        err.print(f"demo data drives the consumer_dispute workflow; this desk's workflow {workflow.name!r} "
-                  f"has no {', '.join(sorted(missing))}. Nothing was filed.", soft_wrap=True)
+        err.print(
+            f"demo data drives the consumer_dispute workflow; this desk's workflow {workflow.name!r} "
+            f"has no {', '.join(sorted(missing))}. Nothing was filed.",
+            soft_wrap=True,
+        )
         service.db.dispose()
         raise typer.Exit(2)
     with service.db.read() as session:
@@ -369,8 +374,9 @@ def replay_command(
             detail = f"{e.data['trigger']}: {e.data['from']} -> {e.data['to']}"
         else:
             detail = ", ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("description",))[:70]
-        table.add_row(*(plain(cell) for cell in (e.seq, e.at[:19], f"{e.actor_role}:{e.actor_id}", e.type,
-                                                 detail, e.hash[:12])))
+        table.add_row(
+            *(plain(cell) for cell in (e.seq, e.at[:19], f"{e.actor_role}:{e.actor_id}", e.type, detail, e.hash[:12]))
+        )
     out.print(table)
 
 
@@ -378,8 +384,13 @@ def replay_command(
 def audit_verify(
     case: Annotated[str | None, typer.Option("--case", help="Only this case.", callback=_identifier)] = None,
     since: Annotated[str | None, typer.Option(help="Only cases changed since this instant.")] = None,
-    chain_only: Annotated[bool, typer.Option("--chain-only", help="Hashes, links and checkpoints only: no replay "
-                                              "against the projection (about ten times faster).")] = False,
+    chain_only: Annotated[
+        bool,
+        typer.Option(
+            "--chain-only",
+            help="Hashes, links and checkpoints only: no replay against the projection (about ten times faster).",
+        ),
+    ] = False,
 ) -> None:
     """Check every hash chain, replay every case against its projection, and check every
     signed checkpoint. Exits 1 naming each damaged case, its first bad seq and the kind."""
@@ -393,22 +404,31 @@ def audit_verify(
             progress.update(task, completed=report.cases_checked, total=report.cases_total)
 
         report = verify_database(
-            service.db, service.registry, case_id=case, since=_parse_instant(since) if since else None,
-            trusted_keys=trusted, progress=on_page, replay=not chain_only,
+            service.db,
+            service.registry,
+            case_id=case,
+            since=_parse_instant(since) if since else None,
+            trusted_keys=trusted,
+            progress=on_page,
+            replay=not chain_only,
             on_finding=lambda finding: err.print(f"[red]DAMAGED[/red] {shown(finding)}", soft_wrap=True),
         )
     service.db.dispose()
     if not report.intact:
-        err.print(f"{len({d.case_id for d in report.damages})} of {quantity(report.cases_checked, 'case')} damaged, "
-                  f"{len(report.merchant_damages)} of {quantity(report.merchants_checked, 'merchant log')} damaged, "
-                  f"{quantity(len(report.checkpoint_problems), 'checkpoint problem')}")
+        err.print(
+            f"{len({d.case_id for d in report.damages})} of {quantity(report.cases_checked, 'case')} damaged, "
+            f"{len(report.merchant_damages)} of {quantity(report.merchants_checked, 'merchant log')} damaged, "
+            f"{quantity(len(report.checkpoint_problems), 'checkpoint problem')}"
+        )
         raise typer.Exit(1)
     replays = "" if chain_only else "replays equal the stored cases, "
     cases = "the 1 case" if report.cases_checked == 1 else f"all {report.cases_checked} cases"
-    out.print(f"{cases} intact ({quantity(report.events_checked, 'event')}) and "
-              f"{quantity(report.merchants_checked, 'merchant log')} "
-              f"({quantity(report.merchant_events_checked, 'event')}): chains verify, {replays}"
-              f"{quantity(report.checkpoints_checked, 'checkpoint')} verify")
+    out.print(
+        f"{cases} intact ({quantity(report.events_checked, 'event')}) and "
+        f"{quantity(report.merchants_checked, 'merchant log')} "
+        f"({quantity(report.merchant_events_checked, 'event')}): chains verify, {replays}"
+        f"{quantity(report.checkpoints_checked, 'checkpoint')} verify"
+    )
 
 
 @audit_app.command("export")
@@ -423,8 +443,9 @@ def audit_export(
     service = _service(settings)
     target = output.open("w", encoding="utf-8", newline="\n") if output else sys.stdout
     try:
-        summary = export_jsonl(service.db, target, now=service.clock.now(), case_id=case,
-                               since=_parse_instant(since) if since else None)
+        summary = export_jsonl(
+            service.db, target, now=service.clock.now(), case_id=case, since=_parse_instant(since) if since else None
+        )
     except DisputeError as exc:  # an unknown case: nothing to export, and no half-written file left behind
         if output:
             target.close()
@@ -436,9 +457,12 @@ def audit_export(
             target.close()
         service.db.dispose()
     lines = summary.counts
-    err.print(f"exported {quantity(lines.get('cases', 0), 'case')}, {quantity(lines.get('event', 0), 'event')} and "
-              f"{quantity(lines.get('checkpoint', 0), 'checkpoint')} to {output or 'standard output'} "
-              f"(digest {summary.digest[:16]}...)", soft_wrap=True)
+    err.print(
+        f"exported {quantity(lines.get('cases', 0), 'case')}, {quantity(lines.get('event', 0), 'event')} and "
+        f"{quantity(lines.get('checkpoint', 0), 'checkpoint')} to {output or 'standard output'} "
+        f"(digest {summary.digest[:16]}...)",
+        soft_wrap=True,
+    )
 
 
 @audit_app.command("checkpoint")
@@ -451,9 +475,11 @@ def audit_checkpoint() -> None:
     if written is None:
         err.print("another worker is writing a checkpoint right now; nothing written")
         raise typer.Exit(1)
-    out.print(f"checkpoint #{written.number}: {quantity(written.case_count, 'case')}, "
-              f"{quantity(written.event_count, 'event')}, "
-              f"root {written.merkle_root[:16]}, signed by {written.public_key[:16]}")
+    out.print(
+        f"checkpoint #{written.number}: {quantity(written.case_count, 'case')}, "
+        f"{quantity(written.event_count, 'event')}, "
+        f"root {written.merkle_root[:16]}, signed by {written.public_key[:16]}"
+    )
 
 
 @audit_app.command("what-if")
@@ -475,12 +501,14 @@ def audit_what_if(
     desk = desk_or_exit(config, code=2) if config is not None else None
     try:
         definition = (
-            load_definition_file(workflow) if workflow
-            else desk.workflow() if desk is not None else service.registry.active()
+            load_definition_file(workflow)
+            if workflow
+            else desk.workflow()
+            if desk is not None
+            else service.registry.active()
         )
         authorizer = (
-            load_policy_dir(policies) if policies
-            else desk.policies if desk is not None else service.authorizer
+            load_policy_dir(policies) if policies else desk.policies if desk is not None else service.authorizer
         )
     except InvalidDefinitionError as exc:
         _print_problems(exc.problems)
@@ -496,8 +524,15 @@ def audit_what_if(
         task = progress.add_task("replaying under the new rules", total=len(ids))
         for case_id in ids:
             with service.db.read() as session:
-                report = what_if_case(session, service.registry, case_id, workflow=definition, authorizer=authorizer,
-                                      workflows=workflows, clocks=clocks)
+                report = what_if_case(
+                    session,
+                    service.registry,
+                    case_id,
+                    workflow=definition,
+                    authorizer=authorizer,
+                    workflows=workflows,
+                    clocks=clocks,
+                )
             commands += report.commands
             if report.changed:
                 changed += 1
@@ -550,11 +585,7 @@ def policies_check(
     settings = _settings()
     target = directory or policy_dir(settings)
     try:
-        definitions = (
-            [load_definition_file(w) for w in workflows]
-            if workflows
-            else list(_desk_workflows(settings))
-        )
+        definitions = [load_definition_file(w) for w in workflows] if workflows else list(_desk_workflows(settings))
     except InvalidDefinitionError as exc:
         _print_problems(exc.problems)
         raise typer.Exit(1) from None
@@ -624,15 +655,17 @@ def _emit(title: str, columns: list[str], rows: list[list[object]], csv_path: Pa
         err.print(f"wrote {quantity(len(rows), 'row')} to {csv_path}")
 
 
-def _report(kind: str, since: str | None, until: str | None, csv_path: Path | None,
-            merchant_id: str | None = None) -> None:
+def _report(
+    kind: str, since: str | None, until: str | None, csv_path: Path | None, merchant_id: str | None = None
+) -> None:
     service = _service(_settings())
     try:
         start, end = _period(service, since, until)
         if kind == "merchants":
             assert isinstance(service.intake, DeskIntake)  # build_service installs it
-            report: Any = merchants_report(service, service.intake.supervision, since=start, until=end,
-                                           merchant_id=merchant_id)
+            report: Any = merchants_report(
+                service, service.intake.supervision, since=start, until=end, merchant_id=merchant_id
+            )
         elif kind == "hotspots":
             report = hotspots_report(service, since=start, until=end)
         elif kind == "sla":
@@ -648,15 +681,20 @@ def _report(kind: str, since: str | None, until: str | None, csv_path: Path | No
     _emit(f"{kind} {start.isoformat()} .. {end.isoformat()}", columns, rows, csv_path)
     if kind == "satisfaction":
         for comment in report.comments[:20]:
-            out.print(f"  {shown(comment['score'])}/5 {shown(comment['party'])} on {shown(comment['case_id'])} "
-                      f"({shown(comment['mediator_id'] or '-')}, {shown(comment['category'])}): "
-                      f"{shown(comment['comment'])}")
+            out.print(
+                f"  {shown(comment['score'])}/5 {shown(comment['party'])} on {shown(comment['case_id'])} "
+                f"({shown(comment['mediator_id'] or '-')}, {shown(comment['category'])}): "
+                f"{shown(comment['comment'])}"
+            )
 
 
 @report_app.command("merchants")
-def report_merchants(since: SinceOption = None, until: UntilOption = None, csv_path: CsvOption = None,
-                     merchant: Annotated[str | None, typer.Option(help="Only this merchant.",
-                                                                  callback=_identifier)] = None) -> None:
+def report_merchants(
+    since: SinceOption = None,
+    until: UntilOption = None,
+    csv_path: CsvOption = None,
+    merchant: Annotated[str | None, typer.Option(help="Only this merchant.", callback=_identifier)] = None,
+) -> None:
     """Per merchant: complaints, response-clock breaches, decisions against it, settlements reopened,
     time to settle, and whether it is flagged for supervision."""
     _report("merchants", since, until, csv_path, merchant_id=merchant)
@@ -690,10 +728,12 @@ def supervise() -> None:
         outcome = evaluate_merchants(service, service.intake, service.clock.now())
     finally:
         service.db.dispose()
-    out.print(f"flagged: {shown(', '.join(outcome.raised) or '-')}; "
-              f"still flagged: {shown(', '.join(outcome.kept) or '-')}; "
-              f"cleared: {shown(', '.join(outcome.cleared) or '-')}; "
-              f"{quantity(outcome.merchant_events, 'merchant log event')} written")
+    out.print(
+        f"flagged: {shown(', '.join(outcome.raised) or '-')}; "
+        f"still flagged: {shown(', '.join(outcome.kept) or '-')}; "
+        f"cleared: {shown(', '.join(outcome.cleared) or '-')}; "
+        f"{quantity(outcome.merchant_events, 'merchant log event')} written"
+    )
 
 
 # --- mediators --------------------------------------------------------------------------------
@@ -703,10 +743,22 @@ def _split_option(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()] if value is not None else None
 
 
-def _mediator_fields(name: str | None, categories: str | None, languages: str | None, capacity: int | None,
-                     calendar: str | None, active: bool | None) -> dict[str, object]:
-    given = {"display_name": name, "categories": _split_option(categories), "languages": _split_option(languages),
-             "capacity": capacity, "calendar": calendar, "active": active}
+def _mediator_fields(
+    name: str | None,
+    categories: str | None,
+    languages: str | None,
+    capacity: int | None,
+    calendar: str | None,
+    active: bool | None,
+) -> dict[str, object]:
+    given = {
+        "display_name": name,
+        "categories": _split_option(categories),
+        "languages": _split_option(languages),
+        "capacity": capacity,
+        "calendar": calendar,
+        "active": active,
+    }
     return {key: value for key, value in given.items() if value is not None}
 
 
@@ -715,16 +767,19 @@ def _mediator_change(work: Any) -> None:
     intake = service.intake
     weight = intake.priority.weight if isinstance(intake, DeskIntake) else (lambda level: 1)
     try:
-        changed = service.db.run_write(lambda session: work(session, service_calendars(service),
-                                                            service.clock.now(), weight))
+        changed = service.db.run_write(
+            lambda session: work(session, service_calendars(service), service.clock.now(), weight)
+        )
     except DisputeError as exc:
         err.print(f"[red]{shown(exc)}[/red]")
         raise typer.Exit(2) from None
     finally:
         service.db.dispose()
-    out.print(f"{shown(changed.id)}: {shown(changed.display_name)}, categories {shown(','.join(changed.categories))}, "
-              f"languages {shown(','.join(changed.languages))}, capacity {changed.capacity}, "
-              f"calendar {shown(changed.calendar)}, {'active' if changed.active else 'inactive'}")
+    out.print(
+        f"{shown(changed.id)}: {shown(changed.display_name)}, categories {shown(','.join(changed.categories))}, "
+        f"languages {shown(','.join(changed.languages))}, capacity {changed.capacity}, "
+        f"calendar {shown(changed.calendar)}, {'active' if changed.active else 'inactive'}"
+    )
 
 
 @mediators_app.command("list")
@@ -733,14 +788,27 @@ def mediators_list() -> None:
     service = _service(_settings())
     intake = service.intake
     with service.db.read() as session:
-        found = list_mediators(session, weight=intake.priority.weight if isinstance(intake, DeskIntake)
-                               else (lambda level: 1))
+        found = list_mediators(
+            session, weight=intake.priority.weight if isinstance(intake, DeskIntake) else (lambda level: 1)
+        )
     service.db.dispose()
     table = Table("id", "name", "categories", "languages", "load", "calendar", "active", "last assigned")
     for m in found:
-        table.add_row(*(plain(cell) for cell in (
-            m.id, m.display_name, ",".join(m.categories), ",".join(m.languages), f"{m.open_load}/{m.capacity}",
-            m.calendar, "yes" if m.active else "no", m.last_assigned_at.isoformat() if m.last_assigned_at else "-")))
+        table.add_row(
+            *(
+                plain(cell)
+                for cell in (
+                    m.id,
+                    m.display_name,
+                    ",".join(m.categories),
+                    ",".join(m.languages),
+                    f"{m.open_load}/{m.capacity}",
+                    m.calendar,
+                    "yes" if m.active else "no",
+                    m.last_assigned_at.isoformat() if m.last_assigned_at else "-",
+                )
+            )
+        )
     out.print(table)
 
 
@@ -753,8 +821,9 @@ CalendarOption = Annotated[str | None, typer.Option(help="Duty calendar name (de
 
 @mediators_app.command("add")
 def mediators_add(
-    mediator_id: Annotated[str, typer.Argument(help="The mediator's user id (their token's sub).",
-                                               callback=_identifier)],
+    mediator_id: Annotated[
+        str, typer.Argument(help="The mediator's user id (their token's sub).", callback=_identifier)
+    ],
     name: NameOption = None,
     categories: CategoriesOption = "*",
     languages: LanguagesOption = "zh,en",
@@ -763,8 +832,11 @@ def mediators_add(
 ) -> None:
     """Register a mediator for routing."""
     fields = _mediator_fields(name or mediator_id, categories, languages, capacity, calendar, None)
-    _mediator_change(lambda session, calendars, now, weight: add_mediator(
-        session, mediator_id=mediator_id, fields=fields, calendars=calendars, now=now, weight=weight))
+    _mediator_change(
+        lambda session, calendars, now, weight: add_mediator(
+            session, mediator_id=mediator_id, fields=fields, calendars=calendars, now=now, weight=weight
+        )
+    )
 
 
 @mediators_app.command("update")
@@ -782,8 +854,11 @@ def mediators_update(
     if not fields:
         err.print("nothing to change: give at least one option")
         raise typer.Exit(2)
-    _mediator_change(lambda session, calendars, now, weight: update_mediator(
-        session, mediator_id=mediator_id, fields=fields, calendars=calendars, now=now, weight=weight))
+    _mediator_change(
+        lambda session, calendars, now, weight: update_mediator(
+            session, mediator_id=mediator_id, fields=fields, calendars=calendars, now=now, weight=weight
+        )
+    )
 
 
 @mediators_app.command("route")
@@ -803,16 +878,22 @@ def mediators_route() -> None:
 
 @intake_app.command("check")
 def intake_check(
-    directory: Annotated[Path | None, typer.Argument(help="Desk directory with intake/*.yaml (default: the "
-                                                     "configured one, else the packaged rules).")] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Desk directory with intake/*.yaml (default: the configured one, else the packaged rules)."
+        ),
+    ] = None,
 ) -> None:
     """Validate the classification, priority and supervision files; print every problem with file:line."""
     paths = IntakePaths.for_directory(directory or _settings().config_dir)
     problems: list[Problem] = []
     loaded: dict[str, Any] = {}
-    for name, loader, path in (("classification", load_classification, paths.classification),
-                               ("priority", load_priority, paths.priority),
-                               ("supervision", load_supervision, paths.supervision)):
+    for name, loader, path in (
+        ("classification", load_classification, paths.classification),
+        ("priority", load_priority, paths.priority),
+        ("supervision", load_supervision, paths.supervision),
+    ):
         try:
             loaded[name] = loader(path)
         except InvalidDefinitionError as exc:
@@ -822,8 +903,10 @@ def intake_check(
         raise typer.Exit(1)
     classification = loaded["classification"]
     terms = sum(classification_summary(classification).values())
-    out.print(f"{paths.classification}: ok ({quantity(len(classification.categories), 'category', 'categories')}, "
-              f"{quantity(terms, 'term or pattern', 'terms and patterns')})")
+    out.print(
+        f"{paths.classification}: ok ({quantity(len(classification.categories), 'category', 'categories')}, "
+        f"{quantity(terms, 'term or pattern', 'terms and patterns')})"
+    )
     out.print(f"{paths.priority}: ok ({quantity(len(loaded['priority'].rules), 'rule')})")
     out.print(f"{paths.supervision}: ok ({quantity(len(loaded['supervision'].thresholds), 'threshold')})")
 
@@ -843,12 +926,15 @@ def intake_classify(
         raise typer.Exit(1) from None
     result = classifier.classify(subject, description)
     scores = ", ".join(f"{name} {points}" for name, points in result.scores) or "-"
-    out.print(f"category [bold]{shown(result.category)}[/bold]  score {result.score}  language {result.language}  "
-              f"scores {shown(scores)}")
+    out.print(
+        f"category [bold]{shown(result.category)}[/bold]  score {result.score}  language {result.language}  "
+        f"scores {shown(scores)}"
+    )
     table = Table("rule", "kind", "term", "matched", "field", "points")
     for match in result.evidence:
-        table.add_row(*(plain(cell) for cell in (match.rule, match.kind, match.term, match.matched, match.field,
-                                                 match.points)))
+        table.add_row(
+            *(plain(cell) for cell in (match.rule, match.kind, match.term, match.matched, match.field, match.points))
+        )
     out.print(table)
     if result.negated:
         out.print("negated: " + ", ".join(f"{shown(m.term)} ({shown(m.field)})" for m in result.negated))

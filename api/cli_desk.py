@@ -110,8 +110,9 @@ def config_check(
     checked = f"{quantity(scenario_count, 'scenario')} (checked, not run)"
     table.add_row(*(plain(cell) for cell in ("scenarios", desk.scenario_dir or "-", checked)))
     out.print(table)
-    out.print(f"{shown(_describe(desk))}: ok; new cases use workflow {shown(repr(desk.default_workflow))}",
-              soft_wrap=True)
+    out.print(
+        f"{shown(_describe(desk))}: ok; new cases use workflow {shown(repr(desk.default_workflow))}", soft_wrap=True
+    )
 
 
 def _summary(desk: Desk, part: str) -> str:
@@ -119,8 +120,11 @@ def _summary(desk: Desk, part: str) -> str:
     if value is None:
         return "none"
     if part == "workflows":
-        return ", ".join(f"{w.name} ({quantity(len(w.states), 'state')}, {quantity(len(w.trigger_names), 'trigger')}, "
-                         f"version {w.version[:12]})" for w in desk.workflows)
+        return ", ".join(
+            f"{w.name} ({quantity(len(w.states), 'state')}, {quantity(len(w.trigger_names), 'trigger')}, "
+            f"version {w.version[:12]})"
+            for w in desk.workflows
+        )
     if part == "policies":
         return f"{quantity(len(desk.policies.policies), 'policy', 'policies')}, version {desk.policies.version[:12]}"
     if part == "calendars":
@@ -196,17 +200,30 @@ def scenario_run(
         scenario = result.scenario
         steps = f"{result.steps_passed}/{len(scenario.steps)}"
         verdict = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
-        table.add_row(plain(scenario.name), plain(f"{_relative(scenario.file)}:{scenario.line}"), steps, verdict,
-                      plain(result.difference))
+        table.add_row(
+            plain(scenario.name),
+            plain(f"{_relative(scenario.file)}:{scenario.line}"),
+            steps,
+            verdict,
+            plain(result.difference),
+        )
     out.print(table)
     # Each failure once more on a line of its own, whole: file:line first, as editors jump to it.
     for result in results:
         if not result.passed:
             scenario = result.scenario
-            out.print(escape_controls(f"{_relative(scenario.file)}:{scenario.line}: FAIL {scenario.name}: "
-                                      f"{result.difference}"), soft_wrap=True, markup=False, highlight=False)
+            out.print(
+                escape_controls(
+                    f"{_relative(scenario.file)}:{scenario.line}: FAIL {scenario.name}: {result.difference}"
+                ),
+                soft_wrap=True,
+                markup=False,
+                highlight=False,
+            )
     failed = sum(1 for r in results if not r.passed)
-    out.print(f"{len(results) - failed} of {quantity(len(results), 'scenario')} passed against {_describe(desk)}",
-              soft_wrap=True)
+    out.print(
+        f"{len(results) - failed} of {quantity(len(results), 'scenario')} passed against {_describe(desk)}",
+        soft_wrap=True,
+    )
     if failed:
         raise typer.Exit(1)

@@ -69,10 +69,25 @@ Step = Callable[[CaseService, str, Actor, Actor, Actor], None]
 
 # The triggers and actions the demo drives; a desk whose default workflow lacks one of
 # them (another desk's structure) gets no demo data rather than half of it.
-DEMO_COMMANDS = frozenset({
-    "comment", "withdraw", "reject", "assign", "escalate", "respond", "start_mediation", "request_info",
-    "provide_info", "rule", "propose_offer", "accept_offer", "settle", "close", "rate",
-})
+DEMO_COMMANDS = frozenset(
+    {
+        "comment",
+        "withdraw",
+        "reject",
+        "assign",
+        "escalate",
+        "respond",
+        "start_mediation",
+        "request_info",
+        "provide_info",
+        "rule",
+        "propose_offer",
+        "accept_offer",
+        "settle",
+        "close",
+        "rate",
+    }
+)
 
 
 def _run(service: CaseService, case_id: str, actor: Actor, name: str, reason: str = "", **data: object) -> None:
@@ -98,8 +113,12 @@ def create_demo(
     registered = _register_mediators(service, capacity=MAX_CAPACITY)
     intake = service.intake
     if isinstance(intake, DeskIntake):
-        install_intake(service, DeskIntake(classifier=intake.classifier, priority=intake.priority,
-                                           supervision=intake.supervision, route=False))
+        install_intake(
+            service,
+            DeskIntake(
+                classifier=intake.classifier, priority=intake.priority, supervision=intake.supervision, route=False
+            ),
+        )
     try:
         _file_and_drive(service, clock, rng, plan, ids, count, progress)
     finally:
@@ -161,9 +180,19 @@ def _register_mediators(service: CaseService, *, capacity: int) -> list[str]:
         known = {m.id for m in list_mediators(session)}
         for ident, name, categories, languages in DEMO_MEDIATORS:
             if ident not in known:
-                add_mediator(session, mediator_id=ident, now=service.clock.now(), calendars=["default", "24x7"],
-                             fields={"display_name": name, "categories": categories, "languages": languages,
-                                     "capacity": capacity, "calendar": "24x7"})
+                add_mediator(
+                    session,
+                    mediator_id=ident,
+                    now=service.clock.now(),
+                    calendars=["default", "24x7"],
+                    fields={
+                        "display_name": name,
+                        "categories": categories,
+                        "languages": languages,
+                        "capacity": capacity,
+                        "calendar": "24x7",
+                    },
+                )
                 added.append(ident)
     return added
 
@@ -171,8 +200,13 @@ def _register_mediators(service: CaseService, *, capacity: int) -> list[str]:
 def _set_capacity(service: CaseService, mediator_ids: list[str], capacity: int) -> None:
     with service.db.write() as session:
         for ident in mediator_ids:
-            update_mediator(session, mediator_id=ident, fields={"capacity": capacity},
-                            calendars=["default", "24x7"], now=service.clock.now())
+            update_mediator(
+                session,
+                mediator_id=ident,
+                fields={"capacity": capacity},
+                calendars=["default", "24x7"],
+                now=service.clock.now(),
+            )
 
 
 def _drive(
@@ -228,8 +262,15 @@ def _drive(
     if claim > SENIOR_THRESHOLD:
         # Large claims are settled by a senior mediator's ruling (the default policies' rule).
         _run(service, case_id, mediator, "escalate", reason="claim above the senior threshold")
-        _run(service, case_id, SENIOR, "rule", reason="evidence supports half the claim",
-             decision="partial", awarded_amount=claim // 2)
+        _run(
+            service,
+            case_id,
+            SENIOR,
+            "rule",
+            reason="evidence supports half the claim",
+            decision="partial",
+            awarded_amount=claim // 2,
+        )
     else:
         _settle_by_offer(service, case_id, consumer, merchant, mediator, claim)
     if target == "settled":
@@ -239,8 +280,9 @@ def _drive(
     _run(service, case_id, consumer, "rate", score=rng.randint(3, 5), comment="处理及时。")
 
 
-def _settle_by_offer(service: CaseService, case_id: str, consumer: Actor, merchant: Actor, mediator: Actor,
-                     claim: int) -> None:
+def _settle_by_offer(
+    service: CaseService, case_id: str, consumer: Actor, merchant: Actor, mediator: Actor, claim: int
+) -> None:
     amount = claim // 2
     _run(service, case_id, merchant, "propose_offer", amount=amount, terms="退一半货款，无需退货。")
     offer_id = service.get(actor=mediator, case_id=case_id).offers[-1].offer_id

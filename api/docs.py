@@ -67,23 +67,27 @@ def install_docs(app: FastAPI) -> None:
     ``docs_url=None, redoc_url=None`` so that FastAPI's CDN pages are not registered)."""
     app.mount(ASSETS, StaticFiles(directory=STATIC), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
-    swagger = bytes(get_swagger_ui_html(
-        openapi_url=openapi_url,
-        title=f"{app.title} - Swagger UI",
-        swagger_js_url=f"{ASSETS}/swagger-ui/swagger-ui-bundle.js",
-        swagger_css_url=f"{ASSETS}/swagger-ui/swagger-ui.css",
-        swagger_favicon_url=f"{ASSETS}/swagger-ui/favicon-32x32.png",
-        oauth2_redirect_url=None,
-        # No badge from the public validator service: it would send the document away.
-        swagger_ui_parameters={"validatorUrl": None},
-    ).body).decode("utf-8")
-    redoc = bytes(get_redoc_html(
-        openapi_url=openapi_url,
-        title=f"{app.title} - ReDoc",
-        redoc_js_url=f"{ASSETS}/redoc/redoc.standalone.js",
-        redoc_favicon_url=f"{ASSETS}/swagger-ui/favicon-32x32.png",
-        with_google_fonts=False,
-    ).body).decode("utf-8")
+    swagger = bytes(
+        get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{ASSETS}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS}/swagger-ui/favicon-32x32.png",
+            oauth2_redirect_url=None,
+            # No badge from the public validator service: it would send the document away.
+            swagger_ui_parameters={"validatorUrl": None},
+        ).body
+    ).decode("utf-8")
+    redoc = bytes(
+        get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{ASSETS}/redoc/redoc.standalone.js",
+            redoc_favicon_url=f"{ASSETS}/swagger-ui/favicon-32x32.png",
+            with_google_fonts=False,
+        ).body
+    ).decode("utf-8")
 
     async def swagger_ui(_: Request) -> HTMLResponse:
         return _page(swagger)

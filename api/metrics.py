@@ -17,11 +17,16 @@ from sla.ticker import Ticker
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("disputes_http_requests", "HTTP requests served", ["method", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("disputes_http_request_seconds", "Time to answer an HTTP request", ["method"],
-                                 registry=self.registry,
-                                 buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+        self.requests = Counter(
+            "disputes_http_requests", "HTTP requests served", ["method", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "disputes_http_request_seconds",
+            "Time to answer an HTTP request",
+            ["method"],
+            registry=self.registry,
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
 
 
 class TickerCollector(Collector):

@@ -240,8 +240,9 @@ class _Captured:
 
     def other_headers(self) -> list[tuple[bytes, bytes]]:
         return [
-            (k, v) for k, v in self.headers if k.lower() != b"content-length" and k.decode("latin-1").lower()
-            not in REPLAYED_HEADERS
+            (k, v)
+            for k, v in self.headers
+            if k.lower() != b"content-length" and k.decode("latin-1").lower() not in REPLAYED_HEADERS
         ]
 
     async def forward(self, send: Send) -> None:

@@ -101,16 +101,23 @@ SUCCESS_HEADERS: dict[str, dict[str, str]] = {
     **{
         operation: {"ETag": _CASE_VERSION}
         for operation in (
-            "cases_respond", "cases_post_message", "cases_upload_evidence", "cases_submit_evidence",
-            "cases_propose_offer", "cases_accept_offer", "cases_reject_offer", "cases_request_info",
-            "cases_answer_info_request", "cases_rate",
+            "cases_respond",
+            "cases_post_message",
+            "cases_upload_evidence",
+            "cases_submit_evidence",
+            "cases_propose_offer",
+            "cases_accept_offer",
+            "cases_reject_offer",
+            "cases_request_info",
+            "cases_answer_info_request",
+            "cases_rate",
         )
     },
     "cases_evidence_content": {
         "ETag": "The content's sha256, quoted.",
         "Content-Disposition": "attachment, with the uploaded file name made safe (RFC 6266).",
     },
-    "audit_export": {"Content-Disposition": "attachment; filename=\"disputes-export.jsonl\"."},
+    "audit_export": {"Content-Disposition": 'attachment; filename="disputes-export.jsonl".'},
     "mediators_add": {"Location": "The new mediator: /v1/mediators/{id} (the id percent-encoded)."},
 }
 # Headers every problem of a status carries, wherever it is answered.
@@ -132,8 +139,10 @@ IDEMPOTENCY_KEY = {
     # Visible ASCII, spaces only inside: servers strip a header's outer whitespace.
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
 }
-REPLAYED = {"description": "`true` when this is the stored answer to an earlier request with the same key.",
-            "schema": {"type": "string", "enum": ["true"]}}
+REPLAYED = {
+    "description": "`true` when this is the stored answer to an earlier request with the same key.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
 
 
 def problems(*statuses: int, database: bool = True) -> dict[int | str, dict[str, Any]]:
@@ -244,8 +253,9 @@ def _share_problem_schema(path: str, responses: dict[str, Any]) -> None:
                 response.setdefault("headers", {})[name] = _header(description)
 
 
-def _declare_success(method: str, operation: dict[str, Any], responses: dict[str, Any],
-                     upload_types: Iterable[str]) -> None:
+def _declare_success(
+    method: str, operation: dict[str, Any], responses: dict[str, Any], upload_types: Iterable[str]
+) -> None:
     """The success response's headers, and evidence content's media types."""
     success = next((s for s in responses if s.startswith("2")), None)
     if success is None:
@@ -295,4 +305,3 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = build  # type: ignore[method-assign]
-

@@ -131,8 +131,11 @@ def problem_schema() -> dict[str, Any]:
                 "items": {
                     "type": "object",
                     "required": ["field", "message"],
-                    "properties": {"field": {"type": "string"}, "message": {"type": "string"},
-                                   "type": {"type": "string"}},
+                    "properties": {
+                        "field": {"type": "string"},
+                        "message": {"type": "string"},
+                        "type": {"type": "string"},
+                    },
                 },
             },
             "current_version": {"type": "integer", "description": "412: the case's version now."},

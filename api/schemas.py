@@ -33,7 +33,7 @@ TEXT_RULES = (
 # Identifiers: no whitespace, controls, or invisible characters; normalised to NFKC.
 IDENTIFIER_PATTERN = r"^[^\s\x00-\x1f\x7f-\xa0\xad\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff]+$"
 IDENTIFIER_RULES = (
-    "An identifier: normalised to Unicode NFKC (full-width \"ｍ-1001\" is stored as \"m-1001\"), then 1 to {limit} "
+    'An identifier: normalised to Unicode NFKC (full-width "ｍ-1001" is stored as "m-1001"), then 1 to {limit} '
     "letters, marks, numbers, punctuation or symbols; whitespace, control and format characters (zero-width "
     "spaces, bidi controls), invisible fillers and unassigned code points are refused with 422"
 )
@@ -47,8 +47,13 @@ def _checked_text(required: bool) -> Any:
 def text(min_length: int = 0, max_length: int = 20_000, *, description: str = "", **kwargs: Any) -> Any:
     """A free-text field (the validator is attached by :data:`Text` / :data:`RequiredText`)."""
     rules = f"{TEXT_RULES}; {'at least one visible character, ' if min_length else ''}at most {max_length} characters."
-    return Field(min_length=min_length, max_length=max_length, pattern=TEXT_PATTERN,
-                 description=f"{description} {rules}".strip(), **kwargs)
+    return Field(
+        min_length=min_length,
+        max_length=max_length,
+        pattern=TEXT_PATTERN,
+        description=f"{description} {rules}".strip(),
+        **kwargs,
+    )
 
 
 # Annotate a field `RequiredText = text(1, N)` for text that must say something (blank is
@@ -64,14 +69,23 @@ def identifier_field(
     rules = IDENTIFIER_RULES.format(limit=limit)
     # The length is checked again after normalisation (NFKC may lengthen a string); the
     # schema's cap is on what the client sends.
-    return Field(min_length=1, max_length=limit, pattern=pattern or IDENTIFIER_PATTERN,
-                 description=f"{description} {rules}.".strip(), **kwargs)
+    return Field(
+        min_length=1,
+        max_length=limit,
+        pattern=pattern or IDENTIFIER_PATTERN,
+        description=f"{description} {rules}.".strip(),
+        **kwargs,
+    )
 
 
 def identifier_query(description: str) -> Any:
     """A query parameter naming something: the identifier rule (a look-alike finds the same rows)."""
-    return Query(min_length=1, max_length=IDENTIFIER_MAX, pattern=IDENTIFIER_PATTERN,
-                 description=f"{description} {IDENTIFIER_RULES.format(limit=IDENTIFIER_MAX)}.")
+    return Query(
+        min_length=1,
+        max_length=IDENTIFIER_MAX,
+        pattern=IDENTIFIER_PATTERN,
+        description=f"{description} {IDENTIFIER_RULES.format(limit=IDENTIFIER_MAX)}.",
+    )
 
 
 Identifier = Annotated[str, AfterValidator(normalise_identifier)]
@@ -85,7 +99,8 @@ class Strict(BaseModel):
 class Money(Strict):
     amount: int = Field(ge=0, le=10**12, strict=True, description="Amount in minor units (fen, cents); never a float.")
     currency: Currency = Field(
-        pattern=r"^[A-Z]{3}$", examples=["CNY"],
+        pattern=r"^[A-Z]{3}$",
+        examples=["CNY"],
         description="ISO 4217 code in capitals (a currency in use; not XXX, XTS, metals or bond units).",
     )
 
@@ -110,7 +125,8 @@ class CaseCreate(Strict):
     claim: Money
     desired_outcome: DesiredOutcome = "refund"
     vulnerable_consumer: bool = Field(
-        default=False, strict=True,
+        default=False,
+        strict=True,
         description="The consumer is vulnerable (elderly, a minor, disabled...): raises the priority.",
     )
 
@@ -136,7 +152,8 @@ class TransitionRequest(Strict):
     trigger: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     reason: Text = text(0, 4000, default="")
     data: dict[str, Any] = Field(
-        default_factory=dict, max_length=20,
+        default_factory=dict,
+        max_length=20,
         description="The trigger's facts. `assign`: `mediator_id`, an identifier naming a registered, active "
         "mediator with room for the case (default: the calling mediator); an unregistered id is refused with 422, "
         "an inactive or full mediator with 409 `mediator-unavailable`. `rule`: `decision` and `awarded_amount`.",
@@ -588,7 +605,13 @@ class FeedbackPublic(BaseModel):
 # --- mediators ---------------------------------------------------------------------------------
 
 MediatorCategory = Literal[
-    "product_quality", "counterfeit", "not_received", "not_as_described", "after_sales", "false_advertising", "other",
+    "product_quality",
+    "counterfeit",
+    "not_received",
+    "not_as_described",
+    "after_sales",
+    "false_advertising",
+    "other",
     "*",
 ]
 MediatorLanguage = Literal["zh", "en", "*"]
@@ -606,14 +629,20 @@ _MEDIATOR_EXAMPLE: dict[str, Any] = {
 class MediatorCreate(Strict):
     id: Identifier = identifier_field(
         description="The mediator's user id (the `sub` of their token); no slashes.",
-        pattern=r"^[^\s/\x00-\x1f\x7f-\xa0\xad\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff]+$")
+        pattern=r"^[^\s/\x00-\x1f\x7f-\xa0\xad\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff]+$",
+    )
     display_name: RequiredText = text(1, 200)
     categories: list[MediatorCategory] = Field(min_length=1, max_length=8, description='Skills; "*" for any.')
     languages: list[MediatorLanguage] = Field(min_length=1, max_length=3, description='"*" for any.')
-    capacity: int = Field(ge=0, le=1000, strict=True,
-                          description="Most open load at once; a case weighs its priority's weight (normal 1).")
-    calendar: Identifier = identifier_field(default="default",
-                                            description="Duty calendar: on duty during its working hours.")
+    capacity: int = Field(
+        ge=0,
+        le=1000,
+        strict=True,
+        description="Most open load at once; a case weighs its priority's weight (normal 1).",
+    )
+    calendar: Identifier = identifier_field(
+        default="default", description="Duty calendar: on duty during its working hours."
+    )
     active: bool = Field(default=True, strict=True)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_MEDIATOR_EXAMPLE]})
@@ -643,9 +672,19 @@ class MediatorPublic(BaseModel):
     created_at: str
     updated_at: str
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        **_MEDIATOR_EXAMPLE, "open_load": 5, "last_assigned_at": "2026-11-28T01:20:00Z",
-        "created_at": "2026-11-01T01:00:00Z", "updated_at": "2026-11-01T01:00:00Z"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_MEDIATOR_EXAMPLE,
+                    "open_load": 5,
+                    "last_assigned_at": "2026-11-28T01:20:00Z",
+                    "created_at": "2026-11-01T01:00:00Z",
+                    "updated_at": "2026-11-01T01:00:00Z",
+                }
+            ]
+        }
+    )
 
 
 class MediatorsPublic(BaseModel):
@@ -700,8 +739,9 @@ class MerchantReportRow(BaseModel):
     reopen_percent: float | None
     honoured_percent: float | None
     average_settle_seconds: int | None
-    thresholds_reached: list[FlagReasonPublic] = Field(description="Supervision thresholds this period's figures "
-                                                       "reach.")
+    thresholds_reached: list[FlagReasonPublic] = Field(
+        description="Supervision thresholds this period's figures reach."
+    )
     flagged: bool
     flag: MerchantFlagPublic | None
 
@@ -711,18 +751,45 @@ class MerchantsReportPublic(BaseModel):
     until: str
     data: list[MerchantReportRow]
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z",
-        "data": [{"merchant_id": "m-1001", "complaints": 12,
-                  "by_category": [{"category": "counterfeit", "complaints": 5, "percent": 41.67}],
-                  "response_clocks": 10, "response_breaches": 4, "response_breach_percent": 40.0, "decided": 6,
-                  "decided_against": 5, "decided_against_percent": 83.33, "settled_by_agreement": 3,
-                  "settlements": 8, "reopened": 1, "reopen_percent": 12.5, "honoured_percent": 87.5,
-                  "average_settle_seconds": 201600,
-                  "thresholds_reached": [{"metric": "response_breach_percent_at_least", "value": 40.0,
-                                          "threshold": 40.0, "message": "share of merchant response clocks that "
-                                          "ran out: 40% (threshold 40%)"}],
-                  "flagged": True, "flag": None}]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "since": "2026-11-01T00:00:00Z",
+                    "until": "2026-12-01T00:00:00Z",
+                    "data": [
+                        {
+                            "merchant_id": "m-1001",
+                            "complaints": 12,
+                            "by_category": [{"category": "counterfeit", "complaints": 5, "percent": 41.67}],
+                            "response_clocks": 10,
+                            "response_breaches": 4,
+                            "response_breach_percent": 40.0,
+                            "decided": 6,
+                            "decided_against": 5,
+                            "decided_against_percent": 83.33,
+                            "settled_by_agreement": 3,
+                            "settlements": 8,
+                            "reopened": 1,
+                            "reopen_percent": 12.5,
+                            "honoured_percent": 87.5,
+                            "average_settle_seconds": 201600,
+                            "thresholds_reached": [
+                                {
+                                    "metric": "response_breach_percent_at_least",
+                                    "value": 40.0,
+                                    "threshold": 40.0,
+                                    "message": "share of merchant response clocks that ran out: 40% (threshold 40%)",
+                                }
+                            ],
+                            "flagged": True,
+                            "flag": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
 
 class HotspotTotal(BaseModel):
@@ -751,13 +818,38 @@ class HotspotsPublic(BaseModel):
     data: list[HotspotTotal] = Field(description="Per merchant and category, biggest rise first.")
     weeks: list[HotspotWeek]
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z", "timezone": "Asia/Shanghai",
-        "previous_period": {"since": "2026-10-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"},
-        "data": [{"merchant_id": "m-1001", "category": "counterfeit", "complaints": 9, "previous_period": 2,
-                  "change": 7, "change_percent": 350.0}],
-        "weeks": [{"merchant_id": "m-1001", "category": "counterfeit", "week": "2026-W47", "complaints": 5,
-                   "previous_week": 1, "change": 4}]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "since": "2026-11-01T00:00:00Z",
+                    "until": "2026-12-01T00:00:00Z",
+                    "timezone": "Asia/Shanghai",
+                    "previous_period": {"since": "2026-10-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"},
+                    "data": [
+                        {
+                            "merchant_id": "m-1001",
+                            "category": "counterfeit",
+                            "complaints": 9,
+                            "previous_period": 2,
+                            "change": 7,
+                            "change_percent": 350.0,
+                        }
+                    ],
+                    "weeks": [
+                        {
+                            "merchant_id": "m-1001",
+                            "category": "counterfeit",
+                            "week": "2026-W47",
+                            "complaints": 5,
+                            "previous_week": 1,
+                            "change": 4,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
 
 class SlaRowPublic(BaseModel):
@@ -777,11 +869,29 @@ class SlaPublic(BaseModel):
     by_mediator: list[SlaRowPublic]
     by_category: list[SlaRowPublic]
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z",
-        "by_clock": [{"key": "merchant_response", "runs": 40, "met": 34, "breached": 6, "met_percent": 85.0,
-                      "median_seconds": 30600.0, "p90_seconds": 172800}],
-        "by_mediator": [], "by_category": []}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "since": "2026-11-01T00:00:00Z",
+                    "until": "2026-12-01T00:00:00Z",
+                    "by_clock": [
+                        {
+                            "key": "merchant_response",
+                            "runs": 40,
+                            "met": 34,
+                            "breached": 6,
+                            "met_percent": 85.0,
+                            "median_seconds": 30600.0,
+                            "p90_seconds": 172800,
+                        }
+                    ],
+                    "by_mediator": [],
+                    "by_category": [],
+                }
+            ]
+        }
+    )
 
 
 class RatingRowPublic(BaseModel):
@@ -810,11 +920,35 @@ class SatisfactionPublic(BaseModel):
     by_party: list[RatingRowPublic]
     comments: list[RatingComment]
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z",
-        "by_mediator": [{"key": "med-li", "ratings": 3, "average": 4.0,
-                         "distribution": {"1": 0, "2": 0, "3": 1, "4": 1, "5": 1}}],
-        "by_category": [], "by_party": [],
-        "comments": [{"case_id": "DSP-01M8DHAH86-BT5520", "party": "consumer", "score": 5, "comment": "处理很快",
-                      "at": "2026-11-28T08:00:00Z", "mediator_id": "med-li", "category": "counterfeit",
-                      "merchant_id": "m-1001"}]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "since": "2026-11-01T00:00:00Z",
+                    "until": "2026-12-01T00:00:00Z",
+                    "by_mediator": [
+                        {
+                            "key": "med-li",
+                            "ratings": 3,
+                            "average": 4.0,
+                            "distribution": {"1": 0, "2": 0, "3": 1, "4": 1, "5": 1},
+                        }
+                    ],
+                    "by_category": [],
+                    "by_party": [],
+                    "comments": [
+                        {
+                            "case_id": "DSP-01M8DHAH86-BT5520",
+                            "party": "consumer",
+                            "score": 5,
+                            "comment": "处理很快",
+                            "at": "2026-11-28T08:00:00Z",
+                            "mediator_id": "med-li",
+                            "category": "counterfeit",
+                            "merchant_id": "m-1001",
+                        }
+                    ],
+                }
+            ]
+        }
+    )

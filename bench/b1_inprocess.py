@@ -169,26 +169,58 @@ def run(ctx: Context) -> Outcome:
                 )
             e, a, r = median(engine), median(allowed), median(raw)
             out.rows.append(
-                Row("B1 in-process commands/s (vs raw SQL)", fmt_rate(r, "cmd/s"), fmt_rate(e, "cmd/s"), e / r,
-                    f">= {TARGET}", e / r >= TARGET)
+                Row(
+                    "B1 in-process commands/s (vs raw SQL)",
+                    fmt_rate(r, "cmd/s"),
+                    fmt_rate(e, "cmd/s"),
+                    e / r,
+                    f">= {TARGET}",
+                    e / r >= TARGET,
+                )
             )
             if raw_piped:
                 p = median(raw_piped)
                 out.rows.append(
-                    Row("B1 in-process vs raw SQL with pipelined writes", fmt_rate(p, "cmd/s"), fmt_rate(e, "cmd/s"),
-                        e / p, "", None)
+                    Row(
+                        "B1 in-process vs raw SQL with pipelined writes",
+                        fmt_rate(p, "cmd/s"),
+                        fmt_rate(e, "cmd/s"),
+                        e / p,
+                        "",
+                        None,
+                    )
                 )
             out.rows.append(
-                Row("B1 Cedar policies vs allow-all (issue #3)", fmt_rate(a, "cmd/s"), fmt_rate(e, "cmd/s"), e / a,
-                    f">= {POLICY_TARGET}", e / a >= POLICY_TARGET)
+                Row(
+                    "B1 Cedar policies vs allow-all (issue #3)",
+                    fmt_rate(a, "cmd/s"),
+                    fmt_rate(e, "cmd/s"),
+                    e / a,
+                    f">= {POLICY_TARGET}",
+                    e / a >= POLICY_TARGET,
+                )
             )
             log("B1: policy decision and actions-list costs")
             cached, fresh, actions, batch, actions_allow = decision_costs(ctx, service)
-            out.rows.append(Row("B1 one policy decision (entities cached / fresh)", "",
-                                f"{fmt_us(cached)} / {fmt_us(fresh)}", None, "", None))
             out.rows.append(
-                Row("B1 GET .../actions equivalent (allow-all / Cedar)", fmt_us(actions_allow), fmt_us(actions),
-                    actions_allow / actions, "", None)
+                Row(
+                    "B1 one policy decision (entities cached / fresh)",
+                    "",
+                    f"{fmt_us(cached)} / {fmt_us(fresh)}",
+                    None,
+                    "",
+                    None,
+                )
+            )
+            out.rows.append(
+                Row(
+                    "B1 GET .../actions equivalent (allow-all / Cedar)",
+                    fmt_us(actions_allow),
+                    fmt_us(actions),
+                    actions_allow / actions,
+                    "",
+                    None,
+                )
             )
             out.notes.append(
                 f"B1: {len(CYCLE) + 1} commands per case ({', '.join(['file', *(s.name for s in CYCLE)])}); "

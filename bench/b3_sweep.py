@@ -91,8 +91,9 @@ def run(ctx: Context) -> Outcome:
         )
     )
     rate = fired_per_second(ctx, large)
-    out.rows.append(Row("B3 timer effects fired per second (breach -> escalate)", "", fmt_rate(rate, "timers/s"),
-                        None, "", None))
+    out.rows.append(
+        Row("B3 timer effects fired per second (breach -> escalate)", "", fmt_rate(rate, "timers/s"), None, "", None)
+    )
     out.notes.append(
         f"B3: empty sweep (index probe only): {fmt_ms(small_empty)} with {small.open_timers:,} open timers, "
         f"{fmt_ms(large_empty)} with {large.open_timers:,}. Building the {large.cases:,}-case database took "

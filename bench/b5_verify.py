@@ -69,9 +69,12 @@ def run(ctx: Context) -> Outcome:
     try:
         with service.db.read() as session:
             chains = {
-                case_id: [tuple(r) for r in session.execute(
-                    select(*CHAIN_COLUMNS).where(EVENTS.c.case_id == case_id).order_by(EVENTS.c.seq)
-                )]
+                case_id: [
+                    tuple(r)
+                    for r in session.execute(
+                        select(*CHAIN_COLUMNS).where(EVENTS.c.case_id == case_id).order_by(EVENTS.c.seq)
+                    )
+                ]
                 for case_id in case_ids
             }
         chunks = [bytes.fromhex(prev) + body.encode("utf-8") for rows in chains.values() for _s, body, prev, _h in rows]
@@ -104,9 +107,11 @@ def run(ctx: Context) -> Outcome:
             raw_db.append(read_and_hash_seconds(service))
             chain_db.append(chain_db_seconds(service))
             full.append(full_seconds(service, case_ids))
-            log(f"B5: run {index + 1}/{ctx.runs}: chain {chain[-1] * 1000:.1f} ms, sha256 {raw[-1] * 1000:.1f} ms, "
+            log(
+                f"B5: run {index + 1}/{ctx.runs}: chain {chain[-1] * 1000:.1f} ms, sha256 {raw[-1] * 1000:.1f} ms, "
                 f"from the db {chain_db[-1] * 1000:.0f} ms vs {raw_db[-1] * 1000:.0f} ms, "
-                f"full {full[-1] * 1000:.0f} ms")
+                f"full {full[-1] * 1000:.0f} ms"
+            )
     finally:
         service.db.dispose()
     mb = size / 1e6
@@ -116,12 +121,29 @@ def run(ctx: Context) -> Outcome:
 
     r, c, rd, cd, f = median(raw), median(chain), median(raw_db), median(chain_db), median(full)
     label = f"{events:,} events, {mb:.1f} MB"
-    out.rows.append(Row(f"B5 chain check ({label}) vs hashlib.sha256 over the same bytes", rate(r), rate(c),
-                        r / c, f">= {TARGET}", r / c >= TARGET))
-    out.rows.append(Row("B5 chain-only verify_database vs reading the same rows + sha256", rate(rd), rate(cd),
-                        rd / cd, f">= {TARGET}", rd / cd >= TARGET))
-    out.rows.append(Row("B5 full verify_case (chain + replay + projection) vs hashlib.sha256", rate(r), rate(f),
-                        r / f, "", None))
+    out.rows.append(
+        Row(
+            f"B5 chain check ({label}) vs hashlib.sha256 over the same bytes",
+            rate(r),
+            rate(c),
+            r / c,
+            f">= {TARGET}",
+            r / c >= TARGET,
+        )
+    )
+    out.rows.append(
+        Row(
+            "B5 chain-only verify_database vs reading the same rows + sha256",
+            rate(rd),
+            rate(cd),
+            rd / cd,
+            f">= {TARGET}",
+            rd / cd >= TARGET,
+        )
+    )
+    out.rows.append(
+        Row("B5 full verify_case (chain + replay + projection) vs hashlib.sha256", rate(r), rate(f), r / f, "", None)
+    )
     out.notes.append(
         "B5: the chain check reads no JSON: it finds the body's top-level case id and seq by position in the "
         "canonical form (cases.audit.first_chain_break). Full verification also parses every body and folds it "

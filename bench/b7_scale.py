@@ -121,15 +121,26 @@ def run(ctx: Context) -> Outcome:
     small_lists, large_lists = list_latencies(ctx, dbs)
     label = f"{large_n // 1000:,}k vs {small_n // 1000:,}k cases"
     out.rows.append(
-        Row(f"B7 filing, {label} (ratio: time per filing, large/small)", fmt_rate(small_rate, "cases/s"),
-            fmt_rate(large_rate, "cases/s"), small_rate / large_rate, f"<= {FLAT} (flat)",
-            small_rate / large_rate <= FLAT)
+        Row(
+            f"B7 filing, {label} (ratio: time per filing, large/small)",
+            fmt_rate(small_rate, "cases/s"),
+            fmt_rate(large_rate, "cases/s"),
+            small_rate / large_rate,
+            f"<= {FLAT} (flat)",
+            small_rate / large_rate <= FLAT,
+        )
     )
     for name, small in small_lists.items():
         large = large_lists[name]
         out.rows.append(
-            Row(f"B7 GET /v1/cases {name}, {label}", fmt_ms(small), fmt_ms(large), large / small, f"<= {FLAT} (flat)",
-                large / small <= FLAT)
+            Row(
+                f"B7 GET /v1/cases {name}, {label}",
+                fmt_ms(small),
+                fmt_ms(large),
+                large / small,
+                f"<= {FLAT} (flat)",
+                large / small <= FLAT,
+            )
         )
     out.notes.append(
         f"B7: baseline column = the {small_n:,}-case database, engine column = the {large_n:,}-case one; "

@@ -60,8 +60,12 @@ def run(ctx: Context) -> Outcome:
         run_loadgen([_filings(server.port, tokens, ctx.pick(quick=0.5, full=2.0), 0)])
         for index in range(ctx.runs):
             [quiet] = run_loadgen([_filings(server.port, tokens, seconds, warmup)])
-            flood = {"port": server.port, "phase": "junk", "connections": FLOOD_CONNECTIONS,
-                     "duration": flood_lead + warmup + seconds + 0.5}
+            flood = {
+                "port": server.port,
+                "phase": "junk",
+                "connections": FLOOD_CONNECTIONS,
+                "duration": flood_lead + warmup + seconds + 0.5,
+            }
             with loadgen_in_background([flood]) as flood_results:
                 time.sleep(flood_lead)
                 [busy] = run_loadgen([_filings(server.port, tokens, seconds, warmup)])

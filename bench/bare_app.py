@@ -73,6 +73,7 @@ def create_app() -> FastAPI:
     versions = list(itertools.accumulate(_events_in(step) for step in steps))
     counter = itertools.count(1)
     lock = threading.Lock()
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield

@@ -184,9 +184,9 @@ def _template(case_id: str, events: list[list[Any]], case: list[Any], children: 
     return Template(case_id, case[_HEAD], events, case, {k: v for k, v in children.items() if v}, spots)
 
 
-def clone(t: Template, new_id: str, consumer: str, merchant: str, mediator: str) -> tuple[
-    list[list[Any]], list[Any], dict[str, list[list[Any]]]
-]:
+def clone(
+    t: Template, new_id: str, consumer: str, merchant: str, mediator: str
+) -> tuple[list[list[Any]], list[Any], dict[str, list[list[Any]]]]:
     """A template's rows for a new case: names put in, the hash chain recomputed."""
     events = [list(r) for r in t.events]
     case = list(t.case)

@@ -226,8 +226,18 @@ def register_mediators(db: Database) -> None:
         known = set(session.execute(select(MEDIATORS.c.id)).scalars())
         for ident in dict.fromkeys(BENCH_MEDIATORS):
             if ident not in known:
-                add_mediator(session, mediator_id=ident, calendars=["default"], now=T0, fields={
-                    "display_name": ident, "categories": ["other"], "languages": ["*"], "capacity": MAX_CAPACITY})
+                add_mediator(
+                    session,
+                    mediator_id=ident,
+                    calendars=["default"],
+                    now=T0,
+                    fields={
+                        "display_name": ident,
+                        "categories": ["other"],
+                        "languages": ["*"],
+                        "capacity": MAX_CAPACITY,
+                    },
+                )
 
 
 def sqlite_path(url: str) -> str:
@@ -237,6 +247,7 @@ def sqlite_path(url: str) -> str:
 
 
 # --- services -----------------------------------------------------------------------------
+
 
 def cedar() -> Authorizer:
     return packaged_policies()

@@ -212,7 +212,11 @@ class LifecycleClient:
         key = (sub, role, merchant_id)
         if key not in self.tokens:
             self.tokens[key] = mint_token(
-                self.settings, sub=sub, role=role, merchant_id=merchant_id, now=datetime.now(UTC),
+                self.settings,
+                sub=sub,
+                role=role,
+                merchant_id=merchant_id,
+                now=datetime.now(UTC),
                 ttl=timedelta(days=1),
             )
         return self.tokens[key]

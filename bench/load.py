@@ -278,13 +278,14 @@ def _line(run: Run) -> str:
 
 
 def table(runs: list[Run]) -> str:
-    head = "| workers | offered req/s | answered req/s | failed | " + " | ".join(
-        f"{op} p50 / p99 ms" for op in OPERATIONS
-    ) + " | load avg |"
+    head = (
+        "| workers | offered req/s | answered req/s | failed | "
+        + " | ".join(f"{op} p50 / p99 ms" for op in OPERATIONS)
+        + " | load avg |"
+    )
     lines = [head, "|" + "---:|" * (5 + len(OPERATIONS))]
     for run in runs:
-        cells = [str(run.workers), f"{run.rate:g}", f"{run.throughput():.1f}",
-                 str(sum(run.failures.values()))]
+        cells = [str(run.workers), f"{run.rate:g}", f"{run.throughput():.1f}", str(sum(run.failures.values()))]
         for op in OPERATIONS:
             values = run.latencies.get(op, [])
             cells.append(f"{_pct(values, 50):.0f} / {_pct(values, 99):.0f}" if values else "")
@@ -329,7 +330,7 @@ def load_section(text_: str) -> str:
     """This benchmark's section of a results file ("" if none): bench.run keeps it when it
     rewrites the file."""
     bounds = _bounds(text_)
-    return text_[bounds[0]:bounds[1]] if bounds else ""
+    return text_[bounds[0] : bounds[1]] if bounds else ""
 
 
 def write_results(text_block: str, path: Path = RESULTS) -> None:
@@ -337,8 +338,8 @@ def write_results(text_block: str, path: Path = RESULTS) -> None:
     current = path.read_text(encoding="utf-8") if path.exists() else ""
     bounds = _bounds(current)
     if bounds:
-        after = current[bounds[1]:]
-        current = current[:bounds[0]] + text_block.rstrip("\n") + "\n" + ("\n" + after if after else "")
+        after = current[bounds[1] :]
+        current = current[: bounds[0]] + text_block.rstrip("\n") + "\n" + ("\n" + after if after else "")
     else:
         current = current.rstrip("\n") + "\n\n" + text_block
     path.write_text(current, encoding="utf-8")
@@ -346,8 +347,11 @@ def write_results(text_block: str, path: Path = RESULTS) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--postgres", default=os.environ.get("DISPUTES_TEST_DATABASE_URL", ""),
-                        help="PostgreSQL URL (a schema of its own is created and dropped per worker count)")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("DISPUTES_TEST_DATABASE_URL", ""),
+        help="PostgreSQL URL (a schema of its own is created and dropped per worker count)",
+    )
     parser.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated")
     parser.add_argument("--rates", default="20,40,80", help="offered request rates per second, comma-separated")
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per rate")

@@ -87,8 +87,9 @@ def run_backend(backend: Backend, names: list[str], *, quick: bool, runs: int) -
             except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
                 traceback.print_exc(file=sys.stderr)
                 first_line = (str(exc).splitlines() or [""])[0]
-                result = Outcome(rows=[Row(f"{name} (error)", "", f"{type(exc).__name__}: {first_line}"[:200], None,
-                                           "", False)])
+                result = Outcome(
+                    rows=[Row(f"{name} (error)", "", f"{type(exc).__name__}: {first_line}"[:200], None, "", False)]
+                )
             outcome.rows.extend(result.rows)
             outcome.notes.extend(result.notes)
     finally:

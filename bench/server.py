@@ -69,12 +69,23 @@ def uvicorn_server(app: str, env: Mapping[str, str], *, ready_path: str = "/heal
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1", "--port", str(port),
-                "--log-level", "warning", "--no-access-log",
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
                 # The open-loop load generator may leave a connection idle for seconds between
                 # Poisson arrivals; at uvicorn's default (5 s) the server closed some just as a
                 # request went out on them, and those counted as failures of the server.
-                "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS),
+                "--timeout-keep-alive",
+                str(KEEP_ALIVE_SECONDS),
             ],
             cwd=REPO_ROOT,
             env=child_env(env),

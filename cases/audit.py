@@ -86,16 +86,21 @@ class Replay:
 
 
 # The columns a chain check reads, in the order check_case_rows unpacks them.
-EVENT_COLUMNS = (EVENTS.c.id, EVENTS.c.seq, EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash, EVENTS.c.type,
-                 EVENTS.c.actor_id, EVENTS.c.actor_role, EVENTS.c.at)
+EVENT_COLUMNS = (
+    EVENTS.c.id,
+    EVENTS.c.seq,
+    EVENTS.c.body,
+    EVENTS.c.prev_hash,
+    EVENTS.c.hash,
+    EVENTS.c.type,
+    EVENTS.c.actor_id,
+    EVENTS.c.actor_role,
+    EVENTS.c.at,
+)
 
 
 def event_rows(session: Session, case_id: str) -> list[EventTuple]:
-    result = session.execute(
-        select(*EVENT_COLUMNS)
-        .where(EVENTS.c.case_id == case_id)
-        .order_by(EVENTS.c.seq)
-    ).all()
+    result = session.execute(select(*EVENT_COLUMNS).where(EVENTS.c.case_id == case_id).order_by(EVENTS.c.seq)).all()
     return [tuple(r) for r in result]
 
 
@@ -207,7 +212,9 @@ def check_case_rows(
     for column, stored in zip(DERIVED_COLUMNS, case_row[3:], strict=True):
         if stored != replayed[column.name]:
             return Damage(
-                case_id, last_seq, "projection",
+                case_id,
+                last_seq,
+                "projection",
                 f"the stored {column.name} column says {stored!r}, replaying the log gives {replayed[column.name]!r}",
             )
     return None
@@ -237,8 +244,9 @@ def check_merchant_rows(
         expected = position + 1
         if seq != expected:
             if seq < expected or expected > version:
-                return MerchantDamage(merchant_id, seq, "inserted",
-                                      f"seq {seq} is not part of a log of {version} events")
+                return MerchantDamage(
+                    merchant_id, seq, "inserted", f"seq {seq} is not part of a log of {version} events"
+                )
             return MerchantDamage(merchant_id, expected, "deleted", f"expected seq {expected}, found {seq}")
         doc = docs[position]
         if not (
@@ -253,8 +261,9 @@ def check_merchant_rows(
                 kind, detail = "inserted", f"seq {seq} is past seq {version}, where the merchant stands; {detail}"
             return MerchantDamage(merchant_id, at_seq, kind, detail)
         if expected > version:
-            return MerchantDamage(merchant_id, seq, "inserted", f"the log runs past seq {version}, where the "
-                                                                "merchant stands")
+            return MerchantDamage(
+                merchant_id, seq, "inserted", f"the log runs past seq {version}, where the merchant stands"
+            )
         assert doc is not None
         if (type_, actor_id, actor_role) != (doc.get("type"), _actor(doc, "id"), _actor(doc, "role")) or (
             at != _instant(doc.get("at"))
@@ -268,14 +277,18 @@ def check_merchant_rows(
         prev_hash = stored_hash
     last_seq = len(rows)
     if last_seq < version:
-        return MerchantDamage(merchant_id, last_seq + 1, "truncated",
-                              f"log ends at seq {last_seq}, the merchant is at {version}")
+        return MerchantDamage(
+            merchant_id, last_seq + 1, "truncated", f"log ends at seq {last_seq}, the merchant is at {version}"
+        )
     if head_hash != prev_hash:
-        return MerchantDamage(merchant_id, last_seq, "changed", "the merchant's head hash differs from the log's "
-                                                                "last hash")
+        return MerchantDamage(
+            merchant_id, last_seq, "changed", "the merchant's head hash differs from the log's last hash"
+        )
     if replay and state.flagged != bool(flagged):
         return MerchantDamage(
-            merchant_id, last_seq, "projection",
+            merchant_id,
+            last_seq,
+            "projection",
             f"the merchant row says flagged={bool(flagged)}, replaying the log gives flagged={state.flagged}",
         )
     return None
@@ -300,8 +313,10 @@ def standing_problem(
         return f"relies on seq {standing.seq} of merchant {merchant_id}'s log, which ends at seq {len(log)}"
     if log[standing.seq] != standing.flagged:
         said = "flagged" if log[standing.seq] else "not flagged"
-        return (f"records merchant {merchant_id} as {'' if standing.flagged else 'not '}flagged at its seq "
-                f"{standing.seq}; the merchant's log says {said}")
+        return (
+            f"records merchant {merchant_id} as {'' if standing.flagged else 'not '}flagged at its seq "
+            f"{standing.seq}; the merchant's log says {said}"
+        )
     return None
 
 
@@ -449,4 +464,3 @@ def snapshot_read(db: Database) -> Iterator[Session]:
         if db.dialect == "postgresql":
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         yield session
-

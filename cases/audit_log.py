@@ -17,13 +17,25 @@ READS = AuditReadRow.__table__  # type: ignore[attr-defined]
 
 def record_read(db: Database, *, actor: Actor, what: str, now: datetime, **detail: Any) -> None:
     """Append one audit read in its own transaction (before the read is served)."""
-    values = {"at": now, "actor_id": actor.id, "actor_role": actor.role, "what": what,
-              "detail": json.dumps({k: v for k, v in detail.items() if v is not None}, default=str, sort_keys=True)}
+    values = {
+        "at": now,
+        "actor_id": actor.id,
+        "actor_role": actor.role,
+        "what": what,
+        "detail": json.dumps({k: v for k, v in detail.items() if v is not None}, default=str, sort_keys=True),
+    }
     db.run_write(lambda session: session.execute(insert(READS).values(**values)))
 
 
 def recent_reads(db: Database, *, limit: int = 100) -> list[dict[str, Any]]:
     with db.read() as session:
         rows = session.execute(select(READS).order_by(READS.c.id.desc()).limit(limit)).all()
-    return [{"at": r.at.isoformat(), "actor": f"{r.actor_role}:{r.actor_id}", "what": r.what,
-             "detail": json.loads(r.detail)} for r in rows]
+    return [
+        {
+            "at": r.at.isoformat(),
+            "actor": f"{r.actor_role}:{r.actor_id}",
+            "what": r.what,
+            "detail": json.loads(r.detail),
+        }
+        for r in rows
+    ]

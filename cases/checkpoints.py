@@ -56,9 +56,9 @@ LOCK_KEY = int.from_bytes(hashlib.sha256(b"dispute-engine:checkpoints").digest()
 # Advisory locks belong to the whole database, and one database may hold several desks,
 # each in its own schema (and the test suite's workers do): the key is mixed with the
 # schema's name, so only writers of the same ledger exclude each other.
-TRY_CHECKPOINT_LOCK = text(
-    "SELECT pg_try_advisory_xact_lock(:key # hashtextextended(current_schema(), 0))"
-).bindparams(key=LOCK_KEY)
+TRY_CHECKPOINT_LOCK = text("SELECT pg_try_advisory_xact_lock(:key # hashtextextended(current_schema(), 0))").bindparams(
+    key=LOCK_KEY
+)
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 # Printable ASCII other than '"' and '\\': JSON strings of these need no escaping.
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")
@@ -371,9 +371,7 @@ def verify_inclusion(
     return sn == 0 and digest == expected
 
 
-def delta_digest(
-    heads: Iterable[HeadTuple], leaf: Callable[[str, int, str], bytes] = leaf_bytes
-) -> tuple[int, str]:
+def delta_digest(heads: Iterable[HeadTuple], leaf: Callable[[str, int, str], bytes] = leaf_bytes) -> tuple[int, str]:
     """How many heads changed in a checkpoint and sha256 over their leaf hashes, in order."""
     digest = hashlib.sha256()
     count = 0
@@ -406,8 +404,17 @@ class Ledger:
 
 
 CASE_LOGS = Ledger("case", HEADS, "case_id", CASES, "id", "version", "head_hash", EVENTS, leaf_bytes)
-MERCHANT_LOGS = Ledger("merchant", MERCHANT_HEADS, "merchant_id", MERCHANTS, "merchant_id", "seq", "head_hash",
-                       MERCHANT_EVENTS, merchant_leaf_bytes)
+MERCHANT_LOGS = Ledger(
+    "merchant",
+    MERCHANT_HEADS,
+    "merchant_id",
+    MERCHANTS,
+    "merchant_id",
+    "seq",
+    "head_hash",
+    MERCHANT_EVENTS,
+    merchant_leaf_bytes,
+)
 
 
 # --- the checkpoint document ------------------------------------------------------------
@@ -528,7 +535,8 @@ def heads_as_of(number: int, ledger: Ledger = CASE_LOGS) -> Select[Any]:
     heads = ledger.heads
     later = heads.alias("later")
     superseded = exists().where(
-        later.c[ledger.key] == heads.c[ledger.key], later.c.checkpoint > heads.c.checkpoint,
+        later.c[ledger.key] == heads.c[ledger.key],
+        later.c.checkpoint > heads.c.checkpoint,
         later.c.checkpoint <= number,
     )
     return select(heads.c[ledger.key], heads.c.seq, heads.c.hash).where(heads.c.checkpoint <= number, ~superseded)

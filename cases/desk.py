@@ -288,18 +288,28 @@ def check_policies(desk: Desk) -> list[Problem]:
             for action in sorted(policy.actions):
                 if action in case_actions and action not in names and action not in _ALWAYS_THERE:
                     if info.descendants(action) == {action}:
-                        problems.append(Problem(policy.file, policy.line,
-                                                f"forbid {policy.id!r} names action {action!r}, which no workflow "
-                                                f"of the desk defines (workflows: {workflows}): it never applies"))
+                        problems.append(
+                            Problem(
+                                policy.file,
+                                policy.line,
+                                f"forbid {policy.id!r} names action {action!r}, which no workflow "
+                                f"of the desk defines (workflows: {workflows}): it never applies",
+                            )
+                        )
         tree = trees.get(policy.cedar_id)
         if tree is None:
             continue
         for kind, value in sorted(set(_named_literals(tree.clauses))):
             known = states if kind == "state" else timers
             if value not in known:
-                problems.append(Problem(policy.file, policy.line,
-                                        f"policy {policy.id!r} names {kind} {value!r}, which no workflow of the desk "
-                                        f"has (workflows: {workflows})"))
+                problems.append(
+                    Problem(
+                        policy.file,
+                        policy.line,
+                        f"policy {policy.id!r} names {kind} {value!r}, which no workflow of the desk "
+                        f"has (workflows: {workflows})",
+                    )
+                )
     return problems
 
 
@@ -316,10 +326,17 @@ def check_calendars(desk: Desk) -> list[Problem]:
             named = isinstance(raw_timers.get(timer.name), dict) and "calendar" in raw_timers[timer.name]
             if timer.calendar in calendars or not (timer.goal.business or named):
                 continue
-            file, line = _workflow_line(workflow, ("timers", timer.name, "calendar") if named
-                                        else ("timers", timer.name))
-            problems.append(Problem(file, line, f"timer {timer.name!r} uses calendar {timer.calendar!r}, which "
-                                    f"calendars.yaml does not define (known: {', '.join(sorted(calendars))})"))
+            file, line = _workflow_line(
+                workflow, ("timers", timer.name, "calendar") if named else ("timers", timer.name)
+            )
+            problems.append(
+                Problem(
+                    file,
+                    line,
+                    f"timer {timer.name!r} uses calendar {timer.calendar!r}, which "
+                    f"calendars.yaml does not define (known: {', '.join(sorted(calendars))})",
+                )
+            )
     return problems
 
 
@@ -330,20 +347,27 @@ _ALWAYS_THERE = frozenset({"view", "view_history", "export", "view_internal", "f
 # --- the list of parts: adding a part is one line ------------------------------------
 
 PARTS: tuple[DeskPart, ...] = (
-    DeskPart("settings", SETTINGS_FILE, load_manifest, packaged=PACKAGED_DESK_FILES / SETTINGS_FILE,
-             check=check_settings),
+    DeskPart(
+        "settings", SETTINGS_FILE, load_manifest, packaged=PACKAGED_DESK_FILES / SETTINGS_FILE, check=check_settings
+    ),
     DeskPart("workflows", "workflows", load_workflows, packaged=PACKAGED_WORKFLOWS, inherit=True),
-    DeskPart("policies", "policies", load_policies, packaged=DEFAULT_POLICY_DIR, inherit=True,
-             check=check_policies),
-    DeskPart("calendars", "calendars.yaml", load_calendars, packaged=PACKAGED_CALENDARS, inherit=True,
-             check=check_calendars),
+    DeskPart("policies", "policies", load_policies, packaged=DEFAULT_POLICY_DIR, inherit=True, check=check_policies),
+    DeskPart(
+        "calendars", "calendars.yaml", load_calendars, packaged=PACKAGED_CALENDARS, inherit=True, check=check_calendars
+    ),
     # Intake (cases/intake.py): how complaints are classified and prioritised, and when
     # merchants are flagged. A desk overrides any of them with its own intake/*.yaml.
-    DeskPart("classification", "intake/classification.yaml", load_classification,
-             packaged=default_classification_path(), inherit=True),
+    DeskPart(
+        "classification",
+        "intake/classification.yaml",
+        load_classification,
+        packaged=default_classification_path(),
+        inherit=True,
+    ),
     DeskPart("priority", "intake/priority.yaml", load_priority, packaged=default_priority_path(), inherit=True),
-    DeskPart("supervision", "intake/supervision.yaml", load_supervision, packaged=default_supervision_path(),
-             inherit=True),
+    DeskPart(
+        "supervision", "intake/supervision.yaml", load_supervision, packaged=default_supervision_path(), inherit=True
+    ),
 )
 
 
@@ -363,8 +387,11 @@ def try_load_desk(directory: str | Path | None = None) -> tuple[Desk | None, lis
         sources[part.name] = source
         if source is None:
             if part.required:
-                problems.append(Problem(str(root / part.path) if root else part.path, 1,
-                                        f"the desk needs {part.path} ({part.name})"))
+                problems.append(
+                    Problem(
+                        str(root / part.path) if root else part.path, 1, f"the desk needs {part.path} ({part.name})"
+                    )
+                )
             parts[part.name] = None
             continue
         try:
@@ -435,18 +462,31 @@ _ATTRIBUTE = re.compile(r'^\s*"?([A-Za-z_][A-Za-z0-9_]*)"?\??:', re.MULTILINE)
 def _undelivered_facts(loaded: LoadedPolicies) -> list[Problem]:
     """Attributes a desk's schema declares on ``User`` or ``Case`` that the engine never
     produces (``policies/facts.py``): a policy reading one would fail to evaluate."""
-    produced = {"User": set(facts.user_entity(_FULL_ACTOR)["attrs"]),
-                "Case": set(facts.case_entity(_full_case(), "desk")["attrs"])}
+    produced = {
+        "User": set(facts.user_entity(_FULL_ACTOR)["attrs"]),
+        "Case": set(facts.case_entity(_full_case(), "desk")["attrs"]),
+    }
     text = Path(loaded.schema_file).read_text(encoding="utf-8")
     problems = []
     for entity, body in _ENTITY.findall(str(loaded.schema)):
         for name in _ATTRIBUTE.findall(body):
             if name not in produced[entity]:
-                line = next((i + 1 for i, row in enumerate(text.split("\n"))
-                             if re.search(rf"\b{name}\??\s*:", row.split("//", 1)[0])), 1)
-                problems.append(Problem(loaded.schema_file, line,
-                                        f"entity {entity} declares {name!r}, which the engine does not provide "
-                                        f"(policies/facts.py): a policy reading it would never evaluate"))
+                line = next(
+                    (
+                        i + 1
+                        for i, row in enumerate(text.split("\n"))
+                        if re.search(rf"\b{name}\??\s*:", row.split("//", 1)[0])
+                    ),
+                    1,
+                )
+                problems.append(
+                    Problem(
+                        loaded.schema_file,
+                        line,
+                        f"entity {entity} declares {name!r}, which the engine does not provide "
+                        f"(policies/facts.py): a policy reading it would never evaluate",
+                    )
+                )
     return problems
 
 
@@ -457,11 +497,30 @@ def _full_case() -> CaseSnapshot:
     """A case with every optional fact present, to learn every attribute the engine produces."""
     at = "2026-01-01T00:00:00.000000Z"
     offer = Offer("o", 1, "CNY", "", "merchant", "u", status="accepted", decided_by="consumer")
-    return CaseSnapshot(id="c", workflow_name="w", workflow_version="v", state="s", version=1, consumer_id="c",
-                        merchant_id="m", category="other", subject="", description="", order_ref="",
-                        claim_amount=1, currency="CNY", desired_outcome="refund", created_at=at, updated_at=at,
-                        mediator_id="med", accepted_offer_id="o", offers=(offer,), outcome="x", awarded_amount=1,
-                        closed_at=at)
+    return CaseSnapshot(
+        id="c",
+        workflow_name="w",
+        workflow_version="v",
+        state="s",
+        version=1,
+        consumer_id="c",
+        merchant_id="m",
+        category="other",
+        subject="",
+        description="",
+        order_ref="",
+        claim_amount=1,
+        currency="CNY",
+        desired_outcome="refund",
+        created_at=at,
+        updated_at=at,
+        mediator_id="med",
+        accepted_offer_id="o",
+        offers=(offer,),
+        outcome="x",
+        awarded_amount=1,
+        closed_at=at,
+    )
 
 
 def _workflow_line(workflow: WorkflowDefinition, path: tuple[str | int, ...]) -> tuple[str, int]:
@@ -504,12 +563,21 @@ def _compared(op: pst.BinaryOp) -> Iterator[tuple[str, str]]:
         return []
 
     def is_state(expr: object) -> bool:
-        return (isinstance(expr, pst.GetAttr) and expr.attr == "state" and isinstance(expr.base, pst.Var)
-                and expr.base.name == "resource")
+        return (
+            isinstance(expr, pst.GetAttr)
+            and expr.attr == "state"
+            and isinstance(expr.base, pst.Var)
+            and expr.base.name == "resource"
+        )
 
     def is_timer_set(expr: object) -> bool:
-        return (isinstance(expr, pst.GetAttr) and isinstance(expr.base, pst.GetAttr) and expr.base.attr == "timers"
-                and isinstance(expr.base.base, pst.Var) and expr.base.base.name == "resource")
+        return (
+            isinstance(expr, pst.GetAttr)
+            and isinstance(expr.base, pst.GetAttr)
+            and expr.base.attr == "timers"
+            and isinstance(expr.base.base, pst.Var)
+            and expr.base.base.name == "resource"
+        )
 
     if op.op in ("eq", "neq"):
         for side, other in ((op.left, op.right), (op.right, op.left)):

@@ -244,8 +244,9 @@ def _merchants(*, case_id: str | None, since: datetime | None) -> Any:
 
 def _merchant_heads(session: Session, merchants: Any) -> Iterator[dict[str, Any]]:
     """The stored merchant head rows of the exported merchants, by checkpoint, then leaf order."""
-    stmt = select(MERCHANT_HEADS.c.checkpoint, MERCHANT_HEADS.c.merchant_id, MERCHANT_HEADS.c.seq,
-                  MERCHANT_HEADS.c.hash).where(MERCHANT_HEADS.c.checkpoint.in_(select(CHECKPOINTS.c.number)))
+    stmt = select(
+        MERCHANT_HEADS.c.checkpoint, MERCHANT_HEADS.c.merchant_id, MERCHANT_HEADS.c.seq, MERCHANT_HEADS.c.hash
+    ).where(MERCHANT_HEADS.c.checkpoint.in_(select(CHECKPOINTS.c.number)))
     if merchants is not None:
         stmt = stmt.where(MERCHANT_HEADS.c.merchant_id.in_(merchants))
     dialect = session.get_bind().dialect.name
@@ -256,8 +257,13 @@ def _merchant_heads(session: Session, merchants: Any) -> Iterator[dict[str, Any]
 
 
 def _merchant_events(merchants: Any) -> Any:
-    stmt = select(MERCHANT_EVENTS.c.merchant_id, MERCHANT_EVENTS.c.seq, MERCHANT_EVENTS.c.prev_hash,
-                  MERCHANT_EVENTS.c.hash, MERCHANT_EVENTS.c.body)
+    stmt = select(
+        MERCHANT_EVENTS.c.merchant_id,
+        MERCHANT_EVENTS.c.seq,
+        MERCHANT_EVENTS.c.prev_hash,
+        MERCHANT_EVENTS.c.hash,
+        MERCHANT_EVENTS.c.body,
+    )
     if merchants is not None:
         stmt = stmt.where(MERCHANT_EVENTS.c.merchant_id.in_(merchants))
     return stmt.order_by(MERCHANT_EVENTS.c.merchant_id, MERCHANT_EVENTS.c.seq)

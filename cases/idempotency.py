@@ -167,9 +167,7 @@ def reserve(session: Session, request: IdempotentRequest, now: datetime) -> None
                 )
             )
     except IntegrityError:
-        row = session.execute(
-            select(KEYS).where(KEYS.c.scope == request.scope, KEYS.c.key == request.key)
-        ).first()
+        row = session.execute(select(KEYS).where(KEYS.c.scope == request.scope, KEYS.c.key == request.key)).first()
         if row is None or row.status != "done":
             raise KeyInFlightError() from None  # a claim of an older version, or gone meanwhile: retry
         if row.fingerprint != request.fingerprint:

@@ -203,8 +203,13 @@ def route_case(
     while True:
         pick = choose(pool.values(), needs)
         if pick is None:
-            log.info("case %s waits: no eligible mediator (%s, %s, weight %d)", case_id, needs.category,
-                     needs.language, needs.weight)
+            log.info(
+                "case %s waits: no eligible mediator (%s, %s, weight %d)",
+                case_id,
+                needs.category,
+                needs.language,
+                needs.weight,
+            )
             return None
         if service.db.dialect == "postgresql":
             # Concurrent filings may pick the same mediator: take their row's lock, then count
@@ -236,13 +241,20 @@ def route_waiting(service: CaseService, intake: DeskIntake, *, limit: int = 1000
     """Try to route every unassigned case that can be assigned (e.g. after adding mediators);
     return how many were assigned. Each case is its own transaction."""
     with service.db.read() as session:
-        waiting = session.execute(
-            select(CASES.c.id).where(CASES.c.mediator_id.is_(None), CASES.c.closed_at.is_(None))
-            .order_by(CASES.c.pk).limit(limit)
-        ).scalars().all()
+        waiting = (
+            session.execute(
+                select(CASES.c.id)
+                .where(CASES.c.mediator_id.is_(None), CASES.c.closed_at.is_(None))
+                .order_by(CASES.c.pk)
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
     routed = 0
     for case_id in waiting:
-        work = partial(route_case, service=service, intake=intake, case_id=case_id, now=service.clock.now(),
-                       why="on request")
+        work = partial(
+            route_case, service=service, intake=intake, case_id=case_id, now=service.clock.now(), why="on request"
+        )
         routed += service.db.run_write(work) is not None
     return routed

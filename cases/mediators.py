@@ -102,8 +102,9 @@ def validate(changes: Mapping[str, Any], calendars: Iterable[str]) -> dict[str, 
         known = sorted(calendars)
         calendar = identifier(changes["calendar"], "calendar")
         if calendar not in known:
-            raise InvalidCommandError(f"unknown calendar {calendar!r} (configured: {', '.join(known)})",
-                                      field="calendar")
+            raise InvalidCommandError(
+                f"unknown calendar {calendar!r} (configured: {', '.join(known)})", field="calendar"
+            )
         values["calendar"] = calendar
     if "active" in changes:
         if not isinstance(changes["active"], bool):
@@ -114,11 +115,12 @@ def validate(changes: Mapping[str, Any], calendars: Iterable[str]) -> dict[str, 
 
 def _choices(value: Any, allowed: Sequence[str], field: str) -> list[str]:
     if not isinstance(value, (list, tuple)) or not value:
-        raise InvalidCommandError(f"{field} must be a non-empty list (\"*\" for any)", field=field)
+        raise InvalidCommandError(f'{field} must be a non-empty list ("*" for any)', field=field)
     wrong = [v for v in value if v not in allowed]
     if wrong:
-        raise InvalidCommandError(f"unknown {field}: {', '.join(map(str, wrong))} (allowed: {', '.join(allowed)})",
-                                  field=field)
+        raise InvalidCommandError(
+            f"unknown {field}: {', '.join(map(str, wrong))} (allowed: {', '.join(allowed)})", field=field
+        )
     return list(dict.fromkeys(value))
 
 
@@ -134,8 +136,15 @@ def check_id(mediator_id: Any) -> str:
 # --- storage --------------------------------------------------------------------------------
 
 
-def add_mediator(session: Session, *, mediator_id: str, fields: Mapping[str, Any], calendars: Iterable[str],
-                 now: datetime, weight: Weight = _unit) -> Mediator:
+def add_mediator(
+    session: Session,
+    *,
+    mediator_id: str,
+    fields: Mapping[str, Any],
+    calendars: Iterable[str],
+    now: datetime,
+    weight: Weight = _unit,
+) -> Mediator:
     mediator_id = check_id(mediator_id)
     missing = [name for name in ("display_name", "categories", "languages", "capacity") if name not in fields]
     if missing:
@@ -148,8 +157,15 @@ def add_mediator(session: Session, *, mediator_id: str, fields: Mapping[str, Any
     return get_mediator(session, mediator_id, weight)
 
 
-def update_mediator(session: Session, *, mediator_id: str, fields: Mapping[str, Any], calendars: Iterable[str],
-                    now: datetime, weight: Weight = _unit) -> Mediator:
+def update_mediator(
+    session: Session,
+    *,
+    mediator_id: str,
+    fields: Mapping[str, Any],
+    calendars: Iterable[str],
+    now: datetime,
+    weight: Weight = _unit,
+) -> Mediator:
     values = validate(fields, calendars)
     result = session.execute(update(MEDIATORS).where(MEDIATORS.c.id == mediator_id).values(updated_at=now, **values))
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -193,8 +209,9 @@ def open_loads(session: Session, mediator_ids: Sequence[str], weight: Weight) ->
 # --- manual assignment ------------------------------------------------------------------------
 
 
-def require_assignable(session: Session, mediator_id: str, *, case_weight: int, weight: Weight = _unit,
-                       lock: bool = False) -> None:
+def require_assignable(
+    session: Session, mediator_id: str, *, case_weight: int, weight: Weight = _unit, lock: bool = False
+) -> None:
     """Refuse giving a case of ``case_weight`` load units to ``mediator_id`` unless they are a
     registered mediator (else InvalidCommandError: 422), active and with room in their capacity
     (else MediatorUnavailableError: 409). These are the router's own rules
@@ -210,10 +227,16 @@ def require_assignable(session: Session, mediator_id: str, *, case_weight: int, 
             field="data.mediator_id",
         )
     load = open_loads(session, [mediator_id], weight).get(mediator_id, 0)
-    candidate = Candidate(id=row.id, categories=frozenset(_split(row.categories)),
-                          languages=frozenset(_split(row.languages)), capacity=row.capacity, load=load,
-                          active=row.active)
+    candidate = Candidate(
+        id=row.id,
+        categories=frozenset(_split(row.categories)),
+        languages=frozenset(_split(row.languages)),
+        capacity=row.capacity,
+        load=load,
+        active=row.active,
+    )
     why = unavailability(candidate, case_weight)
     if why is not None:
-        raise MediatorUnavailableError(mediator_id, "inactive" if not row.active else "at_capacity", why,
-                                       open_load=load, capacity=row.capacity)
+        raise MediatorUnavailableError(
+            mediator_id, "inactive" if not row.active else "at_capacity", why, open_load=load, capacity=row.capacity
+        )

@@ -49,9 +49,7 @@ def standings(session: Session, merchant_ids: Iterable[str]) -> dict[str, Mercha
     if not wanted:
         return {}
     rows = session.execute(
-        select(MERCHANTS.c.merchant_id, MERCHANTS.c.seq, MERCHANTS.c.flagged).where(
-            MERCHANTS.c.merchant_id.in_(wanted)
-        )
+        select(MERCHANTS.c.merchant_id, MERCHANTS.c.seq, MERCHANTS.c.flagged).where(MERCHANTS.c.merchant_id.in_(wanted))
     )
     return {r.merchant_id: MerchantStanding(r.seq, bool(r.flagged)) for r in rows}
 
@@ -79,16 +77,26 @@ def append_merchant_event(
     event = replace(unsealed, hash=link(prev_hash, body))
     try:
         with session.begin_nested():
-            session.execute(insert(MERCHANT_EVENTS).values(
-                merchant_id=merchant_id, seq=seq, type=type_, at=now, actor_id=actor.id, actor_role=actor.role,
-                body=body.decode("utf-8"), prev_hash=prev_hash, hash=event.hash,
-            ))
+            session.execute(
+                insert(MERCHANT_EVENTS).values(
+                    merchant_id=merchant_id,
+                    seq=seq,
+                    type=type_,
+                    at=now,
+                    actor_id=actor.id,
+                    actor_role=actor.role,
+                    body=body.decode("utf-8"),
+                    prev_hash=prev_hash,
+                    hash=event.hash,
+                )
+            )
             row = {"seq": seq, "head_hash": event.hash, "flagged": type_ == "flag_raised", "updated_at": now}
             if head is None:
                 session.execute(insert(MERCHANTS).values(merchant_id=merchant_id, **row))
             else:
                 moved = session.execute(
-                    update(MERCHANTS).where(MERCHANTS.c.merchant_id == merchant_id, MERCHANTS.c.seq == head.seq)
+                    update(MERCHANTS)
+                    .where(MERCHANTS.c.merchant_id == merchant_id, MERCHANTS.c.seq == head.seq)
                     .values(**row)
                 )
                 if moved.rowcount != 1:  # type: ignore[attr-defined]

@@ -13,7 +13,6 @@ from cases.db import UTCDateTime
 _BigPK = BigInteger().with_variant(Integer(), "sqlite")
 
 
-
 def _utc(*, nullable: bool = False, index: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable, index=index)
 

@@ -83,9 +83,15 @@ class WorkflowRegistry:
         """Record a policy set's files under its version (for export and third-party replay)."""
         table = PolicyVersionRow.__table__  # type: ignore[attr-defined]
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        session.execute(insert(table).values(
-            version=version, files=json.dumps(documents, ensure_ascii=False, sort_keys=True), created_at=now,
-        ).on_conflict_do_nothing())
+        session.execute(
+            insert(table)
+            .values(
+                version=version,
+                files=json.dumps(documents, ensure_ascii=False, sort_keys=True),
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
 
     def store_active(self, session: Session, now: datetime) -> None:
         """Record each active definition's document (once), so cases pinned to it can

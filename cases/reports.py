@@ -143,15 +143,16 @@ def case_facts(events: Sequence[RecordedEvent], *, settled_state: str = "settled
             run.ended_at = at
             run.mediator_id = facts.mediator_id
         elif event.type == "rated":
-            facts.ratings.append(RatingFact(data["party"], data["score"], data.get("comment", ""), at,
-                                            facts.mediator_id))
+            facts.ratings.append(
+                RatingFact(data["party"], data["score"], data.get("comment", ""), at, facts.mediator_id)
+            )
     return facts
 
 
 def histories(session: Session, case_ids: Sequence[str], batch: int = 200) -> Iterator[list[RecordedEvent]]:
     """Each case's events in order, reading ``batch`` cases per query."""
     for start in range(0, len(case_ids), batch):
-        chunk = list(case_ids[start:start + batch])
+        chunk = list(case_ids[start : start + batch])
         rows = session.execute(
             select(EVENTS.c.case_id, EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash)
             .where(EVENTS.c.case_id.in_(chunk))
@@ -201,8 +202,12 @@ def merchant_figures(cases: Iterable[CaseFacts], *, response_clock: str) -> dict
         result[merchant_id] = MerchantFigures(
             merchant_id=merchant_id,
             complaints=len(items),
-            by_category=tuple(sorted(categories.items(), key=lambda kv: CATEGORIES.index(kv[0])
-                                     if kv[0] in CATEGORIES else len(CATEGORIES))),
+            by_category=tuple(
+                sorted(
+                    categories.items(),
+                    key=lambda kv: CATEGORIES.index(kv[0]) if kv[0] in CATEGORIES else len(CATEGORIES),
+                )
+            ),
             response_clocks=len(responses),
             response_breaches=sum(1 for c in responses if c.status == "breached"),
             decided=sum(1 for f in items if f.last_decision is not None),
@@ -230,15 +235,27 @@ class FlagRecord:
 
     @classmethod
     def of(cls, row: Any) -> FlagRecord:
-        return cls(row.id, row.merchant_id, row.raised_at, row.evaluated_at, row.period_start, row.period_end,
-                   json.loads(row.reasons), row.rules_version, row.cleared_at)
+        return cls(
+            row.id,
+            row.merchant_id,
+            row.raised_at,
+            row.evaluated_at,
+            row.period_start,
+            row.period_end,
+            json.loads(row.reasons),
+            row.rules_version,
+            row.cleared_at,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "merchant_id": self.merchant_id, "raised_at": _iso(self.raised_at),
-            "evaluated_at": _iso(self.evaluated_at), "period": {"since": _iso(self.period_start),
-                                                                 "until": _iso(self.period_end)},
-            "reasons": self.reasons, "rules_version": self.rules_version,
+            "id": self.id,
+            "merchant_id": self.merchant_id,
+            "raised_at": _iso(self.raised_at),
+            "evaluated_at": _iso(self.evaluated_at),
+            "period": {"since": _iso(self.period_start), "until": _iso(self.period_end)},
+            "reasons": self.reasons,
+            "rules_version": self.rules_version,
             "cleared_at": _iso(self.cleared_at) if self.cleared_at else None,
         }
 
@@ -259,8 +276,9 @@ class MerchantRow:
         return {
             "merchant_id": f.merchant_id,
             "complaints": f.complaints,
-            "by_category": [{"category": c, "complaints": n, "percent": f.category_percent(c)}
-                            for c, n in f.by_category],
+            "by_category": [
+                {"category": c, "complaints": n, "percent": f.category_percent(c)} for c, n in f.by_category
+            ],
             "response_clocks": f.response_clocks,
             "response_breaches": f.response_breaches,
             "response_breach_percent": f.response_breach_percent,
@@ -289,18 +307,36 @@ class MerchantsReport:
         return {"since": _iso(self.since), "until": _iso(self.until), "data": [r.to_dict() for r in self.rows]}
 
     def table(self) -> tuple[list[str], list[list[Any]]]:
-        columns = ["merchant", "complaints", "top category", "response breaches", "breach %", "decided against %",
-                   "settlements", "reopen %", "avg settle h", "flagged"]
+        columns = [
+            "merchant",
+            "complaints",
+            "top category",
+            "response breaches",
+            "breach %",
+            "decided against %",
+            "settlements",
+            "reopen %",
+            "avg settle h",
+            "flagged",
+        ]
         rows = []
         for row in self.rows:
             f = row.figures
             top = max(f.by_category, key=lambda kv: kv[1])[0] if f.by_category else "-"
-            rows.append([f.merchant_id, f.complaints, top, f"{f.response_breaches}/{f.response_clocks}",
-                         _num(f.response_breach_percent), _num(f.decided_against_percent), f.settlements,
-                         _num(f.reopen_percent),
-                         _num(round(f.average_settle_seconds / 3600, 1) if f.average_settle_seconds is not None
-                              else None),
-                         "yes" if row.flag else ""])
+            rows.append(
+                [
+                    f.merchant_id,
+                    f.complaints,
+                    top,
+                    f"{f.response_breaches}/{f.response_clocks}",
+                    _num(f.response_breach_percent),
+                    _num(f.decided_against_percent),
+                    f.settlements,
+                    _num(f.reopen_percent),
+                    _num(round(f.average_settle_seconds / 3600, 1) if f.average_settle_seconds is not None else None),
+                    "yes" if row.flag else "",
+                ]
+            )
         return columns, rows
 
 
@@ -346,14 +382,28 @@ class HotspotsReport:
     totals: list[dict[str, Any]]  # merchant, category, complaints, previous_period, change, change_percent
 
     def to_dict(self) -> dict[str, Any]:
-        return {"since": _iso(self.since), "until": _iso(self.until), "timezone": self.timezone,
-                "previous_period": {"since": _iso(self.since - (self.until - self.since)), "until": _iso(self.since)},
-                "data": self.totals, "weeks": self.weeks}
+        return {
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "timezone": self.timezone,
+            "previous_period": {"since": _iso(self.since - (self.until - self.since)), "until": _iso(self.since)},
+            "data": self.totals,
+            "weeks": self.weeks,
+        }
 
     def table(self) -> tuple[list[str], list[list[Any]]]:
         columns = ["merchant", "category", "complaints", "previous period", "change", "change %"]
-        return columns, [[t["merchant_id"], t["category"], t["complaints"], t["previous_period"], t["change"],
-                          _num(t["change_percent"])] for t in self.totals]
+        return columns, [
+            [
+                t["merchant_id"],
+                t["category"],
+                t["complaints"],
+                t["previous_period"],
+                t["change"],
+                _num(t["change_percent"]),
+            ]
+            for t in self.totals
+        ]
 
 
 def hotspots_report(
@@ -365,8 +415,9 @@ def hotspots_report(
     before = since - (until - since)
     with service.db.read() as session:
         rows = session.execute(
-            select(CASES.c.merchant_id, CASES.c.category, CASES.c.created_at)
-            .where(CASES.c.created_at >= before - timedelta(days=7), CASES.c.created_at < until)
+            select(CASES.c.merchant_id, CASES.c.category, CASES.c.created_at).where(
+                CASES.c.created_at >= before - timedelta(days=7), CASES.c.created_at < until
+            )
         ).all()
     weekly: Counter[tuple[str, str, str]] = Counter()
     current: Counter[tuple[str, str]] = Counter()
@@ -381,18 +432,29 @@ def hotspots_report(
         elif created >= before:
             previous[(merchant, category)] += 1
     weeks = [
-        {"merchant_id": m, "category": c, "week": w, "complaints": weekly[(m, c, w)],
-         "previous_week": weekly[(m, c, _previous_week(w))],
-         "change": weekly[(m, c, w)] - weekly[(m, c, _previous_week(w))]}
+        {
+            "merchant_id": m,
+            "category": c,
+            "week": w,
+            "complaints": weekly[(m, c, w)],
+            "previous_week": weekly[(m, c, _previous_week(w))],
+            "change": weekly[(m, c, w)] - weekly[(m, c, _previous_week(w))],
+        }
         for m, c, w in sorted(weeks_in_period)
     ]
     totals: list[dict[str, Any]] = []
     for pair in set(current) | set(previous):
         now_count, then_count = current[pair], previous[pair]
-        totals.append({"merchant_id": pair[0], "category": pair[1], "complaints": now_count,
-                       "previous_period": then_count, "change": now_count - then_count,
-                       "change_percent": round(100.0 * (now_count - then_count) / then_count, 2) if then_count
-                       else None})
+        totals.append(
+            {
+                "merchant_id": pair[0],
+                "category": pair[1],
+                "complaints": now_count,
+                "previous_period": then_count,
+                "change": now_count - then_count,
+                "change_percent": round(100.0 * (now_count - then_count) / then_count, 2) if then_count else None,
+            }
+        )
     totals.sort(key=lambda t: (-t["change"], -t["complaints"], t["merchant_id"], t["category"]))
     return HotspotsReport(since, until, zone_name, weeks[: limit * 10], totals[:limit])
 
@@ -434,8 +496,15 @@ class SlaRow:
 def _sla_row(key: str, runs: Sequence[tuple[ClockRun, int]]) -> SlaRow:
     met = sum(1 for run, _ in runs if run.status == "met")
     durations = [seconds for _, seconds in runs]
-    return SlaRow(key, len(runs), met, len(runs) - met,
-                  round(100.0 * met / len(runs), 2) if runs else None, median(durations), percentile(durations, 0.9))
+    return SlaRow(
+        key,
+        len(runs),
+        met,
+        len(runs) - met,
+        round(100.0 * met / len(runs), 2) if runs else None,
+        median(durations),
+        percentile(durations, 0.9),
+    )
 
 
 @dataclass(frozen=True)
@@ -447,18 +516,31 @@ class SlaReport:
     by_category: list[SlaRow]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"since": _iso(self.since), "until": _iso(self.until),
-                "by_clock": [r.to_dict() for r in self.by_clock],
-                "by_mediator": [r.to_dict() for r in self.by_mediator],
-                "by_category": [r.to_dict() for r in self.by_category]}
+        return {
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "by_clock": [r.to_dict() for r in self.by_clock],
+            "by_mediator": [r.to_dict() for r in self.by_mediator],
+            "by_category": [r.to_dict() for r in self.by_category],
+        }
 
     def table(self) -> tuple[list[str], list[list[Any]]]:
         columns = ["group", "key", "runs", "met", "breached", "met %", "median h", "p90 h"]
         rows = []
         for group, items in (("clock", self.by_clock), ("mediator", self.by_mediator), ("category", self.by_category)):
             for r in items:
-                rows.append([group, r.key, r.runs, r.met, r.breached, _num(r.met_percent), _hours(r.median_seconds),
-                             _hours(r.p90_seconds)])
+                rows.append(
+                    [
+                        group,
+                        r.key,
+                        r.runs,
+                        r.met,
+                        r.breached,
+                        _num(r.met_percent),
+                        _hours(r.median_seconds),
+                        _hours(r.p90_seconds),
+                    ]
+                )
         return columns, rows
 
 
@@ -483,8 +565,13 @@ def sla_report(service: CaseService, *, since: datetime, until: datetime) -> Sla
             groups[key(case, run)].append((run, seconds))
         return [_sla_row(name, items) for name, items in sorted(groups.items())]
 
-    return SlaReport(since, until, grouped(lambda c, r: r.name), grouped(lambda c, r: r.mediator_id or NO_MEDIATOR),
-                     grouped(lambda c, r: c.category))
+    return SlaReport(
+        since,
+        until,
+        grouped(lambda c, r: r.name),
+        grouped(lambda c, r: r.mediator_id or NO_MEDIATOR),
+        grouped(lambda c, r: c.category),
+    )
 
 
 # --- satisfaction -----------------------------------------------------------------------------
@@ -503,8 +590,12 @@ class RatingRow:
 
 def _rating_row(key: str, scores: Sequence[int]) -> RatingRow:
     counts = Counter(scores)
-    return RatingRow(key, len(scores), round(sum(scores) / len(scores), 2) if scores else None,
-                     {str(n): counts.get(n, 0) for n in range(1, 6)})
+    return RatingRow(
+        key,
+        len(scores),
+        round(sum(scores) / len(scores), 2) if scores else None,
+        {str(n): counts.get(n, 0) for n in range(1, 6)},
+    )
 
 
 @dataclass(frozen=True)
@@ -517,10 +608,14 @@ class SatisfactionReport:
     comments: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"since": _iso(self.since), "until": _iso(self.until),
-                "by_mediator": [r.to_dict() for r in self.by_mediator],
-                "by_category": [r.to_dict() for r in self.by_category],
-                "by_party": [r.to_dict() for r in self.by_party], "comments": self.comments}
+        return {
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "by_mediator": [r.to_dict() for r in self.by_mediator],
+            "by_category": [r.to_dict() for r in self.by_category],
+            "by_party": [r.to_dict() for r in self.by_party],
+            "comments": self.comments,
+        }
 
     def table(self) -> tuple[list[str], list[list[Any]]]:
         columns = ["group", "key", "ratings", "average", "1", "2", "3", "4", "5"]
@@ -540,21 +635,31 @@ def satisfaction_report(
         ids = _with_events_between(session, ("rated",), since, until)
         facts = [case_facts(events) for events in histories(session, ids)]
     given = [(case, r) for case in facts for r in case.ratings if since <= r.at < until]
-    by: dict[str, dict[str, list[int]]] = {"mediator": defaultdict(list), "category": defaultdict(list),
-                                           "party": defaultdict(list)}
+    by: dict[str, dict[str, list[int]]] = {
+        "mediator": defaultdict(list),
+        "category": defaultdict(list),
+        "party": defaultdict(list),
+    }
     for case, rating in given:
         by["mediator"][rating.mediator_id or NO_MEDIATOR].append(rating.score)
         by["category"][case.category].append(rating.score)
         by["party"][rating.party].append(rating.score)
     comments = [
-        {"case_id": case.case_id, "party": r.party, "score": r.score, "comment": r.comment, "at": _iso(r.at),
-         "mediator_id": r.mediator_id, "category": case.category, "merchant_id": case.merchant_id}
+        {
+            "case_id": case.case_id,
+            "party": r.party,
+            "score": r.score,
+            "comment": r.comment,
+            "at": _iso(r.at),
+            "mediator_id": r.mediator_id,
+            "category": case.category,
+            "merchant_id": case.merchant_id,
+        }
         for case, r in sorted(given, key=lambda item: item[1].at, reverse=True)
         if r.comment.strip()
     ]
     rows = {name: [_rating_row(key, scores) for key, scores in sorted(groups.items())] for name, groups in by.items()}
-    return SatisfactionReport(since, until, rows["mediator"], rows["category"], rows["party"],
-                              comments[:comment_limit])
+    return SatisfactionReport(since, until, rows["mediator"], rows["category"], rows["party"], comments[:comment_limit])
 
 
 # --- supervision: raising and clearing merchant flags -----------------------------------------------
@@ -571,8 +676,14 @@ class SupervisionOutcome:
     merchant_events: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"since": _iso(self.since), "until": _iso(self.until), "raised": self.raised, "cleared": self.cleared,
-                "kept": self.kept, "merchant_events": self.merchant_events}
+        return {
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "raised": self.raised,
+            "cleared": self.cleared,
+            "kept": self.kept,
+            "merchant_events": self.merchant_events,
+        }
 
 
 def evaluate_merchants(service: CaseService, intake: DeskIntake, now: datetime) -> SupervisionOutcome:
@@ -592,10 +703,18 @@ def evaluate_merchants(service: CaseService, intake: DeskIntake, now: datetime) 
         found = reasons.get(merchant_id, ())
         for attempt in range(3):
             try:
-                outcome.merchant_events += service.db.run_write(partial(
-                    _apply_flag, service=service, merchant_id=merchant_id, reasons=found,
-                    figures=figures.get(merchant_id), rules=rules, since=since, now=now,
-                ))
+                outcome.merchant_events += service.db.run_write(
+                    partial(
+                        _apply_flag,
+                        service=service,
+                        merchant_id=merchant_id,
+                        reasons=found,
+                        figures=figures.get(merchant_id),
+                        rules=rules,
+                        since=since,
+                        now=now,
+                    )
+                )
                 break
             except ConflictError:
                 if attempt == 2:
@@ -629,14 +748,17 @@ def _apply_flag(
         select(FLAGS.c.id).where(FLAGS.c.merchant_id == merchant_id, FLAGS.c.cleared_at.is_(None))
     ).scalar()
     values = {
-        "evaluated_at": now, "period_start": since, "period_end": now,
+        "evaluated_at": now,
+        "period_start": since,
+        "period_end": now,
         "reasons": json.dumps([r.to_dict() for r in reasons], ensure_ascii=False),
         "figures": json.dumps(asdict(figures) if figures else {}, ensure_ascii=False),
         "rules_version": rules.version,
     }
     if reasons and current is None:
-        current = session.execute(insert(FLAGS).values(merchant_id=merchant_id, raised_at=now, **values)
-                                  .returning(FLAGS.c.id)).scalar_one()
+        current = session.execute(
+            insert(FLAGS).values(merchant_id=merchant_id, raised_at=now, **values).returning(FLAGS.c.id)
+        ).scalar_one()
     elif reasons:
         session.execute(update(FLAGS).where(FLAGS.c.id == current).values(**values))
     elif current is not None:
@@ -646,8 +768,11 @@ def _apply_flag(
         return 0
     data: dict[str, Any] = {"flag": MERCHANT_FLAGGED, "flag_id": current}
     if flagged:
-        data.update(reasons=[r.message for r in reasons], rules_version=rules.version,
-                    period={"since": to_iso(since), "until": to_iso(now)})
+        data.update(
+            reasons=[r.message for r in reasons],
+            rules_version=rules.version,
+            period={"since": to_iso(since), "until": to_iso(now)},
+        )
     append_merchant_event(session, merchant_id, "flag_raised" if flagged else "flag_cleared", data, now)
     return 1
 

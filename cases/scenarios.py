@@ -57,11 +57,32 @@ YamlPath = tuple[str | int, ...]
 
 TIMER_STATUSES = ("running", "paused", "met", "breached", "cancelled")
 _SCENARIO_KEYS = {"scenario", "description", "workflow", "start", "actors", "steps"}
-_START_KEYS = {"at", "consumer", "merchant", "category", "claim", "subject", "description", "order_ref",
-               "desired_outcome", "priority", "filed_by"}
+_START_KEYS = {
+    "at",
+    "consumer",
+    "merchant",
+    "category",
+    "claim",
+    "subject",
+    "description",
+    "order_ref",
+    "desired_outcome",
+    "priority",
+    "filed_by",
+}
 _STEP_KEYS = {"note", "at", "after", "as", "do", "data", "reason", "expect"}
-_EXPECT_KEYS = {"allowed", "refused", "state", "outcome", "awarded", "flags", "mediator", "merchant_responded",
-                "reopen_count", "timers"}
+_EXPECT_KEYS = {
+    "allowed",
+    "refused",
+    "state",
+    "outcome",
+    "awarded",
+    "flags",
+    "mediator",
+    "merchant_responded",
+    "reopen_count",
+    "timers",
+}
 _TIMER_KEYS = {"status", "due", "warned"}
 _ACTOR_KEYS = {"role", "id", "merchant"}
 _ROLES = ("consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin", "system")
@@ -229,8 +250,10 @@ class _Reader:
             workflow = None
         start = data.get("start")
         if not isinstance(start, dict):
-            self.problem((*path, "start") if "start" in data else path,
-                         "'start' is required: at least the instant the case is filed ('at')")
+            self.problem(
+                (*path, "start") if "start" in data else path,
+                "'start' is required: at least the instant the case is filed ('at')",
+            )
             return None
         self.unknown(start, _START_KEYS, (*path, "start"), "start")
         start_at = self.instant(start.get("at", _MISSING), (*path, "start", "at"))
@@ -427,8 +450,14 @@ class _Reader:
         if not acting and ("allowed" in raw or refused is not None):
             self.problem(path, "'allowed' and 'refused' need a command ('as' + 'do') in the step")
         facts: dict[str, Any] = {}
-        for key, kind in (("state", str), ("outcome", str), ("mediator", str), ("awarded", int),
-                          ("merchant_responded", bool), ("reopen_count", int)):
+        for key, kind in (
+            ("state", str),
+            ("outcome", str),
+            ("mediator", str),
+            ("awarded", int),
+            ("merchant_responded", bool),
+            ("reopen_count", int),
+        ):
             if key not in raw:
                 continue
             value = raw[key]
@@ -460,8 +489,10 @@ class _Reader:
             self.unknown(spec, _TIMER_KEYS, where, f"timer {name!r}")
             status = spec.get("status")
             if status is not None and status not in (*TIMER_STATUSES, "none"):
-                self.problem((*where, "status"), f"timer {name!r}: status must be one of "
-                             f"{', '.join(TIMER_STATUSES)} or none (never started)")
+                self.problem(
+                    (*where, "status"),
+                    f"timer {name!r}: status must be one of {', '.join(TIMER_STATUSES)} or none (never started)",
+                )
                 status = None
             due = self.instant(spec["due"], (*where, "due")) if "due" in spec else None
             warned = spec.get("warned")
@@ -495,25 +526,44 @@ def check_scenarios(scenarios: Sequence[Scenario], desk: Desk) -> list[Problem]:
             workflow = desk.workflow(scenario.workflow)
         except KeyError:
             names = ", ".join(w.name for w in desk.workflows)
-            problems.append(Problem(scenario.file, scenario.lines.get("workflow", scenario.line),
-                                    f"workflow {scenario.workflow!r} is not a workflow of the desk ({names})"))
+            problems.append(
+                Problem(
+                    scenario.file,
+                    scenario.lines.get("workflow", scenario.line),
+                    f"workflow {scenario.workflow!r} is not a workflow of the desk ({names})",
+                )
+            )
             continue
         commands = {*workflow.trigger_names, *workflow.action_names}
         states = {s.name for s in workflow.states}
         timers = {t.name for t in workflow.timers}
         for step in scenario.steps:
             if step.command is not None and step.command not in commands:
-                problems.append(Problem(scenario.file, step.lines["do"],
-                                        f"{step.command!r} is neither a trigger nor an action of workflow "
-                                        f"{workflow.name!r}"))
+                problems.append(
+                    Problem(
+                        scenario.file,
+                        step.lines["do"],
+                        f"{step.command!r} is neither a trigger nor an action of workflow {workflow.name!r}",
+                    )
+                )
             state = step.expect.facts.get("state")
             if state is not None and state not in states:
-                problems.append(Problem(scenario.file, step.lines["state"],
-                                        f"state {state!r} is not a state of workflow {workflow.name!r}"))
+                problems.append(
+                    Problem(
+                        scenario.file,
+                        step.lines["state"],
+                        f"state {state!r} is not a state of workflow {workflow.name!r}",
+                    )
+                )
             for name in step.expect.timers:
                 if name not in timers:
-                    problems.append(Problem(scenario.file, step.lines[f"timer:{name}"],
-                                            f"timer {name!r} is not a timer of workflow {workflow.name!r}"))
+                    problems.append(
+                        Problem(
+                            scenario.file,
+                            step.lines[f"timer:{name}"],
+                            f"timer {name!r} is not a timer of workflow {workflow.name!r}",
+                        )
+                    )
     return problems
 
 
@@ -565,15 +615,22 @@ class _Run:
         mediator role and every ``mediator_id`` its steps name) are registered, active, on every
         category and language, with room for any case, so that a scenario tests the desk's rules."""
         named = {actor.id for actor in self.scenario.actors.values() if actor.role in MEDIATOR_ROLES}
-        named |= {step.data["mediator_id"] for step in self.scenario.steps
-                  if isinstance(step.data.get("mediator_id"), str)}
-        fields = {"display_name": "scenario mediator", "categories": ["*"], "languages": ["*"],
-                  "capacity": MAX_CAPACITY, "calendar": "24x7"}
+        named |= {
+            step.data["mediator_id"] for step in self.scenario.steps if isinstance(step.data.get("mediator_id"), str)
+        }
+        fields = {
+            "display_name": "scenario mediator",
+            "categories": ["*"],
+            "languages": ["*"],
+            "capacity": MAX_CAPACITY,
+            "calendar": "24x7",
+        }
         with self.db.write() as session:
             for mediator_id in sorted(named):
                 try:
-                    add_mediator(session, mediator_id=mediator_id, fields=fields, calendars=["24x7"],
-                                 now=self.clock.now())
+                    add_mediator(
+                        session, mediator_id=mediator_id, fields=fields, calendars=["24x7"], now=self.clock.now()
+                    )
                 except DisputeError:
                     pass  # not an identifier: the step naming it will be refused, as it should
 
@@ -603,15 +660,18 @@ class _Run:
             self.advance_to(self.clock.now() + step.after)
         elif step.at is not None:
             if step.at < self.clock.now():
-                raise _Failed(f"'at' {step.at.isoformat()} is before the scenario's clock "
-                              f"({self.clock.now().isoformat()}); time only moves forward")
+                raise _Failed(
+                    f"'at' {step.at.isoformat()} is before the scenario's clock "
+                    f"({self.clock.now().isoformat()}); time only moves forward"
+                )
             self.advance_to(step.at)
         refusal: str | None = None
         if step.command is not None and step.actor is not None:
             actor = self.scenario.actors[step.actor]
             try:
-                self.service.execute(actor=actor, case_id=self.case_id, name=step.command,
-                                     data=self.data(step), reason=step.reason)
+                self.service.execute(
+                    actor=actor, case_id=self.case_id, name=step.command, data=self.data(step), reason=step.reason
+                )
             except DisputeError as exc:
                 refusal = str(exc)
         case = self.case()
@@ -661,11 +721,13 @@ class _Run:
                 raise _Failed(f"expected {step.command} to be allowed, but it was refused: {refusal}")
             if not expect.allowed and refusal is None:
                 wanted = f" (with a reason containing {expect.refused_text!r})" if expect.refused_text else ""
-                raise _Failed(f"expected {step.command} to be refused{wanted}, but it was allowed "
-                              f"(state now {case.state!r})")
+                raise _Failed(
+                    f"expected {step.command} to be refused{wanted}, but it was allowed (state now {case.state!r})"
+                )
             if refusal is not None and expect.refused_text and expect.refused_text.lower() not in refusal.lower():
-                raise _Failed(f"{step.command} was refused, but the reason does not contain "
-                              f"{expect.refused_text!r}: {refusal}")
+                raise _Failed(
+                    f"{step.command} was refused, but the reason does not contain {expect.refused_text!r}: {refusal}"
+                )
         actual: dict[str, Any] = {
             "state": case.state,
             "outcome": case.outcome,
@@ -682,17 +744,23 @@ class _Run:
             timer = case.timer(name)
             status = timer.status if timer is not None else "none"
             if timer_expect.status is not None and status != timer_expect.status:
-                raise _Failed(f"expected timer {name} {timer_expect.status}, got {status}"
-                              + (f" (due {_local(timer.due_at, timer_expect.due)})" if timer is not None else ""))
+                raise _Failed(
+                    f"expected timer {name} {timer_expect.status}, got {status}"
+                    + (f" (due {_local(timer.due_at, timer_expect.due)})" if timer is not None else "")
+                )
             if timer_expect.due is not None:
                 if timer is None:
                     raise _Failed(f"expected timer {name} due {timer_expect.due.isoformat()}, but it never started")
                 if from_iso(timer.due_at) != timer_expect.due:
-                    raise _Failed(f"expected timer {name} due {timer_expect.due.isoformat()}, "
-                                  f"got {_local(timer.due_at, timer_expect.due)}")
+                    raise _Failed(
+                        f"expected timer {name} due {timer_expect.due.isoformat()}, "
+                        f"got {_local(timer.due_at, timer_expect.due)}"
+                    )
             if timer_expect.warned is not None and (timer is None or timer.warned != timer_expect.warned):
-                raise _Failed(f"expected timer {name} warned={timer_expect.warned}, "
-                              f"got {timer.warned if timer else 'never started'}")
+                raise _Failed(
+                    f"expected timer {name} warned={timer_expect.warned}, "
+                    f"got {timer.warned if timer else 'never started'}"
+                )
 
 
 def _local(iso: str, like: datetime | None) -> str:

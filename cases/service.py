@@ -397,8 +397,13 @@ class CaseService:
             "description": description,
         }
         return self.execute(
-            actor=actor, case_id=case_id, name="add_evidence", data=data, expected_version=expected_version,
-            kind="action", then=lambda session: store_blob(session, digest, content),
+            actor=actor,
+            case_id=case_id,
+            name="add_evidence",
+            data=data,
+            expected_version=expected_version,
+            kind="action",
+            then=lambda session: store_blob(session, digest, content),
         )
 
     def evidence_content(self, *, actor: Actor, case_id: str, evidence_id: str) -> tuple[Evidence, bytes]:
@@ -698,8 +703,9 @@ def _require_assignable(session: Session, service: CaseService, before: CaseSnap
         weight = intake.weight if intake is not None else (lambda level: 1)
         # Naming the mediator the case already has adds nothing to their load.
         case_weight = 0 if mediator_id == before.mediator_id else weight(before.priority)
-        require_assignable(session, mediator_id, case_weight=case_weight, weight=weight,
-                           lock=service.db.dialect == "postgresql")
+        require_assignable(
+            session, mediator_id, case_weight=case_weight, weight=weight, lock=service.db.dialect == "postgresql"
+        )
 
 
 def _validate_new_case(new_case: NewCase) -> NewCase:
@@ -708,8 +714,7 @@ def _validate_new_case(new_case: NewCase) -> NewCase:
     # The consumer id is the filer's token subject and must match it as it is, so it is checked,
     # not normalised; the merchant id and the order reference are matched against other cases.
     if not is_identifier(new_case.consumer_id):
-        raise InvalidCommandError("the filer's user id (the token's subject) is not an identifier",
-                                  field="consumer_id")
+        raise InvalidCommandError("the filer's user id (the token's subject) is not an identifier", field="consumer_id")
     new_case = replace(
         new_case,
         merchant_id=identifier(new_case.merchant_id, "merchant_id"),

@@ -159,15 +159,15 @@ def verify_database(
     on_finding: Callable[[Finding], None] | None = None,
 ) -> VerifyReport:
     """Verify every case (or one, or those changed since ``since``), the merchants' logs
-(the one case's merchant's only, with ``case_id``) and the checkpoints.
+    (the one case's merchant's only, with ``case_id``) and the checkpoints.
 
-    ``trusted_keys``: hex public keys checkpoints must be signed with (None: accept
-    the key each checkpoint names, which proves consistency, not origin).
-    ``all_roots``: recompute every checkpoint's Merkle root, not only the latest's.
-    ``replay=False``: check hashes, links and checkpointed heads only (much faster), no
-    fold through the workflow and no comparison with the stored projection.
-    ``progress`` is called after each page; ``on_finding`` as soon as something is found.
-    A full walk (no ``case_id``, no ``since``) also finds cases whose row or whole log is gone.
+        ``trusted_keys``: hex public keys checkpoints must be signed with (None: accept
+        the key each checkpoint names, which proves consistency, not origin).
+        ``all_roots``: recompute every checkpoint's Merkle root, not only the latest's.
+        ``replay=False``: check hashes, links and checkpointed heads only (much faster), no
+        fold through the workflow and no comparison with the stored projection.
+        ``progress`` is called after each page; ``on_finding`` as soon as something is found.
+        A full walk (no ``case_id``, no ``since``) also finds cases whose row or whole log is gone.
     """
     report = VerifyReport()
 
@@ -230,8 +230,9 @@ def verify_database(
             ).all()
             if not page:
                 break
-            checks = list(check_cases(session, registry, [row.id for row in page], replay=replay,
-                                      damaged=damaged_merchants))
+            checks = list(
+                check_cases(session, registry, [row.id for row in page], replay=replay, damaged=damaged_merchants)
+            )
         after = page[-1].pk
         _tally(report, checks, found, progress)
     if since is None:
@@ -376,9 +377,7 @@ def merchant_flags_by_seq(
     return logs
 
 
-def compare_with_heads(
-    case_id: str, by_seq: dict[int, str], heads: Iterable[tuple[int, int, str]]
-) -> Damage | None:
+def compare_with_heads(case_id: str, by_seq: dict[int, str], heads: Iterable[tuple[int, int, str]]) -> Damage | None:
     """Does the log still hold, at each checkpointed seq, the hash a checkpoint recorded?
 
     This catches what the chain alone cannot: a tail dropped, or a history rewritten
@@ -441,12 +440,17 @@ def check_merchants(
         logged = select(MERCHANT_EVENTS.c.merchant_id).distinct()
         rows = select(MERCHANTS.c.merchant_id)
         checkpointed = select(MERCHANT_HEADS.c.merchant_id).distinct()
-        ids = sorted(set(session.execute(logged).scalars()) | set(session.execute(rows).scalars())
-                     | set(session.execute(checkpointed).scalars()))
+        ids = sorted(
+            set(session.execute(logged).scalars())
+            | set(session.execute(rows).scalars())
+            | set(session.execute(checkpointed).scalars())
+        )
     for merchant_id in ids:
         rows_ = [
-            tuple(r) for r in session.execute(
-                select(*_MERCHANT_EVENT_COLUMNS).where(MERCHANT_EVENTS.c.merchant_id == merchant_id)
+            tuple(r)
+            for r in session.execute(
+                select(*_MERCHANT_EVENT_COLUMNS)
+                .where(MERCHANT_EVENTS.c.merchant_id == merchant_id)
                 .order_by(MERCHANT_EVENTS.c.seq)
             )
         ]
@@ -456,9 +460,11 @@ def check_merchants(
             )
         ).first()
         heads = [
-            (r.checkpoint, r.seq, r.hash) for r in session.execute(
+            (r.checkpoint, r.seq, r.hash)
+            for r in session.execute(
                 select(MERCHANT_HEADS.c.checkpoint, MERCHANT_HEADS.c.seq, MERCHANT_HEADS.c.hash)
-                .where(MERCHANT_HEADS.c.merchant_id == merchant_id).order_by(MERCHANT_HEADS.c.checkpoint)
+                .where(MERCHANT_HEADS.c.merchant_id == merchant_id)
+                .order_by(MERCHANT_HEADS.c.checkpoint)
             )
         ]
         if not rows_ and head is None and not heads:
@@ -476,8 +482,9 @@ def _check_merchant(
     row: MerchantRowTuple | None = (head.seq, head.head_hash, head.flagged) if head is not None else None
     if row is None and not rows:
         number = heads[0][0]
-        return MerchantDamage(merchant_id, 1, "deleted", f"checkpoint #{number} saw this merchant's log; "
-                                                         "its row and log are gone")
+        return MerchantDamage(
+            merchant_id, 1, "deleted", f"checkpoint #{number} saw this merchant's log; its row and log are gone"
+        )
     chain = check_merchant_rows(merchant_id, rows, row, replay=replay)
     checkpointed = compare_with_heads(merchant_id, {r[1]: r[4] for r in rows}, heads)
     if checkpointed is not None and (chain is None or checkpointed.seq < chain.seq):
@@ -506,7 +513,8 @@ def check_checkpoints(
         # A v1 checkpoint signed no merchant heads: none may be stored for it.
         merchant_deltas[checkpoint.number] = (
             (checkpoint.merchant_delta_count or 0, checkpoint.merchant_delta_hash or "")
-            if checkpoint.signs_merchants else EMPTY_DELTA
+            if checkpoint.signs_merchants
+            else EMPTY_DELTA
         )
         latest = checkpoint
         result.checked += 1
@@ -548,8 +556,9 @@ def _check_deltas(
         got = delta_digest((Head(r[1], r.seq, r.hash) for r in rows), ledger.leaf)
         want = pending.pop(number, None)
         if want is None:
-            yield CheckpointProblem(number, "delta",
-                                    f"{what} are stored for checkpoint #{number}, which does not exist")
+            yield CheckpointProblem(
+                number, "delta", f"{what} are stored for checkpoint #{number}, which does not exist"
+            )
         elif got != want:
             yield CheckpointProblem(
                 number, "delta", f"the {got[0]} stored {what} do not hash to the signed delta of {want[0]} {what}"
@@ -570,8 +579,14 @@ def check_root(
             return []
     signed = [(CASE_LOGS, checkpoint.merkle_root, checkpoint.case_count, checkpoint.event_count)]
     if checkpoint.signs_merchants:
-        signed.append((MERCHANT_LOGS, checkpoint.merchant_root or "", checkpoint.merchant_count or 0,
-                       checkpoint.merchant_event_count or 0))
+        signed.append(
+            (
+                MERCHANT_LOGS,
+                checkpoint.merchant_root or "",
+                checkpoint.merchant_count or 0,
+                checkpoint.merchant_event_count or 0,
+            )
+        )
     problems: list[CheckpointProblem] = []
     for ledger, root, count, events in signed:
         problems.extend(_root_problems(session, checkpoint.number, ledger, (root, count, events), against_log))
@@ -614,7 +629,8 @@ def _root_problems(
         )
     if against_log and current.root().hex() != root:
         yield CheckpointProblem(
-            number, "log",
+            number,
+            "log",
             f"the current {'log gives' if ledger is CASE_LOGS else 'merchant logs give'} another root: "
             f"{differing} checkpointed {heads} changed or are gone",
         )

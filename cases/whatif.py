@@ -182,20 +182,36 @@ def what_if_case(
         if clocks is not None:
             assert previous is not None
             for name, due in sim.overdue_before(event.at, previous):
-                report.divergences.append(Divergence(event.seq, f"timer {name}", "system", "-",
-                                                     f"would have breached at {due}, before {command.name}"))
+                report.divergences.append(
+                    Divergence(
+                        event.seq,
+                        f"timer {name}",
+                        "system",
+                        "-",
+                        f"would have breached at {due}, before {command.name}",
+                    )
+                )
         report.commands += 1
         recorded_to = event.data.get("to", recorded_state) if event.type == "transitioned" else recorded_state
         actor = f"{command.actor.role}:{command.actor.id}"
         if command.actor.role == "system" and (command.name, event.at) in suppressed:
-            report.divergences.append(Divergence(event.seq, command.name, actor, f"-> {recorded_to}",
-                                                 "would not happen: its clock would not have run out"))
+            report.divergences.append(
+                Divergence(
+                    event.seq,
+                    command.name,
+                    actor,
+                    f"-> {recorded_to}",
+                    "would not happen: its clock would not have run out",
+                )
+            )
             recorded_state = recorded_to
             continue
         # Ids of offers and requests derive from sequence numbers, which differ in the
         # simulation (clock events are not replayed): refer to the simulated ones.
-        command = replace(command, data={k: ids.get(v, v) if k in _ID_KEYS and isinstance(v, str) else v
-                                         for k, v in command.data.items()})
+        command = replace(
+            command,
+            data={k: ids.get(v, v) if k in _ID_KEYS and isinstance(v, str) else v for k, v in command.data.items()},
+        )
         before = sim.snapshot
         standing = recorded_standing(event.data)
         outcome = _decide(sim.machine, authorizer, before if standing is None else seen_with(before, standing), command)

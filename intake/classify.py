@@ -37,8 +37,7 @@ LANGUAGES = ("zh", "en")
 FIELDS = ("subject", "description")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[a-z]", re.IGNORECASE)
-_SECTION_KEYS = {"default_category", "min_score", "field_weights", "word_frequency", "words", "negation",
-                 "categories"}
+_SECTION_KEYS = {"default_category", "min_score", "field_weights", "word_frequency", "words", "negation", "categories"}
 _CATEGORY_KEYS = {"description", "keywords", "patterns"}
 _GROUP_KEYS = {"name", "lang", "weight", "terms"}
 _PATTERN_KEYS = {"name", "regex", "weight"}
@@ -229,8 +228,15 @@ class Match:
     points: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"category": self.category, "rule": self.rule, "kind": self.kind, "term": self.term,
-                "matched": self.matched, "field": self.field, "points": self.points}
+        return {
+            "category": self.category,
+            "rule": self.rule,
+            "kind": self.kind,
+            "term": self.term,
+            "matched": self.matched,
+            "field": self.field,
+            "points": self.points,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,8 +324,15 @@ class Classifier:
                         continue
                     points = pattern.weight * factor
                     found.setdefault(category.name, []).append(
-                        Match(category.name, pattern.name, "pattern", pattern.regex.pattern, hit.group(0),
-                              field_name, points)
+                        Match(
+                            category.name,
+                            pattern.name,
+                            "pattern",
+                            pattern.regex.pattern,
+                            hit.group(0),
+                            field_name,
+                            points,
+                        )
                     )
                     scores[category.name] = scores.get(category.name, 0) + points
         order = {c.name: index for index, c in enumerate(rules.categories)}
@@ -327,8 +340,9 @@ class Classifier:
         language = detect_language(f"{subject}\n{description}")
         if ranked and ranked[0][1] >= rules.min_score:
             best, score = ranked[0]
-            return Classification(best, score, language, tuple(found[best]), tuple(ranked), tuple(negated),
-                                  rules.version)
+            return Classification(
+                best, score, language, tuple(found[best]), tuple(ranked), tuple(negated), rules.version
+            )
         return Classification(rules.default_category, 0, language, (), tuple(ranked), tuple(negated), rules.version)
 
     def _keyword(
@@ -347,10 +361,15 @@ class Classifier:
 
     @staticmethod
     def _match(
-        category: str, group: KeywordGroup, term: Term, tokens: Sequence[str], span: tuple[int, int],
-        field_name: str, factor: int,
+        category: str,
+        group: KeywordGroup,
+        term: Term,
+        tokens: Sequence[str],
+        span: tuple[int, int],
+        field_name: str,
+        factor: int,
     ) -> Match:
-        words = tokens[span[0]:span[1]]
+        words = tokens[span[0] : span[1]]
         shown = "".join(words) if group.language == "zh" else " ".join(words)
         return Match(category, group.name, "keyword", term.text, shown, field_name, group.weight * factor)
 
@@ -427,12 +446,14 @@ class _ClassificationReader(Reader):
                     categories.append(category)
         default = section.get("default_category", "other")
         if default not in CATEGORIES:
-            self.problem((*base, "default_category"),
-                         f"default_category must be one of {', '.join(CATEGORIES)}, got {default!r}")
+            self.problem(
+                (*base, "default_category"), f"default_category must be one of {', '.join(CATEGORIES)}, got {default!r}"
+            )
             default = "other"
         min_score = self.integer(section.get("min_score", 1), (*base, "min_score"), "min_score", minimum=1)
-        frequency = self.integer(section.get("word_frequency", 20_000), (*base, "word_frequency"),
-                                 "word_frequency", minimum=1, maximum=10**9)
+        frequency = self.integer(
+            section.get("word_frequency", 20_000), (*base, "word_frequency"), "word_frequency", minimum=1, maximum=10**9
+        )
         weights = self._field_weights(section.get("field_weights"), (*base, "field_weights"))
         words = self.texts(section.get("words", []), (*base, "words"), "words")
         negation = self._negation(section.get("negation"), (*base, "negation"))
@@ -510,8 +531,10 @@ class _ClassificationReader(Reader):
         self.unknown_keys(raw, _GROUP_KEYS, path, "a keyword group")
         lang = raw.get("lang")
         if lang not in LANGUAGES:
-            self.problem((*path, "lang") if "lang" in raw else path,
-                         f"{category}: lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+            self.problem(
+                (*path, "lang") if "lang" in raw else path,
+                f"{category}: lang must be one of {', '.join(LANGUAGES)}, got {lang!r}",
+            )
         weight = self.integer(raw.get("weight", 1), (*path, "weight"), f"{category}: weight", minimum=1, maximum=1000)
         terms = self.texts(raw.get("terms"), (*path, "terms"), f"{category}: terms")
         if not terms and isinstance(raw.get("terms"), list):

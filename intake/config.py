@@ -56,8 +56,10 @@ class Reader:
         """The top-level mapping under ``key`` (the file's only key besides a description)."""
         data = self.located.data
         if not isinstance(data, dict) or not isinstance(data.get(key), dict):
-            self.problem((key,) if isinstance(data, dict) and key in data else (), f"the file must be a mapping "
-                         f"with '{key}:' holding the rules")
+            self.problem(
+                (key,) if isinstance(data, dict) and key in data else (),
+                f"the file must be a mapping with '{key}:' holding the rules",
+            )
             raise IntakeConfigError(self.problems)
         self.unknown_keys(data, {key, "description"}, (), "the file")
         section: dict[str, Any] = data[key]

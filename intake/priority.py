@@ -132,8 +132,9 @@ class _PriorityReader(Reader):
         names = {lv.name for lv in levels}
         default = section.get("default", "normal")
         if default not in names:
-            self.problem((*base, "default"), f"default must be one of the levels ({', '.join(sorted(names))}), "
-                         f"got {default!r}")
+            self.problem(
+                (*base, "default"), f"default must be one of the levels ({', '.join(sorted(names))}), got {default!r}"
+            )
         window = self.duration(section.get("repeat_window", "30d"), (*base, "repeat_window"), "repeat_window")
         rules: list[PriorityRule] = []
         raw_rules = section.get("rules", [])
@@ -169,8 +170,9 @@ class _PriorityReader(Reader):
                 self.problem((*path, name), f"level {name!r} needs {{weight: N}} (its share of a mediator's load)")
                 continue
             self.unknown_keys(options, {"weight", "description"}, (*path, name), f"level {name!r}")
-            weight = self.integer(options["weight"], (*path, name, "weight"), f"level {name!r} weight",
-                                  minimum=1, maximum=1000)
+            weight = self.integer(
+                options["weight"], (*path, name, "weight"), f"level {name!r} weight", minimum=1, maximum=1000
+            )
             if weight is not None:
                 if len(name) > 20:
                     self.problem((*path, name), f"level name {name!r} is longer than 20 characters")
@@ -188,9 +190,10 @@ class _PriorityReader(Reader):
             name = f"rule-{index + 1}"
         level = raw.get("priority")
         if level not in levels:
-            self.problem((*path, "priority") if "priority" in raw else path,
-                         f"rule {name!r}: priority must be one of the levels ({', '.join(sorted(levels))}), "
-                         f"got {level!r}")
+            self.problem(
+                (*path, "priority") if "priority" in raw else path,
+                f"rule {name!r}: priority must be one of the levels ({', '.join(sorted(levels))}), got {level!r}",
+            )
         when = self._when(raw.get("when"), (*path, "when"), name)
         if when is None or level not in levels:
             return None
@@ -198,8 +201,9 @@ class _PriorityReader(Reader):
 
     def _when(self, raw: Any, path: YamlPath, name: str) -> Condition | None:
         if not isinstance(raw, dict) or not raw:
-            self.problem(path, f"rule {name!r}: when must hold at least one condition "
-                         f"({', '.join(sorted(_WHEN_KEYS))})")
+            self.problem(
+                path, f"rule {name!r}: when must hold at least one condition ({', '.join(sorted(_WHEN_KEYS))})"
+            )
             return None
         self.unknown_keys(raw, _WHEN_KEYS, path, f"rule {name!r} when")
         before = len(self.problems)
@@ -211,28 +215,35 @@ class _PriorityReader(Reader):
             values = raw["category"] if isinstance(raw["category"], list) else [raw["category"]]
             for offset, value in enumerate(values):
                 if value not in CATEGORIES:
-                    self.problem((*path, "category", offset) if isinstance(raw["category"], list)
-                                 else (*path, "category"),
-                                 f"rule {name!r}: unknown category {value!r} (known: {', '.join(CATEGORIES)})")
+                    self.problem(
+                        (*path, "category", offset) if isinstance(raw["category"], list) else (*path, "category"),
+                        f"rule {name!r}: unknown category {value!r} (known: {', '.join(CATEGORIES)})",
+                    )
             categories = frozenset(str(v) for v in values)
         repeat = None
         if "repeat_complaints_at_least" in raw:
-            repeat = self.integer(raw["repeat_complaints_at_least"], (*path, "repeat_complaints_at_least"),
-                                  f"rule {name!r}: repeat_complaints_at_least", minimum=1)
+            repeat = self.integer(
+                raw["repeat_complaints_at_least"],
+                (*path, "repeat_complaints_at_least"),
+                f"rule {name!r}: repeat_complaints_at_least",
+                minimum=1,
+            )
         vulnerable = None
         if "vulnerable_consumer" in raw:
             vulnerable = raw["vulnerable_consumer"]
             if not isinstance(vulnerable, bool):
-                self.problem((*path, "vulnerable_consumer"), f"rule {name!r}: vulnerable_consumer must be true or "
-                             "false")
+                self.problem(
+                    (*path, "vulnerable_consumer"), f"rule {name!r}: vulnerable_consumer must be true or false"
+                )
         if len(self.problems) > before:
             return None
         return Condition(claim, categories, repeat, vulnerable)
 
     def _claim(self, raw: Any, path: YamlPath, name: str) -> tuple[tuple[str, int], ...] | None:
         if not isinstance(raw, Mapping) or not raw:
-            self.problem(path, f"rule {name!r}: claim_at_least maps ISO 4217 codes to minor units, "
-                         "e.g. {CNY: 500000}")
+            self.problem(
+                path, f"rule {name!r}: claim_at_least maps ISO 4217 codes to minor units, e.g. {{CNY: 500000}}"
+            )
             return None
         result = []
         for currency, amount in raw.items():

@@ -136,8 +136,14 @@ def flag_reasons(figures: MerchantFigures, rules: SupervisionRules) -> tuple[Fla
         else:
             what = PERCENT_METRICS.get(threshold.metric) or COUNT_METRICS[threshold.metric]
         unit = "%" if threshold.metric in PERCENT_METRICS else ""
-        reasons.append(FlagReason(threshold.metric, value, threshold.limit,
-                                  f"{what}: {value:g}{unit} (threshold {threshold.limit:g}{unit})"))
+        reasons.append(
+            FlagReason(
+                threshold.metric,
+                value,
+                threshold.limit,
+                f"{what}: {value:g}{unit} (threshold {threshold.limit:g}{unit})",
+            )
+        )
     return tuple(reasons)
 
 
@@ -153,13 +159,16 @@ class _SupervisionReader(Reader):
         base: YamlPath = ("supervision",)
         period = self.duration(section.get("period", "30d"), (*base, "period"), "period")
         minimum = self.integer(section.get("min_complaints", 5), (*base, "min_complaints"), "min_complaints")
-        clock = self.text(section.get("response_clock", "merchant_response"), (*base, "response_clock"),
-                          "response_clock")
+        clock = self.text(
+            section.get("response_clock", "merchant_response"), (*base, "response_clock"), "response_clock"
+        )
         raw = section.get("flag_when_any")
         thresholds: list[Threshold] = []
         if not isinstance(raw, dict) or not raw:
-            self.problem((*base, "flag_when_any"), "flag_when_any must map thresholds to numbers "
-                         f"({', '.join(sorted(_THRESHOLD_KEYS))})")
+            self.problem(
+                (*base, "flag_when_any"),
+                f"flag_when_any must map thresholds to numbers ({', '.join(sorted(_THRESHOLD_KEYS))})",
+            )
         else:
             self.unknown_keys(raw, _THRESHOLD_KEYS, (*base, "flag_when_any"), "flag_when_any")
             for metric, limit in raw.items():

@@ -38,18 +38,26 @@ class Authorizer(Protocol):
     def version(self) -> str: ...
 
     def decide(
-        self, *, actor: Actor, action: str, case: CaseSnapshot, now: datetime,
+        self,
+        *,
+        actor: Actor,
+        action: str,
+        case: CaseSnapshot,
+        now: datetime,
         payload: Mapping[str, Any] | None = None,
     ) -> Decision: ...
 
     def decide_many(
-        self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime,
+        self,
+        *,
+        actor: Actor,
+        actions: Sequence[str],
+        case: CaseSnapshot,
+        now: datetime,
         payloads: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Decision]: ...
 
-    def decide_each(
-        self, *, actor: Actor, action: str, cases: Sequence[CaseSnapshot], now: datetime
-    ) -> list[Decision]:
+    def decide_each(self, *, actor: Actor, action: str, cases: Sequence[CaseSnapshot], now: datetime) -> list[Decision]:
         """``action`` (a read, without payload) on each of ``cases``: a page of a list."""
         ...
 
@@ -70,8 +78,15 @@ def require_desk(authorizer: Authorizer, *, actor: Actor, action: str, now: date
     return decision
 
 
-def require(authorizer: Authorizer, *, actor: Actor, action: str, case: CaseSnapshot, now: datetime,
-            payload: Mapping[str, Any] | None = None) -> Decision:
+def require(
+    authorizer: Authorizer,
+    *,
+    actor: Actor,
+    action: str,
+    case: CaseSnapshot,
+    now: datetime,
+    payload: Mapping[str, Any] | None = None,
+) -> Decision:
     """Decide and raise :class:`PolicyDeniedError` on refusal."""
     decision = authorizer.decide(actor=actor, action=action, case=case, now=now, payload=payload)
     if not decision.allowed:
@@ -86,20 +101,28 @@ class AllowAllAuthorizer:
     version = NO_POLICY_VERSION
 
     def decide(
-        self, *, actor: Actor, action: str, case: CaseSnapshot, now: datetime,
+        self,
+        *,
+        actor: Actor,
+        action: str,
+        case: CaseSnapshot,
+        now: datetime,
         payload: Mapping[str, Any] | None = None,
     ) -> Decision:
         return Decision(action=action, allowed=True, reasons=("no policy set is loaded: everything is allowed",))
 
     def decide_many(
-        self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime,
+        self,
+        *,
+        actor: Actor,
+        actions: Sequence[str],
+        case: CaseSnapshot,
+        now: datetime,
         payloads: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Decision]:
         return [self.decide(actor=actor, action=a, case=case, now=now) for a in actions]
 
-    def decide_each(
-        self, *, actor: Actor, action: str, cases: Sequence[CaseSnapshot], now: datetime
-    ) -> list[Decision]:
+    def decide_each(self, *, actor: Actor, action: str, cases: Sequence[CaseSnapshot], now: datetime) -> list[Decision]:
         return [self.decide(actor=actor, action=action, case=c, now=now) for c in cases]
 
     def visibility(self, *, actor: Actor, action: str = "view") -> Visibility:

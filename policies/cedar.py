@@ -45,9 +45,7 @@ class CedarAuthorizer:
     mutable state is a thread-safe cache of parsed entity handles.
     """
 
-    def __init__(
-        self, loaded: LoadedPolicies, *, check_requests: bool = False, split_by_action: bool = True
-    ) -> None:
+    def __init__(self, loaded: LoadedPolicies, *, check_requests: bool = False, split_by_action: bool = True) -> None:
         """``check_requests`` also type-checks every request against the schema at
         decision time. Off by default: the policies were validated at load and the
         facts builder is tested against the schema, and the check costs about as much
@@ -74,9 +72,7 @@ class CedarAuthorizer:
         self._reach: dict[str, frozenset[str]] = {}
         for policy in loaded.policies:
             reached = (
-                every
-                if policy.actions is None
-                else frozenset().union(*(info.descendants(a) for a in policy.actions))
+                every if policy.actions is None else frozenset().union(*(info.descendants(a) for a in policy.actions))
             )
             self._reach[policy.cedar_id] = reached
             if policy.reads_context:
@@ -145,22 +141,30 @@ class CedarAuthorizer:
     # --- decisions ----------------------------------------------------------------
 
     def decide(
-        self, *, actor: Actor, action: str, case: CaseSnapshot, now: datetime,
+        self,
+        *,
+        actor: Actor,
+        action: str,
+        case: CaseSnapshot,
+        now: datetime,
         payload: Mapping[str, Any] | None = None,
     ) -> Decision:
         return self._decide_case(actor, [action], case, now, {action: payload} if payload is not None else {})[0]
 
     def decide_many(
-        self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime,
+        self,
+        *,
+        actor: Actor,
+        actions: Sequence[str],
+        case: CaseSnapshot,
+        now: datetime,
         payloads: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Decision]:
         """One Cedar batch for all ``actions`` (e.g. the ~25 a case offers its caller, or a
         command's view and action). ``payloads`` gives the payload of the actions that have one."""
         return self._decide_case(actor, list(actions), case, now, payloads or {})
 
-    def decide_each(
-        self, *, actor: Actor, action: str, cases: Sequence[CaseSnapshot], now: datetime
-    ) -> list[Decision]:
+    def decide_each(self, *, actor: Actor, action: str, cases: Sequence[CaseSnapshot], now: datetime) -> list[Decision]:
         """``action`` (a read such as ``view``, without payload) decided on each of ``cases``, a
         page of a list, in one Cedar batch: the cases are entities of one store, so the
         batch crosses into Cedar once instead of once per case. Case ids must be distinct.
@@ -236,7 +240,11 @@ class CedarAuthorizer:
         return self._decision(action, result, actor, where)
 
     def _decide_case(
-        self, actor: Actor, actions: list[str], case: CaseSnapshot, now: datetime,
+        self,
+        actor: Actor,
+        actions: list[str],
+        case: CaseSnapshot,
+        now: datetime,
         payloads: Mapping[str, Mapping[str, Any]],
     ) -> list[Decision]:
         _require_aware(now)
@@ -249,8 +257,11 @@ class CedarAuthorizer:
             contexts: dict[int, str] = {}
             requests: list[dict[str, Any]] = []
             for a in known:
-                request: dict[str, Any] = {"principal": principal, "action": facts.uid(facts.ACTION, a),
-                                           "resource": resource}
+                request: dict[str, Any] = {
+                    "principal": principal,
+                    "action": facts.uid(facts.ACTION, a),
+                    "resource": resource,
+                }
                 if a in self._context_actions:
                     payload = payloads.get(a)
                     key = id(payload)
@@ -263,8 +274,7 @@ class CedarAuthorizer:
             results = dict(zip(known, answers, strict=True))
         where = f"in state {case.state}"
         return [
-            self._decision(a, results[a], actor, where) if a in results else self._unknown(a, "a case")
-            for a in actions
+            self._decision(a, results[a], actor, where) if a in results else self._unknown(a, "a case") for a in actions
         ]
 
     def _whole_set(self, _actions: frozenset[str]) -> cedarpy.PolicySet:
@@ -316,8 +326,9 @@ class CedarAuthorizer:
                 return Decision(
                     action=action,
                     allowed=False,
-                    reasons=tuple(f"policy {p.id!r} could not be evaluated and might forbid this: {p.reason}"
-                                  for p in broken),
+                    reasons=tuple(
+                        f"policy {p.id!r} could not be evaluated and might forbid this: {p.reason}" for p in broken
+                    ),
                     policy_ids=tuple(p.id for p in broken),
                     errors=errors,
                 )

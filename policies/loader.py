@@ -38,8 +38,24 @@ DEFAULT_DESK = "default"
 _SETTINGS_KEYS = {"$comment", "desk", "attributes", "senior_threshold"}
 
 # Minor-unit exponents that differ from 2, for showing thresholds in reasons.
-_EXPONENTS = {"BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-              "CLP": 0, "ISK": 0, "JPY": 0, "KRW": 0, "PYG": 0, "UGX": 0, "VND": 0, "XAF": 0, "XOF": 0}
+_EXPONENTS = {
+    "BHD": 3,
+    "IQD": 3,
+    "JOD": 3,
+    "KWD": 3,
+    "LYD": 3,
+    "OMR": 3,
+    "TND": 3,
+    "CLP": 0,
+    "ISK": 0,
+    "JPY": 0,
+    "KRW": 0,
+    "PYG": 0,
+    "UGX": 0,
+    "VND": 0,
+    "XAF": 0,
+    "XOF": 0,
+}
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SLOT = re.compile(r"\?(?:principal|resource)\b")
@@ -596,8 +612,11 @@ class _Loader:
         except ValueError as exc:
             detail = _desk_mismatch(schema, desk.attributes) or str(exc)
             if path.exists():
-                self.problem(path, _json_line(path.read_text(encoding="utf-8"), "attributes"),
-                             f"desk settings do not match entity Desk in the schema: {detail}")
+                self.problem(
+                    path,
+                    _json_line(path.read_text(encoding="utf-8"), "attributes"),
+                    f"desk settings do not match entity Desk in the schema: {detail}",
+                )
             else:
                 self.problem(self.directory, 1, f"no {SETTINGS_FILE}, and the schema's Desk needs settings: {detail}")
             return None
@@ -635,8 +654,11 @@ def _desk_mismatch(schema: cedarpy.Schema, attributes: Mapping[str, Any]) -> str
         match = re.match(r'\s*"?([A-Za-z_][A-Za-z0-9_]*)"?(\??):\s*([^,]+),?\s*$', line)
         if match:
             declared[match.group(1)] = (match.group(3).strip(), match.group(2) == "?")
-    notes = [f"missing attribute {name!r} ({kind})" for name, (kind, optional) in declared.items()
-             if not optional and name not in attributes]
+    notes = [
+        f"missing attribute {name!r} ({kind})"
+        for name, (kind, optional) in declared.items()
+        if not optional and name not in attributes
+    ]
     notes += [f"unknown attribute {name!r}" for name in attributes if name not in declared]
     for name, value in attributes.items():
         kind = declared.get(name, ("", False))[0]

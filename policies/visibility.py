@@ -380,8 +380,9 @@ class _Translator:
             return right(present)
         guarded = present | _present_if(left.condition, True) if left.faithful else present
         second = right(guarded)
-        return _Part(AllOf((left.condition, second.condition)), left.exact and second.exact,
-                     left.faithful and second.faithful)
+        return _Part(
+            AllOf((left.condition, second.condition)), left.exact and second.exact, left.faithful and second.faithful
+        )
 
     @staticmethod
     def either(left: _Part, right: Callable[[frozenset[str]], _Part], present: frozenset[str] = frozenset()) -> _Part:
@@ -392,8 +393,9 @@ class _Translator:
             return right(present)
         guarded = present | _present_if(left.condition, False) if left.faithful else present
         second = right(guarded)
-        return _Part(AnyOf((left.condition, second.condition)), left.exact and second.exact,
-                     left.faithful and second.faithful)
+        return _Part(
+            AnyOf((left.condition, second.condition)), left.exact and second.exact, left.faithful and second.faithful
+        )
 
     @staticmethod
     def negated(part: _Part) -> _Part:

@@ -39,12 +39,27 @@ FORMAT = "dispute-engine-export"
 FORMAT_VERSIONS = (1, 2)
 CHECKPOINT_V1 = "dispute-engine/checkpoint/v1"
 CHECKPOINT_V2 = "dispute-engine/checkpoint/v2"  # v1 plus the merchant logs' tree
-MERCHANT_FIELDS = ("merchant_count", "merchant_event_count", "merchant_root", "merchant_delta_count",
-                   "merchant_delta_hash")
+MERCHANT_FIELDS = (
+    "merchant_count",
+    "merchant_event_count",
+    "merchant_root",
+    "merchant_delta_count",
+    "merchant_delta_hash",
+)
 GENESIS = "0" * 64
 # Sections must come in this order; events of one log must be contiguous and in seq order.
-ORDER = {"header": 0, "checkpoint": 1, "head": 2, "merchant_head": 3, "proof": 4, "merchant_event": 5, "event": 6,
-         "workflow": 7, "policy": 8, "end": 9}
+ORDER = {
+    "header": 0,
+    "checkpoint": 1,
+    "head": 2,
+    "merchant_head": 3,
+    "proof": 4,
+    "merchant_event": 5,
+    "event": 6,
+    "workflow": 7,
+    "policy": 8,
+    "end": 9,
+}
 
 
 # --- the algorithm (docs/audit.md) ------------------------------------------------------------
@@ -317,8 +332,10 @@ class Verifier:
             return f"relies on seq {seq} of merchant {state.merchant_id}'s log, which ends at seq {log.expected - 1}"
         if log.flagged[seq] != flagged:
             said = "flagged" if log.flagged[seq] else "not flagged"
-            return f"records merchant {state.merchant_id} as {'' if flagged else 'not '}flagged at its seq {seq}; " \
-                   f"the merchant's log says {said}"
+            return (
+                f"records merchant {state.merchant_id} as {'' if flagged else 'not '}flagged at its seq {seq}; "
+                f"the merchant's log says {said}"
+            )
         return None
 
     def on_event(self, line: dict[str, Any]) -> None:
@@ -487,8 +504,12 @@ class Verifier:
         for merchant_id, heads in sorted(self.merchant_needed.items()):
             if merchant_id not in self.merchants:
                 number = min(n for n, _seq, _hash in heads)
-                self.problem(f"merchant {merchant_id}", 1, "deleted",
-                             f"checkpoint #{number} saw this merchant's log; no events remain")
+                self.problem(
+                    f"merchant {merchant_id}",
+                    1,
+                    "deleted",
+                    f"checkpoint #{number} saw this merchant's log; no events remain",
+                )
         for version in sorted(self.workflow_refs - self.workflows):
             self.problem(f"workflow {version[:12]}", None, "missing", "events name this workflow version; no document")
         missing_policies = self.policy_refs - self.policies
@@ -507,22 +528,35 @@ class Verifier:
         for number in self.heads.keys() - numbers:
             self.problem(f"checkpoint #{number}", None, "delta", "head lines name a checkpoint not in the file")
         for number in self.merchant_heads.keys() - numbers:
-            self.problem(f"checkpoint #{number}", None, "delta",
-                         "merchant head lines name a checkpoint not in the file")
+            self.problem(
+                f"checkpoint #{number}", None, "delta", "merchant head lines name a checkpoint not in the file"
+            )
         cases: dict[str, tuple[int, str]] = {}
         merchants: dict[str, tuple[int, str]] = {}
         for index, checkpoint in enumerate(self.checkpoints):
             doc, where = checkpoint.doc, f"checkpoint #{checkpoint.number}"
             root_due = self.all_roots or index == len(self.checkpoints) - 1
-            self.check_tree(where, self.heads.get(checkpoint.number, []), cases, leaf_bytes, root_due,
-                            (doc.get("delta_count"), doc.get("delta_hash")),
-                            (doc.get("merkle_root"), doc.get("case_count"), doc.get("event_count")), "case")
+            self.check_tree(
+                where,
+                self.heads.get(checkpoint.number, []),
+                cases,
+                leaf_bytes,
+                root_due,
+                (doc.get("delta_count"), doc.get("delta_hash")),
+                (doc.get("merkle_root"), doc.get("case_count"), doc.get("event_count")),
+                "case",
+            )
             if doc.get("type") == CHECKPOINT_V2:
-                self.check_tree(where, self.merchant_heads.get(checkpoint.number, []), merchants,
-                                merchant_leaf_bytes, root_due,
-                                (doc.get("merchant_delta_count"), doc.get("merchant_delta_hash")),
-                                (doc.get("merchant_root"), doc.get("merchant_count"), doc.get("merchant_event_count")),
-                                "merchant")
+                self.check_tree(
+                    where,
+                    self.merchant_heads.get(checkpoint.number, []),
+                    merchants,
+                    merchant_leaf_bytes,
+                    root_due,
+                    (doc.get("merchant_delta_count"), doc.get("merchant_delta_hash")),
+                    (doc.get("merchant_root"), doc.get("merchant_count"), doc.get("merchant_event_count")),
+                    "merchant",
+                )
             elif self.merchant_heads.get(checkpoint.number):
                 self.problem(where, None, "delta", "merchant head lines name a v1 checkpoint, which signed none")
 
@@ -559,7 +593,7 @@ class Verifier:
 
 
 def count(number: int, noun: str) -> str:
-    """"1 case", "2 cases"."""
+    """ "1 case", "2 cases"."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
@@ -584,8 +618,11 @@ def report(verifier: Verifier, name: str, quiet: bool) -> None:
         if verifier.merchants:
             damaged = sum(1 for m in verifier.merchants.values() if m.damaged)
             logs = "every chain verifies" if not damaged else f"{damaged} damaged"
-            print(f"  {count(len(verifier.merchants), 'merchant log')}, {count(verifier.merchant_events, 'event')}: "
-                  f"{logs}", file=out)
+            print(
+                f"  {count(len(verifier.merchants), 'merchant log')}, {count(verifier.merchant_events, 'event')}: "
+                f"{logs}",
+                file=out,
+            )
         if verifier.checkpoints:
             keys = ", ".join(sorted(k[:16] + "..." for k in verifier.keys))
             pinned = "pinned" if verifier.trusted else "not pinned: pass --public-key to require it"

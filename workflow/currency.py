@@ -14,12 +14,24 @@ from functools import cache
 
 import pycountry
 
-NOT_MONEY = frozenset({
-    "XAG", "XAU", "XPD", "XPT",  # silver, gold, palladium, platinum
-    "XBA", "XBB", "XBC", "XBD",  # European bond-market units
-    "XDR", "XSU", "XUA", "XAD",  # IMF SDR, SUCRE, ADB unit of account, Arab accounting dinar
-    "XTS", "XXX",  # reserved for testing; "no currency"
-})
+NOT_MONEY = frozenset(
+    {
+        "XAG",
+        "XAU",
+        "XPD",
+        "XPT",  # silver, gold, palladium, platinum
+        "XBA",
+        "XBB",
+        "XBC",
+        "XBD",  # European bond-market units
+        "XDR",
+        "XSU",
+        "XUA",
+        "XAD",  # IMF SDR, SUCRE, ADB unit of account, Arab accounting dinar
+        "XTS",
+        "XXX",  # reserved for testing; "no currency"
+    }
+)
 
 
 @cache

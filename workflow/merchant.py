@@ -149,8 +149,9 @@ class MerchantState:
 def evolve_merchant(state: MerchantState, event: MerchantEvent) -> MerchantState:
     """Apply one merchant event; raise :class:`MerchantReplayError` on one that cannot follow."""
     if event.merchant_id != state.merchant_id:
-        raise MerchantReplayError(event.merchant_id, event.seq, f"event belongs to another merchant than "
-                                                                f"{state.merchant_id}")
+        raise MerchantReplayError(
+            event.merchant_id, event.seq, f"event belongs to another merchant than {state.merchant_id}"
+        )
     if event.seq != state.seq + 1:
         raise MerchantReplayError(event.merchant_id, event.seq, f"expected seq {state.seq + 1}")
     if event.type not in MERCHANT_EVENT_TYPES:

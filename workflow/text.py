@@ -46,10 +46,24 @@ _IDENTIFIER_CATEGORIES = frozenset("LMNPS")
 # test and make an invisible difference. U+2800 BRAILLE PATTERN BLANK is not default-ignorable
 # but prints as a blank cell; it is refused with them.
 _INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
-    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x2800, 0x2800),
-    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
-    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
 )
 
 # Free text: C0 controls but tab, LF and CR; DEL; the C1 controls.
@@ -153,7 +167,14 @@ def free_text(value: object, field: str, *, required: bool = True, limit: int = 
 def _describe(ch: str, category: str) -> str:
     """A character named so that the message itself shows no invisible or control character."""
     name = unicodedata.name(ch, "")
-    kind = {"Cc": "a control character", "Cf": "a format character", "Cs": "a surrogate",
-            "Co": "a private-use character", "Cn": "an unassigned code point", "Zs": "a space",
-            "Zl": "a line separator", "Zp": "a paragraph separator"}.get(category, "an invisible character")
+    kind = {
+        "Cc": "a control character",
+        "Cf": "a format character",
+        "Cs": "a surrogate",
+        "Co": "a private-use character",
+        "Cn": "an unassigned code point",
+        "Zs": "a space",
+        "Zl": "a line separator",
+        "Zp": "a paragraph separator",
+    }.get(category, "an invisible character")
     return f"{kind} (U+{ord(ch):04X}{' ' + name if name else ''})"

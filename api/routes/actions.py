@@ -239,8 +239,12 @@ def upload_evidence(
             limit=settings.max_upload_bytes,
         )
     if not content:
-        raise ProblemError(422, "validation", "the evidence file is empty",
-                           errors=[{"field": "file", "message": "the evidence file is empty"}])
+        raise ProblemError(
+            422,
+            "validation",
+            "the evidence file is empty",
+            errors=[{"field": "file", "message": "the evidence file is empty"}],
+        )
     # Decided like any command (404, 412, 409, 403, 422 before anything is written); the
     # content is stored with the evidence event, in its transaction, never before; with an
     # Idempotency-Key the answer is rendered and stored in that transaction too.
@@ -316,9 +320,7 @@ def evidence_content(case_id: str, evidence_id: str, actor: CurrentActor, servic
 def propose_offer(
     case_id: str, body: OfferCreate, actor: CurrentActor, service: ServiceDep, version: IfMatch, response: Response
 ) -> OfferPublic:
-    return _act(
-        service, actor, case_id, "propose_offer", version, response, body.model_dump(), _newest_offer, CREATED
-    )
+    return _act(service, actor, case_id, "propose_offer", version, response, body.model_dump(), _newest_offer, CREATED)
 
 
 def _newest_offer(case: CaseSnapshot) -> OfferPublic:
@@ -406,9 +408,7 @@ def request_info(
     version: IfMatch,
     response: Response,
 ) -> InfoRequestPublic:
-    return _act(
-        service, actor, case_id, "request_info", version, response, body.model_dump(), _newest_request, CREATED
-    )
+    return _act(service, actor, case_id, "request_info", version, response, body.model_dump(), _newest_request, CREATED)
 
 
 def _newest_request(case: CaseSnapshot) -> InfoRequestPublic:

@@ -52,8 +52,13 @@ def _audit(service: CaseService, actor: Actor, what: str, **detail: Any) -> None
     record_read(service.db, actor=actor, what=what, now=service.clock.now(), **detail)
 
 
-@router.get("/v1/cases/{case_id}/replay", response_model=ReplayPublic, tags=["cases"],
-            summary="The case as it stood after event seq, or at an instant", responses=problems(401, 403, 404, 422))
+@router.get(
+    "/v1/cases/{case_id}/replay",
+    response_model=ReplayPublic,
+    tags=["cases"],
+    summary="The case as it stood after event seq, or at an instant",
+    responses=problems(401, 403, 404, 422),
+)
 def replay_case(
     case_id: str,
     actor: CurrentActor,
@@ -68,18 +73,23 @@ def replay_case(
     with service.db.read() as session:
         result = replay(session, service.registry, case_id, seq=seq, at=parse_instant(at, "at"))
     then = result.snapshot
-    internal_ok = service.authorizer.decide(actor=actor, action="view_internal", case=snapshot,
-                                            now=service.clock.now()).allowed
+    internal_ok = service.authorizer.decide(
+        actor=actor, action="view_internal", case=snapshot, now=service.clock.now()
+    ).allowed
     events = [e for e in result.events if internal_ok or not (e.type == "message" and e.data.get("internal"))]
     return ReplayPublic(
-        case=CasePublic.of(then), offers=[asdict(o) for o in then.offers],
-        evidence=[asdict(e) for e in then.evidence], timers=[asdict(t) for t in then.timers],
-        info_requests=[asdict(r) for r in then.info_requests], events=[EventPublic.of(e) for e in events],
+        case=CasePublic.of(then),
+        offers=[asdict(o) for o in then.offers],
+        evidence=[asdict(e) for e in then.evidence],
+        timers=[asdict(t) for t in then.timers],
+        info_requests=[asdict(r) for r in then.info_requests],
+        events=[EventPublic.of(e) for e in events],
     )
 
 
-@router.get("/v1/audit/verify", summary="Verify every chain, replay and checkpoint",
-            responses=problems(401, 403, 404, 422))
+@router.get(
+    "/v1/audit/verify", summary="Verify every chain, replay and checkpoint", responses=problems(401, 403, 404, 422)
+)
 def verify(
     actor: CurrentActor,
     service: ServiceDep,
@@ -90,8 +100,9 @@ def verify(
     _audit(service, actor, "verify", case_id=case_id, since=since)
     settings = request.app.state.settings
     trusted = list(settings.audit_trusted_keys) or _own_key(request)
-    report = verify_database(service.db, service.registry, case_id=case_id, since=parse_instant(since, "since"),
-                             trusted_keys=trusted)
+    report = verify_database(
+        service.db, service.registry, case_id=case_id, since=parse_instant(since, "since"), trusted_keys=trusted
+    )
     return report.to_dict()
 
 
@@ -100,8 +111,12 @@ def _own_key(request: Request) -> list[str] | None:
     return [public_key_hex(key)] if key is not None else None
 
 
-@router.get("/v1/audit/checkpoints", response_model=CheckpointsPublic, summary="Signed checkpoints, oldest first",
-            responses=problems(401, 403, 422))
+@router.get(
+    "/v1/audit/checkpoints",
+    response_model=CheckpointsPublic,
+    summary="Signed checkpoints, oldest first",
+    responses=problems(401, 403, 422),
+)
 def checkpoints(
     actor: CurrentActor,
     service: ServiceDep,
@@ -123,8 +138,11 @@ def checkpoints(
     )
 
 
-@router.get("/v1/audit/proofs/{case_id}", summary="Inclusion proof of a case's head in a checkpoint",
-            responses=problems(401, 403, 404, 422))
+@router.get(
+    "/v1/audit/proofs/{case_id}",
+    summary="Inclusion proof of a case's head in a checkpoint",
+    responses=problems(401, 403, 404, 422),
+)
 def proof(
     case_id: str,
     actor: CurrentActor,
@@ -138,8 +156,12 @@ def proof(
     return {**found.to_dict(), "signed_checkpoint": signed}
 
 
-@router.get("/v1/audit/export", summary="The log as JSON Lines (streamed)", response_class=StreamingResponse,
-            responses={200: {"content": {"application/x-ndjson": {}}}, **problems(401, 403, 404, 422)})
+@router.get(
+    "/v1/audit/export",
+    summary="The log as JSON Lines (streamed)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}}, **problems(401, 403, 404, 422)},
+)
 def export(
     actor: CurrentActor,
     service: ServiceDep,
@@ -155,5 +177,8 @@ def export(
         for line in lines:
             yield line.encode("utf-8")
 
-    return StreamingResponse(stream(), media_type="application/x-ndjson",
-                             headers={"Content-Disposition": 'attachment; filename="disputes-export.jsonl"'})
+    return StreamingResponse(
+        stream(),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="disputes-export.jsonl"'},
+    )

@@ -36,15 +36,26 @@ def _iso(moment: datetime | None) -> str | None:
 
 def public(m: Mediator) -> MediatorPublic:
     return MediatorPublic(
-        id=m.id, display_name=m.display_name, categories=list(m.categories), languages=list(m.languages),
-        capacity=m.capacity, calendar=m.calendar, active=m.active, open_load=m.open_load,
-        last_assigned_at=_iso(m.last_assigned_at), created_at=_iso(m.created_at) or "",
+        id=m.id,
+        display_name=m.display_name,
+        categories=list(m.categories),
+        languages=list(m.languages),
+        capacity=m.capacity,
+        calendar=m.calendar,
+        active=m.active,
+        open_load=m.open_load,
+        last_assigned_at=_iso(m.last_assigned_at),
+        created_at=_iso(m.created_at) or "",
         updated_at=_iso(m.updated_at) or "",
     )
 
 
-@router.get("", response_model=MediatorsPublic, summary="Every mediator with their open load (auditors, admins)",
-            responses=problems(401, 403))
+@router.get(
+    "",
+    response_model=MediatorsPublic,
+    summary="Every mediator with their open load (auditors, admins)",
+    responses=problems(401, 403),
+)
 def mediators(actor: CurrentActor, service: ServiceDep) -> MediatorsPublic:
     require_desk(service.authorizer, actor=actor, action="view_config", now=service.clock.now())
     with service.db.read() as session:
@@ -52,16 +63,30 @@ def mediators(actor: CurrentActor, service: ServiceDep) -> MediatorsPublic:
     return MediatorsPublic(data=[public(m) for m in found])
 
 
-_EXISTS: dict[int | str, dict[str, Any]] = {409: {
-    "description": "A mediator with this id already exists; change it with PATCH.",
-    "content": {"application/problem+json": {"example": {
-        "type": TYPE_PREFIX + "already-exists", "title": "Already exists", "status": 409,
-        "detail": "mediator 'med-li' already exists; change it with PATCH /v1/mediators/med-li"}}},
-}}
+_EXISTS: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "A mediator with this id already exists; change it with PATCH.",
+        "content": {
+            "application/problem+json": {
+                "example": {
+                    "type": TYPE_PREFIX + "already-exists",
+                    "title": "Already exists",
+                    "status": 409,
+                    "detail": "mediator 'med-li' already exists; change it with PATCH /v1/mediators/med-li",
+                }
+            }
+        },
+    }
+}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=MediatorPublic,
-             summary="Register a mediator (admins)", responses={**problems(401, 403, 422), **_EXISTS})
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MediatorPublic,
+    summary="Register a mediator (admins)",
+    responses={**problems(401, 403, 422), **_EXISTS},
+)
 def add(body: MediatorCreate, actor: CurrentActor, service: ServiceDep, response: Response) -> MediatorPublic:
     now = service.clock.now()
     require_desk(service.authorizer, actor=actor, action="manage_mediators", now=now)
@@ -69,9 +94,20 @@ def add(body: MediatorCreate, actor: CurrentActor, service: ServiceDep, response
     try:
         # With an Idempotency-Key, the key and this answer commit with the registration.
         with answering(status.HTTP_201_CREATED, public, _location):
-            created = service.db.run_write(lambda session: idempotency.command(session, now, lambda: add_mediator(
-                session, mediator_id=body.id, fields=fields, calendars=service_calendars(service), now=now,
-                weight=_weight(service))))
+            created = service.db.run_write(
+                lambda session: idempotency.command(
+                    session,
+                    now,
+                    lambda: add_mediator(
+                        session,
+                        mediator_id=body.id,
+                        fields=fields,
+                        calendars=service_calendars(service),
+                        now=now,
+                        weight=_weight(service),
+                    ),
+                )
+            )
     except MediatorExistsError as exc:
         raise ProblemError(409, "already-exists", str(exc)) from None
     response.headers.update(_location(created))
@@ -83,17 +119,32 @@ def _location(created: Mediator) -> dict[str, str]:
     return {"location": f"/v1/mediators/{quote(created.id, safe='')}"}
 
 
-@router.patch("/{mediator_id}", response_model=MediatorPublic, summary="Change a mediator (admins)",
-              responses=problems(401, 403, 404, 422))
+@router.patch(
+    "/{mediator_id}",
+    response_model=MediatorPublic,
+    summary="Change a mediator (admins)",
+    responses=problems(401, 403, 404, 422),
+)
 def change(mediator_id: str, body: MediatorUpdate, actor: CurrentActor, service: ServiceDep) -> MediatorPublic:
     now = service.clock.now()
     require_desk(service.authorizer, actor=actor, action="manage_mediators", now=now)
     fields = body.model_dump(exclude_unset=True)
     nulls = sorted(name for name, value in fields.items() if value is None)
     if nulls:
-        raise ProblemError(422, "validation", f"{', '.join(nulls)} cannot be null; leave a field out to keep it",
-                           errors=[{"field": name, "message": "cannot be null"} for name in nulls])
-    updated = service.db.run_write(lambda session: update_mediator(
-        session, mediator_id=mediator_id, fields=fields, calendars=service_calendars(service), now=now,
-        weight=_weight(service)))
+        raise ProblemError(
+            422,
+            "validation",
+            f"{', '.join(nulls)} cannot be null; leave a field out to keep it",
+            errors=[{"field": name, "message": "cannot be null"} for name in nulls],
+        )
+    updated = service.db.run_write(
+        lambda session: update_mediator(
+            session,
+            mediator_id=mediator_id,
+            fields=fields,
+            calendars=service_calendars(service),
+            now=now,
+            weight=_weight(service),
+        )
+    )
     return public(updated)

@@ -37,8 +37,12 @@ def supervision_rules(service: CaseService) -> SupervisionRules:
     return intake.supervision if isinstance(intake, DeskIntake) else DeskIntake.load().supervision
 
 
-@router.get("/merchants", response_model=MerchantsReportPublic, summary="Merchant supervision figures and flags",
-            responses=problems(401, 403, 422))
+@router.get(
+    "/merchants",
+    response_model=MerchantsReportPublic,
+    summary="Merchant supervision figures and flags",
+    responses=problems(401, 403, 422),
+)
 def merchants(
     actor: CurrentActor,
     service: ServiceDep,
@@ -54,8 +58,12 @@ def merchants(
     return MerchantsReportPublic.model_validate(report.to_dict())
 
 
-@router.get("/hotspots", response_model=HotspotsPublic, summary="Complaints by category, merchant and week",
-            responses=problems(401, 403, 422))
+@router.get(
+    "/hotspots",
+    response_model=HotspotsPublic,
+    summary="Complaints by category, merchant and week",
+    responses=problems(401, 403, 422),
+)
 def hotspots(
     actor: CurrentActor,
     service: ServiceDep,
@@ -69,8 +77,12 @@ def hotspots(
     return HotspotsPublic.model_validate(hotspots_report(service, since=start, until=end, limit=limit).to_dict())
 
 
-@router.get("/sla", response_model=SlaPublic, summary="Clocks met, per clock, mediator and category",
-            responses=problems(401, 403, 422))
+@router.get(
+    "/sla",
+    response_model=SlaPublic,
+    summary="Clocks met, per clock, mediator and category",
+    responses=problems(401, 403, 422),
+)
 def sla(actor: CurrentActor, service: ServiceDep, since: SINCE = None, until: UNTIL = None) -> SlaPublic:
     """The clocks that ended met or breached in the period: share met, median and 90th percentile
     of the business time they counted."""
@@ -78,8 +90,12 @@ def sla(actor: CurrentActor, service: ServiceDep, since: SINCE = None, until: UN
     return SlaPublic.model_validate(sla_report(service, since=start, until=end).to_dict())
 
 
-@router.get("/satisfaction", response_model=SatisfactionPublic, summary="Ratings by mediator and category",
-            responses=problems(401, 403, 422))
+@router.get(
+    "/satisfaction",
+    response_model=SatisfactionPublic,
+    summary="Ratings by mediator and category",
+    responses=problems(401, 403, 422),
+)
 def satisfaction(
     actor: CurrentActor,
     service: ServiceDep,

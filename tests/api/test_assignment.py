@@ -20,8 +20,12 @@ from workflow.errors import MediatorUnavailableError
 from workflow.model import Actor
 
 FILING: dict[str, Any] = {
-    "merchant_id": "m-1", "order_ref": "TB-1", "category": "other", "subject": "Broken kettle",
-    "description": "It stopped heating.", "claim": {"amount": 100, "currency": "CNY"},
+    "merchant_id": "m-1",
+    "order_ref": "TB-1",
+    "category": "other",
+    "subject": "Broken kettle",
+    "description": "It stopped heating.",
+    "claim": {"amount": 100, "currency": "CNY"},
 }
 
 
@@ -35,8 +39,11 @@ def filed(api: Api) -> dict[str, Any]:
 
 def assign(api: Api, case: dict[str, Any], mediator_id: str | None, by: str = "med-1") -> Any:
     data = {} if mediator_id is None else {"mediator_id": mediator_id}
-    return api.client.post(f"/v1/cases/{case['id']}/transitions", json={"trigger": "assign", "data": data},
-                           headers={**api.token(by, "mediator"), "If-Match": f'"{case["version"]}"'})
+    return api.client.post(
+        f"/v1/cases/{case['id']}/transitions",
+        json={"trigger": "assign", "data": data},
+        headers={**api.token(by, "mediator"), "If-Match": f'"{case["version"]}"'},
+    )
 
 
 def unchanged(api: Api, case: dict[str, Any]) -> None:
@@ -44,14 +51,17 @@ def unchanged(api: Api, case: dict[str, Any]) -> None:
     assert (now["state"], now["version"], now["mediator_id"]) == ("filed", case["version"], None)
 
 
-@pytest.mark.parametrize("mediator_id", [
-    "med-nobody",  # registered by no one
-    "c-1",  # the consumer who filed the case
-    "m" * 300_000,  # far past any identifier's length
-    "med-1\x1b[2J",  # a terminal escape
-    "med-\x00",  # NUL
-    "med-1\u200b",  # a registered id with a zero-width space: not that mediator
-])
+@pytest.mark.parametrize(
+    "mediator_id",
+    [
+        "med-nobody",  # registered by no one
+        "c-1",  # the consumer who filed the case
+        "m" * 300_000,  # far past any identifier's length
+        "med-1\x1b[2J",  # a terminal escape
+        "med-\x00",  # NUL
+        "med-1\u200b",  # a registered id with a zero-width space: not that mediator
+    ],
+)
 def test_an_id_naming_no_registered_mediator_is_refused(api: Api, mediator_id: str) -> None:
     case = filed(api)
     refused = assign(api, case, mediator_id)
@@ -72,8 +82,11 @@ def test_an_unregistered_mediator_cannot_assign_themselves(api: Api) -> None:
 
 def test_an_inactive_mediator_is_unavailable(api: Api) -> None:
     admin = api.token("adm-1", "admin")
-    registered = api.client.post("/v1/mediators", headers=admin, json={
-        "id": "med-away", "display_name": "Away", "categories": ["*"], "languages": ["*"], "capacity": 5})
+    registered = api.client.post(
+        "/v1/mediators",
+        headers=admin,
+        json={"id": "med-away", "display_name": "Away", "categories": ["*"], "languages": ["*"], "capacity": 5},
+    )
     assert registered.status_code == 201
     assert api.client.patch("/v1/mediators/med-away", json={"active": False}, headers=admin).status_code == 200
     case = filed(api)
@@ -96,8 +109,11 @@ def test_a_full_mediator_is_unavailable_until_a_case_closes(api: Api) -> None:
     assert (problem["reason"], problem["open_load"], problem["capacity"]) == ("at_capacity", 1, 1)
     unchanged(api, second)
     # The first case withdrawn (closed), the mediator has room again.
-    withdrawn = api.client.post(f"/v1/cases/{first['id']}/transitions", json={"trigger": "withdraw"},
-                                headers={**api.token("c-1", "consumer"), "If-Match": taken.headers["ETag"]})
+    withdrawn = api.client.post(
+        f"/v1/cases/{first['id']}/transitions",
+        json={"trigger": "withdraw"},
+        headers={**api.token("c-1", "consumer"), "If-Match": taken.headers["ETag"]},
+    )
     assert withdrawn.status_code == 200 and withdrawn.json()["state"] == "closed"
     assert assign(api, second, "med-small").status_code == 200
 
@@ -124,8 +140,10 @@ def race_for_the_last_place(service: CaseService, mediator_id: str, round_: int)
         except MediatorUnavailableError:
             outcomes.append("full")
 
-    threads = [threading.Thread(target=take, args=(case.id, by))
-               for case, by in zip(cases, (MEDIATOR, Actor("med-2", "mediator")), strict=True)]
+    threads = [
+        threading.Thread(target=take, args=(case.id, by))
+        for case, by in zip(cases, (MEDIATOR, Actor("med-2", "mediator")), strict=True)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -55,8 +55,10 @@ def test_replay_verify_checkpoint_proof_and_export(api: Api, tmp_path: Path, ver
 
     # Tampering shows in the HTTP verification too, naming case, seq and kind.
     with api.service.db.write() as session:
-        session.execute(text("UPDATE events SET body = replace(body, 'internal only', 'internal 0nly') "
-                             "WHERE case_id = :c"), {"c": case_id})
+        session.execute(
+            text("UPDATE events SET body = replace(body, 'internal only', 'internal 0nly') WHERE case_id = :c"),
+            {"c": case_id},
+        )
     report = auditor.get("/v1/audit/verify")
     assert report["intact"] is False
     assert {(d["case_id"], d["kind"]) for d in report["damages"]} == {(case_id, "changed")}

@@ -141,7 +141,11 @@ def test_any_body_over_the_cap_gets_413_and_none_gets_a_server_error(api_factory
         path, headers, body, cap = routes[route]
         data = body(max(1, cap + over))
         declared_length = {
-            "none": None, "true": len(data), "smaller": len(data) // 2, "larger": len(data) + 10, "huge": 10**9
+            "none": None,
+            "true": len(data),
+            "smaller": len(data) // 2,
+            "larger": len(data) + 10,
+            "huge": 10**9,
         }[declared]
         extra = {} if declared_length is None else {"Content-Length": str(declared_length)}
         if key:

@@ -64,9 +64,10 @@ def test_demo_data_spans_every_state_and_verifies(demo_db: Path) -> None:
 def test_one_changed_byte_is_found_and_named(demo_db: Path) -> None:
     with sqlite3.connect(demo_db) as conn:
         event_id, case_id, seq, body = conn.execute(
-            "SELECT id, case_id, seq, body FROM events WHERE seq = 3 ORDER BY id LIMIT 1").fetchone()
+            "SELECT id, case_id, seq, body FROM events WHERE seq = 3 ORDER BY id LIMIT 1"
+        ).fetchone()
         position = body.index('"data"') + 10
-        flipped = body[:position] + chr(ord(body[position]) ^ 1) + body[position + 1:]
+        flipped = body[:position] + chr(ord(body[position]) ^ 1) + body[position + 1 :]
         conn.execute("UPDATE events SET body = ? WHERE id = ?", (flipped, event_id))
     result = runner.invoke(app, ["audit", "verify"])
     assert result.exit_code == 1
@@ -80,8 +81,9 @@ def test_one_changed_byte_is_found_and_named(demo_db: Path) -> None:
 
 def test_replay_prints_state_and_history(demo_db: Path) -> None:
     with sqlite3.connect(demo_db) as conn:
-        case_id = conn.execute("SELECT id FROM cases WHERE state = 'closed' AND outcome IS NOT NULL "
-                               "ORDER BY pk LIMIT 1").fetchone()[0]
+        case_id = conn.execute(
+            "SELECT id FROM cases WHERE state = 'closed' AND outcome IS NOT NULL ORDER BY pk LIMIT 1"
+        ).fetchone()[0]
     whole = runner.invoke(app, ["replay", case_id], terminal_width=200)
     assert whole.exit_code == 0, whole.output
     assert "state closed" in whole.output and "filed" in whole.output
@@ -93,12 +95,13 @@ def test_workflow_check_prints_each_problem_with_its_line(tmp_path: Path) -> Non
     good = Path(__file__).resolve().parents[2] / "workflow" / "definitions" / "consumer_dispute.yaml"
     assert runner.invoke(app, ["workflow", "check", str(good)]).exit_code == 0
     broken = tmp_path / "broken.yaml"
-    broken.write_text(good.read_text(encoding="utf-8").replace("goal: 48h", "goal: soon")
-                      .replace("dest: escalated", "dest: limbo"), encoding="utf-8")
+    broken.write_text(
+        good.read_text(encoding="utf-8").replace("goal: 48h", "goal: soon").replace("dest: escalated", "dest: limbo"),
+        encoding="utf-8",
+    )
     result = runner.invoke(app, ["workflow", "check", str(broken)], terminal_width=250)
     assert result.exit_code == 1
-    assert re.search(r"broken\.yaml:\d+: error: timer 'merchant_response': cannot parse duration 'soon'",
-                     result.output)
+    assert re.search(r"broken\.yaml:\d+: error: timer 'merchant_response': cannot parse duration 'soon'", result.output)
     assert re.search(r"broken\.yaml:\d+: error: transition 'escalate': unknown dest state 'limbo'", result.output)
 
 
@@ -136,8 +139,10 @@ def test_what_if_reports_commands_the_new_rules_refuse(demo_db: Path, tmp_path: 
         if file.is_file():
             (changed / file.name).write_bytes(file.read_bytes())
     with (changed / "guards.cedar").open("a", encoding="utf-8") as handle:
-        handle.write('\n@id("no-withdrawals")\n@reason("withdrawals go through the hotline")\n'
-                     'forbid (principal, action == Action::"withdraw", resource is Case);\n')
+        handle.write(
+            '\n@id("no-withdrawals")\n@reason("withdrawals go through the hotline")\n'
+            'forbid (principal, action == Action::"withdraw", resource is Case);\n'
+        )
     result = runner.invoke(app, ["audit", "what-if", "--policies", str(changed)], terminal_width=300)
     assert result.exit_code == 0, result.output
     with sqlite3.connect(demo_db) as conn:

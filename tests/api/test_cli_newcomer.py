@@ -63,7 +63,10 @@ def test_serve_creates_the_schema_of_an_empty_sqlite_file(tmp_path: Path) -> Non
     with log.open("wb") as output:
         server = subprocess.Popen(
             [str(Path(sys.executable).parent / "disputes"), "serve", "--port", str(port)],
-            cwd=tmp_path, env=env, stdout=output, stderr=output,
+            cwd=tmp_path,
+            env=env,
+            stdout=output,
+            stderr=output,
         )
     try:
         deadline = time.monotonic() + 90
@@ -135,7 +138,11 @@ def test_counts_and_the_export_read_as_sentences(tmp_path: Path) -> None:
 
 def test_the_verifier_says_what_it_needs_where_its_packages_are_missing(tmp_path: Path) -> None:
     # -I -S: no site-packages, so neither rfc8785 nor cryptography can be imported.
-    missing = subprocess.run([sys.executable, "-I", "-S", str(TOOL), str(tmp_path / "log.jsonl")],
-                             capture_output=True, text=True, cwd=tmp_path)
+    missing = subprocess.run(
+        [sys.executable, "-I", "-S", str(TOOL), str(tmp_path / "log.jsonl")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert "pip install rfc8785 cryptography" in missing.stderr

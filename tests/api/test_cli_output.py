@@ -41,11 +41,35 @@ JOINERS = {"\u200c", "\u200d"}
 
 # Anything a database can hold (SQLite and PostgreSQL store no unpaired surrogates, and
 # PostgreSQL no NUL), with the dangerous characters and markup made likely.
-HOSTILE = st.sampled_from([
-    "\x1b[2J", "\x1b]8;;http://evil\x07", "\x1b]0;title\x07", "\r", "\x08", "\x07", "\x9b31m", "\x85",
-    "\u202e", "\u2066", "\u200b", "\u200f", "\u2028", "\u2029", "\ufeff", "\t", "\n",
-    "[red]", "[/red]", "[link=http://evil]", "[bold blink]", ":warning:", "\\", "[", "]",
-])
+HOSTILE = st.sampled_from(
+    [
+        "\x1b[2J",
+        "\x1b]8;;http://evil\x07",
+        "\x1b]0;title\x07",
+        "\r",
+        "\x08",
+        "\x07",
+        "\x9b31m",
+        "\x85",
+        "\u202e",
+        "\u2066",
+        "\u200b",
+        "\u200f",
+        "\u2028",
+        "\u2029",
+        "\ufeff",
+        "\t",
+        "\n",
+        "[red]",
+        "[/red]",
+        "[link=http://evil]",
+        "[bold blink]",
+        ":warning:",
+        "\\",
+        "[",
+        "]",
+    ]
+)
 STORABLE = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
 TEXT = st.lists(st.one_of(STORABLE, HOSTILE), min_size=1, max_size=25).map("".join)
 
@@ -96,22 +120,46 @@ def store_hostile_case(desk: Desk, texts: list[str]) -> str:
     definition = service.registry.active()
     case_id = f"DSP-HOSTILE-{n}"
     consumer = Actor(f"c-{n}{person}", "consumer")
-    filed = Event("filed", {
-        "workflow_name": definition.name, "state": definition.initial, "consumer_id": consumer.id,
-        "merchant_id": f"m-{n}{words}", "category": "other", "subject": words, "description": message,
-        "order_ref": person, "claim_amount": 100, "currency": "CNY", "desired_outcome": "refund", "priority": "normal",
-    })
+    filed = Event(
+        "filed",
+        {
+            "workflow_name": definition.name,
+            "state": definition.initial,
+            "consumer_id": consumer.id,
+            "merchant_id": f"m-{n}{words}",
+            "category": "other",
+            "subject": words,
+            "description": message,
+            "order_ref": person,
+            "claim_amount": 100,
+            "currency": "CNY",
+            "desired_outcome": "refund",
+            "priority": "normal",
+        },
+    )
     now = desk.clock.now()
     with service.db.write() as session:
         work = UnitOfWork(service, definition, None, case_id, now)
         work.add([filed], consumer)
-        work.add([Event("message", {"message_id": f"msg{n}", "body": message, "internal": False,
-                                    "party": "consumer"})], consumer)
+        work.add(
+            [Event("message", {"message_id": f"msg{n}", "body": message, "internal": False, "party": "consumer"})],
+            consumer,
+        )
         work.add([Event("rated", {"party": "consumer", "score": 4, "comment": f"{rating} ok"})], consumer)
         work.write(session)
-        session.execute(insert(MEDIATORS).values(
-            id=f"med-{n}{person}", display_name=rating or "-", categories="*", languages="*", capacity=1,
-            calendar="default", active=True, created_at=now, updated_at=now))
+        session.execute(
+            insert(MEDIATORS).values(
+                id=f"med-{n}{person}",
+                display_name=rating or "-",
+                categories="*",
+                languages="*",
+                capacity=1,
+                calendar="default",
+                active=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     return case_id
 
 
@@ -147,8 +195,9 @@ def test_stored_text_reaches_the_terminal_inert(desk: Desk, texts: list[str]) ->
 
 
 def test_markup_and_escapes_print_as_written(desk: Desk) -> None:
-    case_id = store_hostile_case(desk, ["[red]ALERT[/red]", "\x1b[2Jwiped", "[link=http://evil]click[/link]",
-                                        "\u202eevil"])
+    case_id = store_hostile_case(
+        desk, ["[red]ALERT[/red]", "\x1b[2Jwiped", "[link=http://evil]click[/link]", "\u202eevil"]
+    )
     replay = run("replay", case_id)
     assert "[red]ALERT[/red]" in replay  # shown as text, not turned red and swallowed
     assert "\\x1b[2Jwiped" in replay  # the escape is visible, the sequence inert

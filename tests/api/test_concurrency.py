@@ -120,9 +120,15 @@ def _hold_key(api: Api, key: str, body: bytes, answer: bytes) -> tuple[Any, Any]
     transaction = connection.begin()
     connection.execute(
         insert(idempotency.KEYS).values(
-            scope="consumer:c-1", key=key, fingerprint=fingerprint, status="done", created_at=api.clock.now(),
-            expires_at=api.clock.now() + idempotency.KEEP_FOR, response_status=201,
-            response_headers=json.dumps({"content-type": "application/json"}), response_body=answer,
+            scope="consumer:c-1",
+            key=key,
+            fingerprint=fingerprint,
+            status="done",
+            created_at=api.clock.now(),
+            expires_at=api.clock.now() + idempotency.KEEP_FOR,
+            response_status=201,
+            response_headers=json.dumps({"content-type": "application/json"}),
+            response_body=answer,
         )
     )
     return connection, transaction

@@ -70,8 +70,11 @@ def bad_calendar(root: Path) -> None:
 
 
 def bad_cross_reference(root: Path) -> None:
-    edit(root / "workflows" / "consumer_dispute.yaml", "calendar: default\n    warn_at: 0.75\n    stop_on: [assign]",
-         "calendar: festival\n    warn_at: 0.75\n    stop_on: [assign]")
+    edit(
+        root / "workflows" / "consumer_dispute.yaml",
+        "calendar: default\n    warn_at: 0.75\n    stop_on: [assign]",
+        "calendar: festival\n    warn_at: 0.75\n    stop_on: [assign]",
+    )
 
 
 @pytest.mark.parametrize("breakage", [bad_yaml, bad_cedar, bad_calendar, bad_cross_reference])
@@ -113,8 +116,9 @@ def test_new_cases_get_the_new_version_and_open_cases_stay_pinned(
     service.execute(actor=MERCHANT, case_id=after.id, name="respond", data={"statement": "in time"})
     # The new version was stored, so any process can replay the new case.
     with service.db.read() as session:
-        assert WorkflowRegistry.from_directory().pinned(after.workflow_version, session).version == \
-            after.workflow_version
+        assert (
+            WorkflowRegistry.from_directory().pinned(after.workflow_version, session).version == after.workflow_version
+        )
 
 
 def test_a_second_workflow_becomes_the_default_for_new_cases(
@@ -125,7 +129,8 @@ def test_a_second_workflow_becomes_the_default_for_new_cases(
     text = (root / "workflows" / "consumer_dispute.yaml").read_text(encoding="utf-8")
     (root / "workflows" / "festival.yaml").write_text(
         text.replace("name: consumer_dispute", "name: festival_dispute").replace("goal: 48h", "goal: 72h"),
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     edit(root / "desk.yaml", "default_workflow: consumer_dispute", "default_workflow: festival_dispute")
     assert reload_configuration(service, settings) == []
     second = service.file(actor=CONSUMER, new_case=new_case(order_ref="ORD-2"))

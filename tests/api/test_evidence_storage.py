@@ -14,8 +14,12 @@ from tests.api.conftest import Api
 from workflow.model import Actor
 
 FILING: dict[str, Any] = {
-    "merchant_id": "m-1", "order_ref": "TB-1", "category": "other", "subject": "Broken kettle",
-    "description": "It stopped heating.", "claim": {"amount": 100, "currency": "CNY"},
+    "merchant_id": "m-1",
+    "order_ref": "TB-1",
+    "category": "other",
+    "subject": "Broken kettle",
+    "description": "It stopped heating.",
+    "claim": {"amount": 100, "currency": "CNY"},
 }
 CONSUMER = ("c-1", "consumer")
 
@@ -32,18 +36,33 @@ def filed(api: Api) -> dict[str, Any]:
     return case
 
 
-def upload(api: Api, case: dict[str, Any], who: tuple[str, ...], content: bytes, *, version: str | None = None,
-           filename: str = "photo.png", description: str = "") -> Any:
+def upload(
+    api: Api,
+    case: dict[str, Any],
+    who: tuple[str, ...],
+    content: bytes,
+    *,
+    version: str | None = None,
+    filename: str = "photo.png",
+    description: str = "",
+) -> Any:
     headers = {**api.token(*who), "If-Match": version or f'"{case["version"]}"'}
-    return api.client.post(f"/v1/cases/{case['id']}/evidence", headers=headers,
-                           files={"file": (filename, content, "image/png")}, data={"description": description})
+    return api.client.post(
+        f"/v1/cases/{case['id']}/evidence",
+        headers=headers,
+        files={"file": (filename, content, "image/png")},
+        data={"description": description},
+    )
 
 
 def test_refused_uploads_store_nothing(api: Api) -> None:
     case = filed(api)
     closed = filed(api)
-    withdrawn = api.client.post(f"/v1/cases/{closed['id']}/transitions", json={"trigger": "withdraw"},
-                                headers={**api.token(*CONSUMER), "If-Match": f'"{closed["version"]}"'})
+    withdrawn = api.client.post(
+        f"/v1/cases/{closed['id']}/transitions",
+        json={"trigger": "withdraw"},
+        headers={**api.token(*CONSUMER), "If-Match": f'"{closed["version"]}"'},
+    )
     assert withdrawn.status_code == 200
     closed = withdrawn.json()
     attempts = [
@@ -91,8 +110,12 @@ def test_a_failure_before_commit_leaves_neither_event_nor_blob(api: Api) -> None
 
     with pytest.raises(RuntimeError):
         api.service.execute(
-            actor=Actor(*CONSUMER), case_id=case["id"], name="add_evidence", expected_version=case["version"],
-            kind="action", then=store_then_crash,
+            actor=Actor(*CONSUMER),
+            case_id=case["id"],
+            name="add_evidence",
+            expected_version=case["version"],
+            kind="action",
+            then=store_then_crash,
             data={"sha256": digest, "size": len(content), "media_type": "image/png", "filename": "a.png"},
         )
     assert blobs(api) == 0

@@ -33,8 +33,7 @@ CHARGEBACK: dict[str, Any] = {
 
 @pytest.fixture
 def chargeback_api(db_url: str) -> Iterator[Api]:
-    settings = Settings(environment="test", database_url=db_url, run_ticker=False,
-                        config_dir=EXAMPLES / "chargeback")
+    settings = Settings(environment="test", database_url=db_url, run_ticker=False, config_dir=EXAMPLES / "chargeback")
     clock = ManualClock(T0)
     service = build_service(settings, clock=clock)  # the desk the settings name, as `disputes serve` does
     client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
@@ -70,9 +69,13 @@ def test_a_chargeback_from_dispute_to_arbitration_over_http(chargeback_api: Api)
 
     refused = merchant.post(case_id, "/transitions", {"trigger": "represent"}, expect=403).json()
     assert refused["type"] == "urn:dispute-engine:problem:policy-denied"
-    merchant.post(case_id, "/evidence", expect=201,
-                  files={"file": ("proof.pdf", b"%PDF-1.4 delivery receipt", "application/pdf")},
-                  data={"description": "Courier receipt"})
+    merchant.post(
+        case_id,
+        "/evidence",
+        expect=201,
+        files={"file": ("proof.pdf", b"%PDF-1.4 delivery receipt", "application/pdf")},
+        data={"description": "Courier receipt"},
+    )
     merchant.post(case_id, "/evidence/submit")
     assert merchant.move(case_id, "represent")["state"] == "issuer_review"
 
@@ -84,7 +87,10 @@ def test_a_chargeback_from_dispute_to_arbitration_over_http(chargeback_api: Api)
     analyst.post(case_id, "/transitions", {"trigger": "arbitrate", "data": {"decision": "for_merchant"}}, expect=403)
     ruled = arbitrator.move(case_id, "arbitrate", data={"decision": "partial", "awarded_amount": 30000})
     assert (ruled["state"], ruled["outcome"], ruled["awarded"]) == (
-        "resolved", "partial", {"amount": 30000, "currency": "EUR"})
+        "resolved",
+        "partial",
+        {"amount": 30000, "currency": "EUR"},
+    )
 
     history = cardholder.get(f"/v1/cases/{case_id}/events?limit=200")["data"]
     moves = [e["data"]["trigger"] for e in history if e["type"] == "transitioned"]

@@ -41,9 +41,22 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     (root / "openapi.json").write_text(json.dumps(document), encoding="utf-8")
     (root / "config.json").write_text(json.dumps(GENERATOR_CONFIG), encoding="utf-8")
     result = subprocess.run(
-        [str(BIN / "openapi-python-client"), "generate", "--path", str(root / "openapi.json"),
-         "--config", str(root / "config.json"), "--output-path", str(root / PACKAGE), "--meta", "none"],
-        cwd=root, capture_output=True, text=True, timeout=120,
+        [
+            str(BIN / "openapi-python-client"),
+            "generate",
+            "--path",
+            str(root / "openapi.json"),
+            "--config",
+            str(root / "config.json"),
+            "--output-path",
+            str(root / PACKAGE),
+            "--meta",
+            "none",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},  # its ruff post-hooks
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -61,14 +74,32 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
 def server(db_url: str, tmp_path: Path) -> Iterator[str]:
     """The API in its own uvicorn process, as deployed (api.main), on a free loopback port."""
     port = free_port()
-    env = {**os.environ, "DISPUTES_DATABASE_URL": db_url, "DISPUTES_ENVIRONMENT": "test",
-           "DISPUTES_RUN_TICKER": "false"}
+    env = {
+        **os.environ,
+        "DISPUTES_DATABASE_URL": db_url,
+        "DISPUTES_ENVIRONMENT": "test",
+        "DISPUTES_RUN_TICKER": "false",
+    }
     log = tmp_path / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
-            cwd=tmp_path, env=env, stdout=output, stderr=output,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "api.main:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=output,
+            stderr=output,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -88,8 +119,14 @@ def server(db_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 def _client(package: ModuleType, base: str, sub: str, role: str, merchant_id: str | None = None) -> Any:
-    token = mint_token(Settings(environment="test"), sub=sub, role=role, merchant_id=merchant_id,
-                       now=SystemClock().now(), ttl=timedelta(hours=1))
+    token = mint_token(
+        Settings(environment="test"),
+        sub=sub,
+        role=role,
+        merchant_id=merchant_id,
+        now=SystemClock().now(),
+        ttl=timedelta(hours=1),
+    )
     # Any status the document does not declare raises: the document must be complete.
     return package.AuthenticatedClient(base_url=base, token=token, raise_on_unexpected_status=True)
 
@@ -105,8 +142,12 @@ def test_a_generated_client_files_and_moves_a_case(generated: ModuleType, server
         mediator = clients.enter_context(_client(generated, server, "med-1", "mediator"))
 
         complaint = models.CaseCreate(
-            merchant_id="m-1", subject="耳机是假货", description="序列号查不到。", order_ref="TB-42",
-            claim=models.Money(amount=89900, currency="CNY"), category=models.CaseCreateCategoryType0.COUNTERFEIT,
+            merchant_id="m-1",
+            subject="耳机是假货",
+            description="序列号查不到。",
+            order_ref="TB-42",
+            claim=models.Money(amount=89900, currency="CNY"),
+            category=models.CaseCreateCategoryType0.COUNTERFEIT,
         )
         filed = cases_file.sync_detailed(client=consumer, body=complaint, idempotency_key="file-TB-42")
         assert filed.status_code == 201 and isinstance(filed.parsed, models.CasePublic)
@@ -123,7 +164,9 @@ def test_a_generated_client_files_and_moves_a_case(generated: ModuleType, server
         registered = mediators_add.sync_detailed(
             client=admin,
             body=models.MediatorCreate(
-                id="med-1", display_name="Li", capacity=5,
+                id="med-1",
+                display_name="Li",
+                capacity=5,
                 categories=[models.MediatorCreateCategoriesItem("*")],
                 languages=[models.MediatorCreateLanguagesItem("*")],
             ),

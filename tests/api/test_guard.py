@@ -46,8 +46,12 @@ UNAUTHENTICATED = [
     {"Authorization": "Bearer"},
     {"Authorization": "Bearer not.a.jwt"},
     junk(0),
-    {"Authorization": "Bearer " + mint_token(Settings(environment="test"), sub="c-1", role="consumer",
-                                             now=T0 - timedelta(days=9), ttl=timedelta(hours=1))},
+    {
+        "Authorization": "Bearer "
+        + mint_token(
+            Settings(environment="test"), sub="c-1", role="consumer", now=T0 - timedelta(days=9), ttl=timedelta(hours=1)
+        )
+    },
     {"Authorization": "Bearer " + jwt.encode({"sub": "c-1", "role": "pope", "exp": 4_000_000_000}, DEV_SECRET)},
 ]
 
@@ -129,7 +133,12 @@ def test_failed_authentications_are_throttled_per_client_address(api_factory: An
     # Another address has its own budget; an IPv6 client is counted by its /64 network.
     assert post_from(app, "203.0.113.8", "/v1/cases", junk(1), FILING).status_code == 401
     assert [post_from(app, f"2001:db8::{i}", "/v1/cases", junk(i), FILING).status_code for i in range(1, 7)] == [
-        401, 401, 401, 401, 401, 429
+        401,
+        401,
+        401,
+        401,
+        401,
+        429,
     ]
     assert post_from(app, "2001:db8:0:1::1", "/v1/cases", junk(7), FILING).status_code == 401
 

@@ -111,9 +111,7 @@ def test_evidence_downloads_as_an_attachment_under_a_safe_name(api: Api) -> None
         assert uploaded.status_code == 201, uploaded.text
         version = int(uploaded.headers["ETag"].strip('"'))
         evidence = uploaded.json()
-        content = api.client.get(
-            f"/v1/cases/{case['id']}/evidence/{evidence['id']}/content", headers=consumer
-        )
+        content = api.client.get(f"/v1/cases/{case['id']}/evidence/{evidence['id']}/content", headers=consumer)
         assert content.status_code == 200 and content.content == b"%PDF-1.4 content"
         disposition = content.headers["Content-Disposition"]
         assert disposition.isascii()

@@ -54,9 +54,23 @@ def server(database_url: str, log: Path, kill_after: int = 0) -> Iterator[tuple[
         env[KILL_AFTER] = str(kill_after)
     with log.open("ab") as errors:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "tests.api.crash_server:create_app",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "tests.api.crash_server:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
         )
     try:
         _wait_ready(port, process, log)
@@ -82,11 +96,17 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
 def file(port: int, token: str, key: str) -> tuple[int, bytes, bool] | None:
     """POST the filing of ``key``; its (status, body, replayed), or None if the server died under it."""
     body = {
-        "merchant_id": "m-1", "order_ref": key, "category": "not_received", "subject": "没收到货",
-        "description": "物流一直没有更新。", "claim": {"amount": 9900, "currency": "CNY"},
+        "merchant_id": "m-1",
+        "order_ref": key,
+        "category": "not_received",
+        "subject": "没收到货",
+        "description": "物流一直没有更新。",
+        "claim": {"amount": 9900, "currency": "CNY"},
     }
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/v1/cases", data=json.dumps(body).encode(), method="POST",
+        f"http://127.0.0.1:{port}/v1/cases",
+        data=json.dumps(body).encode(),
+        method="POST",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Idempotency-Key": key},
     )
     try:
@@ -146,9 +166,9 @@ def test_kill_9_after_commits_never_files_a_key_twice(db_url: str, tmp_path: Pat
             ).scalar_one()
             per_key = {
                 key: session.execute(
-                    select(func.count()).select_from(EVENTS).where(
-                        EVENTS.c.type == "filed", EVENTS.c.body.contains(f'"order_ref":"{key}"')
-                    )
+                    select(func.count())
+                    .select_from(EVENTS)
+                    .where(EVENTS.c.type == "filed", EVENTS.c.body.contains(f'"order_ref":"{key}"'))
                 ).scalar_one()
                 for key in keys
             }

@@ -66,12 +66,17 @@ def test_every_post_route_replays_its_first_answer_and_acts_once(api: Api) -> No
         b'--b0\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
         b"\x89PNG-bytes\r\n--b0--\r\n"
     )
-    step("/v1/cases/{case_id}/evidence", {**consumer, "Content-Type": "multipart/form-data; boundary=b0"},
-         content=upload)
+    step(
+        "/v1/cases/{case_id}/evidence", {**consumer, "Content-Type": "multipart/form-data; boundary=b0"}, content=upload
+    )
     step("/v1/cases/{case_id}/evidence/submit", consumer)
     asked = step("/v1/cases/{case_id}/info-requests", mediator, json={"party": "merchant", "question": "Tracking?"})
-    step("/v1/cases/{case_id}/info-requests/{request_id}/answer", merchant, {"request_id": asked["id"]},
-         json={"answer": "SF123"})
+    step(
+        "/v1/cases/{case_id}/info-requests/{request_id}/answer",
+        merchant,
+        {"request_id": asked["id"]},
+        json={"answer": "SF123"},
+    )
     offer = step("/v1/cases/{case_id}/offers", merchant, json={"amount": 5000, "currency": "CNY"})
     step("/v1/cases/{case_id}/offers/{offer_id}/reject", consumer, {"offer_id": offer["id"]}, json={"reason": "low"})
     offer = step("/v1/cases/{case_id}/offers", merchant, json={"amount": 9900, "currency": "CNY"})
@@ -79,14 +84,19 @@ def test_every_post_route_replays_its_first_answer_and_acts_once(api: Api) -> No
     step("/v1/cases/{case_id}/transitions", mediator, json={"trigger": "settle"})
     step("/v1/cases/{case_id}/transitions", mediator, json={"trigger": "close"})
     step("/v1/cases/{case_id}/feedback", consumer, json={"score": 5})
-    step("/v1/mediators", admin, json={"id": "med-9", "display_name": "Li", "categories": ["*"],
-                                       "languages": ["*"], "capacity": 3})
+    step(
+        "/v1/mediators",
+        admin,
+        json={"id": "med-9", "display_name": "Li", "categories": ["*"], "languages": ["*"], "capacity": 3},
+    )
 
     history = api.client.get(f"/v1/cases/{state['case']}/events?limit=200", headers=mediator).json()["data"]
     assert len(history) == state["version"]
     mediators = api.client.get("/v1/mediators", headers=admin).json()["data"]
     assert [m["id"] for m in mediators].count("med-9") == 1  # registered once, though sent twice
     documented = {
-        path for path, item in api.client.app.openapi()["paths"].items() if "post" in item  # type: ignore[attr-defined]
+        path
+        for path, item in api.client.app.openapi()["paths"].items()
+        if "post" in item  # type: ignore[attr-defined]
     }
     assert walked == documented

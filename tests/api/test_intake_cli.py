@@ -35,8 +35,21 @@ def run(*args: str) -> str:
 
 
 def test_mediators_route_cases_and_reports_print_and_write_csv(database: Path, tmp_path: Path) -> None:
-    assert "med-li" in run("mediators", "add", "med-li", "--name", "Li", "--categories", "counterfeit,other",
-                           "--languages", "zh", "--capacity", "3", "--calendar", "24x7")
+    assert "med-li" in run(
+        "mediators",
+        "add",
+        "med-li",
+        "--name",
+        "Li",
+        "--categories",
+        "counterfeit,other",
+        "--languages",
+        "zh",
+        "--capacity",
+        "3",
+        "--calendar",
+        "24x7",
+    )
     bad = runner.invoke(app, ["mediators", "add", "med-x", "--categories", "shoes"])
     assert bad.exit_code == 2 and "unknown categories: shoes" in bad.output
     service = build_service(get_settings())
@@ -46,8 +59,9 @@ def test_mediators_route_cases_and_reports_print_and_write_csv(database: Path, t
     assert filed.mediator_id == "med-li" and waiting.mediator_id is None
     listed = run("mediators", "list")
     assert "med-li" in listed and "2/3" in listed  # a counterfeit case weighs 2
-    assert "capacity 5" in run("mediators", "update", "med-li", "--capacity", "5", "--categories", "*",
-                               "--languages", "zh,en")
+    assert "capacity 5" in run(
+        "mediators", "update", "med-li", "--capacity", "5", "--categories", "*", "--languages", "zh,en"
+    )
     assert "1 waiting case assigned" in run("mediators", "route")
     out_csv = tmp_path / "merchants.csv"
     printed = run("report", "merchants", "--csv", str(out_csv))

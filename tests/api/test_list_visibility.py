@@ -185,14 +185,16 @@ def test_lists_show_exactly_what_the_view_policies_show(
         stored = everything(service)
         now = service.clock.now()
         for actor in ACTORS:
-            viewable = [c for _, c in stored if service.authorizer.decide(actor=actor, action="view", case=c,
-                                                                          now=now).allowed]
+            viewable = [
+                c for _, c in stored if service.authorizer.decide(actor=actor, action="view", case=c, now=now).allowed
+            ]
             headers = api.token(actor.id, actor.role, actor.merchant_id)
             listed = [c["id"] for page in walk(api, "/v1/cases", headers, limit) for c in page["data"]]
             assert listed == [c.id for c in viewable], (actor, sorted(rules))
             queued = [i["case"]["id"] for page in walk(api, "/v1/queue", headers, limit) for i in page["data"]]
             can_act = [
-                c for c in viewable
+                c
+                for c in viewable
                 if queue_key(c) is not None
                 and (actor.role not in ("mediator", "senior_mediator") or c.mediator_id in (None, actor.id))
             ]

@@ -196,13 +196,27 @@ def test_the_headers_responses_carry_are_the_documented_ones(api: Api, document:
     call("POST", f"{base}/transitions", mediator, change=True, json={"trigger": "settle"})
     call("POST", f"{base}/transitions", mediator, change=True, json={"trigger": "close"})
     call("POST", f"{base}/feedback", consumer, change=True, json={"score": 5, "comment": "Quick."})
-    for url in (base, f"{base}/events", f"{base}/actions", f"{base}/timers", f"{base}/messages", f"{base}/evidence",
-                f"{base}/offers", f"{base}/info-requests", "/v1/cases", "/v1/queue"):
+    for url in (
+        base,
+        f"{base}/events",
+        f"{base}/actions",
+        f"{base}/timers",
+        f"{base}/messages",
+        f"{base}/evidence",
+        f"{base}/offers",
+        f"{base}/info-requests",
+        "/v1/cases",
+        "/v1/queue",
+    ):
         call("GET", url, mediator)
     call("GET", f"{base}/replay", auditor)
     call("GET", "/v1/audit/export", auditor)
-    call("POST", "/v1/mediators", admin,
-         json={"id": "med-9", "display_name": "Nine", "categories": ["*"], "languages": ["zh"], "capacity": 5})
+    call(
+        "POST",
+        "/v1/mediators",
+        admin,
+        json={"id": "med-9", "display_name": "Nine", "categories": ["*"], "languages": ["zh"], "capacity": 5},
+    )
     call("PATCH", "/v1/mediators/med-9", admin, json={"capacity": 3})
     failed = {s for s in seen if not s.endswith(("200", "201"))}
     assert failed == {"cases_get 401", "cases_transition 412", "cases_transition 428"}, sorted(seen)

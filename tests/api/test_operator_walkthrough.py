@@ -40,17 +40,23 @@ runner = CliRunner()
 WORKFLOW_CHANGE = ("    goal: 48h\n", "    goal: 72h\n")
 SCENARIO_UPDATES = {
     "01_filing_and_assignment.yaml": [
-        ("merchant_response: {status: running, due: 2026-03-04T10:30:00+08:00}",
-         "merchant_response: {status: running, due: 2026-03-05T10:30:00+08:00}"),
+        (
+            "merchant_response: {status: running, due: 2026-03-04T10:30:00+08:00}",
+            "merchant_response: {status: running, due: 2026-03-05T10:30:00+08:00}",
+        ),
     ],
     "02_merchant_response.yaml": [
         ("warned at 36 hours, decided for the consumer at 48", "warned at 54 hours, decided for the consumer at 72"),
         ("after: 2159m", "after: 3239m"),
         ("at: 2026-03-04T10:00:00+08:00", "at: 2026-03-05T10:00:00+08:00"),
-        ("fulfilment: {status: running, due: 2026-03-11T10:00:00+08:00}",
-         "fulfilment: {status: running, due: 2026-03-12T10:00:00+08:00}"),
-        ("merchant_response: {status: running, due: 2026-03-05T10:00:00+08:00}",
-         "merchant_response: {status: running, due: 2026-03-06T10:00:00+08:00}"),
+        (
+            "fulfilment: {status: running, due: 2026-03-11T10:00:00+08:00}",
+            "fulfilment: {status: running, due: 2026-03-12T10:00:00+08:00}",
+        ),
+        (
+            "merchant_response: {status: running, due: 2026-03-05T10:00:00+08:00}",
+            "merchant_response: {status: running, due: 2026-03-06T10:00:00+08:00}",
+        ),
     ],
 }
 FESTIVAL_SCENARIO = """\
@@ -86,8 +92,9 @@ def free_port() -> int:
         return port
 
 
-def call(port: int, method: str, path: str, token: str, body: dict[str, Any] | None = None,
-         if_match: str | None = None) -> dict[str, Any]:
+def call(
+    port: int, method: str, path: str, token: str, body: dict[str, Any] | None = None, if_match: str | None = None
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     if if_match:
         headers["If-Match"] = if_match
@@ -103,13 +110,30 @@ def response_window(port: int) -> timedelta:
     settings, now = Settings(), SystemClock().now()
     consumer = mint_token(settings, sub="c-walk", role="consumer", merchant_id=None, now=now, ttl=timedelta(hours=1))
     mediator = mint_token(settings, sub="med-walk", role="mediator", merchant_id=None, now=now, ttl=timedelta(hours=1))
-    case = call(port, "POST", "/v1/cases", consumer, {
-        "merchant_id": "m-1", "order_ref": "1111-0001", "category": "not_received", "subject": "双十一订单未发货",
-        "description": "Paid on 11.11, nothing shipped.", "claim": {"amount": 59900, "currency": "CNY"}})
+    case = call(
+        port,
+        "POST",
+        "/v1/cases",
+        consumer,
+        {
+            "merchant_id": "m-1",
+            "order_ref": "1111-0001",
+            "category": "not_received",
+            "subject": "双十一订单未发货",
+            "description": "Paid on 11.11, nothing shipped.",
+            "claim": {"amount": 59900, "currency": "CNY"},
+        },
+    )
     if case["state"] == "filed":
         # Outside the mediators' duty hours the router leaves it waiting: a mediator takes it.
-        call(port, "POST", f"/v1/cases/{case['id']}/transitions", mediator, {"trigger": "assign"},
-             if_match=f'"{case["version"]}"')
+        call(
+            port,
+            "POST",
+            f"/v1/cases/{case['id']}/transitions",
+            mediator,
+            {"trigger": "assign"},
+            if_match=f'"{case["version"]}"',
+        )
     timers = call(port, "GET", f"/v1/cases/{case['id']}/timers", consumer)["data"]
     clock = next(t for t in timers if t["name"] == "merchant_response")
     return from_iso(clock["due_at"]) - from_iso(clock["started_at"])
@@ -129,8 +153,9 @@ def wait_until_serving(port: int, server: subprocess.Popen[bytes]) -> None:
 
 def record_history(database_url: str, desk: Path) -> str:
     """Two cases decided under the 48-hour desk; returns the one the silent merchant lost at 48h."""
-    service = build_service(Settings(environment="test", database_url=database_url, config_dir=desk),
-                            clock=ManualClock(T0))
+    service = build_service(
+        Settings(environment="test", database_url=database_url, config_dir=desk), clock=ManualClock(T0)
+    )
     clock = service.clock
     assert isinstance(clock, ManualClock)
     # The desk's mediators are on duty: the router assigns each complaint as it is filed.
@@ -163,8 +188,10 @@ def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypa
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "--config", str(desk), "serve", "--port", str(port)],
-        cwd=tmp_path, env={**os.environ, **env, "DISPUTES_RUN_TICKER": "false", "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL, stderr=log,
+        cwd=tmp_path,
+        env={**os.environ, **env, "DISPUTES_RUN_TICKER": "false", "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=log,
     )
     try:
         wait_until_serving(port, server)
@@ -179,8 +206,7 @@ def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypa
         assert code == 1
         flat = re.sub(r"\s+", " ", output)
         assert "42 of 45 scenarios passed" in flat
-        assert "expected timer merchant_response due 2026-03-04T10:30:00+08:00, got 2026-03-05T10:30:00+08:00" \
-            in flat
+        assert "expected timer merchant_response due 2026-03-04T10:30:00+08:00, got 2026-03-05T10:30:00+08:00" in flat
 
         # 3. Update them to the new window, add the festival's own scenario: all pass.
         for name, changes in SCENARIO_UPDATES.items():

@@ -12,10 +12,10 @@ def test_queue_orders_by_the_most_urgent_clock(api: Api) -> None:
     consumer = Party(api, "c-1", "consumer")
     mediator = Party(api, "med-1", "mediator")
     other = Party(api, "med-2", "mediator")
-    first = file_case(api, consumer)            # filed: assignment clock, 2 business hours
+    first = file_case(api, consumer)  # filed: assignment clock, 2 business hours
     api.clock.advance(timedelta(minutes=30))
     second = file_case(api, consumer)
-    mediator.move(first, "assign")               # now assigned: merchant_response clock, 48 h
+    mediator.move(first, "assign")  # now assigned: merchant_response clock, 48 h
     queue = mediator.get("/v1/queue")["data"]
     assert [item["case"]["id"] for item in queue] == [second, first]
     assert queue[0]["most_urgent"]["name"] == "assignment"

@@ -45,14 +45,13 @@ def make_run_recipe() -> list[str]:
     recipe = re.search(r"^run:.*\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE)
     assert recipe is not None, "the Makefile has no run target"
     return [
-        re.sub(r"\$\((\w+)\)", lambda m: variables[m.group(1)], line.strip())
-        for line in recipe.group(1).splitlines()
+        re.sub(r"\$\((\w+)\)", lambda m: variables[m.group(1)], line.strip()) for line in recipe.group(1).splitlines()
     ]
 
 
 def checkout_folders() -> list[str]:
     """The folders of the README's layout table (`workflow/`, `tools/`, ...)."""
-    layout = README[README.index("## Layout"):]
+    layout = README[README.index("## Layout") :]
     return sorted({name for name in re.findall(r"`(\w+)/`", layout) if (REPO / name).is_dir()})
 
 
@@ -80,8 +79,9 @@ def background(command: str, home: Path, env: dict[str, str], base: str, name: s
     the process group this test started for it, then wait)."""
     log = home / f"{name}.log"
     with log.open("wb") as output:
-        process = subprocess.Popen(["bash", "-c", command], cwd=home, env=env, stdout=output, stderr=output,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            ["bash", "-c", command], cwd=home, env=env, stdout=output, stderr=output, start_new_session=True
+        )
     try:
         yield wait_until_ready(base, process, log)
     finally:
@@ -90,8 +90,9 @@ def background(command: str, home: Path, env: dict[str, str], base: str, name: s
 
 
 def run(command: str, home: Path, env: dict[str, str]) -> str:
-    done = subprocess.run(["bash", "-eo", "pipefail", "-c", command], cwd=home, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", command], cwd=home, env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, f"{command}\nexit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 

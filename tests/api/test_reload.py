@@ -53,11 +53,14 @@ def test_broken_policies_keep_the_old_set_and_a_fixed_one_is_taken(db_url: str, 
     (root / "policies" / "guards.cedar").write_text(
         (root / "policies" / "guards.cedar").read_text(encoding="utf-8")
         + '\n@id("no-withdrawals-today")\n@reason("withdrawals are paused")\n'
-        'forbid (principal, action == Action::"withdraw", resource is Case);\n', encoding="utf-8")
+        'forbid (principal, action == Action::"withdraw", resource is Case);\n',
+        encoding="utf-8",
+    )
     assert reload_configuration(service, settings) == []
     assert service.authorizer.version != before
-    decision = service.authorizer.decide(actor=CONSUMER, action="withdraw", case=service.get(actor=CONSUMER,
-                                         case_id=case.id), now=T0)
+    decision = service.authorizer.decide(
+        actor=CONSUMER, action="withdraw", case=service.get(actor=CONSUMER, case_id=case.id), now=T0
+    )
     assert not decision.allowed and "withdrawals are paused" in decision.reasons
     service.db.dispose()
 
@@ -68,15 +71,16 @@ def test_a_new_holiday_moves_running_deadlines(db_url: str, tmp_path: Path) -> N
     service.execute(actor=MEDIATOR, case_id=case.id, name="assign")
     service.execute(actor=MERCHANT, case_id=case.id, name="respond", data={"statement": "ok"})
     service.execute(actor=MEDIATOR, case_id=case.id, name="start_mediation")
-    due = from_iso(next(t for t in service.get(actor=AUDITOR, case_id=case.id).timers
-                        if t.name == "resolution").due_at)
+    due = from_iso(next(t for t in service.get(actor=AUDITOR, case_id=case.id).timers if t.name == "resolution").due_at)
     calendars = root / "calendars.yaml"
-    calendars.write_text(calendars.read_text(encoding="utf-8").replace("extra_days_off: []",
-                                                                       "extra_days_off: [2026-03-04]"),
-                         encoding="utf-8")
+    calendars.write_text(
+        calendars.read_text(encoding="utf-8").replace("extra_days_off: []", "extra_days_off: [2026-03-04]"),
+        encoding="utf-8",
+    )
     assert reload_configuration(service, settings) == []
-    moved = from_iso(next(t for t in service.get(actor=AUDITOR, case_id=case.id).timers
-                          if t.name == "resolution").due_at)
+    moved = from_iso(
+        next(t for t in service.get(actor=AUDITOR, case_id=case.id).timers if t.name == "resolution").due_at
+    )
     assert (moved - due).days == 1
     history = service.events(actor=AUDITOR, case_id=case.id, limit=200).data
     assert history[-1].type == "timer_rescheduled" and history[-1].data["reason"] == "calendar configuration changed"

@@ -14,10 +14,20 @@ from tests.cases.helpers import T0
 INTAKE = DeskIntake.load()
 AUDITOR = ("aud-1", "auditor")
 ADMIN = ("adm-1", "admin")
-FILING = {"merchant_id": "m-1", "order_ref": "TB-1", "subject": "收到的耳机是假货",
-          "description": "官网查询序列号无效。", "claim": {"amount": 89900, "currency": "CNY"}}
-MEDIATOR = {"id": "med-li", "display_name": "李调解员", "categories": ["counterfeit", "product_quality"],
-            "languages": ["zh"], "capacity": 4}
+FILING = {
+    "merchant_id": "m-1",
+    "order_ref": "TB-1",
+    "subject": "收到的耳机是假货",
+    "description": "官网查询序列号无效。",
+    "claim": {"amount": 89900, "currency": "CNY"},
+}
+MEDIATOR = {
+    "id": "med-li",
+    "display_name": "李调解员",
+    "categories": ["counterfeit", "product_quality"],
+    "languages": ["zh"],
+    "capacity": 4,
+}
 
 
 @pytest.fixture
@@ -102,8 +112,14 @@ def test_reports_answer_auditors_with_figures(desk: Api) -> None:
     assert (row["merchant_id"], row["complaints"], row["flagged"]) == ("m-1", 1, False)
     assert row["by_category"] == [{"category": "counterfeit", "complaints": 1, "percent": 100.0}]
     hotspots = desk.client.get("/v1/reports/hotspots", params={"since": since, "until": until}, headers=auditor)
-    assert hotspots.json()["data"][0] == {"merchant_id": "m-1", "category": "counterfeit", "complaints": 1,
-                                          "previous_period": 0, "change": 1, "change_percent": None}
+    assert hotspots.json()["data"][0] == {
+        "merchant_id": "m-1",
+        "category": "counterfeit",
+        "complaints": 1,
+        "previous_period": 0,
+        "change": 1,
+        "change_percent": None,
+    }
     assert hotspots.json()["weeks"][0]["week"] == "2026-W10"
     assert desk.client.get("/v1/reports/sla", headers=auditor).json()["by_clock"] == []  # nothing ended yet
     defaults = desk.client.get("/v1/reports/merchants", headers=desk.token(*ADMIN)).json()
@@ -112,8 +128,9 @@ def test_reports_answer_auditors_with_figures(desk: Api) -> None:
     assert satisfaction["by_mediator"] == [] and satisfaction["comments"] == []
 
 
-@pytest.mark.parametrize("path", ["/v1/reports/merchants", "/v1/reports/hotspots", "/v1/reports/sla",
-                                  "/v1/reports/satisfaction"])
+@pytest.mark.parametrize(
+    "path", ["/v1/reports/merchants", "/v1/reports/hotspots", "/v1/reports/sla", "/v1/reports/satisfaction"]
+)
 def test_reports_refuse_others_and_bad_periods(desk: Api, path: str) -> None:
     refused = desk.client.get(path, headers=desk.token("med-1", "mediator"))
     assert refused.status_code == 403 and refused.json()["type"] == "urn:dispute-engine:problem:policy-denied"
@@ -126,11 +143,23 @@ def test_reports_refuse_others_and_bad_periods(desk: Api, path: str) -> None:
 
 def test_openapi_documents_the_new_routes_with_examples(desk: Api) -> None:
     document = desk.client.get("/openapi.json").json()
-    for path in ("/v1/reports/merchants", "/v1/reports/hotspots", "/v1/reports/sla", "/v1/reports/satisfaction",
-                 "/v1/mediators", "/v1/mediators/{mediator_id}"):
+    for path in (
+        "/v1/reports/merchants",
+        "/v1/reports/hotspots",
+        "/v1/reports/sla",
+        "/v1/reports/satisfaction",
+        "/v1/mediators",
+        "/v1/mediators/{mediator_id}",
+    ):
         assert path in document["paths"]
     schemas = document["components"]["schemas"]
-    for name in ("MerchantsReportPublic", "HotspotsPublic", "SlaPublic", "SatisfactionPublic", "MediatorCreate",
-                 "MediatorPublic"):
+    for name in (
+        "MerchantsReportPublic",
+        "HotspotsPublic",
+        "SlaPublic",
+        "SatisfactionPublic",
+        "MediatorCreate",
+        "MediatorPublic",
+    ):
         assert schemas[name].get("examples"), name
     assert "already-exists" in str(document["paths"]["/v1/mediators"]["post"]["responses"]["409"])

@@ -24,11 +24,20 @@ def frozen_objects(module: str, tmp_path: Path) -> int:
     env = {**os.environ, "DISPUTES_DATABASE_URL": f"sqlite:///{tmp_path / 'heap.db'}", "DISPUTES_RUN_TICKER": "false"}
     subprocess.run(
         [sys.executable, "-m", "api.cli", "db", "upgrade"],
-        cwd=REPO, env=env, capture_output=True, timeout=120, check=True,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=True,
     )
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(module=module)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return int(done.stdout)

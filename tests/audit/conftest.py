@@ -26,8 +26,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if wanted:
         return
     # Deselected, not skipped: the bounded versions of these tests run instead.
-    slow = [item for item in items
-            if item.get_closest_marker("slow") is not None and HERE in Path(str(item.fspath)).resolve().parents]
+    slow = [
+        item
+        for item in items
+        if item.get_closest_marker("slow") is not None and HERE in Path(str(item.fspath)).resolve().parents
+    ]
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if item not in slow]

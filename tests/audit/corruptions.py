@@ -235,12 +235,26 @@ def forged_merchant_row(session: Session, merchant_id: str, seq: int, prev_hash:
     """A flag lifted that supervision never lifted: canonical body, stamped like the first
     event, and a hash that links it to ``prev_hash``."""
     first = json.loads(_merchant_row(session, merchant_id, 1).body)
-    event = MerchantEvent(merchant_id, seq, "flag_cleared", first["at"], "system", "system",
-                          {"flag": MERCHANT_FLAGGED, "flag_id": None}, prev_hash)
+    event = MerchantEvent(
+        merchant_id,
+        seq,
+        "flag_cleared",
+        first["at"],
+        "system",
+        "system",
+        {"flag": MERCHANT_FLAGGED, "flag_id": None},
+        prev_hash,
+    )
     body = canonical_bytes(event.body())
     return {
-        "merchant_id": merchant_id, "seq": seq, "type": event.type, "at": from_iso(event.at),
-        "actor_id": "system", "actor_role": "system", "body": body.decode("utf-8"), "prev_hash": prev_hash,
+        "merchant_id": merchant_id,
+        "seq": seq,
+        "type": event.type,
+        "at": from_iso(event.at),
+        "actor_id": "system",
+        "actor_role": "system",
+        "body": body.decode("utf-8"),
+        "prev_hash": prev_hash,
         "hash": link(prev_hash, body),
     }
 
@@ -306,21 +320,23 @@ def m_drop_tail(session: Session, t: MerchantTarget, rng: random.Random) -> Expe
     """Cut the log back to before what the latest checkpoint saw and fix the merchant row to
     match: the chain then holds, and only the checkpoint reveals the cut."""
     keep = rng.randint(1, t.checkpointed - 1)
-    session.execute(delete(MERCHANT_EVENTS).where(
-        (MERCHANT_EVENTS.c.merchant_id == t.merchant_id) & (MERCHANT_EVENTS.c.seq > keep)
-    ))
+    session.execute(
+        delete(MERCHANT_EVENTS).where((MERCHANT_EVENTS.c.merchant_id == t.merchant_id) & (MERCHANT_EVENTS.c.seq > keep))
+    )
     last = _merchant_row(session, t.merchant_id, keep)
-    session.execute(update(MERCHANTS).where(MERCHANTS.c.merchant_id == t.merchant_id).values(
-        seq=keep, head_hash=last.hash, flagged=last.type == "flag_raised"
-    ))
+    session.execute(
+        update(MERCHANTS)
+        .where(MERCHANTS.c.merchant_id == t.merchant_id)
+        .values(seq=keep, head_hash=last.hash, flagged=last.type == "flag_raised")
+    )
     return Expected(t.merchant_id, keep + 1, "truncated", f"drop seq > {keep} and fix the merchant row")
 
 
 def m_flip_flagged(session: Session, t: MerchantTarget, rng: random.Random) -> Expected:
     """The merchant row says the opposite of its log: what every command's policies read."""
-    session.execute(update(MERCHANTS).where(MERCHANTS.c.merchant_id == t.merchant_id).values(
-        flagged=~MERCHANTS.c.flagged
-    ))
+    session.execute(
+        update(MERCHANTS).where(MERCHANTS.c.merchant_id == t.merchant_id).values(flagged=~MERCHANTS.c.flagged)
+    )
     return Expected(t.merchant_id, t.version, "projection", "flip the merchant row's flag")
 
 

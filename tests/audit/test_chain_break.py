@@ -17,9 +17,17 @@ def _chain(
     for position, data in enumerate(datas):
         seq = position + 1
         event = RecordedEvent(
-            case_id=case_id, seq=(seqs or [])[position] if seqs else seq, type="message", at="2026-11-28T12:00:00Z",
-            actor_id='u-"1"', actor_role="consumer", data=data, workflow_version="w" * 64,
-            policy_version="p" * 64, prev_hash=prev, hash="",
+            case_id=case_id,
+            seq=(seqs or [])[position] if seqs else seq,
+            type="message",
+            at="2026-11-28T12:00:00Z",
+            actor_id='u-"1"',
+            actor_role="consumer",
+            data=data,
+            workflow_version="w" * 64,
+            policy_version="p" * 64,
+            prev_hash=prev,
+            hash="",
         )
         sealed, body = seal(event)
         rows.append((seq, body.decode("utf-8"), prev, sealed.hash))

@@ -436,10 +436,19 @@ def test_the_worked_examples_in_docs_audit_md() -> None:
 def test_the_merchant_log_and_v2_checkpoint_examples_in_docs_audit_md() -> None:
     """The merchant event, its leaf, and the v2 document docs/audit.md shows, made by the engine's code."""
     event = MerchantEvent(
-        "m-1001", 1, "flag_raised", "2026-03-02T03:00:00.000000Z", "system", "system",
-        {"flag": "merchant_flagged", "flag_id": 1,
-         "reasons": ["complaints filed against the merchant: 31 (threshold 30)"], "rules_version": "c" * 64,
-         "period": {"since": "2026-01-31T03:00:00.000000Z", "until": "2026-03-02T03:00:00.000000Z"}},
+        "m-1001",
+        1,
+        "flag_raised",
+        "2026-03-02T03:00:00.000000Z",
+        "system",
+        "system",
+        {
+            "flag": "merchant_flagged",
+            "flag_id": 1,
+            "reasons": ["complaints filed against the merchant: 31 (threshold 30)"],
+            "rules_version": "c" * 64,
+            "period": {"since": "2026-01-31T03:00:00.000000Z", "until": "2026-03-02T03:00:00.000000Z"},
+        },
     )
     body = canonical_bytes(event.body())
     assert len(body) == 416
@@ -451,13 +460,24 @@ def test_the_merchant_log_and_v2_checkpoint_examples_in_docs_audit_md() -> None:
     heads = [("DSP-A", 3, "11" * 32), ("DSP-B", 1, "22" * 32), ("DSP-C", 7, "33" * 32)]
     digests = [leaf_hash(leaf_bytes(*h)) for h in heads]
     key = load_signing_key("01" * 32)
-    document = rfc8785.dumps(checkpoint_document(
-        number=1, created_at="2026-03-02T03:00:00.000000Z", case_count=3, event_count=11,
-        merkle_root=merkle_root(digests).hex(), delta_count=3, delta_hash=hashlib.sha256(b"".join(digests)).hexdigest(),
-        previous_hash=GENESIS_HASH, public_key=public_key_hex(key), merchant_count=1, merchant_event_count=1,
-        merchant_root=merkle_root([merchant_leaf]).hex(), merchant_delta_count=1,
-        merchant_delta_hash=delta_digest([("m-1001", 1, h1)], merchant_leaf_bytes)[1],
-    ))
+    document = rfc8785.dumps(
+        checkpoint_document(
+            number=1,
+            created_at="2026-03-02T03:00:00.000000Z",
+            case_count=3,
+            event_count=11,
+            merkle_root=merkle_root(digests).hex(),
+            delta_count=3,
+            delta_hash=hashlib.sha256(b"".join(digests)).hexdigest(),
+            previous_hash=GENESIS_HASH,
+            public_key=public_key_hex(key),
+            merchant_count=1,
+            merchant_event_count=1,
+            merchant_root=merkle_root([merchant_leaf]).hex(),
+            merchant_delta_count=1,
+            merchant_delta_hash=delta_digest([("m-1001", 1, h1)], merchant_leaf_bytes)[1],
+        )
+    )
     digest = hashlib.sha256(document).hexdigest()
     assert digest == "1c61b477927337ce6d7ae88499e6aeb05308a5481bcfe74098e2b4abd886488e"
     signature = key.sign(document).hex()

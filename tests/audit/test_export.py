@@ -257,8 +257,10 @@ def test_recent_cases_export_and_streaming(service: CaseService, history: list[s
 def flagged(service: CaseService, signing_key: Ed25519PrivateKey) -> list[str]:
     """Cases of m-1 and m-2 moved through the command path while their merchants' flags were
     raised and cleared, around two checkpoints; m-1's last raise is after both."""
-    ids = [service.file(actor=CONSUMER, new_case=new_case(merchant_id=f"m-{1 + i // 4}", order_ref=f"O{i}")).id
-           for i in range(6)]
+    ids = [
+        service.file(actor=CONSUMER, new_case=new_case(merchant_id=f"m-{1 + i // 4}", order_ref=f"O{i}")).id
+        for i in range(6)
+    ]
 
     def comment(case_ids: list[str], text: str) -> None:
         for case_id in case_ids:
@@ -285,7 +287,11 @@ def test_merchant_logs_are_exported_and_verified_outside_the_project(
     assert lines[0]["format_version"] == 2
     assert kinds.index("head") < kinds.index("merchant_head") < kinds.index("merchant_event") < kinds.index("event")
     assert [(m["merchant_id"], m["seq"]) for m in lines if m["kind"] == "merchant_event"] == [
-        ("m-1", 1), ("m-1", 2), ("m-1", 3), ("m-2", 1)]
+        ("m-1", 1),
+        ("m-1", 2),
+        ("m-1", 3),
+        ("m-2", 1),
+    ]
     run = run_tool(verifier, export, "--public-key", public_key_hex(signing_key), "--all-roots")
     assert run.code == 0, run.out
     assert "2 merchant logs, 4 events: every chain verifies" in run.out
@@ -302,8 +308,11 @@ def test_merchant_logs_are_exported_and_verified_outside_the_project(
     assert run.code == 1 and "PROBLEM merchant m-1 seq 2: changed: the hash does not match" in run.out
 
     def cut_tail(lines: list[dict[str, object]]) -> list[dict[str, object]]:
-        return [line for line in lines
-                if not (line["kind"] == "merchant_event" and line["merchant_id"] == "m-1" and line["seq"] != 1)]
+        return [
+            line
+            for line in lines
+            if not (line["kind"] == "merchant_event" and line["merchant_id"] == "m-1" and line["seq"] != 1)
+        ]
 
     run = run_tool(verifier, rewrite(export, cut_tail))
     assert run.code == 1
@@ -326,8 +335,10 @@ def test_a_decision_must_agree_with_the_merchant_log_it_names(
         for line in kept:
             if line["kind"] == "merchant_event" and line["merchant_id"] == "m-2":
                 body = str(line["body"]).replace('"type":"flag_raised"', '"type":"flag_cleared"')
-                line["body"], line["hash"] = body, hashlib.sha256(bytes.fromhex(str(line["prev_hash"]))
-                                                                  + body.encode()).hexdigest()
+                line["body"], line["hash"] = (
+                    body,
+                    hashlib.sha256(bytes.fromhex(str(line["prev_hash"])) + body.encode()).hexdigest(),
+                )
         return kept
 
     run = run_tool(verifier, rewrite(export, rewrite_m2))
@@ -353,8 +364,7 @@ def test_checkpoints_and_exports_of_earlier_versions_still_verify(
     service.execute(actor=MEDIATOR, case_id=case.id, name="assign")
     second = write_checkpoint(service.db, signing_key, T0 + timedelta(hours=2))
     assert second is not None and json.loads(second.document)["type"] == "dispute-engine/checkpoint/v2"
-    report = verify_database(service.db, service.registry, trusted_keys=[public_key_hex(signing_key)],
-                             all_roots=True)
+    report = verify_database(service.db, service.registry, trusted_keys=[public_key_hex(signing_key)], all_roots=True)
     assert report.intact and report.roots_verified == [1, 2], report.to_dict()
 
     run = run_tool(verifier, old, "--public-key", public_key_hex(signing_key))
@@ -368,16 +378,35 @@ def test_checkpoints_and_exports_of_earlier_versions_still_verify(
 def as_v1(session: Session, checkpoint: Checkpoint, key: Ed25519PrivateKey) -> None:
     """Turn a just-written checkpoint into what the version before merchant logs wrote: a v1
     document (no merchant fields) signed alike, no merchant columns, no merchant heads."""
-    fields = {name: getattr(checkpoint, name) for name in (
-        "number", "case_count", "event_count", "merkle_root", "delta_count", "delta_hash", "previous_hash",
-        "public_key")}
+    fields = {
+        name: getattr(checkpoint, name)
+        for name in (
+            "number",
+            "case_count",
+            "event_count",
+            "merkle_root",
+            "delta_count",
+            "delta_hash",
+            "previous_hash",
+            "public_key",
+        )
+    }
     document = rfc8785.dumps(checkpoint_document(created_at=to_iso(checkpoint.created_at), **fields))
     assert json.loads(document)["type"] == "dispute-engine/checkpoint/v1"
-    session.execute(update(CHECKPOINTS).where(CHECKPOINTS.c.number == checkpoint.number).values(
-        document=document.decode(), hash=hashlib.sha256(document).hexdigest(), signature=key.sign(document).hex(),
-        merchant_count=None, merchant_event_count=None, merchant_root=None, merchant_delta_count=None,
-        merchant_delta_hash=None,
-    ))
+    session.execute(
+        update(CHECKPOINTS)
+        .where(CHECKPOINTS.c.number == checkpoint.number)
+        .values(
+            document=document.decode(),
+            hash=hashlib.sha256(document).hexdigest(),
+            signature=key.sign(document).hex(),
+            merchant_count=None,
+            merchant_event_count=None,
+            merchant_root=None,
+            merchant_delta_count=None,
+            merchant_delta_hash=None,
+        )
+    )
     session.execute(delete(MERCHANT_HEADS).where(MERCHANT_HEADS.c.checkpoint == checkpoint.number))
 
 

@@ -44,10 +44,12 @@ def flag_events(session: Session, merchant_id: str, count: int, first: int, star
         raised = n % 2 == 1
         data = {"flag": MERCHANT_FLAGGED, "flag_id": n}
         if raised:
-            data.update(reasons=[f"complaints filed against the merchant: {30 + n} (threshold 30)"],
-                        rules_version="ab" * 32)
-        append_merchant_event(session, merchant_id, "flag_raised" if raised else "flag_cleared", data,
-                              T0 + timedelta(minutes=start + n))
+            data.update(
+                reasons=[f"complaints filed against the merchant: {30 + n} (threshold 30)"], rules_version="ab" * 32
+            )
+        append_merchant_event(
+            session, merchant_id, "flag_raised" if raised else "flag_cleared", data, T0 + timedelta(minutes=start + n)
+        )
 
 
 @pytest.fixture
@@ -111,8 +113,9 @@ def test_verification_reports_a_damaged_merchant_log_by_merchant_and_seq(logs: L
     service = logs.service
     with service.db.write() as session:
         # A gap: seq 2 of m-4 is gone.
-        session.execute(delete(MERCHANT_EVENTS).where(MERCHANT_EVENTS.c.merchant_id == "m-4",
-                                                      MERCHANT_EVENTS.c.seq == 2))
+        session.execute(
+            delete(MERCHANT_EVENTS).where(MERCHANT_EVENTS.c.merchant_id == "m-4", MERCHANT_EVENTS.c.seq == 2)
+        )
     seen: list[str] = []
     report = verify_database(service.db, service.registry, on_finding=lambda f: seen.append(str(f)))
     assert not report.intact and report.damages == []
@@ -133,8 +136,11 @@ def test_a_rehashed_merchant_log_is_caught_by_the_checkpoint(logs: Logs) -> None
         for row in rows:
             body = row.body.replace("threshold 30", "threshold 20")
             digest = link(prev, body.encode())
-            session.execute(update(MERCHANT_EVENTS).where(MERCHANT_EVENTS.c.id == row.id)
-                            .values(body=body, prev_hash=prev, hash=digest))
+            session.execute(
+                update(MERCHANT_EVENTS)
+                .where(MERCHANT_EVENTS.c.id == row.id)
+                .values(body=body, prev_hash=prev, hash=digest)
+            )
             prev = digest
         session.execute(update(MERCHANTS).where(MERCHANTS.c.merchant_id == "m-1").values(head_hash=prev))
     report = verify_database(service.db, service.registry)
@@ -168,15 +174,20 @@ def test_a_decision_whose_recorded_standing_the_merchant_log_denies_is_reported(
         row = session.execute(select(MERCHANT_EVENTS).where(MERCHANT_EVENTS.c.merchant_id == "m-1")).one()
         body = row.body.replace('"type":"flag_raised"', '"type":"flag_cleared"')
         digest = link(GENESIS_HASH, body.encode())
-        session.execute(update(MERCHANT_EVENTS).where(MERCHANT_EVENTS.c.id == row.id)
-                        .values(body=body, hash=digest, type="flag_cleared"))
-        session.execute(update(MERCHANTS).where(MERCHANTS.c.merchant_id == "m-1")
-                        .values(head_hash=digest, flagged=False))
+        session.execute(
+            update(MERCHANT_EVENTS)
+            .where(MERCHANT_EVENTS.c.id == row.id)
+            .values(body=body, hash=digest, type="flag_cleared")
+        )
+        session.execute(
+            update(MERCHANTS).where(MERCHANTS.c.merchant_id == "m-1").values(head_hash=digest, flagged=False)
+        )
     report = verify_database(service.db, service.registry)
     assert report.merchant_damages == []
     assert [(d.case_id, d.seq, d.kind) for d in report.damages] == [(case.id, commented.version, "standing")]
-    assert "records merchant m-1 as flagged at its seq 1; the merchant's log says not flagged" in \
-        report.damages[0].detail
+    assert (
+        "records merchant m-1 as flagged at its seq 1; the merchant's log says not flagged" in report.damages[0].detail
+    )
     with service.db.write() as session:
         session.execute(delete(MERCHANT_EVENTS))
         session.execute(delete(MERCHANTS))

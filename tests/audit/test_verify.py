@@ -209,7 +209,11 @@ def test_a_breaching_column_that_disagrees_with_the_clocks_is_projection_drift(d
         fire_due_timers(service, clock.now())
         service.execute(actor=MEDIATOR, case_id=raised.id, name="assign")  # met, no longer breaching
         assert [service.get(actor=AUDITOR, case_id=c.id).breaching for c in (warned, calm, raised, cleared)] == [
-            True, False, False, True]
+            True,
+            False,
+            False,
+            True,
+        ]
         assert verify_database(service.db, service.registry).intact
         with service.db.write() as session:
             session.execute(update(CASES).where(CASES.c.id == raised.id).values(breaching=True))

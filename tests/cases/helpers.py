@@ -60,7 +60,8 @@ def default_policies_and(tmp_path: Path, file: str, policy: str) -> CedarAuthori
 def no_offers_from_flagged_merchants(tmp_path: Path) -> CedarAuthorizer:
     """Rules to try in what-if: a flagged merchant may make no offer at all."""
     return default_policies_and(
-        tmp_path, "supervision.cedar",
+        tmp_path,
+        "supervision.cedar",
         '@id("flagged-merchants-no-offers")\n@reason("a flagged merchant may not make offers")\n'
         'forbid (principal, action == Action::"propose_offer", resource is Case)\n'
         'when { principal.role == "merchant" && resource.merchant_flagged };\n',
@@ -99,16 +100,22 @@ def register_mediators(service: CaseService, mediator_ids: Sequence[str], **fiel
         known = {m.id for m in list_mediators(session)}
         for ident in mediator_ids:
             if ident not in known:
-                add_mediator(session, mediator_id=ident, fields={"display_name": ident, **values},
-                             calendars=default_calendars(), now=service.clock.now())
+                add_mediator(
+                    session,
+                    mediator_id=ident,
+                    fields={"display_name": ident, **values},
+                    calendars=default_calendars(),
+                    now=service.clock.now(),
+                )
 
 
 def make_clocked_service(
     url: str, *, authorizer: Authorizer | None = None, start: datetime = T0, mediators: Sequence[str] = TEST_MEDIATORS
 ) -> CaseService:
     """A service whose SLA clocks run on the packaged calendars and a manual clock."""
-    return make_service(url, authorizer=authorizer, clocks=SlaClocks(default_calendars()), clock=ManualClock(start),
-                        mediators=mediators)
+    return make_service(
+        url, authorizer=authorizer, clocks=SlaClocks(default_calendars()), clock=ManualClock(start), mediators=mediators
+    )
 
 
 def set_merchant_flag(service: CaseService, merchant_id: str, flagged: bool) -> MerchantEvent:

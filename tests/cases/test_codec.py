@@ -23,7 +23,10 @@ ints = st.integers(-(2**53), 2**53)
 def _fill(cls: type[Any]) -> st.SearchStrategy[Any]:
     """Every field of a flat dataclass drawn, defaults included."""
     kinds: dict[str, st.SearchStrategy[Any]] = {
-        "str": texts, "str | None": optional_texts, "int": ints, "bool": st.booleans(),
+        "str": texts,
+        "str | None": optional_texts,
+        "int": ints,
+        "bool": st.booleans(),
     }
     return st.builds(cls, **{f.name: kinds[str(f.type)] for f in dataclasses.fields(cls)})
 
@@ -38,8 +41,12 @@ snapshots = st.builds(
     CaseSnapshot,
     **{
         f.name: {
-            "str": texts, "str | None": optional_texts, "int": ints, "int | None": st.none() | ints,
-            "bool": st.booleans(), "tuple[str, ...]": st.lists(texts, max_size=3).map(tuple),
+            "str": texts,
+            "str | None": optional_texts,
+            "int": ints,
+            "int | None": st.none() | ints,
+            "bool": st.booleans(),
+            "tuple[str, ...]": st.lists(texts, max_size=3).map(tuple),
         }[str(f.type)]
         for f in dataclasses.fields(CaseSnapshot)
         if f.name not in {"offers", "evidence", "info_requests", "timers", "ratings", "extra"}
@@ -79,20 +86,42 @@ def test_snapshot_to_dict_is_plain_json(snapshot: CaseSnapshot) -> None:
 
 def _stored(**changes: Any) -> str:
     doc = {
-        "id": "c-1", "workflow_name": "default", "workflow_version": "v", "state": "filed", "version": 1,
-        "consumer_id": "u-1", "merchant_id": "m-1", "category": "other", "subject": "s", "description": "d",
-        "order_ref": "o", "claim_amount": 100, "currency": "CNY", "desired_outcome": "refund",
-        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        "id": "c-1",
+        "workflow_name": "default",
+        "workflow_version": "v",
+        "state": "filed",
+        "version": 1,
+        "consumer_id": "u-1",
+        "merchant_id": "m-1",
+        "category": "other",
+        "subject": "s",
+        "description": "d",
+        "order_ref": "o",
+        "claim_amount": 100,
+        "currency": "CNY",
+        "desired_outcome": "refund",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
     }
     doc.update(changes)
     return json.dumps({k: v for k, v in doc.items() if v is not None})
 
 
 def test_a_snapshot_from_before_later_fields_reads_with_their_defaults() -> None:
-    snapshot = codec.snapshot_from_json(_stored(offers=[{
-        "offer_id": "o-1", "amount": 5, "currency": "CNY", "terms": "", "proposed_by": "merchant",
-        "proposer_id": "m-1",
-    }]))
+    snapshot = codec.snapshot_from_json(
+        _stored(
+            offers=[
+                {
+                    "offer_id": "o-1",
+                    "amount": 5,
+                    "currency": "CNY",
+                    "terms": "",
+                    "proposed_by": "merchant",
+                    "proposer_id": "m-1",
+                }
+            ]
+        )
+    )
     assert snapshot.priority == "normal" and snapshot.flags == () and snapshot.ratings == ()
     assert snapshot.offers == (Offer("o-1", 5, "CNY", "", "merchant", "m-1"),)
 

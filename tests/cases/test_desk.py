@@ -49,8 +49,9 @@ def desk(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("directory", [None, EXAMPLES / "chargeback", EXAMPLES / "travel"],
-                         ids=["default", "chargeback", "travel"])
+@pytest.mark.parametrize(
+    "directory", [None, EXAMPLES / "chargeback", EXAMPLES / "travel"], ids=["default", "chargeback", "travel"]
+)
 def test_shipped_desks_check_clean(directory: Path | None) -> None:
     result = runner.invoke(app, ["config", "check", *([str(directory)] if directory else [])], terminal_width=240)
     assert result.exit_code == 0, result.output
@@ -75,8 +76,11 @@ BrokenDesk = Callable[[Path], tuple[Path, str, str]]
 def permit_names_unknown_action(root: Path) -> tuple[Path, str, str]:
     path = root / "policies" / "triggers.cedar"
     edit(path, 'action == Action::"reopen"', 'action == Action::"revive"')
-    edit(root / "policies" / "schema.cedarschema", "decide_for_consumer, withdraw, reject, close, reopen",
-         "decide_for_consumer, withdraw, reject, close, reopen, revive")
+    edit(
+        root / "policies" / "schema.cedarschema",
+        "decide_for_consumer, withdraw, reject, close, reopen",
+        "decide_for_consumer, withdraw, reject, close, reopen, revive",
+    )
     return path, '@id("consumer-reopens")', "permit 'consumer-reopens' names action 'revive', which no workflow defines"
 
 
@@ -90,42 +94,62 @@ def trigger_no_permit_reaches(root: Path) -> tuple[Path, str, str]:
 def trigger_missing_from_schema(root: Path) -> tuple[Path, str, str]:
     workflow = root / "workflows" / "consumer_dispute.yaml"
     append(workflow, "")
-    edit(workflow, "  - trigger: reopen\n", "  - trigger: archive\n    source: [closed]\n    dest: closed\n"
-                                             "  - trigger: reopen\n")
+    edit(
+        workflow,
+        "  - trigger: reopen\n",
+        "  - trigger: archive\n    source: [closed]\n    dest: closed\n  - trigger: reopen\n",
+    )
     return workflow, "  - trigger: archive", "trigger 'archive' of workflow 'consumer_dispute' is not declared in"
 
 
 def forbid_names_action_no_workflow_has(root: Path) -> tuple[Path, str, str]:
-    edit(root / "policies" / "schema.cedarschema", "decide_for_consumer, withdraw, reject, close, reopen",
-         "decide_for_consumer, withdraw, reject, close, reopen, refund_now")
+    edit(
+        root / "policies" / "schema.cedarschema",
+        "decide_for_consumer, withdraw, reject, close, reopen",
+        "decide_for_consumer, withdraw, reject, close, reopen, refund_now",
+    )
     path = root / "policies" / "guards.cedar"
-    append(path, '\n@id("no-instant-refunds")\n@reason("no instant refunds")\n'
-                 'forbid (principal, action == Action::"refund_now", resource is Case);\n')
+    append(
+        path,
+        '\n@id("no-instant-refunds")\n@reason("no instant refunds")\n'
+        'forbid (principal, action == Action::"refund_now", resource is Case);\n',
+    )
     return path, '@id("no-instant-refunds")', "forbid 'no-instant-refunds' names action 'refund_now', which no workflow"
 
 
 def policy_names_unknown_state(root: Path) -> tuple[Path, str, str]:
     path = root / "policies" / "triggers.cedar"
-    edit(path, 'principal.role == "senior_mediator" && resource.state == "escalated"',
-         'principal.role == "senior_mediator" && resource.state == "escalatd"')
+    edit(
+        path,
+        'principal.role == "senior_mediator" && resource.state == "escalated"',
+        'principal.role == "senior_mediator" && resource.state == "escalatd"',
+    )
     message = "policy 'senior-rejects-escalated-case' names state 'escalatd', which no workflow of the desk has"
     return path, '@id("senior-rejects-escalated-case")', message
 
 
 def policy_names_unknown_timer(root: Path) -> tuple[Path, str, str]:
     workflow = root / "workflows" / "consumer_dispute.yaml"
-    for old, new in (("timers: [merchant_response]", "timers: [merchant_reply]"),
-                     ("  merchant_response:\n", "  merchant_reply:\n")):
+    for old, new in (
+        ("timers: [merchant_response]", "timers: [merchant_reply]"),
+        ("  merchant_response:\n", "  merchant_reply:\n"),
+    ):
         edit(workflow, old, new)
     path = root / "policies" / "guards.cedar"
-    return path, '@id("mediation-waits-for-merchant")', ("policy 'mediation-waits-for-merchant' names timer "
-                                                         "'merchant_response', which no workflow")
+    return (
+        path,
+        '@id("mediation-waits-for-merchant")',
+        ("policy 'mediation-waits-for-merchant' names timer 'merchant_response', which no workflow"),
+    )
 
 
 def timer_names_missing_calendar(root: Path) -> tuple[Path, str, str]:
     workflow = root / "workflows" / "consumer_dispute.yaml"
-    edit(workflow, "    goal: 7 business days\n    calendar: default",
-         "    goal: 7 business days\n    calendar: festival")
+    edit(
+        workflow,
+        "    goal: 7 business days\n    calendar: default",
+        "    goal: 7 business days\n    calendar: festival",
+    )
     return workflow, "calendar: festival", "timer 'resolution' uses calendar 'festival', which calendars.yaml does not"
 
 
@@ -162,10 +186,20 @@ def scenario_names_unknown_trigger(root: Path) -> tuple[Path, str, str]:
 
 @pytest.mark.parametrize(
     "breakage",
-    [permit_names_unknown_action, trigger_no_permit_reaches, trigger_missing_from_schema,
-     forbid_names_action_no_workflow_has, policy_names_unknown_state, policy_names_unknown_timer,
-     timer_names_missing_calendar, default_workflow_unknown, unknown_settings_key, two_workflows_one_name,
-     breach_trigger_not_valid, scenario_names_unknown_trigger],
+    [
+        permit_names_unknown_action,
+        trigger_no_permit_reaches,
+        trigger_missing_from_schema,
+        forbid_names_action_no_workflow_has,
+        policy_names_unknown_state,
+        policy_names_unknown_timer,
+        timer_names_missing_calendar,
+        default_workflow_unknown,
+        unknown_settings_key,
+        two_workflows_one_name,
+        breach_trigger_not_valid,
+        scenario_names_unknown_trigger,
+    ],
 )
 def test_each_broken_cross_reference_is_named_with_file_and_line(desk: Path, breakage: BrokenDesk) -> None:
     path, marker, message = breakage(desk)
@@ -191,15 +225,18 @@ def test_a_schema_declaring_a_fact_the_engine_lacks_is_named(desk: Path) -> None
     edit(schema, "  reopen_count: Long,\n", "  reopen_count: Long,\n  booking_date?: Long,\n")
     code, output = check(desk)
     assert code == 1
-    assert (f"{schema}:{line_of(schema, 'booking_date?')}: error: entity Case declares 'booking_date', "
-            "which the engine does not provide") in output
+    assert (
+        f"{schema}:{line_of(schema, 'booking_date?')}: error: entity Case declares 'booking_date', "
+        "which the engine does not provide"
+    ) in output
 
 
 def test_a_part_missing_from_a_desk_comes_from_the_packaged_desk(tmp_path: Path) -> None:
     root = tmp_path / "only-calendars"
     root.mkdir()
-    (root / "calendars.yaml").write_text((ROOT / "sla" / "calendars.yaml").read_text(encoding="utf-8"),
-                                         encoding="utf-8")
+    (root / "calendars.yaml").write_text(
+        (ROOT / "sla" / "calendars.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     loaded = load_desk(root)
     assert loaded.sources["calendars"] == root / "calendars.yaml"
     assert loaded.sources["workflows"] == ROOT / "workflow" / "definitions"
@@ -211,10 +248,8 @@ def test_a_desk_with_several_workflows_names_its_default(desk: Path) -> None:
     (desk / "desk.yaml").unlink()
     other = (desk / "workflows" / "consumer_dispute.yaml").read_text(encoding="utf-8")
     (desk / "workflows" / "consumer_dispute.yaml").rename(desk / "workflows" / "b.yaml")
-    (desk / "workflows" / "a.yaml").write_text(other.replace("name: consumer_dispute", "name: quick"),
-                                               encoding="utf-8")
-    (desk / "workflows" / "b.yaml").write_text(other.replace("name: consumer_dispute", "name: slow"),
-                                               encoding="utf-8")
+    (desk / "workflows" / "a.yaml").write_text(other.replace("name: consumer_dispute", "name: quick"), encoding="utf-8")
+    (desk / "workflows" / "b.yaml").write_text(other.replace("name: consumer_dispute", "name: slow"), encoding="utf-8")
     code, output = check(desk)
     assert code == 1 and "name the workflow new cases use with default_workflow (workflows: quick, slow)" in output
     (desk / "desk.yaml").write_text("name: two\ndefault_workflow: slow\n", encoding="utf-8")
@@ -226,8 +261,14 @@ def test_a_desk_with_several_workflows_names_its_default(desk: Path) -> None:
 def test_written_desk_round_trips_through_the_writer(tmp_path: Path) -> None:
     written = write_packaged_desk(tmp_path / "again")
     assert {p.name for p in written} == {
-        "desk.yaml", "workflows", "policies", "calendars.yaml", "scenarios",
-        "classification.yaml", "priority.yaml", "supervision.yaml",  # under intake/
+        "desk.yaml",
+        "workflows",
+        "policies",
+        "calendars.yaml",
+        "scenarios",
+        "classification.yaml",
+        "priority.yaml",
+        "supervision.yaml",  # under intake/
     }
 
 

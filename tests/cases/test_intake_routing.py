@@ -60,8 +60,9 @@ def clock(service: CaseService) -> ManualClock:
 
 
 def test_a_complaint_without_category_is_classified_with_its_evidence_on_the_event(service: CaseService) -> None:
-    case = service.file(actor=CONSUMER, new_case=new_case(category="", subject="收到的耳机是假货",
-                                                          description="官网查询序列号无效。"))
+    case = service.file(
+        actor=CONSUMER, new_case=new_case(category="", subject="收到的耳机是假货", description="官网查询序列号无效。")
+    )
     assert case.category == "counterfeit"
     filed = events(service, case.id)[0]
     classification = filed.data["classification"]
@@ -96,7 +97,10 @@ def test_priority_from_amount_repeats_and_vulnerability(service: CaseService) ->
     repeat = service.file(actor=CONSUMER, new_case=new_case(order_ref="r5"))
     assert repeat.priority == "high"
     assert events(service, repeat.id)[0].data["priority_rules"] == {
-        "level": "high", "rules": ["repeat-offender"], "repeat_complaints": 5}
+        "level": "high",
+        "rules": ["repeat-offender"],
+        "repeat_complaints": 5,
+    }
     clock(service).set(T0 + timedelta(days=31))
     assert service.file(actor=CONSUMER, new_case=new_case(order_ref="later")).priority == "normal"
 
@@ -163,8 +167,10 @@ def test_an_off_duty_case_waits_and_the_assignment_warning_routes_it(service: Ca
     assert after.state == "assigned" and after.mediator_id == "med-a"
     types = [e.type for e in events(service, case.id)]
     assert types == ["filed", "timer_started", "timer_warned", "transitioned", "timer_met", "timer_started"]
-    assert "assignment clock warning" in next(e for e in events(service, case.id) if e.type == "transitioned"
-                                              ).data["reason"]
+    assert (
+        "assignment clock warning"
+        in next(e for e in events(service, case.id) if e.type == "transitioned").data["reason"]
+    )
     intact(service, case.id)
 
 
@@ -214,8 +220,14 @@ def test_mediator_management_validates(service: CaseService) -> None:
     with pytest.raises(MediatorExistsError):
         mediator(service, "med-a")
     bad: list[dict[str, Any]] = [
-        {"categories": ["shoes"]}, {"languages": ["fr"]}, {"capacity": -1}, {"capacity": True},
-        {"calendar": "mars"}, {"active": "yes"}, {"display_name": ""}, {"colour": "red"},
+        {"categories": ["shoes"]},
+        {"languages": ["fr"]},
+        {"capacity": -1},
+        {"capacity": True},
+        {"calendar": "mars"},
+        {"active": "yes"},
+        {"display_name": ""},
+        {"colour": "red"},
     ]
     for change in bad:
         with pytest.raises(InvalidCommandError), service.db.write() as session:
@@ -223,8 +235,9 @@ def test_mediator_management_validates(service: CaseService) -> None:
     with pytest.raises(NotFoundError), service.db.write() as session:
         update_mediator(session, mediator_id="nobody", fields={"capacity": 3}, calendars=CALENDARS, now=T0)
     with service.db.write() as session:
-        changed = update_mediator(session, mediator_id="med-a", fields={"active": False, "capacity": 3},
-                                  calendars=CALENDARS, now=T0)
+        changed = update_mediator(
+            session, mediator_id="med-a", fields={"active": False, "capacity": 3}, calendars=CALENDARS, now=T0
+        )
     assert (changed.active, changed.capacity) == (False, 3)
     assert service.file(actor=CONSUMER, new_case=new_case()).mediator_id is None  # inactive: not routed
 

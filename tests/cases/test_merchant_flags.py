@@ -49,15 +49,18 @@ OPEN_CASES = 1000
 
 def rows_per_table(session: Session) -> Counter[str]:
     """How many rows every table of the schema holds."""
-    return Counter({
-        table.name: session.execute(select(func.count()).select_from(table)).scalar_one()
-        for table in SQLModel.metadata.sorted_tables
-    })
+    return Counter(
+        {
+            table.name: session.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in SQLModel.metadata.sorted_tables
+        }
+    )
 
 
 def case_versions(session: Session) -> dict[str, tuple[int, str]]:
-    return {r.id: (r.version, r.head_hash) for r in session.execute(select(CASES.c.id, CASES.c.version,
-                                                                            CASES.c.head_hash))}
+    return {
+        r.id: (r.version, r.head_hash) for r in session.execute(select(CASES.c.id, CASES.c.version, CASES.c.head_hash))
+    }
 
 
 def supervision(tmp_path: Path, name: str, rules: str) -> DeskIntake:
@@ -73,8 +76,11 @@ def file_many(service: CaseService, count: int, batch: int = 250) -> list[str]:
     for first in range(0, count, batch):
         with service.db.write() as session:
             for i in range(first, min(count, first + batch)):
-                ids.append(file_case(session, service, actor=CONSUMER, new_case=new_case(order_ref=f"ORD-{i}"),
-                                     definition=definition).id)
+                ids.append(
+                    file_case(
+                        session, service, actor=CONSUMER, new_case=new_case(order_ref=f"ORD-{i}"), definition=definition
+                    ).id
+                )
     return ids
 
 
@@ -86,8 +92,9 @@ def test_flagging_a_merchant_with_a_thousand_open_cases_writes_a_constant_number
     assert isinstance(clock, ManualClock)
     ids = file_many(service, OPEN_CASES)
     case = service.execute(actor=MEDIATOR, case_id=ids[0], name="assign")
-    strict = supervision(tmp_path, "strict", f"  min_complaints: 1\n  flag_when_any: {{complaints_at_least: "
-                                             f"{OPEN_CASES}}}\n")
+    strict = supervision(
+        tmp_path, "strict", f"  min_complaints: 1\n  flag_when_any: {{complaints_at_least: {OPEN_CASES}}}\n"
+    )
     lenient = supervision(tmp_path, "lenient", "  min_complaints: 1\n  flag_when_any: {complaints_at_least: 100000}\n")
 
     with service.db.read() as session:
@@ -213,10 +220,16 @@ def test_any_interleaving_of_flags_and_offers_is_decided_on_and_replays_with_the
             made_while_flagged.append(offered.version)
 
     with service.db.read() as session:
-        same = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
-                            authorizer=default_policies())
-        stricter = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
-                                authorizer=no_offers_from_flagged_merchants(tmp_path / merchant_id))
+        same = what_if_case(
+            session, service.registry, case.id, workflow=service.registry.active(), authorizer=default_policies()
+        )
+        stricter = what_if_case(
+            session,
+            service.registry,
+            case.id,
+            workflow=service.registry.active(),
+            authorizer=no_offers_from_flagged_merchants(tmp_path / merchant_id),
+        )
     assert not same.changed
     assert [d.seq for d in stricter.divergences] == made_while_flagged
     assert verify_database(service.db, service.registry, case_id=case.id).intact

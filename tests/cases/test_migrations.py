@@ -205,23 +205,41 @@ def _cases_flagged_the_old_way(url: str) -> tuple[dict[str, str], dict[Table, li
     create.dispose()
     service = make_service(url)
     try:
-        names = {m: service.file(actor=CONSUMER, new_case=new_case(merchant_id=m, order_ref=f"O-{m}")).id
-                 for m in ("m-1", "m-2", "m-3")}
+        names = {
+            m: service.file(actor=CONSUMER, new_case=new_case(merchant_id=m, order_ref=f"O-{m}")).id
+            for m in ("m-1", "m-2", "m-3")
+        }
         for case_id in names.values():
             service.execute(actor=MEDIATOR, case_id=case_id, name="assign")
         flag = {"flag": "merchant_flagged", "flag_id": 1, "reasons": ["x"]}
         _append_as_before(service, names["m-1"], Event("flag_raised", flag))
         _append_as_before(service, names["m-3"], Event("flag_raised", {**flag, "flag_id": 2}))
         _append_as_before(service, names["m-3"], Event("flag_cleared", {"flag": "merchant_flagged", "flag_id": 2}))
-        reasons = json.dumps([{"metric": "complaints_at_least", "value": 31, "threshold": 30,
-                               "message": "complaints filed against the merchant: 31 (threshold 30)"}])
+        reasons = json.dumps(
+            [
+                {
+                    "metric": "complaints_at_least",
+                    "value": 31,
+                    "threshold": 30,
+                    "message": "complaints filed against the merchant: 31 (threshold 30)",
+                }
+            ]
+        )
         with service.db.write() as session:
             for merchant_id, cleared in (("m-1", None), ("m-3", T0)):
-                session.execute(insert(FLAGS).values(
-                    merchant_id=merchant_id, raised_at=T0 - timedelta(hours=1), evaluated_at=T0,
-                    period_start=T0 - timedelta(days=30), period_end=T0 - timedelta(hours=1), reasons=reasons,
-                    figures="{}", rules_version="ab" * 32, cleared_at=cleared,
-                ))
+                session.execute(
+                    insert(FLAGS).values(
+                        merchant_id=merchant_id,
+                        raised_at=T0 - timedelta(hours=1),
+                        evaluated_at=T0,
+                        period_start=T0 - timedelta(days=30),
+                        period_end=T0 - timedelta(hours=1),
+                        reasons=reasons,
+                        figures="{}",
+                        rules_version="ab" * 32,
+                        cleared_at=cleared,
+                    )
+                )
         with service.db.read() as session:
             tables = {
                 table: [dict(r) for r in session.execute(select(table)).mappings()]
@@ -239,7 +257,8 @@ def _append_as_before(service: CaseService, case_id: str, event: Event) -> None:
     """What supervision appended to each open case of a merchant before merchant logs."""
     with service.db.write() as session:
         before = load_snapshot(session, case_id)
-        work = UnitOfWork(service, service.registry.pinned(before.workflow_version, session), before, case_id,
-                          service.clock.now())
+        work = UnitOfWork(
+            service, service.registry.pinned(before.workflow_version, session), before, case_id, service.clock.now()
+        )
         work.add([event], SYSTEM)
         work.write(session)

@@ -143,39 +143,106 @@ def test_hotspots_compare_weeks_and_periods(data: tuple[CaseService, dict[str, s
     assert report["timezone"] == "Asia/Shanghai"
     # Biggest change first, then most complaints.
     assert report["data"] == [
-        {"merchant_id": "m-1", "category": "product_quality", "complaints": 2, "previous_period": 1, "change": 1,
-         "change_percent": 100.0},
-        {"merchant_id": "m-1", "category": "counterfeit", "complaints": 1, "previous_period": 0, "change": 1,
-         "change_percent": None},
-        {"merchant_id": "m-1", "category": "not_received", "complaints": 1, "previous_period": 0, "change": 1,
-         "change_percent": None},
-        {"merchant_id": "m-2", "category": "other", "complaints": 1, "previous_period": 0, "change": 1,
-         "change_percent": None},
+        {
+            "merchant_id": "m-1",
+            "category": "product_quality",
+            "complaints": 2,
+            "previous_period": 1,
+            "change": 1,
+            "change_percent": 100.0,
+        },
+        {
+            "merchant_id": "m-1",
+            "category": "counterfeit",
+            "complaints": 1,
+            "previous_period": 0,
+            "change": 1,
+            "change_percent": None,
+        },
+        {
+            "merchant_id": "m-1",
+            "category": "not_received",
+            "complaints": 1,
+            "previous_period": 0,
+            "change": 1,
+            "change_percent": None,
+        },
+        {
+            "merchant_id": "m-2",
+            "category": "other",
+            "complaints": 1,
+            "previous_period": 0,
+            "change": 1,
+            "change_percent": None,
+        },
     ]
     quality = [w for w in report["weeks"] if w["category"] == "product_quality"]
-    assert quality == [{"merchant_id": "m-1", "category": "product_quality", "week": "2026-W10", "complaints": 2,
-                        "previous_week": 1, "change": 1}]
+    assert quality == [
+        {
+            "merchant_id": "m-1",
+            "category": "product_quality",
+            "week": "2026-W10",
+            "complaints": 2,
+            "previous_week": 1,
+            "change": 1,
+        }
+    ]
 
 
 def test_sla_share_met_median_and_p90(data: tuple[CaseService, dict[str, str]]) -> None:
     service, _ = data
     report = sla_report(service, since=T0, until=END).to_dict()
     rows = {r["key"]: r for r in report["by_clock"]}
-    assert rows["assignment"] == {"key": "assignment", "runs": 4, "met": 4, "breached": 0, "met_percent": 100.0,
-                                  "median_seconds": 600.0, "p90_seconds": 600}
-    assert rows["merchant_response"] == {"key": "merchant_response", "runs": 4, "met": 3, "breached": 1,
-                                         "met_percent": 75.0, "median_seconds": 3600.0, "p90_seconds": 172800}
+    assert rows["assignment"] == {
+        "key": "assignment",
+        "runs": 4,
+        "met": 4,
+        "breached": 0,
+        "met_percent": 100.0,
+        "median_seconds": 600.0,
+        "p90_seconds": 600,
+    }
+    assert rows["merchant_response"] == {
+        "key": "merchant_response",
+        "runs": 4,
+        "met": 3,
+        "breached": 1,
+        "met_percent": 75.0,
+        "median_seconds": 3600.0,
+        "p90_seconds": 172800,
+    }
     assert (rows["resolution"]["runs"], rows["resolution"]["median_seconds"]) == (1, 10800.0)
-    assert rows["fulfilment"] == {"key": "fulfilment", "runs": 3, "met": 3, "breached": 0, "met_percent": 100.0,
-                                  "median_seconds": 3600.0, "p90_seconds": 24600}
+    assert rows["fulfilment"] == {
+        "key": "fulfilment",
+        "runs": 3,
+        "met": 3,
+        "breached": 0,
+        "met_percent": 100.0,
+        "median_seconds": 3600.0,
+        "p90_seconds": 24600,
+    }
     assert (rows["ruling"]["runs"], rows["ruling"]["p90_seconds"]) == (1, 3600)
     mediators = {r["key"]: r for r in report["by_mediator"]}
-    assert mediators["med-1"] == {"key": "med-1", "runs": 10, "met": 9, "breached": 1, "met_percent": 90.0,
-                                  "median_seconds": 3450.0, "p90_seconds": 24600}
+    assert mediators["med-1"] == {
+        "key": "med-1",
+        "runs": 10,
+        "met": 9,
+        "breached": 1,
+        "met_percent": 90.0,
+        "median_seconds": 3450.0,
+        "p90_seconds": 24600,
+    }
     assert (mediators["med-2"]["runs"], mediators["med-2"]["median_seconds"]) == (3, 3600.0)
     categories = {r["key"]: r for r in report["by_category"]}
-    assert categories["product_quality"] == {"key": "product_quality", "runs": 6, "met": 5, "breached": 1,
-                                             "met_percent": 83.33, "median_seconds": 3000.0, "p90_seconds": 172800}
+    assert categories["product_quality"] == {
+        "key": "product_quality",
+        "runs": 6,
+        "met": 5,
+        "breached": 1,
+        "met_percent": 83.33,
+        "median_seconds": 3000.0,
+        "p90_seconds": 172800,
+    }
     assert (categories["counterfeit"]["median_seconds"], categories["counterfeit"]["p90_seconds"]) == (3450.0, 10800)
     later = sla_report(service, since=T1, until=END).to_dict()
     assert {r["key"]: r["runs"] for r in later["by_clock"]}["merchant_response"] == 3  # c2's ended before T1
@@ -189,10 +256,15 @@ def test_satisfaction_by_mediator_category_and_party(data: tuple[CaseService, di
         {"key": "med-1", "ratings": 3, "average": 4.0, "distribution": {"1": 0, "2": 0, "3": 1, "4": 1, "5": 1}},
     ]
     assert [(r["key"], r["ratings"], r["average"]) for r in report["by_category"]] == [
-        ("not_received", 1, 1.0), ("product_quality", 3, 4.0)]
+        ("not_received", 1, 1.0),
+        ("product_quality", 3, 4.0),
+    ]
     assert [(r["key"], r["average"]) for r in report["by_party"]] == [("consumer", 3.33), ("merchant", 3.0)]
     assert [(c["case_id"], c["comment"], c["score"]) for c in report["comments"]] == [
-        (ids["c2"], "ok", 4), (ids["c3"], "处理很快", 5), (ids["c4"], "没人处理", 1)]
+        (ids["c2"], "ok", 4),
+        (ids["c3"], "处理很快", 5),
+        (ids["c4"], "没人处理", 1),
+    ]
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -202,13 +274,13 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(list(range(1, 12)), 0.9) == 10
 
 
-def test_flagging_reaches_open_cases_and_the_policies(
-    data: tuple[CaseService, dict[str, str]], tmp_path: Path
-) -> None:
+def test_flagging_reaches_open_cases_and_the_policies(data: tuple[CaseService, dict[str, str]], tmp_path: Path) -> None:
     service, ids = data
     strict = tmp_path / "supervision.yaml"
-    strict.write_text("supervision:\n  min_complaints: 1\n  period: 14d\n"
-                      "  flag_when_any: {response_breaches_at_least: 1}\n", encoding="utf-8")
+    strict.write_text(
+        "supervision:\n  min_complaints: 1\n  period: 14d\n  flag_when_any: {response_breaches_at_least: 1}\n",
+        encoding="utf-8",
+    )
     intake = DeskIntake.load(IntakePaths(supervision=strict))
     install_intake(service, intake)
     version = service.get(actor=AUDITOR, case_id=ids["c1"]).version
@@ -228,8 +300,9 @@ def test_flagging_reaches_open_cases_and_the_policies(
     again = evaluate_merchants(service, intake, service.clock.now())
     assert (again.raised, again.kept, again.merchant_events) == ([], ["m-1"], 0)
     lenient = tmp_path / "lenient.yaml"
-    lenient.write_text("supervision:\n  min_complaints: 100\n  flag_when_any: {complaints_at_least: 100}\n",
-                       encoding="utf-8")
+    lenient.write_text(
+        "supervision:\n  min_complaints: 100\n  flag_when_any: {complaints_at_least: 100}\n", encoding="utf-8"
+    )
     install_intake(service, DeskIntake.load(IntakePaths(supervision=lenient)))
     assert service.intake is not None
     cleared = evaluate_merchants(service, service.intake, service.clock.now())  # type: ignore[arg-type]

@@ -81,8 +81,9 @@ def test_a_longer_response_window_fails_the_scenarios_that_pin_it(
     root = tmp_path / "desk"
     write_packaged_desk(root)
     workflow = root / "workflows" / "consumer_dispute.yaml"
-    workflow.write_text(workflow.read_text(encoding="utf-8").replace("    goal: 48h\n", "    goal: 72h\n"),
-                        encoding="utf-8")
+    workflow.write_text(
+        workflow.read_text(encoding="utf-8").replace("    goal: 48h\n", "    goal: 72h\n"), encoding="utf-8"
+    )
     results = run_scenarios(scenarios_of_default, load_desk(root))
     failed = {r.scenario.name: r.difference for r in results if not r.passed}
     assert set(failed) == {
@@ -109,8 +110,9 @@ def test_a_dropped_guard_fails_the_scenario_that_relies_on_it(
     start = text.index('@id("mediation-waits-for-merchant")')
     end = text.index("};", start) + 2
     guards.write_text(text[:start] + text[end:], encoding="utf-8")
-    result = result_named(run_scenarios(scenarios_of_default, load_desk(root)),
-                          "Mediation waits for the merchant's response")
+    result = result_named(
+        run_scenarios(scenarios_of_default, load_desk(root)), "Mediation waits for the merchant's response"
+    )
     assert not result.passed and result.steps_passed == 1
     assert result.difference == (
         "step 2 (line 23, mediator does start_mediation): expected start_mediation to be refused (with a reason "
@@ -123,10 +125,14 @@ def test_the_cli_prints_a_table_and_fails_on_any_failure(tmp_path: Path) -> None
     root = tmp_path / "desk"
     write_packaged_desk(root)
     settings = root / "policies" / "settings.json"
-    settings.write_text(settings.read_text(encoding="utf-8").replace('"CNY": 500000', '"CNY": 700000'),
-                        encoding="utf-8")
-    passing = runner.invoke(app, ["scenario", "run", str(root / "scenarios" / "01_filing_and_assignment.yaml"),
-                                  "--config", str(root)], terminal_width=250)
+    settings.write_text(
+        settings.read_text(encoding="utf-8").replace('"CNY": 500000', '"CNY": 700000'), encoding="utf-8"
+    )
+    passing = runner.invoke(
+        app,
+        ["scenario", "run", str(root / "scenarios" / "01_filing_and_assignment.yaml"), "--config", str(root)],
+        terminal_width=250,
+    )
     assert passing.exit_code == 0, passing.output
     assert "7 of 7 scenarios passed" in passing.output
     failing = runner.invoke(app, ["scenario", "run", "--config", str(root)], env={"COLUMNS": "300"})
@@ -157,8 +163,9 @@ def test_mistakes_in_a_scenario_file_are_named_with_file_and_line(tmp_path: Path
     with pytest.raises(ScenarioFileError) as caught:
         load_scenarios([path])
     found = [str(p) for p in caught.value.problems]
-    assert f"{path}:3: '2026-03-02 10:00' is not an instant with its UTC offset, e.g. 2026-03-02T10:00:00+08:00" \
-        in found
+    assert (
+        f"{path}:3: '2026-03-02 10:00' is not an instant with its UTC offset, e.g. 2026-03-02T10:00:00+08:00" in found
+    )
     assert any(p.startswith(f"{path}:6: unknown actor 'nobody'") for p in found)
     assert any(p.startswith(f"{path}:8: after: 'after' is wall-clock time") for p in found)
     assert any(p.startswith(f"{path}:11: unknown key 'stat' in expect") for p in found)
@@ -169,7 +176,8 @@ def test_mistakes_in_a_scenario_file_are_named_with_file_and_line(tmp_path: Path
 
 def test_names_the_desk_lacks_are_named_before_running(tmp_path: Path) -> None:
     path = tmp_path / "names.yaml"
-    path.write_text("""\
+    path.write_text(
+        """\
 scenario: names the desk lacks
 start: {at: 2026-03-02T10:00:00+08:00}
 steps:
@@ -178,7 +186,9 @@ steps:
   - expect:
       state: setled
       timers: {merchant_reply: running}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     with pytest.raises(ScenarioFileError) as caught:
         run_scenarios(load_scenarios([path]), load_desk())
     assert [str(p) for p in caught.value.problems] == [
@@ -190,11 +200,14 @@ steps:
 
 def test_time_moves_forward_only(tmp_path: Path) -> None:
     path = tmp_path / "back.yaml"
-    path.write_text("""\
+    path.write_text(
+        """\
 scenario: back in time
 start: {at: 2026-03-02T10:00:00+08:00}
 steps:
   - at: 2026-03-01T10:00:00+08:00
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     [result] = run_scenarios(load_scenarios([path]), load_desk())
     assert not result.passed and "time only moves forward" in result.difference

@@ -37,8 +37,11 @@ def fill(service: CaseService, clock: ManualClock) -> None:
 def counts(service: CaseService) -> tuple[int, int, int]:
     with service.db.read() as session:
         breaches = session.execute(select(func.count()).select_from(EVENTS).where(EVENTS.c.type == "timer_breached"))
-        escalations = session.execute(select(func.count()).select_from(EVENTS).where(
-            EVENTS.c.type == "transitioned", EVENTS.c.actor_role == "system"))
+        escalations = session.execute(
+            select(func.count())
+            .select_from(EVENTS)
+            .where(EVENTS.c.type == "transitioned", EVENTS.c.actor_role == "system")
+        )
         escalated = session.execute(select(func.count()).select_from(CASES).where(CASES.c.state == "escalated"))
         return breaches.scalar_one(), escalations.scalar_one(), escalated.scalar_one()
 
@@ -66,8 +69,9 @@ def test_restarted_and_racing_tickers_fire_each_breach_exactly_once(db_url: str)
         service.clock.set(due_end)
 
     # One ticker, stopped and restarted several times part-way through.
-    first = Ticker(lambda now: fire_due_timers(services[0], now, batch=25, max_batches=2), services[0].clock,
-                   interval_seconds=0.01)
+    first = Ticker(
+        lambda now: fire_due_timers(services[0], now, batch=25, max_batches=2), services[0].clock, interval_seconds=0.01
+    )
     for _ in range(3):
         first.start()
         time.sleep(0.15)

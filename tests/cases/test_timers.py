@@ -169,7 +169,12 @@ class DenySystem(AllowAllAuthorizer):
         return super().decide(actor=actor, action=action, case=case, now=now, payload=payload)
 
     def decide_many(
-        self, *, actor: Actor, actions: Sequence[str], case: CaseSnapshot, now: datetime,
+        self,
+        *,
+        actor: Actor,
+        actions: Sequence[str],
+        case: CaseSnapshot,
+        now: datetime,
         payloads: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Decision]:
         return [self.decide(actor=actor, action=a, case=case, now=now) for a in actions]

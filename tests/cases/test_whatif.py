@@ -57,7 +57,8 @@ def test_changed_rules_report_refusals_and_other_destinations(db_url: str, tmp_p
     )
     # New policies: merchants may no longer concede in full.
     changed_policies = default_policies_and(
-        tmp_path, "guards.cedar",
+        tmp_path,
+        "guards.cedar",
         '@id("no-full-concessions")\n@reason("full concessions go through a mediator now")\n'
         'forbid (principal, action == Action::"accept_claim", resource is Case);\n',
     )
@@ -89,8 +90,14 @@ def test_changed_rules_report_refusals_and_other_destinations(db_url: str, tmp_p
 def _timer_what_if(service: CaseService, case_id: str, goal: str) -> list[tuple[str, str, str]]:
     workflow = load_definition_text(DEFAULT_WORKFLOW.replace("    goal: 48h\n", f"    goal: {goal}\n"))
     with service.db.read() as session:
-        report = what_if_case(session, service.registry, case_id, workflow=workflow, authorizer=default_policies(),
-                              clocks=SlaClocks(default_calendars()))
+        report = what_if_case(
+            session,
+            service.registry,
+            case_id,
+            workflow=workflow,
+            authorizer=default_policies(),
+            clocks=SlaClocks(default_calendars()),
+        )
     return [(d.command, d.recorded, d.now) for d in report.divergences]
 
 
@@ -104,11 +111,16 @@ def test_simulated_clocks_show_a_changed_goal_and_nothing_else(db_url: str) -> N
     service.execute(actor=MEDIATOR, case_id=late.id, name="assign")
     busy = service.file(actor=CONSUMER, new_case=new_case(order_ref="busy"))
     service.execute(actor=MEDIATOR, case_id=busy.id, name="assign")
-    asked = service.execute(actor=MEDIATOR, case_id=busy.id, name="request_info",
-                            data={"party": "consumer", "question": "Photos?"})
+    asked = service.execute(
+        actor=MEDIATOR, case_id=busy.id, name="request_info", data={"party": "consumer", "question": "Photos?"}
+    )
     clock.advance(timedelta(hours=10))
-    service.execute(actor=CONSUMER, case_id=busy.id, name="provide_info",
-                    data={"request_id": asked.info_requests[-1].request_id, "answer": "Here."})
+    service.execute(
+        actor=CONSUMER,
+        case_id=busy.id,
+        name="provide_info",
+        data={"request_id": asked.info_requests[-1].request_id, "answer": "Here."},
+    )
     clock.advance(timedelta(hours=20))
     service.execute(actor=MERCHANT, case_id=late.id, name="respond", data={"statement": "Sorry, late."})
     service.execute(actor=MERCHANT, case_id=busy.id, name="respond", data={"statement": "Answer."})
@@ -117,19 +129,28 @@ def test_simulated_clocks_show_a_changed_goal_and_nothing_else(db_url: str) -> N
     fire_due_timers(service, clock.now())
     clock.advance(timedelta(days=12))  # the busy case's resolution clock runs out: escalated
     fire_due_timers(service, clock.now())
-    assert [service.get(actor=AUDITOR, case_id=c.id).state for c in (silent, late, busy)] == \
-        ["closed", "assigned", "escalated"]
+    assert [service.get(actor=AUDITOR, case_id=c.id).state for c in (silent, late, busy)] == [
+        "closed",
+        "assigned",
+        "escalated",
+    ]
     # The same rules, clocks simulated: no case goes differently.
     for case in (silent, late, busy):
         assert _timer_what_if(service, case.id, "48h") == []
     # A longer window: the silent merchant's breach would not have happened yet.
     longer = _timer_what_if(service, silent.id, "72h")
     assert longer == [
-        ("timer merchant_response", "breached at 2026-03-04T02:00:00.000000Z",
-         "would not breach yet: due 2026-03-05T02:00:00.000000Z under the new rules"),
+        (
+            "timer merchant_response",
+            "breached at 2026-03-04T02:00:00.000000Z",
+            "would not breach yet: due 2026-03-05T02:00:00.000000Z under the new rules",
+        ),
         ("decide_for_consumer", "-> settled", "would not happen: its clock would not have run out"),
-        ("timer fulfilment", "breached at 2026-03-16T02:00:00.000000Z",
-         "would not breach: the fulfilment clock would not be running"),
+        (
+            "timer fulfilment",
+            "breached at 2026-03-16T02:00:00.000000Z",
+            "would not breach: the fulfilment clock would not be running",
+        ),
         # Still open under the new rules, its 72-hour clock would have run out before the
         # recorded closing (whose own clock never started): reported, not invented.
         ("timer merchant_response", "-", "would have breached at 2026-03-05T02:00:00.000000Z, before close"),
@@ -137,8 +158,9 @@ def test_simulated_clocks_show_a_changed_goal_and_nothing_else(db_url: str) -> N
     ]
     # A shorter window: the merchant who answered after 30 hours would have been too late.
     shorter = _timer_what_if(service, late.id, "24h")
-    assert shorter == [("timer merchant_response", "-", "would have breached at 2026-03-03T02:00:00.000000Z, "
-                                                         "before respond")]
+    assert shorter == [
+        ("timer merchant_response", "-", "would have breached at 2026-03-03T02:00:00.000000Z, before respond")
+    ]
     service.db.dispose()
 
 
@@ -160,18 +182,30 @@ def test_the_merchant_standing_each_decision_recorded_is_the_fact_the_simulation
     assert later_offer.version == flagged_offer.version + 1  # the flag itself wrote nothing to the case
 
     with service.db.read() as session:
-        report = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
-                              authorizer=no_offers_from_flagged_merchants(tmp_path))
-        same = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
-                            authorizer=default_policies())
+        report = what_if_case(
+            session,
+            service.registry,
+            case.id,
+            workflow=service.registry.active(),
+            authorizer=no_offers_from_flagged_merchants(tmp_path),
+        )
+        same = what_if_case(
+            session, service.registry, case.id, workflow=service.registry.active(), authorizer=default_policies()
+        )
     assert [(d.seq, d.command) for d in report.divergences] == [(flagged_offer.version, "propose_offer")]
     assert "a flagged merchant may not make offers" in report.divergences[0].now
     assert not same.changed and same.commands == 5
     service.db.dispose()
 
 
-def _as_older_versions_wrote(service: CaseService, case_id: str, actor: Actor, event: Event | None = None,
-                             command: str = "", data: dict[str, Any] | None = None) -> CaseSnapshot:
+def _as_older_versions_wrote(
+    service: CaseService,
+    case_id: str,
+    actor: Actor,
+    event: Event | None = None,
+    command: str = "",
+    data: dict[str, Any] | None = None,
+) -> CaseSnapshot:
     """Append to the case what versions before merchant logs appended: the supervision's
     ``flag_raised`` / ``flag_cleared`` on the case itself, and commands that recorded no standing."""
     with service.db.write() as session:
@@ -203,10 +237,16 @@ def test_flags_older_versions_recorded_on_the_case_are_carried_as_recorded(db_ur
 
     with service.db.read() as session:
         assert verify_case(session, service.registry, case.id) == []
-        report = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
-                              authorizer=no_offers_from_flagged_merchants(tmp_path))
-        same = what_if_case(session, service.registry, case.id, workflow=service.registry.active(),
-                            authorizer=default_policies())
+        report = what_if_case(
+            session,
+            service.registry,
+            case.id,
+            workflow=service.registry.active(),
+            authorizer=no_offers_from_flagged_merchants(tmp_path),
+        )
+        same = what_if_case(
+            session, service.registry, case.id, workflow=service.registry.active(), authorizer=default_policies()
+        )
     assert [(d.seq, d.command) for d in report.divergences] == [(flagged_offer.version, "propose_offer")]
     assert not same.changed and same.commands == 5
     service.db.dispose()

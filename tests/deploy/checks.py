@@ -20,8 +20,18 @@ from cases.db import Database
 from cases.projection import CASES, TIMERS
 
 SYSTEM_ID = "system"
-TIMER_TYPES = frozenset({"timer_started", "timer_met", "timer_cancelled", "timer_paused", "timer_resumed",
-                         "timer_warned", "timer_breached", "flag_raised"})
+TIMER_TYPES = frozenset(
+    {
+        "timer_started",
+        "timer_met",
+        "timer_cancelled",
+        "timer_paused",
+        "timer_resumed",
+        "timer_warned",
+        "timer_breached",
+        "flag_raised",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,9 @@ def load_logs(db: Database) -> tuple[dict[str, list[Ev]], dict[str, Any]]:
     logs: dict[str, list[Ev]] = defaultdict(list)
     with db.read() as session:
         rows = session.execute(
-            select(EVENTS.c.case_id, EVENTS.c.seq, EVENTS.c.type, EVENTS.c.actor_id, EVENTS.c.at, EVENTS.c.body)
-            .order_by(EVENTS.c.case_id, EVENTS.c.seq)
+            select(
+                EVENTS.c.case_id, EVENTS.c.seq, EVENTS.c.type, EVENTS.c.actor_id, EVENTS.c.at, EVENTS.c.body
+            ).order_by(EVENTS.c.case_id, EVENTS.c.seq)
         ).all()
         cases = {row.id: row for row in session.execute(select(CASES)).all()}
     for case_id, seq, type_, actor_id, at, body in rows:
@@ -76,16 +87,19 @@ def check_books(db: Database, runs: list[CaseRun], books: Books) -> list[str]:
         events = logs.get(ack.case_id, [])
         first = events[ack.before] if len(events) > ack.before else None
         if first is None or not first.matches(ack.event, ack.actor_id, ack.trigger):
-            problems.append(f"{ack.case_id}: acknowledged {ack.step} (v{ack.before}->v{ack.after}) not at seq "
-                            f"{ack.before + 1}: {first}")
+            problems.append(
+                f"{ack.case_id}: acknowledged {ack.step} (v{ack.before}->v{ack.after}) not at seq "
+                f"{ack.before + 1}: {first}"
+            )
         if len(events) < ack.after:
             problems.append(f"{ack.case_id}: acknowledged v{ack.after}, log ends at {len(events)}")
     # Each slot (case, version sent) holds at most one attempt's effect: the acknowledged
     # one, or an unacknowledged one the client found there on re-reading.
     claims = Counter((a.case_id, a.before) for a in books.acks)
     claims.update((u.case_id, u.before) for u in books.unacked if u.happened)
-    problems += [f"{case_id}: {n} attempts claim the command after v{before}" for (case_id, before), n in
-                 claims.items() if n > 1]
+    problems += [
+        f"{case_id}: {n} attempts claim the command after v{before}" for (case_id, before), n in claims.items() if n > 1
+    ]
     for lost in books.unacked:
         if not lost.case_id:
             continue  # a filing that never happened: the consumer check above counts cases
@@ -93,8 +107,10 @@ def check_books(db: Database, runs: list[CaseRun], books: Books) -> list[str]:
         first = events[lost.before] if len(events) > lost.before else None
         found = first is not None and first.matches(lost.event, lost.actor_id, lost.trigger)
         if lost.happened and not found:
-            problems.append(f"{lost.case_id}: unacknowledged {lost.step} at v{lost.before} was read as done, "
-                            f"but the log has {first} there")
+            problems.append(
+                f"{lost.case_id}: unacknowledged {lost.step} at v{lost.before} was read as done, "
+                f"but the log has {first} there"
+            )
         if not lost.happened and found and not claims[(lost.case_id, lost.before)]:
             # The slot holds this step's event, yet no later attempt claims it: the lost
             # attempt happened after the client had read that it had not.
@@ -112,8 +128,11 @@ def _exactly_the_plan(run: CaseRun, events: list[Ev]) -> list[str]:
     for name in run.done[1:]:
         step = steps[name]
         expected.append((step.event, run.actor(step.role)[0], step.trigger))
-    actual = [(e.type, e.actor_id, e.trigger if e.type == "transitioned" else None)
-              for e in events if e.type not in TIMER_TYPES and e.actor_id != SYSTEM_ID]
+    actual = [
+        (e.type, e.actor_id, e.trigger if e.type == "transitioned" else None)
+        for e in events
+        if e.type not in TIMER_TYPES and e.actor_id != SYSTEM_ID
+    ]
     if actual != expected:
         return [f"{run.case_id} ({run.plan}): events {actual} != the steps done {expected}"]
     return []

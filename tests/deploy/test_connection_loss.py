@@ -181,9 +181,11 @@ def test_connection_lost_once_is_retried_on_a_fresh_connection(rig: Rig) -> None
     assert len(rig.killer.killed) == 1
     # Exactly the events of one assignment (transitioned, timer met, timer started), not two.
     with rig.service.db.read() as session:
-        types = session.execute(
-            select(EVENTS.c.type).where(EVENTS.c.case_id == case_id).order_by(EVENTS.c.seq)
-        ).scalars().all()
+        types = (
+            session.execute(select(EVENTS.c.type).where(EVENTS.c.case_id == case_id).order_by(EVENTS.c.seq))
+            .scalars()
+            .all()
+        )
     assert types.count("transitioned") == 1
     assert rig.event_count() == events_before + len(types) - 2  # filed + its timer_started were there
     _assert_intact(rig)

@@ -149,14 +149,17 @@ def check(url: str, outcome: Outcome) -> Outcome:
         closed_by_system = timers.system_moves["close"]
         closed_by_mediator = sum(1 for run in parked if "close" in run.done)
         if closed_by_system + closed_by_mediator != len(parked):
-            problems.append(f"{len(parked)} parked cases, closed {closed_by_system} by the clock and "
-                            f"{closed_by_mediator} by mediators")
+            problems.append(
+                f"{len(parked)} parked cases, closed {closed_by_system} by the clock and "
+                f"{closed_by_mediator} by mediators"
+            )
         if timers.breaches["fulfilment"] != closed_by_system or set(timers.breaches) - {"fulfilment"}:
             problems.append(f"breaches {dict(timers.breaches)}, system closes {closed_by_system}")
         # The tickers' own counts add up to the effects in the log: none counted twice.
         if sum(outcome.tick_counts) + outcome.worker_effects != timers.firings:
-            problems.append(f"tickers applied {outcome.tick_counts} + {outcome.worker_effects}, "
-                            f"log has {timers.firings} firings")
+            problems.append(
+                f"tickers applied {outcome.tick_counts} + {outcome.worker_effects}, log has {timers.firings} firings"
+            )
         report = verify_database(db, WorkflowRegistry.from_directory())
         if not report.intact:
             problems.append(f"verification: {report.to_dict()}")

@@ -140,11 +140,14 @@ def test_field_weights_min_score_and_default_category_are_configurable(tmp_path:
 
 
 def test_a_regular_expression_rule(tmp_path: Path) -> None:
-    body = BASE + """
+    body = (
+        BASE
+        + """
     not_received:
       patterns:
         - {name: days-waiting, regex: '等了\\d+天', weight: 5}
 """
+    )
     result = classifier(tmp_path, body).classify("催单", "已经等了15天")
     assert result.category == "not_received"
     assert result.evidence[0].kind == "pattern" and result.evidence[0].matched == "等了15天"
@@ -152,11 +155,14 @@ def test_a_regular_expression_rule(tmp_path: Path) -> None:
 
 
 def test_english_keywords_and_languages(tmp_path: Path) -> None:
-    body = BASE + """
+    body = (
+        BASE
+        + """
     not_received:
       keywords:
         - {lang: en, weight: 3, terms: ["never arrived", "lost*"]}
 """
+    )
     c = classifier(tmp_path, body)
     assert c.classify("It never arrived", "").category == "not_received"
     assert c.classify("Parcel lostinthepost", "").category == "not_received"  # prefix word
@@ -174,11 +180,14 @@ def test_negation_cues_are_configurable(tmp_path: Path) -> None:
 def test_extra_segmenter_words_are_configurable(tmp_path: Path) -> None:
     # A multi-word term matches its words in a row: "没 收到" needs 没/收到, but jieba's own
     # dictionary cuts 还没收到 as 还/没收/到. Extra words for the segmenter fix that.
-    phrase = BASE + """
+    phrase = (
+        BASE
+        + """
     not_received:
       keywords:
         - {lang: zh, weight: 3, terms: ["没 收到"]}
 """
+    )
     plain = classifier(tmp_path, phrase)
     assert plain.tokens("还没收到") == ("还", "没收", "到")
     assert plain.classify("还没收到", "").category == "other"
@@ -204,7 +213,9 @@ def problems(tmp_path: Path, body: str) -> list[str]:
 
 
 def test_errors_name_file_and_line(tmp_path: Path) -> None:
-    found = problems(tmp_path, """classification:
+    found = problems(
+        tmp_path,
+        """classification:
   min_score: 0
   categories:
     counterfeit:
@@ -217,7 +228,8 @@ def test_errors_name_file_and_line(tmp_path: Path) -> None:
         - {lang: zh, terms: [鞋]}
     product_quality:
       keyword: []
-""")
+""",
+    )
     file = str(tmp_path / "classification.yaml")
     assert f"{file}:2: min_score must be between 1 and 1000000000000, got 0" in found
     assert any(p.startswith(f"{file}:6:") and "lang must be one of zh, en" in p for p in found)
@@ -233,8 +245,9 @@ def test_invalid_yaml_and_duplicate_keys_are_located(tmp_path: Path) -> None:
 
 
 def test_a_regex_matching_empty_text_is_refused(tmp_path: Path) -> None:
-    found = problems(tmp_path, "classification:\n  categories:\n    other:\n      patterns:\n"
-                               "        - {regex: 'x*', weight: 1}\n")
+    found = problems(
+        tmp_path, "classification:\n  categories:\n    other:\n      patterns:\n        - {regex: 'x*', weight: 1}\n"
+    )
     assert "matches empty text" in found[0] and ":5:" in found[0]
 
 

@@ -43,8 +43,10 @@ def accuracy(classifier: Classifier, items: list[dict[str, Any]], label: str) ->
             misses.append(f"  {item['category']:>17} -> {got.category:<17} {item['subject']}")
     result = {lang: right[lang] / total[lang] for lang in total}
     result["all"] = sum(right.values()) / sum(total.values())
-    print(f"\n{label}: {sum(right.values())}/{sum(total.values())} = {result['all']:.1%} "
-          + " ".join(f"{lang} {result[lang]:.1%}" for lang in sorted(total)))
+    print(
+        f"\n{label}: {sum(right.values())}/{sum(total.values())} = {result['all']:.1%} "
+        + " ".join(f"{lang} {result[lang]:.1%}" for lang in sorted(total))
+    )
     print("\n".join(misses))
     return result
 
@@ -55,8 +57,15 @@ def test_the_data_set_is_realistic_in_size_and_mix() -> None:
     languages = Counter(item["lang"] for item in items)
     assert languages["zh"] == languages["en"]
     categories = Counter(item["category"] for item in items)
-    assert set(categories) == {"product_quality", "counterfeit", "not_received", "not_as_described", "after_sales",
-                               "false_advertising", "other"}
+    assert set(categories) == {
+        "product_quality",
+        "counterfeit",
+        "not_received",
+        "not_as_described",
+        "after_sales",
+        "false_advertising",
+        "other",
+    }
     assert len({(i["subject"], i["description"]) for i in items}) == len(items), "duplicate complaints"
 
 

@@ -80,7 +80,9 @@ def test_every_priority_condition_and_level_is_configurable(tmp_path: Path) -> N
 
 
 def test_priority_errors_name_file_and_line(tmp_path: Path) -> None:
-    path = write(tmp_path, """priority:
+    path = write(
+        tmp_path,
+        """priority:
   levels:
     normal: {weight: 0}
   default: medium
@@ -89,7 +91,8 @@ def test_priority_errors_name_file_and_line(tmp_path: Path) -> None:
     - name: x
       priority: top
       when: {category: shoes, claim_at_least: {yuan: 5}, colour: red}
-""")
+""",
+    )
     with pytest.raises(IntakeConfigError) as caught:
         load_priority(path)
     found = [str(p) for p in caught.value.problems]
@@ -122,7 +125,10 @@ def test_default_supervision_thresholds() -> None:
     assert [r.metric for r in counterfeit] == ["category_complaints_at_least.counterfeit"]
     many = flag_reasons(figures(complaints=30, decided=10, decided_against=7, settlements=4, reopened=1), rules)
     assert [r.metric for r in many] == [
-        "complaints_at_least", "decided_against_percent_at_least", "reopen_percent_at_least"]
+        "complaints_at_least",
+        "decided_against_percent_at_least",
+        "reopen_percent_at_least",
+    ]
 
 
 def test_few_complaints_never_flag() -> None:
@@ -131,35 +137,50 @@ def test_few_complaints_never_flag() -> None:
 
 
 def test_figures_derive_their_shares() -> None:
-    f = figures(decided=8, decided_against=6, settlements=5, reopened=2, settle_seconds_total=7200, settle_count=3,
-                by_category=(("counterfeit", 4),))
+    f = figures(
+        decided=8,
+        decided_against=6,
+        settlements=5,
+        reopened=2,
+        settle_seconds_total=7200,
+        settle_count=3,
+        by_category=(("counterfeit", 4),),
+    )
     assert f.decided_against_percent == 75.0 and f.reopen_percent == 40.0 and f.honoured_percent == 60.0
     assert f.average_settle_seconds == 2400 and f.category_percent("counterfeit") == 40.0
     assert figures(complaints=0).response_breach_percent is None
 
 
 def test_supervision_thresholds_are_configurable(tmp_path: Path) -> None:
-    rules = load_supervision(write(tmp_path, """supervision:
+    rules = load_supervision(
+        write(
+            tmp_path,
+            """supervision:
   period: 7d
   min_complaints: 1
   flag_when_any:
     response_breaches_at_least: 2
     category_complaints_at_least: {not_received: 1}
-"""))
+""",
+        )
+    )
     assert rules.period == timedelta(days=7)
     found = flag_reasons(figures(complaints=1, response_breaches=2, by_category=(("not_received", 1),)), rules)
     assert [r.metric for r in found] == ["response_breaches_at_least", "category_complaints_at_least.not_received"]
 
 
 def test_supervision_errors_name_file_and_line(tmp_path: Path) -> None:
-    path = write(tmp_path, """supervision:
+    path = write(
+        tmp_path,
+        """supervision:
   period: soon
   flag_when_any:
     reopen_percent_at_least: 120
     complaints_at_least: many
     category_complaints_at_least: {shoes: 2}
     mood: bad
-""")
+""",
+    )
     with pytest.raises(IntakeConfigError) as caught:
         load_supervision(path)
     found = [str(p) for p in caught.value.problems]

@@ -47,7 +47,10 @@ def test_ineligible_mediators_are_skipped_with_a_reason() -> None:
         med("full", capacity=3, load=2),
     ]
     assert [ineligibility(c, needs) for c in pool] == [
-        "inactive", "off duty", "no skill for category counterfeit", "does not work in language en",
+        "inactive",
+        "off duty",
+        "no skill for category counterfeit",
+        "does not work in language en",
         "at capacity (2 of 3, case weighs 2)",
     ]
     assert choose(pool, needs) is None
@@ -66,7 +69,8 @@ def test_on_duty_follows_the_mediators_calendar() -> None:
 
 mediators = st.builds(
     lambda i, cats, langs, cap, load, duty, active: Candidate(
-        f"m{i}", frozenset(cats), frozenset(langs), cap, min(load, cap), duty, active),
+        f"m{i}", frozenset(cats), frozenset(langs), cap, min(load, cap), duty, active
+    ),
     st.integers(0, 10**6),
     st.sets(st.sampled_from((*CATEGORIES, ANY)), min_size=1),
     st.sets(st.sampled_from((*LANGUAGES, ANY)), min_size=1),
@@ -79,8 +83,7 @@ cases = st.builds(CaseNeeds, st.sampled_from(CATEGORIES), st.sampled_from(LANGUA
 
 
 @settings(max_examples=300, deadline=None)
-@given(pool=st.lists(mediators, min_size=0, max_size=6, unique_by=lambda c: c.id),
-       stream=st.lists(cases, max_size=30))
+@given(pool=st.lists(mediators, min_size=0, max_size=6, unique_by=lambda c: c.id), stream=st.lists(cases, max_size=30))
 def test_nobody_above_capacity_and_every_assignment_eligible(pool: list[Candidate], stream: list[CaseNeeds]) -> None:
     current = {c.id: c for c in pool}
     for needs in stream:

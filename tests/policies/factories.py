@@ -28,8 +28,9 @@ SYSTEM = Actor("system", "system")
 
 def case(**overrides: Any) -> CaseSnapshot:
     """A case of the default workflow; filed by CONSUMER against merchant m-1 for 299.00 CNY."""
-    return snapshot(**{"id": "DSP-1", "workflow_version": "v1", "created_at": FILED_AT, "updated_at": FILED_AT,
-                       **overrides})
+    return snapshot(
+        **{"id": "DSP-1", "workflow_version": "v1", "created_at": FILED_AT, "updated_at": FILED_AT, **overrides}
+    )
 
 
 def assigned(state: str = "assigned", mediator: Actor = MEDIATOR, **overrides: Any) -> CaseSnapshot:
@@ -40,10 +41,24 @@ def timer(name: str, status: str = "running", *, warned: bool = False) -> TimerS
     return TimerState(name=name, status=status, started_at=FILED_AT, due_at=FILED_AT, warned=warned)
 
 
-def offer(*, proposed_by: str = "merchant", decided_by: str | None = "consumer", status: str = "accepted",
-          amount: int = 20000, offer_id: str = "off5") -> Offer:
-    return Offer(offer_id=offer_id, amount=amount, currency="CNY", terms="refund", proposed_by=proposed_by,
-                 proposer_id="x", status=status, decided_by=decided_by)
+def offer(
+    *,
+    proposed_by: str = "merchant",
+    decided_by: str | None = "consumer",
+    status: str = "accepted",
+    amount: int = 20000,
+    offer_id: str = "off5",
+) -> Offer:
+    return Offer(
+        offer_id=offer_id,
+        amount=amount,
+        currency="CNY",
+        terms="refund",
+        proposed_by=proposed_by,
+        proposer_id="x",
+        status=status,
+        decided_by=decided_by,
+    )
 
 
 def with_accepted_offer(snapshot: CaseSnapshot, **offer_args: Any) -> CaseSnapshot:
@@ -62,5 +77,15 @@ def copy_policy_dir(tmp_path: Path, name: str = "pol") -> Path:
     return target
 
 
-ALL_ACTORS = (CONSUMER, OTHER_CONSUMER, MERCHANT, OTHER_MERCHANT, MEDIATOR, OTHER_MEDIATOR, SENIOR, AUDITOR, ADMIN,
-              SYSTEM)
+ALL_ACTORS = (
+    CONSUMER,
+    OTHER_CONSUMER,
+    MERCHANT,
+    OTHER_MERCHANT,
+    MEDIATOR,
+    OTHER_MEDIATOR,
+    SENIOR,
+    AUDITOR,
+    ADMIN,
+    SYSTEM,
+)

@@ -31,8 +31,12 @@ def test_forbids_win_over_permits_added_later(tmp_path: Path) -> None:
     decision = authorizer.decide(actor=AUDITOR, action="comment", case=assigned(), now=NOW)
     assert not decision.allowed and decision.policy_ids == ("auditors-change-nothing",)
 
-    decision = authorizer.decide(actor=CONSUMER, action="reopen", case=assigned("closed", reopen_count=1,
-                                 closed_at="2026-03-09T00:00:00.000000Z"), now=NOW)
+    decision = authorizer.decide(
+        actor=CONSUMER,
+        action="reopen",
+        case=assigned("closed", reopen_count=1, closed_at="2026-03-09T00:00:00.000000Z"),
+        now=NOW,
+    )
     assert not decision.allowed and decision.policy_ids == ("reopen-only-once",)
 
     # Where no forbid applies, the generous permit does allow, naming both permits.

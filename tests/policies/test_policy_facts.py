@@ -36,11 +36,23 @@ def full_case() -> CaseSnapshot:
         Evidence("ev2", "merchant", "mu-1", "b.pdf", "application/pdf", 10, "1" * 64),
     )
     request = InfoRequest("rq3", "merchant", "Where is the receipt?", "med-1")
-    timers = (timer("resolution", "running", warned=True), timer("merchant_response", "met"),
-              timer("ruling", "breached"), timer("fulfilment", "paused", warned=True))
-    snapshot = with_accepted_offer(closed(outcome="settled_by_offer", awarded_amount=20000, flags=("vip",),
-                                          evidence=evidence, info_requests=(request,), timers=timers,
-                                          reopen_count=1))
+    timers = (
+        timer("resolution", "running", warned=True),
+        timer("merchant_response", "met"),
+        timer("ruling", "breached"),
+        timer("fulfilment", "paused", warned=True),
+    )
+    snapshot = with_accepted_offer(
+        closed(
+            outcome="settled_by_offer",
+            awarded_amount=20000,
+            flags=("vip",),
+            evidence=evidence,
+            info_requests=(request,),
+            timers=timers,
+            reopen_count=1,
+        )
+    )
     return snapshot.evolve(offers=(*snapshot.offers, offer(offer_id="off9", status="open", decided_by=None)))
 
 
@@ -56,8 +68,14 @@ def test_the_facts_of_a_full_case_conform_to_the_schema() -> None:
         "breached": ["ruling"],
         "met": ["merchant_response"],
     }
-    assert attrs["evidence"] == {"total": 2, "submitted": 1, "consumer": 1, "merchant": 1,
-                                 "consumer_submitted": 1, "merchant_submitted": 0}
+    assert attrs["evidence"] == {
+        "total": 2,
+        "submitted": 1,
+        "consumer": 1,
+        "merchant": 1,
+        "consumer_submitted": 1,
+        "merchant_submitted": 0,
+    }
     assert attrs["awaiting"] == ["merchant"]
     assert attrs["accepted_offer"] is True and attrs["accepted_offer_amount"] == 20000
     assert attrs["open_offers"] == 1
@@ -82,16 +100,34 @@ def test_schema_checked_requests_agree_with_the_fast_path(authorizer: CedarAutho
             checked = strict.decide_many(actor=actor, actions=actions, case=snapshot, now=NOW)
             assert fast == checked
             assert all(d.errors == () for d in checked)
-    payload = {"mediator_id": "med-2", "amount": 100, "currency": "CNY", "decision": "partial", "awarded_amount": 5,
-               "internal": True, "party": "consumer", "offer_id": "off9", "score": 5}
+    payload = {
+        "mediator_id": "med-2",
+        "amount": 100,
+        "currency": "CNY",
+        "decision": "partial",
+        "awarded_amount": 5,
+        "internal": True,
+        "party": "consumer",
+        "offer_id": "off9",
+        "score": 5,
+    }
     decision = strict.decide(actor=CONSUMER, action="comment", case=full_case(), now=NOW, payload=payload)
     assert decision.errors == ()
 
 
 def test_payload_facts_keep_only_well_typed_values() -> None:
     snapshot = with_accepted_offer(assigned("mediating"))
-    payload = {"amount": True, "awarded_amount": 2**70, "internal": 1, "score": 4, "party": "merchant",
-               "mediator_id": "med-2", "offer_id": "off5", "unknown": "x", "decision": None}
+    payload = {
+        "amount": True,
+        "awarded_amount": 2**70,
+        "internal": 1,
+        "score": 4,
+        "party": "merchant",
+        "mediator_id": "med-2",
+        "offer_id": "off5",
+        "unknown": "x",
+        "decision": None,
+    }
     assert facts.payload_facts(payload, snapshot) == {
         "score": 4,
         "party": "merchant",
@@ -121,8 +157,9 @@ def test_a_desk_rule_on_a_payload_fact(tmp_path: Path) -> None:
     snapshot = assigned("mediating")
     ok = authorizer.decide(actor=MERCHANT, action="propose_offer", case=snapshot, now=NOW, payload={"amount": 100})
     assert ok.allowed
-    too_much = authorizer.decide(actor=MERCHANT, action="propose_offer", case=snapshot, now=NOW,
-                                 payload={"amount": snapshot.claim_amount + 1})
+    too_much = authorizer.decide(
+        actor=MERCHANT, action="propose_offer", case=snapshot, now=NOW, payload={"amount": snapshot.claim_amount + 1}
+    )
     assert not too_much.allowed and too_much.policy_ids == ("offer-within-claim",)
     # Listing actions has no payload: the rule does not fire, nothing errors.
     listed = authorizer.decide_many(actor=MERCHANT, actions=["propose_offer"], case=snapshot, now=NOW)

@@ -79,7 +79,7 @@ def test_a_permit_naming_an_unknown_action_is_reported(tmp_path: Path, default_w
     directory = copy_policy_dir(tmp_path)
     add_to_schema(directory, "action teleport " + CASE_ACTION)
     (directory / "zz.cedar").write_text(
-        '// a desk rule for an action no workflow has\n'
+        "// a desk rule for an action no workflow has\n"
         '@id("teleporting")\n@reason("anyone may teleport")\n'
         'permit (principal, action in [Action::"view", Action::"teleport"], resource);\n'
     )

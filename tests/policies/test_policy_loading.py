@@ -36,19 +36,32 @@ def test_default_directory_loads_with_unique_annotated_policies(authorizer: Ceda
     [
         pytest.param(
             'permit (principal, action == Action::"comment", resource)\nwhen {\n  principal.role == "x" &&\n};\n',
-            7, "unexpected token `}`", id="dangling-operator",
+            7,
+            "unexpected token `}`",
+            id="dangling-operator",
         ),
         pytest.param(
             'permit (principal, action == Action::"comment", resource)\nwhen { principal.role == "x" }\n\n'
             '@id("extra-two")\n@reason("two")\npermit (principal, action == Action::"comment", resource);\n',
-            7, "unexpected token `@`", id="missing-semicolon",
+            7,
+            "unexpected token `@`",
+            id="missing-semicolon",
         ),
-        pytest.param('allow (principal, action == Action::"comment", resource);\n', 4, "invalid policy effect",
-                     id="bad-effect"),
-        pytest.param('permit (principal, action == Action::"comment", resource)\nwhen {\n  foo(1)\n};\n', 6,
-                     "`foo` is not a valid function", id="unknown-function"),
-        pytest.param('permit (principal, action == Action::"comment", resource)\nwhen {\n  principal.role == "x\n};\n',
-                     6, "invalid token", id="unterminated-string"),
+        pytest.param(
+            'allow (principal, action == Action::"comment", resource);\n', 4, "invalid policy effect", id="bad-effect"
+        ),
+        pytest.param(
+            'permit (principal, action == Action::"comment", resource)\nwhen {\n  foo(1)\n};\n',
+            6,
+            "`foo` is not a valid function",
+            id="unknown-function",
+        ),
+        pytest.param(
+            'permit (principal, action == Action::"comment", resource)\nwhen {\n  principal.role == "x\n};\n',
+            6,
+            "invalid token",
+            id="unterminated-string",
+        ),
     ],
 )
 def test_syntax_errors_name_file_and_line(tmp_path: Path, body: str, line: int, message: str) -> None:
@@ -235,8 +248,7 @@ def test_store_keeps_serving_the_old_set_when_a_reload_fails(tmp_path: Path) -> 
     )
     assert store.try_reload() == []
     assert store.current is not before and store.version != before.version
-    decision = store.current.decide(actor=MEDIATOR, action="view", case=assigned("mediating", OTHER_MEDIATOR),
-                                    now=NOW)
+    decision = store.current.decide(actor=MEDIATOR, action="view", case=assigned("mediating", OTHER_MEDIATOR), now=NOW)
     assert decision.allowed and decision.policy_ids == ("x",)
 
 

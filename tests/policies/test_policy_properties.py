@@ -34,8 +34,11 @@ def snapshots(draw: st.DrawFn) -> CaseSnapshot:
     timers = tuple(
         timer(name, status, warned=warned)
         for name, status, warned in draw(
-            st.lists(st.tuples(st.sampled_from(TIMERS), st.sampled_from(TIMER_STATUSES), st.booleans()),
-                     max_size=4, unique_by=lambda t: t[0])
+            st.lists(
+                st.tuples(st.sampled_from(TIMERS), st.sampled_from(TIMER_STATUSES), st.booleans()),
+                max_size=4,
+                unique_by=lambda t: t[0],
+            )
         )
     )
     offers = draw(st.sampled_from(["none", "accepted", "self-accepted", "open"]))
@@ -105,8 +108,10 @@ def test_facts_always_conform_to_the_schema(snapshot: CaseSnapshot, actor: Actor
 
 # --- splitting the policy set by action changes no answer -----------------------------
 
-EXAMPLE_DIRS = [DEFAULT_POLICY_DIR, *(Path(__file__).resolve().parents[2] / "examples" / name / "policies"
-                                      for name in ("chargeback", "travel"))]
+EXAMPLE_DIRS = [
+    DEFAULT_POLICY_DIR,
+    *(Path(__file__).resolve().parents[2] / "examples" / name / "policies" for name in ("chargeback", "travel")),
+]
 SPLIT_PAIRS = [(CedarAuthorizer(load(d)), CedarAuthorizer(load(d), split_by_action=False)) for d in EXAMPLE_DIRS]
 
 

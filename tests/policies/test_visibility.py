@@ -158,7 +158,7 @@ def desk(extra: list[str], keep_reads: bool) -> CedarAuthorizer | None:
     if not keep_reads:
         reads = (directory / "reads.cedar").read_text(encoding="utf-8")
         # keep only filing, which every desk needs
-        (directory / "reads.cedar").write_text(reads[reads.index('@id("consumer-files-own-case")'):], encoding="utf-8")
+        (directory / "reads.cedar").write_text(reads[reads.index('@id("consumer-files-own-case")') :], encoding="utf-8")
     (directory / "generated.cedar").write_text("\n".join(extra), encoding="utf-8")
     try:
         return load_policy_dir(directory)
@@ -201,8 +201,11 @@ def test_the_condition_holds_for_every_viewable_case_and_is_the_answer_when_deci
                     assert holds(restricted, row(snapshot)) == selected, (column, context)
 
 
-@pytest.mark.parametrize("directory", [DEFAULT_POLICY_DIR, Path("examples/travel/policies"),
-                                       Path("examples/chargeback/policies")], ids=["default", "travel", "chargeback"])
+@pytest.mark.parametrize(
+    "directory",
+    [DEFAULT_POLICY_DIR, Path("examples/travel/policies"), Path("examples/chargeback/policies")],
+    ids=["default", "travel", "chargeback"],
+)
 def test_the_shipped_desks_lists_need_no_per_row_decision(directory: Path) -> None:
     """Every shipped desk's view rules translate faithfully: lists cost no Cedar per row."""
     authorizer = load_policy_dir(Path(__file__).resolve().parents[2] / directory)

@@ -28,12 +28,51 @@ from workflow.text import (
 )
 
 # Arbitrary text, with the troublesome characters made likely rather than left to chance.
-TRICKY = st.sampled_from([
-    "\x00", "\x1b", "\x7f", "\x85", "\x9b", "\t", "\n", "\r", " ", "\u00a0", "\u00ad", "\u034f", "\u061c",
-    "\u115f", "\u200b", "\u200c", "\u200d", "\u200e", "\u202a", "\u202e", "\u2028", "\u2029", "\u2066",
-    "\u2069", "\u2800", "\u3000", "\u3164", "\ufe0f", "\ufeff", "\uffa0", "\U000e0041", "\ud800", "\udfff",
-    "\ue000", "ｍ", "１", "ﬁ", "\u0301", "[red]", "m-1001", "商家",
-])
+TRICKY = st.sampled_from(
+    [
+        "\x00",
+        "\x1b",
+        "\x7f",
+        "\x85",
+        "\x9b",
+        "\t",
+        "\n",
+        "\r",
+        " ",
+        "\u00a0",
+        "\u00ad",
+        "\u034f",
+        "\u061c",
+        "\u115f",
+        "\u200b",
+        "\u200c",
+        "\u200d",
+        "\u200e",
+        "\u202a",
+        "\u202e",
+        "\u2028",
+        "\u2029",
+        "\u2066",
+        "\u2069",
+        "\u2800",
+        "\u3000",
+        "\u3164",
+        "\ufe0f",
+        "\ufeff",
+        "\uffa0",
+        "\U000e0041",
+        "\ud800",
+        "\udfff",
+        "\ue000",
+        "ｍ",
+        "１",
+        "ﬁ",
+        "\u0301",
+        "[red]",
+        "m-1001",
+        "商家",
+    ]
+)
 ANY_TEXT = st.lists(st.one_of(st.characters(codec=None), TRICKY), max_size=40).map("".join) | st.text(max_size=150)
 
 
@@ -84,24 +123,49 @@ def test_accepted_free_text_is_kept_as_written_and_holds_no_controls(value: str,
         assert any(not ch.isspace() for ch in result)
 
 
-@pytest.mark.parametrize(("given_id", "stored"), [
-    ("ｍ-１００１", "m-1001"),  # full-width letters and digits
-    ("m-1001", "m-1001"),
-    ("ﬁsh-shop", "fish-shop"),  # a ligature
-    ("商家-88", "商家-88"),
-    ("Ｍ－１", "M-1"),
-])
+@pytest.mark.parametrize(
+    ("given_id", "stored"),
+    [
+        ("ｍ-１００１", "m-1001"),  # full-width letters and digits
+        ("m-1001", "m-1001"),
+        ("ﬁsh-shop", "fish-shop"),  # a ligature
+        ("商家-88", "商家-88"),
+        ("Ｍ－１", "M-1"),
+    ],
+)
 def test_identifiers_are_normalised_to_one_form(given_id: str, stored: str) -> None:
     assert normalise_identifier(given_id) == stored
 
 
-@pytest.mark.parametrize("value", [
-    "", "   ", "m 1001", "m-1001\u200b", "\u200bm-1001", "m-10\u200d01", "m-1001\u202e", "\u2066m-1001\u2069",
-    "m-1001\x00", "m-1001\x1b[2J", "m-1001\u0085", "m\u00ad-1001", "m-1001\ufeff", "m-1001\u3164", "m-1001\u2800",
-    "m-1001\ufe0f", "m-1001\U000e0041", "m-1001\u2028", "\u0301m-1001", "m-1001\ud800", "m-1001\ue000",
-    "m-1001\u3000", "x" * (IDENTIFIER_MAX + 1),
-    "\ufdfa" * 6,  # 6 characters that NFKC spells out as 108: over the cap once normalised
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "   ",
+        "m 1001",
+        "m-1001\u200b",
+        "\u200bm-1001",
+        "m-10\u200d01",
+        "m-1001\u202e",
+        "\u2066m-1001\u2069",
+        "m-1001\x00",
+        "m-1001\x1b[2J",
+        "m-1001\u0085",
+        "m\u00ad-1001",
+        "m-1001\ufeff",
+        "m-1001\u3164",
+        "m-1001\u2800",
+        "m-1001\ufe0f",
+        "m-1001\U000e0041",
+        "m-1001\u2028",
+        "\u0301m-1001",
+        "m-1001\ud800",
+        "m-1001\ue000",
+        "m-1001\u3000",
+        "x" * (IDENTIFIER_MAX + 1),
+        "\ufdfa" * 6,  # 6 characters that NFKC spells out as 108: over the cap once normalised
+    ],
+)
 def test_identifiers_with_spaces_controls_or_invisible_characters_are_refused(value: str) -> None:
     with pytest.raises(ValueError):
         normalise_identifier(value)
@@ -123,10 +187,17 @@ def test_controls_bidi_overrides_and_surrogates_are_refused_in_text(value: str) 
         check_free_text(value, required=False)
 
 
-@pytest.mark.parametrize("value", [
-    "Line one\nline two\ttabbed\r\n", "收到的耳机是假货", "👨\u200d👩\u200d👧", "می\u200cخواهم", "שלום\u200f",
-    "[red]x[/red]",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Line one\nline two\ttabbed\r\n",
+        "收到的耳机是假货",
+        "👨\u200d👩\u200d👧",
+        "می\u200cخواهم",
+        "שלום\u200f",
+        "[red]x[/red]",
+    ],
+)
 def test_ordinary_text_keeps_every_character(value: str) -> None:
     assert check_free_text(value, required=True) == value
 

@@ -17,17 +17,17 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0143d543fbd1'
-down_revision: str | None = '08c0adbad2ff'
+revision: str = "0143d543fbd1"
+down_revision: str | None = "08c0adbad2ff"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_cases_merchant_created', 'cases', ['merchant_id', 'created_at'], unique=False)
-    op.create_index('ix_cases_mediator_open', 'cases', ['mediator_id', 'closed_at', 'priority'], unique=False)
+    op.create_index("ix_cases_merchant_created", "cases", ["merchant_id", "created_at"], unique=False)
+    op.create_index("ix_cases_mediator_open", "cases", ["mediator_id", "closed_at", "priority"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_cases_mediator_open', table_name='cases')
-    op.drop_index('ix_cases_merchant_created', table_name='cases')
+    op.drop_index("ix_cases_mediator_open", table_name="cases")
+    op.drop_index("ix_cases_merchant_created", table_name="cases")
