@@ -25,7 +25,6 @@ from api.problems import install_problem_handlers
 from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports
 from api.settings import DEV_SIGNING_KEY_FILE, Settings, get_settings
 from cases.checkpoints import generate_signing_key, load_signing_key, private_key_pem, write_checkpoint
-from cases.db import Database
 from cases.desk import Desk, load_desk, part_path, try_load_desk
 from cases.intake import DeskIntake, install_intake
 from cases.registry import WorkflowRegistry
@@ -37,6 +36,7 @@ from policies.cedar import DEFAULT_POLICY_DIR
 from policies.store import PolicyStore
 from sla.clock import Clock, SystemClock
 from sla.ticker import Ticker
+from store.db import Database
 
 log = logging.getLogger("disputes")
 

@@ -25,15 +25,12 @@ from api.demo import DEMO_COMMANDS, create_demo
 from api.plural import quantity
 from api.settings import Settings, get_settings
 from api.terminal import SafeConsole, plain, shown
-from cases import schema
 from cases.audit import replay
 from cases.checkpoints import public_key_hex, write_checkpoint
-from cases.db import make_engine
 from cases.desk import PACKAGED_WORKFLOWS, InvalidDeskError, load_workflows, part_path
 from cases.export import export_jsonl
 from cases.intake import DeskIntake, IntakePaths, route_waiting, service_calendars
 from cases.mediators import add_mediator, list_mediators, update_mediator
-from cases.projection import CASES
 from cases.reports import evaluate_merchants, hotspots_report, merchants_report, satisfaction_report, sla_report
 from cases.service import CaseService
 from cases.timers import SlaClocks, fire_due_timers
@@ -46,6 +43,9 @@ from intake.supervision import load_supervision
 from policies.cedar import load_policy_dir
 from policies.lint import check_policies
 from sla.clock import ManualClock, SystemClock
+from store import schema
+from store.db import make_engine
+from store.tables import CASES
 from workflow.definition import InvalidDefinitionError, Problem, WorkflowDefinition, load_definition_file
 from workflow.errors import DisputeError
 from workflow.model import from_iso

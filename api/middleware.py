@@ -34,8 +34,8 @@ from api.auth import VERIFIED_ACTOR, UnauthenticatedError, actor_from_token
 from api.problems import BodyTooLargeError, domain_problem, problem
 from api.settings import Settings
 from cases import idempotency
-from cases.db import Database, DatabaseUnavailableError
 from sla.clock import Clock
+from store.db import Database, DatabaseUnavailableError
 from workflow.model import Actor
 
 Scope = MutableMapping[str, Any]

@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import UnauthenticatedError
-from cases.db import DatabaseUnavailableError
 from cases.idempotency import AnsweredError, KeyInFlightError, KeyReusedError
+from store.db import DatabaseUnavailableError
 from workflow.errors import (
     ConflictError,
     DisputeError,

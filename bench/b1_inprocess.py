@@ -143,7 +143,7 @@ def run(ctx: Context) -> Outcome:
         allow_all = make_service(service.db, authorizer=AllowAllAuthorizer())
         template_id, steps = record_cycle(service)
         writer = RawWriter(url)
-        # PostgreSQL: the engine pipelines a command's writes (cases.sql.pipelined); this
+        # PostgreSQL: the engine pipelines a command's writes (store.fastpath.pipelined); this
         # baseline does too, so the ratio against it counts only the engine's own work.
         piped = RawWriter(url, pipelined=True) if not writer.sqlite else None
         try:

@@ -25,8 +25,9 @@ from bench.common import Outcome, Row, fmt_rate, log, make_service, median
 from bench.context import Context
 from bench.history import loaded
 from cases.audit import CHAIN_COLUMNS, first_chain_break, verify_case
-from cases.service import EVENTS, CaseService
+from cases.service import CaseService
 from cases.verify import verify_database
+from store.tables import EVENTS
 
 NAME = "B5"
 TARGET = 0.4

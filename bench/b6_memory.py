@@ -20,8 +20,8 @@ from bench.bulk import ScaleDb, scale_db
 from bench.common import AUDITOR, MEDIATOR, Outcome, Row, log, median
 from bench.context import Context
 from bench.server import Client, Server, engine_env, new_secret, token_for, uvicorn_server
-from cases.db import Database
-from cases.projection import CASES
+from store.db import Database
+from store.tables import CASES
 from workflow.model import Actor
 
 NAME = "B6"

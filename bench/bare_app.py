@@ -22,7 +22,7 @@ from fastapi import Body, FastAPI, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.common import Statement, clone_id, run_statements, substitute
-from cases.db import make_engine
+from store.db import make_engine
 
 
 class Money(BaseModel):

@@ -36,13 +36,12 @@ from bench.common import (
 )
 from bench.context import Context
 from cases.audit import verify_case
-from cases.chain import GENESIS_HASH
-from cases.codec import snapshot_from_json
-from cases.db import Database, make_engine
-from cases.models import EvidenceRow, MessageRow, OfferRow
-from cases.projection import CASES, TIMERS
-from cases.service import EVENTS, CaseService
+from cases.service import CaseService
 from sla.clock import ManualClock
+from store.codec import snapshot_from_json
+from store.db import Database, make_engine
+from store.tables import CASES, EVENTS, EVIDENCE, MESSAGES, OFFERS, TIMERS
+from workflow.chain import GENESIS_HASH
 from workflow.model import Actor
 
 SWEEP_AT = datetime(2026, 3, 2, 2, 30, tzinfo=UTC)  # Monday 10:30 Asia/Shanghai
@@ -55,9 +54,6 @@ TOKEN_MERCHANT = "m-TPLMERCHANTX"
 TOKEN_MEDIATOR = "med-TPLMEDIATORX"
 BATCH = 20_000
 
-OFFERS: Table = OfferRow.__table__  # type: ignore[attr-defined]
-EVIDENCE: Table = EvidenceRow.__table__  # type: ignore[attr-defined]
-MESSAGES: Table = MessageRow.__table__  # type: ignore[attr-defined]
 CHILDREN: tuple[Table, ...] = (TIMERS, MESSAGES, OFFERS, EVIDENCE)
 EVENT_COLUMNS = [c.name for c in EVENTS.columns if c.name != "id"]
 CASE_COLUMNS = [c.name for c in CASES.columns if c.name != "pk"]

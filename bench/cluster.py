@@ -24,7 +24,7 @@ from typing import IO
 
 from bench.common import REPO_ROOT, register_mediators
 from bench.server import Client, child_env, free_port, new_secret
-from cases.db import Database
+from store.db import Database
 
 # Each process keeps few connections so that 4 workers and 2 tickers stay far below
 # PostgreSQL's default max_connections (100) on a machine other tests share.

@@ -22,9 +22,8 @@ from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
-import cases.models  # noqa: F401  (registers the tables)
-from cases.db import Database, make_engine
-from cases.mediators import MAX_CAPACITY, MEDIATORS, add_mediator
+import store.tables  # noqa: F401  (registers the tables)
+from cases.mediators import MAX_CAPACITY, add_mediator
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService, new_case_id
 from cases.timers import SlaClocks
@@ -32,6 +31,8 @@ from policies.base import Authorizer
 from policies.cedar import packaged_policies
 from sla.clock import ManualClock
 from sla.config import default_calendars
+from store.db import Database, make_engine
+from store.tables import MEDIATORS
 from workflow.model import Actor, CaseSnapshot, NewCase
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -424,7 +425,7 @@ class RawWriter:
 
     def __init__(self, url: str, *, pipelined: bool = False) -> None:
         """``pipelined``: on PostgreSQL, send each command's writes in one round trip, as the
-        engine does (cases.sql.pipelined), instead of one statement at a time."""
+        engine does (store.fastpath.pipelined), instead of one statement at a time."""
         self.engine = make_engine(url)
         self.sqlite = self.engine.dialect.name == "sqlite"
         self.pipelined = pipelined and not self.sqlite

@@ -18,9 +18,9 @@ from sqlmodel import SQLModel
 
 from bench.common import CONSUMER, MEDIATOR, MERCHANT, log, make_service, new_case
 from bench.context import Context
-from cases.db import Database
-from cases.projection import CASES, EVIDENCE, MESSAGES, OFFERS, TIMERS
-from cases.service import EVENTS, CaseService, UnitOfWork, load_snapshot
+from cases.service import CaseService, UnitOfWork, load_snapshot
+from store.db import Database
+from store.tables import CASES, EVENTS, EVIDENCE, MESSAGES, OFFERS, TIMERS
 from workflow.decide import decide
 from workflow.model import Actor, CaseSnapshot, Command
 

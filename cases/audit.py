@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cases.chain import GENESIS_HASH, canonical_bytes, event_from_body, event_from_doc
-from cases.codec import snapshot_from_json
-from cases.db import Database
-from cases.models import EventRow
-from cases.projection import CASES, case_columns
+from cases.projection import case_columns
 from cases.registry import WorkflowRegistry
+from store.codec import snapshot_from_json
+from store.db import Database
+from store.tables import CASES, EVENTS
+from workflow.chain import GENESIS_HASH, canonical_bytes, event_from_body, event_from_doc
 from workflow.errors import NotFoundError
 from workflow.events import RecordedEvent
 from workflow.evolve import ReplayError, evolve
@@ -30,8 +30,6 @@ from workflow.merchant import (
     recorded_standing,
 )
 from workflow.model import CaseSnapshot, from_iso
-
-EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 EventTuple = tuple[int, int, str, str, str, str, str, str, datetime]
 """One stored event as verification reads it: id, seq, body, prev_hash, hash, type, actor_id, actor_role, at."""

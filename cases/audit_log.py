@@ -8,11 +8,9 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from cases.db import Database
-from cases.models import AuditReadRow
+from store.db import Database
+from store.tables import AUDIT_READS
 from workflow.model import Actor
-
-READS = AuditReadRow.__table__  # type: ignore[attr-defined]
 
 
 def record_read(db: Database, *, actor: Actor, what: str, now: datetime, **detail: Any) -> None:
@@ -24,12 +22,12 @@ def record_read(db: Database, *, actor: Actor, what: str, now: datetime, **detai
         "what": what,
         "detail": json.dumps({k: v for k, v in detail.items() if v is not None}, default=str, sort_keys=True),
     }
-    db.run_write(lambda session: session.execute(insert(READS).values(**values)))
+    db.run_write(lambda session: session.execute(insert(AUDIT_READS).values(**values)))
 
 
 def recent_reads(db: Database, *, limit: int = 100) -> list[dict[str, Any]]:
     with db.read() as session:
-        rows = session.execute(select(READS).order_by(READS.c.id.desc()).limit(limit)).all()
+        rows = session.execute(select(AUDIT_READS).order_by(AUDIT_READS.c.id.desc()).limit(limit)).all()
     return [
         {
             "at": r.at.isoformat(),

@@ -33,18 +33,19 @@ from sqlalchemy import ColumnElement, Integer, Select, Table, exists, func, inse
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from cases.chain import GENESIS_HASH
-from cases.db import Database
-from cases.merchants import MERCHANT_EVENTS, MERCHANTS
-from cases.models import CheckpointHeadRow, CheckpointMerchantHeadRow, CheckpointRow, EventRow
-from cases.projection import CASES
+from store.db import Database
+from store.tables import (
+    CASES,
+    CHECKPOINT_HEADS,
+    CHECKPOINT_MERCHANT_HEADS,
+    CHECKPOINTS,
+    EVENTS,
+    MERCHANT_EVENTS,
+    MERCHANTS,
+)
+from workflow.chain import GENESIS_HASH
 from workflow.errors import DisputeError, NotFoundError
 from workflow.model import to_iso
-
-CHECKPOINTS: Table = CheckpointRow.__table__  # type: ignore[attr-defined]
-HEADS: Table = CheckpointHeadRow.__table__  # type: ignore[attr-defined]
-MERCHANT_HEADS: Table = CheckpointMerchantHeadRow.__table__  # type: ignore[attr-defined]
-EVENTS: Table = EventRow.__table__  # type: ignore[attr-defined]
 
 # v2 signs the merchant logs' tree too; v1 documents (the cases' tree only) stay valid.
 CHECKPOINT_TYPE = "dispute-engine/checkpoint/v2"
@@ -403,10 +404,10 @@ class Ledger:
     leaf: Callable[[str, int, str], bytes]
 
 
-CASE_LOGS = Ledger("case", HEADS, "case_id", CASES, "id", "version", "head_hash", EVENTS, leaf_bytes)
+CASE_LOGS = Ledger("case", CHECKPOINT_HEADS, "case_id", CASES, "id", "version", "head_hash", EVENTS, leaf_bytes)
 MERCHANT_LOGS = Ledger(
     "merchant",
-    MERCHANT_HEADS,
+    CHECKPOINT_MERCHANT_HEADS,
     "merchant_id",
     MERCHANTS,
     "merchant_id",
@@ -617,9 +618,9 @@ def iter_checkpoints(session: Session) -> Iterator[Checkpoint]:
 def case_head(session: Session, case_id: str, number: int) -> Head | None:
     """The case's head as checkpoint ``number`` saw it, if the case existed then."""
     row = session.execute(
-        select(HEADS.c.seq, HEADS.c.hash)
-        .where(HEADS.c.case_id == case_id, HEADS.c.checkpoint <= number)
-        .order_by(HEADS.c.checkpoint.desc())
+        select(CHECKPOINT_HEADS.c.seq, CHECKPOINT_HEADS.c.hash)
+        .where(CHECKPOINT_HEADS.c.case_id == case_id, CHECKPOINT_HEADS.c.checkpoint <= number)
+        .order_by(CHECKPOINT_HEADS.c.checkpoint.desc())
         .limit(1)
     ).first()
     return Head(case_id, row.seq, row.hash) if row is not None else None

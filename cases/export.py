@@ -20,26 +20,24 @@ from typing import Any, TextIO
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cases.audit import EVENTS, snapshot_read
-from cases.checkpoints import (
+from cases.audit import snapshot_read
+from cases.checkpoints import AuditIntegrityError, inclusion_proof, iter_checkpoints
+from store.db import Database
+from store.tables import (
+    CASES,
+    CHECKPOINT_HEADS,
+    CHECKPOINT_MERCHANT_HEADS,
     CHECKPOINTS,
-    HEADS,
-    MERCHANT_HEADS,
-    AuditIntegrityError,
-    inclusion_proof,
-    iter_checkpoints,
+    EVENTS,
+    MERCHANT_EVENTS,
+    POLICY_VERSIONS,
+    WORKFLOW_VERSIONS,
 )
-from cases.db import Database
-from cases.merchants import MERCHANT_EVENTS
-from cases.models import PolicyVersionRow, WorkflowVersionRow
-from cases.projection import CASES
 from workflow.errors import NotFoundError
 from workflow.model import to_iso
 
 EXPORT_FORMAT = "dispute-engine-export"
 EXPORT_VERSION = 2
-WORKFLOWS = WorkflowVersionRow.__table__  # type: ignore[attr-defined]
-POLICIES = PolicyVersionRow.__table__  # type: ignore[attr-defined]
 _STREAM = {"yield_per": 1000}
 
 
@@ -165,7 +163,9 @@ def iter_export(
                 },
             )
         for workflow in session.execute(
-            select(WORKFLOWS).where(WORKFLOWS.c.version.in_(sorted(workflow_versions))).order_by(WORKFLOWS.c.version)
+            select(WORKFLOW_VERSIONS)
+            .where(WORKFLOW_VERSIONS.c.version.in_(sorted(workflow_versions)))
+            .order_by(WORKFLOW_VERSIONS.c.version)
         ):
             yield emit(
                 "workflow",
@@ -177,7 +177,9 @@ def iter_export(
                 },
             )
         for policy in session.execute(
-            select(POLICIES).where(POLICIES.c.version.in_(sorted(policy_versions))).order_by(POLICIES.c.version)
+            select(POLICY_VERSIONS)
+            .where(POLICY_VERSIONS.c.version.in_(sorted(policy_versions)))
+            .order_by(POLICY_VERSIONS.c.version)
         ):
             yield emit(
                 "policy", {"version": policy.version, "created_at": to_iso(policy.created_at), "files": policy.files}
@@ -219,16 +221,16 @@ def _events(*, case_id: str | None, since: datetime | None) -> Any:
 def _heads(session: Session, *, case_id: str | None, since: datetime | None) -> Iterator[dict[str, Any]]:
     """Every stored head row (a complete export: each checkpoint's signed delta), or the
     rows of the exported cases. Only rows of checkpoints this snapshot holds."""
-    stmt = select(HEADS.c.checkpoint, HEADS.c.case_id, HEADS.c.seq, HEADS.c.hash).where(
-        HEADS.c.checkpoint.in_(select(CHECKPOINTS.c.number))
-    )
+    stmt = select(
+        CHECKPOINT_HEADS.c.checkpoint, CHECKPOINT_HEADS.c.case_id, CHECKPOINT_HEADS.c.seq, CHECKPOINT_HEADS.c.hash
+    ).where(CHECKPOINT_HEADS.c.checkpoint.in_(select(CHECKPOINTS.c.number)))
     if case_id is not None:
-        stmt = stmt.where(HEADS.c.case_id == case_id)
+        stmt = stmt.where(CHECKPOINT_HEADS.c.case_id == case_id)
     elif since is not None:
-        stmt = stmt.where(HEADS.c.case_id.in_(_selected_cases(since)))
+        stmt = stmt.where(CHECKPOINT_HEADS.c.case_id.in_(_selected_cases(since)))
     dialect = session.get_bind().dialect.name
-    order = HEADS.c.case_id.collate("C") if dialect == "postgresql" else HEADS.c.case_id
-    for row in session.execute(stmt.order_by(HEADS.c.checkpoint, order).execution_options(**_STREAM)):
+    order = CHECKPOINT_HEADS.c.case_id.collate("C") if dialect == "postgresql" else CHECKPOINT_HEADS.c.case_id
+    for row in session.execute(stmt.order_by(CHECKPOINT_HEADS.c.checkpoint, order).execution_options(**_STREAM)):
         yield {"checkpoint": row.checkpoint, "case_id": row.case_id, "seq": row.seq, "hash": row.hash}
 
 
@@ -245,14 +247,19 @@ def _merchants(*, case_id: str | None, since: datetime | None) -> Any:
 def _merchant_heads(session: Session, merchants: Any) -> Iterator[dict[str, Any]]:
     """The stored merchant head rows of the exported merchants, by checkpoint, then leaf order."""
     stmt = select(
-        MERCHANT_HEADS.c.checkpoint, MERCHANT_HEADS.c.merchant_id, MERCHANT_HEADS.c.seq, MERCHANT_HEADS.c.hash
-    ).where(MERCHANT_HEADS.c.checkpoint.in_(select(CHECKPOINTS.c.number)))
+        CHECKPOINT_MERCHANT_HEADS.c.checkpoint,
+        CHECKPOINT_MERCHANT_HEADS.c.merchant_id,
+        CHECKPOINT_MERCHANT_HEADS.c.seq,
+        CHECKPOINT_MERCHANT_HEADS.c.hash,
+    ).where(CHECKPOINT_MERCHANT_HEADS.c.checkpoint.in_(select(CHECKPOINTS.c.number)))
     if merchants is not None:
-        stmt = stmt.where(MERCHANT_HEADS.c.merchant_id.in_(merchants))
+        stmt = stmt.where(CHECKPOINT_MERCHANT_HEADS.c.merchant_id.in_(merchants))
     dialect = session.get_bind().dialect.name
-    key = MERCHANT_HEADS.c.merchant_id
+    key = CHECKPOINT_MERCHANT_HEADS.c.merchant_id
     order = key.collate("C") if dialect == "postgresql" else key
-    for row in session.execute(stmt.order_by(MERCHANT_HEADS.c.checkpoint, order).execution_options(**_STREAM)):
+    for row in session.execute(
+        stmt.order_by(CHECKPOINT_MERCHANT_HEADS.c.checkpoint, order).execution_options(**_STREAM)
+    ):
         yield {"checkpoint": row.checkpoint, "merchant_id": row.merchant_id, "seq": row.seq, "hash": row.hash}
 
 

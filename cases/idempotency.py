@@ -36,11 +36,10 @@ from sqlalchemy import and_, delete, insert, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from cases.db import Database
-from cases.models import IdempotencyRow
+from store.db import Database
+from store.tables import IDEMPOTENCY_KEYS
 from workflow.errors import DisputeError
 
-KEYS = IdempotencyRow.__table__  # type: ignore[attr-defined]
 KEEP_FOR = timedelta(hours=24)
 # Rows only an older version of this engine left behind: it committed an ``in_flight``
 # claim before acting. Such a claim older than this is presumed dead and cleared.
@@ -121,7 +120,9 @@ def lookup(db: Database, *, scope: str, key: str, fingerprint: str, now: datetim
     """The stored answer for this key, if a command stored one (a read; writes nothing).
     Raises :class:`KeyReusedError` if the key answered a different request."""
     with db.read() as session:
-        row = session.execute(select(KEYS).where(KEYS.c.scope == scope, KEYS.c.key == key)).first()
+        row = session.execute(
+            select(IDEMPOTENCY_KEYS).where(IDEMPOTENCY_KEYS.c.scope == scope, IDEMPOTENCY_KEYS.c.key == key)
+        ).first()
     if row is None or row.expires_at < now or row.status != "done":
         return None
     if row.fingerprint != fingerprint:
@@ -157,7 +158,7 @@ def reserve(session: Session, request: IdempotentRequest, now: datetime) -> None
     try:
         with session.begin_nested():
             session.execute(
-                insert(KEYS).values(
+                insert(IDEMPOTENCY_KEYS).values(
                     scope=request.scope,
                     key=request.key,
                     fingerprint=request.fingerprint,
@@ -167,7 +168,11 @@ def reserve(session: Session, request: IdempotentRequest, now: datetime) -> None
                 )
             )
     except IntegrityError:
-        row = session.execute(select(KEYS).where(KEYS.c.scope == request.scope, KEYS.c.key == request.key)).first()
+        row = session.execute(
+            select(IDEMPOTENCY_KEYS).where(
+                IDEMPOTENCY_KEYS.c.scope == request.scope, IDEMPOTENCY_KEYS.c.key == request.key
+            )
+        ).first()
         if row is None or row.status != "done":
             raise KeyInFlightError() from None  # a claim of an older version, or gone meanwhile: retry
         if row.fingerprint != request.fingerprint:
@@ -184,8 +189,8 @@ def record(session: Session, request: IdempotentRequest, result: Any) -> None:
     assert request.render is not None
     response = request.render(result)
     session.execute(
-        update(KEYS)
-        .where(KEYS.c.scope == request.scope, KEYS.c.key == request.key)
+        update(IDEMPOTENCY_KEYS)
+        .where(IDEMPOTENCY_KEYS.c.scope == request.scope, IDEMPOTENCY_KEYS.c.key == request.key)
         .values(response_status=response.status, response_headers=response.headers, response_body=response.body)
     )
     request.recorded = response
@@ -195,17 +200,21 @@ def _purge(session: Session, request: IdempotentRequest, now: datetime) -> None:
     """Clear this key if it expired (or is an older version's dead claim), and a batch of other
     expired keys, skipping rows another transaction holds (PostgreSQL) so no one waits here."""
     expired = or_(
-        KEYS.c.expires_at < now,
-        and_(KEYS.c.status != "done", KEYS.c.created_at < now - STALE_CLAIM),
+        IDEMPOTENCY_KEYS.c.expires_at < now,
+        and_(IDEMPOTENCY_KEYS.c.status != "done", IDEMPOTENCY_KEYS.c.created_at < now - STALE_CLAIM),
     )
-    session.execute(delete(KEYS).where(KEYS.c.scope == request.scope, KEYS.c.key == request.key, expired))
+    session.execute(
+        delete(IDEMPOTENCY_KEYS).where(
+            IDEMPOTENCY_KEYS.c.scope == request.scope, IDEMPOTENCY_KEYS.c.key == request.key, expired
+        )
+    )
     batch = (
-        select(KEYS.c.scope, KEYS.c.key)
-        .where(KEYS.c.expires_at < now)
+        select(IDEMPOTENCY_KEYS.c.scope, IDEMPOTENCY_KEYS.c.key)
+        .where(IDEMPOTENCY_KEYS.c.expires_at < now)
         .limit(PURGE_BATCH)
         .with_for_update(skip_locked=True)
     )
-    session.execute(delete(KEYS).where(tuple_(KEYS.c.scope, KEYS.c.key).in_(batch)))
+    session.execute(delete(IDEMPOTENCY_KEYS).where(tuple_(IDEMPOTENCY_KEYS.c.scope, IDEMPOTENCY_KEYS.c.key).in_(batch)))
 
 
 def _stored(row: Any) -> StoredResponse:

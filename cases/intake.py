@@ -26,8 +26,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from cases.desk import Desk
-from cases.mediators import MEDIATORS, open_loads
-from cases.projection import CASES
+from cases.mediators import open_loads
 from cases.service import CaseService, execute_command, load_snapshot
 from cases.timers import SlaClocks
 from intake.classify import Classifier, default_classification_path, detect_language, load_classification
@@ -36,6 +35,7 @@ from intake.routing import Candidate, CaseNeeds, choose, on_duty
 from intake.supervision import SupervisionRules, default_supervision_path, load_supervision
 from sla.calendar import Calendar
 from sla.config import default_calendars
+from store.tables import CASES, MEDIATORS
 from workflow.errors import DisputeError
 from workflow.model import SYSTEM, CaseSnapshot, NewCase
 

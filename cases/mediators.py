@@ -11,18 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlmodel import Session
 
-from cases.models import MediatorRow
-from cases.projection import CASES
 from intake.classify import LANGUAGES
 from intake.routing import ANY, Candidate, unavailability
+from store.tables import CASES, MEDIATORS
 from workflow.errors import DisputeError, InvalidCommandError, MediatorUnavailableError, NotFoundError
 from workflow.model import CATEGORIES
 from workflow.text import free_text, identifier
 
-MEDIATORS: Table = MediatorRow.__table__  # type: ignore[attr-defined]
 MAX_CAPACITY = 1000
 Weight = Callable[[str], int]  # priority level -> load units (intake.priority.PriorityRules.weight)
 

@@ -21,18 +21,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from cases.chain import canonical_bytes, link
-from cases.models import MerchantEventRow, MerchantRow
+from store.tables import MERCHANT_EVENTS, MERCHANTS
+from workflow.chain import canonical_bytes, link
 from workflow.errors import ConflictError
 from workflow.merchant import GENESIS, NO_LOG, MerchantEvent, MerchantStanding, merchant_event_from_doc
 from workflow.model import SYSTEM, Actor, to_iso
-
-MERCHANT_EVENTS: Table = MerchantEventRow.__table__  # type: ignore[attr-defined]
-MERCHANTS: Table = MerchantRow.__table__  # type: ignore[attr-defined]
 
 
 def standing_of(session: Session, merchant_id: str) -> MerchantStanding:

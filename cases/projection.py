@@ -8,18 +8,12 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, text, update
 from sqlmodel import Session
 
-from cases.codec import snapshot_to_json
-from cases.models import CaseRow, EvidenceRow, MessageRow, OfferRow, TimerRow
-from cases.sql import Prepared, inserting
+from store.codec import snapshot_to_json
+from store.fastpath import Prepared, inserting
+from store.tables import CASES, EVIDENCE, MESSAGES, OFFERS, TIMERS
 from workflow.errors import ConflictError
 from workflow.events import RecordedEvent
 from workflow.model import CaseSnapshot, TimerState, from_iso
-
-CASES: Table = CaseRow.__table__  # type: ignore[attr-defined]
-OFFERS: Table = OfferRow.__table__  # type: ignore[attr-defined]
-EVIDENCE: Table = EvidenceRow.__table__  # type: ignore[attr-defined]
-MESSAGES: Table = MessageRow.__table__  # type: ignore[attr-defined]
-TIMERS: Table = TimerRow.__table__  # type: ignore[attr-defined]
 
 
 def case_values(s: CaseSnapshot) -> dict[str, Any]:
@@ -74,7 +68,7 @@ def insert_case(session: Session, snapshot: CaseSnapshot) -> None:
 def update_case(session: Session, before: CaseSnapshot, after: CaseSnapshot) -> Any:
     """Compare-and-set on the version: the loser of a race updates nothing. Returns the
     UPDATE's cursor for :func:`require_updated`, which runs once its result is in (after
-    a pipelined batch, see cases.sql.pipelined)."""
+    a pipelined batch, see store.fastpath.pipelined)."""
     values = case_values(after)
     del values["id"]  # the key is not rewritten
     values["where_id"], values["where_version"] = before.id, before.version

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from cases.models import PolicyVersionRow, WorkflowVersionRow
+from store.tables import POLICY_VERSIONS, WORKFLOW_VERSIONS
 from workflow.definition import WorkflowDefinition, load_definition_document, load_definition_file
 from workflow.errors import NotFoundError
 from workflow.machine import WorkflowMachine, machine_for
@@ -69,7 +69,7 @@ class WorkflowRegistry:
             return found
         if session is None:
             raise NotFoundError("workflow version", version)
-        table = WorkflowVersionRow.__table__  # type: ignore[attr-defined]
+        table = WORKFLOW_VERSIONS
         document = session.execute(select(table.c.document).where(table.c.version == version)).scalar()
         if document is None:
             raise NotFoundError("workflow version", version)
@@ -81,7 +81,7 @@ class WorkflowRegistry:
     @staticmethod
     def store_policy_version(session: Session, version: str, documents: dict[str, str], now: datetime) -> None:
         """Record a policy set's files under its version (for export and third-party replay)."""
-        table = PolicyVersionRow.__table__  # type: ignore[attr-defined]
+        table = POLICY_VERSIONS
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         session.execute(
             insert(table)
@@ -96,7 +96,7 @@ class WorkflowRegistry:
     def store_active(self, session: Session, now: datetime) -> None:
         """Record each active definition's document (once), so cases pinned to it can
         always replay. Called in its own transaction at start-up and on reload."""
-        table = WorkflowVersionRow.__table__  # type: ignore[attr-defined]
+        table = WORKFLOW_VERSIONS
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         for definition in self.active_definitions:
             values = {

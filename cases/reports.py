@@ -37,26 +37,23 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, insert, select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlmodel import Session
 
-from cases.chain import event_from_body
 from cases.intake import DeskIntake, service_calendars
 from cases.merchants import append_merchant_event, flagged_merchants, standing_of
-from cases.models import EventRow, MerchantFlagRow
-from cases.projection import CASES
 from cases.service import CaseService
 from intake.supervision import FlagReason, MerchantFigures, SupervisionRules, flag_reasons
 from sla.calendar import ALWAYS_OPEN, Calendar
 from sla.timers import elapsed
+from store.tables import CASES, EVENTS, MERCHANT_FLAGS
+from workflow.chain import event_from_body
 from workflow.errors import ConflictError, InvalidCommandError
 from workflow.events import RecordedEvent
 from workflow.merchant import MERCHANT_FLAGGED
 from workflow.model import CATEGORIES, from_iso, to_iso
 
 log = logging.getLogger("disputes.reports")
-EVENTS: Table = EventRow.__table__  # type: ignore[attr-defined]
-FLAGS: Table = MerchantFlagRow.__table__  # type: ignore[attr-defined]
 DECISIONS = frozenset({"for_consumer", "for_merchant", "partial"})
 AGAINST_MERCHANT = frozenset({"for_consumer", "partial"})
 MAX_PERIOD = timedelta(days=366 * 2)
@@ -261,7 +258,9 @@ class FlagRecord:
 
 
 def active_flags(session: Session) -> dict[str, FlagRecord]:
-    rows = session.execute(select(FLAGS).where(FLAGS.c.cleared_at.is_(None)).order_by(FLAGS.c.id)).all()
+    rows = session.execute(
+        select(MERCHANT_FLAGS).where(MERCHANT_FLAGS.c.cleared_at.is_(None)).order_by(MERCHANT_FLAGS.c.id)
+    ).all()
     return {r.merchant_id: FlagRecord.of(r) for r in rows}
 
 
@@ -745,7 +744,9 @@ def _apply_flag(
         # waits here, then its query sees the first one's row. SQLite serialises writers anyway.
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"merchant-flag:{merchant_id}"})
     current = session.execute(
-        select(FLAGS.c.id).where(FLAGS.c.merchant_id == merchant_id, FLAGS.c.cleared_at.is_(None))
+        select(MERCHANT_FLAGS.c.id).where(
+            MERCHANT_FLAGS.c.merchant_id == merchant_id, MERCHANT_FLAGS.c.cleared_at.is_(None)
+        )
     ).scalar()
     values = {
         "evaluated_at": now,
@@ -757,12 +758,16 @@ def _apply_flag(
     }
     if reasons and current is None:
         current = session.execute(
-            insert(FLAGS).values(merchant_id=merchant_id, raised_at=now, **values).returning(FLAGS.c.id)
+            insert(MERCHANT_FLAGS)
+            .values(merchant_id=merchant_id, raised_at=now, **values)
+            .returning(MERCHANT_FLAGS.c.id)
         ).scalar_one()
     elif reasons:
-        session.execute(update(FLAGS).where(FLAGS.c.id == current).values(**values))
+        session.execute(update(MERCHANT_FLAGS).where(MERCHANT_FLAGS.c.id == current).values(**values))
     elif current is not None:
-        session.execute(update(FLAGS).where(FLAGS.c.id == current).values(cleared_at=now, evaluated_at=now))
+        session.execute(
+            update(MERCHANT_FLAGS).where(MERCHANT_FLAGS.c.id == current).values(cleared_at=now, evaluated_at=now)
+        )
     flagged = bool(reasons)
     if standing_of(session, merchant_id).flagged == flagged:
         return 0

@@ -38,15 +38,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-import cases.models  # noqa: F401  (registers the tables created in the throw-away database)
-from cases.db import Database
+import store.tables  # noqa: F401  (registers the tables created in the throw-away database)
 from cases.desk import Desk
 from cases.mediators import MAX_CAPACITY, add_mediator
-from cases.projection import TIMERS
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService, load_snapshot
 from cases.timers import SlaClocks, fire_due_timers
 from sla.clock import ManualClock
+from store.db import Database
+from store.tables import TIMERS
 from workflow.definition import Problem, WorkflowDefinition
 from workflow.durations import DurationError, parse_duration
 from workflow.errors import DisputeError

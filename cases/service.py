@@ -30,19 +30,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from cases import idempotency
-from cases.chain import GENESIS_HASH, event_from_body, seal
-from cases.codec import snapshot_from_json
-from cases.db import Database
 from cases.mediators import require_assignable
-from cases.merchants import MERCHANTS, standing_of, standings
-from cases.models import BlobRow, EventRow, MessageRow
-from cases.projection import CASES, insert_case, insert_messages, require_updated, update_case
+from cases.merchants import standing_of, standings
+from cases.projection import insert_case, insert_messages, require_updated, update_case
 from cases.registry import WorkflowRegistry
-from cases.sql import Prepared, inserting, pipelined
 from policies.base import Authorizer, require
 from policies.loader import version_documents
 from policies.visibility import FALSE, TRUE, AllOf, Always, Condition, Equals, Not, Present, restrict
 from sla.clock import Clock
+from store.codec import snapshot_from_json
+from store.db import Database
+from store.fastpath import Prepared, inserting, pipelined
+from store.tables import BLOBS, CASES, EVENTS, MERCHANTS, MESSAGES
+from workflow.chain import GENESIS_HASH, event_from_body, seal
 from workflow.currency import currency_problem
 from workflow.decide import check_text, decide, kind_of
 from workflow.definition import WorkflowDefinition
@@ -59,8 +59,6 @@ from workflow.merchant import NO_LOG, MerchantStanding, seen_with, with_standing
 from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, Evidence, NewCase, from_iso, to_iso
 from workflow.text import free_text, identifier, is_identifier
 
-EVENTS = EventRow.__table__  # type: ignore[attr-defined]
-MESSAGES = MessageRow.__table__  # type: ignore[attr-defined]
 MAX_PAGE = 200
 # Rows one list page may examine (read and have Cedar decide) before it answers with what
 # it found: a bound on the work a request can cause, whatever a desk's view rules hide.
@@ -434,9 +432,6 @@ class CaseService:
 
 
 # --- the command path, usable inside a caller's transaction (timers use it) ----
-
-
-BLOBS = BlobRow.__table__  # type: ignore[attr-defined]
 
 
 def store_blob(session: Session, digest: str, content: bytes) -> None:

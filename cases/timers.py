@@ -21,8 +21,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from cases.codec import snapshot_from_json
-from cases.projection import CASES, TIMERS, timer_values
+from cases.projection import timer_values
 from cases.service import (
     CaseService,
     UnitOfWork,
@@ -37,6 +36,8 @@ from policies.base import require
 from policies.visibility import FALSE, TRUE
 from sla.calendar import Calendar
 from sla.timers import calendar_for, elapsed, plan_timer, remaining, replan, resume_plan
+from store.codec import snapshot_from_json
+from store.tables import CASES, TIMERS
 from workflow.decide import decide
 from workflow.definition import TimerDef, WorkflowDefinition
 from workflow.errors import ConflictError, DisputeError, InvalidCommandError, TransitionNotAllowedError

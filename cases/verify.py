@@ -25,7 +25,6 @@ from cases.audit import (
     CASE_ROW_COLUMNS,
     CHAIN_COLUMNS,
     EVENT_COLUMNS,
-    EVENTS,
     CaseRowTuple,
     ChainRow,
     Damage,
@@ -38,12 +37,9 @@ from cases.audit import (
     first_chain_break,
     snapshot_read,
 )
-from cases.chain import GENESIS_HASH
 from cases.checkpoints import (
     CASE_LOGS,
     EMPTY_DELTA,
-    HEADS,
-    MERCHANT_HEADS,
     MERCHANT_LOGS,
     Checkpoint,
     Head,
@@ -56,10 +52,10 @@ from cases.checkpoints import (
     latest_checkpoint,
     leaf_hash,
 )
-from cases.db import Database
-from cases.merchants import MERCHANT_EVENTS, MERCHANTS
-from cases.projection import CASES
 from cases.registry import WorkflowRegistry
+from store.db import Database
+from store.tables import CASES, CHECKPOINT_HEADS, CHECKPOINT_MERCHANT_HEADS, EVENTS, MERCHANT_EVENTS, MERCHANTS
+from workflow.chain import GENESIS_HASH
 from workflow.errors import NotFoundError
 
 PAGE_SIZE = 200
@@ -267,7 +263,7 @@ def _tally(
 def _known(session: Session, case_id: str) -> bool:
     """Has the case a row, or did a checkpoint see it? (Its events were looked at already.)"""
     in_cases = select(CASES.c.id).where(CASES.c.id == case_id)
-    in_heads = select(HEADS.c.case_id).where(HEADS.c.case_id == case_id).limit(1)
+    in_heads = select(CHECKPOINT_HEADS.c.case_id).where(CHECKPOINT_HEADS.c.case_id == case_id).limit(1)
     return session.execute(in_cases).first() is not None or session.execute(in_heads).first() is not None
 
 
@@ -298,9 +294,11 @@ def check_cases(
     logs = merchant_flags_by_seq(session, ids, damaged) if replay else None
     heads: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
     for r in session.execute(
-        select(HEADS.c.case_id, HEADS.c.checkpoint, HEADS.c.seq, HEADS.c.hash)
-        .where(HEADS.c.case_id.in_(ids))
-        .order_by(HEADS.c.case_id, HEADS.c.checkpoint)
+        select(
+            CHECKPOINT_HEADS.c.case_id, CHECKPOINT_HEADS.c.checkpoint, CHECKPOINT_HEADS.c.seq, CHECKPOINT_HEADS.c.hash
+        )
+        .where(CHECKPOINT_HEADS.c.case_id.in_(ids))
+        .order_by(CHECKPOINT_HEADS.c.case_id, CHECKPOINT_HEADS.c.checkpoint)
     ):
         heads[r.case_id].append((r.checkpoint, r.seq, r.hash))
     columns = CHAIN_COLUMNS if not replay else EVENT_COLUMNS
@@ -414,10 +412,13 @@ def missing_cases(session: Session) -> Iterator[Damage]:
     for case_id in orphaned:
         yield Damage(case_id, 0, "deleted", "the case row is missing; its events remain")
     lost = session.execute(
-        select(HEADS.c.case_id, func.min(HEADS.c.checkpoint).label("since"))
-        .where(~exists().where(CASES.c.id == HEADS.c.case_id), ~exists().where(EVENTS.c.case_id == HEADS.c.case_id))
-        .group_by(HEADS.c.case_id)
-        .order_by(HEADS.c.case_id)
+        select(CHECKPOINT_HEADS.c.case_id, func.min(CHECKPOINT_HEADS.c.checkpoint).label("since"))
+        .where(
+            ~exists().where(CASES.c.id == CHECKPOINT_HEADS.c.case_id),
+            ~exists().where(EVENTS.c.case_id == CHECKPOINT_HEADS.c.case_id),
+        )
+        .group_by(CHECKPOINT_HEADS.c.case_id)
+        .order_by(CHECKPOINT_HEADS.c.case_id)
     )
     for row in lost:
         yield Damage(row.case_id, 1, "deleted", f"checkpoint #{row.since} saw this case; its row and log are gone")
@@ -439,7 +440,7 @@ def check_merchants(
     if ids is None:
         logged = select(MERCHANT_EVENTS.c.merchant_id).distinct()
         rows = select(MERCHANTS.c.merchant_id)
-        checkpointed = select(MERCHANT_HEADS.c.merchant_id).distinct()
+        checkpointed = select(CHECKPOINT_MERCHANT_HEADS.c.merchant_id).distinct()
         ids = sorted(
             set(session.execute(logged).scalars())
             | set(session.execute(rows).scalars())
@@ -462,9 +463,13 @@ def check_merchants(
         heads = [
             (r.checkpoint, r.seq, r.hash)
             for r in session.execute(
-                select(MERCHANT_HEADS.c.checkpoint, MERCHANT_HEADS.c.seq, MERCHANT_HEADS.c.hash)
-                .where(MERCHANT_HEADS.c.merchant_id == merchant_id)
-                .order_by(MERCHANT_HEADS.c.checkpoint)
+                select(
+                    CHECKPOINT_MERCHANT_HEADS.c.checkpoint,
+                    CHECKPOINT_MERCHANT_HEADS.c.seq,
+                    CHECKPOINT_MERCHANT_HEADS.c.hash,
+                )
+                .where(CHECKPOINT_MERCHANT_HEADS.c.merchant_id == merchant_id)
+                .order_by(CHECKPOINT_MERCHANT_HEADS.c.checkpoint)
             )
         ]
         if not rows_ and head is None and not heads:

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cases.chain import GENESIS_HASH, event_from_body
-from cases.models import EventRow
 from cases.registry import WorkflowRegistry
 from cases.timers import SlaClocks
 from policies.base import Authorizer
+from store.tables import EVENTS
+from workflow.chain import GENESIS_HASH, event_from_body
 from workflow.decide import decide, kind_of
 from workflow.definition import WorkflowDefinition
 from workflow.errors import DisputeError
@@ -41,7 +41,6 @@ from workflow.machine import WorkflowMachine, machine_for
 from workflow.merchant import recorded_standing, seen_with
 from workflow.model import SYSTEM, Actor, CaseSnapshot, Command, from_iso
 
-EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 _ID_KEYS = ("offer_id", "request_id", "evidence_id")
 FLAG_EVENTS = ("flag_raised", "flag_cleared")
 

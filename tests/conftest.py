@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
-import cases.models  # noqa: F401  (registers the tables)
-from cases.db import make_engine
+import store.tables  # noqa: F401  (registers the tables)
+from store.db import make_engine
 
 PG_URL = os.environ.get("DISPUTES_TEST_DATABASE_URL", "")
 REQUIRE_PG = os.environ.get("DISPUTES_REQUIRE_POSTGRES") == "1"

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from api.app import create_app
-from cases.models import BlobRow, EventRow
+from store.tables import BLOBS, EVENTS
 from tests.api.conftest import Api
 from tests.api.live import serve
 
@@ -111,7 +111,7 @@ def assert_too_large(response: httpx2.Response, cap: int) -> None:
 def test_streamed_bodies_over_the_cap_get_413_and_store_nothing(api_factory: Callable[..., Api]) -> None:
     api = capped_api(api_factory)
     routes = targets(api)
-    events, blobs = count(api, EventRow.__table__), count(api, BlobRow.__table__)  # type: ignore[attr-defined]
+    events, blobs = count(api, EVENTS), count(api, BLOBS)
     for name, (path, headers, body, cap) in routes.items():
         for key in ({}, {"Idempotency-Key": f"big-{name}"}):
             oversize = body(cap + 1)
@@ -119,7 +119,7 @@ def test_streamed_bodies_over_the_cap_get_413_and_store_nothing(api_factory: Cal
             assert_too_large(chunked, cap)
             lying = stream_post(api, path, oversize, {**headers, **key, "Content-Length": "100"}, chunk=700)
             assert_too_large(lying, cap)
-    assert (count(api, EventRow.__table__), count(api, BlobRow.__table__)) == (events, blobs)  # type: ignore[attr-defined]
+    assert (count(api, EVENTS), count(api, BLOBS)) == (events, blobs)
     # At the cap itself the body is read and judged as usual.
     path, headers, body, cap = routes["file"]
     assert stream_post(api, path, body(cap), headers, chunk=700).status_code == 201
@@ -175,7 +175,7 @@ def _chunked(port: int, path: str, headers: dict[str, str], data: bytes) -> tupl
 def test_a_real_server_answers_chunked_oversize_bodies_413(api_factory: Callable[..., Api]) -> None:
     api = capped_api(api_factory)
     routes = targets(api)
-    events = count(api, EventRow.__table__)  # type: ignore[attr-defined]
+    events = count(api, EVENTS)
     with serve(create_app(api.settings, service=api.service)) as base:
         port = int(base.rsplit(":", 1)[1])
         for name, (path, headers, body, cap) in routes.items():
@@ -185,4 +185,4 @@ def test_a_real_server_answers_chunked_oversize_bodies_413(api_factory: Callable
                 assert problem["limit"] == cap
         status, _ = _chunked(port, routes["file"][0], routes["file"][1], json_body(BODY_CAP))
         assert status == 201
-    assert count(api, EventRow.__table__) > events  # type: ignore[attr-defined]
+    assert count(api, EVENTS) > events

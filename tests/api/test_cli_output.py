@@ -28,10 +28,9 @@ from api.app import build_service
 from api.cli import app
 from api.settings import Settings, get_settings
 from api.terminal import escape_controls, plain, shown
-from cases.mediators import MEDIATORS
-from cases.projection import CASES
 from cases.service import CaseService, UnitOfWork
 from sla.clock import ManualClock
+from store.tables import CASES, MEDIATORS
 from tests.cases.helpers import T0
 from workflow.events import Event
 from workflow.model import Actor

@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, select
 
 from api.app import create_app
 from cases import idempotency
-from cases.models import EventRow
+from store.tables import EVENTS, IDEMPOTENCY_KEYS
 from tests.api.conftest import Api
 from tests.api.live import serve
 
@@ -43,7 +43,7 @@ def run_parallel(count: int, call: Callable[[httpx2.Client], httpx2.Response]) -
 
 
 def count_events(api: Api, case_id: str | None = None) -> int:
-    events = EventRow.__table__  # type: ignore[attr-defined]
+    events = EVENTS
     stmt = select(func.count()).select_from(events)
     if case_id:
         stmt = stmt.where(events.c.case_id == case_id)
@@ -119,7 +119,7 @@ def _hold_key(api: Api, key: str, body: bytes, answer: bytes) -> tuple[Any, Any]
         connection = connection.execution_options(sqlite_immediate=True)
     transaction = connection.begin()
     connection.execute(
-        insert(idempotency.KEYS).values(
+        insert(IDEMPOTENCY_KEYS).values(
             scope="consumer:c-1",
             key=key,
             fingerprint=fingerprint,

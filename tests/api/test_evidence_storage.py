@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from cases.service import BLOBS, store_blob
+from cases.service import store_blob
+from store.tables import BLOBS
 from tests.api.conftest import Api
 from workflow.model import Actor
 

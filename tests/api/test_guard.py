@@ -20,7 +20,7 @@ from sqlalchemy import event, func, select
 from api.auth import mint_token
 from api.middleware import GuardMiddleware, TokenBuckets, client_address
 from api.settings import DEV_SECRET, Settings
-from cases.idempotency import KEYS
+from store.tables import IDEMPOTENCY_KEYS
 from tests.api.conftest import Api
 from tests.cases.helpers import T0
 
@@ -111,7 +111,7 @@ def test_no_database_work_before_authentication(api: Api, headers: dict[str, str
         assert api.client.get(f"/v1/cases/{case['id']}", headers=headers).status_code == 401
     assert seen == [], seen
     with api.service.db.read() as session:
-        assert session.execute(select(func.count()).select_from(KEYS)).scalar_one() == 0
+        assert session.execute(select(func.count()).select_from(IDEMPOTENCY_KEYS)).scalar_one() == 0
 
 
 def test_failed_authentications_are_throttled_per_client_address(api_factory: Any) -> None:

@@ -17,13 +17,9 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from cases.models import EventRow, MediatorRow, MessageRow
-from cases.projection import CASES
+from store.tables import CASES, EVENTS, MEDIATORS, MESSAGES
 from tests.api.conftest import Api
 
-MESSAGES = MessageRow.__table__  # type: ignore[attr-defined]
-EVENTS = EventRow.__table__  # type: ignore[attr-defined]
-MEDIATORS = MediatorRow.__table__  # type: ignore[attr-defined]
 FILING: dict[str, Any] = {
     "merchant_id": "m-1",
     "category": "not_received",

@@ -25,14 +25,13 @@ from sqlalchemy import func, select
 
 from api.auth import mint_token
 from api.settings import Settings
-from cases.db import Database
-from cases.models import EventRow
+from store.db import Database
+from store.tables import EVENTS
 from tests.api.crash_server import KILL_AFTER
 from tests.api.live import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENTS = EventRow.__table__  # type: ignore[attr-defined]
-KEYS = 24
+IDEMPOTENCY_KEYS = 24
 CRASHES = 3
 CLIENTS = 4
 
@@ -136,7 +135,7 @@ def send_all(port: int, token: str, keys: list[str], answers: dict[str, list[tup
 
 def test_kill_9_after_commits_never_files_a_key_twice(db_url: str, tmp_path: Path) -> None:
     token = mint_token(Settings(), sub="c-kill", role="consumer", now=datetime.now(UTC), ttl=timedelta(hours=1))
-    keys = [f"kill-{i:02d}" for i in range(KEYS)]
+    keys = [f"kill-{i:02d}" for i in range(IDEMPOTENCY_KEYS)]
     answers: dict[str, list[tuple[int, bytes, bool]]] = {}
     log = tmp_path / "server.log"
     rng = random.Random(16)
@@ -174,6 +173,6 @@ def test_kill_9_after_commits_never_files_a_key_twice(db_url: str, tmp_path: Pat
             }
     finally:
         database.dispose()
-    assert per_key == dict.fromkeys(keys, 1) and filed == KEYS, per_key
+    assert per_key == dict.fromkeys(keys, 1) and filed == IDEMPOTENCY_KEYS, per_key
     ids = {json.loads(answers[key][0][1])["id"] for key in keys}
-    assert len(ids) == KEYS
+    assert len(ids) == IDEMPOTENCY_KEYS

@@ -22,11 +22,10 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
 import cases.service
-from cases.db import Database
-from cases.models import EventRow, MessageRow
-from cases.projection import CASES, TIMERS
 from cases.service import CaseService, decode_cursor, load_snapshot
 from policies.cedar import DEFAULT_POLICY_DIR, CedarAuthorizer, load_policy_dir
+from store.db import Database
+from store.tables import CASES, EVENTS, MESSAGES, TIMERS
 from tests.api.conftest import Api
 from tests.cases.helpers import new_case
 from workflow.model import SYSTEM, Actor, CaseSnapshot
@@ -120,7 +119,7 @@ def build(service: CaseService, spec: tuple[int, int, str, int, str, str]) -> No
 def clear(db: Database) -> None:
     """Remove every case (the tables filing, assigning, escalating and withdrawing write)."""
     with db.write() as session:
-        for table in (EventRow.__table__, MessageRow.__table__, TIMERS, CASES):  # type: ignore[attr-defined]
+        for table in (EVENTS, MESSAGES, TIMERS, CASES):
             session.execute(delete(table))
 
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from cases.db import Database
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService, UnitOfWork, file_case, load_snapshot
 from policies.base import AllowAllAuthorizer
 from sla.clock import ManualClock
+from store.db import Database
 from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, TEST_MEDIATORS, new_case, register_mediators
 from workflow.decide import decide
 from workflow.model import Actor, CaseSnapshot, Command

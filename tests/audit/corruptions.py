@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlmodel import Session
 
-from cases.audit import EVENTS, replay
-from cases.chain import canonical_bytes, link, seal
-from cases.merchants import MERCHANT_EVENTS, MERCHANTS
-from cases.projection import CASES, case_values
+from cases.audit import replay
+from cases.projection import case_values
 from cases.registry import WorkflowRegistry
+from store.tables import CASES, EVENTS, MERCHANT_EVENTS, MERCHANTS
+from workflow.chain import canonical_bytes, link, seal
 from workflow.events import RecordedEvent
 from workflow.merchant import MERCHANT_FLAGGED, MerchantEvent
 from workflow.model import from_iso

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cases.audit import first_chain_break
-from cases.chain import GENESIS_HASH, seal
+from workflow.chain import GENESIS_HASH, seal
 from workflow.events import RecordedEvent
 
 CASE = "DSP-01JH3K8V9Q-7TZ4XW"

@@ -19,9 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import delete, text, update
 from sqlmodel import Session
 
-from cases.chain import GENESIS_HASH, canonical_bytes, link
 from cases.checkpoints import (
-    CHECKPOINTS,
     EMPTY_ROOT,
     TRY_CHECKPOINT_LOCK,
     AuditIntegrityError,
@@ -46,10 +44,12 @@ from cases.checkpoints import (
     verify_inclusion,
     write_checkpoint,
 )
-from cases.db import Database
 from cases.service import CaseService
+from store.db import Database
+from store.tables import CHECKPOINTS
 from tests.audit.builders import build_cases, extend_cases
 from tests.cases.helpers import CONSUMER, T0, new_case
+from workflow.chain import GENESIS_HASH, canonical_bytes, link
 from workflow.errors import NotFoundError
 from workflow.merchant import MerchantEvent
 

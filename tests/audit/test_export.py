@@ -22,8 +22,6 @@ from sqlalchemy import delete, update
 from sqlmodel import Session
 
 from cases.checkpoints import (
-    CHECKPOINTS,
-    MERCHANT_HEADS,
     Checkpoint,
     append_checkpoint,
     checkpoint_document,
@@ -34,6 +32,7 @@ from cases.checkpoints import (
 from cases.export import export_jsonl, iter_export
 from cases.service import CaseService
 from cases.verify import verify_database
+from store.tables import CHECKPOINT_MERCHANT_HEADS, CHECKPOINTS
 from tests.audit.builders import build_cases, extend_cases
 from tests.cases.helpers import CONSUMER, MEDIATOR, T0, new_case, set_merchant_flag
 from workflow.errors import NotFoundError
@@ -407,7 +406,9 @@ def as_v1(session: Session, checkpoint: Checkpoint, key: Ed25519PrivateKey) -> N
             merchant_delta_hash=None,
         )
     )
-    session.execute(delete(MERCHANT_HEADS).where(MERCHANT_HEADS.c.checkpoint == checkpoint.number))
+    session.execute(
+        delete(CHECKPOINT_MERCHANT_HEADS).where(CHECKPOINT_MERCHANT_HEADS.c.checkpoint == checkpoint.number)
+    )
 
 
 def format_1(lines: list[dict[str, object]]) -> list[dict[str, object]]:

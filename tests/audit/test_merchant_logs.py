@@ -17,14 +17,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
-from cases.chain import GENESIS_HASH, link
-from cases.checkpoints import MERCHANT_HEADS, write_checkpoint
-from cases.merchants import MERCHANT_EVENTS, MERCHANTS, append_merchant_event
+from cases.checkpoints import write_checkpoint
+from cases.merchants import append_merchant_event
 from cases.service import CaseService
 from cases.verify import check_checkpoints, check_merchants, check_root, verify_database
+from store.tables import CHECKPOINT_MERCHANT_HEADS, MERCHANT_EVENTS, MERCHANTS
 from tests.audit.builders import make_fast_service
 from tests.audit.corruptions import MERCHANT_CORRUPTIONS, MerchantTarget
 from tests.cases.helpers import CONSUMER, MEDIATOR, T0, new_case, set_merchant_flag
+from workflow.chain import GENESIS_HASH, link
 from workflow.merchant import MERCHANT_FLAGGED
 
 # Merchant -> events before the checkpoint, events after it.
@@ -153,7 +154,7 @@ def test_tampered_merchant_heads_of_a_checkpoint_are_reported(logs: Logs) -> Non
     service = logs.service
     with service.db.write() as session:
         assert check_root(session) == []
-        session.execute(delete(MERCHANT_HEADS).where(MERCHANT_HEADS.c.merchant_id == "m-2"))
+        session.execute(delete(CHECKPOINT_MERCHANT_HEADS).where(CHECKPOINT_MERCHANT_HEADS.c.merchant_id == "m-2"))
     with service.db.read() as session:
         problems = check_checkpoints(session).problems
     # The stored heads no longer hash to the signed delta nor give the signed root; nor does the

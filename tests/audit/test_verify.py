@@ -9,18 +9,19 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, select, text, update
 
-from cases.audit import EVENTS, replay, verify_case
-from cases.chain import GENESIS_HASH, link
-from cases.checkpoints import HEADS, generate_signing_key, public_key_hex, write_checkpoint
-from cases.codec import snapshot_to_json
-from cases.projection import CASES, case_values
+from cases.audit import replay, verify_case
+from cases.checkpoints import generate_signing_key, public_key_hex, write_checkpoint
+from cases.projection import case_values
 from cases.service import CaseService
 from cases.timers import fire_due_timers
 from cases.verify import CheckpointProblem, VerifyReport, verify_database
 from sla.clock import ManualClock
+from store.codec import snapshot_to_json
+from store.tables import CASES, CHECKPOINT_HEADS, EVENTS
 from tests.audit.builders import build_cases, extend_cases
 from tests.audit.corruptions import forged_row
 from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0, make_clocked_service, new_case
+from workflow.chain import GENESIS_HASH, link
 from workflow.errors import NotFoundError
 
 
@@ -130,7 +131,11 @@ def test_tampered_checkpoint_tables_and_foreign_keys_are_reported(
     assert [(p.number, p.kind) for p in report.checkpoint_problems] == [(1, "key"), (2, "key")]
     with service.db.write() as session:
         # Hide checkpoint #1's head of a case: its signed delta no longer matches.
-        session.execute(delete(HEADS).where(HEADS.c.case_id == built.case_ids[4], HEADS.c.checkpoint == 1))
+        session.execute(
+            delete(CHECKPOINT_HEADS).where(
+                CHECKPOINT_HEADS.c.case_id == built.case_ids[4], CHECKPOINT_HEADS.c.checkpoint == 1
+            )
+        )
     report = verify_database(service.db, service.registry, all_roots=True)
     found = {(p.number, p.kind) for p in report.checkpoint_problems}
     assert {(1, "delta"), (1, "root"), (2, "root")} <= found

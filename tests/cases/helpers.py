@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cases.db import Database
 from cases.mediators import MAX_CAPACITY, add_mediator, list_mediators
 from cases.merchants import append_merchant_event
 from cases.registry import WorkflowRegistry
@@ -18,6 +17,7 @@ from policies.base import Authorizer
 from policies.cedar import CedarAuthorizer, load_policy_dir, packaged_policies
 from sla.clock import ManualClock
 from sla.config import default_calendars
+from store.db import Database
 from workflow.merchant import MERCHANT_FLAGGED, MerchantEvent
 from workflow.model import Actor, NewCase
 

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
-from cases.db import make_engine
-from cases.projection import CASES, TIMERS
 from cases.service import CaseFilters, CaseService, decode_cursor, list_query
 from cases.timers import fire_due_timers
 from sla.clock import ManualClock
+from store.db import make_engine
+from store.tables import CASES, TIMERS
 from tests.cases.helpers import (
     AUDITOR,
     CONSUMER,

@@ -9,7 +9,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cases.chain import canonical_bytes
+from workflow.chain import canonical_bytes
 
 _scalars = (
     st.none()

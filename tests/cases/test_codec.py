@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cases import codec
+from store import codec
 from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, TimerState
 
 # Any text a request may carry: quotes, backslashes, control characters, CJK, emoji;

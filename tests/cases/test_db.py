@@ -1,4 +1,4 @@
-"""cases.db and cases.sql below the service: SQLite writers, driver-level statements."""
+"""store.db and store.fastpath below the service: SQLite writers, driver-level statements."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, even
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from cases.db import Database, UTCDateTime
-from cases.sql import Prepared
+from store.db import Database, UTCDateTime
+from store.fastpath import Prepared
 
 METADATA = MetaData()
 ROWS = Table(

@@ -14,13 +14,14 @@ from sqlalchemy import event, select
 from sqlmodel import SQLModel
 
 from cases.audit import verify_case
-from cases.db import make_engine
 from cases.intake import DeskIntake, install_intake, route_waiting
-from cases.mediators import MEDIATORS, MediatorExistsError, add_mediator, list_mediators, update_mediator
+from cases.mediators import MediatorExistsError, add_mediator, list_mediators, update_mediator
 from cases.service import CaseService
 from cases.timers import fire_due_timers
 from policies.cedar import DEFAULT_POLICY_DIR, load_policy_dir
 from sla.clock import ManualClock
+from store.db import make_engine
+from store.tables import MEDIATORS
 from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, T0, make_clocked_service, new_case
 from workflow.errors import InvalidCommandError, NotFoundError
 from workflow.model import Actor

@@ -21,13 +21,13 @@ from sqlmodel import Session, SQLModel
 from cases.audit import replay
 from cases.intake import DeskIntake, IntakePaths
 from cases.merchants import merchant_log, standing_of
-from cases.projection import CASES
 from cases.reports import evaluate_merchants
 from cases.service import CaseService, file_case
 from cases.timers import fire_due_timers
 from cases.verify import verify_database
 from cases.whatif import what_if_case
 from sla.clock import ManualClock
+from store.tables import CASES
 from tests.cases.helpers import (
     CONSUMER,
     MEDIATOR,

@@ -14,19 +14,16 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Table, insert, inspect, select
 from sqlmodel import SQLModel
 
-from cases import schema
-from cases.audit import EVENTS
-from cases.chain import GENESIS_HASH, canonical_bytes, link
-from cases.db import make_engine
-from cases.merchants import MERCHANT_EVENTS, MERCHANTS
-from cases.projection import CASES, TIMERS
-from cases.reports import FLAGS
 from cases.service import CaseFilters, CaseService, UnitOfWork, load_snapshot
 from cases.timers import fire_due_timers
 from cases.verify import verify_database
 from sla.clock import ManualClock
+from store import schema
+from store.db import make_engine
+from store.tables import CASES, EVENTS, MERCHANT_EVENTS, MERCHANT_FLAGS, MERCHANTS, TIMERS
 from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0, make_clocked_service, make_service, new_case
 from tests.conftest import _postgres_schema_url
+from workflow.chain import GENESIS_HASH, canonical_bytes, link
 from workflow.errors import PolicyDeniedError
 from workflow.events import Event
 from workflow.model import SYSTEM, Actor
@@ -228,7 +225,7 @@ def _cases_flagged_the_old_way(url: str) -> tuple[dict[str, str], dict[Table, li
         with service.db.write() as session:
             for merchant_id, cleared in (("m-1", None), ("m-3", T0)):
                 session.execute(
-                    insert(FLAGS).values(
+                    insert(MERCHANT_FLAGS).values(
                         merchant_id=merchant_id,
                         raised_at=T0 - timedelta(hours=1),
                         evaluated_at=T0,

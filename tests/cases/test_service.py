@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select, text
 
 from cases.audit import replay, verify_case
-from cases.models import EventRow
 from cases.service import CaseFilters, CaseService, decode_cursor
 from cases.timers import fire_due_timers
 from sla.clock import ManualClock
+from store.tables import EVENTS
 from tests.cases.helpers import (
     AUDITOR,
     CONSUMER,
@@ -114,7 +114,7 @@ def test_sixteen_threads_one_winner_per_version(service: CaseService) -> None:
     final = service.get(actor=MEDIATOR, case_id=case.id)
     assert final.version == 3
     with service.db.read() as session:
-        events = EventRow.__table__  # type: ignore[attr-defined]
+        events = EVENTS
         seqs = session.execute(select(events.c.seq).where(events.c.case_id == case.id).order_by(events.c.seq)).all()
         assert [s for (s,) in seqs] == [1, 2, 3]
         assert verify_case(session, service.registry, case.id) == []

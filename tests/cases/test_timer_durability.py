@@ -14,16 +14,14 @@ from functools import partial
 
 from sqlalchemy import func, select
 
-from cases.models import EventRow
-from cases.projection import CASES
 from cases.service import CaseService
 from cases.timers import fire_due_timers
 from sla.clock import ManualClock
 from sla.ticker import Ticker
+from store.tables import CASES, EVENTS
 from tests.cases.helpers import CONSUMER, T0, make_clocked_service, new_case
 
 COUNT = int(os.environ.get("DURABILITY_TIMERS", "1000"))
-EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 
 def fill(service: CaseService, clock: ManualClock) -> None:

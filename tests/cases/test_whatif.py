@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from cases.audit import verify_case
-from cases.models import EventRow
 from cases.service import CaseService, UnitOfWork, load_snapshot
 from cases.timers import SlaClocks, fire_due_timers
 from cases.whatif import what_if_case
 from sla.clock import ManualClock
 from sla.config import default_calendars
+from store.tables import EVENTS
 from tests.cases.helpers import (
     AUDITOR,
     CONSUMER,
@@ -34,7 +34,6 @@ from workflow.model import SYSTEM, Actor, CaseSnapshot, Command
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WORKFLOW = (ROOT / "workflow" / "definitions" / "consumer_dispute.yaml").read_text(encoding="utf-8")
-EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 
 def test_changed_rules_report_refusals_and_other_destinations(db_url: str, tmp_path: Path) -> None:

@@ -15,9 +15,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bench.lifecycles import PLANS, Books, CaseRun, Step
-from cases.audit import EVENTS
-from cases.db import Database
-from cases.projection import CASES, TIMERS
+from store.db import Database
+from store.tables import CASES, EVENTS, TIMERS
 
 SYSTEM_ID = "system"
 TIMER_TYPES = frozenset(

@@ -23,15 +23,14 @@ from sqlalchemy.pool import NullPool
 from api.app import create_app
 from api.auth import mint_token
 from api.settings import Settings
-from cases import db as db_module
-from cases import schema
-from cases.audit import EVENTS
-from cases.db import make_engine
-from cases.projection import CASES
 from cases.service import CaseService
 from cases.timers import SlaClocks
 from cases.verify import verify_database
 from sla.config import default_calendars
+from store import db as db_module
+from store import schema
+from store.db import make_engine
+from store.tables import CASES, EVENTS
 from tests.cases.helpers import make_service
 
 pytestmark = pytest.mark.postgres

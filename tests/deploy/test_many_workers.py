@@ -32,9 +32,9 @@ from bench.cluster import (
     ticker,
 )
 from bench.lifecycles import CLOSE_RACE, Books, CaseRun, LifecycleClient
-from cases.db import Database
 from cases.registry import WorkflowRegistry
 from cases.verify import verify_database
+from store.db import Database
 from tests.deploy.checks import check_books, check_timers
 
 pytestmark = pytest.mark.postgres

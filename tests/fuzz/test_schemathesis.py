@@ -39,10 +39,10 @@ from sqlmodel import SQLModel
 from api.app import create_app
 from api.auth import mint_token
 from api.settings import Settings
-from cases.db import make_engine
 from cases.timers import SlaClocks
 from sla.clock import ManualClock
 from sla.config import default_calendars
+from store.db import make_engine
 from tests.cases.helpers import T0, make_service, new_case
 from workflow.model import Actor
 

@@ -1,13 +1,19 @@
-"""SQLModel tables. The event log is the truth; every other table is a projection of it."""
+"""The tables, declared once with SQLModel and exported as typed SQLAlchemy ``Table`` constants.
+
+The event log is the truth; every other table is a projection of it. Every read and write
+goes through SQLAlchemy Core on the constants at the end of this module (``CASES``,
+``EVENTS``, ...): the classes only declare the columns, indexes and constraints (and give
+Alembic its metadata); nothing uses SQLModel's ORM sessions.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, LargeBinary, Text, UniqueConstraint, false
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, LargeBinary, Table, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
-from cases.db import UTCDateTime
+from store.db import UTCDateTime
 
 # SQLite autoincrements only INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 _BigPK = BigInteger().with_variant(Integer(), "sqlite")
@@ -337,3 +343,25 @@ class MerchantRow(SQLModel, table=True):
     head_hash: str = Field(max_length=64)
     flagged: bool = Field(sa_column=Column(Boolean, nullable=False))
     updated_at: datetime = Field(sa_column=_utc())
+
+
+# The tables as SQLAlchemy Core sees them, exported once (typed: no ``__table__`` lookups).
+_TABLES = SQLModel.metadata.tables
+CASES: Table = _TABLES["cases"]
+EVENTS: Table = _TABLES["events"]
+OFFERS: Table = _TABLES["offers"]
+EVIDENCE: Table = _TABLES["evidence"]
+BLOBS: Table = _TABLES["blobs"]
+MESSAGES: Table = _TABLES["messages"]
+TIMERS: Table = _TABLES["timers"]
+WORKFLOW_VERSIONS: Table = _TABLES["workflow_versions"]
+POLICY_VERSIONS: Table = _TABLES["policy_versions"]
+IDEMPOTENCY_KEYS: Table = _TABLES["idempotency_keys"]
+CHECKPOINTS: Table = _TABLES["checkpoints"]
+CHECKPOINT_HEADS: Table = _TABLES["checkpoint_heads"]
+CHECKPOINT_MERCHANT_HEADS: Table = _TABLES["checkpoint_merchant_heads"]
+AUDIT_READS: Table = _TABLES["audit_reads"]
+MEDIATORS: Table = _TABLES["mediators"]
+MERCHANT_FLAGS: Table = _TABLES["merchant_flags"]
+MERCHANT_EVENTS: Table = _TABLES["merchant_events"]
+MERCHANTS: Table = _TABLES["merchants"]

@@ -1,4 +1,4 @@
-"""Alembic environment: runs against the connection handed in by cases.schema."""
+"""Alembic environment: runs against the connection handed in by store.schema."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from alembic import context
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-import cases.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from cases.db import UTCDateTime
+import store.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store.db import UTCDateTime
 
 target_metadata = SQLModel.metadata
 config = context.config
 connection = config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through `disputes db upgrade` (cases.schema), which supplies a connection")
+    raise RuntimeError("run migrations through `disputes db upgrade` (store.schema), which supplies a connection")
 
 
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
