@@ -24,16 +24,17 @@ from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
 from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports
 from api.settings import DEV_SIGNING_KEY_FILE, Settings, get_settings
-from cases.checkpoints import generate_signing_key, load_signing_key, private_key_pem, write_checkpoint
-from cases.desk import Desk, load_desk, part_path, try_load_desk
+from audit.checkpoints import write_checkpoint
+from audit.keys import generate_signing_key, load_signing_key, private_key_pem
 from cases.intake import DeskIntake, install_intake
 from cases.registry import WorkflowRegistry
-from cases.reports import evaluate_merchants
 from cases.service import CaseService
 from cases.timers import SlaClocks, fire_due_timers, reschedule_running
+from desk.loader import Desk, load_desk, part_path, try_load_desk
 from policies.base import AllowAllAuthorizer
 from policies.cedar import DEFAULT_POLICY_DIR
 from policies.store import PolicyStore
+from reports.supervision import evaluate_merchants
 from sla.clock import Clock, SystemClock
 from sla.ticker import Ticker
 from store.db import Database
@@ -70,7 +71,7 @@ def policy_dir(settings: Settings) -> Path:
 
 def build_service(settings: Settings, *, clock: Clock | None = None, desk: Desk | None = None) -> CaseService:
     """The service running the configured desk (DISPUTES_CONFIG_DIR; unset: the packaged default
-    desk). Raises :class:`cases.desk.InvalidDeskError` naming every problem if the desk is unsound."""
+    desk). Raises :class:`desk.loader.InvalidDeskError` naming every problem if the desk is unsound."""
     desk = desk or load_desk(settings.config_dir)
     registry = WorkflowRegistry(list(desk.workflows), default=desk.default_workflow)
     store: PolicyStore | None = None

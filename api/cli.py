@@ -25,23 +25,28 @@ from api.demo import DEMO_COMMANDS, create_demo
 from api.plural import quantity
 from api.settings import Settings, get_settings
 from api.terminal import SafeConsole, plain, shown
-from cases.audit import replay
-from cases.checkpoints import public_key_hex, write_checkpoint
-from cases.desk import PACKAGED_WORKFLOWS, InvalidDeskError, load_workflows, part_path
-from cases.export import export_jsonl
+from audit.checkpoints import write_checkpoint
+from audit.export import export_jsonl
+from audit.keys import public_key_hex
+from audit.replay import replay
+from audit.verify import VerifyReport, verify_database
+from audit.whatif import what_if_case
 from cases.intake import DeskIntake, IntakePaths, route_waiting, service_calendars
 from cases.mediators import add_mediator, list_mediators, update_mediator
-from cases.reports import evaluate_merchants, hotspots_report, merchants_report, satisfaction_report, sla_report
 from cases.service import CaseService
 from cases.timers import SlaClocks, fire_due_timers
-from cases.verify import VerifyReport, verify_database
-from cases.whatif import what_if_case
+from desk.loader import PACKAGED_WORKFLOWS, InvalidDeskError, load_workflows, part_path
 from intake.classify import Classifier, load_classification
 from intake.classify import summary as classification_summary
 from intake.priority import load_priority
 from intake.supervision import load_supervision
 from policies.cedar import load_policy_dir
 from policies.lint import check_policies
+from reports.hotspots import hotspots_report
+from reports.merchants import merchants_report
+from reports.satisfaction import satisfaction_report
+from reports.sla import sla_report
+from reports.supervision import evaluate_merchants
 from sla.clock import ManualClock, SystemClock
 from store import schema
 from store.db import make_engine

@@ -17,11 +17,12 @@ from rich.table import Table
 from api.plural import quantity
 from api.settings import Settings, get_settings
 from api.terminal import SafeConsole, escape_controls, plain, shown
-from cases.desk import Desk, try_load_desk, write_packaged_desk
-from cases.scenarios import ScenarioFileError, check_scenarios, load_scenarios, run_scenarios
+from desk.loader import Desk, try_load_desk, write_packaged_desk
 from intake.classify import ClassificationRules
 from intake.priority import PriorityRules
 from intake.supervision import SupervisionRules
+from scenarios.files import ScenarioFileError, check_scenarios, load_scenarios
+from scenarios.runner import run_scenarios
 from workflow.definition import Problem
 
 config_app = typer.Typer(help="Desk configuration directories: check, reload, start one.", no_args_is_help=True)

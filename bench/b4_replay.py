@@ -1,7 +1,7 @@
 """B4: replay of one ~10,000-event case versus 100 replays of ~100-event cases.
 
 Both are made by the engine with the same command mix (bench/history.py) and replayed
-with ``cases.audit.replay`` (read the events, rebuild them, fold them through the
+with ``audit.chains.replay`` (read the events, rebuild them, fold them through the
 pinned workflow), each replay in its own read transaction. The ratio compares the time
 per event of the long case with that of the short ones, run by run, and takes the
 median of those; flat (<= 1.15) is the target.
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 
+from audit.replay import replay
 from bench.common import CONSUMER, Outcome, Row, fmt_ms, fmt_rate, log, make_service, median
 from bench.context import Context
 from bench.history import loaded
-from cases.audit import replay
 from cases.service import CaseService
 
 NAME = "B4"

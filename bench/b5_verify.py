@@ -2,7 +2,7 @@
 
 Over the B4 histories (one long case, many short ones). Three figures:
 
-- the chain check itself (:func:`cases.audit.first_chain_break`: every seq, link, hash
+- the chain check itself (:func:`audit.chains.first_chain_break`: every seq, link, hash
   and the case id and seq inside each body) over the rows as the database returned
   them, versus sha256 over exactly the bytes the chain covers (previous digest ||
   canonical body, per event), prepared in memory beforehand. This is DESIGN.md's
@@ -21,12 +21,12 @@ import time
 
 from sqlalchemy import select
 
+from audit.chains import CHAIN_COLUMNS, first_chain_break, verify_case
+from audit.verify import verify_database
 from bench.common import Outcome, Row, fmt_rate, log, make_service, median
 from bench.context import Context
 from bench.history import loaded
-from cases.audit import CHAIN_COLUMNS, first_chain_break, verify_case
 from cases.service import CaseService
-from cases.verify import verify_database
 from store.tables import EVENTS
 
 NAME = "B5"
@@ -147,7 +147,7 @@ def run(ctx: Context) -> Outcome:
     )
     out.notes.append(
         "B5: the chain check reads no JSON: it finds the body's top-level case id and seq by position in the "
-        "canonical form (cases.audit.first_chain_break). Full verification also parses every body and folds it "
+        "canonical form (audit.chains.first_chain_break). Full verification also parses every body and folds it "
         f"through the pinned workflow ({f * 1e6 / events:.0f} µs per event, the replay cost of B4)."
     )
     return out

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
+from audit.chains import verify_case
 from bench.common import (
     Backend,
     log,
@@ -35,7 +36,6 @@ from bench.common import (
     template_id_factory,
 )
 from bench.context import Context
-from cases.audit import verify_case
 from cases.service import CaseService
 from sla.clock import ManualClock
 from store.codec import snapshot_from_json

@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from cases.desk import Desk
 from cases.mediators import open_loads
 from cases.service import CaseService, execute_command, load_snapshot
 from cases.timers import SlaClocks
+from desk.loader import Desk
 from intake.classify import Classifier, default_classification_path, detect_language, load_classification
 from intake.priority import PriorityFacts, PriorityRules, default_priority_path, load_priority
 from intake.routing import Candidate, CaseNeeds, choose, on_duty

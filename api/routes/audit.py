@@ -20,12 +20,13 @@ from api.pagination import SeqPosition
 from api.routes.cases import ISO_INSTANT, parse_instant
 from api.routing import OneHopRoute
 from api.schemas import CasePublic, EventPublic
-from cases.audit import replay
-from cases.audit_log import record_read
-from cases.checkpoints import get_checkpoint, inclusion_proof, list_checkpoints, public_key_hex
-from cases.export import iter_export
+from audit.checkpoints import get_checkpoint, inclusion_proof, list_checkpoints
+from audit.export import iter_export
+from audit.keys import public_key_hex
+from audit.reads import record_read
+from audit.replay import replay
+from audit.verify import verify_database
 from cases.service import CaseService, encode_cursor
-from cases.verify import verify_database
 from policies.base import require_desk
 from workflow.model import Actor
 

@@ -13,10 +13,13 @@ from api.routes.cases import ISO_INSTANT, parse_instant
 from api.routing import OneHopRoute
 from api.schemas import HotspotsPublic, MerchantsReportPublic, SatisfactionPublic, SlaPublic
 from cases.intake import DeskIntake
-from cases.reports import hotspots_report, merchants_report, satisfaction_report, sla_report
 from cases.service import CaseService
 from intake.supervision import SupervisionRules
 from policies.base import require_desk
+from reports.hotspots import hotspots_report
+from reports.merchants import merchants_report
+from reports.satisfaction import satisfaction_report
+from reports.sla import sla_report
 from workflow.model import Actor
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=OneHopRoute)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from cases.audit_log import recent_reads
-from cases.checkpoints import write_checkpoint
+from audit.checkpoints import write_checkpoint
+from audit.reads import recent_reads
 from tests.api.conftest import Api
 from tests.api.test_stories import Party, file_case
 from tests.audit.test_export import run_tool, verifier  # noqa: F401  (fixture)

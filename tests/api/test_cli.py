@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from api.app import build_service
 from api.cli import app
 from api.settings import Settings, get_settings
-from cases.audit import replay
+from audit.replay import replay
 from workflow.model import Actor
 
 runner = CliRunner()

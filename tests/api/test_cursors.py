@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from api.problems import PROBLEM_JSON, TYPE_PREFIX
-from cases.checkpoints import write_checkpoint
+from audit.checkpoints import write_checkpoint
 from tests.api.conftest import Api
 from tests.api.test_stories import Party, file_case, parties
 

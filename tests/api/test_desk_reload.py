@@ -11,10 +11,10 @@ import pytest
 
 from api.app import build_service, reload_configuration
 from api.settings import Settings
-from cases.desk import write_packaged_desk
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from cases.timers import SlaClocks, fire_due_timers
+from desk.loader import write_packaged_desk
 from sla.clock import ManualClock
 from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, new_case, register_mediators
 from workflow.model import Actor, CaseSnapshot, from_iso

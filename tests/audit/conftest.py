@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cases.checkpoints import generate_signing_key
+from audit.keys import generate_signing_key
 from cases.service import CaseService
 from tests.audit.builders import make_fast_service
 from tests.conftest import _postgres_schema_url, _with_schema

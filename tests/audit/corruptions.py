@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlmodel import Session
 
-from cases.audit import replay
+from audit.replay import replay
 from cases.projection import case_values
 from cases.registry import WorkflowRegistry
 from store.tables import CASES, EVENTS, MERCHANT_EVENTS, MERCHANTS

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cases.audit import first_chain_break
+from audit.chains import first_chain_break
 from workflow.chain import GENESIS_HASH, seal
 from workflow.events import RecordedEvent
 

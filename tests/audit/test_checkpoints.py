@@ -19,30 +19,29 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import delete, text, update
 from sqlmodel import Session
 
-from cases.checkpoints import (
-    EMPTY_ROOT,
+from audit.checkpoints import (
     TRY_CHECKPOINT_LOCK,
-    AuditIntegrityError,
-    MerkleAccumulator,
-    audit_path,
     check_checkpoint,
     checkpoint_document,
-    delta_digest,
     get_checkpoint,
     inclusion_proof,
     iter_checkpoints,
+    list_checkpoints,
+    write_checkpoint,
+)
+from audit.keys import load_public_key, load_signing_key, private_key_pem, public_key_hex
+from audit.merkle import (
+    EMPTY_ROOT,
+    AuditIntegrityError,
+    MerkleAccumulator,
+    audit_path,
+    delta_digest,
     leaf_bytes,
     leaf_hash,
-    list_checkpoints,
-    load_public_key,
-    load_signing_key,
     merchant_leaf_bytes,
     merkle_root,
     node_hash,
-    private_key_pem,
-    public_key_hex,
     verify_inclusion,
-    write_checkpoint,
 )
 from cases.service import CaseService
 from store.db import Database

@@ -21,17 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, update
 from sqlmodel import Session
 
-from cases.checkpoints import (
-    Checkpoint,
-    append_checkpoint,
-    checkpoint_document,
-    generate_signing_key,
-    public_key_hex,
-    write_checkpoint,
-)
-from cases.export import export_jsonl, iter_export
+from audit.checkpoints import Checkpoint, append_checkpoint, checkpoint_document, write_checkpoint
+from audit.export import export_jsonl, iter_export
+from audit.keys import generate_signing_key, public_key_hex
+from audit.verify import verify_database
 from cases.service import CaseService
-from cases.verify import verify_database
 from store.tables import CHECKPOINT_MERCHANT_HEADS, CHECKPOINTS
 from tests.audit.builders import build_cases, extend_cases
 from tests.cases.helpers import CONSUMER, MEDIATOR, T0, new_case, set_merchant_flag

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
-from cases.checkpoints import write_checkpoint
+from audit.checkpoints import write_checkpoint
+from audit.verify import check_checkpoints, check_merchants, check_root, verify_database
 from cases.merchants import append_merchant_event
 from cases.service import CaseService
-from cases.verify import check_checkpoints, check_merchants, check_root, verify_database
 from store.tables import CHECKPOINT_MERCHANT_HEADS, MERCHANT_EVENTS, MERCHANTS
 from tests.audit.builders import make_fast_service
 from tests.audit.corruptions import MERCHANT_CORRUPTIONS, MerchantTarget

@@ -21,10 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cases.audit import snapshot_read
-from cases.checkpoints import case_head, public_key_hex, write_checkpoint
+from audit.chains import snapshot_read
+from audit.checkpoints import case_head, write_checkpoint
+from audit.keys import public_key_hex
+from audit.verify import check_cases, check_checkpoints, check_root, verify_database
 from cases.service import CaseService
-from cases.verify import check_cases, check_checkpoints, check_root, verify_database
 from store.tables import EVENTS
 from tests.audit.builders import build_cases, extend_cases, make_fast_service
 from tests.audit.conftest import database_url

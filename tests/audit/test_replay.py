@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from cases.audit import replay
+from audit.replay import replay
+from audit.verify import verify_database
 from cases.service import CaseService
 from cases.timers import SlaClocks, fire_due_timers
-from cases.verify import verify_database
 from policies.base import AllowAllAuthorizer
 from sla.clock import ManualClock
 from sla.config import default_calendars

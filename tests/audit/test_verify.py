@@ -9,12 +9,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, select, text, update
 
-from cases.audit import replay, verify_case
-from cases.checkpoints import generate_signing_key, public_key_hex, write_checkpoint
+from audit.chains import verify_case
+from audit.checkpoints import write_checkpoint
+from audit.keys import generate_signing_key, public_key_hex
+from audit.replay import replay
+from audit.verify import CheckpointProblem, VerifyReport, verify_database
 from cases.projection import case_values
 from cases.service import CaseService
 from cases.timers import fire_due_timers
-from cases.verify import CheckpointProblem, VerifyReport, verify_database
 from sla.clock import ManualClock
 from store.codec import snapshot_to_json
 from store.tables import CASES, CHECKPOINT_HEADS, EVENTS

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from cases.desk import PARTS, InvalidDeskError, load_desk, try_load_desk, write_packaged_desk
+from desk.loader import PARTS, InvalidDeskError, load_desk, try_load_desk, write_packaged_desk
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

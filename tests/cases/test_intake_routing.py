@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlmodel import SQLModel
 
-from cases.audit import verify_case
+from audit.chains import verify_case
 from cases.intake import DeskIntake, install_intake, route_waiting
 from cases.mediators import MediatorExistsError, add_mediator, list_mediators, update_mediator
 from cases.service import CaseService

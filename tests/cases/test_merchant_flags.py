@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel
 
-from cases.audit import replay
+from audit.replay import replay
+from audit.verify import verify_database
+from audit.whatif import what_if_case
 from cases.intake import DeskIntake, IntakePaths
 from cases.merchants import merchant_log, standing_of
-from cases.reports import evaluate_merchants
 from cases.service import CaseService, file_case
 from cases.timers import fire_due_timers
-from cases.verify import verify_database
-from cases.whatif import what_if_case
+from reports.supervision import evaluate_merchants
 from sla.clock import ManualClock
 from store.tables import CASES
 from tests.cases.helpers import (

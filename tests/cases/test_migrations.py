@@ -14,9 +14,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Table, insert, inspect, select
 from sqlmodel import SQLModel
 
+from audit.verify import verify_database
 from cases.service import CaseFilters, CaseService, UnitOfWork, load_snapshot
 from cases.timers import fire_due_timers
-from cases.verify import verify_database
 from sla.clock import ManualClock
 from store import schema
 from store.db import make_engine

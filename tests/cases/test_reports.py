@@ -24,18 +24,15 @@ from pathlib import Path
 
 import pytest
 
-from cases.audit import verify_case
+from audit.chains import verify_case
 from cases.intake import DeskIntake, IntakePaths, install_intake
-from cases.reports import (
-    evaluate_merchants,
-    hotspots_report,
-    merchants_report,
-    percentile,
-    satisfaction_report,
-    sla_report,
-)
 from cases.service import CaseService
 from cases.timers import fire_due_timers
+from reports.hotspots import hotspots_report
+from reports.merchants import merchants_report
+from reports.satisfaction import satisfaction_report
+from reports.sla import percentile, sla_report
+from reports.supervision import evaluate_merchants
 from sla.clock import ManualClock
 from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0, make_clocked_service, new_case
 from workflow.errors import PolicyDeniedError

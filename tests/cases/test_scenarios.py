@@ -11,14 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from cases.desk import Desk, load_desk, write_packaged_desk
-from cases.scenarios import (
-    Scenario,
-    ScenarioFileError,
-    ScenarioResult,
-    load_scenarios,
-    run_scenarios,
-)
+from desk.loader import Desk, load_desk, write_packaged_desk
+from scenarios.files import Scenario, ScenarioFileError, load_scenarios
+from scenarios.runner import ScenarioResult, run_scenarios
 
 ROOT = Path(__file__).resolve().parents[2]
 DESKS = {"default": None, "chargeback": ROOT / "examples" / "chargeback", "travel": ROOT / "examples" / "travel"}

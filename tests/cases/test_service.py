@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
-from cases.audit import replay, verify_case
+from audit.chains import verify_case
+from audit.replay import replay
 from cases.service import CaseFilters, CaseService, decode_cursor
 from cases.timers import fire_due_timers
 from sla.clock import ManualClock

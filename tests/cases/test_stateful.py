@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from cases.audit import replay, verify_case
+from audit.chains import verify_case
+from audit.replay import replay
 from cases.service import CaseService
 from policies.base import AllowAllAuthorizer
 from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, SENIOR, make_service, new_case

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
-from cases.audit import verify_case
+from audit.chains import verify_case
 from cases.service import CaseService
 from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, make_service, new_case
 

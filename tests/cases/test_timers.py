@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cases.audit import verify_case
+from audit.chains import verify_case
 from cases.service import CaseService
 from cases.timers import SlaClocks, fire_due_timers, reschedule_running
 from policies.base import AllowAllAuthorizer, Decision

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from cases.audit import verify_case
+from audit.chains import verify_case
+from audit.whatif import what_if_case
 from cases.service import CaseService, UnitOfWork, load_snapshot
 from cases.timers import SlaClocks, fire_due_timers
-from cases.whatif import what_if_case
 from sla.clock import ManualClock
 from sla.config import default_calendars
 from store.tables import EVENTS

@@ -23,9 +23,9 @@ from sqlalchemy.pool import NullPool
 from api.app import create_app
 from api.auth import mint_token
 from api.settings import Settings
+from audit.verify import verify_database
 from cases.service import CaseService
 from cases.timers import SlaClocks
-from cases.verify import verify_database
 from sla.config import default_calendars
 from store import db as db_module
 from store import schema

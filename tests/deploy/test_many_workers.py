@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from audit.verify import verify_database
 from bench.cluster import (
     Serve,
     deployment_env,
@@ -33,7 +34,6 @@ from bench.cluster import (
 )
 from bench.lifecycles import CLOSE_RACE, Books, CaseRun, LifecycleClient
 from cases.registry import WorkflowRegistry
-from cases.verify import verify_database
 from store.db import Database
 from tests.deploy.checks import check_books, check_timers
 

@@ -1,4 +1,5 @@
-"""Replay a case to any point, and verify chains and projections (cases' and merchants'), naming each damage."""
+"""One log checked on its own: its hash chain walked from genesis, its events replayed against
+its projection, and the first damage named (a case's log and a merchant's log alike)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,8 @@ from cases.registry import WorkflowRegistry
 from store.codec import snapshot_from_json
 from store.db import Database
 from store.tables import CASES, EVENTS
-from workflow.chain import GENESIS_HASH, canonical_bytes, event_from_body, event_from_doc
+from workflow.chain import GENESIS_HASH, canonical_bytes, event_from_doc
 from workflow.errors import NotFoundError
-from workflow.events import RecordedEvent
 from workflow.evolve import ReplayError, evolve
 from workflow.merchant import (
     MerchantReplayError,
@@ -32,14 +32,24 @@ from workflow.merchant import (
 from workflow.model import CaseSnapshot, from_iso
 
 EventTuple = tuple[int, int, str, str, str, str, str, str, datetime]
+
+
 """One stored event as verification reads it: id, seq, body, prev_hash, hash, type, actor_id, actor_role, at."""
+
+
 # The case row's columns that queries read without the snapshot (state, parties, mediator,
 # flags, breaching, dates...): a wrong one shows a case to the wrong people or hides it
 # from a list, so each is compared with what replaying the log gives.
 DERIVED_COLUMNS = tuple(c for c in CASES.c if c.name not in ("pk", "id", "version", "head_hash", "snapshot"))
+
+
 CaseRowTuple = tuple[Any, ...]
+
+
 """The projection as verification reads it: version, head_hash, snapshot, then the
 DERIVED_COLUMNS in their order."""
+
+
 # Those columns in that order; every reader of a CaseRowTuple selects them.
 CASE_ROW_COLUMNS = (CASES.c.version, CASES.c.head_hash, CASES.c.snapshot, *DERIVED_COLUMNS)
 
@@ -77,12 +87,6 @@ class MerchantDamage:
         return {"merchant_id": self.merchant_id, "seq": self.seq, "kind": self.kind, "detail": self.detail}
 
 
-@dataclass(frozen=True)
-class Replay:
-    snapshot: CaseSnapshot
-    events: list[RecordedEvent]
-
-
 # The columns a chain check reads, in the order check_case_rows unpacks them.
 EVENT_COLUMNS = (
     EVENTS.c.id,
@@ -100,32 +104,6 @@ EVENT_COLUMNS = (
 def event_rows(session: Session, case_id: str) -> list[EventTuple]:
     result = session.execute(select(*EVENT_COLUMNS).where(EVENTS.c.case_id == case_id).order_by(EVENTS.c.seq)).all()
     return [tuple(r) for r in result]
-
-
-def replay(
-    session: Session,
-    registry: WorkflowRegistry,
-    case_id: str,
-    *,
-    seq: int | None = None,
-    at: datetime | None = None,
-) -> Replay:
-    """The case as it stood after event ``seq`` (or at instant ``at``), through its pinned version."""
-    stmt = select(EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash).where(EVENTS.c.case_id == case_id)
-    if seq is not None:
-        stmt = stmt.where(EVENTS.c.seq <= seq)
-    if at is not None:
-        stmt = stmt.where(EVENTS.c.at <= at)
-    rows = session.execute(stmt.order_by(EVENTS.c.seq)).all()
-    if not rows:
-        raise NotFoundError("case history", case_id if seq is None and at is None else f"{case_id} at that point")
-    events = [event_from_body(r.body, prev_hash=r.prev_hash, hash_=r.hash) for r in rows]
-    snapshot: CaseSnapshot | None = None
-    for event in events:
-        definition = registry.pinned(event.workflow_version, session)
-        snapshot = evolve(definition, snapshot, event)
-    assert snapshot is not None
-    return Replay(snapshot=snapshot, events=events)
 
 
 def verify_case(session: Session, registry: WorkflowRegistry, case_id: str) -> list[Damage]:
@@ -219,6 +197,8 @@ def check_case_rows(
 
 
 MerchantRowTuple = tuple[int, str, bool]
+
+
 """The merchant projection as verification reads it: seq, head_hash, flagged."""
 
 
@@ -325,7 +305,10 @@ def _same_snapshot(a: CaseSnapshot, b: CaseSnapshot) -> bool:
 
 
 ChainRow = tuple[int, str, str, str]
+
+
 """One stored event as the chain-only check reads it: seq, body, prev_hash, hash."""
+
 
 CHAIN_COLUMNS = (EVENTS.c.seq, EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash)
 

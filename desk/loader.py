@@ -51,7 +51,7 @@ from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGED_WORKFLOWS = ROOT / "workflow" / "definitions"
 PACKAGED_CALENDARS = ROOT / "sla" / "calendars.yaml"
-PACKAGED_DESK_FILES = Path(__file__).resolve().parent / "default_desk"
+PACKAGED_DESK_FILES = Path(__file__).resolve().parent / "default"
 # The workflow new cases use when a desk names none and has it (the registry's rule too).
 FALLBACK_WORKFLOW = "consumer_dispute"
 SCENARIOS = "scenarios"

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select
 from sqlmodel import Session
 
-from cases.audit import (
+from audit.chains import (
     CASE_ROW_COLUMNS,
     CHAIN_COLUMNS,
     EVENT_COLUMNS,
@@ -37,21 +37,18 @@ from cases.audit import (
     first_chain_break,
     snapshot_read,
 )
-from cases.checkpoints import (
+from audit.checkpoints import (
     CASE_LOGS,
-    EMPTY_DELTA,
     MERCHANT_LOGS,
     Checkpoint,
     Head,
     Ledger,
-    MerkleAccumulator,
     check_checkpoint,
-    delta_digest,
     heads_as_of,
     iter_checkpoints,
     latest_checkpoint,
-    leaf_hash,
 )
+from audit.merkle import EMPTY_DELTA, MerkleAccumulator, delta_digest, leaf_hash
 from cases.registry import WorkflowRegistry
 from store.db import Database
 from store.tables import CASES, CHECKPOINT_HEADS, CHECKPOINT_MERCHANT_HEADS, EVENTS, MERCHANT_EVENTS, MERCHANTS

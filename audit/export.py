@@ -20,8 +20,9 @@ from typing import Any, TextIO
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cases.audit import snapshot_read
-from cases.checkpoints import AuditIntegrityError, inclusion_proof, iter_checkpoints
+from audit.chains import snapshot_read
+from audit.checkpoints import inclusion_proof, iter_checkpoints
+from audit.merkle import AuditIntegrityError
 from store.db import Database
 from store.tables import (
     CASES,

@@ -1,4 +1,4 @@
-"""Signed checkpoints: RFC 6962 Merkle trees over every case's and every merchant's chain head, and inclusion proofs.
+"""Signed checkpoints: a Merkle tree over every case's and every merchant's chain head, and inclusion proofs.
 
 A checkpoint commits, under an Ed25519 signature, to the head (seq, hash) of every
 case's log and of every merchant's log (cases/merchants.py) at one moment, and to
@@ -6,33 +6,39 @@ the previous checkpoint. Anyone holding a published checkpoint can then detect a
 log that was later rewritten, truncated or lost, even when the tamperer recomputed
 every hash and fixed the projection. The two families of logs are two trees (a
 :class:`Ledger` each) whose roots the one document signs; checkpoints written before
-merchant logs existed (type v1) sign the cases' tree only and still verify.
+merchant logs existed (type v1) sign the cases' tree only and still verify. The tree's
+maths is audit/merkle.py, the keys audit/keys.py; this module stores and proves.
 docs/audit.md states the formats for third parties; tools/verify_export.py
 re-implements them without this code.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
-import os
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import ColumnElement, Integer, Select, Table, exists, func, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from audit.keys import public_key_hex
+from audit.merkle import (
+    AuditIntegrityError,
+    MerkleAccumulator,
+    audit_path,
+    delta_digest,
+    leaf_bytes,
+    leaf_hash,
+    merchant_leaf_bytes,
+    verify_inclusion,
+)
 from store.db import Database
 from store.tables import (
     CASES,
@@ -44,32 +50,29 @@ from store.tables import (
     MERCHANTS,
 )
 from workflow.chain import GENESIS_HASH
-from workflow.errors import DisputeError, NotFoundError
+from workflow.errors import NotFoundError
 from workflow.model import to_iso
 
 # v2 signs the merchant logs' tree too; v1 documents (the cases' tree only) stay valid.
 CHECKPOINT_TYPE = "dispute-engine/checkpoint/v2"
+
+
 CHECKPOINT_TYPE_V1 = "dispute-engine/checkpoint/v1"
-# RFC 6962: the hash of an empty tree is the hash of the empty string.
-EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
+
+
 # One fixed key for pg_try_advisory_xact_lock, derived so it will not collide by accident.
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"dispute-engine:checkpoints").digest()[:8], "big", signed=True)
+
+
 # Advisory locks belong to the whole database, and one database may hold several desks,
 # each in its own schema (and the test suite's workers do): the key is mixed with the
 # schema's name, so only writers of the same ledger exclude each other.
 TRY_CHECKPOINT_LOCK = text("SELECT pg_try_advisory_xact_lock(:key # hashtextextended(current_schema(), 0))").bindparams(
     key=LOCK_KEY
 )
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-# Printable ASCII other than '"' and '\\': JSON strings of these need no escaping.
-_PLAIN = re.compile(r"[ !#-\[\]-~]*")
+
+
 _STREAM = {"yield_per": 1000}
-
-
-class AuditIntegrityError(DisputeError):
-    """Stored audit data does not match what was signed (the checkpoint tables were changed)."""
-
-    type_slug = "audit-integrity"
 
 
 class Head(NamedTuple):
@@ -80,7 +83,6 @@ class Head(NamedTuple):
     hash: str
 
 
-HeadTuple = tuple[str, int, str]
 """A head of either family of logs: (case or merchant id, seq, hash)."""
 
 
@@ -142,252 +144,6 @@ class InclusionProof:
         )
 
 
-# --- keys ----------------------------------------------------------------------------
-
-
-def generate_signing_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
-
-
-def private_key_pem(key: Ed25519PrivateKey) -> str:
-    """PKCS#8 PEM, unencrypted: what settings and key files hold."""
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode("ascii")
-
-
-def public_key_hex(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
-    """The raw 32-byte public key as 64 hex digits, the form checkpoints name it in."""
-    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
-
-
-def load_signing_key(source: str | bytes | os.PathLike[str]) -> Ed25519PrivateKey:
-    """An Ed25519 private key from PEM (PKCS#8) text, a 32-byte seed (raw, hex or base64),
-    or a path to a file holding either. Errors never echo the key material."""
-    data = _key_material(source)
-    if b"-----BEGIN" in data:
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(
-                f"the signing key PEM cannot be read ({type(exc).__name__}); it must be unencrypted"
-            ) from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"the signing key is {type(key).__name__}, not Ed25519")
-        return key
-    return Ed25519PrivateKey.from_private_bytes(_seed(data))
-
-
-def load_public_key(source: str | bytes | os.PathLike[str]) -> str:
-    """A trusted public key as 64 hex digits, from hex, PEM (SubjectPublicKeyInfo) or a file."""
-    data = _key_material(source)
-    if b"-----BEGIN" in data:
-        key = serialization.load_pem_public_key(data)
-        if not isinstance(key, Ed25519PublicKey):
-            raise ValueError(f"the public key is {type(key).__name__}, not Ed25519")
-        return public_key_hex(key)
-    stripped = data.strip()
-    if len(stripped) == 64 and _HEX64.fullmatch(stripped.decode("ascii", "replace")):
-        return stripped.decode("ascii").lower()
-    raise ValueError("a public key must be 64 hex digits or a PEM public key")
-
-
-def _key_material(source: str | bytes | os.PathLike[str]) -> bytes:
-    if isinstance(source, os.PathLike):
-        return Path(source).expanduser().read_bytes()
-    if isinstance(source, bytes):
-        return source
-    text_ = source.strip()
-    if "-----BEGIN" in text_:
-        # Keys put in environment variables often carry literal "\n" for newlines.
-        return text_.replace("\\n", "\n").encode("ascii", "replace")
-    if _looks_like_seed(text_):
-        return text_.encode("ascii")
-    path = Path(text_).expanduser()
-    if text_ and path.is_file():
-        return path.read_bytes()
-    raise ValueError("the key is neither PEM, a 32-byte seed in hex or base64, nor a readable file")
-
-
-def _looks_like_seed(value: str) -> bool:
-    if _HEX64.fullmatch(value):
-        return True
-    try:
-        return len(_b64(value)) == 32
-    except ValueError:
-        return False
-
-
-def _b64(value: str) -> bytes:
-    padded = value + "=" * (-len(value) % 4)
-    try:
-        return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
-    except binascii.Error:
-        raise ValueError("not base64") from None
-
-
-def _seed(data: bytes) -> bytes:
-    if len(data) == 32 and not _HEX64.fullmatch(data.decode("latin-1")):
-        return data  # a raw binary seed file
-    value = data.strip().decode("ascii", "replace")
-    if _HEX64.fullmatch(value):
-        return bytes.fromhex(value)
-    try:
-        seed = _b64(value)
-    except ValueError:
-        seed = b""
-    if len(seed) != 32:
-        raise ValueError("an Ed25519 seed must be 32 bytes (64 hex digits or 44 base64 characters)")
-    return seed
-
-
-# --- the Merkle tree (RFC 6962 section 2.1, RFC 9162 section 2.1) --------------------------
-
-
-def leaf_bytes(case_id: str, seq: int, hash_: str) -> bytes:
-    """A tree leaf: the RFC 8785 JSON of ``{"case_id", "hash", "seq"}``."""
-    if _PLAIN.fullmatch(case_id) and _PLAIN.fullmatch(hash_) and 0 <= seq < 2**53:
-        # The same bytes rfc8785 gives for these values, ~50x faster: nothing in
-        # them needs escaping and a safe integer prints as its decimal digits.
-        return f'{{"case_id":"{case_id}","hash":"{hash_}","seq":{seq}}}'.encode("ascii")
-    return rfc8785.dumps({"case_id": case_id, "hash": hash_, "seq": seq})
-
-
-def merchant_leaf_bytes(merchant_id: str, seq: int, hash_: str) -> bytes:
-    """A leaf of the merchant logs' tree: the RFC 8785 JSON of ``{"hash", "merchant_id", "seq"}``."""
-    if _PLAIN.fullmatch(merchant_id) and _PLAIN.fullmatch(hash_) and 0 <= seq < 2**53:
-        return f'{{"hash":"{hash_}","merchant_id":"{merchant_id}","seq":{seq}}}'.encode("ascii")
-    return rfc8785.dumps({"hash": hash_, "merchant_id": merchant_id, "seq": seq})
-
-
-def leaf_hash(leaf: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + leaf).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-class MerkleAccumulator:
-    """The RFC 6962 tree hash of a stream of leaf hashes in O(log n) memory.
-
-    It keeps the perfect subtrees of the leaves seen so far (sizes are the binary
-    digits of n, largest first); folding them right to left gives exactly the
-    RFC's split at the largest power of two below n.
-    """
-
-    def __init__(self) -> None:
-        self._stack: list[tuple[int, bytes]] = []
-        self.size = 0
-
-    def add(self, leaf_digest: bytes) -> None:
-        size, digest = 1, leaf_digest
-        while self._stack and self._stack[-1][0] == size:
-            digest = node_hash(self._stack.pop()[1], digest)
-            size *= 2
-        self._stack.append((size, digest))
-        self.size += 1
-
-    def root(self) -> bytes:
-        if not self._stack:
-            return bytes.fromhex(EMPTY_ROOT)
-        digest = self._stack[-1][1]
-        for _size, left in reversed(self._stack[:-1]):
-            digest = node_hash(left, digest)
-        return digest
-
-
-def merkle_root(leaf_digests: Iterable[bytes]) -> bytes:
-    tree = MerkleAccumulator()
-    for digest in leaf_digests:
-        tree.add(digest)
-    return tree.root()
-
-
-def _largest_power_of_two_below(n: int) -> int:
-    return 1 << ((n - 1).bit_length() - 1)
-
-
-def path_ranges(index: int, tree_size: int) -> list[tuple[int, int]]:
-    """The leaf ranges [lo, hi) whose subtree hashes form the audit path of ``index``,
-    from the leaf upwards (RFC 6962 section 2.1.1, PATH(m, D[n]))."""
-    if not 0 <= index < tree_size:
-        raise ValueError(f"leaf {index} is not in a tree of {tree_size}")
-    ranges: list[tuple[int, int]] = []
-    lo, hi = 0, tree_size
-    while hi - lo > 1:
-        k = _largest_power_of_two_below(hi - lo)
-        if index < lo + k:
-            ranges.append((lo + k, hi))
-            hi = lo + k
-        else:
-            ranges.append((lo, lo + k))
-            lo = lo + k
-    ranges.reverse()  # built from the root down; a path is read from the leaf up
-    return ranges
-
-
-def audit_path(leaf_digests: Iterable[bytes], index: int, tree_size: int) -> tuple[list[bytes], bytes]:
-    """The audit path of leaf ``index`` and the tree's root, from one pass over the leaves."""
-    ranges = path_ranges(index, tree_size)
-    by_start = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
-    trees = [MerkleAccumulator() for _ in ranges]
-    whole = MerkleAccumulator()
-    cursor = 0
-    for position, digest in enumerate(leaf_digests):
-        whole.add(digest)
-        while cursor < len(by_start) and ranges[by_start[cursor]][1] <= position:
-            cursor += 1
-        if cursor < len(by_start) and ranges[by_start[cursor]][0] <= position:
-            trees[by_start[cursor]].add(digest)
-    if whole.size != tree_size:
-        raise AuditIntegrityError(f"the tree has {whole.size} leaves, the checkpoint says {tree_size}")
-    return [t.root() for t in trees], whole.root()
-
-
-def verify_inclusion(
-    *, leaf: bytes, index: int, tree_size: int, path: Sequence[str | bytes], root: str | bytes
-) -> bool:
-    """RFC 9162 section 2.1.3.2: does ``path`` prove ``leaf`` is leaf ``index`` under ``root``?"""
-    if not 0 <= index < tree_size:
-        return False
-    expected = bytes.fromhex(root) if isinstance(root, str) else root
-    fn, sn = index, tree_size - 1
-    digest = leaf_hash(leaf)
-    for item in path:
-        sibling = bytes.fromhex(item) if isinstance(item, str) else item
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            digest = node_hash(sibling, digest)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            digest = node_hash(digest, sibling)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and digest == expected
-
-
-def delta_digest(heads: Iterable[HeadTuple], leaf: Callable[[str, int, str], bytes] = leaf_bytes) -> tuple[int, str]:
-    """How many heads changed in a checkpoint and sha256 over their leaf hashes, in order."""
-    digest = hashlib.sha256()
-    count = 0
-    for head in heads:
-        digest.update(leaf_hash(leaf(*head)))
-        count += 1
-    return count, digest.hexdigest()
-
-
-EMPTY_DELTA = delta_digest(())
-
-
-# --- the two families of logs ---------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Ledger:
     """One family of logs a checkpoint covers: where their current heads are, where the
@@ -405,6 +161,8 @@ class Ledger:
 
 
 CASE_LOGS = Ledger("case", CHECKPOINT_HEADS, "case_id", CASES, "id", "version", "head_hash", EVENTS, leaf_bytes)
+
+
 MERCHANT_LOGS = Ledger(
     "merchant",
     CHECKPOINT_MERCHANT_HEADS,
@@ -416,9 +174,6 @@ MERCHANT_LOGS = Ledger(
     MERCHANT_EVENTS,
     merchant_leaf_bytes,
 )
-
-
-# --- the checkpoint document ------------------------------------------------------------
 
 
 def checkpoint_document(
@@ -515,9 +270,6 @@ def check_checkpoint(
     if trusted_keys is not None and key_hex not in {k.lower() for k in trusted_keys}:
         problems.append(("key", f"signed by key {key_hex[:16]}..., which is not a trusted key"))
     return problems
-
-
-# --- storage queries ----------------------------------------------------------------------
 
 
 def _by_case_id(column: ColumnElement[str], dialect: str) -> ColumnElement[str]:
@@ -626,9 +378,6 @@ def case_head(session: Session, case_id: str, number: int) -> Head | None:
     return Head(case_id, row.seq, row.hash) if row is not None else None
 
 
-# --- writing ---------------------------------------------------------------------------------
-
-
 def write_checkpoint(
     db: Database, signing_key: Ed25519PrivateKey, now: datetime, *, min_interval: timedelta | None = None
 ) -> Checkpoint | None:
@@ -725,9 +474,6 @@ def _record_changed_heads(session: Session, number: int, ledger: Ledger = CASE_L
     rows = select(key, literal(number, Integer()), seq, hash_).where(~unchanged)
     columns = [heads.c[ledger.key], heads.c.checkpoint, heads.c.seq, heads.c.hash]
     session.execute(insert(heads).from_select(columns, rows))
-
-
-# --- proofs ------------------------------------------------------------------------------------
 
 
 def inclusion_proof(session: Session, *, case_id: str, checkpoint: int | None = None) -> InclusionProof:

@@ -1,0 +1,2 @@
+"""Read models from the case log (merchants, hotspots, SLA, satisfaction) and the supervision that
+raises merchant flags."""

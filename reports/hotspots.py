@@ -1,0 +1,123 @@
+"""The hotspots report: complaints per merchant x category x ISO week (in the desk's time zone),
+with the change against the week before and, per merchant x category, against the previous
+period of the same length."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from cases.intake import service_calendars
+from cases.service import CaseService
+from reports.facts import as_iso, as_number, check_period
+from sla.calendar import Calendar
+from store.tables import CASES
+
+
+def iso_week(moment: datetime, zone: ZoneInfo) -> str:
+    year, week, _ = moment.astimezone(zone).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _previous_week(week: str) -> str:
+    year, number = int(week[:4]), int(week[6:])
+    monday = date.fromisocalendar(year, number, 1) - timedelta(days=7)
+    y, w, _ = monday.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+@dataclass(frozen=True)
+class HotspotsReport:
+    since: datetime
+    until: datetime
+    timezone: str
+    weeks: list[dict[str, Any]]  # merchant, category, week, complaints, previous_week, change
+    totals: list[dict[str, Any]]  # merchant, category, complaints, previous_period, change, change_percent
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "since": as_iso(self.since),
+            "until": as_iso(self.until),
+            "timezone": self.timezone,
+            "previous_period": {"since": as_iso(self.since - (self.until - self.since)), "until": as_iso(self.since)},
+            "data": self.totals,
+            "weeks": self.weeks,
+        }
+
+    def table(self) -> tuple[list[str], list[list[Any]]]:
+        columns = ["merchant", "category", "complaints", "previous period", "change", "change %"]
+        return columns, [
+            [
+                t["merchant_id"],
+                t["category"],
+                t["complaints"],
+                t["previous_period"],
+                t["change"],
+                as_number(t["change_percent"]),
+            ]
+            for t in self.totals
+        ]
+
+
+def hotspots_report(
+    service: CaseService, *, since: datetime, until: datetime, timezone: str | None = None, limit: int = 100
+) -> HotspotsReport:
+    check_period(since, until)
+    zone_name = timezone or _desk_timezone(service_calendars(service))
+    zone = ZoneInfo(zone_name)
+    before = since - (until - since)
+    with service.db.read() as session:
+        rows = session.execute(
+            select(CASES.c.merchant_id, CASES.c.category, CASES.c.created_at).where(
+                CASES.c.created_at >= before - timedelta(days=7), CASES.c.created_at < until
+            )
+        ).all()
+    weekly: Counter[tuple[str, str, str]] = Counter()
+    current: Counter[tuple[str, str]] = Counter()
+    previous: Counter[tuple[str, str]] = Counter()
+    weeks_in_period: set[tuple[str, str, str]] = set()
+    for merchant, category, created in rows:
+        key = (merchant, category, iso_week(created, zone))
+        weekly[key] += 1
+        if created >= since:
+            current[(merchant, category)] += 1
+            weeks_in_period.add(key)
+        elif created >= before:
+            previous[(merchant, category)] += 1
+    weeks = [
+        {
+            "merchant_id": m,
+            "category": c,
+            "week": w,
+            "complaints": weekly[(m, c, w)],
+            "previous_week": weekly[(m, c, _previous_week(w))],
+            "change": weekly[(m, c, w)] - weekly[(m, c, _previous_week(w))],
+        }
+        for m, c, w in sorted(weeks_in_period)
+    ]
+    totals: list[dict[str, Any]] = []
+    for pair in set(current) | set(previous):
+        now_count, then_count = current[pair], previous[pair]
+        totals.append(
+            {
+                "merchant_id": pair[0],
+                "category": pair[1],
+                "complaints": now_count,
+                "previous_period": then_count,
+                "change": now_count - then_count,
+                "change_percent": round(100.0 * (now_count - then_count) / then_count, 2) if then_count else None,
+            }
+        )
+    totals.sort(key=lambda t: (-t["change"], -t["complaints"], t["merchant_id"], t["category"]))
+    return HotspotsReport(since, until, zone_name, weeks[: limit * 10], totals[:limit])
+
+
+def _desk_timezone(calendars: Mapping[str, Calendar]) -> str:
+    calendar = calendars.get("default")
+    return calendar.timezone if calendar is not None and not calendar.always_open else "UTC"

@@ -1,0 +1,1 @@
+"""Scenario tests of a desk's rules: the file format (pure) and the runner (a throw-away database)."""
