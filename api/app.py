@@ -1,4 +1,5 @@
-"""The composition root: build the service from settings and mount every router."""
+"""The HTTP app: the engine (runtime/bootstrap.py) behind every router, the middleware and the
+problem handlers."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI
 
 from api.deps import reject_unknown_query
@@ -23,21 +21,11 @@ from api.middleware import GuardMiddleware
 from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
 from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports
-from api.settings import DEV_SIGNING_KEY_FILE, Settings, get_settings
-from audit.checkpoints import write_checkpoint
-from audit.keys import generate_signing_key, load_signing_key, private_key_pem
-from cases.intake import DeskIntake, install_intake
-from cases.registry import WorkflowRegistry
-from cases.service import CaseService
-from cases.timers import SlaClocks, fire_due_timers, reschedule_running
-from desk.loader import Desk, load_desk, part_path, try_load_desk
 from policies.base import AllowAllAuthorizer
-from policies.cedar import DEFAULT_POLICY_DIR
-from policies.store import PolicyStore
-from reports.supervision import evaluate_merchants
-from sla.clock import Clock, SystemClock
-from sla.ticker import Ticker
-from store.db import Database
+from runtime.bootstrap import build_engine, reload_configuration
+from runtime.engine import Engine
+from runtime.settings import Settings, get_settings
+from runtime.ticker import build_ticker
 
 log = logging.getLogger("disputes")
 
@@ -64,119 +52,12 @@ TAGS = [
 ]
 
 
-def policy_dir(settings: Settings) -> Path:
-    """The policy directory of the configured desk (the packaged one if the desk has none)."""
-    return part_path(settings.config_dir, "policies") or DEFAULT_POLICY_DIR
-
-
-def build_service(settings: Settings, *, clock: Clock | None = None, desk: Desk | None = None) -> CaseService:
-    """The service running the configured desk (DISPUTES_CONFIG_DIR; unset: the packaged default
-    desk). Raises :class:`desk.loader.InvalidDeskError` naming every problem if the desk is unsound."""
-    desk = desk or load_desk(settings.config_dir)
-    registry = WorkflowRegistry(list(desk.workflows), default=desk.default_workflow)
-    store: PolicyStore | None = None
-    if settings.allow_all:
-        log.warning("DISPUTES_ALLOW_ALL is set: NO POLICIES ARE CHECKED, every request is allowed")
-    else:
-        store = PolicyStore(desk.policies, workflows=desk.workflows)
-    service = CaseService(
-        db=Database(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_timeout=settings.db_pool_timeout,
-        ),
-        registry=registry,
-        authorizer=store.current if store is not None else AllowAllAuthorizer(),
-        clock=clock or SystemClock(),
-        clocks=SlaClocks(desk.calendars),
-    )
-    service.policy_store = store
-    install_intake(service, DeskIntake.of_desk(desk))
-    return service
-
-
-def signing_key(settings: Settings) -> Ed25519PrivateKey:
-    """The key that signs checkpoints: configured, or in development one kept in a local file
-    (generated on first use), or for tests a fresh one per process."""
-    if settings.audit_signing_key:
-        return load_signing_key(settings.audit_signing_key)
-    if settings.environment == "test":
-        return generate_signing_key()
-    if not DEV_SIGNING_KEY_FILE.exists():
-        DEV_SIGNING_KEY_FILE.write_text(private_key_pem(generate_signing_key()), encoding="utf-8")
-        DEV_SIGNING_KEY_FILE.chmod(0o600)
-        log.warning("generated a development checkpoint signing key in %s", DEV_SIGNING_KEY_FILE)
-    return load_signing_key(str(DEV_SIGNING_KEY_FILE))
-
-
-def build_ticker(service: CaseService, settings: Settings, key: Ed25519PrivateKey) -> Ticker:
-    """The ticker wired to this service: each sweep fires every due timer once and, when
-    the last one is older than the interval, writes a signed checkpoint."""
-    interval = timedelta(seconds=settings.checkpoint_interval_seconds)
-    supervision_every = timedelta(seconds=settings.supervision_interval_seconds)
-    supervised: list[datetime] = []  # when this process last evaluated the merchants
-
-    def sweep(now: datetime) -> int:
-        fired = fire_due_timers(service, now)
-        write_checkpoint(service.db, key, now, min_interval=interval)
-        if (
-            supervision_every
-            and isinstance(service.intake, DeskIntake)
-            and (not supervised or now - supervised[-1] >= supervision_every)
-        ):
-            # Safe with several workers: each merchant's flag is decided under a lock (cases/reports.py).
-            supervised[:] = [now]
-            outcome = evaluate_merchants(service, service.intake, now)
-            if outcome.raised or outcome.cleared:
-                log.warning("merchant supervision: flagged %s, cleared %s", outcome.raised, outcome.cleared)
-        return fired
-
-    return Ticker(sweep, service.clock, settings.tick_seconds)
-
-
-def reload_configuration(service: CaseService, settings: Settings) -> list[str]:
-    """Reload the whole desk (SIGHUP, `disputes config reload`): every part and every
-    cross-reference is validated first; on any problem the desk in force keeps serving
-    unchanged and the problems are returned as text."""
-    desk, problems = try_load_desk(settings.config_dir)
-    if desk is None:
-        for problem in problems:
-            log.error("desk reload refused: %s", problem)
-        return [str(p) for p in problems]
-    apply_desk(service, desk)
-    return []
-
-
-def apply_desk(service: CaseService, desk: Desk) -> None:
-    """Serve a validated desk. New cases get the new workflow versions; open cases stay pinned
-    to theirs (the registry keeps every version resolvable). Policies are swapped before the
-    workflows: in between, a new trigger is refused (deny by default), never wrongly allowed.
-    Running clocks are rescheduled when a calendar changed."""
-    now = service.clock.now()
-    store = service.policy_store
-    if store is not None:
-        store.replace(desk.policies, workflows=desk.workflows)
-        service.authorizer = store.current
-        service.record_policy_version()
-    service.registry.replace_active(list(desk.workflows), default=desk.default_workflow)
-    with service.db.write() as session:
-        service.registry.store_active(session, now)
-    install_intake(service, DeskIntake.of_desk(desk))
-    clocks = service.clocks
-    if isinstance(clocks, SlaClocks) and clocks.calendars != desk.calendars:
-        clocks.calendars = desk.calendars
-        moved = reschedule_running(service, now, "calendar configuration changed")
-        log.warning("calendars reloaded: %d cases' deadlines moved", moved)
-    log.warning("desk %s reloaded: %s", desk.name, desk.version)
-
-
-def _install_reload_signal(app: FastAPI, settings: Settings) -> None:
+def _install_reload_signal(app: FastAPI) -> None:
     """SIGHUP reloads the whole desk (main thread only; uvicorn workers each get theirs)."""
     if threading.current_thread() is not threading.main_thread():
         return
     try:
-        signal.signal(signal.SIGHUP, lambda *_: reload_configuration(app.state.service, settings))
+        signal.signal(signal.SIGHUP, lambda *_: reload_configuration(app.state.engine))
     except (ValueError, AttributeError):  # not the main interpreter thread, or no SIGHUP here
         pass
 
@@ -208,35 +89,36 @@ class DisputesAPI(FastAPI):
 def create_app(
     settings: Settings | None = None,
     *,
-    service: CaseService | None = None,
+    engine: Engine | None = None,
     freeze_heap: bool = False,
-    **_: Any,
 ) -> FastAPI:
-    """The API. ``freeze_heap`` is for a served process (``api.main``), not for tests that
-    build many apps in one interpreter: see ``_freeze_startup_heap``."""
-    settings = settings or get_settings()
+    """The API over ``engine`` (default: one built from ``settings`` at start-up, and disposed at
+    shut-down). ``freeze_heap`` is for a served process (``api.main``), not for tests that build
+    many apps in one interpreter: see ``_freeze_startup_heap``."""
+    settings = engine.settings if engine is not None else settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if getattr(app.state, "service", None) is None:
-            app.state.service = build_service(settings)
-        if isinstance(app.state.service.authorizer, AllowAllAuthorizer):
-            log.warning("authorization: allow-all (policy version %r)", app.state.service.authorizer.version)
-        app.state.signing_key = signing_key(settings)
-        ticker = build_ticker(app.state.service, settings, app.state.signing_key) if settings.run_ticker else None
+        if getattr(app.state, "engine", None) is None:
+            app.state.engine = build_engine(settings)
+        running: Engine = app.state.engine
+        if isinstance(running.cases.authorizer, AllowAllAuthorizer):
+            log.warning("authorization: allow-all (policy version %r)", running.cases.authorizer.version)
+        running.signing_key  # noqa: B018 - loaded (or generated) at start-up, not on the first audit request
+        ticker = build_ticker(running) if settings.run_ticker else None
         if ticker is not None:
             ticker.start()  # sweeps once at once: overdue timers fire on start-up
         app.state.ticker = ticker
-        _install_reload_signal(app, settings)
+        _install_reload_signal(app)
         if freeze_heap:
             _freeze_startup_heap()
         yield
         if ticker is not None:
             ticker.stop()
-        if owns_service:
-            app.state.service.db.dispose()
+        if owns_engine:
+            running.dispose()
 
-    owns_service = service is None
+    owns_engine = engine is None
     app = DisputesAPI(
         title="dispute-engine",
         version="0.1.0",
@@ -249,7 +131,7 @@ def create_app(
         generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
-    app.state.service = service
+    app.state.engine = engine
     metrics = Metrics()
     metrics.registry.register(TickerCollector(lambda: getattr(app.state, "ticker", None)))
     app.state.metrics_registry = metrics.registry
@@ -267,8 +149,8 @@ def create_app(
     app.add_middleware(
         GuardMiddleware,
         settings=settings,
-        get_db=lambda: app.state.service.db,
-        clock=lambda: app.state.service.clock,
+        get_db=lambda: app.state.engine.db,
+        clock=lambda: app.state.engine.clock,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts every answer
     return app

@@ -10,9 +10,9 @@ from typing import Any
 
 import jwt
 
-from api.settings import Settings
+from api.problems import ProblemError
+from runtime.settings import Settings
 from workflow.durations import parse_duration
-from workflow.errors import DisputeError
 from workflow.model import Actor
 
 # Where the middleware leaves the actor it verified, for the CurrentActor dependency.
@@ -20,10 +20,11 @@ VERIFIED_ACTOR = "verified_actor"
 TOKEN_ROLES = ("consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin")
 
 
-class UnauthenticatedError(DisputeError):
+class UnauthenticatedError(ProblemError):
     """No usable identity: missing, malformed, expired or wrongly signed token (HTTP 401)."""
 
-    type_slug = "unauthenticated"
+    def __init__(self, detail: str) -> None:
+        super().__init__(401, "unauthenticated", detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 def _verification_key(settings: Settings) -> str:

@@ -1,4 +1,4 @@
-"""Dependencies that resolve (or fail) once: the service, the caller, the If-Match version.
+"""Dependencies that resolve (or fail) once: the engine, its case service, the caller, the If-Match version.
 
 They are ``async def`` although none of them awaits: FastAPI runs a plain ``def``
 dependency in the thread pool, and five such hops per request (each a hand-off to a
@@ -16,17 +16,23 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import VERIFIED_ACTOR, UnauthenticatedError, actor_from_token
 from api.problems import ProblemError
-from api.settings import Settings
 from cases.service import CaseService
+from runtime.engine import Engine
+from runtime.settings import Settings
 from workflow.model import Actor
 
 _bearer = HTTPBearer(auto_error=False, description="JWT with claims sub, role, merchant_id (merchants), exp.")
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,12})"?\s*$')
 
 
+async def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
 async def get_service(request: Request) -> CaseService:
-    service: CaseService = request.app.state.service
-    return service
+    engine: Engine = request.app.state.engine
+    return engine.cases
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -34,6 +40,7 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+EngineDep = Annotated[Engine, Depends(get_engine)]
 ServiceDep = Annotated[CaseService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 

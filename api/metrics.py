@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from api.middleware import ASGIApp, Message, Receive, Scope, Send
-from sla.ticker import Ticker
+from runtime.ticker import Ticker
 
 
 class Metrics:

@@ -31,11 +31,12 @@ from anyio.to_thread import run_sync
 
 from api.answers import REPLAYED_HEADERS
 from api.auth import VERIFIED_ACTOR, UnauthenticatedError, actor_from_token
-from api.problems import BodyTooLargeError, domain_problem, problem
-from api.settings import Settings
+from api.problems import BodyTooLargeError, error_problem, problem
 from cases import idempotency
+from runtime.settings import Settings
 from sla.clock import Clock
-from store.db import Database, DatabaseUnavailableError
+from store.db import Database
+from store.errors import DatabaseUnavailableError
 from workflow.model import Actor
 
 Scope = MutableMapping[str, Any]
@@ -188,7 +189,7 @@ class GuardMiddleware:
                 headers={"Retry-After": retry},
             )
         else:
-            response = domain_problem(exc, scope.get("path", ""))
+            response = error_problem(exc, scope.get("path", ""))
         await response(scope, _empty_receive, send)
 
     async def _idempotent(self, scope: Scope, send: Send, identity: str, key: str, body: bytes, path: str) -> None:
@@ -201,7 +202,7 @@ class GuardMiddleware:
                 lambda: idempotency.lookup(db, scope=identity, key=key, fingerprint=fingerprint, now=self.clock().now())
             )
         except (idempotency.KeyReusedError, DatabaseUnavailableError) as exc:
-            await domain_problem(exc, path)(scope, _empty_receive, send)
+            await error_problem(exc, path)(scope, _empty_receive, send)
             return
         if stored is not None:
             await _send_stored(send, stored, replayed=True)

@@ -23,7 +23,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from cases.service import MAX_SEQ, decode_cursor
+from cases.queries import MAX_SEQ, decode_cursor
 from workflow.errors import InvalidCommandError
 from workflow.model import from_iso
 

@@ -1,10 +1,16 @@
-"""RFC 9457 problem+json for every non-2xx response, one handler per error family."""
+"""RFC 9457 problem+json for every non-2xx response.
+
+The API's edge of the error model: every error class maps to a problem type through one table
+(:data:`PROBLEM_TYPES`) looked up along the MRO; the command line maps the same classes in
+cli/errors.py."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,16 +18,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.auth import UnauthenticatedError
 from cases.idempotency import AnsweredError, KeyInFlightError, KeyReusedError
-from store.db import DatabaseUnavailableError
+from cases.mediators import MediatorExistsError
+from store.errors import AuditIntegrityError, DatabaseUnavailableError, StorageError
 from workflow.errors import (
+    ConfigError,
     ConflictError,
     DisputeError,
     InvalidCommandError,
     MediatorUnavailableError,
     NotFoundError,
     PolicyDeniedError,
+    ReplayError,
     TransitionNotAllowedError,
     UnknownCommandError,
 )
@@ -76,7 +84,8 @@ class BodyTooLargeError(Exception):
 
 
 class ProblemError(Exception):
-    """Raise from routes for problems that are not domain errors (428, 413, 429...)."""
+    """The API's own errors, which are not domain errors (401, 428, 413, 429...): raised from
+    routes, dependencies and the middleware with their status and slug."""
 
     def __init__(
         self, status: int, slug: str, detail: str, headers: dict[str, str] | None = None, **extensions: Any
@@ -151,76 +160,102 @@ def problem_schema() -> dict[str, Any]:
     }
 
 
-def domain_problem(exc: DisputeError, path: str) -> JSONResponse:
-    """Translate a domain error to its problem response."""
-    if isinstance(exc, NotFoundError):
-        return problem(404, "not-found", str(exc), instance=path)
-    if isinstance(exc, ConflictError):
-        return problem(
-            412,
-            "stale-version",
-            str(exc),
-            instance=path,
-            current_version=exc.current_version,
-            headers={"ETag": f'"{exc.current_version}"'},
-        )
-    if isinstance(exc, TransitionNotAllowedError):
-        return problem(
-            409,
-            "transition-not-allowed",
-            str(exc),
-            instance=path,
-            current_state=exc.state,
-            possible_triggers=list(exc.possible),
-        )
-    if isinstance(exc, PolicyDeniedError):
-        return problem(
-            403,
-            "policy-denied",
-            str(exc),
-            instance=path,
-            action=exc.action,
-            reasons=list(exc.reasons),
-            policies=list(exc.policy_ids),
-        )
-    if isinstance(exc, MediatorUnavailableError):
-        # Registered, but inactive or full: the request is sound, the mediator's state refuses it.
-        return problem(
-            409,
-            "mediator-unavailable",
-            str(exc),
-            instance=path,
-            mediator_id=exc.mediator_id,
-            reason=exc.reason,
-            open_load=exc.open_load,
-            capacity=exc.capacity,
-        )
-    if isinstance(exc, UnknownCommandError):
-        return problem(422, "validation", str(exc), instance=path, known=list(exc.known))
-    if isinstance(exc, InvalidCommandError):
-        errors = [{"field": exc.field, "message": str(exc)}] if exc.field else []
-        return problem(422, "validation", str(exc), instance=path, errors=errors)
-    if isinstance(exc, UnauthenticatedError):
-        return problem(
-            401,
-            "unauthenticated",
-            str(exc),
-            instance=path,
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    if isinstance(exc, KeyReusedError):
-        return problem(422, exc.type_slug, str(exc), instance=path)
-    if isinstance(exc, KeyInFlightError):
-        return problem(409, exc.type_slug, str(exc), instance=path, headers={"Retry-After": "1"})
-    if isinstance(exc, DatabaseUnavailableError):
-        return problem(
-            503,
-            "unavailable",
-            "the database is busy or unreachable; retry shortly",
-            instance=path,
-            headers={"Retry-After": "1"},
-        )
-    return problem(400, exc.type_slug, str(exc), instance=path)
+@dataclass(frozen=True)
+class ProblemType:
+    """How one class of error is answered: its status, its stable slug (None: the error's own
+    ``type_slug``), the extension members and headers it adds, and a fixed detail where the
+    error's own text is not for clients (a driver's message, say)."""
+
+    status: int
+    slug: str | None = None
+    extensions: Callable[[Any], dict[str, Any]] = field(default=lambda exc: {})
+    headers: Callable[[Any], dict[str, str]] = field(default=lambda exc: {})
+    detail: str | None = None
+
+
+RETRY_SOON = {"Retry-After": "1"}
+
+# Error class -> problem type, looked up along the error's MRO (the most specific row wins, as
+# Starlette finds exception handlers). Adding an error class means one row here, or none when
+# its parent's answer fits. The command line's counterpart is cli/errors.py.
+PROBLEM_TYPES: dict[type[BaseException], ProblemType] = {
+    NotFoundError: ProblemType(404, "not-found"),
+    ConflictError: ProblemType(
+        412,
+        "stale-version",
+        extensions=lambda exc: {"current_version": exc.current_version},
+        headers=lambda exc: {"ETag": f'"{exc.current_version}"'},
+    ),
+    TransitionNotAllowedError: ProblemType(
+        409,
+        "transition-not-allowed",
+        extensions=lambda exc: {"current_state": exc.state, "possible_triggers": list(exc.possible)},
+    ),
+    PolicyDeniedError: ProblemType(
+        403,
+        "policy-denied",
+        extensions=lambda exc: {
+            "action": exc.action,
+            "reasons": list(exc.reasons),
+            "policies": list(exc.policy_ids),
+        },
+    ),
+    # Registered, but inactive or full: the request is sound, the mediator's state refuses it.
+    MediatorUnavailableError: ProblemType(
+        409,
+        "mediator-unavailable",
+        extensions=lambda exc: {
+            "mediator_id": exc.mediator_id,
+            "reason": exc.reason,
+            "open_load": exc.open_load,
+            "capacity": exc.capacity,
+        },
+    ),
+    MediatorExistsError: ProblemType(409, "already-exists"),
+    UnknownCommandError: ProblemType(422, "validation", extensions=lambda exc: {"known": list(exc.known)}),
+    InvalidCommandError: ProblemType(
+        422,
+        "validation",
+        extensions=lambda exc: {"errors": [{"field": exc.field, "message": str(exc)}] if exc.field else []},
+    ),
+    KeyReusedError: ProblemType(422, "idempotency-key-reuse"),
+    KeyInFlightError: ProblemType(409, "idempotency-key-in-flight", headers=lambda exc: RETRY_SOON),
+    # Stored events that do not fold: the log is damaged (audit verify names where).
+    ReplayError: ProblemType(500, "audit-integrity"),
+    DisputeError: ProblemType(400),
+    DatabaseUnavailableError: ProblemType(
+        503,
+        "unavailable",
+        headers=lambda exc: RETRY_SOON,
+        detail="the database is busy or unreachable; retry shortly",
+    ),
+    AuditIntegrityError: ProblemType(500, "audit-integrity"),
+    StorageError: ProblemType(503, "unavailable", headers=lambda exc: RETRY_SOON),
+    # A configuration the engine failed to load at request time: the server's problem, not the caller's.
+    ConfigError: ProblemType(500, "internal", detail="the desk's configuration cannot be used; it has been logged"),
+}
+
+
+def problem_type(exc: BaseException) -> ProblemType | None:
+    """The problem type of ``exc``'s class (its nearest mapped ancestor), or None when unmapped."""
+    for cls in type(exc).__mro__:
+        if cls in PROBLEM_TYPES:
+            return PROBLEM_TYPES[cls]
+    return None
+
+
+def error_problem(exc: Exception, path: str) -> JSONResponse:
+    """The problem response of any error the API answers on purpose: a :class:`ProblemError`
+    (it carries its own status and slug) or a class of :data:`PROBLEM_TYPES`; anything else is
+    a 500."""
+    if isinstance(exc, ProblemError):
+        return problem(exc.status, exc.slug, exc.detail, instance=path, headers=exc.headers, **exc.extensions)
+    kind = problem_type(exc)
+    if kind is None:
+        return problem(500, "internal", "an internal error occurred; it has been logged", instance=path)
+    slug = kind.slug or str(getattr(exc, "type_slug", "error"))
+    detail = kind.detail or str(exc)
+    return problem(kind.status, slug, detail, instance=path, headers=kind.headers(exc) or None, **kind.extensions(exc))
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
@@ -248,15 +283,11 @@ def _field_location(loc: Any) -> tuple[Any, ...]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    async def on_domain(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, DisputeError)
-        return domain_problem(exc, request.url.path)
-
-    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ProblemError)
-        return problem(
-            exc.status, exc.slug, exc.detail, instance=request.url.path, headers=exc.headers, **exc.extensions
-        )
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        kind = problem_type(exc)
+        if kind is not None and kind.status == 500:  # damage or a broken desk: someone must look
+            log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+        return error_problem(exc, request.url.path)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -298,8 +329,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(AnsweredError, on_answered)
     app.add_exception_handler(BodyTooLargeError, on_too_large)
-    app.add_exception_handler(DisputeError, on_domain)
-    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(ProblemError, on_error)
+    for mapped in PROBLEM_TYPES:
+        if issubclass(mapped, Exception):
+            app.add_exception_handler(mapped, on_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)

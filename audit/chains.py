@@ -20,8 +20,8 @@ from store.codec import snapshot_from_json
 from store.db import Database
 from store.tables import CASES, EVENTS
 from workflow.chain import GENESIS_HASH, canonical_bytes, event_from_doc
-from workflow.errors import NotFoundError
-from workflow.evolve import ReplayError, evolve
+from workflow.errors import NotFoundError, ReplayError
+from workflow.evolve import evolve
 from workflow.merchant import (
     MerchantReplayError,
     MerchantState,

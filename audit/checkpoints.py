@@ -30,7 +30,6 @@ from sqlmodel import Session
 
 from audit.keys import public_key_hex
 from audit.merkle import (
-    AuditIntegrityError,
     MerkleAccumulator,
     audit_path,
     delta_digest,
@@ -40,6 +39,7 @@ from audit.merkle import (
     verify_inclusion,
 )
 from store.db import Database
+from store.errors import AuditIntegrityError
 from store.tables import (
     CASES,
     CHECKPOINT_HEADS,
@@ -491,9 +491,12 @@ def inclusion_proof(session: Session, *, case_id: str, checkpoint: int | None = 
     index = session.execute(
         select(func.count()).select_from(sub).where(_by_case_id(sub.c.case_id, _dialect(session)) < case_id)
     ).scalar_one()
-    path, root = audit_path(
-        (leaf_hash(leaf_bytes(*h)) for h in iter_heads(session, found.number)), index, found.case_count
-    )
+    try:
+        path, root = audit_path(
+            (leaf_hash(leaf_bytes(*h)) for h in iter_heads(session, found.number)), index, found.case_count
+        )
+    except ValueError as exc:  # the stored leaves are not as many as the checkpoint signed
+        raise AuditIntegrityError(str(exc)) from exc
     if root.hex() != found.merkle_root:
         raise AuditIntegrityError(f"the stored heads of checkpoint #{found.number} do not give its signed root")
     return InclusionProof(
@@ -507,3 +510,17 @@ def inclusion_proof(session: Session, *, case_id: str, checkpoint: int | None = 
         path=tuple(p.hex() for p in path),
         root=found.merkle_root,
     )
+
+
+def checkpoint_page(db: Database, *, after: int = 0, limit: int = 50) -> list[Checkpoint]:
+    """:func:`list_checkpoints` in a read transaction of its own."""
+    with db.read() as session:
+        return list_checkpoints(session, after=after, limit=limit)
+
+
+def proof_of(db: Database, *, case_id: str, checkpoint: int | None = None) -> tuple[InclusionProof, Checkpoint]:
+    """The inclusion proof of the case's head (:func:`inclusion_proof`) and the signed checkpoint
+    it proves against, read in one transaction."""
+    with db.read() as session:
+        found = inclusion_proof(session, case_id=case_id, checkpoint=checkpoint)
+        return found, get_checkpoint(session, found.checkpoint)

@@ -22,8 +22,8 @@ from sqlmodel import Session
 
 from audit.chains import snapshot_read
 from audit.checkpoints import inclusion_proof, iter_checkpoints
-from audit.merkle import AuditIntegrityError
 from store.db import Database
+from store.errors import AuditIntegrityError
 from store.tables import (
     CASES,
     CHECKPOINT_HEADS,

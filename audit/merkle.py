@@ -9,20 +9,12 @@ from collections.abc import Callable, Iterable, Sequence
 
 import rfc8785
 
-from workflow.errors import DisputeError
-
 # RFC 6962: the hash of an empty tree is the hash of the empty string.
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 
 
 # Printable ASCII other than '"' and '\\': JSON strings of these need no escaping.
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")
-
-
-class AuditIntegrityError(DisputeError):
-    """Stored audit data does not match what was signed (the checkpoint tables were changed)."""
-
-    type_slug = "audit-integrity"
 
 
 HeadTuple = tuple[str, int, str]
@@ -125,7 +117,7 @@ def audit_path(leaf_digests: Iterable[bytes], index: int, tree_size: int) -> tup
         if cursor < len(by_start) and ranges[by_start[cursor]][0] <= position:
             trees[by_start[cursor]].add(digest)
     if whole.size != tree_size:
-        raise AuditIntegrityError(f"the tree has {whole.size} leaves, the checkpoint says {tree_size}")
+        raise ValueError(f"the tree has {whole.size} leaves, the checkpoint says {tree_size}")
     return [t.root() for t in trees], whole.root()
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from cases.registry import WorkflowRegistry
+from store.db import Database
 from store.tables import EVENTS
 from workflow.chain import event_from_body
 from workflow.errors import NotFoundError
@@ -48,3 +49,11 @@ def replay(
         snapshot = evolve(definition, snapshot, event)
     assert snapshot is not None
     return Replay(snapshot=snapshot, events=events)
+
+
+def read_replay(
+    db: Database, registry: WorkflowRegistry, case_id: str, *, seq: int | None = None, at: datetime | None = None
+) -> Replay:
+    """:func:`replay` in a read transaction of its own."""
+    with db.read() as session:
+        return replay(session, registry, case_id, seq=seq, at=at)

@@ -5,8 +5,8 @@ system issued) is decided again, in order, against the case as the new rules wou
 have it: the report lists, per case, the commands that would now be refused or lead
 to another state.
 
-Without ``clocks`` the clock events are not re-simulated; the system commands they
-caused (an escalation on breach, say) are replayed as recorded. With ``clocks`` (the
+Without ``sla`` (an SLA planner) the clock events are not re-simulated; the system commands they
+caused (an escalation on breach, say) are replayed as recorded. With ``sla`` (the
 changed desk's calendars) the timers are simulated under the new workflow: a recorded
 breach that would not have happened yet (a longer goal, a new holiday) is reported and
 the system command it caused is not replayed; a timer that would have breached before
@@ -28,8 +28,9 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from cases.registry import WorkflowRegistry
-from cases.timers import SlaClocks
 from policies.base import Authorizer
+from sla.planner import SlaPlanner
+from store.db import Database
 from store.tables import EVENTS
 from workflow.chain import GENESIS_HASH, event_from_body
 from workflow.decide import decide, kind_of
@@ -135,10 +136,10 @@ def what_if_case(
     workflow: WorkflowDefinition,
     authorizer: Authorizer,
     workflows: Mapping[str, WorkflowDefinition] | None = None,
-    clocks: SlaClocks | None = None,
+    sla: SlaPlanner | None = None,
 ) -> CaseReport:
     """Replay ``case_id`` under ``workflow`` (or, with ``workflows``, the one of the case's
-    workflow name there) and ``authorizer``; with ``clocks``, simulate its timers too."""
+    workflow name there) and ``authorizer``; with ``sla``, simulate its timers too."""
     rows = session.execute(
         select(EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash)
         .where(EVENTS.c.case_id == case_id)
@@ -151,7 +152,7 @@ def what_if_case(
     recorded_definition = registry.pinned(events[0].workflow_version, session)
     if workflows is not None and recorded_definition.name in workflows:
         workflow = workflows[recorded_definition.name]
-    sim = _Simulation(case_id, workflow, authorizer, clocks)
+    sim = _Simulation(case_id, workflow, authorizer, sla)
     filed = events[0]
     filed_data = dict(filed.data, workflow_name=workflow.name, state=workflow.initial)
     sim.apply([Event("filed", filed_data)], Actor(filed.actor_id, filed.actor_role), filed.at)
@@ -166,19 +167,19 @@ def what_if_case(
     recorded: CaseSnapshot | None = evolve(recorded_definition, None, filed)
     for event in events[1:]:
         previous, recorded = recorded, evolve(recorded_definition, recorded, event)
-        if clocks is not None and event.type == "timer_breached":
+        if sla is not None and event.type == "timer_breached":
             suppressed |= sim.breach(event, report)
             continue
-        if event.type in FLAG_EVENTS and (clocks is None or "timer" not in event.data):
+        if event.type in FLAG_EVENTS and (sla is None or "timer" not in event.data):
             # A flag is a fact from outside the rules being tried (the supervision thresholds;
-            # a recorded breach, when clocks are not simulated): the simulated case carries it
+            # a recorded breach, when sla are not simulated): the simulated case carries it
             # as recorded, so that policies reading it (merchant_flagged) decide on the same facts.
             sim.apply([Event(event.type, dict(event.data))], SYSTEM, event.at)
             continue
         command = commands.get(id(event))
         if command is None:
             continue
-        if clocks is not None:
+        if sla is not None:
             assert previous is not None
             for name, due in sim.overdue_before(event.at, previous):
                 report.divergences.append(
@@ -235,13 +236,13 @@ class _Simulation:
     """The case as the new rules would have it, folded event by event (never written)."""
 
     def __init__(
-        self, case_id: str, workflow: WorkflowDefinition, authorizer: Authorizer, clocks: SlaClocks | None
+        self, case_id: str, workflow: WorkflowDefinition, authorizer: Authorizer, sla: SlaPlanner | None
     ) -> None:
         self.case_id = case_id
         self.workflow = workflow
         self.machine = machine_for(workflow)
         self.authorizer = authorizer
-        self.clocks = clocks
+        self.sla = sla
         self._snapshot: CaseSnapshot | None = None
         self.reported: set[tuple[str, str]] = set()
 
@@ -270,8 +271,8 @@ class _Simulation:
             )
 
     def follow_up(self, before: CaseSnapshot | None, command: str, at: str) -> None:
-        if self.clocks is not None:
-            events = self.clocks.follow_up(self.workflow, before, self.snapshot, command, from_iso(at))
+        if self.sla is not None:
+            events = self.sla.follow_up(self.workflow, before, self.snapshot, command, from_iso(at))
             self.apply(events, SYSTEM, at)
 
     def overdue_before(self, at: str, recorded: CaseSnapshot) -> list[tuple[str, str]]:
@@ -334,3 +335,22 @@ def _decide(
         return decide(machine, snapshot, command)
     except DisputeError as exc:
         return f"refused: {exc}"
+
+
+def what_if_cases(
+    db: Database,
+    registry: WorkflowRegistry,
+    case_ids: Iterable[str],
+    *,
+    workflow: WorkflowDefinition,
+    authorizer: Authorizer,
+    workflows: Mapping[str, WorkflowDefinition] | None = None,
+    sla: SlaPlanner | None = None,
+) -> Iterator[CaseReport]:
+    """:func:`what_if_case` for each case, each read in a transaction of its own (writes nothing)."""
+    for case_id in case_ids:
+        with db.read() as session:
+            report = what_if_case(
+                session, registry, case_id, workflow=workflow, authorizer=authorizer, workflows=workflows, sla=sla
+            )
+        yield report

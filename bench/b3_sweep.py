@@ -18,7 +18,7 @@ from bench.bulk import SWEEP_AT, ScaleDb, scale_db
 from bench.common import CONSUMER, Outcome, Row, fmt_ms, fmt_rate, log, make_service, median, new_case
 from bench.context import Context
 from cases.service import CaseService
-from cases.timers import fire_due_timers
+from cases.sweep import fire_due_timers
 from sla.clock import ManualClock
 
 NAME = "B3"

@@ -20,7 +20,7 @@ from bench.bulk import SWEEP_AT, ScaleDb, people, scale_db
 from bench.common import AUDITOR, CONSUMER, Outcome, Row, fmt_ms, fmt_rate, log, make_service, median, new_case
 from bench.context import Context
 from bench.server import Client, engine_env, new_secret, token_for, uvicorn_server
-from cases.service import encode_cursor
+from cases.queries import encode_cursor
 from sla.clock import ManualClock
 from workflow.model import Actor
 

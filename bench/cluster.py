@@ -36,7 +36,7 @@ def disputes_command(*args: str) -> list[str]:
     script = Path(sys.executable).with_name("disputes")
     if script.exists():
         return [str(script), *args]
-    return [sys.executable, "-c", "from api.cli import app; app()", *args]
+    return [sys.executable, "-c", "from cli import app; app()", *args]
 
 
 def deployment_env(database_url: str, *, secret: str | None = None, **extra: str) -> dict[str, str]:

@@ -23,14 +23,15 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
 import store.tables  # noqa: F401  (registers the tables)
+from cases.commands import new_case_id
 from cases.mediators import MAX_CAPACITY, add_mediator
-from cases.registry import WorkflowRegistry
-from cases.service import CaseService, new_case_id
-from cases.timers import SlaClocks
+from cases.registry import WorkflowRegistry, record_versions
+from cases.service import CaseService
 from policies.base import Authorizer
 from policies.cedar import packaged_policies
 from sla.clock import ManualClock
 from sla.config import default_calendars
+from sla.planner import SlaPlanner
 from store.db import Database, make_engine
 from store.tables import MEDIATORS
 from workflow.model import Actor, CaseSnapshot, NewCase
@@ -268,10 +269,10 @@ def make_service(
         registry=WorkflowRegistry.from_directory(),
         authorizer=authorizer or cedar(),
         clock=clock or ManualClock(T0),
-        clocks=SlaClocks(default_calendars()),
+        sla=SlaPlanner(default_calendars()),
+        id_factory=id_factory or new_case_id,
     )
-    if id_factory is not None:
-        service.id_factory = id_factory
+    record_versions(db, service.registry, service.authorizer, service.clock.now())
     register_mediators(db)
     return service
 

@@ -18,7 +18,9 @@ from sqlmodel import SQLModel
 
 from bench.common import CONSUMER, MEDIATOR, MERCHANT, log, make_service, new_case
 from bench.context import Context
-from cases.service import CaseService, UnitOfWork, load_snapshot
+from cases.commands import UnitOfWork
+from cases.queries import load_snapshot
+from cases.service import CaseService
 from store.db import Database
 from store.tables import CASES, EVENTS, EVIDENCE, MESSAGES, OFFERS, TIMERS
 from workflow.decide import decide

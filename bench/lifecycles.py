@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.auth import mint_token
-from api.settings import Settings
 from bench.loadgen import Connection
+from runtime.settings import Settings
 
 MERCHANTS = 10
 KEEP_ALIVE_SECONDS = 3.0  # below uvicorn's default keep-alive timeout (5 s)

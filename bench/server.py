@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from api.auth import mint_token
-from api.settings import Settings
 from bench.common import REPO_ROOT
+from runtime.settings import Settings
 from workflow.model import Actor
 
 

@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlmodel import Session
 
+from cases import idempotency
 from intake.classify import LANGUAGES
 from intake.routing import ANY, Candidate, unavailability
+from store.db import Database
 from store.tables import CASES, MEDIATORS
 from workflow.errors import DisputeError, InvalidCommandError, MediatorUnavailableError, NotFoundError
 from workflow.model import CATEGORIES
@@ -238,3 +240,51 @@ def require_assignable(
         raise MediatorUnavailableError(
             mediator_id, "inactive" if not row.active else "at_capacity", why, open_load=load, capacity=row.capacity
         )
+
+
+# --- each in a transaction of its own (the API's and the command line's way in) ---------------
+
+
+def register_mediator(
+    db: Database,
+    *,
+    mediator_id: str,
+    fields: Mapping[str, Any],
+    calendars: Iterable[str],
+    now: datetime,
+    weight: Weight = _unit,
+) -> Mediator:
+    """:func:`add_mediator` in a write transaction of its own; a request's Idempotency-Key and its
+    answer are stored in that transaction too (cases/idempotency.py)."""
+    return db.run_write(
+        lambda session: idempotency.command(
+            session,
+            now,
+            lambda: add_mediator(
+                session, mediator_id=mediator_id, fields=fields, calendars=calendars, now=now, weight=weight
+            ),
+        )
+    )
+
+
+def change_mediator(
+    db: Database,
+    *,
+    mediator_id: str,
+    fields: Mapping[str, Any],
+    calendars: Iterable[str],
+    now: datetime,
+    weight: Weight = _unit,
+) -> Mediator:
+    """:func:`update_mediator` in a write transaction of its own."""
+    return db.run_write(
+        lambda session: update_mediator(
+            session, mediator_id=mediator_id, fields=fields, calendars=calendars, now=now, weight=weight
+        )
+    )
+
+
+def registered_mediators(db: Database, *, weight: Weight = _unit) -> list[Mediator]:
+    """:func:`list_mediators` in a read transaction of its own."""
+    with db.read() as session:
+        return list_mediators(session, weight=weight)

@@ -11,6 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from policies.base import Authorizer
+from policies.loader import version_documents
+from store.db import Database
 from store.tables import POLICY_VERSIONS, WORKFLOW_VERSIONS
 from workflow.definition import WorkflowDefinition, load_definition_document, load_definition_file
 from workflow.errors import NotFoundError
@@ -106,3 +109,17 @@ class WorkflowRegistry:
                 "created_at": now,
             }
             session.execute(insert(table).values(**values).on_conflict_do_nothing())
+
+
+def record_versions(db: Database, registry: WorkflowRegistry, authorizer: Authorizer, now: datetime) -> None:
+    """Store, once each, the documents of the active workflow definitions and the files of the
+    policy set in force under their versions, so that every case can be replayed and exported.
+    Run by the composition root at start-up and after a reload (runtime/bootstrap.py)."""
+    with db.write() as session:
+        registry.store_active(session, now)
+        directory = getattr(authorizer, "directory", None)
+        if directory is None:
+            return
+        version, documents = version_documents(directory)
+        if version == authorizer.version:  # else the files changed since they were loaded: the next reload records them
+            registry.store_policy_version(session, version, documents, now)

@@ -44,7 +44,8 @@ from policies.lint import lint
 from policies.loader import LoadedPolicies, try_load
 from sla.calendar import Calendar
 from sla.config import load_calendars
-from workflow.definition import InvalidDefinitionError, Problem, WorkflowDefinition, load_definition_file
+from workflow.definition import InvalidDefinitionError, WorkflowDefinition, load_definition_file
+from workflow.errors import ConfigError, Problem
 from workflow.model import Actor, CaseSnapshot, Offer
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
@@ -59,12 +60,8 @@ SETTINGS_FILE = "desk.yaml"
 SETTINGS_KEYS = frozenset({"name", "title", "description", "default_workflow"})
 
 
-class InvalidDeskError(ValueError):
+class InvalidDeskError(ConfigError):
     """A desk that cannot be used; ``problems`` lists every problem of every part."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 @dataclass(frozen=True, slots=True)

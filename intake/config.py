@@ -6,19 +6,16 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from workflow.definition import InvalidDefinitionError, Problem
 from workflow.durations import Duration, DurationError, parse_duration
+from workflow.errors import ConfigError, Problem
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
 YamlPath = tuple[str | int, ...]
 
 
-class IntakeConfigError(InvalidDefinitionError):
-    """An intake rules file that cannot be used; ``problems`` lists every problem with file:line.
-
-    A subclass of the workflow loader's error so that the CLI and the API report every
-    kind of configuration file alike."""
+class IntakeConfigError(ConfigError):
+    """An intake rules file that cannot be used; ``problems`` lists every problem with file:line."""
 
 
 def read_located(path: str | Path) -> tuple[LocatedYaml, str]:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from policies import facts
 from policies.loader import LoadedPolicies, try_load
-from workflow.definition import READ_ACTIONS, Problem, WorkflowDefinition
+from workflow.definition import READ_ACTIONS, WorkflowDefinition
+from workflow.errors import Problem
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 # Actions that exist whatever the workflow: reads, filing and the desk's administration.

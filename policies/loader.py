@@ -25,7 +25,7 @@ import cedarpy
 from cedarpy import pst
 
 from policies import facts
-from workflow.definition import InvalidDefinitionError, Problem
+from workflow.errors import ConfigError, Problem
 
 # Files that make up a policy set; anything else in the directory (a README,
 # editor backups) neither loads nor changes the version.
@@ -62,12 +62,8 @@ _SLOT = re.compile(r"\?(?:principal|resource)\b")
 _CEDAR_POLICY_PREFIX = re.compile(r"^for policy `[^`]*`,\s*")
 
 
-class PolicyLoadError(InvalidDefinitionError):
-    """A policy directory that cannot be used; ``problems`` lists every problem found.
-
-    A subclass of the workflow loader's error so that callers (CLI, API) handle
-    both configuration kinds alike.
-    """
+class PolicyLoadError(ConfigError):
+    """A policy directory that cannot be used; ``problems`` lists every problem found."""
 
 
 @dataclass(frozen=True, slots=True)

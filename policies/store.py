@@ -9,7 +9,8 @@ from pathlib import Path
 from policies.cedar import CedarAuthorizer
 from policies.lint import lint
 from policies.loader import PolicyLoadError, try_load
-from workflow.definition import Problem, WorkflowDefinition
+from workflow.definition import WorkflowDefinition
+from workflow.errors import Problem
 
 
 class PolicyStore:

@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from cases.intake import service_calendars
-from cases.service import CaseService
 from reports.facts import as_iso, as_number, check_period
 from sla.calendar import Calendar
+from store.db import Database
 from store.tables import CASES
 
 
@@ -66,13 +65,19 @@ class HotspotsReport:
 
 
 def hotspots_report(
-    service: CaseService, *, since: datetime, until: datetime, timezone: str | None = None, limit: int = 100
+    db: Database,
+    calendars: Mapping[str, Calendar],
+    *,
+    since: datetime,
+    until: datetime,
+    timezone: str | None = None,
+    limit: int = 100,
 ) -> HotspotsReport:
     check_period(since, until)
-    zone_name = timezone or _desk_timezone(service_calendars(service))
+    zone_name = timezone or _desk_timezone(calendars)
     zone = ZoneInfo(zone_name)
     before = since - (until - since)
-    with service.db.read() as session:
+    with db.read() as session:
         rows = session.execute(
             select(CASES.c.merchant_id, CASES.c.category, CASES.c.created_at).where(
                 CASES.c.created_at >= before - timedelta(days=7), CASES.c.created_at < until

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cases.service import CaseService
 from intake.supervision import FlagReason, MerchantFigures, SupervisionRules, flag_reasons
 from reports.facts import (
     FlagRecord,
@@ -22,6 +21,7 @@ from reports.facts import (
     histories,
     merchant_figures,
 )
+from store.db import Database
 
 
 @dataclass(frozen=True)
@@ -102,10 +102,10 @@ class MerchantsReport:
 
 
 def merchants_report(
-    service: CaseService, rules: SupervisionRules, *, since: datetime, until: datetime, merchant_id: str | None = None
+    db: Database, rules: SupervisionRules, *, since: datetime, until: datetime, merchant_id: str | None = None
 ) -> MerchantsReport:
     check_period(since, until)
-    with service.db.read() as session:
+    with db.read() as session:
         ids = filed_between(session, since, until, merchant_id)
         facts = [case_facts(events) for events in histories(session, ids)]
         flags = active_flags(session)

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from cases.service import CaseService
 from reports.facts import NO_MEDIATOR, as_iso, as_number, case_facts, check_period, histories, with_events_between
+from store.db import Database
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,11 @@ class SatisfactionReport:
 
 
 def satisfaction_report(
-    service: CaseService, *, since: datetime, until: datetime, comment_limit: int = 100
+    db: Database, *, since: datetime, until: datetime, comment_limit: int = 100
 ) -> SatisfactionReport:
     """Ratings given in the period: by the case's mediator, its category, the rating party."""
     check_period(since, until)
-    with service.db.read() as session:
+    with db.read() as session:
         ids = with_events_between(session, ("rated",), since, until)
         facts = [case_facts(events) for events in histories(session, ids)]
     given = [(case, r) for case in facts for r in case.ratings if since <= r.at < until]

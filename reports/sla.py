@@ -6,13 +6,11 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from cases.intake import service_calendars
-from cases.service import CaseService
 from reports.facts import (
     NO_MEDIATOR,
     CaseFacts,
@@ -25,8 +23,9 @@ from reports.facts import (
     histories,
     with_events_between,
 )
-from sla.calendar import ALWAYS_OPEN
+from sla.calendar import ALWAYS_OPEN, Calendar
 from sla.timers import elapsed
+from store.db import Database
 
 
 def percentile(values: Sequence[int], share: float) -> int | None:
@@ -106,12 +105,11 @@ class SlaReport:
         return columns, rows
 
 
-def sla_report(service: CaseService, *, since: datetime, until: datetime) -> SlaReport:
+def sla_report(db: Database, calendars: Mapping[str, Calendar], *, since: datetime, until: datetime) -> SlaReport:
     """Clocks that ended met or breached in the period; times are business seconds the clock
     counted (pauses excluded) on the calendar it ran on."""
     check_period(since, until)
-    calendars = service_calendars(service)
-    with service.db.read() as session:
+    with db.read() as session:
         ids = with_events_between(session, ("timer_met", "timer_breached"), since, until)
         facts = [case_facts(events) for events in histories(session, ids)]
     runs: list[tuple[CaseFacts, ClockRun, int]] = []

@@ -17,11 +17,10 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 from sqlmodel import Session
 
-from cases.intake import DeskIntake
 from cases.merchants import append_merchant_event, flagged_merchants, standing_of
-from cases.service import CaseService
 from intake.supervision import FlagReason, MerchantFigures, SupervisionRules, flag_reasons
 from reports.facts import active_flags, as_iso, case_facts, filed_between, histories, merchant_figures
+from store.db import Database
 from store.tables import MERCHANT_FLAGS
 from workflow.errors import ConflictError
 from workflow.merchant import MERCHANT_FLAGGED
@@ -51,13 +50,12 @@ class SupervisionOutcome:
         }
 
 
-def evaluate_merchants(service: CaseService, intake: DeskIntake, now: datetime) -> SupervisionOutcome:
+def evaluate_merchants(db: Database, rules: SupervisionRules, now: datetime) -> SupervisionOutcome:
     """Apply the supervision thresholds to the period ending now: flag merchants that reach one,
     clear the flags of those that no longer do, each on the merchant's own log."""
-    rules = intake.supervision
     since = now - rules.period
     outcome = SupervisionOutcome(since, now)
-    with service.db.read() as session:
+    with db.read() as session:
         facts = [case_facts(events) for events in histories(session, filed_between(session, since, now))]
         # A merchant counts as flagged if its log or its flag record says so: the two are
         # written together, and whichever disagrees is brought back in line below.
@@ -68,10 +66,10 @@ def evaluate_merchants(service: CaseService, intake: DeskIntake, now: datetime) 
         found = reasons.get(merchant_id, ())
         for attempt in range(3):
             try:
-                outcome.merchant_events += service.db.run_write(
+                outcome.merchant_events += db.run_write(
                     partial(
                         _apply_flag,
-                        service=service,
+                        dialect=db.dialect,
                         merchant_id=merchant_id,
                         reasons=found,
                         figures=figures.get(merchant_id),
@@ -95,7 +93,7 @@ def evaluate_merchants(service: CaseService, intake: DeskIntake, now: datetime) 
 
 def _apply_flag(
     session: Session,
-    service: CaseService,
+    dialect: str,
     merchant_id: str,
     reasons: Sequence[FlagReason],
     figures: MerchantFigures | None,
@@ -105,7 +103,7 @@ def _apply_flag(
 ) -> int:
     """Bring the merchant's flag record and log in line with ``reasons`` (empty: not flagged);
     return the number of events appended to its log (0 or 1)."""
-    if service.db.dialect == "postgresql":
+    if dialect == "postgresql":
         # Two evaluations at once (several workers' tickers) must not both raise a flag: the second
         # waits here, then its query sees the first one's row. SQLite serialises writers anyway.
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"merchant-flag:{merchant_id}"})

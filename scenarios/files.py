@@ -1,7 +1,7 @@
 """Scenario tests for a desk's rules: YAML files of steps and expectations, run for real.
 
 A scenario files one case at a given instant, then takes steps: time passes (the due
-timers fire through :func:`cases.timers.fire_due_timers`, each at its own due instant,
+timers fire through :func:`cases.sweep.fire_due_timers`, each at its own due instant,
 on an injected :class:`~sla.clock.ManualClock`), or an actor fires a trigger or does an
 action through the real :class:`~cases.service.CaseService` with the desk's Cedar
 policies. After each step the expectations are compared with the case; the first
@@ -35,8 +35,8 @@ from typing import Any
 
 import store.tables  # noqa: F401  (registers the tables created in the throw-away database)
 from desk.loader import Desk
-from workflow.definition import Problem
 from workflow.durations import DurationError, parse_duration
+from workflow.errors import ConfigError, Problem
 from workflow.model import CATEGORIES, SYSTEM, Actor, NewCase, from_iso
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
@@ -93,12 +93,8 @@ _ROLES = ("consumer", "merchant", "mediator", "senior_mediator", "auditor", "adm
 _MISSING = object()
 
 
-class ScenarioFileError(ValueError):
+class ScenarioFileError(ConfigError):
     """Scenario files that cannot be run; ``problems`` names each mistake with file and line."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 @dataclass(frozen=True)

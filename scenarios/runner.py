@@ -15,12 +15,14 @@ from sqlmodel import SQLModel
 
 import store.tables  # noqa: F401  (registers the tables created in the throw-away database)
 from cases.mediators import MAX_CAPACITY, add_mediator
+from cases.queries import load_snapshot
 from cases.registry import WorkflowRegistry
-from cases.service import CaseService, load_snapshot
-from cases.timers import SlaClocks, fire_due_timers
+from cases.service import CaseService
+from cases.sweep import fire_due_timers
 from desk.loader import Desk
 from scenarios.files import Scenario, ScenarioFileError, Step, check_scenarios
 from sla.clock import ManualClock
+from sla.planner import SlaPlanner
 from store.db import Database
 from store.tables import TIMERS
 from workflow.definition import WorkflowDefinition
@@ -71,7 +73,7 @@ class _Run:
             registry=WorkflowRegistry(list(desk.workflows), default=desk.default_workflow),
             authorizer=desk.policies,
             clock=self.clock,
-            clocks=SlaClocks(desk.calendars),
+            sla=SlaPlanner(desk.calendars),
             id_factory=lambda now: f"SCENARIO-{next(numbers)}",
         )
         self.case_id = ""

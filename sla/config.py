@@ -21,8 +21,8 @@ from sla.calendar import (
     normalise_day,
     parse_span,
 )
-from workflow.definition import Problem
 from workflow.durations import DurationError, parse_duration
+from workflow.errors import ConfigError, Problem
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 YamlPath = tuple[str | int, ...]
@@ -43,12 +43,8 @@ _ALWAYS_OPEN_KEYS = {"description", "timezone", "always_open"}
 _HOLIDAY_KEYS = {"country", "subdivision", "official_workdays"}
 
 
-class InvalidCalendarError(ValueError):
+class InvalidCalendarError(ConfigError):
     """A calendars file that cannot be used; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 def load_calendars(path: str | Path) -> dict[str, Calendar]:

@@ -9,25 +9,19 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy import DateTime, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
-from workflow.errors import DisputeError
+from store.errors import DatabaseUnavailableError
 
 DEFAULT_URL = "sqlite:///./disputes.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 T = TypeVar("T")
-
-
-class DatabaseUnavailableError(DisputeError):
-    """The database stayed busy or unreachable after retries (HTTP 503)."""
-
-    type_slug = "unavailable"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -240,6 +234,11 @@ class Database:
             time.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+    def ping(self) -> None:
+        """One round trip to the database (readiness); raises if it does not answer."""
+        with self.read() as session:
+            session.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()

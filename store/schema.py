@@ -8,17 +8,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
-from workflow.errors import DisputeError
+from store.db import make_engine
+from store.errors import DatabaseUnavailableError, SchemaBehindError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-class SchemaBehindError(DisputeError):
-    """The database is not at the code's migration head."""
-
-    type_slug = "schema-behind"
 
 
 def alembic_config() -> Config:
@@ -66,3 +63,46 @@ def autogenerate(engine: Engine, message: str) -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.revision(config, message=message, autogenerate=True)
+
+
+def ensure_current(url: str, *, create_if_empty: bool = False) -> str | None:
+    """Check that the database at ``url`` is at the code's head (else :class:`SchemaBehindError`);
+    with ``create_if_empty``, first give an empty SQLite database the schema and return the
+    revision it got (None when nothing was created). A database that does not answer is
+    :class:`DatabaseUnavailableError`."""
+    engine = make_engine(url)
+    try:
+        created = None
+        if create_if_empty and engine.dialect.name == "sqlite" and not inspect(engine).get_table_names():
+            upgrade(engine)
+            created = current_revision(engine)
+        require_current(engine)
+        return created
+    except OperationalError as exc:
+        raise DatabaseUnavailableError(f"database unavailable: {exc.orig}") from exc
+    finally:
+        engine.dispose()
+
+
+def upgrade_url(url: str, revision: str = "head") -> tuple[str | None, str | None]:
+    """Migrate the database at ``url`` to ``revision``; its revision before and after."""
+    engine = make_engine(url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine, revision)
+        return before, current_revision(engine)
+    except OperationalError as exc:
+        raise DatabaseUnavailableError(f"database unavailable: {exc.orig}") from exc
+    finally:
+        engine.dispose()
+
+
+def revisions(url: str) -> tuple[str | None, str | None]:
+    """The revision of the database at ``url`` and the code's head."""
+    engine = make_engine(url)
+    try:
+        return current_revision(engine), head_revision()
+    except OperationalError as exc:
+        raise DatabaseUnavailableError(f"database unavailable: {exc.orig}") from exc
+    finally:
+        engine.dispose()

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import rfc8785
 
 from workflow.durations import Duration, DurationError, parse_duration
+from workflow.errors import ConfigError, Problem
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 # Built-in behaviours an action can have. A desk may name its actions freely and
@@ -44,24 +45,8 @@ READ_ACTIONS = ("view", "view_history", "export")
 OutcomeRule = Literal["accepted_offer", "full_claim", "ruling", "withdrawn", "rejected"]
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with a configuration file, with where it is."""
-
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
-
-
-class InvalidDefinitionError(ValueError):
+class InvalidDefinitionError(ConfigError):
     """A workflow file that cannot be used; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from workflow.errors import ConfigError, Problem
+
 Unit = Literal["minutes", "hours", "days"]
 
 _UNIT_WORDS: dict[str, Unit] = {
@@ -27,8 +29,16 @@ _UNIT_WORDS: dict[str, Unit] = {
 _PATTERN = re.compile(r"^\s*(\d+)\s*(business\s+)?([a-z]+)\s*$", re.IGNORECASE)
 
 
-class DurationError(ValueError):
-    """A duration text that does not parse; the message quotes the text."""
+class DurationError(ConfigError):
+    """A duration text that does not parse; the message quotes the text. The configuration readers
+    turn it into a :class:`~workflow.errors.Problem` at the line the duration was written on."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([Problem("", 0, message)])
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,38 @@
-"""The domain exception hierarchy. The API maps each base class to one problem type."""
+"""The engine's error roots: domain refusals (:class:`DisputeError`) and unusable configuration
+(:class:`ConfigError`, with every :class:`Problem` and its file and line).
+
+Storage errors have their own root, ``store.errors.StorageError``. Both edges map these classes
+along the MRO: the API to problem+json types (api/problems.py), the command line to one line
+and an exit code (cli/errors.py). A new error class needs one row there, or inherits its
+parent's.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a configuration file, with where it is."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """Base of every configuration file that cannot be used (a workflow, a policy set, calendars,
+    intake rules, a desk, scenario files): ``problems`` lists every problem found, each with its
+    file and line. A ValueError, as a bad configuration value always was."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 class DisputeError(Exception):
@@ -78,6 +108,18 @@ class PolicyDeniedError(DisputeError):
         self.action = action
         self.reasons = tuple(reasons)
         self.policy_ids = tuple(policy_ids)
+
+
+class ReplayError(DisputeError):
+    """The events cannot be folded: a gap in seq, a foreign case, an unknown type. Stored
+    events that do not replay are damage (``audit verify`` names them)."""
+
+    type_slug = "replay-error"
+
+    def __init__(self, case_id: str, seq: int, message: str) -> None:
+        super().__init__(f"case {case_id} seq {seq}: {message}")
+        self.case_id = case_id
+        self.seq = seq
 
 
 class MediatorUnavailableError(DisputeError):

@@ -11,19 +11,11 @@ from dataclasses import replace
 from typing import TypeVar
 
 from workflow.definition import WorkflowDefinition
+from workflow.errors import ReplayError
 from workflow.events import RecordedEvent
 from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, TimerState
 
 _Item = TypeVar("_Item", Evidence, InfoRequest, Offer, TimerState)
-
-
-class ReplayError(ValueError):
-    """The events cannot be folded: a gap in seq, a foreign case, an unknown type."""
-
-    def __init__(self, case_id: str, seq: int, message: str) -> None:
-        super().__init__(f"case {case_id} seq {seq}: {message}")
-        self.case_id = case_id
-        self.seq = seq
 
 
 def evolve(definition: WorkflowDefinition, snapshot: CaseSnapshot | None, event: RecordedEvent) -> CaseSnapshot:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from workflow.errors import DisputeError, ReplayError
 from workflow.events import Event
 from workflow.model import CaseSnapshot
 
@@ -125,9 +126,11 @@ def merchant_event_from_doc(doc: Mapping[str, Any], *, prev_hash: str, hash_: st
     )
 
 
-class MerchantReplayError(ValueError):
+class MerchantReplayError(ReplayError):
+    """A merchant's events cannot be folded (the merchant's log, where a case's log names a case)."""
+
     def __init__(self, merchant_id: str, seq: int, message: str) -> None:
-        super().__init__(f"merchant {merchant_id} seq {seq}: {message}")
+        DisputeError.__init__(self, f"merchant {merchant_id} seq {seq}: {message}")
         self.merchant_id = merchant_id
         self.seq = seq
 

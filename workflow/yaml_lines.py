@@ -7,12 +7,16 @@ from typing import Any
 
 import yaml
 
+from workflow.errors import ConfigError, Problem
+
 Path = tuple[str | int, ...]
 
 
-class YamlError(ValueError):
+class YamlError(ConfigError):
+    """A file that is not YAML (or not the YAML subset configuration files use), at one place."""
+
     def __init__(self, file: str, line: int, message: str) -> None:
-        super().__init__(f"{file}:{line}: {message}")
+        super().__init__([Problem(file, line, message)])
         self.file = file
         self.line = line
         self.message = message

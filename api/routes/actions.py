@@ -36,8 +36,9 @@ from api.schemas import (
     OffersPublic,
     ResponseCreate,
 )
-from api.settings import Settings
-from cases.service import CaseService, encode_cursor, evidence_visible
+from cases.queries import encode_cursor, evidence_visible
+from cases.service import CaseService
+from runtime.settings import Settings
 from workflow.model import Actor, CaseSnapshot, Evidence, InfoRequest, Offer
 
 router = APIRouter(prefix="/v1/cases/{case_id}", tags=["cases"], route_class=OneHopRoute)

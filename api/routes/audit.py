@@ -10,24 +10,25 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from api.deps import CurrentActor, ServiceDep
+from api.deps import CurrentActor, EngineDep
 from api.openapi import problems
 from api.pagination import SeqPosition
 from api.routes.cases import ISO_INSTANT, parse_instant
 from api.routing import OneHopRoute
 from api.schemas import CasePublic, EventPublic
-from audit.checkpoints import get_checkpoint, inclusion_proof, list_checkpoints
+from audit.checkpoints import checkpoint_page, proof_of
 from audit.export import iter_export
 from audit.keys import public_key_hex
 from audit.reads import record_read
-from audit.replay import replay
+from audit.replay import read_replay
 from audit.verify import verify_database
-from cases.service import CaseService, encode_cursor
+from cases.queries import encode_cursor
 from policies.base import require_desk
+from runtime.engine import Engine
 from workflow.model import Actor
 
 router = APIRouter(tags=["auditor"], route_class=OneHopRoute)
@@ -48,9 +49,9 @@ class CheckpointsPublic(BaseModel):
     next_cursor: str | None
 
 
-def _audit(service: CaseService, actor: Actor, what: str, **detail: Any) -> None:
-    require_desk(service.authorizer, actor=actor, action="audit", now=service.clock.now())
-    record_read(service.db, actor=actor, what=what, now=service.clock.now(), **detail)
+def _audit(engine: Engine, actor: Actor, what: str, **detail: Any) -> None:
+    require_desk(engine.cases.authorizer, actor=actor, action="audit", now=engine.clock.now())
+    record_read(engine.db, actor=actor, what=what, now=engine.clock.now(), **detail)
 
 
 @router.get(
@@ -63,19 +64,19 @@ def _audit(service: CaseService, actor: Actor, what: str, **detail: Any) -> None
 def replay_case(
     case_id: str,
     actor: CurrentActor,
-    service: ServiceDep,
+    engine: EngineDep,
     seq: Annotated[int | None, Query(ge=1, le=10**9)] = None,
     at: Annotated[str | None, Query(pattern=ISO_INSTANT, description="ISO 8601 instant")] = None,
 ) -> ReplayPublic:
+    service = engine.cases
     snapshot = service.get(actor=actor, case_id=case_id)
     service.require_visible(actor, snapshot, "view_history")
     if actor.role in ("auditor", "admin"):
-        record_read(service.db, actor=actor, what="replay", now=service.clock.now(), case_id=case_id, seq=seq, at=at)
-    with service.db.read() as session:
-        result = replay(session, service.registry, case_id, seq=seq, at=parse_instant(at, "at"))
+        record_read(engine.db, actor=actor, what="replay", now=engine.clock.now(), case_id=case_id, seq=seq, at=at)
+    result = read_replay(engine.db, engine.registry, case_id, seq=seq, at=parse_instant(at, "at"))
     then = result.snapshot
     internal_ok = service.authorizer.decide(
-        actor=actor, action="view_internal", case=snapshot, now=service.clock.now()
+        actor=actor, action="view_internal", case=snapshot, now=engine.clock.now()
     ).allowed
     events = [e for e in result.events if internal_ok or not (e.type == "message" and e.data.get("internal"))]
     return ReplayPublic(
@@ -93,23 +94,16 @@ def replay_case(
 )
 def verify(
     actor: CurrentActor,
-    service: ServiceDep,
-    request: Request,
+    engine: EngineDep,
     case_id: Annotated[str | None, Query(max_length=40)] = None,
     since: Annotated[str | None, Query(pattern=ISO_INSTANT)] = None,
 ) -> dict[str, Any]:
-    _audit(service, actor, "verify", case_id=case_id, since=since)
-    settings = request.app.state.settings
-    trusted = list(settings.audit_trusted_keys) or _own_key(request)
+    _audit(engine, actor, "verify", case_id=case_id, since=since)
+    trusted = list(engine.settings.audit_trusted_keys) or [public_key_hex(engine.signing_key)]
     report = verify_database(
-        service.db, service.registry, case_id=case_id, since=parse_instant(since, "since"), trusted_keys=trusted
+        engine.db, engine.registry, case_id=case_id, since=parse_instant(since, "since"), trusted_keys=trusted
     )
     return report.to_dict()
-
-
-def _own_key(request: Request) -> list[str] | None:
-    key = getattr(request.app.state, "signing_key", None)
-    return [public_key_hex(key)] if key is not None else None
 
 
 @router.get(
@@ -120,20 +114,17 @@ def _own_key(request: Request) -> list[str] | None:
 )
 def checkpoints(
     actor: CurrentActor,
-    service: ServiceDep,
-    request: Request,
+    engine: EngineDep,
     after: Annotated[int, Query(ge=0, le=10**9, description="Only checkpoints numbered above this.")] = 0,
     cursor: SeqPosition = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CheckpointsPublic:
     # The cursor, like every list's, is the opaque next_cursor; `after` is a plain number.
     after = max(after, cursor or 0)
-    _audit(service, actor, "checkpoints", after=after)
-    with service.db.read() as session:
-        found = list_checkpoints(session, after=after, limit=limit + 1)
-    own = _own_key(request)
+    _audit(engine, actor, "checkpoints", after=after)
+    found = checkpoint_page(engine.db, after=after, limit=limit + 1)
     return CheckpointsPublic(
-        public_key=own[0] if own else None,
+        public_key=public_key_hex(engine.signing_key),
         data=[c.to_dict() for c in found[:limit]],
         next_cursor=encode_cursor(found[limit - 1].number) if len(found) > limit else None,
     )
@@ -147,14 +138,12 @@ def checkpoints(
 def proof(
     case_id: str,
     actor: CurrentActor,
-    service: ServiceDep,
+    engine: EngineDep,
     checkpoint: Annotated[int | None, Query(ge=1, le=10**9)] = None,
 ) -> dict[str, Any]:
-    _audit(service, actor, "proof", case_id=case_id, checkpoint=checkpoint)
-    with service.db.read() as session:
-        found = inclusion_proof(session, case_id=case_id, checkpoint=checkpoint)
-        signed = get_checkpoint(session, found.checkpoint).to_dict()
-    return {**found.to_dict(), "signed_checkpoint": signed}
+    _audit(engine, actor, "proof", case_id=case_id, checkpoint=checkpoint)
+    found, signed = proof_of(engine.db, case_id=case_id, checkpoint=checkpoint)
+    return {**found.to_dict(), "signed_checkpoint": signed.to_dict()}
 
 
 @router.get(
@@ -165,12 +154,12 @@ def proof(
 )
 def export(
     actor: CurrentActor,
-    service: ServiceDep,
+    engine: EngineDep,
     case_id: Annotated[str | None, Query(max_length=40)] = None,
     since: Annotated[str | None, Query(pattern=ISO_INSTANT)] = None,
 ) -> StreamingResponse:
-    _audit(service, actor, "export", case_id=case_id, since=since)
-    lines = iter_export(service.db, now=service.clock.now(), case_id=case_id, since=parse_instant(since, "since"))
+    _audit(engine, actor, "export", case_id=case_id, since=since)
+    lines = iter_export(engine.db, now=engine.clock.now(), case_id=case_id, since=parse_instant(since, "since"))
     first = next(lines)  # raises NotFound for an unknown case before the response starts
 
     def stream() -> Iterator[bytes]:

@@ -24,7 +24,7 @@ from api.schemas import (
     TransitionRequest,
     identifier_query,
 )
-from cases.service import CaseFilters
+from cases.queries import CaseFilters
 from workflow.errors import InvalidCommandError
 from workflow.model import CaseSnapshot, NewCase
 

@@ -11,7 +11,8 @@ from api.openapi import problems
 from api.pagination import QueuePosition
 from api.routing import OneHopRoute
 from api.schemas import CasePublic, QueueItemPublic, QueuePublic, TimerPublic, TimersPublic
-from cases.timers import TimerView, case_timers, queue
+from cases.sweep import case_timers, queue
+from sla.planner import TimerView
 from workflow.model import to_iso
 
 router = APIRouter(tags=["clocks"], route_class=OneHopRoute)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
-from api.deps import ServiceDep
+from api.deps import EngineDep
 from api.problems import problem
 from api.routing import OneHopRoute
 from api.schemas import Health
@@ -25,13 +24,12 @@ def healthz() -> Health:
     summary="The database answers and policies are loaded",
     responses={503: {"description": "Not ready"}},
 )
-def readyz(service: ServiceDep) -> Health | Response:
+def readyz(engine: EngineDep) -> Health | Response:
     try:
-        with service.db.read() as session:
-            session.execute(text("SELECT 1"))
+        engine.db.ping()
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure
         return problem(503, "unavailable", f"database not reachable: {type(exc).__name__}")
-    return Health(status="ready", database=service.db.dialect, policies=service.authorizer.version)
+    return Health(status="ready", database=engine.db.dialect, policies=engine.cases.authorizer.version)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -9,25 +9,15 @@ from urllib.parse import quote
 from fastapi import APIRouter, Response, status
 
 from api.answers import answering
-from api.deps import CurrentActor, ServiceDep
+from api.deps import CurrentActor, EngineDep
 from api.openapi import problems
 from api.problems import TYPE_PREFIX, ProblemError
 from api.routing import OneHopRoute
 from api.schemas import MediatorCreate, MediatorPublic, MediatorsPublic, MediatorUpdate
-from cases import idempotency
-from cases.intake import DeskIntake, service_calendars
-from cases.mediators import Mediator, MediatorExistsError, Weight, add_mediator, list_mediators, update_mediator
-from cases.service import CaseService
+from cases.mediators import Mediator, change_mediator, register_mediator, registered_mediators
 from policies.base import require_desk
 
 router = APIRouter(prefix="/v1/mediators", tags=["configuration"], route_class=OneHopRoute)
-
-
-def _weight(service: CaseService) -> Weight:
-    intake = service.intake
-    if isinstance(intake, DeskIntake):
-        return intake.priority.weight
-    return lambda level: 1
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -56,10 +46,9 @@ def public(m: Mediator) -> MediatorPublic:
     summary="Every mediator with their open load (auditors, admins)",
     responses=problems(401, 403),
 )
-def mediators(actor: CurrentActor, service: ServiceDep) -> MediatorsPublic:
-    require_desk(service.authorizer, actor=actor, action="view_config", now=service.clock.now())
-    with service.db.read() as session:
-        found = list_mediators(session, weight=_weight(service))
+def mediators(actor: CurrentActor, engine: EngineDep) -> MediatorsPublic:
+    require_desk(engine.cases.authorizer, actor=actor, action="view_config", now=engine.clock.now())
+    found = registered_mediators(engine.db, weight=engine.cases.weight)
     return MediatorsPublic(data=[public(m) for m in found])
 
 
@@ -87,29 +76,21 @@ _EXISTS: dict[int | str, dict[str, Any]] = {
     summary="Register a mediator (admins)",
     responses={**problems(401, 403, 422), **_EXISTS},
 )
-def add(body: MediatorCreate, actor: CurrentActor, service: ServiceDep, response: Response) -> MediatorPublic:
-    now = service.clock.now()
-    require_desk(service.authorizer, actor=actor, action="manage_mediators", now=now)
+def add(body: MediatorCreate, actor: CurrentActor, engine: EngineDep, response: Response) -> MediatorPublic:
+    now = engine.clock.now()
+    require_desk(engine.cases.authorizer, actor=actor, action="manage_mediators", now=now)
     fields: dict[str, Any] = body.model_dump(exclude={"id"})
-    try:
-        # With an Idempotency-Key, the key and this answer commit with the registration.
-        with answering(status.HTTP_201_CREATED, public, _location):
-            created = service.db.run_write(
-                lambda session: idempotency.command(
-                    session,
-                    now,
-                    lambda: add_mediator(
-                        session,
-                        mediator_id=body.id,
-                        fields=fields,
-                        calendars=service_calendars(service),
-                        now=now,
-                        weight=_weight(service),
-                    ),
-                )
-            )
-    except MediatorExistsError as exc:
-        raise ProblemError(409, "already-exists", str(exc)) from None
+    # With an Idempotency-Key, the key and this answer commit with the registration. A second
+    # registration of the id is MediatorExistsError: 409 already-exists (api/problems.py).
+    with answering(status.HTTP_201_CREATED, public, _location):
+        created = register_mediator(
+            engine.db,
+            mediator_id=body.id,
+            fields=fields,
+            calendars=engine.cases.calendars(),
+            now=now,
+            weight=engine.cases.weight,
+        )
     response.headers.update(_location(created))
     return public(created)
 
@@ -125,9 +106,9 @@ def _location(created: Mediator) -> dict[str, str]:
     summary="Change a mediator (admins)",
     responses=problems(401, 403, 404, 422),
 )
-def change(mediator_id: str, body: MediatorUpdate, actor: CurrentActor, service: ServiceDep) -> MediatorPublic:
-    now = service.clock.now()
-    require_desk(service.authorizer, actor=actor, action="manage_mediators", now=now)
+def change(mediator_id: str, body: MediatorUpdate, actor: CurrentActor, engine: EngineDep) -> MediatorPublic:
+    now = engine.clock.now()
+    require_desk(engine.cases.authorizer, actor=actor, action="manage_mediators", now=now)
     fields = body.model_dump(exclude_unset=True)
     nulls = sorted(name for name, value in fields.items() if value is None)
     if nulls:
@@ -137,14 +118,12 @@ def change(mediator_id: str, body: MediatorUpdate, actor: CurrentActor, service:
             f"{', '.join(nulls)} cannot be null; leave a field out to keep it",
             errors=[{"field": name, "message": "cannot be null"} for name in nulls],
         )
-    updated = service.db.run_write(
-        lambda session: update_mediator(
-            session,
-            mediator_id=mediator_id,
-            fields=fields,
-            calendars=service_calendars(service),
-            now=now,
-            weight=_weight(service),
-        )
+    updated = change_mediator(
+        engine.db,
+        mediator_id=mediator_id,
+        fields=fields,
+        calendars=engine.cases.calendars(),
+        now=now,
+        weight=engine.cases.weight,
     )
     return public(updated)

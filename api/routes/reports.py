@@ -7,19 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentActor, ServiceDep
+from api.deps import CurrentActor, EngineDep
 from api.openapi import problems
 from api.routes.cases import ISO_INSTANT, parse_instant
 from api.routing import OneHopRoute
 from api.schemas import HotspotsPublic, MerchantsReportPublic, SatisfactionPublic, SlaPublic
-from cases.intake import DeskIntake
-from cases.service import CaseService
-from intake.supervision import SupervisionRules
 from policies.base import require_desk
 from reports.hotspots import hotspots_report
 from reports.merchants import merchants_report
 from reports.satisfaction import satisfaction_report
 from reports.sla import sla_report
+from runtime.engine import Engine
 from workflow.model import Actor
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=OneHopRoute)
@@ -28,16 +26,11 @@ SINCE = Annotated[str | None, Query(pattern=ISO_INSTANT, description="Start (ISO
 UNTIL = Annotated[str | None, Query(pattern=ISO_INSTANT, description="End, exclusive (ISO 8601); default: now.")]
 
 
-def _period(service: CaseService, actor: Actor, since: str | None, until: str | None) -> tuple[datetime, datetime]:
-    require_desk(service.authorizer, actor=actor, action="view_reports", now=service.clock.now())
-    end = parse_instant(until, "until") or service.clock.now()
+def _period(engine: Engine, actor: Actor, since: str | None, until: str | None) -> tuple[datetime, datetime]:
+    require_desk(engine.cases.authorizer, actor=actor, action="view_reports", now=engine.clock.now())
+    end = parse_instant(until, "until") or engine.clock.now()
     start = parse_instant(since, "since") or end - DEFAULT_PERIOD
     return start, end
-
-
-def supervision_rules(service: CaseService) -> SupervisionRules:
-    intake = service.intake
-    return intake.supervision if isinstance(intake, DeskIntake) else DeskIntake.load().supervision
 
 
 @router.get(
@@ -48,7 +41,7 @@ def supervision_rules(service: CaseService) -> SupervisionRules:
 )
 def merchants(
     actor: CurrentActor,
-    service: ServiceDep,
+    engine: EngineDep,
     since: SINCE = None,
     until: UNTIL = None,
     merchant_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
@@ -56,8 +49,8 @@ def merchants(
     """Per merchant, over the cases filed in the period: complaints and their share per category,
     merchant-response clocks breached, the share of decisions against the merchant, settlements
     honoured or reopened, the average time to settle, and the merchant's supervision flag."""
-    start, end = _period(service, actor, since, until)
-    report = merchants_report(service, supervision_rules(service), since=start, until=end, merchant_id=merchant_id)
+    start, end = _period(engine, actor, since, until)
+    report = merchants_report(engine.db, engine.triage.supervision, since=start, until=end, merchant_id=merchant_id)
     return MerchantsReportPublic.model_validate(report.to_dict())
 
 
@@ -69,15 +62,17 @@ def merchants(
 )
 def hotspots(
     actor: CurrentActor,
-    service: ServiceDep,
+    engine: EngineDep,
     since: SINCE = None,
     until: UNTIL = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> HotspotsPublic:
     """Complaints per merchant x category against the previous period of the same length (biggest
     rise first), and per ISO week against the week before."""
-    start, end = _period(service, actor, since, until)
-    return HotspotsPublic.model_validate(hotspots_report(service, since=start, until=end, limit=limit).to_dict())
+    start, end = _period(engine, actor, since, until)
+    return HotspotsPublic.model_validate(
+        hotspots_report(engine.db, engine.cases.calendars(), since=start, until=end, limit=limit).to_dict()
+    )
 
 
 @router.get(
@@ -86,11 +81,11 @@ def hotspots(
     summary="Clocks met, per clock, mediator and category",
     responses=problems(401, 403, 422),
 )
-def sla(actor: CurrentActor, service: ServiceDep, since: SINCE = None, until: UNTIL = None) -> SlaPublic:
+def sla(actor: CurrentActor, engine: EngineDep, since: SINCE = None, until: UNTIL = None) -> SlaPublic:
     """The clocks that ended met or breached in the period: share met, median and 90th percentile
     of the business time they counted."""
-    start, end = _period(service, actor, since, until)
-    return SlaPublic.model_validate(sla_report(service, since=start, until=end).to_dict())
+    start, end = _period(engine, actor, since, until)
+    return SlaPublic.model_validate(sla_report(engine.db, engine.cases.calendars(), since=start, until=end).to_dict())
 
 
 @router.get(
@@ -101,13 +96,13 @@ def sla(actor: CurrentActor, service: ServiceDep, since: SINCE = None, until: UN
 )
 def satisfaction(
     actor: CurrentActor,
-    service: ServiceDep,
+    engine: EngineDep,
     since: SINCE = None,
     until: UNTIL = None,
     comment_limit: Annotated[int, Query(ge=0, le=1000)] = 100,
 ) -> SatisfactionPublic:
     """Ratings the parties gave in the period, per mediator, category and party, with the
     comments (newest first)."""
-    start, end = _period(service, actor, since, until)
-    report = satisfaction_report(service, since=start, until=end, comment_limit=comment_limit)
+    start, end = _period(engine, actor, since, until)
+    report = satisfaction_report(engine.db, since=start, until=end, comment_limit=comment_limit)
     return SatisfactionPublic.model_validate(report.to_dict())

@@ -11,12 +11,13 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import mint_token
-from api.settings import Settings
 from cases.service import CaseService
-from cases.timers import SlaClocks
+from runtime.engine import Engine
+from runtime.settings import Settings
 from sla.clock import ManualClock
 from sla.config import default_calendars
-from tests.cases.helpers import T0, make_service
+from sla.planner import SlaPlanner
+from tests.cases.helpers import T0, engine_of, make_service
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Api:
     service: CaseService
     clock: ManualClock
     settings: Settings
+    engine: Engine
 
     def token(self, sub: str, role: str, merchant_id: str | None = None) -> dict[str, str]:
         token = mint_token(
@@ -40,11 +42,12 @@ def api_factory(db_url: str) -> Iterator[Callable[..., Api]]:
     def make(settings_overrides: dict[str, object] | None = None, **service_kwargs: object) -> Api:
         clock = ManualClock(T0)
         settings = Settings(environment="test", database_url=db_url, run_ticker=False, **(settings_overrides or {}))  # type: ignore[arg-type]
-        service_kwargs.setdefault("clocks", SlaClocks(default_calendars()))
+        service_kwargs.setdefault("sla", SlaPlanner(default_calendars()))
         service = make_service(db_url, clock=clock, **service_kwargs)  # type: ignore[arg-type]
-        client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
+        engine = engine_of(service, settings)
+        client = TestClient(create_app(engine=engine), raise_server_exceptions=False)
         client.__enter__()
-        api = Api(client=client, service=service, clock=clock, settings=settings)
+        api = Api(client=client, service=service, clock=clock, settings=settings, engine=engine)
         made.append(api)
         return api
 

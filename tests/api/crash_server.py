@@ -19,9 +19,9 @@ from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from api.app import build_service
 from api.app import create_app as build_app
-from api.settings import Settings
+from runtime.bootstrap import build_engine
+from runtime.settings import Settings
 
 KILL_AFTER = "DISPUTES_TEST_KILL_AFTER_COMMANDS"
 _COMMAND_TABLES = ("INSERT INTO events", "INSERT INTO mediators")
@@ -29,11 +29,11 @@ _COMMAND_TABLES = ("INSERT INTO events", "INSERT INTO mediators")
 
 def create_app() -> FastAPI:
     settings = Settings()
-    service = build_service(settings)
+    engine = build_engine(settings)
     kill_after = int(os.environ.get(KILL_AFTER, "0"))
     if kill_after > 0:
-        _die_after(service.db.engine, kill_after)
-    return build_app(settings, service=service)
+        _die_after(engine.db.engine, kill_after)
+    return build_app(engine=engine)
 
 
 def _die_after(engine: Any, commands: int) -> None:

@@ -33,7 +33,7 @@ def test_replay_verify_checkpoint_proof_and_export(api: Api, tmp_path: Path, ver
     assert refused.status_code == 403 and refused.json()["reasons"]
     assert auditor.get("/v1/audit/verify")["intact"] is True
 
-    key = api.client.app.state.signing_key  # type: ignore[attr-defined]
+    key = api.engine.signing_key
     written = write_checkpoint(api.service.db, key, api.clock.now() + timedelta(minutes=5))
     assert written is not None
     listed = auditor.get("/v1/audit/checkpoints")

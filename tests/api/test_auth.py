@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api.auth import UnauthenticatedError, actor_from_token, mint_token
-from api.settings import DEV_SECRET, Settings
+from runtime.settings import DEV_SECRET, Settings
 from sla.clock import SystemClock
 from tests.api.conftest import Api
 from tests.cases.helpers import T0

@@ -176,7 +176,7 @@ def test_a_real_server_answers_chunked_oversize_bodies_413(api_factory: Callable
     api = capped_api(api_factory)
     routes = targets(api)
     events = count(api, EVENTS)
-    with serve(create_app(api.settings, service=api.service)) as base:
+    with serve(create_app(engine=api.engine)) as base:
         port = int(base.rsplit(":", 1)[1])
         for name, (path, headers, body, cap) in routes.items():
             for key in ({}, {"Idempotency-Key": f"real-{name}"}):

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.app import build_service
-from api.cli import app
-from api.settings import Settings, get_settings
 from audit.replay import replay
+from cli import app
+from runtime.bootstrap import build_engine
+from runtime.settings import Settings, get_settings
 from workflow.model import Actor
 
 runner = CliRunner()
@@ -156,7 +156,7 @@ def test_what_if_reports_commands_the_new_rules_refuse(demo_db: Path, tmp_path: 
 def test_demo_replays_at_every_seq(demo_db: Path) -> None:
     """Every case of the demo database, at every seq: the replay stands at that seq, its head
     is that event's hash, and the full replay equals the stored case."""
-    service = build_service(Settings(environment="test", database_url=f"sqlite:///{demo_db}", run_ticker=False))
+    service = build_engine(Settings(environment="test", database_url=f"sqlite:///{demo_db}", run_ticker=False)).cases
     auditor = Actor("aud-1", "auditor")
     checked = 0
     for case_id in service.iter_case_ids():

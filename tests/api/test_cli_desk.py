@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.settings import get_settings
+from cli import app
+from runtime.settings import get_settings
 from tests.api.test_cli import demo_db, demo_template  # noqa: F401  (fixtures)
 
 runner = CliRunner()
@@ -28,7 +28,7 @@ def fresh_settings() -> Iterator[None]:
 def test_what_if_under_the_same_desk_changes_no_case(demo_db: Path, tmp_path: Path) -> None:  # noqa: F811
     desk = tmp_path / "desk"
     assert runner.invoke(app, ["config", "init", str(desk)]).exit_code == 0
-    result = runner.invoke(app, ["audit", "what-if", "--config", str(desk)], env={"COLUMNS": "250"})
+    result = runner.invoke(app, ["audit", "what-if", "--desk", str(desk)], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert re.search(r"\b0 of (\d+) cases would go differently", result.output)
 
@@ -37,7 +37,7 @@ def test_what_if_refuses_an_unsound_desk(demo_db: Path, tmp_path: Path) -> None:
     desk = tmp_path / "desk"
     assert runner.invoke(app, ["config", "init", str(desk)]).exit_code == 0
     (desk / "calendars.yaml").write_text("calendars: {default: {timezone: Mars/Olympus}}\n", encoding="utf-8")
-    result = runner.invoke(app, ["audit", "what-if", "--config", str(desk)], env={"COLUMNS": "250"})
+    result = runner.invoke(app, ["audit", "what-if", "--desk", str(desk)], env={"COLUMNS": "250"})
     assert result.exit_code == 2
     assert f"{desk / 'calendars.yaml'}:1: error: calendar 'default': unknown timezone" in result.output
 

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import create_engine, inspect
 from typer.testing import CliRunner, Result
 
-from api.cli import app
-from api.settings import get_settings
+from cli import app
+from runtime.settings import get_settings
 from tests.api.live import free_port
 from tests.conftest import _postgres_schema_url
 

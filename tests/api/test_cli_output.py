@@ -23,12 +23,13 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, update
 from typer.testing import CliRunner
 
-from api import cli
-from api.app import build_service
-from api.cli import app
-from api.settings import Settings, get_settings
-from api.terminal import escape_controls, plain, shown
-from cases.service import CaseService, UnitOfWork
+from cases.commands import UnitOfWork
+from cases.service import CaseService
+from cli import app
+from cli import common as cli_common
+from cli.terminal import escape_controls, plain, shown
+from runtime.bootstrap import build_engine
+from runtime.settings import Settings, get_settings
 from sla.clock import ManualClock
 from store.tables import CASES, MEDIATORS
 from tests.cases.helpers import T0
@@ -85,7 +86,7 @@ def assert_inert(output: str) -> None:
 @pytest.fixture(autouse=True)
 def wide_consoles(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tables wide enough that a value is never wrapped (the consoles fix their width at import)."""
-    for console in (cli.out, cli.err):
+    for console in (cli_common.out, cli_common.err):
         monkeypatch.setattr(console, "_width", 250)
 
 
@@ -105,7 +106,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         get_settings.cache_clear()
         assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
         clock = ManualClock(T0)
-        service = build_service(Settings(environment="test", database_url=url, run_ticker=False), clock=clock)
+        service = build_engine(Settings(environment="test", database_url=url, run_ticker=False), clock=clock).cases
         yield Desk(service, clock, itertools.count())
         service.db.dispose()
     get_settings.cache_clear()
@@ -225,4 +226,4 @@ def test_command_line_identifiers_follow_the_one_rule(desk: Desk) -> None:
     assert re.search(r"^med-wide: ", added.output, re.MULTILINE)
     assert runner.invoke(app, ["mediators", "add", "med\u200bhidden"]).exit_code == 2
     missing = runner.invoke(app, ["replay", "DSP-NOT-THERE"])
-    assert missing.exit_code == 1 and "not found" in missing.output
+    assert missing.exit_code == 2 and "not found" in missing.output  # one line, the code of every refusal

@@ -53,7 +53,7 @@ def count_events(api: Api, case_id: str | None = None) -> int:
 
 def test_fifty_identical_posts_with_one_key_have_one_effect(api: Api) -> None:
     consumer = api.token("c-1", "consumer")
-    with serve(create_app(api.settings, service=api.service)) as base:
+    with serve(create_app(engine=api.engine)) as base:
         responses = run_parallel(
             50,
             lambda client: client.post(
@@ -93,7 +93,7 @@ def test_fifty_transitions_with_one_if_match_one_wins(api: Api) -> None:
     mediator = api.token("med-1", "mediator")
     case = api.client.post("/v1/cases", json=FILING, headers=consumer).json()
     before = count_events(api, case["id"])
-    with serve(create_app(api.settings, service=api.service)) as base:
+    with serve(create_app(engine=api.engine)) as base:
         responses = run_parallel(
             50,
             lambda client: client.post(

@@ -81,7 +81,7 @@ def walked(api: Api) -> dict[str, Any]:
     mediator.post(case_id, "/info-requests", {"party": "merchant", "question": "Tracking number?"}, expect=201)
     for name in ("a.png", "b.png"):
         consumer.post(case_id, "/evidence", expect=201, files={"file": (name, name.encode(), "image/png")}, data={})
-    key = api.client.app.state.signing_key  # type: ignore[attr-defined]
+    key = api.engine.signing_key
     for minutes in (1, 2, 3):
         assert write_checkpoint(api.service.db, key, api.clock.now() + timedelta(minutes=minutes)) is not None
     return {"case_id": case_id, "auditor": Party(api, "aud-1", "auditor"), "mediator": mediator}

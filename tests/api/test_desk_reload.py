@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from api.app import build_service, reload_configuration
-from api.settings import Settings
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
-from cases.timers import SlaClocks, fire_due_timers
+from cases.sweep import fire_due_timers
 from desk.loader import write_packaged_desk
+from runtime.bootstrap import build_engine, reload_configuration
+from runtime.engine import Engine
+from runtime.settings import Settings
 from sla.clock import ManualClock
 from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, new_case, register_mediators
 from workflow.model import Actor, CaseSnapshot, from_iso
@@ -23,14 +24,15 @@ AUDITOR = Actor("aud-1", "auditor")
 
 
 @pytest.fixture
-def served(db_url: str, tmp_path: Path) -> Iterator[tuple[Path, Settings, CaseService, ManualClock]]:
+def served(db_url: str, tmp_path: Path) -> Iterator[tuple[Path, Engine, CaseService, ManualClock]]:
     root = tmp_path / "desk"
     write_packaged_desk(root)
     settings = Settings(environment="test", database_url=db_url, run_ticker=False, config_dir=root)
     clock = ManualClock(T0)
-    service = build_service(settings, clock=clock)
+    engine = build_engine(settings, clock=clock)
+    service = engine.cases
     register_mediators(service, [MEDIATOR.id])
-    yield root, settings, service, clock
+    yield root, engine, service, clock
     service.db.dispose()
 
 
@@ -79,31 +81,31 @@ def bad_cross_reference(root: Path) -> None:
 
 @pytest.mark.parametrize("breakage", [bad_yaml, bad_cedar, bad_calendar, bad_cross_reference])
 def test_any_problem_keeps_the_whole_desk_in_force(
-    served: tuple[Path, Settings, CaseService, ManualClock], breakage: Breakage
+    served: tuple[Path, Engine, CaseService, ManualClock], breakage: Breakage
 ) -> None:
-    root, settings, service, _ = served
+    root, engine, service, _ = served
     workflow, authorizer = service.registry.active(), service.authorizer
-    assert isinstance(service.clocks, SlaClocks)
-    calendars = service.clocks.calendars
+    assert service.sla is not None
+    calendars = service.sla.calendars
     # A valid change elsewhere in the same reload must not slip in either.
     edit(root / "workflows" / "consumer_dispute.yaml", "goal: 48h", "goal: 72h")
     breakage(root)
-    problems = reload_configuration(service, settings)
+    problems = reload_configuration(engine)
     assert problems and all(str(root) in p for p in problems)
     assert service.registry.active() is workflow and service.authorizer is authorizer
-    assert service.clocks.calendars is calendars
+    assert service.sla.calendars is calendars
     case = assigned(service)
     assert response_due(service, case.id) == timedelta(hours=48)
 
 
 def test_new_cases_get_the_new_version_and_open_cases_stay_pinned(
-    served: tuple[Path, Settings, CaseService, ManualClock], db_url: str
+    served: tuple[Path, Engine, CaseService, ManualClock], db_url: str
 ) -> None:
-    root, settings, service, clock = served
+    root, engine, service, clock = served
     before = assigned(service)
     old_version = before.workflow_version
     edit(root / "workflows" / "consumer_dispute.yaml", "goal: 48h", "goal: 72h")
-    assert reload_configuration(service, settings) == []
+    assert reload_configuration(engine) == []
     after = assigned(service, order_ref="ORD-2")
     assert after.workflow_version != old_version == before.workflow_version
     assert response_due(service, before.id) == timedelta(hours=48)
@@ -122,9 +124,9 @@ def test_new_cases_get_the_new_version_and_open_cases_stay_pinned(
 
 
 def test_a_second_workflow_becomes_the_default_for_new_cases(
-    served: tuple[Path, Settings, CaseService, ManualClock],
+    served: tuple[Path, Engine, CaseService, ManualClock],
 ) -> None:
-    root, settings, service, _ = served
+    root, engine, service, _ = served
     first = service.file(actor=CONSUMER, new_case=new_case())
     text = (root / "workflows" / "consumer_dispute.yaml").read_text(encoding="utf-8")
     (root / "workflows" / "festival.yaml").write_text(
@@ -132,7 +134,7 @@ def test_a_second_workflow_becomes_the_default_for_new_cases(
         encoding="utf-8",
     )
     edit(root / "desk.yaml", "default_workflow: consumer_dispute", "default_workflow: festival_dispute")
-    assert reload_configuration(service, settings) == []
+    assert reload_configuration(engine) == []
     second = service.file(actor=CONSUMER, new_case=new_case(order_ref="ORD-2"))
     assert (first.workflow_name, second.workflow_name) == ("consumer_dispute", "festival_dispute")
     # Both were routed to the desk's mediator on filing, each under its own workflow's clocks.

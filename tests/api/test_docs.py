@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.docs import MANIFEST, STATIC, manifest
-from api.settings import Settings
+from runtime.settings import Settings
 
 PAGES = ["/docs", "/redoc"]
 CONTENT_TYPES = {".js": ("text/javascript", "application/javascript"), ".css": ("text/css",), ".png": ("image/png",)}

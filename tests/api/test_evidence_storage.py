@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from cases.service import store_blob
+from cases.commands import store_blob
 from store.tables import BLOBS
 from tests.api.conftest import Api
 from workflow.model import Actor

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import build_service, create_app
-from api.settings import Settings
-from cases.timers import fire_due_timers
+from api.app import create_app
+from cases.sweep import fire_due_timers
+from runtime.bootstrap import build_engine
+from runtime.settings import Settings
 from sla.clock import ManualClock
 from tests.api.conftest import Api
 from tests.api.test_stories import Party
@@ -35,10 +36,11 @@ CHARGEBACK: dict[str, Any] = {
 def chargeback_api(db_url: str) -> Iterator[Api]:
     settings = Settings(environment="test", database_url=db_url, run_ticker=False, config_dir=EXAMPLES / "chargeback")
     clock = ManualClock(T0)
-    service = build_service(settings, clock=clock)  # the desk the settings name, as `disputes serve` does
-    client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
+    engine = build_engine(settings, clock=clock)  # the desk the settings name, as `disputes serve` does
+    service = engine.cases
+    client = TestClient(create_app(engine=engine), raise_server_exceptions=False)
     client.__enter__()
-    yield Api(client=client, service=service, clock=clock, settings=settings)
+    yield Api(client=client, service=service, clock=clock, settings=settings, engine=engine)
     client.__exit__(None, None, None)
     service.db.dispose()
 

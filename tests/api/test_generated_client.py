@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import mint_token
-from api.settings import Settings
+from runtime.settings import Settings
 from sla.clock import SystemClock
 from tests.api.live import free_port
 

@@ -19,7 +19,7 @@ from sqlalchemy import event, func, select
 
 from api.auth import mint_token
 from api.middleware import GuardMiddleware, TokenBuckets, client_address
-from api.settings import DEV_SECRET, Settings
+from runtime.settings import DEV_SECRET, Settings
 from store.tables import IDEMPOTENCY_KEYS
 from tests.api.conftest import Api
 from tests.cases.helpers import T0

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from api.auth import mint_token
-from api.settings import Settings
+from runtime.settings import Settings
 from store.db import Database
 from store.tables import EVENTS
 from tests.api.crash_server import KILL_AFTER

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.app import build_service
-from api.cli import app
-from api.settings import get_settings
+from cli import app
+from runtime.bootstrap import build_engine
+from runtime.settings import get_settings
 from tests.cases.helpers import CONSUMER, new_case
 
 runner = CliRunner()
@@ -52,7 +52,7 @@ def test_mediators_route_cases_and_reports_print_and_write_csv(database: Path, t
     )
     bad = runner.invoke(app, ["mediators", "add", "med-x", "--categories", "shoes"])
     assert bad.exit_code == 2 and "unknown categories: shoes" in bad.output
-    service = build_service(get_settings())
+    service = build_engine(get_settings()).cases
     filed = service.file(actor=CONSUMER, new_case=new_case(category="", subject="买到假货", description="防伪码查不到"))
     waiting = service.file(actor=CONSUMER, new_case=new_case(subject="kettle broke", description="no heat"))
     service.db.dispose()

@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-import cases.service
-from cases.service import CaseService, decode_cursor, load_snapshot
+import cases.queries
+from cases.queries import decode_cursor, load_snapshot
+from cases.service import CaseService
 from policies.cedar import DEFAULT_POLICY_DIR, CedarAuthorizer, load_policy_dir
 from store.db import Database
 from store.tables import CASES, EVENTS, MESSAGES, TIMERS
@@ -220,7 +221,7 @@ def test_a_page_examines_a_bounded_number_of_rows(api: Api, monkeypatch: pytest.
         return decide_each(**kwargs)
 
     monkeypatch.setattr(service.authorizer, "decide_each", counted)
-    monkeypatch.setattr(cases.service, "MAX_EXAMINED", 4)
+    monkeypatch.setattr(cases.queries, "MAX_EXAMINED", 4)
     pages, before = [], None
     while True:
         batches.clear()

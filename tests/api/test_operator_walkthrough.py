@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from api import cli, cli_desk
-from api.app import build_service
 from api.auth import mint_token
-from api.cli import app
-from api.settings import Settings, get_settings
 from bench.cluster import stop_process
-from cases.timers import fire_due_timers
+from cases.sweep import fire_due_timers
+from cli import app
+from cli import common as cli_common
+from runtime.bootstrap import build_engine
+from runtime.settings import Settings, get_settings
 from sla.clock import ManualClock, SystemClock
 from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, new_case
 from workflow.model import from_iso
@@ -153,9 +153,9 @@ def wait_until_serving(port: int, server: subprocess.Popen[bytes]) -> None:
 
 def record_history(database_url: str, desk: Path) -> str:
     """Two cases decided under the 48-hour desk; returns the one the silent merchant lost at 48h."""
-    service = build_service(
+    service = build_engine(
         Settings(environment="test", database_url=database_url, config_dir=desk), clock=ManualClock(T0)
-    )
+    ).cases
     clock = service.clock
     assert isinstance(clock, ManualClock)
     # The desk's mediators are on duty: the router assigns each complaint as it is filed.
@@ -173,7 +173,7 @@ def record_history(database_url: str, desk: Path) -> str:
 
 def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Wide consoles, whatever the environment the test runs in (tables are read back below).
-    for console in (cli.out, cli.err, cli_desk.out, cli_desk.err):
+    for console in (cli_common.out, cli_common.err):
         monkeypatch.setattr(console, "_width", 250)
     desk = tmp_path / "desk"
     database_url = f"sqlite:///{tmp_path / 'disputes.db'}"
@@ -187,7 +187,7 @@ def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypa
     port = free_port()
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "--config", str(desk), "serve", "--port", str(port)],
+        [sys.executable, "-m", "cli", "--config", str(desk), "serve", "--port", str(port)],
         cwd=tmp_path,
         env={**os.environ, **env, "DISPUTES_RUN_TICKER": "false", "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
@@ -202,7 +202,7 @@ def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypa
         workflow.write_text(workflow.read_text(encoding="utf-8").replace(*WORKFLOW_CHANGE), encoding="utf-8")
 
         # 2. The scenarios that pinned 48 hours now fail, each with its first difference.
-        code, output = invoke("scenario", "run", "--config", str(desk), env=env)
+        code, output = invoke("scenario", "run", "--desk", str(desk), env=env)
         assert code == 1
         flat = re.sub(r"\s+", " ", output)
         assert "42 of 45 scenarios passed" in flat
@@ -217,7 +217,7 @@ def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypa
                 text = text.replace(old, new)
             path.write_text(text, encoding="utf-8")
         (desk / "scenarios" / "festival.yaml").write_text(FESTIVAL_SCENARIO, encoding="utf-8")
-        code, output = invoke("scenario", "run", "--config", str(desk), env=env)
+        code, output = invoke("scenario", "run", "--desk", str(desk), env=env)
         assert code == 0, output
         assert "46 of 46 scenarios passed" in re.sub(r"\s+", " ", output)
 
@@ -239,10 +239,10 @@ def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypa
 
         # 5. What-if: the case the silent merchant lost at 48 hours would still have been open.
         served = {**env, "DISPUTES_CONFIG_DIR": str(desk)}
-        code, output = invoke("audit", "what-if", "--config", str(desk), env=served)
+        code, output = invoke("audit", "what-if", "--desk", str(desk), env=served)
         assert code == 0, output
         assert re.search(r"\b1 of \d+ cases would go differently", re.sub(r"\s+", " ", output))
-        code, output = invoke("audit", "what-if", "--config", str(desk), "--case", silent_case, env=served)
+        code, output = invoke("audit", "what-if", "--desk", str(desk), "--case", silent_case, env=served)
         flat = re.sub(r"\s+", " ", output)
         assert "1 of 1 case would go differently" in flat
         assert "would not breach yet: due 2026-03-05T02:00:00.000000Z under the new rules" in flat

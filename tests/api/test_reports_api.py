@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from cases.intake import DeskIntake, install_intake
+from cases.triage import Triage
 from tests.api.conftest import Api
 from tests.cases.helpers import T0
 
-INTAKE = DeskIntake.load()
+INTAKE = Triage.load()
 AUDITOR = ("aud-1", "auditor")
 ADMIN = ("adm-1", "admin")
 FILING = {
@@ -33,7 +33,7 @@ MEDIATOR = {
 @pytest.fixture
 def desk(api_factory: Callable[..., Api]) -> Api:
     api = api_factory(mediators=())  # the router's tests register their own
-    install_intake(api.service, INTAKE)
+    api.service.triage = INTAKE
     return api
 
 

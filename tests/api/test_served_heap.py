@@ -23,7 +23,7 @@ with TestClient(create_app()) as client:
 def frozen_objects(module: str, tmp_path: Path) -> int:
     env = {**os.environ, "DISPUTES_DATABASE_URL": f"sqlite:///{tmp_path / 'heap.db'}", "DISPUTES_RUN_TICKER": "false"}
     subprocess.run(
-        [sys.executable, "-m", "api.cli", "db", "upgrade"],
+        [sys.executable, "-m", "cli", "db", "upgrade"],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx2
 
-from cases.timers import fire_due_timers
+from cases.sweep import fire_due_timers
 from tests.api.conftest import Api
 from workflow.model import from_iso
 

@@ -16,8 +16,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from cases.registry import WorkflowRegistry
-from cases.service import CaseService, UnitOfWork, file_case, load_snapshot
+from cases.commands import UnitOfWork, file_case
+from cases.queries import load_snapshot
+from cases.registry import WorkflowRegistry, record_versions
+from cases.service import CaseService
 from policies.base import AllowAllAuthorizer
 from sla.clock import ManualClock
 from store.db import Database
@@ -50,6 +52,7 @@ def make_fast_service(url: str, start: datetime = T0) -> CaseService:
         authorizer=AllowAllAuthorizer(),
         clock=ManualClock(start),
     )
+    record_versions(service.db, service.registry, service.authorizer, service.clock.now())
     register_mediators(service, TEST_MEDIATORS)
     return service
 

@@ -32,7 +32,6 @@ from audit.checkpoints import (
 from audit.keys import load_public_key, load_signing_key, private_key_pem, public_key_hex
 from audit.merkle import (
     EMPTY_ROOT,
-    AuditIntegrityError,
     MerkleAccumulator,
     audit_path,
     delta_digest,
@@ -45,6 +44,7 @@ from audit.merkle import (
 )
 from cases.service import CaseService
 from store.db import Database
+from store.errors import AuditIntegrityError
 from store.tables import CHECKPOINTS
 from tests.audit.builders import build_cases, extend_cases
 from tests.cases.helpers import CONSUMER, T0, new_case

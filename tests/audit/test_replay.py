@@ -11,10 +11,11 @@ import pytest
 from audit.replay import replay
 from audit.verify import verify_database
 from cases.service import CaseService
-from cases.timers import SlaClocks, fire_due_timers
+from cases.sweep import fire_due_timers
 from policies.base import AllowAllAuthorizer
 from sla.clock import ManualClock
 from sla.config import default_calendars
+from sla.planner import SlaPlanner
 from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0, make_service, new_case
 from workflow.evolve import evolve
 from workflow.model import Actor, CaseSnapshot
@@ -23,7 +24,7 @@ from workflow.model import Actor, CaseSnapshot
 @pytest.fixture
 def clocked(db_url: str) -> Iterator[CaseService]:
     svc = make_service(
-        db_url, authorizer=AllowAllAuthorizer(), clocks=SlaClocks(default_calendars()), clock=ManualClock(T0)
+        db_url, authorizer=AllowAllAuthorizer(), sla=SlaPlanner(default_calendars()), clock=ManualClock(T0)
     )
     yield svc
     svc.db.dispose()

@@ -16,7 +16,7 @@ from audit.replay import replay
 from audit.verify import CheckpointProblem, VerifyReport, verify_database
 from cases.projection import case_values
 from cases.service import CaseService
-from cases.timers import fire_due_timers
+from cases.sweep import fire_due_timers
 from sla.clock import ManualClock
 from store.codec import snapshot_to_json
 from store.tables import CASES, CHECKPOINT_HEADS, EVENTS

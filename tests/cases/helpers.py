@@ -8,15 +8,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cases.mediators import MAX_CAPACITY, add_mediator, list_mediators
+from cases.mediators import MAX_CAPACITY, register_mediator, registered_mediators
 from cases.merchants import append_merchant_event
-from cases.registry import WorkflowRegistry
-from cases.service import CaseService
-from cases.timers import SlaClocks
+from cases.registry import WorkflowRegistry, record_versions
+from cases.service import CaseService, reroute_on_warning
+from cases.triage import Triage
 from policies.base import Authorizer
 from policies.cedar import CedarAuthorizer, load_policy_dir, packaged_policies
+from policies.store import PolicyStore
+from runtime.engine import Engine
+from runtime.settings import Settings
 from sla.clock import ManualClock
 from sla.config import default_calendars
+from sla.planner import SlaPlanner
 from store.db import Database
 from workflow.merchant import MERCHANT_FLAGGED, MerchantEvent
 from workflow.model import Actor, NewCase
@@ -78,35 +82,45 @@ def make_service(
     url: str,
     *,
     authorizer: Authorizer | None = None,
-    clocks: Any = None,
+    sla: SlaPlanner | None = None,
     clock: ManualClock | None = None,
     mediators: Sequence[str] = TEST_MEDIATORS,
+    triage: Triage | None = None,
 ) -> CaseService:
+    """A case service wired as runtime/bootstrap.py wires one (the warning subscription, the
+    configuration's versions recorded), with the parts a test chooses."""
     service = CaseService(
         db=Database(url),
         registry=WorkflowRegistry.from_directory(),
         authorizer=authorizer or default_policies(),
         clock=clock or ManualClock(T0),
-        clocks=clocks,
+        sla=sla,
+        triage=triage,
+        on_timer_warned=(reroute_on_warning,),
     )
+    record_versions(service.db, service.registry, service.authorizer, service.clock.now())
     register_mediators(service, mediators)
     return service
+
+
+def engine_of(service: CaseService, settings: Settings, policies: PolicyStore | None = None) -> Engine:
+    """The engine around a test's case service (what runtime/bootstrap.py builds from settings)."""
+    return Engine(settings=settings, cases=service, policies=policies)
 
 
 def register_mediators(service: CaseService, mediator_ids: Sequence[str], **fields: Any) -> None:
     """Register each of ``mediator_ids`` not yet registered: active, any skill, ``MAX_CAPACITY``."""
     values: dict[str, Any] = {"categories": ["*"], "languages": ["*"], "capacity": MAX_CAPACITY, **fields}
-    with service.db.write() as session:
-        known = {m.id for m in list_mediators(session)}
-        for ident in mediator_ids:
-            if ident not in known:
-                add_mediator(
-                    session,
-                    mediator_id=ident,
-                    fields={"display_name": ident, **values},
-                    calendars=default_calendars(),
-                    now=service.clock.now(),
-                )
+    known = {m.id for m in registered_mediators(service.db)}
+    for ident in mediator_ids:
+        if ident not in known:
+            register_mediator(
+                service.db,
+                mediator_id=ident,
+                fields={"display_name": ident, **values},
+                calendars=default_calendars(),
+                now=service.clock.now(),
+            )
 
 
 def make_clocked_service(
@@ -114,7 +128,11 @@ def make_clocked_service(
 ) -> CaseService:
     """A service whose SLA clocks run on the packaged calendars and a manual clock."""
     return make_service(
-        url, authorizer=authorizer, clocks=SlaClocks(default_calendars()), clock=ManualClock(start), mediators=mediators
+        url,
+        authorizer=authorizer,
+        sla=SlaPlanner(default_calendars()),
+        clock=ManualClock(start),
+        mediators=mediators,
     )
 
 

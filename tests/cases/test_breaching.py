@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
-from cases.service import CaseFilters, CaseService, decode_cursor, list_query
-from cases.timers import fire_due_timers
+from cases.queries import CaseFilters, decode_cursor, list_query
+from cases.service import CaseService
+from cases.sweep import fire_due_timers
 from sla.clock import ManualClock
 from store.db import make_engine
 from store.tables import CASES, TIMERS

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
+from cli import app
 from desk.loader import PARTS, InvalidDeskError, load_desk, try_load_desk, write_packaged_desk
 
 ROOT = Path(__file__).resolve().parents[2]

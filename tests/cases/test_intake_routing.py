@@ -14,10 +14,10 @@ from sqlalchemy import event, select
 from sqlmodel import SQLModel
 
 from audit.chains import verify_case
-from cases.intake import DeskIntake, install_intake, route_waiting
 from cases.mediators import MediatorExistsError, add_mediator, list_mediators, update_mediator
 from cases.service import CaseService
-from cases.timers import fire_due_timers
+from cases.sweep import fire_due_timers
+from cases.triage import Triage, route_waiting
 from policies.cedar import DEFAULT_POLICY_DIR, load_policy_dir
 from sla.clock import ManualClock
 from store.db import make_engine
@@ -27,14 +27,14 @@ from workflow.errors import InvalidCommandError, NotFoundError
 from workflow.model import Actor
 
 H = timedelta(hours=1)
-INTAKE = DeskIntake.load()
+INTAKE = Triage.load()
 CALENDARS = ("default", "24x7")
 
 
 @pytest.fixture
 def service(db_url: str) -> Iterator[CaseService]:
     svc = make_clocked_service(db_url, mediators=())
-    install_intake(svc, INTAKE)
+    svc.triage = INTAKE
     yield svc
     svc.db.dispose()
 
@@ -194,7 +194,7 @@ def test_a_policy_refusing_the_router_leaves_the_case_waiting(db_url: str, tmp_p
         'forbid (principal, action == Action::"assign", resource is Case) when { principal.role == "system" };\n'
     )
     svc = make_clocked_service(db_url, authorizer=load_policy_dir(policies), mediators=())
-    install_intake(svc, INTAKE)
+    svc.triage = INTAKE
     mediator(svc, "med-a")
     case = svc.file(actor=CONSUMER, new_case=new_case())
     assert case.state == "filed" and case.mediator_id is None and case.version == 2  # filed + its clock
@@ -274,7 +274,7 @@ def test_a_filings_counts_read_only_their_covering_index_on_sqlite(tmp_path: Pat
     engine.dispose()
     svc = make_clocked_service(url, mediators=())
     try:
-        install_intake(svc, INTAKE)
+        svc.triage = INTAKE
         mediator(svc, "med-a")
         svc.file(actor=CONSUMER, new_case=new_case(order_ref="warm"))
         seen: list[tuple[str, Any]] = []

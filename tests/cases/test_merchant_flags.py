@@ -21,10 +21,11 @@ from sqlmodel import Session, SQLModel
 from audit.replay import replay
 from audit.verify import verify_database
 from audit.whatif import what_if_case
-from cases.intake import DeskIntake, IntakePaths
+from cases.commands import file_case
 from cases.merchants import merchant_log, standing_of
-from cases.service import CaseService, file_case
-from cases.timers import fire_due_timers
+from cases.service import CaseService
+from cases.sweep import fire_due_timers
+from cases.triage import IntakePaths, Triage
 from reports.supervision import evaluate_merchants
 from sla.clock import ManualClock
 from store.tables import CASES
@@ -63,10 +64,10 @@ def case_versions(session: Session) -> dict[str, tuple[int, str]]:
     }
 
 
-def supervision(tmp_path: Path, name: str, rules: str) -> DeskIntake:
+def supervision(tmp_path: Path, name: str, rules: str) -> Triage:
     path = tmp_path / f"{name}.yaml"
     path.write_text(f"supervision:\n  period: 30d\n{rules}", encoding="utf-8")
-    return DeskIntake.load(IntakePaths(supervision=path), route=False)
+    return Triage.load(IntakePaths(supervision=path), route=False)
 
 
 def file_many(service: CaseService, count: int, batch: int = 250) -> list[str]:
@@ -100,7 +101,7 @@ def test_flagging_a_merchant_with_a_thousand_open_cases_writes_a_constant_number
     with service.db.read() as session:
         rows, versions = rows_per_table(session), case_versions(session)
     clock.advance(timedelta(minutes=5))
-    raised = evaluate_merchants(service, strict, clock.now())
+    raised = evaluate_merchants(service.db, strict.supervision, clock.now())
     assert (raised.raised, raised.merchant_events) == (["m-1"], 1)
     with service.db.read() as session:
         after = rows_per_table(session)
@@ -123,7 +124,7 @@ def test_flagging_a_merchant_with_a_thousand_open_cases_writes_a_constant_number
     with service.db.read() as session:
         rows, versions = rows_per_table(session), case_versions(session)
     clock.advance(timedelta(minutes=5))
-    cleared = evaluate_merchants(service, lenient, clock.now())
+    cleared = evaluate_merchants(service.db, lenient.supervision, clock.now())
     assert (cleared.cleared, cleared.merchant_events) == (["m-1"], 1)
     with service.db.read() as session:
         after = rows_per_table(session)

@@ -15,11 +15,14 @@ from sqlalchemy import Table, insert, inspect, select
 from sqlmodel import SQLModel
 
 from audit.verify import verify_database
-from cases.service import CaseFilters, CaseService, UnitOfWork, load_snapshot
-from cases.timers import fire_due_timers
+from cases.commands import UnitOfWork
+from cases.queries import CaseFilters, load_snapshot
+from cases.service import CaseService
+from cases.sweep import fire_due_timers
 from sla.clock import ManualClock
 from store import schema
 from store.db import make_engine
+from store.errors import SchemaBehindError
 from store.tables import CASES, EVENTS, MERCHANT_EVENTS, MERCHANT_FLAGS, MERCHANTS, TIMERS
 from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0, make_clocked_service, make_service, new_case
 from tests.conftest import _postgres_schema_url
@@ -39,7 +42,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def test_upgrade_to_head_equals_the_models(empty_url: str) -> None:
     engine = make_engine(empty_url)
-    with pytest.raises(schema.SchemaBehindError, match="disputes db upgrade"):
+    with pytest.raises(SchemaBehindError, match="disputes db upgrade"):
         schema.require_current(engine)
     schema.upgrade(engine)
     assert schema.current_revision(engine) == schema.head_revision()

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 from audit.chains import verify_case
-from cases.intake import DeskIntake, IntakePaths, install_intake
 from cases.service import CaseService
-from cases.timers import fire_due_timers
+from cases.sweep import fire_due_timers
+from cases.triage import IntakePaths, Triage
 from reports.hotspots import hotspots_report
 from reports.merchants import merchants_report
 from reports.satisfaction import satisfaction_report
@@ -110,8 +110,8 @@ def data(db_url: str) -> Iterator[tuple[CaseService, dict[str, str]]]:
 
 def test_merchant_figures(data: tuple[CaseService, dict[str, str]]) -> None:
     service, _ = data
-    rules = DeskIntake.load().supervision
-    report = merchants_report(service, rules, since=T0, until=END).to_dict()
+    rules = Triage.load().supervision
+    report = merchants_report(service.db, rules, since=T0, until=END).to_dict()
     m1, m2 = report["data"]
     assert m1["merchant_id"] == "m-1" and m1["complaints"] == 4
     assert m1["by_category"] == [
@@ -130,13 +130,13 @@ def test_merchant_figures(data: tuple[CaseService, dict[str, str]]) -> None:
     assert (m2["response_clocks"], m2["response_breaches"], m2["response_breach_percent"]) == (1, 0, 0.0)
     assert (m2["decided"], m2["decided_against"], m2["decided_against_percent"]) == (1, 0, 0.0)
     assert (m2["settlements"], m2["reopen_percent"], m2["average_settle_seconds"]) == (0, None, 15000)
-    only = merchants_report(service, rules, since=T0, until=END, merchant_id="m-2").to_dict()["data"]
+    only = merchants_report(service.db, rules, since=T0, until=END, merchant_id="m-2").to_dict()["data"]
     assert [r["merchant_id"] for r in only] == ["m-2"]
 
 
 def test_hotspots_compare_weeks_and_periods(data: tuple[CaseService, dict[str, str]]) -> None:
     service, _ = data
-    report = hotspots_report(service, since=T0, until=END).to_dict()
+    report = hotspots_report(service.db, service.calendars(), since=T0, until=END).to_dict()
     assert report["timezone"] == "Asia/Shanghai"
     # Biggest change first, then most complaints.
     assert report["data"] == [
@@ -188,7 +188,7 @@ def test_hotspots_compare_weeks_and_periods(data: tuple[CaseService, dict[str, s
 
 def test_sla_share_met_median_and_p90(data: tuple[CaseService, dict[str, str]]) -> None:
     service, _ = data
-    report = sla_report(service, since=T0, until=END).to_dict()
+    report = sla_report(service.db, service.calendars(), since=T0, until=END).to_dict()
     rows = {r["key"]: r for r in report["by_clock"]}
     assert rows["assignment"] == {
         "key": "assignment",
@@ -241,13 +241,13 @@ def test_sla_share_met_median_and_p90(data: tuple[CaseService, dict[str, str]]) 
         "p90_seconds": 172800,
     }
     assert (categories["counterfeit"]["median_seconds"], categories["counterfeit"]["p90_seconds"]) == (3450.0, 10800)
-    later = sla_report(service, since=T1, until=END).to_dict()
+    later = sla_report(service.db, service.calendars(), since=T1, until=END).to_dict()
     assert {r["key"]: r["runs"] for r in later["by_clock"]}["merchant_response"] == 3  # c2's ended before T1
 
 
 def test_satisfaction_by_mediator_category_and_party(data: tuple[CaseService, dict[str, str]]) -> None:
     service, ids = data
-    report = satisfaction_report(service, since=T0, until=END).to_dict()
+    report = satisfaction_report(service.db, since=T0, until=END).to_dict()
     assert report["by_mediator"] == [
         {"key": "(none)", "ratings": 1, "average": 1.0, "distribution": {"1": 1, "2": 0, "3": 0, "4": 0, "5": 0}},
         {"key": "med-1", "ratings": 3, "average": 4.0, "distribution": {"1": 0, "2": 0, "3": 1, "4": 1, "5": 1}},
@@ -278,31 +278,30 @@ def test_flagging_reaches_open_cases_and_the_policies(data: tuple[CaseService, d
         "supervision:\n  min_complaints: 1\n  period: 14d\n  flag_when_any: {response_breaches_at_least: 1}\n",
         encoding="utf-8",
     )
-    intake = DeskIntake.load(IntakePaths(supervision=strict))
-    install_intake(service, intake)
+    intake = Triage.load(IntakePaths(supervision=strict))
+    service.triage = intake
     version = service.get(actor=AUDITOR, case_id=ids["c1"]).version
-    outcome = evaluate_merchants(service, intake, service.clock.now())
+    outcome = evaluate_merchants(service.db, intake.supervision, service.clock.now())
     # One event on m-1's log; its open case c1 is not written to.
     assert (outcome.raised, outcome.cleared, outcome.merchant_events) == (["m-1"], [], 1)
     c1 = service.get(actor=AUDITOR, case_id=ids["c1"])
     assert "merchant_flagged" in c1.flags and c1.version == version
     with pytest.raises(PolicyDeniedError, match="only offer the full claim"):
         service.execute(actor=MERCHANT, case_id=c1.id, name="propose_offer", data={"amount": 100})
-    report = merchants_report(service, intake.supervision, since=T0, until=END).to_dict()["data"]
+    report = merchants_report(service.db, intake.supervision, since=T0, until=END).to_dict()["data"]
     assert report[0]["flagged"] and report[0]["flag"]["reasons"][0]["metric"] == "response_breaches_at_least"
     # A case filed against a flagged merchant is seen flagged, and its filing records the standing.
     fresh = service.file(actor=CONSUMER, new_case=new_case(order_ref="later"))
     assert "merchant_flagged" in fresh.flags
     assert service.events(actor=AUDITOR, case_id=fresh.id).data[0].data["merchant_flag"] == {"flagged": True, "seq": 1}
-    again = evaluate_merchants(service, intake, service.clock.now())
+    again = evaluate_merchants(service.db, intake.supervision, service.clock.now())
     assert (again.raised, again.kept, again.merchant_events) == ([], ["m-1"], 0)
     lenient = tmp_path / "lenient.yaml"
     lenient.write_text(
         "supervision:\n  min_complaints: 100\n  flag_when_any: {complaints_at_least: 100}\n", encoding="utf-8"
     )
-    install_intake(service, DeskIntake.load(IntakePaths(supervision=lenient)))
-    assert service.intake is not None
-    cleared = evaluate_merchants(service, service.intake, service.clock.now())  # type: ignore[arg-type]
+    service.triage = Triage.load(IntakePaths(supervision=lenient))
+    cleared = evaluate_merchants(service.db, service.triage.supervision, service.clock.now())
     assert cleared.cleared == ["m-1"] and cleared.merchant_events == 1
     c1 = service.get(actor=AUDITOR, case_id=ids["c1"])
     assert "merchant_flagged" not in c1.flags and c1.version == version

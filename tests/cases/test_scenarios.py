@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
+from cli import app
 from desk.loader import Desk, load_desk, write_packaged_desk
 from scenarios.files import Scenario, ScenarioFileError, load_scenarios
 from scenarios.runner import ScenarioResult, run_scenarios
@@ -125,12 +125,12 @@ def test_the_cli_prints_a_table_and_fails_on_any_failure(tmp_path: Path) -> None
     )
     passing = runner.invoke(
         app,
-        ["scenario", "run", str(root / "scenarios" / "01_filing_and_assignment.yaml"), "--config", str(root)],
+        ["scenario", "run", str(root / "scenarios" / "01_filing_and_assignment.yaml"), "--desk", str(root)],
         terminal_width=250,
     )
     assert passing.exit_code == 0, passing.output
     assert "7 of 7 scenarios passed" in passing.output
-    failing = runner.invoke(app, ["scenario", "run", "--config", str(root)], env={"COLUMNS": "300"})
+    failing = runner.invoke(app, ["scenario", "run", "--desk", str(root)], env={"COLUMNS": "300"})
     assert failing.exit_code == 1
     output = re.sub(r"\s+", " ", failing.output)
     assert "FAIL" in output and "44 of 45 scenarios passed" in output

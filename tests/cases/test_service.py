@@ -11,8 +11,9 @@ from sqlalchemy import select, text
 
 from audit.chains import verify_case
 from audit.replay import replay
-from cases.service import CaseFilters, CaseService, decode_cursor
-from cases.timers import fire_due_timers
+from cases.queries import CaseFilters, decode_cursor
+from cases.service import CaseService
+from cases.sweep import fire_due_timers
 from sla.clock import ManualClock
 from store.tables import EVENTS
 from tests.cases.helpers import (

@@ -15,9 +15,9 @@ from functools import partial
 from sqlalchemy import func, select
 
 from cases.service import CaseService
-from cases.timers import fire_due_timers
+from cases.sweep import fire_due_timers
+from runtime.ticker import Ticker
 from sla.clock import ManualClock
-from sla.ticker import Ticker
 from store.tables import CASES, EVENTS
 from tests.cases.helpers import CONSUMER, T0, make_clocked_service, new_case
 

@@ -10,7 +10,7 @@ import pytest
 
 from audit.chains import verify_case
 from cases.service import CaseService
-from cases.timers import SlaClocks, fire_due_timers, reschedule_running
+from cases.sweep import fire_due_timers, reschedule_running
 from policies.base import AllowAllAuthorizer, Decision
 from sla.clock import ManualClock
 from sla.config import load_calendars_text
@@ -217,8 +217,8 @@ def test_calendar_change_moves_running_deadlines(service: CaseService) -> None:
         " fri: ['09:00-18:00']}\n"
         "    holidays: {country: CN}\n    extra_days_off: [2026-03-05]\n"
     )
-    assert isinstance(service.clocks, SlaClocks)
-    service.clocks.calendars = load_calendars_text(text)
+    assert service.sla is not None
+    service.sla.calendars = load_calendars_text(text)
     assert reschedule_running(service, clock(service).now(), "extra day off 2026-03-05") == 1
     after = timer(service, case.id, "resolution")
     assert from_iso(after.due_at) == before + 24 * HOUR

@@ -10,10 +10,13 @@ from sqlalchemy import func, select
 
 from audit.chains import verify_case
 from audit.whatif import what_if_case
-from cases.service import CaseService, UnitOfWork, load_snapshot
-from cases.timers import SlaClocks, fire_due_timers
+from cases.commands import UnitOfWork
+from cases.queries import load_snapshot
+from cases.service import CaseService
+from cases.sweep import fire_due_timers
 from sla.clock import ManualClock
 from sla.config import default_calendars
+from sla.planner import SlaPlanner
 from store.tables import EVENTS
 from tests.cases.helpers import (
     AUDITOR,
@@ -95,7 +98,7 @@ def _timer_what_if(service: CaseService, case_id: str, goal: str) -> list[tuple[
             case_id,
             workflow=workflow,
             authorizer=default_policies(),
-            clocks=SlaClocks(default_calendars()),
+            sla=SlaPlanner(default_calendars()),
         )
     return [(d.command, d.recorded, d.now) for d in report.divergences]
 

@@ -22,16 +22,16 @@ from sqlalchemy.pool import NullPool
 
 from api.app import create_app
 from api.auth import mint_token
-from api.settings import Settings
 from audit.verify import verify_database
 from cases.service import CaseService
-from cases.timers import SlaClocks
+from runtime.settings import Settings
 from sla.config import default_calendars
+from sla.planner import SlaPlanner
 from store import db as db_module
 from store import schema
 from store.db import make_engine
 from store.tables import CASES, EVENTS
-from tests.cases.helpers import make_service
+from tests.cases.helpers import engine_of, make_service
 
 pytestmark = pytest.mark.postgres
 
@@ -100,7 +100,7 @@ def rig(pg_empty_url: str) -> Iterator[Rig]:
     engine = make_engine(pg_empty_url)
     schema.upgrade(engine)
     engine.dispose()
-    service = make_service(pg_empty_url, clocks=SlaClocks(default_calendars()))
+    service = make_service(pg_empty_url, sla=SlaPlanner(default_calendars()))
     # Autocommit: pg_stat_activity is a snapshot held for the whole transaction, and the
     # killer polls it until the backend is gone.
     admin = create_engine(pg_empty_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
@@ -124,7 +124,7 @@ def rig(pg_empty_url: str) -> Iterator[Rig]:
         )
         return {"Authorization": f"Bearer {token}"}
 
-    with TestClient(create_app(settings, service=service), raise_server_exceptions=False) as client:
+    with TestClient(create_app(engine=engine_of(service, settings)), raise_server_exceptions=False) as client:
         yield Rig(client, service, killer, headers)
     service.db.dispose()
     admin.dispose()

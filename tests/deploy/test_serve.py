@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.settings import get_settings
+from cli import app
+from runtime.settings import get_settings
 
 runner = CliRunner()
 

@@ -38,12 +38,12 @@ from sqlmodel import SQLModel
 
 from api.app import create_app
 from api.auth import mint_token
-from api.settings import Settings
-from cases.timers import SlaClocks
+from runtime.settings import Settings
 from sla.clock import ManualClock
 from sla.config import default_calendars
+from sla.planner import SlaPlanner
 from store.db import make_engine
-from tests.cases.helpers import T0, make_service, new_case
+from tests.cases.helpers import T0, engine_of, make_service, new_case
 from workflow.model import Actor
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
@@ -69,11 +69,11 @@ _engine.dispose()
 SETTINGS = Settings(environment="test", database_url=_URL, run_ticker=False, auth_failure_delay_seconds=0)
 for _limit in ("rate_limit_per_minute", "auth_failures_per_minute"):
     assert getattr(SETTINGS, _limit) == Settings.model_fields[_limit].default
-SERVICE = make_service(_URL, clock=ManualClock(T0), clocks=SlaClocks(default_calendars()))
-APP = create_app(SETTINGS, service=SERVICE)
+SERVICE = make_service(_URL, clock=ManualClock(T0), sla=SlaPlanner(default_calendars()))
+APP = create_app(engine=engine_of(SERVICE, SETTINGS))
 CONFIG_FILE = str(Path(__file__).resolve().parents[2] / "schemathesis.toml")
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=SchemathesisConfig.from_path(CONFIG_FILE))
-THROTTLED = create_app(SETTINGS.model_copy(update={"rate_limit_per_minute": 1}), service=SERVICE)
+THROTTLED = create_app(engine=engine_of(SERVICE, SETTINGS.model_copy(update={"rate_limit_per_minute": 1})))
 throttled_schema = schemathesis.openapi.from_asgi(
     "/openapi.json", THROTTLED, config=SchemathesisConfig.from_path(CONFIG_FILE)
 )

@@ -11,7 +11,7 @@ from policies.cedar import CedarAuthorizer, load_policy_dir
 from policies.loader import PolicyLoadError, directory_version, locate_error, split_statements, try_load
 from policies.store import PolicyStore
 from tests.policies.factories import MEDIATOR, NOW, OTHER_MEDIATOR, assigned, copy_policy_dir, with_accepted_offer
-from workflow.definition import InvalidDefinitionError, Problem
+from workflow.errors import ConfigError, Problem
 
 HEAD = '// extra rules\n@id("extra-one")\n@reason("an extra rule")\n'
 
@@ -168,7 +168,7 @@ def test_load_policy_dir_raises_with_problems(tmp_path: Path) -> None:
     (directory / "zz.cedar").write_text("permit (principal, action, resource) when { 1 + };\n")
     with pytest.raises(PolicyLoadError) as caught:
         load_policy_dir(directory)
-    assert isinstance(caught.value, InvalidDefinitionError)
+    assert isinstance(caught.value, ConfigError)  # every kind of configuration file is reported alike
     assert caught.value.problems[0].line == 1
     assert str(directory / "zz.cedar") + ":1: syntax error" in str(caught.value)
 

@@ -11,7 +11,7 @@ import pytest
 
 from sla.calendar import ALWAYS_OPEN, add_business, is_working, parse_span
 from sla.config import InvalidCalendarError, default_calendars, load_calendars, load_calendars_text
-from workflow.definition import Problem
+from workflow.errors import Problem
 
 SH = ZoneInfo("Asia/Shanghai")
 

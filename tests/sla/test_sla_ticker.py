@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from runtime.ticker import Ticker
 from sla.clock import ManualClock
-from sla.ticker import Ticker
 
 START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 TICK = 0.02
@@ -91,7 +91,7 @@ def test_start_sweeps_immediately_then_repeats_and_stop_stops(tickers: list[Tick
 def test_an_exception_in_fire_does_not_stop_later_sweeps(
     tickers: list[Ticker], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="sla.ticker")
+    caplog.set_level(logging.ERROR, logger="runtime.ticker")
     fire = Recorder(result=1, fail_first=3)  # the start sweep and two scheduled ones fail
     ticker = Ticker(fire, ManualClock(START), interval_seconds=TICK)
     tickers.append(ticker)
@@ -102,7 +102,7 @@ def test_an_exception_in_fire_does_not_stop_later_sweeps(
     assert stats.failures == 3
     assert stats.fired == stats.sweeps - 3
     assert stats.last_error is not None and "database unavailable" in stats.last_error
-    failures = [r for r in caplog.records if r.name == "sla.ticker" and r.levelno == logging.ERROR]
+    failures = [r for r in caplog.records if r.name == "runtime.ticker" and r.levelno == logging.ERROR]
     assert len(failures) == 3 and all(r.exc_info for r in failures)
 
 
@@ -119,7 +119,7 @@ def test_sweep_once_without_the_scheduler() -> None:
 
 
 def test_failing_sweep_once_returns_zero(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.CRITICAL, logger="sla.ticker")
+    caplog.set_level(logging.CRITICAL, logger="runtime.ticker")
     ticker = Ticker(Recorder(fail_first=1), ManualClock(START))
     assert ticker.sweep_once() == 0
     assert ticker.failures == 1

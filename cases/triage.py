@@ -1,6 +1,6 @@
-"""The desk's intake on the case log: classify, prioritise and route new complaints.
+"""Triage on the case log: classify, prioritise and route new complaints (the database half of intake/).
 
-On filing (``CaseService.intake``, called from ``file_case`` in the filing's transaction):
+On filing (``CaseService.triage``, in the filing's transaction, cases/service.py):
 a complaint without a category is classified from its subject and description and the
 ``filed`` event records the category with the matched evidence; the priority rules set
 its priority from the claim, the category, the merchant's recent complaints and the
@@ -8,8 +8,9 @@ consumer's vulnerability. (A flagged merchant's standing is not the intake's: fi
 like every command, reads it from the merchant's log and records it, cases/merchants.py.)
 Then the router assigns the case as ``system`` through the normal command path (policy
 checked) to the eligible mediator with the least open weighted load. When nobody is
-eligible the case waits: the assignment clock's warning tries again (a warn hook on
-:class:`cases.timers.SlaClocks`), and its breach escalates the case as before.
+eligible the case waits: the assignment clock's warning tries again (the sweep's warning
+subscription :func:`cases.service.reroute_on_warning`, wired at bootstrap), and its breach
+escalates the case as before.
 """
 
 from __future__ import annotations
@@ -25,16 +26,15 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
+from cases.commands import CommandContext, execute_command
 from cases.mediators import open_loads
-from cases.service import CaseService, execute_command, load_snapshot
-from cases.timers import SlaClocks
+from cases.queries import load_snapshot
 from desk.loader import Desk
 from intake.classify import Classifier, default_classification_path, detect_language, load_classification
 from intake.priority import PriorityFacts, PriorityRules, default_priority_path, load_priority
 from intake.routing import Candidate, CaseNeeds, choose, on_duty
 from intake.supervision import SupervisionRules, default_supervision_path, load_supervision
 from sla.calendar import Calendar
-from sla.config import default_calendars
 from store.tables import CASES, MEDIATORS
 from workflow.errors import DisputeError
 from workflow.model import SYSTEM, CaseSnapshot, NewCase
@@ -63,25 +63,18 @@ class IntakePaths:
         return found
 
 
-class DeskIntake:
-    """Implements ``cases.service.Intake`` with one set of rule files. Immutable once built;
-    a reload builds a new one and swaps it in (``install_intake``)."""
+@dataclass(frozen=True)
+class Triage:
+    """The desk's triage with one set of rule files. Immutable; a reload builds a new one and the
+    case service serves it from its next filing on. ``route``: assign new cases at once."""
 
-    def __init__(
-        self,
-        *,
-        classifier: Classifier,
-        priority: PriorityRules,
-        supervision: SupervisionRules,
-        route: bool = True,
-    ) -> None:
-        self.classifier = classifier
-        self.priority = priority
-        self.supervision = supervision
-        self.route = route
+    classifier: Classifier
+    priority: PriorityRules
+    supervision: SupervisionRules
+    route: bool = True
 
     @classmethod
-    def of_desk(cls, desk: Desk) -> DeskIntake:
+    def of_desk(cls, desk: Desk) -> Triage:
         """The intake of a loaded, validated desk (its intake parts)."""
         return cls(
             classifier=Classifier(desk.parts["classification"]),
@@ -90,7 +83,7 @@ class DeskIntake:
         )
 
     @classmethod
-    def load(cls, paths: IntakePaths = IntakePaths(), *, route: bool = True) -> DeskIntake:
+    def load(cls, paths: IntakePaths = IntakePaths(), *, route: bool = True) -> Triage:
         """Load and validate every file; raises ``IntakeConfigError`` (file:line) on any problem."""
         return cls(
             classifier=Classifier(load_classification(paths.classification)),
@@ -125,42 +118,14 @@ class DeskIntake:
         return new_case, triage
 
     def weight(self, priority: str) -> int:
+        """The load units a case of this priority level takes of a mediator's capacity."""
         return self.priority.weight(priority)
-
-    def after_filing(self, session: Session, service: CaseService, case: CaseSnapshot) -> CaseSnapshot:
-        if not self.route:
-            return case
-        routed = route_case(session, service, self, case.id, service.clock.now(), why="on filing")
-        return routed or case
-
-    def on_timer_warned(self, session: Session, service: CaseService, case_id: str, timer: str, now: datetime) -> None:
-        """A clock nears breach: if the case still waits for a mediator, try routing it again."""
-        if self.route:
-            route_case(session, service, self, case_id, now, why=f"{timer} clock warning")
-
-
-def install_intake(service: CaseService, intake: DeskIntake) -> None:
-    """Give ``service`` this intake, and its clocks the warn hook that re-routes waiting cases."""
-    previous = service.intake
-    service.intake = intake
-    if isinstance(service.clocks, SlaClocks):
-        hooks = service.clocks.warn_hooks
-        if isinstance(previous, DeskIntake) and previous.on_timer_warned in hooks:
-            hooks.remove(previous.on_timer_warned)
-        if intake.on_timer_warned not in hooks:
-            hooks.append(intake.on_timer_warned)
-
-
-def service_calendars(service: CaseService) -> Mapping[str, Calendar]:
-    return service.clocks.calendars if isinstance(service.clocks, SlaClocks) else default_calendars()
 
 
 # --- routing ----------------------------------------------------------------------------------
 
 
-def candidates(
-    session: Session, intake: DeskIntake, calendars: Mapping[str, Calendar], now: datetime
-) -> list[Candidate]:
+def candidates(session: Session, intake: Triage, calendars: Mapping[str, Calendar], now: datetime) -> list[Candidate]:
     """Every active mediator as the router sees them now."""
     rows = session.execute(select(MEDIATORS).where(MEDIATORS.c.active.is_(True)).order_by(MEDIATORS.c.id)).all()
     loads = open_loads(session, [r.id for r in rows], intake.priority.weight)
@@ -180,7 +145,7 @@ def candidates(
 
 
 def route_case(
-    session: Session, service: CaseService, intake: DeskIntake, case_id: str, now: datetime, *, why: str
+    session: Session, service: CommandContext, intake: Triage, case_id: str, now: datetime, *, why: str
 ) -> CaseSnapshot | None:
     """Assign the case to the fairest eligible mediator as ``system``; None when it must wait.
 
@@ -199,7 +164,7 @@ def route_case(
         language=detect_language(f"{case.subject}\n{case.description}"),
         weight=intake.priority.weight(case.priority),
     )
-    pool = {c.id: c for c in candidates(session, intake, service_calendars(service), now)}
+    pool = {c.id: c for c in candidates(session, intake, service.calendars(), now)}
     while True:
         pick = choose(pool.values(), needs)
         if pick is None:
@@ -237,7 +202,7 @@ def route_case(
             return None
 
 
-def route_waiting(service: CaseService, intake: DeskIntake, *, limit: int = 1000) -> int:
+def route_waiting(service: CommandContext, intake: Triage, *, limit: int = 1000) -> int:
     """Try to route every unassigned case that can be assigned (e.g. after adding mediators);
     return how many were assigned. Each case is its own transaction."""
     with service.db.read() as session:

@@ -1,13 +1,13 @@
-"""Realistic demo data, created through CaseService like any other client would."""
+"""Realistic demo data for `disputes demo`, created through CaseService like any other client would."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
-from cases.intake import DeskIntake, install_intake
-from cases.mediators import MAX_CAPACITY, add_mediator, list_mediators, update_mediator
+from cases.mediators import MAX_CAPACITY, change_mediator, register_mediator, registered_mediators
 from cases.service import CaseService
 from sla.clock import ManualClock
 from workflow.errors import MediatorUnavailableError
@@ -111,19 +111,9 @@ def create_demo(
     # with room for every case the demo gives them; the router stays off while the demo files,
     # so that its cases keep their planned states. Complaints filed afterwards are routed.
     registered = _register_mediators(service, capacity=MAX_CAPACITY)
-    intake = service.intake
-    if isinstance(intake, DeskIntake):
-        install_intake(
-            service,
-            DeskIntake(
-                classifier=intake.classifier, priority=intake.priority, supervision=intake.supervision, route=False
-            ),
-        )
-    try:
-        _file_and_drive(service, clock, rng, plan, ids, count, progress)
-    finally:
-        if isinstance(intake, DeskIntake):
-            install_intake(service, intake)
+    triage = service.triage
+    quiet = replace(service, triage=replace(triage, route=False)) if triage is not None else service
+    _file_and_drive(quiet, clock, rng, plan, ids, count, progress)
     _set_capacity(service, registered, DEMO_CAPACITY)
     return ids
 
@@ -166,6 +156,7 @@ def _file_and_drive(
 
 # (id, name, categories, languages); each takes DEMO_CAPACITY load units once the demo is filed.
 DEMO_CAPACITY = 20
+DEMO_CALENDARS = ("default", "24x7")
 DEMO_MEDIATORS = [
     ("med-li", "李调解员", ["counterfeit", "product_quality", "false_advertising"], ["zh", "en"]),
     ("med-chen", "陈调解员", ["not_received", "after_sales", "not_as_described", "other"], ["zh"]),
@@ -175,38 +166,33 @@ DEMO_MEDIATORS = [
 
 def _register_mediators(service: CaseService, *, capacity: int) -> list[str]:
     """Register the demo mediators not yet registered; return their ids."""
+    known = {m.id for m in registered_mediators(service.db)}
     added: list[str] = []
-    with service.db.write() as session:
-        known = {m.id for m in list_mediators(session)}
-        for ident, name, categories, languages in DEMO_MEDIATORS:
-            if ident not in known:
-                add_mediator(
-                    session,
-                    mediator_id=ident,
-                    now=service.clock.now(),
-                    calendars=["default", "24x7"],
-                    fields={
-                        "display_name": name,
-                        "categories": categories,
-                        "languages": languages,
-                        "capacity": capacity,
-                        "calendar": "24x7",
-                    },
-                )
-                added.append(ident)
+    for ident, name, categories, languages in DEMO_MEDIATORS:
+        if ident not in known:
+            fields = {
+                "display_name": name,
+                "categories": categories,
+                "languages": languages,
+                "capacity": capacity,
+                "calendar": "24x7",
+            }
+            register_mediator(
+                service.db, mediator_id=ident, now=service.clock.now(), calendars=DEMO_CALENDARS, fields=fields
+            )
+            added.append(ident)
     return added
 
 
 def _set_capacity(service: CaseService, mediator_ids: list[str], capacity: int) -> None:
-    with service.db.write() as session:
-        for ident in mediator_ids:
-            update_mediator(
-                session,
-                mediator_id=ident,
-                fields={"capacity": capacity},
-                calendars=["default", "24x7"],
-                now=service.clock.now(),
-            )
+    for ident in mediator_ids:
+        change_mediator(
+            service.db,
+            mediator_id=ident,
+            fields={"capacity": capacity},
+            calendars=DEMO_CALENDARS,
+            now=service.clock.now(),
+        )
 
 
 def _drive(

@@ -1,4 +1,5 @@
-"""The SLA ticker: an APScheduler job that calls an injected ``fire(now)`` every few seconds."""
+"""The SLA ticker: an APScheduler job that calls an injected ``fire(now)`` every few seconds, and
+the sweep a running engine gives it (timers, checkpoints, merchant supervision)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,17 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from audit.checkpoints import write_checkpoint
+from cases.sweep import fire_due_timers
+from reports.supervision import evaluate_merchants
+from runtime.engine import Engine
 from sla.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -156,3 +161,26 @@ class Ticker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def build_ticker(engine: Engine) -> Ticker:
+    """The ticker wired to this engine: each sweep fires every due timer once, writes a signed
+    checkpoint when the last one is older than the interval, and applies the merchant-supervision
+    thresholds every DISPUTES_SUPERVISION_INTERVAL_SECONDS."""
+    settings = engine.settings
+    interval = timedelta(seconds=settings.checkpoint_interval_seconds)
+    supervision_every = timedelta(seconds=settings.supervision_interval_seconds)
+    supervised: list[datetime] = []  # when this process last evaluated the merchants
+
+    def sweep(now: datetime) -> int:
+        fired = fire_due_timers(engine.cases, now)
+        write_checkpoint(engine.db, engine.signing_key, now, min_interval=interval)
+        if supervision_every and (not supervised or now - supervised[-1] >= supervision_every):
+            # Safe with several workers: each merchant's flag is decided under a lock (reports/supervision.py).
+            supervised[:] = [now]
+            outcome = evaluate_merchants(engine.db, engine.triage.supervision, now)
+            if outcome.raised or outcome.cleared:
+                log.warning("merchant supervision: flagged %s, cleared %s", outcome.raised, outcome.cleared)
+        return fired
+
+    return Ticker(sweep, engine.clock, settings.tick_seconds)

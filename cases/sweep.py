@@ -1,18 +1,17 @@
-"""SLA clocks on cases: which timer events a change causes, and firing due timers.
+"""Firing due SLA timers on cases, rescheduling them when calendars change, and the urgency queue.
 
-Timers live in the ``timers`` table (a projection of the timer events in each
-case's log), never only in memory. The ticker calls :func:`fire_due_timers`;
-it claims due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
-writers), appends the warning or breach event and, for a breach, fires the
-configured trigger as ``system`` through the same decide/policy path a person
-goes through, all in one transaction per timer. A breach whose trigger is no
-longer possible or permitted is still recorded, and flagged.
+Timers live in the ``timers`` table (a projection of the timer events in each case's log),
+never only in memory. The ticker (runtime/ticker.py) calls :func:`fire_due_timers`; it claims
+due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers), appends the
+warning or breach event and, for a breach, fires the configured trigger as ``system`` through
+the same decide/policy path a person goes through, all in one transaction per timer. A breach
+whose trigger is no longer possible or permitted is still recorded, and flagged. Which events
+a change causes is the pure planner's business (sla/planner.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -21,167 +20,23 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from cases.commands import UnitOfWork
 from cases.projection import timer_values
-from cases.service import (
-    CaseService,
-    UnitOfWork,
-    condition_sql,
-    fill_page,
-    load_case,
-    load_snapshot,
-    seen_all,
-    viewable,
-)
+from cases.queries import condition_sql, fill_page, load_case, load_snapshot, seen_all, viewable
+from cases.service import CaseService
 from policies.base import require
 from policies.visibility import FALSE, TRUE
-from sla.calendar import Calendar
-from sla.timers import calendar_for, elapsed, plan_timer, remaining, replan, resume_plan
+from sla.planner import LIVE, SlaPlanner, TimerView
+from sla.timers import replan
 from store.codec import snapshot_from_json
 from store.tables import CASES, TIMERS
 from workflow.decide import decide
-from workflow.definition import TimerDef, WorkflowDefinition
 from workflow.errors import ConflictError, DisputeError, InvalidCommandError, TransitionNotAllowedError
 from workflow.events import Event
 from workflow.merchant import seen_with, with_standing
-from workflow.model import SYSTEM, Actor, CaseSnapshot, Command, TimerState, from_iso, to_iso
+from workflow.model import SYSTEM, Actor, CaseSnapshot, Command, from_iso, to_iso
 
 log = logging.getLogger("disputes.timers")
-LIVE = ("running", "paused")
-
-
-@dataclass(frozen=True)
-class TimerView:
-    """A timer as the API shows it, with business time remaining and elapsed."""
-
-    name: str
-    status: str
-    started_at: str
-    due_at: str
-    warn_at: str | None
-    warned: bool
-    calendar: str
-    goal: str
-    remaining_seconds: int
-    elapsed_seconds: int
-    paused_seconds: int
-    ended_at: str | None
-
-
-# Called after a clock's warning is recorded (and before it breaches), in the sweep's
-# transaction: (session, service, case id, timer name, now). The intake's router uses it to
-# try again to assign a case whose assignment clock nears breach.
-WarnHook = Callable[[Session, CaseService, str, str, datetime], None]
-
-
-class SlaClocks:
-    """Decides the timer events that follow from a case's change (the ClockKeeper)."""
-
-    def __init__(self, calendars: Mapping[str, Calendar]) -> None:
-        self.calendars = dict(calendars)
-        self.warn_hooks: list[WarnHook] = []
-
-    def calendar(self, timer: TimerDef) -> Calendar:
-        return calendar_for(timer, self.calendars)
-
-    def follow_up(
-        self,
-        definition: WorkflowDefinition,
-        before: CaseSnapshot | None,
-        after: CaseSnapshot,
-        command: str,
-        now: datetime,
-    ) -> list[Event]:
-        events: list[Event] = []
-        status = {t.name: t.status for t in after.timers}
-        live = {name for name, s in status.items() if s in LIVE}
-        entering = before is None or before.state != after.state
-        if entering:
-            keep = set(definition.state(after.state).timers)
-            old_state = before.state if before else None
-            for name in sorted(live - keep):
-                kind = "timer_met" if command in definition.timer(name).stop_on else "timer_cancelled"
-                events.append(Event(kind, {"timer": name, "by": command, "left_state": old_state}))
-                live.discard(name)
-            for name in definition.state(after.state).timers:
-                if name in live:
-                    continue  # a clock listed by both states runs on
-                timer = definition.timer(name)
-                plan = plan_timer(timer, self.calendar(timer), now)
-                events.append(
-                    Event(
-                        "timer_started",
-                        {
-                            "timer": name,
-                            "due_at": to_iso(plan.due_at),
-                            "warn_at": to_iso(plan.warn_at) if plan.warn_at else None,
-                            "goal": str(timer.goal),
-                            "calendar": self.calendar(timer).name,
-                        },
-                    )
-                )
-                status[name] = "running"
-                live.add(name)
-        else:
-            for name in sorted(live):
-                if command in definition.timer(name).stop_on:
-                    events.append(Event("timer_met", {"timer": name, "by": command}))
-                    live.discard(name)
-        conditions = {f"awaiting_{party}" for party in after.awaiting}
-        for name in sorted(live):
-            timer = definition.timer(name)
-            should_pause = bool(set(timer.pause_while) & conditions)
-            current = after.timer(name)
-            if should_pause and status[name] == "running":
-                events.append(
-                    Event("timer_paused", {"timer": name, "while": sorted(set(timer.pause_while) & conditions)})
-                )
-            elif not should_pause and status[name] == "paused" and current is not None and current.paused_at:
-                plan, total = resume_plan(
-                    self.calendar(timer),
-                    paused_at=from_iso(current.paused_at),
-                    resumed_at=now,
-                    due_at=from_iso(current.due_at),
-                    warn_at=from_iso(current.warn_at) if current.warn_at else None,
-                    paused_business_seconds=current.paused_seconds,
-                )
-                events.append(
-                    Event(
-                        "timer_resumed",
-                        {
-                            "timer": name,
-                            "due_at": to_iso(plan.due_at),
-                            "warn_at": to_iso(plan.warn_at) if plan.warn_at else None,
-                            "paused_seconds": total - current.paused_seconds,
-                        },
-                    )
-                )
-        return events
-
-    def view(self, definition: WorkflowDefinition, timer: TimerState, now: datetime) -> TimerView:
-        spec = definition.timer(timer.name)
-        calendar = self.calendar(spec)
-        end = from_iso(timer.ended_at) if timer.ended_at else now
-        due = from_iso(timer.due_at)
-        return TimerView(
-            name=timer.name,
-            status=timer.status,
-            started_at=timer.started_at,
-            due_at=timer.due_at,
-            warn_at=timer.warn_at,
-            warned=timer.warned,
-            calendar=calendar.name,
-            goal=str(spec.goal),
-            remaining_seconds=remaining(calendar, end, due),
-            elapsed_seconds=elapsed(
-                calendar,
-                from_iso(timer.started_at),
-                end,
-                timer.paused_seconds,
-                paused_since=from_iso(timer.paused_at) if timer.paused_at else None,
-            ),
-            paused_seconds=timer.paused_seconds,
-            ended_at=timer.ended_at,
-        )
 
 
 def fire_due_timers(service: CaseService, now: datetime, *, batch: int = 100, max_batches: int = 1000) -> int:
@@ -287,9 +142,9 @@ def _fire_one(session: Session, service: CaseService, case_id: str, name: str, n
 
 
 def _after_warning(session: Session, service: CaseService, case_id: str, name: str, now: datetime) -> None:
-    """Run the warn hooks, each in its own savepoint: a hook's failure never loses the warning."""
-    hooks = service.clocks.warn_hooks if isinstance(service.clocks, SlaClocks) else []
-    for hook in hooks:
+    """Tell the warning's subscribers (``CaseService.on_timer_warned``), each in its own savepoint:
+    a subscriber's failure never loses the warning."""
+    for hook in service.on_timer_warned:
         try:
             with session.begin_nested():
                 hook(session, service, case_id, name, now)
@@ -323,7 +178,7 @@ def reschedule_running(service: CaseService, now: datetime, reason: str) -> int:
 
 
 def _reschedule_case(session: Session, *, service: CaseService, case_id: str, now: datetime, reason: str) -> int:
-    assert isinstance(service.clocks, SlaClocks)
+    planner = _planner(service)
     before = load_snapshot(session, case_id)
     definition = service.registry.pinned(before.workflow_version, session)
     events = []
@@ -333,7 +188,7 @@ def _reschedule_case(session: Session, *, service: CaseService, case_id: str, no
         spec = definition.timer(timer.name)
         plan = replan(
             spec,
-            service.clocks.calendar(spec),
+            planner.calendar(spec),
             started_at=from_iso(timer.started_at),
             paused_business_seconds=timer.paused_seconds,
         )
@@ -366,9 +221,9 @@ def case_timers(service: CaseService, *, actor: Actor, case_id: str) -> list[Tim
     snapshot = service.get(actor=actor, case_id=case_id)
     with service.db.read() as session:
         definition = service.registry.pinned(snapshot.workflow_version, session)
-    clocks = _clocks(service)
+    planner = _planner(service)
     now = service.clock.now()
-    return [clocks.view(definition, t, now) for t in snapshot.timers]
+    return [planner.view(definition, t, now) for t in snapshot.timers]
 
 
 @dataclass(frozen=True)
@@ -389,7 +244,7 @@ def queue(
     ``after`` is the key of the previous page (the cursor ``"<due_at ISO>|<case id>"``,
     validated by ``api/pagination.py``). Like ``CaseService.list_cases``, the rows are those
     meeting the condition derived from the view policies, decided by Cedar row by row where
-    the condition is wider than the policies (``cases.service.fill_page``).
+    the condition is wider than the policies (``cases.queries.fill_page``).
     """
     limit = max(1, min(limit, 200))
     authorizer = service.authorizer
@@ -427,7 +282,7 @@ def queue(
     now = service.clock.now()
     decide = None if visibility.decided else viewable(authorizer, actor, now)
     shown, next_key = fill_page(read, decide, after, limit)
-    clocks = _clocks(service)
+    planner = _planner(service)
     items = []
     with service.db.read() as session:
         definitions = {}
@@ -435,12 +290,12 @@ def queue(
             if snapshot.workflow_version not in definitions:
                 definitions[snapshot.workflow_version] = service.registry.pinned(snapshot.workflow_version, session)
             running = sorted((t for t in snapshot.timers if t.status == "running"), key=lambda t: t.due_at)
-            view = clocks.view(definitions[snapshot.workflow_version], running[0], now) if running else None
+            view = planner.view(definitions[snapshot.workflow_version], running[0], now) if running else None
             items.append(QueueItem(case=snapshot, timer=view))
     return items, next_key
 
 
-def _clocks(service: CaseService) -> SlaClocks:
-    if not isinstance(service.clocks, SlaClocks):
+def _planner(service: CaseService) -> SlaPlanner:
+    if service.sla is None:
         raise InvalidCommandError("this engine runs without SLA clocks")
-    return service.clocks
+    return service.sla

@@ -1,13 +1,20 @@
-"""All runtime settings in one place, read from DISPUTES_* environment variables."""
+"""All runtime settings in one place, read from DISPUTES_* environment variables, and the
+checkpoint signing key they name."""
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from audit.keys import generate_signing_key, load_signing_key, private_key_pem
+
+log = logging.getLogger("disputes")
 
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
 DEV_SIGNING_KEY_FILE = Path(".disputes-signing-key")
@@ -89,3 +96,17 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def signing_key(settings: Settings) -> Ed25519PrivateKey:
+    """The key that signs checkpoints: configured, or in development one kept in a local file
+    (generated on first use), or for tests a fresh one per process."""
+    if settings.audit_signing_key:
+        return load_signing_key(settings.audit_signing_key)
+    if settings.environment == "test":
+        return generate_signing_key()
+    if not DEV_SIGNING_KEY_FILE.exists():
+        DEV_SIGNING_KEY_FILE.write_text(private_key_pem(generate_signing_key()), encoding="utf-8")
+        DEV_SIGNING_KEY_FILE.chmod(0o600)
+        log.warning("generated a development checkpoint signing key in %s", DEV_SIGNING_KEY_FILE)
+    return load_signing_key(str(DEV_SIGNING_KEY_FILE))

@@ -1,0 +1,377 @@
+"""The command path: one command on one case, inside the caller's transaction.
+
+A command runs: load the projection with its version, and its merchant's flag as the
+merchant's log stands (cases/merchants.py) -> may the actor see the case (else NotFound) ->
+is the trigger possible (else TransitionNotAllowed) -> policy decision on the case seen with
+that flag (else PolicyDenied) -> decide() -> clock follow-ups (sla/planner.py) -> number,
+hash and append the events, the first recording the flag it relied on -> fold them into the
+projection with a compare-and-set on the version. Any failure rolls the whole command back.
+
+:class:`cases.service.CaseService` runs each command in a transaction of its own; the timer
+sweep (cases/sweep.py), the router (cases/triage.py) and the benchmarks call
+:func:`execute_command` and :class:`UnitOfWork` inside theirs. What a command reads of the
+service that runs it is :class:`CommandContext`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from cases.mediators import require_assignable
+from cases.merchants import standing_of
+from cases.projection import insert_case, insert_messages, require_updated, update_case
+from cases.queries import load_case
+from cases.registry import WorkflowRegistry
+from policies.base import Authorizer, require
+from sla.calendar import Calendar
+from sla.clock import Clock
+from sla.planner import SlaPlanner
+from store.db import Database
+from store.fastpath import inserting, pipelined
+from store.tables import BLOBS, EVENTS
+from workflow.chain import GENESIS_HASH, seal
+from workflow.currency import currency_problem
+from workflow.decide import check_text, decide, kind_of
+from workflow.definition import WorkflowDefinition
+from workflow.errors import (
+    ConflictError,
+    InvalidCommandError,
+    NotFoundError,
+    PolicyDeniedError,
+    TransitionNotAllowedError,
+)
+from workflow.events import Event, RecordedEvent
+from workflow.evolve import evolve
+from workflow.merchant import seen_with, with_standing
+from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, NewCase, from_iso, to_iso
+from workflow.text import free_text, identifier, is_identifier
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# A complaint's triage before it is filed: its category and priority decided, and what the
+# ``filed`` event records about how (cases.triage.Triage.prepare).
+Prepare = Callable[[Session, NewCase, datetime], tuple[NewCase, dict[str, Any]]]
+
+
+class CommandContext(Protocol):
+    """What a command reads of the case service that runs it (:class:`cases.service.CaseService`),
+    at the moment it runs: a desk reload swaps the policy set and the triage between commands."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def registry(self) -> WorkflowRegistry: ...
+
+    @property
+    def authorizer(self) -> Authorizer: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def sla(self) -> SlaPlanner | None: ...
+
+    @property
+    def id_factory(self) -> Callable[[datetime], str]: ...
+
+    def weight(self, priority: str) -> int:
+        """The load units a case of this priority level takes of a mediator's capacity."""
+        ...
+
+    def calendars(self) -> Mapping[str, Calendar]:
+        """The desk's business calendars (mediators' duty hours, the clocks)."""
+        ...
+
+
+def new_case_id(now: datetime) -> str:
+    """Time-ordered, unguessable public id such as ``DSP-01JH3K8V9Q-7TZ4XW``."""
+    millis = int(now.timestamp() * 1000)
+    stamp = "".join(_CROCKFORD[(millis >> shift) & 31] for shift in range(45, -1, -5))
+    tail = "".join(secrets.choice(_CROCKFORD) for _ in range(6))
+    return f"DSP-{stamp}-{tail}"
+
+
+def store_blob(session: Session, digest: str, content: bytes) -> None:
+    """Store evidence content once per sha256, in the caller's transaction. The same bytes
+    stored by a concurrent upload are already there: nothing to do (no error that would
+    abort the transaction on PostgreSQL)."""
+    values = {"sha256": digest, "size": len(content), "content": content}
+    dialect = session.get_bind().dialect.name
+    insert_into = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    session.execute(insert_into(BLOBS).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
+
+
+def file_case(
+    session: Session,
+    service: CommandContext,
+    *,
+    actor: Actor,
+    new_case: NewCase,
+    definition: WorkflowDefinition,
+    prepare: Prepare | None = None,
+) -> CaseSnapshot:
+    """File a complaint as a new case: validated, triaged by ``prepare`` (when the desk has an
+    intake), decided by the policies, and written with its clocks. Routing it is the caller's
+    next step, in the same transaction (:meth:`cases.service.CaseService.file`)."""
+    new_case = _validate_new_case(new_case)
+    now = service.clock.now()
+    triage: dict[str, Any] = {}
+    if prepare is not None:
+        new_case, triage = prepare(session, new_case, now)
+    if new_case.category not in CATEGORIES:
+        message = f"unknown category {new_case.category!r}" if new_case.category else "category is required"
+        raise InvalidCommandError(message, field="category")
+    flags = [*(["vulnerable_consumer"] if new_case.vulnerable_consumer else []), *triage.pop("flags", ())]
+    if flags:
+        triage["flags"] = flags
+    case_id = service.id_factory(now)
+    filed = Event(
+        "filed",
+        {
+            "workflow_name": definition.name,
+            "state": definition.initial,
+            "consumer_id": new_case.consumer_id,
+            "merchant_id": new_case.merchant_id,
+            "category": new_case.category,
+            "subject": new_case.subject,
+            "description": new_case.description,
+            "order_ref": new_case.order_ref,
+            "claim_amount": new_case.claim_amount,
+            "currency": new_case.currency,
+            "desired_outcome": new_case.desired_outcome,
+            "priority": new_case.priority,
+            **triage,
+        },
+    )
+    # One policy set decides the whole command and is the version its events record,
+    # even if a reload swaps the set while the command runs.
+    authorizer = service.authorizer
+    provisional = evolve(
+        definition,
+        None,
+        _record(case_id, 1, filed, actor, now, definition.version, authorizer.version, GENESIS_HASH)[0],
+    )
+    # The merchant's flag as its log stands: what the policies see, and what ``filed`` records.
+    standing = standing_of(session, new_case.merchant_id)
+    require(authorizer, actor=actor, action="file", case=seen_with(provisional, standing), now=now)
+    work = UnitOfWork(service, definition, None, case_id, now, authorizer=authorizer)
+    work.add(with_standing([filed], standing, provisional), actor)
+    work.follow_up("file", None)
+    return seen_with(work.write(session), standing)
+
+
+def execute_command(
+    session: Session,
+    service: CommandContext,
+    *,
+    actor: Actor,
+    case_id: str,
+    name: str,
+    data: dict[str, Any],
+    reason: str = "",
+    expected_version: int | None = None,
+    visible_check: bool = True,
+    kind: str | None = None,
+) -> CaseSnapshot:
+    now = service.clock.now()
+    authorizer = service.authorizer  # one policy set for the whole command (see file_case)
+    before, standing = load_case(session, case_id)
+    # The policies judge the case with its merchant's current flag; the events record it.
+    seen = seen_with(before, standing)
+    # The view and the command itself are decided in one Cedar batch; the refusals are
+    # still raised in the API's order: unknown case (404), stale version, bad command.
+    view = visible_check and actor.role != "system"
+    asked = ["view", name] if view else [name]
+    decisions = authorizer.decide_many(actor=actor, actions=asked, case=seen, now=now, payloads={name: data})
+    if view and not decisions[0].allowed:
+        raise NotFoundError("case", case_id)
+    if expected_version is not None and expected_version != before.version:
+        raise ConflictError(case_id, before.version, expected_version)
+    machine = service.registry.machine(before.workflow_version, session)
+    found = kind_of(machine, name)
+    if kind is not None and found != kind:
+        raise InvalidCommandError(f"{name!r} is not a {kind} of workflow {machine.definition.name!r}", field=kind)
+    kind = found
+    if kind == "trigger" and not machine.may(before.state, name):
+        raise TransitionNotAllowedError(name, before.state, machine.possible_triggers(before.state))
+    if kind == "action" and not machine.action_allowed(before.state, name):
+        raise TransitionNotAllowedError(name, before.state, machine.possible_triggers(before.state), kind="action")
+    if kind is not None and not decisions[-1].allowed:
+        decision = decisions[-1]
+        raise PolicyDeniedError(name, decision.reasons, decision.policy_ids)
+    events = decide(machine, before, Command(name=name, actor=actor, at=now, data=data, reason=reason))
+    _require_assignable(session, service, before, events)
+    work = UnitOfWork(service, machine.definition, before, case_id, now, authorizer=authorizer)
+    work.add(with_standing(events, standing, before), actor)
+    work.follow_up(name, before)
+    return seen_with(work.write(session), standing)
+
+
+def _require_assignable(session: Session, service: CommandContext, before: CaseSnapshot, events: list[Event]) -> None:
+    """A transition naming a mediator may only name a registered, active one with room for the
+    case (cases.mediators.require_assignable), whoever fires it: a mediator, or the router."""
+    for event in events:
+        mediator_id = event.data.get("mediator_id") if event.type == "transitioned" else None
+        if mediator_id is None:
+            continue
+        weight = service.weight
+        # Naming the mediator the case already has adds nothing to their load.
+        case_weight = 0 if mediator_id == before.mediator_id else weight(before.priority)
+        require_assignable(
+            session, mediator_id, case_weight=case_weight, weight=weight, lock=service.db.dialect == "postgresql"
+        )
+
+
+def _validate_new_case(new_case: NewCase) -> NewCase:
+    """The complaint with its identifiers in their one form, or InvalidCommandError naming the field
+    (the rules of workflow/text.py and workflow/currency.py, whichever way the complaint came in)."""
+    # The consumer id is the filer's token subject and must match it as it is, so it is checked,
+    # not normalised; the merchant id and the order reference are matched against other cases.
+    if not is_identifier(new_case.consumer_id):
+        raise InvalidCommandError("the filer's user id (the token's subject) is not an identifier", field="consumer_id")
+    new_case = replace(
+        new_case,
+        merchant_id=identifier(new_case.merchant_id, "merchant_id"),
+        order_ref=identifier(new_case.order_ref, "order_ref"),
+    )
+    free_text(new_case.subject, "subject", limit=200)
+    free_text(new_case.description, "description")
+    check_text(new_case.desired_outcome, "desired_outcome")
+    # An empty category is the intake's to choose; without an intake it stays invalid.
+    if new_case.category and new_case.category not in CATEGORIES:
+        raise InvalidCommandError(f"unknown category {new_case.category!r}", field="category")
+    if new_case.claim_amount < 0:
+        raise InvalidCommandError("claim amount must not be negative", field="claim.amount")
+    problem = currency_problem(new_case.currency)
+    if problem is not None:
+        raise InvalidCommandError(problem, field="claim.currency")
+    return new_case
+
+
+def _record(
+    case_id: str,
+    seq: int,
+    event: Event,
+    actor: Actor,
+    now: datetime,
+    workflow_version: str,
+    policy_version: str,
+    prev_hash: str,
+) -> tuple[RecordedEvent, bytes]:
+    return seal(
+        RecordedEvent(
+            case_id=case_id,
+            seq=seq,
+            type=event.type,
+            at=to_iso(now),
+            actor_id=actor.id,
+            actor_role=actor.role,
+            data=event.data,
+            workflow_version=workflow_version,
+            policy_version=policy_version,
+            prev_hash=prev_hash,
+        )
+    )
+
+
+class UnitOfWork:
+    """The events one command appends to one case: numbered, hashed and folded as they
+    are added, then written with the projection in the caller's transaction."""
+
+    def __init__(
+        self,
+        service: CommandContext,
+        definition: WorkflowDefinition,
+        before: CaseSnapshot | None,
+        case_id: str,
+        now: datetime,
+        authorizer: Authorizer | None = None,
+    ) -> None:
+        self.service = service
+        self.policy_version = (authorizer or service.authorizer).version
+        self.definition = definition
+        self.before = before
+        self.snapshot = before
+        self.case_id = case_id
+        self.now = now
+        self.records: list[tuple[RecordedEvent, bytes]] = []
+
+    @property
+    def current(self) -> CaseSnapshot:
+        assert self.snapshot is not None
+        return self.snapshot
+
+    def add(self, events: Sequence[Event], actor: Actor) -> None:
+        policy_version = self.policy_version
+        for event in events:
+            seq = self.snapshot.version + 1 if self.snapshot else 1
+            prev = self.snapshot.head_hash if self.snapshot else GENESIS_HASH
+            recorded = _record(self.case_id, seq, event, actor, self.now, self.definition.version, policy_version, prev)
+            self.records.append(recorded)
+            self.snapshot = evolve(self.definition, self.snapshot, recorded[0])
+
+    def follow_up(self, command: str, before: CaseSnapshot | None) -> None:
+        """Append the clock events that the change since ``before`` causes."""
+        sla = self.service.sla
+        if sla is not None and self.snapshot is not None:
+            events = sla.follow_up(self.definition, before, self.snapshot, command, self.now)
+            self.add(events, SYSTEM)
+
+    def write(self, session: Session) -> CaseSnapshot:
+        if not self.records:
+            return self.current
+        before, updated = self.before, None
+        first = self.records[0][0]
+        try:
+            # One round trip on PostgreSQL for the events, the case row and its children.
+            with pipelined(session.connection()):
+                _insert_events(session, self.records)
+                if before is None:
+                    insert_case(session, self.current)
+                else:
+                    updated = update_case(session, before, self.current)
+        except IntegrityError as exc:
+            if not _seq_taken(exc):
+                raise
+            # (case_id, seq) is unique: a concurrent writer appended first.
+            raise ConflictError(first.case_id, first.seq - 1) from exc
+        if before is not None:
+            require_updated(session, before, updated)
+        return self.current
+
+
+_INSERT_EVENTS = inserting(EVENTS)
+
+
+def _insert_events(session: Session, records: list[tuple[RecordedEvent, bytes]]) -> None:
+    rows = [
+        {
+            "case_id": e.case_id,
+            "seq": e.seq,
+            "type": e.type,
+            "at": from_iso(e.at),
+            "actor_id": e.actor_id,
+            "actor_role": e.actor_role,
+            "body": body.decode("utf-8"),
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+        }
+        for e, body in records
+    ]
+    _INSERT_EVENTS.execute_many(session.connection(), rows)
+    insert_messages(session, (e for e, _ in records))
+
+
+def _seq_taken(exc: IntegrityError) -> bool:
+    """The events' (case_id, seq) key refused the insert (and not some other constraint)."""
+    text = str(exc.orig)
+    return "uq_events_case_seq" in text or "events.case_id, events.seq" in text

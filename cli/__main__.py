@@ -1,0 +1,5 @@
+"""`python -m cli`: the `disputes` command."""
+
+from cli import main
+
+main()
