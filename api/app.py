@@ -15,9 +15,9 @@ from fastapi import Depends, FastAPI
 
 from api.deps import reject_unknown_query
 from api.docs import install_docs
+from api.guard import GuardMiddleware
 from api.headers import HeadAsGet, SecurityHeaders
 from api.metrics import Metrics, MetricsMiddleware, TickerCollector
-from api.middleware import GuardMiddleware
 from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
 from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports

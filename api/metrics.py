@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from api.middleware import ASGIApp, Message, Receive, Scope, Send
+from api.guard import ASGIApp, Message, Receive, Scope, Send
 from runtime.ticker import Ticker
 
 

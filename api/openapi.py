@@ -233,7 +233,7 @@ def _add_middleware_answers(path: str, method: str, operation: dict[str, Any], r
     # Unknown or repeated query parameters are refused on every route (api.deps.reject_unknown_query).
     _add_problem(responses, 422)
     if path.startswith("/v1/"):
-        _add_problem(responses, 429)  # the rate limiter covers /v1 (api/middleware.py)
+        _add_problem(responses, 429)  # the rate limiter covers /v1 (api/guard.py)
     if "requestBody" in operation or method == "post":
         _add_problem(responses, 413)  # the body cap applies before the route runs
     if method == "post":

@@ -3,14 +3,14 @@
 Raising or clearing a merchant's flag appends one event to ``merchant_events`` and
 moves the merchant's row in ``merchants`` (its head and whether it is flagged) in the
 same transaction, whatever the number of its open cases: no case event is written
-and no case's version moves. The chain is the cases' (cases/chain.py): each hash is
+and no case's version moves. The chain is the cases' (workflow/chain.py): each hash is
 sha256(previous hash || RFC 8785 JSON of the body), starting from 64 zeros; the body
 (workflow/merchant.py) names the merchant where a case event names the case.
 
-Commands read the merchant's standing with the case (:func:`cases.service.load_case`),
+Commands read the merchant's standing with the case (:func:`cases.queries.load_case`),
 the policies see it through :func:`workflow.merchant.seen_with`, and the decision's
-event records it. ``audit verify`` walks these logs like the cases' (cases/verify.py),
-checkpoints sign their heads (cases/checkpoints.py) and exports carry them.
+event records it. ``audit verify`` walks these logs like the cases' (audit/verify.py),
+checkpoints sign their heads (audit/checkpoints.py) and exports carry them.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def case_columns(s: CaseSnapshot) -> dict[str, Any]:
 
 
 # The hot path's statements are compiled once per dialect and run on the driver's
-# cursor (cases/sql.py, bench B1).
+# cursor (store/fastpath.py, bench B1).
 # case_values gives every column but the surrogate key.
 _INSERT_CASE = inserting(CASES)
 _UPDATE_CASE = Prepared(

@@ -242,7 +242,7 @@ def queue(
     page continues after (None at the end).
 
     ``after`` is the key of the previous page (the cursor ``"<due_at ISO>|<case id>"``,
-    validated by ``api/pagination.py``). Like ``CaseService.list_cases``, the rows are those
+    validated by ``api/params.py``). Like ``CaseService.list_cases``, the rows are those
     meeting the condition derived from the view policies, decided by Cedar row by row where
     the condition is wider than the policies (``cases.queries.fill_page``).
     """

@@ -16,12 +16,12 @@ either every part and every cross-reference is sound, or it is not used.
 
 Why here: a desk composes the pure packages (workflow, policies, sla) and nothing
 else, which is what ``cases`` may import; this module touches no database, so the
-CLI's checks and the scenario runner (``cases/scenarios.py``) build on it, and the
+CLI's checks and the scenario runner (``scenarios/``) build on it, and the
 composition root (``api/app.py``) wires a loaded desk into the running service.
 
 The packaged default desk is the same list of parts pointing at the packaged files
 (``workflow/definitions``, ``policies/default``, ``sla/calendars.yaml`` and
-``cases/default_desk``); ``disputes config init DIR`` writes it out as a directory.
+``desk/default``); ``disputes config init DIR`` writes it out as a directory.
 """
 
 from __future__ import annotations
@@ -352,7 +352,7 @@ PARTS: tuple[DeskPart, ...] = (
     DeskPart(
         "calendars", "calendars.yaml", load_calendars, packaged=PACKAGED_CALENDARS, inherit=True, check=check_calendars
     ),
-    # Intake (cases/intake.py): how complaints are classified and prioritised, and when
+    # Intake (cases/triage.py): how complaints are classified and prioritised, and when
     # merchants are flagged. A desk overrides any of them with its own intake/*.yaml.
     DeskPart(
         "classification",

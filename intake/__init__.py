@@ -1,5 +1,5 @@
 """Intake: classify complaints, set their priority, choose a mediator, judge merchants.
 
 Pure: rules are loaded from YAML files and applied to plain values. The case layer
-(cases/intake.py, cases/reports.py) supplies the facts and records the results.
+(cases/triage.py, reports/) supplies the facts and records the results.
 """

@@ -1,6 +1,6 @@
 """Merchant supervision: the figures kept per merchant and the thresholds that flag one.
 
-The case layer (cases/reports.py) computes :class:`MerchantFigures` from the case log
+The case layer (reports/) computes :class:`MerchantFigures` from the case log
 for a period; :func:`flag_reasons` says which configured thresholds they cross. A
 merchant with fewer than ``min_complaints`` complaints in the period is never flagged:
 with small numbers a single bad case would read as a 100% rate.

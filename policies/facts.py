@@ -109,7 +109,7 @@ def case_entity(case: CaseSnapshot, desk_id: str) -> JsonDict:
         "awaiting": list(case.awaiting),
         "timers": {"running": running, "paused": paused, "warned": warned, "breached": breached, "met": met},
         "flags": list(case.flags),
-        # Set while the merchant is flagged for supervision (cases/reports.py raises and clears it).
+        # Set while the merchant is flagged for supervision (reports/ raises and clears it).
         "merchant_flagged": "merchant_flagged" in case.flags,
         "created_at": _iso_seconds(case.created_at) if case.created_at else 0,
         "reopen_count": case.reopen_count,

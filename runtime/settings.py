@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     # Public keys (hex) whose checkpoint signatures verification accepts; empty = the signing key's.
     audit_trusted_keys: tuple[str, ...] = ()
     checkpoint_interval_seconds: int = Field(default=3600, ge=1)
-    # How often the ticker applies the merchant-supervision thresholds (cases/reports.py); 0: never
+    # How often the ticker applies the merchant-supervision thresholds (reports/supervision.py); 0: never
     # (run `disputes supervise` instead).
     supervision_interval_seconds: int = Field(default=3600, ge=0)
 
@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     # Failed authentications (no, malformed, expired or wrongly signed token) per client address:
     # past this, 429 until the bucket refills, so junk tokens cannot take the server's time.
     auth_failures_per_minute: int = Field(default=60, ge=1)
-    # How long a throttled failed authentication waits for its 429 (api/middleware.py).
+    # How long a throttled failed authentication waits for its 429 (api/guard.py).
     auth_failure_delay_seconds: float = Field(default=1.0, ge=0, le=30)
     # How long a duplicate POST waits for the first request with its Idempotency-Key before 409
     # (PostgreSQL; on SQLite, writers take turns and a duplicate waits its turn).

@@ -38,7 +38,7 @@ class CaseRow(SQLModel, table=True):
         Index("ix_cases_created", "created_at"),
         # GET /v1/cases?breaching=true|false, newest first: an index walk whatever the table's size.
         Index("ix_cases_breaching_pk", "breaching", "pk"),
-        # Filing's intake (cases/intake.py, cases/mediators.py) counts a merchant's complaints in the
+        # Filing's intake (cases/triage.py, cases/mediators.py) counts a merchant's complaints in the
         # repeat window and each mediator's open cases by priority: both read only these entries
         # (covering), not every case the merchant or mediator ever had.
         Index("ix_cases_merchant_created", "merchant_id", "created_at"),
@@ -205,7 +205,7 @@ class IdempotencyRow(SQLModel, table=True):
 
 class CheckpointRow(SQLModel, table=True):
     """A signed checkpoint: a Merkle root over every case's chain head and one over every
-    merchant log's head (cases/checkpoints.py).
+    merchant log's head (audit/checkpoints.py).
 
     ``document`` is the exact RFC 8785 JSON that was hashed and signed; the other
     columns repeat its fields for queries and are checked against it on verification.
@@ -294,7 +294,7 @@ class MediatorRow(SQLModel, table=True):
 
 
 class MerchantFlagRow(SQLModel, table=True):
-    """A merchant flagged for supervision (cases/reports.py): raised when a threshold was
+    """A merchant flagged for supervision (reports/supervision.py): raised when a threshold was
     reached, cleared when a later evaluation finds none. At most one uncleared per merchant."""
 
     __tablename__ = "merchant_flags"

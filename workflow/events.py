@@ -33,7 +33,7 @@ EVENT_TYPES = frozenset(
     }
 )
 # Optional keys of a ``filed`` event beyond the case's facts, written by the desk's intake
-# (cases/intake.py) and kept for the record (the fold reads only ``flags``):
+# (cases/triage.py) and kept for the record (the fold reads only ``flags``):
 #   classification  the category the classifier chose, its score, language and evidence
 #   priority_rules  the level the priority rules chose and the rules that proposed it
 #   flags           e.g. vulnerable_consumer (merchant_flagged in cases filed before merchant

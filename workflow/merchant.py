@@ -1,7 +1,7 @@
 """A merchant's supervision flag: its own log's events, their fold, and how cases see it.
 
 The flag is a fact about the merchant, not about any one case: supervision
-(cases/reports.py) records raising and clearing it once, on the merchant's log
+(reports/supervision.py) records raising and clearing it once, on the merchant's log
 (cases/merchants.py), and no case changes. A case sees the flag only when someone
 decides or reads it:
 

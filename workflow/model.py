@@ -190,7 +190,7 @@ class Command:
 @dataclass(frozen=True, slots=True)
 class NewCase:
     """Facts a consumer supplies when filing. An empty ``category`` asks the desk's
-    classifier (cases/intake.py) to choose one from the subject and description."""
+    classifier (cases/triage.py) to choose one from the subject and description."""
 
     consumer_id: str
     merchant_id: str

@@ -11,10 +11,10 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from api.answers import answering, case_headers
 from api.deps import CurrentActor, IfMatch, ServiceDep, SettingsDep
 from api.headers import attachment
+from api.onehop import OneHopRoute
 from api.openapi import problems
-from api.pagination import SeqPosition
+from api.params import SeqPosition
 from api.problems import ProblemError
-from api.routing import OneHopRoute
 from api.schemas import (
     TEXT_PATTERN,
     TEXT_RULES,

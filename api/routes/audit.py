@@ -15,10 +15,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.deps import CurrentActor, EngineDep
+from api.onehop import OneHopRoute
 from api.openapi import problems
-from api.pagination import SeqPosition
-from api.routes.cases import ISO_INSTANT, parse_instant
-from api.routing import OneHopRoute
+from api.params import ISO_INSTANT, SeqPosition, parse_instant
 from api.schemas import CasePublic, EventPublic
 from audit.checkpoints import checkpoint_page, proof_of
 from audit.export import iter_export

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
 from api.answers import answering, case_headers
 from api.deps import CurrentActor, IfMatch, ServiceDep, etag
+from api.onehop import OneHopRoute
 from api.openapi import problems
-from api.pagination import Position, SeqPosition
-from api.routing import OneHopRoute
+from api.params import ISO_INSTANT, Position, SeqPosition, parse_instant
 from api.schemas import (
     ActionPublic,
     ActionsPublic,
@@ -25,22 +24,9 @@ from api.schemas import (
     identifier_query,
 )
 from cases.queries import CaseFilters
-from workflow.errors import InvalidCommandError
 from workflow.model import CaseSnapshot, NewCase
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=OneHopRoute)
-ISO_INSTANT = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
-
-
-def parse_instant(text: str | None, field: str) -> datetime | None:
-    """An ISO 8601 date or instant; without a zone it is taken as UTC."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidCommandError(f"{field} is not an ISO 8601 instant", field=field) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @router.post(

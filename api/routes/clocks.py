@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentActor, ServiceDep
+from api.onehop import OneHopRoute
 from api.openapi import problems
-from api.pagination import QueuePosition
-from api.routing import OneHopRoute
+from api.params import QueuePosition
 from api.schemas import CasePublic, QueueItemPublic, QueuePublic, TimerPublic, TimersPublic
 from cases.sweep import case_timers, queue
 from sla.planner import TimerView

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import EngineDep
+from api.onehop import OneHopRoute
 from api.problems import problem
-from api.routing import OneHopRoute
 from api.schemas import Health
 
 router = APIRouter(tags=["operations"], route_class=OneHopRoute)

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Response, status
 
 from api.answers import answering
 from api.deps import CurrentActor, EngineDep
+from api.onehop import OneHopRoute
 from api.openapi import problems
 from api.problems import TYPE_PREFIX, ProblemError
-from api.routing import OneHopRoute
 from api.schemas import MediatorCreate, MediatorPublic, MediatorsPublic, MediatorUpdate
 from cases.mediators import Mediator, change_mediator, register_mediator, registered_mediators
 from policies.base import require_desk

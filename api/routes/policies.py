@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import CurrentActor, ServiceDep
+from api.onehop import OneHopRoute
 from api.openapi import problems
-from api.routing import OneHopRoute
 from policies.base import require_desk
 
 router = APIRouter(tags=["configuration"], route_class=OneHopRoute)

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentActor, EngineDep
+from api.onehop import OneHopRoute
 from api.openapi import problems
-from api.routes.cases import ISO_INSTANT, parse_instant
-from api.routing import OneHopRoute
+from api.params import ISO_INSTANT, parse_instant
 from api.schemas import HotspotsPublic, MerchantsReportPublic, SatisfactionPublic, SlaPublic
 from policies.base import require_desk
 from reports.hotspots import hotspots_report

@@ -23,7 +23,7 @@ from tests.api.live import serve
 
 BODY_CAP = 2048
 UPLOAD_CAP = 1024
-EVIDENCE_CAP = UPLOAD_CAP + 64 * 1024  # the upload's cap plus multipart framing (api/middleware.py)
+EVIDENCE_CAP = UPLOAD_CAP + 64 * 1024  # the upload's cap plus multipart framing (api/guard.py)
 BOUNDARY = "cap-test-boundary"
 FILING: dict[str, Any] = {
     "merchant_id": "m-1",

@@ -2,7 +2,7 @@
 
 A cursor is opaque to clients but travels through their hands, so it arrives truncated,
 hand-edited, replayed from another route or forged. The routes share one validation
-(``api/pagination.py``); this walks each of them with arbitrary text, base64 of arbitrary
+(``api/params.py``); this walks each of them with arbitrary text, base64 of arbitrary
 bytes, base64 of huge, negative and odd integers, and the cursors the routes themselves
 hand out.
 """

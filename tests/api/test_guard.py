@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import event, func, select
 
 from api.auth import mint_token
-from api.middleware import GuardMiddleware, TokenBuckets, client_address
+from api.guard import GuardMiddleware, TokenBuckets, client_address
 from runtime.settings import DEV_SECRET, Settings
 from store.tables import IDEMPOTENCY_KEYS
 from tests.api.conftest import Api

@@ -137,7 +137,7 @@ def make_clocked_service(
 
 
 def set_merchant_flag(service: CaseService, merchant_id: str, flagged: bool) -> MerchantEvent:
-    """Raise or clear a merchant's flag on its log, as supervision (cases/reports.py) does."""
+    """Raise or clear a merchant's flag on its log, as supervision (reports/supervision.py) does."""
     kind = "flag_raised" if flagged else "flag_cleared"
     return service.db.run_write(
         lambda session: append_merchant_event(

@@ -1,4 +1,4 @@
-"""The snapshot column's codec (cases/codec.py): msgspec both ways, the same bytes the
+"""The snapshot column's codec (store/codec.py): msgspec both ways, the same bytes the
 standard library wrote, and stored snapshots of every age still readable."""
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""Cursor parameters of the paginated routes, read and validated in one place.
+"""Query parameters several routers share: instants (ISO 8601) and the cursors of the paginated
+routes, each read and validated in one place.
 
-A cursor is the ``next_cursor`` of the previous page, handed back by the client: opaque to
+Cursors are the ``next_cursor`` of the previous page, handed back by the client: opaque to
 it, but it passes through its hands and may come back truncated, edited or forged. Every
 paginated route takes its cursor through a dependency of this module, so each one is checked
 once, before the route runs, and a bad one is the same ``422`` validation problem everywhere
 (``malformed cursor``, field ``cursor``) instead of reaching the database.
 
-- :data:`Position`: a cursor of ``cases.service.encode_cursor`` naming a case's pk
+- :data:`Position`: a cursor of ``cases.queries.encode_cursor`` naming a case's pk
   (``GET /v1/cases``), at most 2**63 - 1.
 - :data:`SeqPosition`: the same kind of cursor naming a seq (events, messages), an index (a
   case's offers, evidence and information requests) or a checkpoint number, at most 2**31 - 1
@@ -67,3 +68,17 @@ async def queue_position(cursor: QueueCursorText = None) -> tuple[datetime, str]
 
 
 QueuePosition = Annotated[tuple[datetime, str] | None, Depends(queue_position)]
+
+
+ISO_INSTANT = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+
+
+def parse_instant(text: str | None, field: str) -> datetime | None:
+    """An ISO 8601 date or instant; without a zone it is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidCommandError(f"{field} is not an ISO 8601 instant", field=field) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
