@@ -28,12 +28,14 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from intake.config import DEFAULT_DIR, Reader, YamlPath, read_located
 from workflow.model import CATEGORIES
 
-LANGUAGES = ("zh", "en")
+# The languages the classifier tells apart (and mediators may be given), written once.
+Language = Literal["zh", "en"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
 FIELDS = ("subject", "description")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[a-z]", re.IGNORECASE)

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Role = Literal["consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin", "system"]
-ROLES: tuple[str, ...] = ("consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin", "system")
+ROLES: tuple[Role, ...] = get_args(Role)
 MEDIATOR_ROLES = frozenset({"mediator", "senior_mediator"})
-CATEGORIES: tuple[str, ...] = (
-    "product_quality",
-    "counterfeit",
-    "not_received",
-    "not_as_described",
-    "after_sales",
-    "false_advertising",
-    "other",
-)
+# The complaint categories, written once: the API's schemas use the Literal, the rest of the
+# engine the tuple derived from it.
+Category = Literal[
+    "product_quality", "counterfeit", "not_received", "not_as_described", "after_sales", "false_advertising", "other"
+]
+CATEGORIES: tuple[Category, ...] = get_args(Category)
 
 
 @dataclass(frozen=True, slots=True)

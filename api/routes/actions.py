@@ -39,7 +39,7 @@ from api.schemas import (
 from cases.queries import encode_cursor, evidence_visible
 from cases.service import CaseService
 from runtime.settings import Settings
-from workflow.model import Actor, CaseSnapshot, Evidence, InfoRequest, Offer
+from workflow.model import Actor, CaseSnapshot
 
 router = APIRouter(prefix="/v1/cases/{case_id}", tags=["cases"], route_class=OneHopRoute)
 UPLOAD_MEDIA_TYPES = Settings.model_fields["upload_media_types"].default
@@ -78,48 +78,6 @@ def _act(
         )
     response.headers.update(case_headers(case))
     return view(case)
-
-
-def offer_public(o: Offer) -> OfferPublic:
-    return OfferPublic(
-        id=o.offer_id,
-        amount=o.amount,
-        currency=o.currency,
-        terms=o.terms,
-        proposed_by=o.proposed_by,
-        status=o.status,
-        decided_by=o.decided_by,
-        created_at=o.created_at,
-        decided_at=o.decided_at,
-    )
-
-
-def evidence_public(e: Evidence) -> EvidencePublic:
-    return EvidencePublic(
-        id=e.evidence_id,
-        party=e.party,
-        added_by=e.added_by,
-        filename=e.filename,
-        media_type=e.media_type,
-        size=e.size,
-        sha256=e.sha256,
-        description=e.description,
-        status=e.status,  # type: ignore[arg-type]
-        added_at=e.added_at,
-    )
-
-
-def request_public(r: InfoRequest) -> InfoRequestPublic:
-    return InfoRequestPublic(
-        id=r.request_id,
-        party=r.party,
-        question=r.question,
-        requested_by=r.requested_by,
-        status=r.status,
-        answer=r.answer,
-        requested_at=r.requested_at,
-        answered_at=r.answered_at,
-    )
 
 
 # --- merchant response --------------------------------------------------------------
@@ -264,7 +222,7 @@ def upload_evidence(
 
 
 def _newest_evidence(case: CaseSnapshot) -> EvidencePublic:
-    return evidence_public(case.evidence[-1])
+    return EvidencePublic.of(case.evidence[-1])
 
 
 @router.post(
@@ -277,7 +235,7 @@ def submit_evidence(
     case_id: str, actor: CurrentActor, service: ServiceDep, version: IfMatch, response: Response
 ) -> EvidenceListPublic:
     def view(case: CaseSnapshot) -> EvidenceListPublic:
-        return EvidenceListPublic(data=[evidence_public(e) for e in case.evidence if evidence_visible(actor, e)])
+        return EvidenceListPublic(data=[EvidencePublic.of(e) for e in case.evidence if evidence_visible(actor, e)])
 
     return _act(service, actor, case_id, "submit_evidence", version, response, {}, view)
 
@@ -290,7 +248,7 @@ def list_evidence(
 ) -> EvidenceListPublic:
     case = service.get(actor=actor, case_id=case_id)
     page, next_cursor = paginate([e for e in case.evidence if evidence_visible(actor, e)], cursor, limit)
-    return EvidenceListPublic(data=[evidence_public(e) for e in page], next_cursor=next_cursor)
+    return EvidenceListPublic(data=[EvidencePublic.of(e) for e in page], next_cursor=next_cursor)
 
 
 @router.get(
@@ -325,7 +283,7 @@ def propose_offer(
 
 
 def _newest_offer(case: CaseSnapshot) -> OfferPublic:
-    return offer_public(case.offers[-1])
+    return OfferPublic.of(case.offers[-1])
 
 
 @router.get("/offers", response_model=OffersPublic, summary="Offers on the case", responses=problems(401, 404, 422))
@@ -333,7 +291,7 @@ def list_offers(
     case_id: str, actor: CurrentActor, service: ServiceDep, cursor: SeqPosition = None, limit: Limit = 100
 ) -> OffersPublic:
     page, next_cursor = paginate(list(service.get(actor=actor, case_id=case_id).offers), cursor, limit)
-    return OffersPublic(data=[offer_public(o) for o in page], next_cursor=next_cursor)
+    return OffersPublic(data=[OfferPublic.of(o) for o in page], next_cursor=next_cursor)
 
 
 def _decide_offer(
@@ -349,7 +307,7 @@ def _decide_offer(
     def view(case: CaseSnapshot) -> OfferPublic:
         offer = case.offer(offer_id)
         assert offer is not None
-        return offer_public(offer)
+        return OfferPublic.of(offer)
 
     return _act(service, actor, case_id, name, version, response, {"offer_id": offer_id, "reason": body.reason}, view)
 
@@ -413,7 +371,7 @@ def request_info(
 
 
 def _newest_request(case: CaseSnapshot) -> InfoRequestPublic:
-    return request_public(case.info_requests[-1])
+    return InfoRequestPublic.of(case.info_requests[-1])
 
 
 @router.get(
@@ -426,7 +384,7 @@ def list_info_requests(
     case_id: str, actor: CurrentActor, service: ServiceDep, cursor: SeqPosition = None, limit: Limit = 100
 ) -> InfoRequestsPublic:
     page, next_cursor = paginate(list(service.get(actor=actor, case_id=case_id).info_requests), cursor, limit)
-    return InfoRequestsPublic(data=[request_public(r) for r in page], next_cursor=next_cursor)
+    return InfoRequestsPublic(data=[InfoRequestPublic.of(r) for r in page], next_cursor=next_cursor)
 
 
 @router.post(
@@ -445,7 +403,7 @@ def answer_info(
     response: Response,
 ) -> InfoRequestPublic:
     def view(case: CaseSnapshot) -> InfoRequestPublic:
-        return request_public(next(r for r in case.info_requests if r.request_id == request_id))
+        return InfoRequestPublic.of(next(r for r in case.info_requests if r.request_id == request_id))
 
     data = {"request_id": request_id, "answer": body.answer}
     return _act(service, actor, case_id, "provide_info", version, response, data, view)

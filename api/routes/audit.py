@@ -12,13 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
 
 from api.deps import CurrentActor, EngineDep
 from api.onehop import OneHopRoute
 from api.openapi import problems
 from api.params import ISO_INSTANT, SeqPosition, parse_instant
-from api.schemas import CasePublic, EventPublic
+from api.schemas import CasePublic, CheckpointsPublic, EventPublic, ReplayPublic
 from audit.checkpoints import checkpoint_page, proof_of
 from audit.export import iter_export
 from audit.keys import public_key_hex
@@ -31,21 +30,6 @@ from runtime.engine import Engine
 from workflow.model import Actor
 
 router = APIRouter(tags=["auditor"], route_class=OneHopRoute)
-
-
-class ReplayPublic(BaseModel):
-    case: CasePublic
-    offers: list[dict[str, Any]]
-    evidence: list[dict[str, Any]]
-    timers: list[dict[str, Any]]
-    info_requests: list[dict[str, Any]]
-    events: list[EventPublic]
-
-
-class CheckpointsPublic(BaseModel):
-    public_key: str | None
-    data: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 def _audit(engine: Engine, actor: Actor, what: str, **detail: Any) -> None:

@@ -12,27 +12,9 @@ from api.openapi import problems
 from api.params import QueuePosition
 from api.schemas import CasePublic, QueueItemPublic, QueuePublic, TimerPublic, TimersPublic
 from cases.sweep import case_timers, queue
-from sla.planner import TimerView
 from workflow.model import to_iso
 
 router = APIRouter(tags=["clocks"], route_class=OneHopRoute)
-
-
-def timer_public(view: TimerView) -> TimerPublic:
-    return TimerPublic(
-        name=view.name,
-        status=view.status,
-        calendar=view.calendar,
-        goal=view.goal,
-        started_at=view.started_at,
-        due_at=view.due_at,
-        warn_at=view.warn_at,
-        warned=view.warned,
-        remaining_business_seconds=view.remaining_seconds,
-        elapsed_business_seconds=view.elapsed_seconds,
-        paused_business_seconds=view.paused_seconds,
-        ended_at=view.ended_at,
-    )
 
 
 @router.get(
@@ -43,7 +25,7 @@ def timer_public(view: TimerView) -> TimerPublic:
 )
 def timers(case_id: str, actor: CurrentActor, service: ServiceDep) -> TimersPublic:
     return TimersPublic(
-        case_id=case_id, data=[timer_public(v) for v in case_timers(service, actor=actor, case_id=case_id)]
+        case_id=case_id, data=[TimerPublic.of(v) for v in case_timers(service, actor=actor, case_id=case_id)]
     )
 
 
@@ -64,7 +46,7 @@ def mediator_queue(
     next_cursor = None if after is None else f"{to_iso(after[0])}|{after[1]}"
     return QueuePublic(
         data=[
-            QueueItemPublic(case=CasePublic.of(i.case), most_urgent=timer_public(i.timer) if i.timer else None)
+            QueueItemPublic(case=CasePublic.of(i.case), most_urgent=TimerPublic.of(i.timer) if i.timer else None)
             for i in items
         ],
         next_cursor=next_cursor,

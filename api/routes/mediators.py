@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -20,26 +19,6 @@ from policies.base import require_desk
 router = APIRouter(prefix="/v1/mediators", tags=["configuration"], route_class=OneHopRoute)
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
-def public(m: Mediator) -> MediatorPublic:
-    return MediatorPublic(
-        id=m.id,
-        display_name=m.display_name,
-        categories=list(m.categories),
-        languages=list(m.languages),
-        capacity=m.capacity,
-        calendar=m.calendar,
-        active=m.active,
-        open_load=m.open_load,
-        last_assigned_at=_iso(m.last_assigned_at),
-        created_at=_iso(m.created_at) or "",
-        updated_at=_iso(m.updated_at) or "",
-    )
-
-
 @router.get(
     "",
     response_model=MediatorsPublic,
@@ -49,7 +28,7 @@ def public(m: Mediator) -> MediatorPublic:
 def mediators(actor: CurrentActor, engine: EngineDep) -> MediatorsPublic:
     require_desk(engine.cases.authorizer, actor=actor, action="view_config", now=engine.clock.now())
     found = registered_mediators(engine.db, weight=engine.cases.weight)
-    return MediatorsPublic(data=[public(m) for m in found])
+    return MediatorsPublic(data=[MediatorPublic.of(m) for m in found])
 
 
 _EXISTS: dict[int | str, dict[str, Any]] = {
@@ -82,7 +61,7 @@ def add(body: MediatorCreate, actor: CurrentActor, engine: EngineDep, response: 
     fields: dict[str, Any] = body.model_dump(exclude={"id"})
     # With an Idempotency-Key, the key and this answer commit with the registration. A second
     # registration of the id is MediatorExistsError: 409 already-exists (api/problems.py).
-    with answering(status.HTTP_201_CREATED, public, _location):
+    with answering(status.HTTP_201_CREATED, MediatorPublic.of, _location):
         created = register_mediator(
             engine.db,
             mediator_id=body.id,
@@ -92,7 +71,7 @@ def add(body: MediatorCreate, actor: CurrentActor, engine: EngineDep, response: 
             weight=engine.cases.weight,
         )
     response.headers.update(_location(created))
-    return public(created)
+    return MediatorPublic.of(created)
 
 
 def _location(created: Mediator) -> dict[str, str]:
@@ -126,4 +105,4 @@ def change(mediator_id: str, body: MediatorUpdate, actor: CurrentActor, engine: 
         now=now,
         weight=engine.cases.weight,
     )
-    return public(updated)
+    return MediatorPublic.of(updated)

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from api.deps import CurrentActor, ServiceDep
 from api.onehop import OneHopRoute
 from api.openapi import problems
+from api.schemas import PoliciesPublic, PolicyPublic
 from policies.base import require_desk
 
 router = APIRouter(tags=["configuration"], route_class=OneHopRoute)
-
-
-class PolicyPublic(BaseModel):
-    id: str
-    effect: str
-    reason: str
-    file: str
-    line: int
-
-
-class PoliciesPublic(BaseModel):
-    version: str
-    data: list[PolicyPublic]
 
 
 @router.get(
@@ -38,5 +25,5 @@ def active_policies(actor: CurrentActor, service: ServiceDep) -> PoliciesPublic:
     infos = getattr(authorizer, "policies", ())
     return PoliciesPublic(
         version=authorizer.version,
-        data=[PolicyPublic(id=p.id, effect=p.effect, reason=p.reason, file=p.file, line=p.line) for p in infos],
+        data=[PolicyPublic.of(p) for p in infos],
     )
