@@ -35,7 +35,7 @@ from store.tables import EVENTS
 from workflow.chain import GENESIS_HASH, event_from_body
 from workflow.decide import decide, kind_of
 from workflow.definition import WorkflowDefinition
-from workflow.errors import DisputeError
+from workflow.errors import DisputeError, NotFoundError
 from workflow.events import Event, RecordedEvent
 from workflow.evolve import evolve
 from workflow.machine import WorkflowMachine, machine_for
@@ -146,9 +146,9 @@ def what_if_case(
         .order_by(EVENTS.c.seq)
     ).all()
     events = [event_from_body(r.body, prev_hash=r.prev_hash, hash_=r.hash) for r in rows]
+    if not events:  # a case that does not exist is the caller's mistake, not a case without changes
+        raise NotFoundError("case", case_id)
     report = CaseReport(case_id)
-    if not events:
-        return report
     recorded_definition = registry.pinned(events[0].workflow_version, session)
     if workflows is not None and recorded_definition.name in workflows:
         workflow = workflows[recorded_definition.name]

@@ -98,14 +98,21 @@ def desk_or_exit(ctx: typer.Context, directory: Path | None, *, code: int = 1) -
     desk, problems = try_load_desk(target)
     if desk is None:
         print_problems(problems)
-        err.print(f"{quantity(len(problems), 'problem')} in the desk {target or '(packaged default)'}", soft_wrap=True)
+        if len(problems) > 1:  # one problem is its own line; several get a count
+            err.print(
+                f"{quantity(len(problems), 'problem')} in the desk {target or '(packaged default)'}", soft_wrap=True
+            )
         raise typer.Exit(code)
     return desk
 
 
-def print_problems(problems: Sequence[Problem]) -> None:
+def print_problems(problems: Sequence[Problem], *, prefix: str = "") -> None:
+    """One line per problem, file and line first (as editors jump to them); ``prefix`` says what
+    the problem means for the command (``not reloaded: ``, say)."""
     for problem in problems:
-        err.print(f"{shown(problem.file)}:{problem.line}: [red]error[/red]: {shown(problem.message)}", soft_wrap=True)
+        err.print(
+            f"{prefix}{shown(problem.file)}:{problem.line}: [red]error[/red]: {shown(problem.message)}", soft_wrap=True
+        )
 
 
 def identifier(value: str | None) -> str | None:
@@ -129,11 +136,13 @@ def parse_instant(text: str) -> datetime:
 
 
 def progress() -> Progress:
+    """A progress bar on standard error that is gone once the work ends (the command's own line
+    then says what was done, or what went wrong)."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err,
-        transient=False,
+        transient=True,
     )

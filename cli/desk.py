@@ -63,7 +63,10 @@ def config_check(
             problems = exc.problems
     if problems:
         print_problems(problems)
-        err.print(f"{quantity(len(problems), 'problem')} in the scenario files of {_describe(desk)}", soft_wrap=True)
+        if len(problems) > 1:
+            err.print(
+                f"{quantity(len(problems), 'problem')} in the scenario files of {_describe(desk)}", soft_wrap=True
+            )
         raise typer.Exit(1)
     table = Table("part", "from", "what", title=f"desk {shown(repr(desk.name))}: ok")
     for name, source in desk.sources.items():
@@ -111,8 +114,8 @@ def config_reload(
     keeps serving its current desk if the new one has any problem."""
     desk, problems = try_load_desk(settings(ctx).config_dir)
     if desk is None:
-        print_problems(problems)
-        err.print("not reloaded: the running server keeps its current desk", soft_wrap=True)
+        # The running server keeps its current desk: every problem says so on its own line.
+        print_problems(problems, prefix="not reloaded: ")
         raise typer.Exit(1)
     if pid is not None:
         os.kill(pid, signal.SIGHUP)
@@ -197,7 +200,8 @@ def policies_check(
     problems = check_policies(target, definitions)
     if problems:
         print_problems(problems)
-        err.print(f"{quantity(len(problems), 'problem')} in {target}")
+        if len(problems) > 1:
+            err.print(f"{quantity(len(problems), 'problem')} in {target}")
         raise typer.Exit(1)
     authorizer = load_policy_dir(target)
     out.print(
@@ -221,8 +225,8 @@ def policies_reload(
     except ConfigError as exc:
         problems = exc.problems
     if problems:
-        print_problems(problems)
-        err.print("not reloaded: the running server keeps its current policies")
+        # The running server keeps its current policies: every problem says so on its own line.
+        print_problems(problems, prefix="not reloaded: ")
         raise typer.Exit(1)
     if pid is not None:
         os.kill(pid, signal.SIGHUP)
