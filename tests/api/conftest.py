@@ -1,38 +1,21 @@
-"""An HTTP client on the real ASGI app over a real database, with a token per role."""
+"""The API tests' client: the real ASGI app over a real database (tests/support/api.py), one
+per backend."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import mint_token
-from cases.service import CaseService
-from runtime.engine import Engine
 from runtime.settings import Settings
 from sla.clock import ManualClock
 from sla.config import default_calendars
 from sla.planner import SlaPlanner
-from tests.cases.helpers import T0, engine_of, make_service
-
-
-@dataclass
-class Api:
-    client: TestClient
-    service: CaseService
-    clock: ManualClock
-    settings: Settings
-    engine: Engine
-
-    def token(self, sub: str, role: str, merchant_id: str | None = None) -> dict[str, str]:
-        token = mint_token(
-            self.settings, sub=sub, role=role, merchant_id=merchant_id, now=self.clock.now(), ttl=timedelta(days=3650)
-        )
-        return {"Authorization": f"Bearer {token}"}
+from tests.support.actors import T0
+from tests.support.api import Api
+from tests.support.builders import engine_of, make_service
 
 
 @pytest.fixture

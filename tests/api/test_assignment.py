@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from cases.service import CaseService
-from tests.api.conftest import Api
-from tests.cases.helpers import CONSUMER, MEDIATOR, new_case, register_mediators
+from tests.support.actors import CONSUMER, MEDIATOR
+from tests.support.api import Api
+from tests.support.builders import new_case, register_mediators
 from workflow.errors import MediatorUnavailableError
 from workflow.model import Actor
 

@@ -9,12 +9,11 @@ from sqlalchemy import text
 
 from audit.checkpoints import write_checkpoint
 from audit.reads import recent_reads
-from tests.api.conftest import Api
-from tests.api.test_stories import Party, file_case
-from tests.audit.test_export import run_tool, verifier  # noqa: F401  (fixture)
+from tests.support.api import Api, Party, file_case
+from tests.support.verifier import run_tool
 
 
-def test_replay_verify_checkpoint_proof_and_export(api: Api, tmp_path: Path, verifier: Path) -> None:  # noqa: F811
+def test_replay_verify_checkpoint_proof_and_export(api: Api, tmp_path: Path, verifier: Path) -> None:
     consumer = Party(api, "c-1", "consumer")
     mediator = Party(api, "med-1", "mediator")
     auditor = Party(api, "aud-1", "auditor")

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from api.auth import UnauthenticatedError, actor_from_token, mint_token
 from runtime.settings import DEV_SECRET, Settings
 from sla.clock import SystemClock
-from tests.api.conftest import Api
-from tests.cases.helpers import T0
+from tests.support.actors import T0
+from tests.support.api import Api
 
 HS = Settings(environment="test", jwt_leeway_seconds=0)
 

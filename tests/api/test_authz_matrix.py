@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cases.service import CaseService
-from tests.api.conftest import Api
+from tests.support.api import Api, case_in_state
 from workflow.model import Actor
 
 MATRIX_FILE = Path(__file__).with_name("authz_matrix.yaml")
@@ -46,55 +45,6 @@ IDENTITIES: dict[str, tuple[str, str, str | None] | None] = {
 }
 # The mediator record `POST /v1/mediators` registers and `PATCH /v1/mediators/{mediator_id}` changes.
 MEDIATOR_ID = "med-9"
-CONSUMER = Actor("c-1", "consumer")
-MERCHANT = Actor("mu-1", "merchant", "m-1")
-MEDIATOR = Actor("med-1", "mediator")
-FILING: dict[str, Any] = {
-    "merchant_id": "m-1",
-    "order_ref": "TB-9",
-    "category": "counterfeit",
-    "subject": "假货",
-    "description": "序列号查不到。",
-    "claim": {"amount": 50000, "currency": "CNY"},
-}
-
-
-def build_case(api: Api, state: str) -> dict[str, str]:
-    """A case in ``state`` with one submitted evidence item, and for mediating an open
-    merchant offer and an open information request to the consumer."""
-    service: CaseService = api.service
-    created = api.client.post("/v1/cases", json=FILING, headers=api.token("c-1", "consumer"))
-    assert created.status_code == 201, created.text
-    case_id = created.json()["id"]
-    version = created.json()["version"]
-    upload = api.client.post(
-        f"/v1/cases/{case_id}/evidence",
-        headers={**api.token("c-1", "consumer"), "If-Match": f'"{version}"'},
-        files={"file": ("label.png", b"\x89PNG label", "image/png")},
-    )
-    assert upload.status_code == 201, upload.text
-    ids = {"case_id": case_id, "evidence_id": upload.json()["id"], "offer_id": "off0", "request_id": "rq0"}
-    service.execute(actor=CONSUMER, case_id=case_id, name="submit_evidence")
-    if state == "filed":
-        return ids
-    service.execute(actor=MEDIATOR, case_id=case_id, name="assign")
-    if state == "closed":
-        service.execute(actor=MERCHANT, case_id=case_id, name="accept_claim")
-        service.execute(actor=MEDIATOR, case_id=case_id, name="close")
-        return ids
-    service.execute(actor=MERCHANT, case_id=case_id, name="respond", data={"statement": "We will refund."})
-    service.execute(actor=MEDIATOR, case_id=case_id, name="start_mediation")
-    offered = service.execute(actor=MERCHANT, case_id=case_id, name="propose_offer", data={"amount": 20000})
-    ids["offer_id"] = offered.offers[-1].offer_id
-    asked = service.execute(
-        actor=MEDIATOR,
-        case_id=case_id,
-        name="request_info",
-        data={"party": "consumer", "question": "Photo of the receipt?"},
-    )
-    ids["request_id"] = asked.info_requests[-1].request_id
-    assert state == "mediating"
-    return ids
 
 
 def call(api: Api, role: str, key: str, spec: dict[str, Any], ids: dict[str, str]) -> int:
@@ -136,9 +86,9 @@ def test_matrix(api: Api) -> None:
             for index, role in enumerate(ROLES):
                 # Reads share one case per state; each mutation gets a fresh one.
                 if spec.get("mutates"):
-                    ids = build_case(api, state)
+                    ids = case_in_state(api, state)
                 else:
-                    ids = shared.get(state) or shared.setdefault(state, build_case(api, state))
+                    ids = shared.get(state) or shared.setdefault(state, case_in_state(api, state))
                 status = call(api, role, key, spec, ids)
                 got.append(str(status))
                 if not printing and (index >= len(expected) or expected[index] != str(status)):

@@ -18,21 +18,13 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from store.tables import BLOBS, EVENTS
-from tests.api.conftest import Api
-from tests.api.live import serve
+from tests.support.api import FILING, Api
+from tests.support.live import serve
 
 BODY_CAP = 2048
 UPLOAD_CAP = 1024
 EVIDENCE_CAP = UPLOAD_CAP + 64 * 1024  # the upload's cap plus multipart framing (api/guard.py)
 BOUNDARY = "cap-test-boundary"
-FILING: dict[str, Any] = {
-    "merchant_id": "m-1",
-    "order_ref": "TB-1",
-    "category": "other",
-    "subject": "s",
-    "description": "d",
-    "claim": {"amount": 100, "currency": "CNY"},
-}
 
 
 def capped_api(api_factory: Callable[..., Api]) -> Api:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api.conftest import Api
+from tests.support.api import Api
 
 FILING: dict[str, Any] = {
     "merchant_id": "m-1",

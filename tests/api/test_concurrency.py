@@ -17,8 +17,8 @@ from sqlalchemy import func, insert, select
 from api.app import create_app
 from cases import idempotency
 from store.tables import EVENTS, IDEMPOTENCY_KEYS
-from tests.api.conftest import Api
-from tests.api.live import serve
+from tests.support.api import Api
+from tests.support.live import serve
 
 FILING: dict[str, Any] = {
     "merchant_id": "m-1",

@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 
 from api.problems import PROBLEM_JSON, TYPE_PREFIX
 from audit.checkpoints import write_checkpoint
-from tests.api.conftest import Api
-from tests.api.test_stories import Party, file_case, parties
+from tests.support.api import Api, Party, file_case, parties
 
 # route template -> the query parameter carrying its position
 PAGINATED = [

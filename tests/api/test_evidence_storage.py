@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from cases.commands import store_blob
 from store.tables import BLOBS
-from tests.api.conftest import Api
+from tests.support.api import Api
 from workflow.model import Actor
 
 FILING: dict[str, Any] = {

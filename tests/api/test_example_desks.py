@@ -17,9 +17,9 @@ from cases.sweep import fire_due_timers
 from runtime.bootstrap import build_engine
 from runtime.settings import Settings
 from sla.clock import ManualClock
-from tests.api.conftest import Api
-from tests.api.test_stories import Party
-from tests.cases.helpers import T0, register_mediators
+from tests.support.actors import T0
+from tests.support.api import Api, Party
+from tests.support.builders import register_mediators
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CHARGEBACK: dict[str, Any] = {

@@ -24,7 +24,7 @@ from api.app import create_app
 from api.auth import mint_token
 from runtime.settings import Settings
 from sla.clock import SystemClock
-from tests.api.live import free_port
+from tests.support.live import free_port
 
 BIN = Path(sys.executable).parent
 PACKAGE = "dispute_engine_client"

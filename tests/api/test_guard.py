@@ -21,17 +21,8 @@ from api.auth import mint_token
 from api.guard import GuardMiddleware, TokenBuckets, client_address
 from runtime.settings import DEV_SECRET, Settings
 from store.tables import IDEMPOTENCY_KEYS
-from tests.api.conftest import Api
-from tests.cases.helpers import T0
-
-FILING: dict[str, Any] = {
-    "merchant_id": "m-1",
-    "order_ref": "TB-1",
-    "category": "other",
-    "subject": "s",
-    "description": "d",
-    "claim": {"amount": 100, "currency": "CNY"},
-}
+from tests.support.actors import T0
+from tests.support.api import FILING, Api
 
 
 def junk(i: int) -> dict[str, str]:

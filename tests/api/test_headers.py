@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import unquote
 
 import httpx2
@@ -14,23 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.headers import attachment, safe_filename
-from tests.api.conftest import Api
-from tests.api.live import serve
-
-FILING: dict[str, Any] = {
-    "merchant_id": "m-1",
-    "order_ref": "TB-1",
-    "category": "other",
-    "subject": "s",
-    "description": "d",
-    "claim": {"amount": 100, "currency": "CNY"},
-}
-
-
-def _file(api: Api) -> dict[str, Any]:
-    created = api.client.post("/v1/cases", json=FILING, headers=api.token("c-1", "consumer"))
-    assert created.status_code == 201, created.text
-    return dict(created.json())
+from tests.support.api import FILING, Api, file_minimal
+from tests.support.live import serve
 
 
 def _boom() -> None:
@@ -41,7 +25,7 @@ def test_every_response_is_nosniff(api_factory: Callable[..., Api]) -> None:
     api = api_factory({"rate_limit_per_minute": 4, "max_body_bytes": 2048})
     api.client.app.add_api_route("/v1/boom", _boom)  # type: ignore[attr-defined]
     consumer = api.token("c-1", "consumer")
-    case = _file(api)
+    case = file_minimal(api)
     answers = [
         api.client.get("/healthz"),
         api.client.get("/openapi.json"),
@@ -60,7 +44,7 @@ def test_every_response_is_nosniff(api_factory: Callable[..., Api]) -> None:
 
 def test_personal_data_is_never_stored_by_caches(api: Api) -> None:
     """Every /v1 operation of the document, answered with data or with a problem, says no-store."""
-    case = _file(api)
+    case = file_minimal(api)
     auditor = api.token("aud-1", "auditor")
     paths = api.client.get("/openapi.json").json()["paths"]
     seen = 0
@@ -92,7 +76,7 @@ def _filename_of(header: str) -> str:
 
 def test_evidence_downloads_as_an_attachment_under_a_safe_name(api: Api) -> None:
     consumer = api.token("c-1", "consumer")
-    case = _file(api)
+    case = file_minimal(api)
     version = case["version"]
     names = {
         "../../etc/passwd.txt": "passwd.txt",
@@ -137,7 +121,7 @@ def test_head_is_answered_wherever_get_is(api_factory: Callable[..., Api]) -> No
     """Every GET operation of the document answers HEAD with the GET's status and headers
     and no body, in process and from a real server."""
     api = api_factory({"rate_limit_per_minute": 10_000})
-    case = _file(api)
+    case = file_minimal(api)
     auditor = api.token("aud-1", "auditor")
     paths = api.client.get("/openapi.json").json()["paths"]
     urls = [

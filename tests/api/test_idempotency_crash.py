@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from store.tables import CASES, EVENTS, MEDIATORS, MESSAGES
-from tests.api.conftest import Api
+from tests.support.api import Api
 
 FILING: dict[str, Any] = {
     "merchant_id": "m-1",

@@ -28,7 +28,7 @@ from runtime.settings import Settings
 from store.db import Database
 from store.tables import EVENTS
 from tests.api.crash_server import KILL_AFTER
-from tests.api.live import free_port
+from tests.support.live import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 IDEMPOTENCY_KEYS = 24

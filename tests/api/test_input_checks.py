@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.conftest import Api
+from tests.support.api import Api
 
 FILING: dict[str, Any] = {
     "merchant_id": "m-1001",

@@ -8,16 +8,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.conftest import Api
+from tests.support.api import FILING, Api
 
-FILING: dict[str, Any] = {
-    "merchant_id": "m-1",
-    "order_ref": "TB-1",
-    "category": "other",
-    "subject": "s",
-    "description": "d",
-    "claim": {"amount": 100, "currency": "CNY"},
-}
 PRIVILEGED = [
     "state",
     "version",

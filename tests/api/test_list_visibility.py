@@ -27,8 +27,8 @@ from cases.service import CaseService
 from policies.cedar import DEFAULT_POLICY_DIR, CedarAuthorizer, load_policy_dir
 from store.db import Database
 from store.tables import CASES, EVENTS, MESSAGES, TIMERS
-from tests.api.conftest import Api
-from tests.cases.helpers import new_case
+from tests.support.api import Api
+from tests.support.builders import new_case
 from workflow.model import SYSTEM, Actor, CaseSnapshot
 
 # Rules an operator might add to the default desk: (file, rule).

@@ -7,8 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.conftest import Api
-from tests.api.test_authz_matrix import build_case
+from tests.support.api import Api, case_in_state
 from workflow.model import Actor
 
 AUDITOR = Actor("aud-1", "auditor")
@@ -18,7 +17,7 @@ STRANGERS = [
     ("med-2", "mediator", None),
     ("adm-1", "admin", None),
 ]
-SECRET_SUBJECT = "假货"  # the subject build_case files; must never show up in a stranger's response
+SECRET_SUBJECT = "假货"  # the subject case_in_state files; must never show up in a stranger's response
 TRIGGERS = [
     "assign",
     "start_mediation",
@@ -59,7 +58,7 @@ request = st.one_of(
 def test_strangers_change_nothing_and_learn_nothing(
     api: Api, stranger: tuple[str, str, str | None], requests: list[tuple[str, str, Any]], with_if_match: bool
 ) -> None:
-    ids = build_case(api, "mediating")
+    ids = case_in_state(api, "mediating")
     case_id = ids["case_id"]
     before = api.service.get(actor=AUDITOR, case_id=case_id)
     headers = api.token(*stranger)

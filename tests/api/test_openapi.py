@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from api.openapi import PROBLEM_REF, SUCCESS_HEADERS
-from tests.api.conftest import Api
+from tests.support.api import FILING, Api
 
 # Renaming one of these renames a function in every generated client: do it on purpose.
 PINNED_OPERATION_IDS = {
@@ -54,14 +54,7 @@ PINNED_OPERATION_IDS = {
     "GET /v1/reports/sla": "reports_sla",
     "GET /v1/reports/satisfaction": "reports_satisfaction",
 }
-FILING: dict[str, Any] = {
-    "merchant_id": "m-1",
-    "order_ref": "TB-1",
-    "category": "other",
-    "subject": "s",
-    "description": "d",
-    "claim": {"amount": 10000, "currency": "CNY"},
-}
+OPENAPI_FILING: dict[str, Any] = {**FILING, "claim": {"amount": 10000, "currency": "CNY"}}
 # Headers whose presence the document declares per response.
 DECLARED_HEADERS = ("etag", "location", "content-disposition", "retry-after", "www-authenticate")
 
@@ -174,7 +167,7 @@ def test_the_headers_responses_carry_are_the_documented_ones(api: Api, document:
             version["now"] = int(answer.headers["ETag"].strip('"'))
         return answer
 
-    base = "/v1/cases/" + call("POST", "/v1/cases", consumer, json=FILING).json()["id"]
+    base = "/v1/cases/" + call("POST", "/v1/cases", consumer, json=OPENAPI_FILING).json()["id"]
     call("POST", f"{base}/transitions", mediator, change=True, json={"trigger": "assign"})
     stale = call("POST", f"{base}/transitions", {**mediator, "If-Match": '"1"'}, json={"trigger": "escalate"})
     assert stale.status_code == 412 and stale.headers["ETag"] == f'"{version["now"]}"'

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.api.conftest import Api
-from tests.api.test_stories import Party, file_case
+from tests.support.api import Api, Party, file_case
 
 
 def test_queue_orders_by_the_most_urgent_clock(api: Api) -> None:

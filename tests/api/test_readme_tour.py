@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.live import free_port
+from tests.support.live import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text(encoding="utf-8")

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from cases.triage import Triage
-from tests.api.conftest import Api
-from tests.cases.helpers import T0
+from tests.support.actors import T0
+from tests.support.api import Api
 
 INTAKE = Triage.load()
 AUDITOR = ("aud-1", "auditor")

@@ -3,70 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
-
-import httpx2
 
 from cases.sweep import fire_due_timers
-from tests.api.conftest import Api
+from tests.support.api import Api, file_case, parties
 from workflow.model import from_iso
-
-FILING: dict[str, Any] = {
-    "merchant_id": "m-1",
-    "order_ref": "TB-20261111-7",
-    "category": "product_quality",
-    "subject": "电饭煲内胆涂层脱落",
-    "description": "用了一周内胆涂层大面积脱落，担心食品安全。",
-    "claim": {"amount": 45900, "currency": "CNY"},
-    "desired_outcome": "refund",
-}
-
-
-class Party:
-    """One caller: remembers the case's ETag so each mutation sends If-Match."""
-
-    def __init__(self, api: Api, sub: str, role: str, merchant_id: str | None = None) -> None:
-        self.api = api
-        self.headers = api.token(sub, role, merchant_id)
-
-    def etag(self, case_id: str) -> str:
-        got = self.api.client.get(f"/v1/cases/{case_id}", headers=self.headers)
-        assert got.status_code == 200, got.text
-        return got.headers["ETag"]
-
-    def post(
-        self, case_id: str, path: str, body: dict[str, Any] | None = None, expect: int = 200, **kwargs: Any
-    ) -> httpx2.Response:
-        headers = {**self.headers, "If-Match": self.etag(case_id)}
-        if body is not None:
-            kwargs["json"] = body
-        response = self.api.client.post(f"/v1/cases/{case_id}{path}", headers=headers, **kwargs)
-        assert response.status_code == expect, f"{path}: {response.status_code} {response.text}"
-        return response
-
-    def move(self, case_id: str, trigger: str, **extra: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.post(case_id, "/transitions", {"trigger": trigger, **extra}).json()
-        return result
-
-    def get(self, path: str) -> Any:
-        response = self.api.client.get(path, headers=self.headers)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-
-def parties(api: Api) -> tuple[Party, Party, Party, Party]:
-    return (
-        Party(api, "c-1", "consumer"),
-        Party(api, "mu-1", "merchant", "m-1"),
-        Party(api, "med-1", "mediator"),
-        Party(api, "sen-1", "senior_mediator"),
-    )
-
-
-def file_case(api: Api, consumer: Party) -> str:
-    created = api.client.post("/v1/cases", json=FILING, headers=consumer.headers)
-    assert created.status_code == 201, created.text
-    return str(created.json()["id"])
 
 
 def test_settled_by_an_accepted_partial_refund_then_rated(api: Api) -> None:

@@ -15,8 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit.keys import generate_signing_key
 from cases.service import CaseService
-from tests.audit.builders import make_fast_service
-from tests.conftest import _postgres_schema_url, _with_schema
+from tests.support.audit_builders import make_fast_service
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,12 +45,3 @@ def service(db_url: str) -> Iterator[CaseService]:
     svc = make_fast_service(db_url)
     yield svc
     svc.db.dispose()
-
-
-def database_url(backend: str, directory: Path) -> Iterator[str]:
-    """A fresh database with the schema, for fixtures wider than one test (see tests/conftest.py)."""
-    if backend == "sqlite":
-        yield from _with_schema(f"sqlite:///{directory / 'disputes.db'}")
-    else:
-        for url in _postgres_schema_url():
-            yield from _with_schema(url)

@@ -46,8 +46,9 @@ from cases.service import CaseService
 from store.db import Database
 from store.errors import AuditIntegrityError
 from store.tables import CHECKPOINTS
-from tests.audit.builders import build_cases, extend_cases
-from tests.cases.helpers import CONSUMER, T0, new_case
+from tests.support.actors import CONSUMER, T0
+from tests.support.audit_builders import build_cases, extend_cases
+from tests.support.builders import new_case
 from workflow.chain import GENESIS_HASH, canonical_bytes, link
 from workflow.errors import NotFoundError
 from workflow.merchant import MerchantEvent

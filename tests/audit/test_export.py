@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import random
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,74 +21,12 @@ from audit.keys import generate_signing_key, public_key_hex
 from audit.verify import verify_database
 from cases.service import CaseService
 from store.tables import CHECKPOINT_MERCHANT_HEADS, CHECKPOINTS
-from tests.audit.builders import build_cases, extend_cases
-from tests.cases.helpers import CONSUMER, MEDIATOR, T0, new_case, set_merchant_flag
+from tests.support.actors import CONSUMER, MEDIATOR, T0
+from tests.support.audit_builders import build_cases, extend_cases
+from tests.support.builders import new_case, set_merchant_flag
+from tests.support.verifier import run_tool
 from workflow.errors import NotFoundError
 from workflow.model import to_iso
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "verify_export.py"
-# What the verifier may import besides the standard library: rfc8785, cryptography and
-# what cryptography itself loads.
-ALLOWED = ("rfc8785", "cryptography", "cffi", "_cffi_backend", "pycparser")
-PROJECT = ("cases", "workflow", "policies", "sla", "api", "tests", "sqlalchemy", "sqlmodel", "pydantic")
-BOOTSTRAP = """
-import importlib.util, runpy, sys
-site, script = sys.argv[1], sys.argv[2]
-sys.path.insert(0, site)
-present = [m for m in sys.argv[3].split(",") if importlib.util.find_spec(m) is not None]
-if present:
-    sys.exit(f"importable in the verifier's environment: {present}")
-sys.argv = [script, *sys.argv[4:]]
-runpy.run_path(script, run_name="__main__")
-"""
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-
-
-@pytest.fixture(scope="module")
-def verifier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A directory holding the tool and links to exactly the packages it may use."""
-    home = tmp_path_factory.mktemp("outsider")
-    site = home / "site"
-    site.mkdir()
-    for name in ALLOWED:
-        spec = importlib.util.find_spec(name)
-        assert spec is not None and spec.origin is not None, name
-        origin = Path(spec.origin)
-        source = origin.parent if origin.name == "__init__.py" else origin
-        (site / source.name).symlink_to(source, target_is_directory=source.is_dir())
-    shutil.copy(TOOL, home / "verify_export.py")
-    yield home
-
-
-def run_tool(home: Path, export: Path, *args: str) -> Run:
-    """python -I -S: no environment variables, no site-packages (where this project is
-    installed in editable mode), no script directory on the path; only ``site``."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            "-S",
-            "-c",
-            BOOTSTRAP,
-            str(home / "site"),
-            str(home / "verify_export.py"),
-            ",".join(PROJECT),
-            str(export),
-            *args,
-        ],
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert "importable in the verifier's environment" not in result.stderr, result.stderr
-    assert result.returncode in (0, 1), result.stderr
-    return Run(result.returncode, result.stdout)
 
 
 @pytest.fixture

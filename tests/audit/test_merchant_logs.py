@@ -22,9 +22,10 @@ from audit.verify import check_checkpoints, check_merchants, check_root, verify_
 from cases.merchants import append_merchant_event
 from cases.service import CaseService
 from store.tables import CHECKPOINT_MERCHANT_HEADS, MERCHANT_EVENTS, MERCHANTS
-from tests.audit.builders import make_fast_service
 from tests.audit.corruptions import MERCHANT_CORRUPTIONS, MerchantTarget
-from tests.cases.helpers import CONSUMER, MEDIATOR, T0, new_case, set_merchant_flag
+from tests.support.actors import CONSUMER, MEDIATOR, T0
+from tests.support.audit_builders import make_fast_service
+from tests.support.builders import new_case, set_merchant_flag
 from workflow.chain import GENESIS_HASH, link
 from workflow.merchant import MERCHANT_FLAGGED
 

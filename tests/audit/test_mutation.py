@@ -27,10 +27,10 @@ from audit.keys import public_key_hex
 from audit.verify import check_cases, check_checkpoints, check_root, verify_database
 from cases.service import CaseService
 from store.tables import EVENTS
-from tests.audit.builders import build_cases, extend_cases, make_fast_service
-from tests.audit.conftest import database_url
 from tests.audit.corruptions import CORRUPTIONS, Target
-from tests.cases.helpers import T0
+from tests.support.actors import T0
+from tests.support.audit_builders import build_cases, extend_cases, make_fast_service
+from tests.support.database import database_url
 
 CASES = 400
 BOUNDED = int(os.environ.get("DISPUTES_AUDIT_CORRUPTIONS", "150"))

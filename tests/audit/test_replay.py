@@ -16,7 +16,8 @@ from policies.base import AllowAllAuthorizer
 from sla.clock import ManualClock
 from sla.config import default_calendars
 from sla.planner import SlaPlanner
-from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0, make_service, new_case
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0
+from tests.support.builders import make_service, new_case
 from workflow.evolve import evolve
 from workflow.model import Actor, CaseSnapshot
 

@@ -20,9 +20,10 @@ from cases.sweep import fire_due_timers
 from sla.clock import ManualClock
 from store.codec import snapshot_to_json
 from store.tables import CASES, CHECKPOINT_HEADS, EVENTS
-from tests.audit.builders import build_cases, extend_cases
 from tests.audit.corruptions import forged_row
-from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0, make_clocked_service, new_case
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0
+from tests.support.audit_builders import build_cases, extend_cases
+from tests.support.builders import make_clocked_service, new_case
 from workflow.chain import GENESIS_HASH, link
 from workflow.errors import NotFoundError
 

@@ -17,16 +17,8 @@ from cases.sweep import fire_due_timers
 from sla.clock import ManualClock
 from store.db import make_engine
 from store.tables import CASES, TIMERS
-from tests.cases.helpers import (
-    AUDITOR,
-    CONSUMER,
-    MEDIATOR,
-    MERCHANT,
-    T0,
-    default_policies,
-    make_clocked_service,
-    new_case,
-)
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0
+from tests.support.builders import default_policies, make_clocked_service, new_case
 
 HOUR = timedelta(hours=1)
 

@@ -22,7 +22,8 @@ from policies.cedar import DEFAULT_POLICY_DIR, load_policy_dir
 from sla.clock import ManualClock
 from store.db import make_engine
 from store.tables import MEDIATORS
-from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, T0, make_clocked_service, new_case
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, T0
+from tests.support.builders import make_clocked_service, new_case
 from workflow.errors import InvalidCommandError, NotFoundError
 from workflow.model import Actor
 

@@ -16,17 +16,8 @@ from cases.service import CaseService
 from cases.sweep import fire_due_timers
 from sla.clock import ManualClock
 from store.tables import EVENTS
-from tests.cases.helpers import (
-    AUDITOR,
-    CONSUMER,
-    MEDIATOR,
-    MERCHANT,
-    SENIOR,
-    T0,
-    make_clocked_service,
-    make_service,
-    new_case,
-)
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0
+from tests.support.builders import make_clocked_service, make_service, new_case
 from workflow.errors import ConflictError, InvalidCommandError, NotFoundError, TransitionNotAllowedError
 from workflow.model import Actor
 

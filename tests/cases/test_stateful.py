@@ -18,8 +18,9 @@ from audit.chains import verify_case
 from audit.replay import replay
 from cases.service import CaseService
 from policies.base import AllowAllAuthorizer
-from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, SENIOR, make_service, new_case
-from tests.workflow.factories import DESIGN_TABLE
+from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT, SENIOR
+from tests.support.builders import make_service, new_case
+from tests.support.workflow_factories import DESIGN_TABLE
 from workflow.errors import DisputeError, InvalidCommandError, TransitionNotAllowedError
 from workflow.text import text_problem
 

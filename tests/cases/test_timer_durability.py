@@ -19,7 +19,8 @@ from cases.sweep import fire_due_timers
 from runtime.ticker import Ticker
 from sla.clock import ManualClock
 from store.tables import CASES, EVENTS
-from tests.cases.helpers import CONSUMER, T0, make_clocked_service, new_case
+from tests.support.actors import CONSUMER, T0
+from tests.support.builders import make_clocked_service, new_case
 
 COUNT = int(os.environ.get("DURABILITY_TIMERS", "1000"))
 

@@ -14,7 +14,8 @@ from cases.sweep import fire_due_timers, reschedule_running
 from policies.base import AllowAllAuthorizer, Decision
 from sla.clock import ManualClock
 from sla.config import load_calendars_text
-from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0, make_clocked_service, new_case
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0
+from tests.support.builders import make_clocked_service, new_case
 from workflow.model import Actor, CaseSnapshot, from_iso
 
 HOUR = timedelta(hours=1)

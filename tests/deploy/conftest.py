@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _postgres_schema_url
+from tests.support.database import postgres_schema_url
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,4 +37,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def pg_empty_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL schema of this test's own (dropped afterwards)."""
-    yield from _postgres_schema_url()
+    yield from postgres_schema_url()

@@ -31,7 +31,7 @@ from store import db as db_module
 from store import schema
 from store.db import make_engine
 from store.tables import CASES, EVENTS
-from tests.cases.helpers import engine_of, make_service
+from tests.support.builders import engine_of, make_service
 
 pytestmark = pytest.mark.postgres
 

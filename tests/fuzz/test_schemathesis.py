@@ -43,7 +43,8 @@ from sla.clock import ManualClock
 from sla.config import default_calendars
 from sla.planner import SlaPlanner
 from store.db import make_engine
-from tests.cases.helpers import T0, engine_of, make_service, new_case
+from tests.support.actors import T0
+from tests.support.builders import engine_of, make_service, new_case
 from workflow.model import Actor
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))

@@ -8,25 +8,19 @@ from typing import Any
 import pytest
 
 from policies.cedar import CedarAuthorizer
-from tests.policies.factories import (
+from tests.support.actors import (
     ADMIN,
     AUDITOR,
     CONSUMER,
     MEDIATOR,
     MERCHANT,
-    NOW,
     OTHER_CONSUMER,
     OTHER_MEDIATOR,
     OTHER_MERCHANT,
     SENIOR,
-    SYSTEM,
-    assigned,
-    case,
-    closed,
-    timer,
-    with_accepted_offer,
 )
-from workflow.model import Actor, CaseSnapshot
+from tests.support.policy_factories import NOW, assigned, case, closed, timer, with_accepted_offer
+from workflow.model import SYSTEM, Actor, CaseSnapshot
 
 
 def no_permit(action: str, actor: Actor, snapshot: CaseSnapshot) -> str:

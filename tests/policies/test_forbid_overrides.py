@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from policies.cedar import load_policy_dir
-from tests.policies.factories import AUDITOR, CONSUMER, MEDIATOR, NOW, assigned, case, copy_policy_dir
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR
+from tests.support.policy_factories import NOW, assigned, case, copy_policy_dir
 
 GENEROUS = """
 @id("mediators-decide-too")

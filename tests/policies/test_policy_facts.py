@@ -12,10 +12,9 @@ import pytest
 from policies import facts
 from policies.cedar import DEFAULT_POLICY_DIR, CedarAuthorizer, load_policy_dir
 from policies.loader import load
-from tests.policies.factories import (
+from tests.support.actors import CONSUMER, MERCHANT
+from tests.support.policy_factories import (
     ALL_ACTORS,
-    CONSUMER,
-    MERCHANT,
     NOW,
     assigned,
     closed,

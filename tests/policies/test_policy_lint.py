@@ -10,7 +10,7 @@ from policies.cedar import DEFAULT_POLICY_DIR
 from policies.lint import check_policies
 from policies.loader import PolicyLoadError
 from policies.store import PolicyStore
-from tests.policies.factories import copy_policy_dir
+from tests.support.policy_factories import copy_policy_dir
 from workflow.definition import WorkflowDefinition, load_definition_file
 
 WORKFLOW_FILE = Path(__file__).resolve().parents[2] / "workflow" / "definitions" / "consumer_dispute.yaml"

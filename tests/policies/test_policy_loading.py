@@ -10,7 +10,8 @@ import pytest
 from policies.cedar import CedarAuthorizer, load_policy_dir
 from policies.loader import PolicyLoadError, directory_version, locate_error, split_statements, try_load
 from policies.store import PolicyStore
-from tests.policies.factories import MEDIATOR, NOW, OTHER_MEDIATOR, assigned, copy_policy_dir, with_accepted_offer
+from tests.support.actors import MEDIATOR, OTHER_MEDIATOR
+from tests.support.policy_factories import NOW, assigned, copy_policy_dir, with_accepted_offer
 from workflow.errors import ConfigError, Problem
 
 HEAD = '// extra rules\n@id("extra-one")\n@reason("an extra rule")\n'

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from policies.cedar import DEFAULT_POLICY_DIR, CedarAuthorizer, load_policy_dir
 from policies.loader import load
-from tests.policies.factories import ALL_ACTORS, NOW, case, offer, timer
+from tests.support.policy_factories import ALL_ACTORS, NOW, case, offer, timer
 from workflow.model import Actor, CaseSnapshot, to_iso
 
 STATES = ("filed", "assigned", "mediating", "settled", "escalated", "closed")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from policies.cedar import CedarAuthorizer, load_policy_dir
 from policies.facts import case_entity
-from tests.policies.factories import ADMIN, AUDITOR, CONSUMER, MEDIATOR, MERCHANT, NOW, assigned
+from tests.support.actors import ADMIN, AUDITOR, CONSUMER, MEDIATOR, MERCHANT
+from tests.support.policy_factories import NOW, assigned
 
 AUTHZ: CedarAuthorizer = load_policy_dir()
 REASON = "a merchant under supervision for repeated complaints may only offer the full claim"

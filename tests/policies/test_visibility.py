@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from policies.cedar import DEFAULT_POLICY_DIR, CedarAuthorizer, load_policy_dir
 from policies.loader import PolicyLoadError
 from policies.visibility import FALSE, TRUE, AllOf, AnyOf, Equals, Not, Present, holds, restrict
-from tests.policies.factories import ALL_ACTORS, NOW, case
+from tests.support.policy_factories import ALL_ACTORS, NOW, case
 from workflow.model import Actor, CaseSnapshot, to_iso
 
 STATES = ("filed", "assigned", "mediating", "settled", "escalated", "closed")

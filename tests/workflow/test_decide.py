@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.workflow.factories import CONSUMER, DESIGN_TABLE, MEDIATOR, MERCHANT, SENIOR, T0, snapshot
+from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0
+from tests.support.workflow_factories import DESIGN_TABLE, snapshot
 from workflow.decide import decide
 from workflow.definition import load_definition_file
 from workflow.errors import InvalidCommandError, TransitionNotAllowedError, UnknownCommandError
@@ -33,7 +34,7 @@ def command(name: str, actor: Actor = MEDIATOR, reason: str = "because", **data:
 @pytest.mark.parametrize("state", [s.name for s in DEFINITION.states])
 @pytest.mark.parametrize("trigger", DEFINITION.trigger_names)
 def test_every_trigger_from_every_state(state: str, trigger: str) -> None:
-    accepted = Offer("off2", 100, "CNY", "", "merchant", "m-user-1", status="accepted")
+    accepted = Offer("off2", 100, "CNY", "", "merchant", "mu-1", status="accepted")
     case = snapshot(state=state, offers=(accepted,), accepted_offer_id="off2")
     if (state, trigger) in EXPECTED:
         events = decide(MACHINE, case, command(trigger))
@@ -87,7 +88,7 @@ def test_offer_rules() -> None:
         decide(MACHINE, case, Command("propose_offer", MERCHANT, T0, {"amount": 10.5}))
     with pytest.raises(InvalidCommandError):
         decide(MACHINE, case, Command("propose_offer", MERCHANT, T0, {"amount": 100, "currency": "USD"}))
-    offered = snapshot(state="mediating", offers=(Offer("off5", 10000, "CNY", "", "merchant", "m-user-1"),))
+    offered = snapshot(state="mediating", offers=(Offer("off5", 10000, "CNY", "", "merchant", "mu-1"),))
     with pytest.raises(InvalidCommandError, match="other party"):
         decide(MACHINE, offered, Command("accept_offer", MERCHANT, T0, {"offer_id": "off5"}))
     accepted = decide(MACHINE, offered, Command("accept_offer", CONSUMER, T0, {"offer_id": "off5"}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,9 @@ from sla.clock import ManualClock
 from sla.config import default_calendars
 from sla.planner import SlaPlanner
 from store.db import Database
+from tests.support.actors import T0
 from workflow.merchant import MERCHANT_FLAGGED, MerchantEvent
-from workflow.model import Actor, NewCase
-
-T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 Asia/Shanghai
-CONSUMER = Actor("c-1", "consumer")
-MERCHANT = Actor("mu-1", "merchant", merchant_id="m-1")
-MEDIATOR = Actor("med-1", "mediator")
-SENIOR = Actor("sen-1", "senior_mediator")
-AUDITOR = Actor("aud-1", "auditor")
+from workflow.model import NewCase
 
 
 def new_case(**overrides: Any) -> NewCase:

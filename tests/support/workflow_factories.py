@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from workflow.model import Actor, CaseSnapshot
-
-T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Asia/Shanghai
-
-CONSUMER = Actor("c-1", "consumer")
-MERCHANT = Actor("m-user-1", "merchant", merchant_id="m-1")
-MEDIATOR = Actor("med-1", "mediator")
-SENIOR = Actor("sen-1", "senior_mediator")
+from workflow.model import CaseSnapshot
 
 
 def snapshot(**overrides: Any) -> CaseSnapshot:

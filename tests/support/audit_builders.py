@@ -23,7 +23,8 @@ from cases.service import CaseService
 from policies.base import AllowAllAuthorizer
 from sla.clock import ManualClock
 from store.db import Database
-from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, TEST_MEDIATORS, new_case, register_mediators
+from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT, T0
+from tests.support.builders import TEST_MEDIATORS, new_case, register_mediators
 from workflow.decide import decide
 from workflow.model import Actor, CaseSnapshot, Command
 

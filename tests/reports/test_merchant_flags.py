@@ -29,11 +29,8 @@ from cases.triage import IntakePaths, Triage
 from reports.supervision import evaluate_merchants
 from sla.clock import ManualClock
 from store.tables import CASES
-from tests.cases.helpers import (
-    CONSUMER,
-    MEDIATOR,
-    MERCHANT,
-    T0,
+from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT, T0
+from tests.support.builders import (
     default_policies,
     make_clocked_service,
     make_service,

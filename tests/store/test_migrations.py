@@ -24,8 +24,9 @@ from store import schema
 from store.db import make_engine
 from store.errors import SchemaBehindError
 from store.tables import CASES, EVENTS, MERCHANT_EVENTS, MERCHANT_FLAGS, MERCHANTS, TIMERS
-from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0, make_clocked_service, make_service, new_case
-from tests.conftest import _postgres_schema_url
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0
+from tests.support.builders import make_clocked_service, make_service, new_case
+from tests.support.database import postgres_schema_url
 from workflow.chain import GENESIS_HASH, canonical_bytes, link
 from workflow.errors import PolicyDeniedError
 from workflow.events import Event
@@ -37,7 +38,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
     else:
-        yield from _postgres_schema_url()
+        yield from postgres_schema_url()
 
 
 def test_upgrade_to_head_equals_the_models(empty_url: str) -> None:

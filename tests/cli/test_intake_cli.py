@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from cli import app
 from runtime.bootstrap import build_engine
 from runtime.settings import get_settings
-from tests.cases.helpers import CONSUMER, new_case
+from tests.support.actors import CONSUMER
+from tests.support.builders import new_case
 
 runner = CliRunner()
 

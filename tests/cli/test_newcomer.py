@@ -21,8 +21,8 @@ from typer.testing import CliRunner, Result
 
 from cli import app
 from runtime.settings import get_settings
-from tests.api.live import free_port
-from tests.conftest import _postgres_schema_url
+from tests.support.database import postgres_schema_url
+from tests.support.live import free_port
 
 runner = CliRunner()
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "verify_export.py"
@@ -99,7 +99,7 @@ def test_a_sqlite_file_holding_other_tables_is_left_alone(tmp_path: Path) -> Non
 
 @pytest.fixture
 def empty_postgres() -> Iterator[str]:
-    yield from _postgres_schema_url()
+    yield from postgres_schema_url()
 
 
 @pytest.mark.postgres

@@ -15,7 +15,8 @@ from runtime.engine import Engine
 from runtime.settings import Settings
 from sla.config import default_calendars
 from sla.planner import SlaPlanner
-from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, engine_of, make_service, new_case
+from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT, T0
+from tests.support.builders import engine_of, make_service, new_case
 from workflow.model import Actor, from_iso
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies" / "default"

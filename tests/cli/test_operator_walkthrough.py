@@ -30,7 +30,8 @@ from cli import common as cli_common
 from runtime.bootstrap import build_engine
 from runtime.settings import Settings, get_settings
 from sla.clock import ManualClock, SystemClock
-from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, new_case
+from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT, T0
+from tests.support.builders import new_case
 from workflow.model import from_iso
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,8 @@ from runtime.bootstrap import build_engine, reload_configuration
 from runtime.engine import Engine
 from runtime.settings import Settings
 from sla.clock import ManualClock
-from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, T0, new_case, register_mediators
+from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT, T0
+from tests.support.builders import new_case, register_mediators
 from workflow.model import Actor, CaseSnapshot, from_iso
 
 AUDITOR = Actor("aud-1", "auditor")

@@ -18,11 +18,8 @@ from sla.clock import ManualClock
 from sla.config import default_calendars
 from sla.planner import SlaPlanner
 from store.tables import EVENTS
-from tests.cases.helpers import (
-    AUDITOR,
-    CONSUMER,
-    MEDIATOR,
-    MERCHANT,
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, MERCHANT
+from tests.support.builders import (
     default_policies,
     default_policies_and,
     make_clocked_service,

@@ -32,7 +32,7 @@ from runtime.bootstrap import build_engine
 from runtime.settings import Settings, get_settings
 from sla.clock import ManualClock
 from store.tables import CASES, MEDIATORS
-from tests.cases.helpers import T0
+from tests.support.actors import T0
 from workflow.events import Event
 from workflow.model import Actor
 

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from cli import app
 from runtime.settings import get_settings
-from tests.api.test_cli import demo_db, demo_template  # noqa: F401  (fixtures)
 
 runner = CliRunner()
 
@@ -25,7 +24,7 @@ def fresh_settings() -> Iterator[None]:
     get_settings.cache_clear()
 
 
-def test_what_if_under_the_same_desk_changes_no_case(demo_db: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_what_if_under_the_same_desk_changes_no_case(demo_db: Path, tmp_path: Path) -> None:
     desk = tmp_path / "desk"
     assert runner.invoke(app, ["config", "init", str(desk)]).exit_code == 0
     result = runner.invoke(app, ["audit", "what-if", "--desk", str(desk)], env={"COLUMNS": "250"})
@@ -33,7 +32,7 @@ def test_what_if_under_the_same_desk_changes_no_case(demo_db: Path, tmp_path: Pa
     assert re.search(r"\b0 of (\d+) cases would go differently", result.output)
 
 
-def test_what_if_refuses_an_unsound_desk(demo_db: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_what_if_refuses_an_unsound_desk(demo_db: Path, tmp_path: Path) -> None:
     desk = tmp_path / "desk"
     assert runner.invoke(app, ["config", "init", str(desk)]).exit_code == 0
     (desk / "calendars.yaml").write_text("calendars: {default: {timezone: Mars/Olympus}}\n", encoding="utf-8")

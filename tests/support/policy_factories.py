@@ -8,22 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from policies.cedar import DEFAULT_POLICY_DIR
-from tests.workflow.factories import snapshot
-from workflow.model import Actor, CaseSnapshot, Offer, TimerState, to_iso
+from tests.support.actors import (
+    ADMIN,
+    AUDITOR,
+    CONSUMER,
+    MEDIATOR,
+    MERCHANT,
+    OTHER_CONSUMER,
+    OTHER_MEDIATOR,
+    OTHER_MERCHANT,
+    SENIOR,
+)
+from tests.support.workflow_factories import snapshot
+from workflow.model import SYSTEM, Actor, CaseSnapshot, Offer, TimerState, to_iso
 
 NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
 FILED_AT = "2026-03-02T02:00:00.000000Z"
-
-CONSUMER = Actor("c-1", "consumer")
-OTHER_CONSUMER = Actor("c-2", "consumer")
-MERCHANT = Actor("mu-1", "merchant", merchant_id="m-1")
-OTHER_MERCHANT = Actor("mu-2", "merchant", merchant_id="m-2")
-MEDIATOR = Actor("med-1", "mediator")
-OTHER_MEDIATOR = Actor("med-2", "mediator")
-SENIOR = Actor("sen-1", "senior_mediator")
-AUDITOR = Actor("aud-1", "auditor")
-ADMIN = Actor("adm-1", "admin")
-SYSTEM = Actor("system", "system")
 
 
 def case(**overrides: Any) -> CaseSnapshot:

@@ -34,7 +34,8 @@ from reports.satisfaction import satisfaction_report
 from reports.sla import percentile, sla_report
 from reports.supervision import evaluate_merchants
 from sla.clock import ManualClock
-from tests.cases.helpers import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0, make_clocked_service, new_case
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0
+from tests.support.builders import make_clocked_service, new_case
 from workflow.errors import PolicyDeniedError
 from workflow.model import Actor
 

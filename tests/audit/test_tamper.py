@@ -9,7 +9,8 @@ from sqlalchemy import text
 
 from audit.chains import verify_case
 from cases.service import CaseService
-from tests.cases.helpers import CONSUMER, MEDIATOR, MERCHANT, make_service, new_case
+from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT
+from tests.support.builders import make_service, new_case
 
 # A change per column of the events table, as a tamperer with SQL access would make it.
 CHANGES = {

@@ -4,44 +4,17 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from audit.replay import replay
 from cli import app
 from runtime.bootstrap import build_engine
-from runtime.settings import Settings, get_settings
+from runtime.settings import Settings
 from workflow.model import Actor
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One demo database per module (filing 60 cases takes seconds); tests get copies."""
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DISPUTES_DATABASE_URL", f"sqlite:///{path}")
-        get_settings.cache_clear()
-        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-        result = runner.invoke(app, ["demo"])
-        assert result.exit_code == 0, result.output
-    get_settings.cache_clear()
-    yield path
-
-
-@pytest.fixture
-def demo_db(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "demo.db"
-    with sqlite3.connect(demo_template) as source, sqlite3.connect(path) as target:
-        source.backup(target)
-    monkeypatch.setenv("DISPUTES_DATABASE_URL", f"sqlite:///{path}")
-    get_settings.cache_clear()
-    yield path
-    get_settings.cache_clear()
 
 
 def test_demo_data_spans_every_state_and_verifies(demo_db: Path) -> None:
