@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -114,6 +114,72 @@ def verify_case(session: Session, registry: WorkflowRegistry, case_id: str) -> l
     return [damage] if damage is not None else []
 
 
+Finding = tuple[int, str, str]
+"""A damage found in one log: the first bad seq, the kind, an explanation."""
+# One step of a log's fold, given an event's parsed body and its stored hashes: the damage that
+# step shows (kind, detail), or None.
+ReplayStep = Callable[[dict[str, Any], str, str], tuple[str, str] | None]
+
+
+def walk_log(
+    owner: str,
+    rows: Sequence[EventTuple],
+    version: int,
+    head_hash: str,
+    *,
+    key: str,
+    noun: str,
+    step: ReplayStep | None = None,
+) -> Finding | None:
+    """The first damage in one log's stored events (sorted by seq), a case's or a merchant's:
+    the chain walked from genesis, each body naming its log (``key``: ``case_id`` or
+    ``merchant_id``, the owner a ``noun``) and its seq, its indexed columns, and, with ``step``,
+    each event folded as it is reached; then the log's length and last hash against its
+    projection's ``version`` and ``head_hash``.
+
+    At the first event that does not link, the surrounding rows decide what happened to it
+    (see :func:`_classify`). Rows past the projection's version are insertions; a log ending
+    before it is truncated."""
+    docs = [_parse(row[2]) for row in rows]
+    prev_hash = GENESIS_HASH
+    for position, (_id, seq, body, stored_prev, stored_hash, type_, actor_id, actor_role, at) in enumerate(rows):
+        expected = position + 1
+        if seq != expected:
+            if seq < expected or expected > version:
+                return seq, "inserted", f"seq {seq} is not part of a log of {version} events"
+            return expected, "deleted", f"expected seq {expected}, found {seq}"
+        doc = docs[position]
+        if not (
+            doc is not None
+            and stored_prev == prev_hash
+            and _digest(stored_prev, body) == stored_hash
+            and doc.get("seq") == seq
+            and doc.get(key) == owner
+        ):
+            at_seq, kind, detail = _classify(owner, rows, docs, position, prev_hash, key=key)
+            if kind == "changed" and expected > version:
+                # A row the log's owner never reached cannot have been changed: it was added.
+                kind, detail = "inserted", f"seq {seq} is past seq {version}, where the {noun} stands; {detail}"
+            return at_seq, kind, detail
+        if expected > version:
+            return seq, "inserted", f"the log runs past seq {version}, where the {noun} stands"
+        assert doc is not None
+        if (type_, actor_id, actor_role) != (doc.get("type"), _actor(doc, "id"), _actor(doc, "role")) or (
+            at != _instant(doc.get("at"))
+        ):
+            return seq, "changed", "indexed columns differ from the hashed body"
+        found = step(doc, stored_prev, stored_hash) if step is not None else None
+        if found is not None:
+            return seq, *found
+        prev_hash = stored_hash
+    last_seq = len(rows)
+    if last_seq < version:
+        return last_seq + 1, "truncated", f"log ends at seq {last_seq}, the {noun} is at {version}"
+    if head_hash != prev_hash:
+        return last_seq, "changed", f"the {noun}'s head hash differs from the log's last hash"
+    return None
+
+
 def check_case_rows(
     session: Session,
     registry: WorkflowRegistry,
@@ -126,62 +192,33 @@ def check_case_rows(
 ) -> Damage | None:
     """The first damage in one case's stored events (sorted by seq) and projection, or None.
 
-    The chain is walked from genesis; at the first event that does not link, the
-    surrounding rows decide what happened to it (see :func:`_classify`). Rows past
-    the projection's version are insertions; a log ending before it is truncated.
-    ``replay=False`` checks the chain only: no fold, no comparison with the projection.
-    With ``merchant_logs`` (merchant -> whether flagged after each seq of its log; None for
-    a log found damaged), each decision's recorded standing must be what that log says.
+    The chain is walked as :func:`walk_log` says. ``replay=False`` checks the chain only: no
+    fold, no comparison with the projection. With ``merchant_logs`` (merchant -> whether flagged
+    after each seq of its log; None for a log found damaged), each decision's recorded standing
+    must be what that log says.
     """
     if case_row is None:
         return Damage(case_id, 0, "deleted", "the case row is missing")
     version, head_hash, stored_snapshot = case_row[:3]
-    docs = [_parse(row[2]) for row in rows]
-    prev_hash = GENESIS_HASH
-    snapshot: CaseSnapshot | None = None
-    for position, (_id, seq, body, stored_prev, stored_hash, type_, actor_id, actor_role, at) in enumerate(rows):
-        expected = position + 1
-        if seq != expected:
-            if seq < expected or expected > version:
-                return Damage(case_id, seq, "inserted", f"seq {seq} is not part of a log of {version} events")
-            return Damage(case_id, expected, "deleted", f"expected seq {expected}, found {seq}")
-        doc = docs[position]
-        if not (
-            doc is not None
-            and stored_prev == prev_hash
-            and _digest(stored_prev, body) == stored_hash
-            and doc.get("seq") == seq
-            and doc.get("case_id") == case_id
-        ):
-            at_seq, kind, detail = _classify(case_id, rows, docs, position, prev_hash)
-            if kind == "changed" and expected > version:
-                # A row the case never reached cannot have been changed: it was added.
-                kind, detail = "inserted", f"seq {seq} is past seq {version}, where the case stands; {detail}"
-            return Damage(case_id, at_seq, kind, detail)
-        if expected > version:
-            return Damage(case_id, seq, "inserted", f"the log runs past seq {version}, where the case stands")
-        assert doc is not None
-        if (type_, actor_id, actor_role) != (doc.get("type"), _actor(doc, "id"), _actor(doc, "role")) or (
-            at != _instant(doc.get("at"))
-        ):
-            return Damage(case_id, seq, "changed", "indexed columns differ from the hashed body")
-        if replay:
-            try:
-                event = event_from_doc(doc, prev_hash=stored_prev, hash_=stored_hash)
-                snapshot = evolve(registry.pinned(event.workflow_version, session), snapshot, event)
-            except (ReplayError, KeyError, TypeError, ValueError, NotFoundError) as exc:
-                return Damage(case_id, seq, "changed", f"does not replay: {exc}")
-            wrong = standing_problem(snapshot.merchant_id, event.data, merchant_logs)
-            if wrong is not None:
-                return Damage(case_id, seq, "standing", wrong)
-        prev_hash = stored_hash
-    last_seq = len(rows)
-    if last_seq < version:
-        return Damage(case_id, last_seq + 1, "truncated", f"log ends at seq {last_seq}, the case is at {version}")
-    if head_hash != prev_hash:
-        return Damage(case_id, last_seq, "changed", "the case's head hash differs from the log's last hash")
+    folded: list[CaseSnapshot] = []
+
+    def fold(doc: dict[str, Any], stored_prev: str, stored_hash: str) -> tuple[str, str] | None:
+        try:
+            event = event_from_doc(doc, prev_hash=stored_prev, hash_=stored_hash)
+            snapshot = evolve(registry.pinned(event.workflow_version, session), folded[-1] if folded else None, event)
+        except (ReplayError, KeyError, TypeError, ValueError, NotFoundError) as exc:
+            return "changed", f"does not replay: {exc}"
+        folded[:] = [snapshot]
+        wrong = standing_problem(snapshot.merchant_id, event.data, merchant_logs)
+        return ("standing", wrong) if wrong is not None else None
+
+    found = walk_log(case_id, rows, version, head_hash, key="case_id", noun="case", step=fold if replay else None)
+    if found is not None:
+        return Damage(case_id, *found)
     if not replay:
         return None
+    last_seq = len(rows)
+    snapshot = folded[-1] if folded else None
     if snapshot is None or not _same_snapshot(snapshot, snapshot_from_json(stored_snapshot)):
         return Damage(case_id, last_seq, "projection", "replaying the log does not give the stored case")
     replayed = case_columns(snapshot)
@@ -197,8 +234,6 @@ def check_case_rows(
 
 
 MerchantRowTuple = tuple[int, str, bool]
-
-
 """The merchant projection as verification reads it: seq, head_hash, flagged."""
 
 
@@ -207,65 +242,33 @@ def check_merchant_rows(
 ) -> MerchantDamage | None:
     """The first damage in one merchant's stored events (sorted by seq) and row, or None.
 
-    The same walk as :func:`check_case_rows`: genesis, seqs, links, hashes, the body
-    naming this merchant and seq, its indexed columns; then (``replay``) the fold, which
-    must give the row's head and flag. A row without events, or events without a row,
-    is damage too: supervision writes both in one transaction.
+    The same walk as a case's (:func:`walk_log`, the body naming this merchant); then
+    (``replay``) the fold, which must give the row's flag. A row without events, or events
+    without a row, is damage too: supervision writes both in one transaction.
     """
     if merchant_row is None:
         return MerchantDamage(merchant_id, 0, "deleted", "the merchant row is missing; its log remains")
     version, head_hash, flagged = merchant_row
-    state = MerchantState(merchant_id)
-    prev_hash = GENESIS_HASH
-    docs = [_parse(row[2]) for row in rows]
-    for position, (_id, seq, body, stored_prev, stored_hash, type_, actor_id, actor_role, at) in enumerate(rows):
-        expected = position + 1
-        if seq != expected:
-            if seq < expected or expected > version:
-                return MerchantDamage(
-                    merchant_id, seq, "inserted", f"seq {seq} is not part of a log of {version} events"
-                )
-            return MerchantDamage(merchant_id, expected, "deleted", f"expected seq {expected}, found {seq}")
-        doc = docs[position]
-        if not (
-            doc is not None
-            and stored_prev == prev_hash
-            and _digest(stored_prev, body) == stored_hash
-            and doc.get("seq") == seq
-            and doc.get("merchant_id") == merchant_id
-        ):
-            at_seq, kind, detail = _classify(merchant_id, rows, docs, position, prev_hash, key="merchant_id")
-            if kind == "changed" and expected > version:
-                kind, detail = "inserted", f"seq {seq} is past seq {version}, where the merchant stands; {detail}"
-            return MerchantDamage(merchant_id, at_seq, kind, detail)
-        if expected > version:
-            return MerchantDamage(
-                merchant_id, seq, "inserted", f"the log runs past seq {version}, where the merchant stands"
-            )
-        assert doc is not None
-        if (type_, actor_id, actor_role) != (doc.get("type"), _actor(doc, "id"), _actor(doc, "role")) or (
-            at != _instant(doc.get("at"))
-        ):
-            return MerchantDamage(merchant_id, seq, "changed", "indexed columns differ from the hashed body")
-        if replay:
-            try:
-                state = evolve_merchant(state, merchant_event_from_doc(doc, prev_hash=stored_prev, hash_=stored_hash))
-            except (MerchantReplayError, KeyError, TypeError, ValueError) as exc:
-                return MerchantDamage(merchant_id, seq, "changed", f"does not replay: {exc}")
-        prev_hash = stored_hash
-    last_seq = len(rows)
-    if last_seq < version:
-        return MerchantDamage(
-            merchant_id, last_seq + 1, "truncated", f"log ends at seq {last_seq}, the merchant is at {version}"
-        )
-    if head_hash != prev_hash:
-        return MerchantDamage(
-            merchant_id, last_seq, "changed", "the merchant's head hash differs from the log's last hash"
-        )
+    states = [MerchantState(merchant_id)]
+
+    def fold(doc: dict[str, Any], stored_prev: str, stored_hash: str) -> tuple[str, str] | None:
+        try:
+            event = merchant_event_from_doc(doc, prev_hash=stored_prev, hash_=stored_hash)
+            states[:] = [evolve_merchant(states[-1], event)]
+        except (MerchantReplayError, KeyError, TypeError, ValueError) as exc:
+            return "changed", f"does not replay: {exc}"
+        return None
+
+    found = walk_log(
+        merchant_id, rows, version, head_hash, key="merchant_id", noun="merchant", step=fold if replay else None
+    )
+    if found is not None:
+        return MerchantDamage(merchant_id, *found)
+    state = states[-1]
     if replay and state.flagged != bool(flagged):
         return MerchantDamage(
             merchant_id,
-            last_seq,
+            len(rows),
             "projection",
             f"the merchant row says flagged={bool(flagged)}, replaying the log gives flagged={state.flagged}",
         )

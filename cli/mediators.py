@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -52,6 +53,20 @@ def _print(changed: Mediator) -> None:
     )
 
 
+def _change(ctx: typer.Context, how: Callable[..., Mediator], mediator_id: str, fields: dict[str, object]) -> None:
+    """Register or change a mediator (``how``) in a transaction of its own, and print the result."""
+    with open_engine(ctx) as engine:
+        changed = how(
+            engine.db,
+            mediator_id=mediator_id,
+            fields=fields,
+            calendars=engine.cases.calendars(),
+            now=engine.clock.now(),
+            weight=engine.cases.weight,
+        )
+    _print(changed)
+
+
 @mediators_app.command("list")
 def mediators_list(ctx: typer.Context) -> None:
     """Every mediator with skills, capacity, duty calendar and open weighted load."""
@@ -87,16 +102,7 @@ def mediators_add(
 ) -> None:
     """Register a mediator for routing."""
     fields = _fields(name or mediator_id, categories, languages, capacity, calendar, None)
-    with open_engine(ctx) as engine:
-        changed = register_mediator(
-            engine.db,
-            mediator_id=mediator_id,
-            fields=fields,
-            calendars=engine.cases.calendars(),
-            now=engine.clock.now(),
-            weight=engine.cases.weight,
-        )
-    _print(changed)
+    _change(ctx, register_mediator, mediator_id, fields)
 
 
 @mediators_app.command("update")
@@ -115,16 +121,7 @@ def mediators_update(
     if not fields:
         err.print("nothing to change: give at least one option")
         raise typer.Exit(2)
-    with open_engine(ctx) as engine:
-        changed = change_mediator(
-            engine.db,
-            mediator_id=mediator_id,
-            fields=fields,
-            calendars=engine.cases.calendars(),
-            now=engine.clock.now(),
-            weight=engine.cases.weight,
-        )
-    _print(changed)
+    _change(ctx, change_mediator, mediator_id, fields)
 
 
 @mediators_app.command("route")
