@@ -66,10 +66,10 @@ def _freeze_startup_heap() -> None:
     """Take everything built at start-up out of the cyclic garbage collector's sight.
 
     The app, the parsed policies, the desk, SQLAlchemy's metadata and the imported modules
-    are ~120,000 tracked objects that live as long as the process. Every full (generation 2)
-    collection walked them all: 60 ms on this project's 2-core machine, every request in
-    flight stalled meanwhile. Frozen, a full collection walks only what requests left
-    behind (under a millisecond). Objects still reach zero references and are freed as
+    are over a hundred thousand tracked objects that live as long as the process. Every full
+    (generation 2) collection walked them all, every request in flight stalled meanwhile
+    (bench/results.md has the figures). Frozen, a full collection walks only what requests
+    left behind. Objects still reach zero references and are freed as
     usual; only cycles among frozen objects are never collected, and start-up leaves no
     garbage worth that walk.
     """

@@ -54,7 +54,7 @@ def actor_from_token(token: str, settings: Settings) -> Actor:
 
 # Tokens verified, by their exact text and the key and rules they were checked with. A
 # client sends the same token with every request for hours, and checking its signature
-# and claims again cost ~0.1 ms per request (bench B2). The signature depends only on the
+# and claims again cost a measurable share of a request (bench B2; bench/results.md). The signature depends only on the
 # text and the key; "not before" and "issued at" only become truer with time; expiry is
 # checked on each use above. Refusals are not cached (lru_cache keeps no exceptions).
 @functools.lru_cache(maxsize=4096)

@@ -1,7 +1,7 @@
 """B4: replay of one ~10,000-event case versus 100 replays of ~100-event cases.
 
 Both are made by the engine with the same command mix (bench/history.py) and replayed
-with ``audit.chains.replay`` (read the events, rebuild them, fold them through the
+with ``audit.replay.replay`` (read the events, rebuild them, fold them through the
 pinned workflow), each replay in its own read transaction. The ratio compares the time
 per event of the long case with that of the short ones, run by run, and takes the
 median of those; flat (<= 1.15) is the target.

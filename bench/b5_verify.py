@@ -5,8 +5,8 @@ Over the B4 histories (one long case, many short ones). Three figures:
 - the chain check itself (:func:`audit.chains.first_chain_break`: every seq, link, hash
   and the case id and seq inside each body) over the rows as the database returned
   them, versus sha256 over exactly the bytes the chain covers (previous digest ||
-  canonical body, per event), prepared in memory beforehand. This is DESIGN.md's
-  "chain verification >= 0.4 x hashlib" and carries the target.
+  canonical body, per event), prepared in memory beforehand. This is the project's
+  "chain verification >= 0.4 x hashlib" (docs/architecture.md, Performance targets) and carries the target.
 - chain-only verification from the database (``verify_database(replay=False)``: paged
   reads, checkpointed heads, the chain check) versus reading the same two columns with
   the same driver and hashing them: both pay the read.

@@ -7,7 +7,8 @@ each query returns the same number of rows at both sizes). Filing goes through
 (uvicorn subprocess, one per database) on one keep-alive connection each, sequentially.
 Both sizes are measured in turn, round by round and request by request, so that a
 change of the machine's load falls on both alike. Flat is the goal:
-the harness reads it as a ratio <= 1.3 (the B3 threshold); DESIGN.md sets no number.
+the harness reads it as a ratio <= 1.3 (the B3 threshold); the project's targets
+(docs/architecture.md) set no number.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def _message(role: str, text: str) -> Step:
     return Step(f"message:{role}", role, "/messages", {"body": text}, "message")
 
 
-# The ways a dispute goes (DESIGN.md section 2), as command sequences after filing.
+# The ways a dispute goes (the default workflow, docs/operators.md), as command sequences after filing.
 PLANS: dict[str, tuple[Step, ...]] = {
     "mediated": (
         _move("mediator", "assign"),

@@ -1,4 +1,5 @@
-"""Run the benchmarks of DESIGN.md section 9 and write ``bench/results.md``.
+"""Run the benchmarks of the project's performance targets (docs/architecture.md) and write
+``bench/results.md``.
 
     python -m bench.run [--quick] [--only B1,B3] [--postgres URL] [--output FILE]
 
@@ -143,7 +144,7 @@ def render(sections: list[Section], argv: Sequence[str], quick: bool) -> str:
     info = machine_info()
     command = " ".join(["python -m bench.run", *shown_args(argv)])
     lines = [
-        "# Benchmark results (issue #8, DESIGN.md section 9)",
+        "# Benchmark results (issue #8; the targets: docs/architecture.md, Performance targets)",
         "",
         "Written by `python -m bench.run`; every ratio is against a raw baseline measured in the same run,",
         "each figure the median of several runs after a warm-up.",

@@ -96,7 +96,7 @@ class CedarAuthorizer:
         # Per action (or set of actions asked together): pure functions of the loaded set.
         self._groups_of = functools.lru_cache(maxsize=64)(self._groups_of)  # type: ignore[method-assign]
         self._attributes_for = functools.lru_cache(maxsize=64)(self._attributes_for)  # type: ignore[method-assign]
-        # Per caller: deriving a list's condition walks the view permits (~0.2 ms); a caller
+        # Per caller: deriving a list's condition walks the view permits (bench/results.md); a caller
         # lists again and again, and the answer is a pure function of the caller and the set.
         self.visibility = functools.lru_cache(maxsize=1024)(self.visibility)  # type: ignore[method-assign]
         self._subset: Callable[[frozenset[str]], cedarpy.PolicySet] = (
@@ -286,7 +286,8 @@ class CedarAuthorizer:
         A policy whose scope misses the request's action can neither decide it nor fail
         on it (Cedar checks the scope before the conditions), so leaving it out changes
         no answer, reason or error; it saves Cedar walking the ~40 policies of a desk
-        for the handful that concern one command (bench B1: ~55 µs of ~150 per batch).
+        for the handful that concern one command (a third of a batch's time in bench B1;
+        bench/results.md).
         Built once per set of actions asked together (a command's view + action, an
         actions list), from the pre-parsed set's syntax tree."""
         keep = {cedar_id: tree for cedar_id, tree in self._static.items() if self._reach[cedar_id] & actions}

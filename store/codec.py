@@ -3,9 +3,8 @@
 Both directions sit on every command's path (load the case, write it back) and on
 every list page (one snapshot per row), so they go through ``msgspec``, which
 encodes the dataclasses and decodes straight into them without building
-intermediate dicts: about 7x faster than ``json`` plus field-by-field copying
-(54 -> 7 µs to encode a new case's snapshot, 76 -> 11 µs to decode it; a
-10,000-event case's 565 KB snapshot 16 -> 1.5 ms and 17 -> 3.3 ms). Its output is
+intermediate dicts: several times faster than ``json`` plus field-by-field copying
+(the figures: bench/results.md, "Figures behind the code's comments"). Its output is
 the same bytes ``json`` wrote (compact, non-ASCII kept, fields in declaration
 order), so stored snapshots read alike whichever wrote them; a stored snapshot
 whose types the strict decoder refuses (hand-edited, or from an older shape) is

@@ -87,8 +87,8 @@ IDLE_PING_SECONDS = 5.0
 def _ping_after_idle(engine: Engine) -> None:
     """``pool_pre_ping``, but only for connections that sat idle.
 
-    Pinging at every checkout cost a round trip per transaction, about 0.1 ms on
-    loopback and a few percent of a command (bench B1). A connection that served a
+    Pinging at every checkout cost a round trip per transaction, a few percent of a
+    command (bench B1; bench/results.md). A connection that served a
     request seconds ago is as alive as a ping would show, and if the server died since,
     the statement fails with the connection invalidated: SQLAlchemy then recycles every
     connection of the pool older than the failure, ``Database.run_write`` retries the

@@ -30,8 +30,9 @@ def snapshot(**overrides: Any) -> CaseSnapshot:
     return CaseSnapshot(**values)
 
 
-# The default workflow's transition table exactly as DESIGN.md states it, written out by hand
-# so that tests compare the engine against the design, not against itself.
+# The default workflow's transition table exactly as the product states it (docs/operators.md,
+# "The default workflow"), written out by hand so that tests compare the engine against the
+# product's rules, not against itself.
 DESIGN_TABLE: dict[tuple[str, str], str] = {
     ("filed", "assign"): "assigned",
     ("filed", "escalate"): "escalated",
