@@ -1,1 +1,1 @@
-"""The ways in and the composition root: FastAPI app, auth, problem+json, settings, CLI."""
+"""HTTP only: the FastAPI app over the engine runtime/ builds, routes, auth, problem+json, schemas."""

@@ -21,7 +21,6 @@ from api.metrics import Metrics, MetricsMiddleware, TickerCollector
 from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
 from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports
-from policies.base import AllowAllAuthorizer
 from runtime.bootstrap import build_engine, reload_configuration
 from runtime.engine import Engine
 from runtime.settings import Settings, get_settings
@@ -102,8 +101,6 @@ def create_app(
         if getattr(app.state, "engine", None) is None:
             app.state.engine = build_engine(settings)
         running: Engine = app.state.engine
-        if isinstance(running.cases.authorizer, AllowAllAuthorizer):
-            log.warning("authorization: allow-all (policy version %r)", running.cases.authorizer.version)
         running.signing_key  # noqa: B018 - loaded (or generated) at start-up, not on the first audit request
         ticker = build_ticker(running) if settings.run_ticker else None
         if ticker is not None:

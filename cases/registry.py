@@ -15,12 +15,15 @@ from policies.base import Authorizer
 from policies.loader import version_documents
 from store.db import Database
 from store.tables import POLICY_VERSIONS, WORKFLOW_VERSIONS
-from workflow.definition import WorkflowDefinition, load_definition_document, load_definition_file
+from workflow.definition import (
+    DEFAULT_WORKFLOW,
+    PACKAGED_DEFINITIONS,
+    WorkflowDefinition,
+    load_definition_document,
+    load_definition_file,
+)
 from workflow.errors import NotFoundError
 from workflow.machine import WorkflowMachine, machine_for
-
-PACKAGED_DEFINITIONS = Path(__file__).resolve().parent.parent / "workflow" / "definitions"
-DEFAULT_WORKFLOW = "consumer_dispute"
 
 
 class WorkflowRegistry:

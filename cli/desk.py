@@ -15,7 +15,7 @@ from cases.triage import IntakePaths
 from cli.common import desk_or_exit, err, out, print_problems, settings
 from cli.plural import quantity
 from cli.terminal import plain, shown
-from desk.loader import PACKAGED_WORKFLOWS, Desk, load_workflows, part_path, try_load_desk, write_packaged_desk
+from desk.loader import Desk, load_workflows, part_path, try_load_desk, write_packaged_desk
 from intake.classify import ClassificationRules, Classifier, load_classification
 from intake.classify import summary as classification_summary
 from intake.priority import PriorityRules, load_priority
@@ -24,7 +24,7 @@ from policies.cedar import DEFAULT_POLICY_DIR, load_policy_dir
 from policies.lint import check_policies
 from runtime.settings import Settings
 from scenarios.files import ScenarioFileError, check_scenarios, load_scenarios
-from workflow.definition import WorkflowDefinition, load_definition_file
+from workflow.definition import PACKAGED_DEFINITIONS, WorkflowDefinition, load_definition_file
 from workflow.errors import ConfigError, Problem
 
 config_app = typer.Typer(help="Desk configuration directories: check, reload, start one.", no_args_is_help=True)
@@ -179,7 +179,7 @@ def policy_dir(found: Settings) -> Path:
 
 def _desk_workflows(found: Settings) -> tuple[WorkflowDefinition, ...]:
     """The workflows of the configured desk (its workflows/, or the packaged ones)."""
-    return load_workflows(part_path(found.config_dir, "workflows") or PACKAGED_WORKFLOWS)
+    return load_workflows(part_path(found.config_dir, "workflows") or PACKAGED_DEFINITIONS)
 
 
 @policies_app.command("check")

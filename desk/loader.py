@@ -44,17 +44,20 @@ from policies.lint import lint
 from policies.loader import LoadedPolicies, try_load
 from sla.calendar import Calendar
 from sla.config import load_calendars
-from workflow.definition import InvalidDefinitionError, WorkflowDefinition, load_definition_file
+from workflow.definition import (
+    DEFAULT_WORKFLOW,
+    PACKAGED_DEFINITIONS,
+    InvalidDefinitionError,
+    WorkflowDefinition,
+    load_definition_file,
+)
 from workflow.errors import ConfigError, Problem
 from workflow.model import Actor, CaseSnapshot, Offer
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGED_WORKFLOWS = ROOT / "workflow" / "definitions"
 PACKAGED_CALENDARS = ROOT / "sla" / "calendars.yaml"
 PACKAGED_DESK_FILES = Path(__file__).resolve().parent / "default"
-# The workflow new cases use when a desk names none and has it (the registry's rule too).
-FALLBACK_WORKFLOW = "consumer_dispute"
 SCENARIOS = "scenarios"
 SETTINGS_FILE = "desk.yaml"
 SETTINGS_KEYS = frozenset({"name", "title", "description", "default_workflow"})
@@ -170,7 +173,7 @@ def default_workflow_name(manifest: DeskManifest, workflows: Sequence[WorkflowDe
         return names[0]
     # Several workflows and none named: consumer_dispute if there is one (check_settings
     # reports a desk that has several, none named and no consumer_dispute).
-    return FALLBACK_WORKFLOW
+    return DEFAULT_WORKFLOW
 
 
 # --- the parts' loaders -------------------------------------------------------------
@@ -347,7 +350,7 @@ PARTS: tuple[DeskPart, ...] = (
     DeskPart(
         "settings", SETTINGS_FILE, load_manifest, packaged=PACKAGED_DESK_FILES / SETTINGS_FILE, check=check_settings
     ),
-    DeskPart("workflows", "workflows", load_workflows, packaged=PACKAGED_WORKFLOWS, inherit=True),
+    DeskPart("workflows", "workflows", load_workflows, packaged=PACKAGED_DEFINITIONS, inherit=True),
     DeskPart("policies", "policies", load_policies, packaged=DEFAULT_POLICY_DIR, inherit=True, check=check_policies),
     DeskPart(
         "calendars", "calendars.yaml", load_calendars, packaged=PACKAGED_CALENDARS, inherit=True, check=check_calendars

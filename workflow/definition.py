@@ -19,6 +19,11 @@ from workflow.durations import Duration, DurationError, parse_duration
 from workflow.errors import ConfigError, Problem
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
+# The packaged workflow definitions, and the workflow new cases use when a desk names none and
+# has it (the desk loader's rule and the registry's).
+PACKAGED_DEFINITIONS = Path(__file__).resolve().parent / "definitions"
+DEFAULT_WORKFLOW = "consumer_dispute"
+
 # Built-in behaviours an action can have. A desk may name its actions freely and
 # map them to one of these with ``kind``.
 ACTION_KINDS = frozenset(
