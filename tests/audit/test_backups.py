@@ -1,0 +1,373 @@
+"""Backups and restores (audit/backups.py, store/backup.py) on both databases: a backup taken
+while cases are filed is consistent and verifies; a damaged backup, a wrong manifest, a
+tampered checkpoint or a backup of another database is refused with nothing left behind; a
+verified copy swapped in replaces the live database and keeps the old one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, make_url, select, text, update
+
+from audit.backups import Manifest, RestoreRequest, RestoreResult, manifest_path, restore_backup, take_backup
+from audit.checkpoints import write_checkpoint
+from audit.keys import load_signing_key, public_key_hex
+from audit.verify import verify_database
+from cases.service import CaseService
+from store.backup import drop_database, opened
+from store.db import Database
+from store.errors import BackupError, RestoreRefusedError
+from store.tables import CASES, CHECKPOINTS, EVENTS
+from tests.support.actors import CONSUMER, MEDIATOR, T0
+from tests.support.builders import make_service, new_case
+
+KEY = load_signing_key("42" * 32)
+TRUSTED = [public_key_hex(KEY)]
+
+
+@pytest.fixture
+def service(db_url: str) -> Iterator[CaseService]:
+    found = make_service(db_url)
+    yield found
+    found.db.dispose()
+
+
+@pytest.fixture
+def copies(db_url: str, tmp_path: Path) -> Iterator[list[str]]:
+    """Names of the copies a test restores into (files, or PostgreSQL databases dropped afterwards)."""
+    made: list[str] = []
+    yield made
+    if db_url.startswith("postgresql"):
+        for name in made:
+            drop_database(db_url, name)
+
+
+def file_cases(service: CaseService, count: int) -> None:
+    for n in range(count):
+        snapshot = service.file(actor=CONSUMER, new_case=new_case(order_ref=f"ORD-{n}"))
+        service.execute(actor=MEDIATOR, case_id=snapshot.id, name="assign", expected_version=snapshot.version)
+
+
+def backup_of(service: CaseService, tmp_path: Path, name: str = "backup") -> tuple[Path, Manifest]:
+    target = tmp_path / name
+    manifest = take_backup(service.db, target, signing_key=KEY, clock=service.clock.now)
+    return target, manifest
+
+
+def restore(
+    service: CaseService,
+    backup: Path,
+    copies: list[str],
+    tmp_path: Path,
+    *,
+    swap: bool = False,
+    manifest: Path | None = None,
+    live_url: str | None = None,
+) -> RestoreResult:
+    name = f"h_{uuid.uuid4().hex[:12]}"
+    into = str(tmp_path / name) if service.db.is_sqlite else name
+    copies.append(name)
+    request = RestoreRequest(
+        backup=backup, live_url=live_url or service.db.url, manifest=manifest, into=into, swap=swap
+    )
+    return restore_backup(
+        request,
+        registry=service.registry,
+        trusted_keys=TRUSTED,
+        now=service.clock.now() + timedelta(hours=1),
+        reapply_erasures=None,
+    )
+
+
+def copy_is_gone(service: CaseService, copies: list[str], tmp_path: Path) -> bool:
+    if service.db.is_sqlite:
+        return not any((tmp_path / name).exists() for name in copies)
+    admin = create_engine(make_url(service.db.url).set(database="postgres", query={}))
+    try:
+        with admin.connect() as connection:
+            found = connection.execute(
+                text("SELECT count(*) FROM pg_database WHERE datname = ANY(:names)"), {"names": copies}
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    return bool(found == 0)
+
+
+def rewrite_manifest(backup: Path, **fields: object) -> None:
+    path = manifest_path(backup)
+    values = json.loads(path.read_text(encoding="utf-8"))
+    values.update(fields)
+    path.write_text(json.dumps(values), encoding="utf-8")
+
+
+def reseal(backup: Path) -> None:
+    """Make the manifest match the file again, as someone covering a change would."""
+    data = backup.read_bytes()
+    rewrite_manifest(backup, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+
+def change_sqlite_backup(backup: Path, statement: str) -> None:
+    with sqlite3.connect(backup) as connection:
+        connection.execute(statement)
+    connection.close()
+    reseal(backup)
+
+
+def count_cases(url: str) -> int:
+    with opened(url) as db, db.read() as session:
+        return int(session.execute(select(func.count()).select_from(CASES)).scalar_one())
+
+
+def test_a_backup_taken_while_cases_are_filed_is_consistent_and_verifies(
+    service: CaseService, tmp_path: Path, copies: list[str]
+) -> None:
+    file_cases(service, 5)
+    stop = threading.Event()
+    filed: list[int] = []
+    failures: list[BaseException] = []
+    writer = make_service(service.db.url, mediators=())
+
+    def keep_filing() -> None:
+        try:
+            while not stop.is_set():
+                writer.file(actor=CONSUMER, new_case=new_case())
+                filed.append(1)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            failures.append(exc)
+
+    thread = threading.Thread(target=keep_filing)
+    thread.start()
+    try:
+        while len(filed) < 3:  # the writer is under way before the copy starts
+            stop.wait(0.01)
+        backup, manifest = backup_of(service, tmp_path)
+        during = len(filed)
+        while len(filed) < during + 3:  # and goes on after it
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        thread.join()
+        writer.db.dispose()
+    assert not failures
+    # The manifest describes the file: digest, size, the chains and the checkpoint it holds.
+    assert manifest.sha256 == hashlib.sha256(backup.read_bytes()).hexdigest()
+    assert manifest.size == backup.stat().st_size
+    assert 5 + 3 <= manifest.contents.cases < 5 + len(filed)
+    assert manifest.contents.checkpoint is not None and manifest.contents.checkpoints == 1
+    on_disk = json.loads(manifest_path(backup).read_text(encoding="utf-8"))
+    assert on_disk["sha256"] == manifest.sha256 and on_disk["chains"]["cases"] == manifest.contents.cases
+    assert on_disk["database"] == ("sqlite" if service.db.is_sqlite else "postgresql")
+
+    result = restore(service, backup, copies, tmp_path)
+    # Every chain of the copy verifies, at the one instant the copy was taken.
+    assert result.cases == manifest.contents.cases and result.events == manifest.contents.events
+    assert result.live_checked and not result.swapped
+    assert count_cases(result.copy_url) == manifest.contents.cases < count_cases(service.db.url)
+
+
+def test_a_backup_with_changed_bytes_is_refused_and_no_copy_is_left(
+    service: CaseService, tmp_path: Path, copies: list[str]
+) -> None:
+    file_cases(service, 3)
+    backup, _ = backup_of(service, tmp_path)
+    data = bytearray(backup.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    backup.write_bytes(bytes(data))
+    with pytest.raises(RestoreRefusedError, match="sha256"):
+        restore(service, backup, copies, tmp_path)
+    assert copy_is_gone(service, copies, tmp_path)
+
+
+def test_a_truncated_backup_is_refused_by_its_size(service: CaseService, tmp_path: Path, copies: list[str]) -> None:
+    file_cases(service, 2)
+    backup, _ = backup_of(service, tmp_path)
+    backup.write_bytes(backup.read_bytes()[:-100])
+    with pytest.raises(RestoreRefusedError, match="bytes, its manifest says"):
+        restore(service, backup, copies, tmp_path)
+    assert copy_is_gone(service, copies, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"sha256": "0" * 64}, "sha256"),
+        ({"chains": {"cases": 99, "events": 1, "merchants": 0, "merchant_events": 0}}, "the manifest says"),
+        ({"format": "something/else"}, "not a backup manifest"),
+        ({"checkpoint": {"number": 1}}, "not a backup manifest"),
+    ],
+)
+def test_a_manifest_that_does_not_describe_the_backup_is_refused(
+    service: CaseService, tmp_path: Path, copies: list[str], fields: dict[str, object], message: str
+) -> None:
+    file_cases(service, 2)
+    backup, _ = backup_of(service, tmp_path)
+    rewrite_manifest(backup, **fields)
+    with pytest.raises(RestoreRefusedError, match=message):
+        restore(service, backup, copies, tmp_path)
+    assert copy_is_gone(service, copies, tmp_path)
+
+
+def test_a_manifest_of_another_backup_is_refused(service: CaseService, tmp_path: Path, copies: list[str]) -> None:
+    file_cases(service, 2)
+    first, _ = backup_of(service, tmp_path, "first")
+    file_cases(service, 1)
+    second, _ = backup_of(service, tmp_path, "second")
+    with pytest.raises(RestoreRefusedError):
+        restore(service, second, copies, tmp_path, manifest=manifest_path(first))
+    assert copy_is_gone(service, copies, tmp_path)
+
+
+def test_a_missing_backup_or_manifest_is_a_clear_error(service: CaseService, tmp_path: Path, copies: list[str]) -> None:
+    with pytest.raises(BackupError, match="does not exist"):
+        restore(service, tmp_path / "nothing", copies, tmp_path)
+    file_cases(service, 1)
+    backup, _ = backup_of(service, tmp_path)
+    manifest_path(backup).unlink()
+    with pytest.raises(BackupError, match="manifest .* does not exist"):
+        restore(service, backup, copies, tmp_path)
+    manifest_path(backup).write_text("{not json", encoding="utf-8")
+    with pytest.raises(RestoreRefusedError, match="not a backup manifest"):
+        restore(service, backup, copies, tmp_path)
+
+
+def test_a_backup_never_overwrites_a_file(service: CaseService, tmp_path: Path) -> None:
+    target = tmp_path / "taken"
+    target.write_text("keep me", encoding="utf-8")
+    with pytest.raises(BackupError, match="exists already"):
+        take_backup(service.db, target, signing_key=KEY, clock=service.clock.now)
+    assert target.read_text(encoding="utf-8") == "keep me"
+
+
+# --- changes covered by a resealed manifest: the chains and checkpoints catch them (SQLite: the
+# backup is a database file we can change in place; a pg_dump archive is compressed).
+
+
+@pytest.fixture
+def sqlite_service(tmp_path: Path) -> Iterator[CaseService]:
+    from tests.support.database import with_schema
+
+    for url in with_schema(f"sqlite:///{tmp_path / 'live.db'}"):
+        found = make_service(url)
+        yield found
+        found.db.dispose()
+
+
+def test_a_changed_event_covered_by_a_resealed_manifest_fails_verification(
+    sqlite_service: CaseService, tmp_path: Path
+) -> None:
+    file_cases(sqlite_service, 3)
+    backup, _ = backup_of(sqlite_service, tmp_path)
+    change_sqlite_backup(backup, "UPDATE events SET body = replace(body, 'ORD-1', 'ORD-9') WHERE seq = 1")
+    with pytest.raises(RestoreRefusedError, match="does not verify"):
+        restore(sqlite_service, backup, [], tmp_path)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("h_")] == []
+
+
+def test_a_tampered_checkpoint_is_refused(sqlite_service: CaseService, tmp_path: Path) -> None:
+    file_cases(sqlite_service, 3)
+    backup, manifest = backup_of(sqlite_service, tmp_path)
+    assert manifest.contents.checkpoint is not None
+    # The checkpoint's signed document is changed and the manifest made to name the new hash:
+    # the signature and the hash no longer match the document.
+    forged = "f" * 64
+    change_sqlite_backup(backup, f"UPDATE checkpoints SET merkle_root = '{'0' * 64}', hash = '{forged}'")
+    rewrite_manifest(backup, checkpoint={**json.loads(manifest.to_json())["checkpoint"], "hash": forged})
+    with pytest.raises(RestoreRefusedError, match="checkpoint #1"):
+        restore(sqlite_service, backup, [], tmp_path)
+
+
+def test_a_checkpoint_dropped_from_the_backup_is_refused(sqlite_service: CaseService, tmp_path: Path) -> None:
+    """The copy's checkpoints must be the manifest's: one removed (and the manifest left as it
+    was, apart from the digest) no longer ends at the checkpoint the manifest names."""
+    file_cases(sqlite_service, 2)
+    write_checkpoint(sqlite_service.db, KEY, sqlite_service.clock.now())
+    file_cases(sqlite_service, 1)
+    backup, manifest = backup_of(sqlite_service, tmp_path)
+    assert manifest.contents.checkpoints == 2
+    change_sqlite_backup(backup, "DELETE FROM checkpoint_heads WHERE checkpoint = 2")
+    change_sqlite_backup(backup, "DELETE FROM checkpoints WHERE number = 2")
+    with pytest.raises(RestoreRefusedError, match="latest checkpoint is #1 .* the manifest names #2"):
+        restore(sqlite_service, backup, [], tmp_path)
+
+
+def test_a_backup_of_another_database_is_refused_by_the_live_checkpoints(
+    service: CaseService, tmp_path: Path, copies: list[str]
+) -> None:
+    """The copy's checkpoints must be a prefix of the live database's: a backup of another
+    database (its own checkpoint #1) is not an earlier state of this one."""
+    file_cases(service, 2)
+    backup, _ = backup_of(service, tmp_path)
+    # The live database's checkpoint #1 is rewritten as if another history had been signed.
+    with service.db.write() as session:
+        session.execute(update(CHECKPOINTS).where(CHECKPOINTS.c.number == 1).values(hash="e" * 64))
+    with pytest.raises(RestoreRefusedError, match="checkpoint #1 of the copy differs from the live database's"):
+        restore(service, backup, copies, tmp_path)
+    assert copy_is_gone(service, copies, tmp_path)
+
+
+def test_a_live_database_that_cannot_be_read_is_not_compared(sqlite_service: CaseService, tmp_path: Path) -> None:
+    file_cases(sqlite_service, 2)
+    backup, _ = backup_of(sqlite_service, tmp_path)
+    gone = f"sqlite:///{tmp_path / 'lost.db'}"
+    result = restore(sqlite_service, backup, [], tmp_path, live_url=gone)
+    assert not result.live_checked and "does not exist" in result.live_note
+    assert not (tmp_path / "lost.db").exists()  # looking did not create it
+
+
+# --- swapping ----------------------------------------------------------------------------------
+
+
+def test_a_verified_copy_swapped_in_replaces_the_live_database_and_keeps_the_old_one(
+    service: CaseService, tmp_path: Path, copies: list[str]
+) -> None:
+    file_cases(service, 3)
+    backup, manifest = backup_of(service, tmp_path)
+    file_cases(service, 2)  # after the backup: gone once it is restored
+    service.db.dispose()
+    result = restore(service, backup, copies, tmp_path, swap=True)
+    assert result.swapped and result.kept is not None
+    assert count_cases(service.db.url) == manifest.contents.cases == 3
+    with opened(service.db.url) as live:
+        report = verify_database(live, service.registry, trusted_keys=TRUSTED)
+    assert report.intact and report.cases_checked == 3
+    if service.db.is_sqlite:
+        kept = Path(result.kept)
+        assert kept.exists() and not Path(str(result.copy)).exists()
+        assert count_cases(f"sqlite:///{kept}") == 5
+        assert not Path(f"{kept}-wal").exists()
+    else:
+        with opened(service.db.url) as live, live.read() as session:
+            kept_cases = session.execute(text(f'SELECT count(*) FROM "{result.kept}".cases')).scalar_one()
+            session.execute(text(f'DROP SCHEMA "{result.kept}" CASCADE'))
+        assert kept_cases == 5
+        assert copy_is_gone(service, copies, tmp_path)
+
+
+def test_the_events_of_a_swapped_in_copy_are_the_backups(
+    service: CaseService, tmp_path: Path, copies: list[str]
+) -> None:
+    file_cases(service, 2)
+    backup, _ = backup_of(service, tmp_path)
+    with service.db.read() as session:
+        before = session.execute(select(EVENTS.c.hash).order_by(EVENTS.c.case_id, EVENTS.c.seq)).scalars().all()
+    file_cases(service, 1)
+    service.db.dispose()
+    result = restore(service, backup, copies, tmp_path, swap=True)
+    with opened(service.db.url) as live, live.read() as session:
+        after = session.execute(select(EVENTS.c.hash).order_by(EVENTS.c.case_id, EVENTS.c.seq)).scalars().all()
+        if not service.db.is_sqlite:
+            session.execute(text(f'DROP SCHEMA "{result.kept}" CASCADE'))
+    assert after == before
+
+
+def test_an_in_memory_database_has_nothing_to_back_up(tmp_path: Path) -> None:
+    with pytest.raises(BackupError, match="in-memory"):
+        take_backup(Database("sqlite://"), tmp_path / "x", signing_key=KEY, clock=lambda: T0)
