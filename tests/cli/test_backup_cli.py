@@ -1,0 +1,103 @@
+"""`disputes db backup` and `disputes db restore` on the command line: a round trip on the demo
+database, and every refusal as one line with exit 2 and nothing swapped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from cli import app
+from runtime.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One checkpoint key for every command of a test (the test environment's is per process)."""
+    monkeypatch.setenv("DISPUTES_AUDIT_SIGNING_KEY", "24" * 32)
+    get_settings.cache_clear()
+
+
+def invoke(*args: str) -> Result:
+    return runner.invoke(app, list(args), env={"COLUMNS": "300"})
+
+
+def refused(result: Result) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_backup_then_restore_swaps_in_a_verified_copy(demo_db: Path, tmp_path: Path) -> None:
+    backup = tmp_path / "nightly.sqlite"
+    taken = invoke("db", "backup", "--to", str(backup))
+    assert taken.exit_code == 0, taken.output
+    assert "60 case chains" in taken.output and "latest checkpoint #" in taken.output
+    manifest = json.loads((tmp_path / "nightly.sqlite.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["chains"]["cases"] == 60 and manifest["database"] == "sqlite"
+
+    assert invoke("demo", "--count", "2").exit_code == 0  # after the backup: gone after the restore
+    restored = invoke("db", "restore", str(backup), "--swap")
+    assert restored.exit_code == 0, restored.output
+    assert "sha256 matches its manifest; 60 cases" in restored.output
+    assert "checkpoints agree with the live database's" in restored.output
+    assert "swapped in; the old database is kept as" in restored.output
+    kept = list(demo_db.parent.glob("demo.db.pre-restore-*"))
+    assert len(kept) == 1 and not list(demo_db.parent.glob("demo.db.restore-*"))
+    verified = invoke("audit", "verify")
+    assert verified.exit_code == 0 and "all 60 cases intact" in verified.output, verified.output
+
+
+def test_a_backup_into_a_directory_gets_a_dated_name(demo_db: Path, tmp_path: Path) -> None:
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    assert invoke("db", "backup", "--to", str(shelf)).exit_code == 0
+    names = sorted(p.name for p in shelf.iterdir())
+    assert len(names) == 2 and names[0].startswith("disputes-backup-") and names[1].endswith(".manifest.json")
+
+
+def test_restore_without_swap_leaves_the_live_database_alone(demo_db: Path, tmp_path: Path) -> None:
+    backup = tmp_path / "b.sqlite"
+    assert invoke("db", "backup", "--to", str(backup)).exit_code == 0
+    before = demo_db.stat().st_mtime_ns
+    copy = tmp_path / "copy.db"
+    restored = invoke("db", "restore", str(backup), "--into", str(copy))
+    assert restored.exit_code == 0, restored.output
+    assert "not swapped in" in restored.output and copy.exists()
+    assert demo_db.stat().st_mtime_ns == before
+
+
+def test_a_corrupt_backup_is_one_line_exit_2_and_nothing_swapped(demo_db: Path, tmp_path: Path) -> None:
+    backup = tmp_path / "b.sqlite"
+    assert invoke("db", "backup", "--to", str(backup)).exit_code == 0
+    data = bytearray(backup.read_bytes())
+    data[4096] ^= 0xFF
+    backup.write_bytes(bytes(data))
+    before = demo_db.read_bytes()
+    line = refused(invoke("db", "restore", str(backup), "--swap"))
+    assert "sha256" in line and "manifest" in line
+    assert demo_db.read_bytes() == before
+    assert not list(demo_db.parent.glob("demo.db.*restore*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["db", "restore", "{tmp}/none.sqlite"], "does not exist"),
+        (["db", "restore", "{tmp}/b.sqlite", "--manifest", "{tmp}/none.json"], "does not exist"),
+        (["db", "restore", "{tmp}/b.sqlite", "--manifest", "{tmp}/junk.json"], "not a backup manifest"),
+        (["db", "restore", "{tmp}/b.sqlite", "--into", "{tmp}/b.sqlite"], "exists already"),
+        (["db", "backup", "--to", "{tmp}/b.sqlite"], "exists already"),
+        (["db", "backup", "--to", "{tmp}/no/such/dir/b.sqlite"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(demo_db: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    assert invoke("db", "backup", "--to", str(tmp_path / "b.sqlite")).exit_code == 0
+    (tmp_path / "junk.json").write_text("[1, 2", encoding="utf-8")
+    line = refused(invoke(*[a.format(tmp=tmp_path) for a in args]))
+    assert message in line, line
