@@ -3,11 +3,14 @@
 :func:`take_backup` checkpoints the live database, copies it at one instant (store/backup.py:
 ``VACUUM INTO`` or ``pg_dump -Fc``) and writes a :class:`Manifest` beside the copy: the file's
 sha256 and size, the engine version, the database kind, the schema revision, the time, how many
-case and merchant chains (and events) the copy holds, and the latest checkpoint it holds. The
-checkpoint is written just before the copy, so the manifest always names one that covers all but
-the last moments of the copy; when another worker holds the checkpoint lock at that instant
-(PostgreSQL), the latest one already written is recorded instead, and a database that never had
-one records ``null``.
+case and merchant chains (and events) the copy holds, and the latest checkpoint it holds. A
+database that has no checkpoint yet gets one first, so that every manifest names one; otherwise
+the latest (the ticker writes one every ``DISPUTES_CHECKPOINT_INTERVAL_SECONDS``) is recorded as it
+is, unless ``checkpoint=True`` asks for a fresh one: writing a checkpoint reads every chain's head
+inside a write transaction, which holds up writers for a time that grows with the number of cases
+(bench B9), and a backup should not add that stall by default. (When another worker holds the
+checkpoint lock at that instant, PostgreSQL, the latest already written is recorded; a database
+with no case at all records ``null``.)
 
 :func:`restore_backup` turns a backup into a NEW database (a file, or a database on the server),
 and refuses it unless: the file's digest and size are the manifest's; the copy holds the chains
@@ -206,17 +209,20 @@ def take_backup(
     *,
     signing_key: Ed25519PrivateKey,
     clock: Callable[[], datetime],
+    checkpoint: bool = False,
     on_step: Step = lambda _step: None,
 ) -> Manifest:
-    """Checkpoint the live database, copy it into ``target`` (a new file) and write the manifest
-    beside it. The copy is consistent while the server writes; see the module's docstring."""
+    """Copy the live database into ``target`` (a new file) and write the manifest beside it,
+    first writing a checkpoint if there is none yet (or, with ``checkpoint``, in any case). The
+    copy is consistent while the server writes; see the module's docstring."""
     kind = copies.kind_of(db.url)
     if kind == copies.SQLITE:
         copies.sqlite_file(db.url)  # an in-memory database has none: refused before anything is written
     copies.refuse_existing(target)
     copies.refuse_existing(manifest_path(target))
-    on_step("writing a checkpoint")
-    write_checkpoint(db, signing_key, clock())
+    if checkpoint or not _has_checkpoint(db):
+        on_step("writing a checkpoint")
+        write_checkpoint(db, signing_key, clock())
     started = clock()
     schema: str | None = None
     if kind == copies.SQLITE:
@@ -238,14 +244,23 @@ def take_backup(
         created_at=to_iso(clock()),
         contents=contents,
     )
+    on_step("flushing the backup to disk")
+    copies.flush(target)
     _write_atomically(manifest_path(target), manifest.to_json())
     return manifest
+
+
+def _has_checkpoint(db: Database) -> bool:
+    with db.read() as session:
+        return session.execute(select(CHECKPOINTS.c.number).limit(1)).first() is not None
 
 
 def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
+    copies.flush(partial)
     os.replace(partial, path)
+    copies.flush(path.parent)
 
 
 # --- restore -----------------------------------------------------------------------------------

@@ -86,23 +86,38 @@ def db_backup(
             "(default: disputes-backup-<time>.sqlite or .pgdump in the current directory).",
         ),
     ] = None,
+    checkpoint: Annotated[
+        bool,
+        typer.Option(
+            "--checkpoint",
+            help="Write a checkpoint first even if one exists (it holds up writers for a time that "
+            "grows with the number of cases; without it, a database with no checkpoint gets one).",
+        ),
+    ] = False,
 ) -> None:
     """Copy the database at one instant while it serves (SQLite: VACUUM INTO; PostgreSQL:
-    pg_dump -Fc), after writing a checkpoint, with a manifest beside the copy: its sha256 and
-    size, the engine version, the latest checkpoint and the number of chains it holds."""
+    pg_dump -Fc), with a manifest beside the copy: its sha256 and size, the engine version, the
+    latest checkpoint it holds and the number of chains."""
     found = settings(ctx)
     suffix = ".pgdump" if kind_of(found.database_url) == POSTGRESQL else ".sqlite"
     default_name = f"disputes-backup-{_stamp()}{suffix}"
     target = (to / default_name if to.is_dir() else to) if to is not None else Path(default_name)
     with open_engine(ctx) as engine, stages(target) as step:
-        manifest = take_backup(engine.db, target, signing_key=engine.signing_key, clock=engine.clock.now, on_step=step)
-    checkpoint = manifest.contents.checkpoint
+        manifest = take_backup(
+            engine.db,
+            target,
+            signing_key=engine.signing_key,
+            clock=engine.clock.now,
+            checkpoint=checkpoint,
+            on_step=step,
+        )
+    latest = manifest.contents.checkpoint
     chains = manifest.contents
     out.print(
         f"backup {shown(target)}: {manifest.size / 1e6:,.1f} MB, sha256 {manifest.sha256[:16]}..., "
         f"{quantity(chains.cases, 'case chain')} ({quantity(chains.events, 'event')}), "
         f"{quantity(chains.merchants, 'merchant chain')}, "
-        + (f"latest checkpoint #{checkpoint.number}" if checkpoint else "no checkpoint"),
+        + (f"latest checkpoint #{latest.number}" if latest else "no checkpoint"),
         soft_wrap=True,
     )
     out.print(f"manifest {shown(manifest_path(target))}", soft_wrap=True)

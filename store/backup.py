@@ -75,6 +75,16 @@ def sha256_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> st
     return digest.hexdigest()
 
 
+def flush(path: Path) -> None:
+    """fsync a file (or a directory, after a rename in it): ``VACUUM INTO`` and ``pg_dump`` leave
+    their output in the page cache, and a backup that a power cut can take back is no backup."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def refuse_existing(path: Path) -> None:
     if path.exists():
         raise BackupError(f"{path} exists already: name a new file")

@@ -56,9 +56,11 @@ def file_cases(service: CaseService, count: int) -> None:
         service.execute(actor=MEDIATOR, case_id=snapshot.id, name="assign", expected_version=snapshot.version)
 
 
-def backup_of(service: CaseService, tmp_path: Path, name: str = "backup") -> tuple[Path, Manifest]:
+def backup_of(
+    service: CaseService, tmp_path: Path, name: str = "backup", *, checkpoint: bool = False
+) -> tuple[Path, Manifest]:
     target = tmp_path / name
-    manifest = take_backup(service.db, target, signing_key=KEY, clock=service.clock.now)
+    manifest = take_backup(service.db, target, signing_key=KEY, clock=service.clock.now, checkpoint=checkpoint)
     return target, manifest
 
 
@@ -238,6 +240,20 @@ def test_a_missing_backup_or_manifest_is_a_clear_error(service: CaseService, tmp
         restore(service, backup, copies, tmp_path)
 
 
+def test_a_backup_writes_a_checkpoint_only_where_there_is_none_or_when_asked(
+    service: CaseService, tmp_path: Path
+) -> None:
+    file_cases(service, 2)
+    _, first = backup_of(service, tmp_path, "first")
+    assert first.contents.checkpoint is not None and first.contents.checkpoint.case_count == 2
+    file_cases(service, 1)
+    _, second = backup_of(service, tmp_path, "second")
+    assert second.contents.checkpoint == first.contents.checkpoint and second.contents.cases == 3
+    _, third = backup_of(service, tmp_path, "third", checkpoint=True)
+    assert third.contents.checkpoint is not None and third.contents.checkpoint.number == 2
+    assert third.contents.checkpoint.case_count == 3 and third.contents.checkpoints == 2
+
+
 def test_a_backup_never_overwrites_a_file(service: CaseService, tmp_path: Path) -> None:
     target = tmp_path / "taken"
     target.write_text("keep me", encoding="utf-8")
@@ -290,7 +306,7 @@ def test_a_checkpoint_dropped_from_the_backup_is_refused(sqlite_service: CaseSer
     file_cases(sqlite_service, 2)
     write_checkpoint(sqlite_service.db, KEY, sqlite_service.clock.now())
     file_cases(sqlite_service, 1)
-    backup, manifest = backup_of(sqlite_service, tmp_path)
+    backup, manifest = backup_of(sqlite_service, tmp_path, checkpoint=True)
     assert manifest.contents.checkpoints == 2
     change_sqlite_backup(backup, "DELETE FROM checkpoint_heads WHERE checkpoint = 2")
     change_sqlite_backup(backup, "DELETE FROM checkpoints WHERE number = 2")
