@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -254,13 +255,10 @@ def _after_commit(service: CommandContext, case_ids: Sequence[str]) -> None:
 def _scrub(db: Database) -> None:
     """SQLite: fold the WAL into the database file and truncate it, so the log of page images
     holds nothing erased (a reader still on an old snapshot can delay it: tried a few times)."""
-    if db.dialect != "sqlite":
-        return
-    for _ in range(5):
-        with db.write() as session:
-            busy = session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).first()
-        if busy is None or not busy[0]:
+    for attempt in range(5):
+        if db.truncate_wal():
             return
+        time.sleep(0.05 * (attempt + 1))
     log.warning("the WAL could not be truncated after an erasure (readers busy); the next checkpoint will")
 
 
