@@ -19,8 +19,9 @@ and the checkpoint the manifest names; every chain, replay and checkpoint of the
 (when it can be read). Each checkpoint names the hash of the one before, so agreeing on the
 latest checkpoint means agreeing on every earlier one: the copy's checkpoints are a prefix of
 the manifest's and of the live database's. Then the erasures the live database recorded after
-the backup are applied to the copy again, the copy is checked once more, and only then, when
-asked, swapped in.
+the backup are applied to the copy again (:func:`erasure_replay`), the copy is checked once more,
+and only then, when asked, swapped in. A live database that cannot be read refuses the restore
+(its erasures would be lost) unless ``without_live`` says to go on without them.
 """
 
 from __future__ import annotations
@@ -43,12 +44,17 @@ from sqlmodel import Session
 
 from audit.checkpoints import latest_checkpoint, write_checkpoint
 from audit.verify import VerifyReport, verify_database
+from cases.erasure import erasures_since, reapply_erasures
+from cases.personal import PersonalData
 from cases.registry import WorkflowRegistry
+from cases.service import CaseService
+from policies.base import AllowAllAuthorizer
+from sla.clock import Clock
 from store import backup as copies
 from store.db import Database
 from store.errors import BackupError, RestoreRefusedError, StorageError
 from store.schema import head_revision, upgrade
-from store.tables import CASES, CHECKPOINTS, EVENTS, MERCHANT_EVENTS, MERCHANTS
+from store.tables import CASES, CHECKPOINTS, ERASURES, EVENTS, MERCHANT_EVENTS, MERCHANTS
 from workflow.model import from_iso, to_iso
 
 MANIFEST_FORMAT = "dispute-engine/backup-manifest/v1"
@@ -58,6 +64,29 @@ MANIFEST_SUFFIX = ".manifest.json"
 Step = Callable[[str], None]
 # Re-applies to ``copy`` the erasures ``live`` recorded after ``since``; returns how many.
 ErasureReplay = Callable[[Database, Database, datetime], int]
+
+
+def erasure_replay(*, registry: WorkflowRegistry, privacy: PersonalData, clock: Clock) -> ErasureReplay:
+    """The :data:`ErasureReplay` of an engine: the erasures the live database recorded at or after
+    the backup began (cases/erasure.py ``erasures_since``; ``updated_at``, so one asked for
+    before and completed after counts too) carried out again on the copy by a case service on it
+    with the live engine's keys (``privacy``: the copy's data keys are wrapped by the same
+    key-encryption keys). No policy decides them: each was approved when it was first made.
+    Carrying one out again is harmless where the backup already holds it."""
+
+    def replay(live: Database, copy: Database, since: datetime) -> int:
+        with live.read() as session:
+            if not inspect(session.connection()).has_table(ERASURES.name):
+                return 0  # a database from before erasures existed has none to carry over
+        records = erasures_since(live, since)
+        if records:
+            service = CaseService(
+                db=copy, registry=registry, authorizer=AllowAllAuthorizer(), clock=clock, privacy=privacy
+            )
+            reapply_erasures(service, records)
+        return len(records)
+
+    return replay
 
 
 def engine_version() -> str:
@@ -276,6 +305,9 @@ class RestoreRequest:
     manifest: Path | None = None
     into: str | None = None
     swap: bool = False
+    # Restore even though the live database cannot be read (lost, unreachable): its erasures
+    # after the backup are then not re-applied, and the result says so.
+    without_live: bool = False
 
 
 @dataclass
@@ -353,16 +385,25 @@ def restore_backup(
             pg_copy = copies.restore_postgres(request.backup, server_url, database)
             result.copy_url = pg_copy.url
         _check_copy(result, registry, trusted_keys, on_step)
-        _check_against_live(result, request.live_url, on_step)
-        if reapply_erasures is not None:
+        if not _check_against_live(result, request.live_url, on_step):
+            if not request.without_live:
+                raise RestoreRefusedError(
+                    f"{result.live_note}, so the erasures made after the backup cannot be re-applied: "
+                    "give --without-live to restore anyway, then carry them out again by hand"
+                )
+            result.notes.append(
+                "the live database was not read: erasures made after the backup were NOT re-applied; "
+                "carry them out again (`disputes privacy erase`) before serving"
+            )
+        elif reapply_erasures is not None:
             on_step("re-applying the erasures made after the backup")
             with copies.opened(request.live_url) as live, copies.opened(result.copy_url) as copy:
                 result.erasures_reapplied = reapply_erasures(live, copy, manifest.started)
             if result.erasures_reapplied:
                 on_step("checking the chains again after the erasures")
-                _verify(result.copy_url, registry, trusted_keys, replay=False)
+                _verify(result.copy_url, registry, trusted_keys, replay=True)
         else:
-            result.notes.append("erasures: this engine records none, nothing to re-apply")
+            result.notes.append("erasures: this engine keeps no personal data apart, nothing to re-apply")
     except BaseException:
         discard()
         raise
@@ -443,24 +484,25 @@ def _verify(url: str, registry: WorkflowRegistry, trusted_keys: Sequence[str] | 
     return report
 
 
-def _check_against_live(result: RestoreResult, live_url: str, on_step: Step) -> None:
-    """Every checkpoint number both hold has the same hash in the copy and in the live database."""
+def _check_against_live(result: RestoreResult, live_url: str, on_step: Step) -> bool:
+    """Every checkpoint number both hold has the same hash in the copy and in the live database.
+    False (and ``result.live_note`` says why) when the live database cannot be read."""
     if copies.kind_of(live_url) == copies.SQLITE and not copies.sqlite_file(live_url).exists():
-        result.live_note = "the live database file does not exist: not compared"
-        return
+        result.live_note = "the live database file does not exist"
+        return False
     on_step("comparing the copy's checkpoints with the live database's")
     with copies.opened(result.copy_url) as copy, copy.read() as session:
         ours = dict(session.execute(select(CHECKPOINTS.c.number, CHECKPOINTS.c.hash)).tuples().all())
     try:
         with copies.opened(live_url) as live, live.read() as session:
             if not inspect(session.connection()).has_table(CHECKPOINTS.name):
-                result.live_note = "the live database has no checkpoints table: not compared"
-                return
+                result.live_note = "the live database has no tables"
+                return False
             older = select(CHECKPOINTS.c.number, CHECKPOINTS.c.hash).where(CHECKPOINTS.c.number <= max(ours, default=0))
             theirs = dict(session.execute(older).tuples().all())
     except (StorageError, DBAPIError) as exc:
-        result.live_note = f"the live database could not be read ({exc.__class__.__name__}): not compared"
-        return
+        result.live_note = f"the live database could not be read ({exc.__class__.__name__})"
+        return False
     differing = sorted(n for n in ours.keys() & theirs.keys() if ours[n] != theirs[n])
     if differing:
         raise RestoreRefusedError(
@@ -471,6 +513,7 @@ def _check_against_live(result: RestoreResult, live_url: str, on_step: Step) -> 
     missing = len(ours) - len(theirs)
     if missing:
         result.live_note = f"the live database lacks {missing} of the copy's checkpoints"
+    return True
 
 
 def _swap(

@@ -12,13 +12,14 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from audit.backups import RestoreRequest, manifest_path, restore_backup, take_backup
+from audit.backups import RestoreRequest, erasure_replay, manifest_path, restore_backup, take_backup
 from audit.keys import public_key_hex
+from cases.personal import PersonalData
 from cases.registry import WorkflowRegistry
 from cli.common import desk_or_exit, err, open_engine, out, settings
 from cli.plural import quantity
 from cli.terminal import shown
-from runtime.settings import signing_key
+from runtime.settings import key_provider, signing_key
 from sla.clock import SystemClock
 from store import schema
 from store.backup import POSTGRESQL, kind_of
@@ -148,6 +149,14 @@ def db_restore(
             "Stop the server and workers first.",
         ),
     ] = False,
+    without_live: Annotated[
+        bool,
+        typer.Option(
+            "--without-live",
+            help="Restore even though the configured database cannot be read (lost, unreachable): "
+            "the erasures it recorded after the backup are then NOT re-applied.",
+        ),
+    ] = False,
 ) -> None:
     """Restore a backup into a new copy, and refuse it (exit 2, nothing swapped) unless its
     sha256 is the manifest's, every chain and checkpoint verifies, and its checkpoints agree
@@ -157,14 +166,24 @@ def db_restore(
     desk = desk_or_exit(ctx, None, code=2)
     registry = WorkflowRegistry(list(desk.workflows), default=desk.default_workflow)
     trusted = list(found.audit_trusted_keys) or [public_key_hex(signing_key(found))]
-    request = RestoreRequest(backup=backup, live_url=found.database_url, manifest=manifest, into=into, swap=swap)
+    request = RestoreRequest(
+        backup=backup,
+        live_url=found.database_url,
+        manifest=manifest,
+        into=into,
+        swap=swap,
+        without_live=without_live,
+    )
+    clock = SystemClock()
+    # The live engine's keys: the copy's data keys are wrapped by the same key-encryption keys.
+    replay = erasure_replay(registry=registry, privacy=PersonalData(key_provider(found)), clock=clock)
     with stages() as step:
         result = restore_backup(
             request,
             registry=registry,
             trusted_keys=trusted,
-            now=SystemClock().now(),
-            reapply_erasures=None,
+            now=clock.now(),
+            reapply_erasures=replay,
             on_step=step,
         )
     out.print(

@@ -17,17 +17,30 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, make_url, select, text, update
 
-from audit.backups import Manifest, RestoreRequest, RestoreResult, manifest_path, restore_backup, take_backup
+from audit.backups import (
+    Manifest,
+    RestoreRequest,
+    RestoreResult,
+    erasure_replay,
+    manifest_path,
+    restore_backup,
+    take_backup,
+)
 from audit.checkpoints import write_checkpoint
 from audit.keys import load_signing_key, public_key_hex
+from audit.privacy import verify_erasures
 from audit.verify import verify_database
+from cases.personal import PersonalData
 from cases.service import CaseService
+from privacy.markers import ERASED
+from runtime.settings import memory_keys
 from store.backup import drop_database, opened
 from store.db import Database
 from store.errors import BackupError, RestoreRefusedError
-from store.tables import CASES, CHECKPOINTS, EVENTS
-from tests.support.actors import CONSUMER, MEDIATOR, T0
+from store.tables import CASE_KEYS, CASES, CHECKPOINTS, EVENTS, PERSONAL_VALUES, SUBJECTS
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, OTHER_CONSUMER, T0
 from tests.support.builders import make_service, new_case
+from workflow.model import Actor
 
 KEY = load_signing_key("42" * 32)
 TRUSTED = [public_key_hex(KEY)]
@@ -73,19 +86,28 @@ def restore(
     swap: bool = False,
     manifest: Path | None = None,
     live_url: str | None = None,
+    without_live: bool = False,
+    erasures: bool = True,
 ) -> RestoreResult:
     name = f"h_{uuid.uuid4().hex[:12]}"
     into = str(tmp_path / name) if service.db.is_sqlite else name
     copies.append(name)
     request = RestoreRequest(
-        backup=backup, live_url=live_url or service.db.url, manifest=manifest, into=into, swap=swap
+        backup=backup,
+        live_url=live_url or service.db.url,
+        manifest=manifest,
+        into=into,
+        swap=swap,
+        without_live=without_live,
     )
+    assert service.privacy is not None
+    replay = erasure_replay(registry=service.registry, privacy=service.privacy, clock=service.clock)
     return restore_backup(
         request,
         registry=service.registry,
         trusted_keys=TRUSTED,
         now=service.clock.now() + timedelta(hours=1),
-        reapply_erasures=None,
+        reapply_erasures=replay if erasures else None,
     )
 
 
@@ -281,7 +303,7 @@ def test_a_changed_event_covered_by_a_resealed_manifest_fails_verification(
 ) -> None:
     file_cases(sqlite_service, 3)
     backup, _ = backup_of(sqlite_service, tmp_path)
-    change_sqlite_backup(backup, "UPDATE events SET body = replace(body, 'ORD-1', 'ORD-9') WHERE seq = 1")
+    change_sqlite_backup(backup, "UPDATE events SET body = replace(body, '29900', '99900') WHERE seq = 1")
     with pytest.raises(RestoreRefusedError, match="does not verify"):
         restore(sqlite_service, backup, [], tmp_path)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("h_")] == []
@@ -329,12 +351,20 @@ def test_a_backup_of_another_database_is_refused_by_the_live_checkpoints(
     assert copy_is_gone(service, copies, tmp_path)
 
 
-def test_a_live_database_that_cannot_be_read_is_not_compared(sqlite_service: CaseService, tmp_path: Path) -> None:
+def test_a_live_database_that_cannot_be_read_refuses_unless_told_to_go_on_without_it(
+    sqlite_service: CaseService, tmp_path: Path
+) -> None:
+    """Its erasures after the backup could not be re-applied: the restore stops, unless the
+    operator says to go on (the database is lost), and then the result says what was not done."""
     file_cases(sqlite_service, 2)
     backup, _ = backup_of(sqlite_service, tmp_path)
     gone = f"sqlite:///{tmp_path / 'lost.db'}"
-    result = restore(sqlite_service, backup, [], tmp_path, live_url=gone)
-    assert not result.live_checked and "does not exist" in result.live_note
+    with pytest.raises(RestoreRefusedError, match="does not exist, so the erasures made after the backup cannot"):
+        restore(sqlite_service, backup, [], tmp_path, live_url=gone)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("h_")] == []
+    result = restore(sqlite_service, backup, [], tmp_path, live_url=gone, without_live=True)
+    assert not result.live_checked and result.erasures_reapplied == 0
+    assert any("NOT re-applied" in note for note in result.notes)
     assert not (tmp_path / "lost.db").exists()  # looking did not create it
 
 
@@ -387,3 +417,122 @@ def test_the_events_of_a_swapped_in_copy_are_the_backups(
 def test_an_in_memory_database_has_nothing_to_back_up(tmp_path: Path) -> None:
     with pytest.raises(BackupError, match="in-memory"):
         take_backup(Database("sqlite://"), tmp_path / "x", signing_key=KEY, clock=lambda: T0)
+
+
+# --- erasures made after the backup ------------------------------------------------------------
+
+NAME = "张伟"
+MOBILE = "13812345678"
+ADDRESS = "上海市浦东新区世纪大道100号"
+ORDER = "TB-20261111-7788"
+OTHER_NAME = "李娜"
+SECRETS = (NAME, MOBILE, ADDRESS, ORDER)
+
+
+def file_closed_case(service: CaseService, actor: Actor, name: str, order: str) -> str:
+    case = service.file(
+        actor=actor,
+        new_case=new_case(
+            consumer_id=actor.id,
+            subject=f"{name}的电水壶坏了",
+            description=f"收件人{name}，电话{MOBILE}，地址{ADDRESS}",
+            order_ref=order,
+        ),
+    )
+    service.execute(actor=MEDIATOR, case_id=case.id, name="assign")
+    service.execute(actor=actor, case_id=case.id, name="comment", data={"body": f"请打{MOBILE}找{name}"})
+    service.execute(actor=actor, case_id=case.id, name="withdraw", reason=f"{name}已和商家和解")
+    return case.id
+
+
+def reader(service: CaseService, url: str) -> CaseService:
+    """A case service on a copy, with the live database's keys (fresh: no cached data key)."""
+    return CaseService(
+        db=Database(url),
+        registry=service.registry,
+        authorizer=service.authorizer,
+        clock=service.clock,
+        privacy=PersonalData(memory_keys(service.db.url)),
+    )
+
+
+def stored_bytes(url: str) -> bytes:
+    """SQLite: the file and its WAL as bytes. PostgreSQL: every row of the personal tables as text."""
+    if url.startswith("sqlite"):
+        path = Path(str(make_url(url).database))
+        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    with opened(url) as db, db.read() as session:
+        rows = [
+            *session.execute(select(PERSONAL_VALUES.c.sealed)).scalars(),
+            *session.execute(select(CASE_KEYS.c.wrapped)).scalars(),
+        ]
+    return b"\n".join(bytes(r).hex().encode("ascii") for r in rows if r is not None)
+
+
+def as_stored(value: bytes, url: str) -> bytes:
+    return value if url.startswith("sqlite") else value.hex().encode("ascii")
+
+
+def test_a_backup_taken_while_filing_and_restored_after_a_later_erasure_does_not_bring_it_back(
+    service: CaseService, tmp_path: Path, copies: list[str]
+) -> None:
+    mine = [file_closed_case(service, CONSUMER, NAME, ORDER) for _ in range(2)]
+    theirs = file_closed_case(service, OTHER_CONSUMER, OTHER_NAME, "TB-OTHER-1")
+    stop = threading.Event()
+    writer = make_service(service.db.url, mediators=())
+
+    def keep_filing() -> None:
+        while not stop.is_set():
+            writer.file(actor=OTHER_CONSUMER, new_case=new_case(consumer_id=OTHER_CONSUMER.id))
+
+    thread = threading.Thread(target=keep_filing)
+    thread.start()
+    try:
+        backup, manifest = backup_of(service, tmp_path)
+    finally:
+        stop.set()
+        thread.join()
+        writer.db.dispose()
+    with service.db.read() as session:
+        # What erasing ``mine`` destroys: the sealed values and the wrapped keys that open them.
+        sealed = session.execute(select(PERSONAL_VALUES.c.sealed).where(PERSONAL_VALUES.c.case_id.in_(mine)))
+        wrapped = session.execute(select(CASE_KEYS.c.wrapped).where(CASE_KEYS.c.case_id.in_(mine)))
+        shredded = [bytes(b) for b in (*sealed.scalars(), *wrapped.scalars())]
+    assert len(shredded) > 2
+
+    # The control: the backup itself holds the consumer's data, readable with the keys.
+    before = restore(service, backup, copies, tmp_path, erasures=False)
+    held = reader(service, before.copy_url)
+    try:
+        assert NAME in held.get(actor=AUDITOR, case_id=mine[0]).description
+        assert all(as_stored(b, before.copy_url) in stored_bytes(before.copy_url) for b in shredded)
+    finally:
+        held.db.dispose()
+
+    outcome = service.erase_subject(user_id=CONSUMER.id, basis="PIPL Art. 47 request", approved_by="adm-1")
+    assert sorted(outcome.erased) == sorted(mine)
+
+    result = restore(service, backup, copies, tmp_path)
+    assert result.erasures_reapplied == 1 and result.live_checked
+    copy = reader(service, result.copy_url)
+    try:
+        # The copy verifies, chains, replays and checkpoints, and so do its erasures.
+        report = verify_database(copy.db, copy.registry, trusted_keys=TRUSTED, all_roots=True)
+        assert report.intact and report.cases_checked == manifest.contents.cases
+        assert verify_erasures(copy.db) == []
+        erased = copy.get(actor=AUDITOR, case_id=mine[0])
+        assert (erased.subject, erased.description, erased.order_ref) == (ERASED,) * 3
+        other = copy.get(actor=OTHER_CONSUMER, case_id=theirs)
+        assert OTHER_NAME in other.subject and MOBILE in other.description
+        with copy.db.read() as session:
+            assert session.execute(select(SUBJECTS).where(SUBJECTS.c.user_id == CONSUMER.id)).all() == []
+            kinds = session.execute(select(EVENTS.c.type).where(EVENTS.c.case_id == mine[0])).scalars().all()
+        assert kinds[-1] == "personal_data_erased"
+    finally:
+        copy.db.dispose()
+    raw = stored_bytes(result.copy_url)
+    assert theirs.encode("ascii") in raw or not result.copy_url.startswith("sqlite")  # the right bytes were read
+    for secret in SECRETS:
+        assert secret.encode("utf-8") not in raw, secret
+    # Neither the sealed values nor the wrapped keys that the backup held are left in the copy.
+    assert [b for b in shredded if as_stored(b, result.copy_url) in raw] == []

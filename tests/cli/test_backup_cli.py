@@ -101,3 +101,16 @@ def test_bad_input_is_one_line_exit_2(demo_db: Path, tmp_path: Path, args: list[
     (tmp_path / "junk.json").write_text("[1, 2", encoding="utf-8")
     line = refused(invoke(*[a.format(tmp=tmp_path) for a in args]))
     assert message in line, line
+
+
+def test_a_lost_live_database_refuses_unless_without_live(demo_db: Path, tmp_path: Path) -> None:
+    backup = tmp_path / "b.sqlite"
+    assert invoke("db", "backup", "--to", str(backup)).exit_code == 0
+    demo_db.unlink()
+    line = refused(invoke("db", "restore", str(backup), "--swap"))
+    assert "erasures made after the backup cannot be re-applied" in line and "--without-live" in line
+    assert not demo_db.exists()
+    restored = invoke("db", "restore", str(backup), "--swap", "--without-live")
+    assert restored.exit_code == 0, restored.output
+    assert "NOT re-applied" in restored.output and demo_db.exists()
+    assert invoke("audit", "verify").exit_code == 0
