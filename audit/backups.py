@@ -409,7 +409,7 @@ def restore_backup(
         raise
 
     if request.swap:
-        _swap(result, request, kind, pg_copy, now, on_step)
+        _swap(result, request, kind, pg_copy, now, on_step, registry, trusted_keys)
     return result
 
 
@@ -484,6 +484,10 @@ def _verify(url: str, registry: WorkflowRegistry, trusted_keys: Sequence[str] | 
     return report
 
 
+def _check_swapped(url: str, registry: WorkflowRegistry, trusted_keys: Sequence[str] | None) -> None:
+    _verify(url, registry, trusted_keys, replay=False)
+
+
 def _check_against_live(result: RestoreResult, live_url: str, on_step: Step) -> bool:
     """Every checkpoint number both hold has the same hash in the copy and in the live database.
     False (and ``result.live_note`` says why) when the live database cannot be read."""
@@ -523,6 +527,8 @@ def _swap(
     pg_copy: copies.PostgresCopy | None,
     now: datetime,
     on_step: Step,
+    registry: WorkflowRegistry,
+    trusted_keys: Sequence[str] | None,
 ) -> None:
     stamp = now.strftime("%Y%m%d%H%M%S")
     if kind == copies.SQLITE:
@@ -540,7 +546,15 @@ def _swap(
         copies.dump_copy(pg_copy, schema, verified)
         try:
             on_step(f"swapping: schema {schema} renamed {kept_schema}, the verified copy restored in its place")
-            copies.swap_postgres(request.live_url, pg_copy, schema, kept_schema, backup=verified)
+            copies.swap_postgres(
+                request.live_url,
+                schema,
+                kept_schema,
+                backup=verified,
+                # The swapped-in schema came through a second dump and restore: its chains are
+                # checked once more before the old schema is given up.
+                check=lambda: _check_swapped(request.live_url, registry, trusted_keys),
+            )
         finally:
             verified.unlink(missing_ok=True)
         copies.drop_database(request.live_url, pg_copy.database)

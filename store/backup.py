@@ -313,10 +313,13 @@ def _drop_sidecars(path: Path) -> None:
             Path(f"{path}{suffix}").unlink()
 
 
-def swap_postgres(live_url: str, copy: PostgresCopy, schema: str, kept: str, *, backup: Path) -> None:
+def swap_postgres(
+    live_url: str, schema: str, kept: str, *, backup: Path, check: Callable[[], None] = lambda: None
+) -> None:
     """Put the verified copy in place of the live schema: the live schema is renamed to ``kept``
     (kept, never dropped) and ``backup`` (a dump of the verified copy) is restored into the live
-    database in one transaction; if that fails, the old schema gets its name back.
+    database in one transaction, then ``check`` runs on it; if either fails, the restored schema
+    is dropped and the old one gets its name back.
 
     A schema cannot move between databases, and one database may hold several desks (one
     schema each), so renaming databases is not the general swap: docs/operators.md gives it
@@ -334,7 +337,11 @@ def swap_postgres(live_url: str, copy: PostgresCopy, schema: str, kept: str, *, 
     # The live URL's search_path names the schema, which no longer exists: restore through a
     # URL without it (the dump names its schema itself).
     result = _pg_restore(program, backup, _without_search_path(live_url))
-    if result.returncode != 0:
+    try:
+        if result.returncode != 0:
+            raise BackupError(f"pg_restore into the live database failed: {_first_line(result.stderr)}")
+        check()
+    except BaseException:
         live = Database(live_url, pool_size=1)
         try:
             with live.engine.connect() as connection, connection.begin():
@@ -342,7 +349,7 @@ def swap_postgres(live_url: str, copy: PostgresCopy, schema: str, kept: str, *, 
                 connection.execute(text(f"ALTER SCHEMA {_quoted(kept)} RENAME TO {_quoted(schema)}"))
         finally:
             live.dispose()
-        raise BackupError(f"pg_restore into the live database failed: {_first_line(result.stderr)}")
+        raise
 
 
 def _without_search_path(url: str) -> str:

@@ -34,7 +34,7 @@ from cases.personal import PersonalData
 from cases.service import CaseService
 from privacy.markers import ERASED
 from runtime.settings import memory_keys
-from store.backup import drop_database, opened
+from store.backup import current_schema, drop_database, opened, swap_postgres
 from store.db import Database
 from store.errors import BackupError, RestoreRefusedError
 from store.tables import CASE_KEYS, CASES, CHECKPOINTS, EVENTS, PERSONAL_VALUES, SUBJECTS
@@ -536,3 +536,26 @@ def test_a_backup_taken_while_filing_and_restored_after_a_later_erasure_does_not
         assert secret.encode("utf-8") not in raw, secret
     # Neither the sealed values nor the wrapped keys that the backup held are left in the copy.
     assert [b for b in shredded if as_stored(b, result.copy_url) in raw] == []
+
+
+def test_a_postgres_swap_that_fails_its_check_puts_the_old_schema_back(
+    service: CaseService, tmp_path: Path, copies: list[str]
+) -> None:
+    if service.db.is_sqlite:
+        pytest.skip("the schema swap is PostgreSQL's")
+    file_cases(service, 2)
+    backup, _ = backup_of(service, tmp_path)
+    file_cases(service, 1)  # the live schema now differs from the backup
+    schema = current_schema(service.db)
+    service.db.dispose()
+
+    def failing_check() -> None:
+        assert count_cases(service.db.url) == 2  # the backup's schema is in place when checked
+        raise RestoreRefusedError("the swapped-in schema does not verify")
+
+    with pytest.raises(RestoreRefusedError, match="does not verify"):
+        swap_postgres(service.db.url, schema, f"{schema}_kept", backup=backup, check=failing_check)
+    assert count_cases(service.db.url) == 3
+    with opened(service.db.url) as live, live.read() as session:
+        kept = session.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": f"{schema}_kept"}).first()
+    assert kept is None
