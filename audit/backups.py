@@ -409,7 +409,10 @@ def restore_backup(
         raise
 
     if request.swap:
-        _swap(result, request, kind, pg_copy, now, on_step, registry, trusted_keys)
+        try:
+            _swap(result, request, kind, pg_copy, now, on_step, registry, trusted_keys)
+        except BackupError as exc:
+            raise BackupError(f"{exc} (the verified copy is kept: {result.copy})") from None
     return result
 
 

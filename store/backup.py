@@ -38,6 +38,8 @@ T = TypeVar("T")
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
+# How long a swap waits for the live database's last connections to close.
+SWAP_LOCK_TIMEOUT_S = 2.0
 # How many bytes a digest reads at a time.
 _CHUNK = 1 << 20
 
@@ -288,22 +290,36 @@ def swap_sqlite(copy: Path, live: Path, kept: Path) -> None:
     the old file is hard-linked to ``kept`` (copied where links are not possible), and the copy
     is renamed over ``live`` in one atomic step: at every instant ``live`` is one whole database.
     The old WAL and shared-memory files are then removed, so no one replays them onto the copy.
-    Writers must be stopped first: a process holding the old file open keeps writing to it."""
+    Refused while any other connection has the live database open (a server or worker would
+    go on writing to the old file)."""
     refuse_existing(kept)
-    if live.exists():
-        connection = sqlite3.connect(live, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    _drop_sidecars(copy)
+    if not live.exists():
+        os.replace(copy, live)
+        _drop_sidecars(live)
+        return
+    # An exclusive lock in WAL mode is refused while any other connection, of this process or
+    # another, has the database open: no server or worker is left writing to the old file.
+    connection = sqlite3.connect(live, timeout=SWAP_LOCK_TIMEOUT_S, isolation_level=None)
+    try:
+        connection.execute("PRAGMA locking_mode=EXCLUSIVE")
         try:
-            busy, _log, _done = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        finally:
-            connection.close()
+            connection.execute("BEGIN EXCLUSIVE")
+            connection.execute("COMMIT")  # the lock stays: exclusive mode keeps it until close
+        except sqlite3.OperationalError:
+            raise BackupError(
+                f"{live} is open in another process or connection: stop the server and workers first"
+            ) from None
+        busy, _log, _done = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if busy:
-            raise BackupError(f"{live} is in use (its WAL could not be folded in): stop the server and workers first")
+            raise BackupError(f"the WAL of {live} could not be folded into it: stop the server and workers first")
         try:
             os.link(live, kept)
         except OSError:
             shutil.copy2(live, kept)
-    _drop_sidecars(copy)
-    os.replace(copy, live)
+        os.replace(copy, live)  # still holding the old file's lock: no one opened it in between
+    finally:
+        connection.close()
     _drop_sidecars(live)
 
 

@@ -559,3 +559,18 @@ def test_a_postgres_swap_that_fails_its_check_puts_the_old_schema_back(
     with opened(service.db.url) as live, live.read() as session:
         kept = session.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": f"{schema}_kept"}).first()
     assert kept is None
+
+
+def test_a_sqlite_swap_is_refused_while_the_live_database_is_open(sqlite_service: CaseService, tmp_path: Path) -> None:
+    file_cases(sqlite_service, 2)
+    backup, _ = backup_of(sqlite_service, tmp_path)
+    file_cases(sqlite_service, 1)
+    live = Path(str(make_url(sqlite_service.db.url).database))
+    with sqlite_service.db.read() as session:  # a server's pool keeps its connection open
+        session.execute(select(func.count()).select_from(CASES)).scalar_one()
+        with pytest.raises(BackupError, match="open in another process or connection"):
+            restore(sqlite_service, backup, [], tmp_path, swap=True)
+    assert not list(tmp_path.glob("live.db.pre-restore-*"))
+    assert len(list(tmp_path.glob("h_*"))) == 1  # the verified copy, kept for a later swap
+    sqlite_service.db.dispose()
+    assert count_cases(f"sqlite:///{live}") == 3
