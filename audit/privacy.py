@@ -31,6 +31,16 @@ class ErasureProblem:
         return f"{where}: erasure: {self.detail}"
 
 
+def count_erasures(db: Database) -> int:
+    """How many ``personal_data_erased`` events the logs hold."""
+    with db.read() as session:
+        return int(
+            session.execute(
+                select(func.count()).select_from(EVENTS).where(EVENTS.c.type == "personal_data_erased")
+            ).scalar_one()
+        )
+
+
 def verify_erasures(db: Database, *, page: int = 500) -> list[ErasureProblem]:
     """Everything that contradicts an erasure recorded in the log (empty: every erasure holds)."""
     return list(_problems(db, page))

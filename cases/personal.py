@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -36,6 +36,16 @@ T = TypeVar("T")
 # Unwrapped data keys kept in memory, most recently used first out last: an active case's
 # commands and reads unwrap its key once.
 KEY_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """A personal value with what proves it against its marker: ``sha256(salt || value)``."""
+
+    ref: str
+    case_id: str
+    salt: bytes
+    value: str
 
 
 class TamperedValue(AuditIntegrityError):
@@ -156,6 +166,36 @@ class PersonalData:
 
     # --- reading ----------------------------------------------------------------
 
+    def open_values(self, session: Session, markers: Mapping[str, str]) -> Iterator[Disclosure]:
+        """The live values of ``markers`` (ref -> marker), opened and checked against their
+        markers; refs without a row or under a destroyed key are left out."""
+        if not markers:
+            return
+        rows = session.execute(
+            select(
+                PERSONAL_VALUES.c.ref,
+                PERSONAL_VALUES.c.case_id,
+                PERSONAL_VALUES.c.sealed,
+                CASE_KEYS.c.kek_id,
+                CASE_KEYS.c.wrapped,
+            )
+            .join(CASE_KEYS, CASE_KEYS.c.case_id == PERSONAL_VALUES.c.case_id)
+            .where(PERSONAL_VALUES.c.ref.in_(list(markers)))
+        ).all()
+        for row in rows:
+            if row.wrapped is None:
+                continue
+            marker = markers[row.ref]
+            key = self._cached(row.case_id)
+            if key is None:
+                key = self.keys.unwrap(row.kek_id, bytes(row.wrapped))
+                self._remember(row.case_id, key)
+            try:
+                salt, value = open_value(key, marker, bytes(row.sealed))
+            except TamperedValueError as exc:
+                raise TamperedValue(str(exc)) from exc
+            yield Disclosure(ref=row.ref, case_id=row.case_id, salt=salt, value=value)
+
     def resolve(self, session: Session, texts: Iterable[str]) -> dict[str, str]:
         """For each marker its value (or ``[erased]``), for each pseudonym its user id (or ``[erased]``)."""
         markers: dict[str, str] = {}
@@ -166,33 +206,9 @@ class PersonalData:
                 markers[parsed[0]] = text
             elif is_pseudonym(text):
                 subjects.append(text)
-        table: dict[str, str] = {}
-        if markers:
-            rows = session.execute(
-                select(
-                    PERSONAL_VALUES.c.ref,
-                    PERSONAL_VALUES.c.case_id,
-                    PERSONAL_VALUES.c.sealed,
-                    CASE_KEYS.c.kek_id,
-                    CASE_KEYS.c.wrapped,
-                )
-                .join(CASE_KEYS, CASE_KEYS.c.case_id == PERSONAL_VALUES.c.case_id)
-                .where(PERSONAL_VALUES.c.ref.in_(list(markers)))
-            ).all()
-            for row in rows:
-                marker = markers[row.ref]
-                if row.wrapped is None:
-                    continue
-                key = self._cached(row.case_id)
-                if key is None:
-                    key = self.keys.unwrap(row.kek_id, bytes(row.wrapped))
-                    self._remember(row.case_id, key)
-                try:
-                    table[marker] = open_value(key, marker, bytes(row.sealed))[1]
-                except TamperedValueError as exc:
-                    raise TamperedValue(str(exc)) from exc
-            for marker in markers.values():
-                table.setdefault(marker, ERASED)
+        table: dict[str, str] = {markers[d.ref]: d.value for d in self.open_values(session, markers)}
+        for marker in markers.values():
+            table.setdefault(marker, ERASED)
         if subjects:
             rows = session.execute(
                 select(SUBJECTS.c.subject, SUBJECTS.c.user_id).where(SUBJECTS.c.subject.in_(subjects))

@@ -140,6 +140,18 @@ class CaseService:
         """Deferred erasures now possible, and retention: cases closed ``keep_for`` ago, not held."""
         return sweep_personal_data(self, keep_for=keep_for)
 
+    def rewrap_keys(self) -> int:
+        """Re-wrap every live case key under the key provider's current key (after a rotation)."""
+        privacy = self.privacy
+        if privacy is None:
+            return 0
+        total = 0
+        while True:
+            done = self.db.run_write(privacy.rewrap)
+            total += done
+            if done == 0:
+                return total
+
     def _as_logged(self, session: Session, actor: Actor) -> Actor:
         """The actor as the log knows them: a consumer by their pseudonym."""
         return actor if self.privacy is None else self.privacy.seen_as(session, actor)

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # Years after a case closes that its personal data is kept (the E-Commerce Law's minimum for
     # transaction records is 3); the retention sweep erases it then, unless a legal hold is set.
     retention_years: int = Field(default=3, ge=0, le=100)
+    # How often the ticker runs that sweep (and deferred erasures of cases since closed); 0: never.
+    retention_interval_seconds: int = Field(default=3600, ge=0)
     # How often the ticker applies the merchant-supervision thresholds (reports/supervision.py); 0: never
     # (run `disputes supervise` instead).
     supervision_interval_seconds: int = Field(default=3600, ge=0)
