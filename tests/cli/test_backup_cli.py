@@ -4,13 +4,16 @@ database, and every refusal as one line with exit 2 and nothing swapped."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from cli import app
+from runtime.bootstrap import build_engine
 from runtime.settings import get_settings
+from workflow.model import Actor, NewCase
 
 runner = CliRunner()
 
@@ -114,3 +117,84 @@ def test_a_lost_live_database_refuses_unless_without_live(demo_db: Path, tmp_pat
     assert restored.exit_code == 0, restored.output
     assert "NOT re-applied" in restored.output and demo_db.exists()
     assert invoke("audit", "verify").exit_code == 0
+
+
+NAME = "张伟"
+MOBILE = "13812345678"
+ADDRESS = "上海市浦东新区世纪大道100号"
+ORDER = "TB-20261111-7788"
+
+
+def test_a_backup_taken_while_filing_restored_after_an_erasure_keeps_it_erased(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's story on the command line: `db backup` while cases are being filed, `privacy
+    erase` afterwards, `db restore --swap` of the backup: the swapped-in database verifies, its
+    erasures verify, and neither its file nor its WAL holds the erased consumer's words."""
+    live = tmp_path / "live.db"
+    monkeypatch.setenv("DISPUTES_DATABASE_URL", f"sqlite:///{live}")
+    get_settings.cache_clear()
+    assert invoke("db", "upgrade").exit_code == 0
+    engine = build_engine(get_settings())
+    zhang, li = Actor("c-zhang", "consumer"), Actor("c-li", "consumer")
+    filed: list[str] = []
+    try:
+        for actor, name in ((zhang, NAME), (zhang, NAME), (li, "李娜")):
+            case = engine.cases.file(
+                actor=actor,
+                new_case=NewCase(
+                    consumer_id=actor.id,
+                    merchant_id="m-1",
+                    category="product_quality",
+                    subject=f"{name}的电水壶坏了",
+                    description=f"收件人{name}，电话{MOBILE}，地址{ADDRESS}",
+                    order_ref=ORDER if actor is zhang else "TB-OTHER",
+                    claim_amount=29900,
+                    currency="CNY",
+                ),
+            )
+            engine.cases.execute(actor=actor, case_id=case.id, name="withdraw", reason=f"{name}已和商家和解")
+            filed.append(case.id)
+        stop = threading.Event()
+
+        def keep_filing() -> None:
+            while not stop.is_set():
+                engine.cases.file(
+                    actor=li,
+                    new_case=NewCase(
+                        consumer_id=li.id,
+                        merchant_id="m-2",
+                        category="not_received",
+                        subject="还没收到",
+                        description="包裹一直没到",
+                        order_ref="TB-LI",
+                        claim_amount=1000,
+                        currency="CNY",
+                    ),
+                )
+
+        writer = threading.Thread(target=keep_filing)
+        writer.start()
+        try:
+            taken = invoke("db", "backup", "--to", str(tmp_path / "b.sqlite"))
+        finally:
+            stop.set()
+            writer.join()
+    finally:
+        engine.dispose()
+    assert taken.exit_code == 0, taken.output
+
+    erased = invoke("privacy", "erase", "--subject", "c-zhang", "--basis", "PIPL Art. 47")
+    assert erased.exit_code == 0 and "2 cases erased" in erased.output, erased.output
+    restored = invoke("db", "restore", str(tmp_path / "b.sqlite"), "--swap")
+    assert restored.exit_code == 0, restored.output
+    assert "erasures re-applied: 1" in restored.output and "swapped in" in restored.output
+
+    raw = b"".join(p.read_bytes() for p in (live, Path(f"{live}-wal")) if p.exists())
+    assert all(case_id.encode("ascii") in raw for case_id in filed)  # the right bytes were read
+    for secret in (NAME, MOBILE, ADDRESS, ORDER):
+        assert secret.encode("utf-8") not in raw, secret
+    verified = invoke("audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    erasures = invoke("audit", "verify", "--erasure")
+    assert erasures.exit_code == 0, erasures.output
