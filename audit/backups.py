@@ -401,7 +401,7 @@ def restore_backup(
                 result.erasures_reapplied = reapply_erasures(live, copy, manifest.started)
             if result.erasures_reapplied:
                 on_step("checking the chains again after the erasures")
-                _verify(result.copy_url, registry, trusted_keys, replay=True)
+                _verify(result.copy_url, registry, trusted_keys, replay=True, on_step=on_step)
         else:
             result.notes.append("erasures: this engine keeps no personal data apart, nothing to re-apply")
     except BaseException:
@@ -455,7 +455,7 @@ def _check_copy(
         with copies.opened(result.copy_url) as copy:
             upgrade(copy.engine)
     on_step(f"verifying {found.cases} case chains, {found.merchants} merchant chains, {found.checkpoints} checkpoints")
-    report = _verify(result.copy_url, registry, trusted_keys, replay=True)
+    report = _verify(result.copy_url, registry, trusted_keys, replay=True, on_step=on_step)
     result.cases, result.events, result.checkpoints = report.cases_checked, report.events_checked, found.checkpoints
 
 
@@ -475,11 +475,28 @@ def _same_checkpoint(found: Contents, manifest: Manifest) -> None:
         )
 
 
-def _verify(url: str, registry: WorkflowRegistry, trusted_keys: Sequence[str] | None, *, replay: bool) -> VerifyReport:
+def _verify(
+    url: str,
+    registry: WorkflowRegistry,
+    trusted_keys: Sequence[str] | None,
+    *,
+    replay: bool,
+    on_step: Step = lambda _step: None,
+) -> VerifyReport:
     problems: list[str] = []
+    what = "verifying" if replay else "checking the chains of"
+
+    def on_page(report: VerifyReport) -> None:
+        on_step(f"{what} the copy: {report.cases_checked:,} of {report.cases_total:,} cases")
+
     with copies.opened(url) as copy:
         report = verify_database(
-            copy, registry, trusted_keys=trusted_keys, replay=replay, on_finding=lambda f: problems.append(str(f))
+            copy,
+            registry,
+            trusted_keys=trusted_keys,
+            replay=replay,
+            progress=on_page,
+            on_finding=lambda f: problems.append(str(f)),
         )
     if not report.intact:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
