@@ -28,10 +28,13 @@ from sqlmodel import Session
 
 from cases.mediators import require_assignable
 from cases.merchants import standing_of
+from cases.personal import PersonalData
 from cases.projection import insert_case, insert_messages, require_updated, update_case
 from cases.queries import load_case
 from cases.registry import WorkflowRegistry
 from policies.base import Authorizer, require
+from privacy.fields import protect_event
+from privacy.markers import Secret
 from sla.calendar import Calendar
 from sla.clock import Clock
 from sla.planner import SlaPlanner
@@ -82,6 +85,11 @@ class CommandContext(Protocol):
 
     @property
     def id_factory(self) -> Callable[[datetime], str]: ...
+
+    @property
+    def privacy(self) -> PersonalData | None:
+        """Where personal values go (None: the engine keeps texts in the log as written)."""
+        ...
 
     def weight(self, priority: str) -> int:
         """The load units a case of this priority level takes of a mediator's capacity."""
@@ -304,6 +312,8 @@ class UnitOfWork:
         self.case_id = case_id
         self.now = now
         self.records: list[tuple[RecordedEvent, bytes]] = []
+        # The personal values the events' markers stand for, stored with the events (write()).
+        self.secrets: list[Secret] = []
 
     @property
     def current(self) -> CaseSnapshot:
@@ -312,7 +322,15 @@ class UnitOfWork:
 
     def add(self, events: Sequence[Event], actor: Actor) -> None:
         policy_version = self.policy_version
+        protecting = self.service.privacy is not None
         for event in events:
+            if protecting:
+                # Everything that read the plaintext (decide(), the intake's classification and
+                # priority rules) has run; from here on the log and the fold carry markers.
+                data, secrets = protect_event(event.type, event.data)
+                if secrets:
+                    event = Event(event.type, data)
+                    self.secrets.extend(secrets)
             seq = self.snapshot.version + 1 if self.snapshot else 1
             prev = self.snapshot.head_hash if self.snapshot else GENESIS_HASH
             recorded = _record(self.case_id, seq, event, actor, self.now, self.definition.version, policy_version, prev)
@@ -346,6 +364,9 @@ class UnitOfWork:
             raise ConflictError(first.case_id, first.seq - 1) from exc
         if before is not None:
             require_updated(session, before, updated)
+        privacy = self.service.privacy
+        if privacy is not None and self.secrets:
+            privacy.store(session, self.case_id, self.current.consumer_id, self.secrets, self.now)
         return self.current
 
 

@@ -159,9 +159,13 @@ def route_case(
     trigger = next((name for name in assigning if machine.may(case.state, name)), None)
     if trigger is None:
         return None
+    texts = (case.subject, case.description)
+    if service.privacy is not None:
+        # The log holds markers: the language is read from the values, in memory only.
+        texts = service.privacy.reveal(session, texts)
     needs = CaseNeeds(
         category=case.category,
-        language=detect_language(f"{case.subject}\n{case.description}"),
+        language=detect_language("\n".join(texts)),
         weight=intake.priority.weight(case.priority),
     )
     pool = {c.id: c for c in candidates(session, intake, service.calendars(), now)}

@@ -18,6 +18,7 @@ from cli.common import CliOptions
 from cli.db import db_app
 from cli.desk import config_app, intake_app, policies_app, workflow_app
 from cli.errors import MappedErrorsGroup
+from cli.privacy import privacy_app
 from cli.scenario import scenario_app
 
 app = typer.Typer(
@@ -54,6 +55,7 @@ app.add_typer(mediators.mediators_app, name="mediators")
 app.add_typer(intake_app, name="intake")
 app.add_typer(config_app, name="config")
 app.add_typer(scenario_app, name="scenario")
+app.add_typer(privacy_app, name="privacy")
 
 
 def main() -> None:  # pragma: no cover - console entry point

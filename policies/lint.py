@@ -13,7 +13,9 @@ from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 # Actions that exist whatever the workflow: reads, filing and the desk's administration.
 ALWAYS_KNOWN = frozenset({*READ_ACTIONS, "view_internal", "file"})
-ADMIN_ACTIONS = frozenset({"view_config", "manage_config", "manage_mediators", "audit"})
+ADMIN_ACTIONS = frozenset(
+    {"view_config", "manage_config", "manage_mediators", "audit", "erase_personal", "disclose_personal"}
+)
 
 
 def check_policies(policy_dir: str | Path, workflows: Sequence[WorkflowDefinition]) -> list[Problem]:

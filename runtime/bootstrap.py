@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from cases.personal import PersonalData
 from cases.registry import WorkflowRegistry, record_versions
 from cases.service import CaseService, reroute_on_warning
 from cases.sweep import reschedule_running
@@ -18,7 +19,7 @@ from desk.loader import Desk, load_desk, try_load_desk
 from policies.base import AllowAllAuthorizer
 from policies.store import PolicyStore
 from runtime.engine import Engine
-from runtime.settings import Settings
+from runtime.settings import Settings, key_provider
 from sla.clock import Clock, SystemClock
 from sla.planner import SlaPlanner
 from store.db import Database
@@ -49,6 +50,8 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, desk: Desk |
         triage=Triage.of_desk(desk),
         # A clock's warning gives the router another try at a case still waiting for a mediator.
         on_timer_warned=(reroute_on_warning,),
+        # Personal texts and consumer ids leave the log for sealed rows beside it (docs/privacy.md).
+        privacy=PersonalData(key_provider(settings)),
     )
     record_versions(cases.db, cases.registry, cases.authorizer, cases.clock.now())
     return Engine(settings=settings, cases=cases, policies=store)

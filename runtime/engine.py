@@ -9,6 +9,7 @@ planner (which timer events a change causes): the two are different things.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -67,6 +68,11 @@ class Engine:
     def signing_key(self) -> Ed25519PrivateKey:
         """The key that signs checkpoints (loaded, or in development generated, on first use)."""
         return signing_key(self.settings)
+
+    @property
+    def retention(self) -> timedelta:
+        """How long personal data is kept after a case closes (DISPUTES_RETENTION_YEARS)."""
+        return timedelta(days=round(365.25 * self.settings.retention_years))
 
     def dispose(self) -> None:
         """Close the database's connections."""

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from audit.keys import generate_signing_key, load_signing_key, private_key_pem
+from privacy.keys import KeyFile, KeyProvider, load_key_file, load_or_create_key_file
 
 log = logging.getLogger("disputes")
 
@@ -49,6 +50,14 @@ class Settings(BaseSettings):
     # Public keys (hex) whose checkpoint signatures verification accepts; empty = the signing key's.
     audit_trusted_keys: tuple[str, ...] = ()
     checkpoint_interval_seconds: int = Field(default=3600, ge=1)
+    # The key file whose keys wrap each case's data key (privacy/keys.py; docs/privacy.md says how
+    # a KMS replaces it). Unset in development: generated next to the SQLite database on first use.
+    key_file: Path | None = None
+    # Years after a case closes that its personal data is kept (the E-Commerce Law's minimum for
+    # transaction records is 3); the retention sweep erases it then, unless a legal hold is set.
+    retention_years: int = Field(default=3, ge=0, le=100)
+    # How often the ticker runs that sweep (and deferred erasures of cases since closed); 0: never.
+    retention_interval_seconds: int = Field(default=3600, ge=0)
     # How often the ticker applies the merchant-supervision thresholds (reports/supervision.py); 0: never
     # (run `disputes supervise` instead).
     supervision_interval_seconds: int = Field(default=3600, ge=0)
@@ -90,6 +99,8 @@ class Settings(BaseSettings):
                 raise ValueError("DISPUTES_ALLOW_ALL may not be used in production")
             if not self.audit_signing_key:
                 raise ValueError("DISPUTES_AUDIT_SIGNING_KEY (the Ed25519 key that signs checkpoints) is required")
+            if self.key_file is None:
+                raise ValueError("DISPUTES_KEY_FILE (the keys that wrap personal data's case keys) is required")
         return self
 
 
@@ -110,3 +121,41 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
         DEV_SIGNING_KEY_FILE.chmod(0o600)
         log.warning("generated a development checkpoint signing key in %s", DEV_SIGNING_KEY_FILE)
     return load_signing_key(str(DEV_SIGNING_KEY_FILE))
+
+
+# Keys made for test engines without a key file, per database: two engines of one test over one
+# database (a restart, a second worker) unwrap each other's case keys.
+_TEST_KEYS: dict[str, KeyFile] = {}
+
+
+def memory_keys(database_url: str) -> KeyFile:
+    """Keys kept in this process's memory for one database (tests; never a desk that must restart)."""
+    return _TEST_KEYS.setdefault(database_url, KeyFile.generate("<keys in memory>"))
+
+
+def default_key_file(database_url: str) -> Path | None:
+    """Where a development desk keeps its key file: beside its SQLite database file
+    (``disputes.db`` -> ``disputes.db.keys``); None for other databases."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix):
+        return None
+    path = database_url[len(prefix) :].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path + ".keys")
+
+
+def key_provider(settings: Settings) -> KeyProvider:
+    """The keys that wrap case data keys: the configured key file; in development one beside the
+    SQLite database (or in the working directory), generated on first use; in tests without a
+    file, keys kept in memory per database."""
+    if settings.key_file is not None:
+        return load_key_file(settings.key_file)
+    path = default_key_file(settings.database_url)
+    if path is None and settings.environment == "test":
+        return memory_keys(settings.database_url)
+    path = path or Path(".disputes-keys")
+    keys, generated = load_or_create_key_file(path)
+    if generated:
+        log.warning("generated a development key file for personal data in %s", path)
+    return keys

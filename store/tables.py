@@ -345,6 +345,65 @@ class MerchantRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc())
 
 
+class SubjectRow(SQLModel, table=True):
+    """A consumer's pseudonym (``sub_...``, what event bodies and case columns hold) and the
+    marketplace's user id it stands for. Erasure nulls ``user_id`` (cases/erasure.py)."""
+
+    __tablename__ = "subjects"
+
+    subject: str = Field(max_length=40, primary_key=True)
+    user_id: str | None = Field(default=None, max_length=100, unique=True)
+    created_at: datetime = Field(sa_column=_utc())
+    erased_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class CaseKeyRow(SQLModel, table=True):
+    """A case's data key, wrapped by a key-encryption key; after erasure a tombstone (``wrapped``
+    and ``kek_id`` NULL, ``erased_at`` set). A legal hold keeps the case's values from erasure."""
+
+    __tablename__ = "case_keys"
+
+    case_id: str = Field(max_length=40, primary_key=True)
+    subject: str = Field(max_length=40, index=True)
+    kek_id: str | None = Field(default=None, max_length=100)
+    wrapped: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = Field(sa_column=_utc())
+    erased_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    hold_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    hold_set_by: str | None = Field(default=None, max_length=100)
+    hold_set_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class PersonalValueRow(SQLModel, table=True):
+    """One personal value beside the chain: the salt and value sealed under the case's data key,
+    the marker that replaces it in the log as associated data (privacy/sealing.py)."""
+
+    __tablename__ = "personal_values"
+
+    ref: str = Field(max_length=24, primary_key=True)
+    case_id: str = Field(max_length=40, index=True)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ErasureRow(SQLModel, table=True):
+    """An erasure asked for or carried out: whose (the pseudonym), when, on which basis, who
+    approved, the cases erased and those deferred (open, or under legal hold). A restore lists
+    the erasures after its backup's time from here and carries them out again."""
+
+    __tablename__ = "erasures"
+    __table_args__ = (Index("ix_erasures_requested", "requested_at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    subject: str = Field(max_length=40, index=True)
+    basis: str = Field(max_length=200)
+    approved_by: str = Field(max_length=100)
+    requested_at: datetime = Field(sa_column=_utc())
+    updated_at: datetime = Field(sa_column=_utc())
+    status: str = Field(max_length=20)  # done, deferred
+    erased: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of case ids
+    deferred: str = Field(sa_column=Column(Text, nullable=False))  # JSON {case id: reason}
+
+
 # The tables as SQLAlchemy Core sees them, exported once (typed: no ``__table__`` lookups).
 _TABLES = SQLModel.metadata.tables
 CASES: Table = _TABLES["cases"]
@@ -365,3 +424,7 @@ MEDIATORS: Table = _TABLES["mediators"]
 MERCHANT_FLAGS: Table = _TABLES["merchant_flags"]
 MERCHANT_EVENTS: Table = _TABLES["merchant_events"]
 MERCHANTS: Table = _TABLES["merchants"]
+SUBJECTS: Table = _TABLES["subjects"]
+CASE_KEYS: Table = _TABLES["case_keys"]
+PERSONAL_VALUES: Table = _TABLES["personal_values"]
+ERASURES: Table = _TABLES["erasures"]

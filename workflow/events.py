@@ -30,8 +30,15 @@ EVENT_TYPES = frozenset(
         "timer_rescheduled",
         "flag_raised",
         "flag_cleared",
+        # Personal data (cases/erasure.py, docs/privacy.md): no personal data in their bodies.
+        "personal_data_erased",
+        "erasure_deferred",
+        "legal_hold_set",
+        "legal_hold_released",
     }
 )
+# The flag a legal hold raises on the case while it lasts: retention and erasure wait for its release.
+LEGAL_HOLD = "legal_hold"
 # Optional keys of a ``filed`` event beyond the case's facts, written by the desk's intake
 # (cases/triage.py) and kept for the record (the fold reads only ``flags``):
 #   classification  the category the classifier chose, its score, language and evidence

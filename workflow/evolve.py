@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from workflow.definition import WorkflowDefinition
 from workflow.errors import ReplayError
-from workflow.events import RecordedEvent
+from workflow.events import LEGAL_HOLD, RecordedEvent
 from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, TimerState
 
 _Item = TypeVar("_Item", Evidence, InfoRequest, Offer, TimerState)
@@ -266,6 +266,20 @@ def _flag_cleared(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEv
     return replace(s, flags=tuple(f for f in s.flags if f != flag)) if flag in s.flags else s
 
 
+def _unchanged(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    """An event recorded for the audit trail that changes nothing the fold holds: an erasure
+    (the markers stay; their values are gone) or an erasure deferred."""
+    return s
+
+
+def _legal_hold_set(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return s if LEGAL_HOLD in s.flags else replace(s, flags=(*s.flags, LEGAL_HOLD))
+
+
+def _legal_hold_released(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return replace(s, flags=tuple(f for f in s.flags if f != LEGAL_HOLD))
+
+
 _HANDLERS: dict[str, Handler] = {
     "transitioned": _transitioned,
     "message": _message,
@@ -288,4 +302,8 @@ _HANDLERS: dict[str, Handler] = {
     "timer_rescheduled": _timer_rescheduled,
     "flag_raised": _flag_raised,
     "flag_cleared": _flag_cleared,
+    "personal_data_erased": _unchanged,
+    "erasure_deferred": _unchanged,
+    "legal_hold_set": _legal_hold_set,
+    "legal_hold_released": _legal_hold_released,
 }

@@ -10,6 +10,7 @@ from typing import Any
 
 from cases.mediators import MAX_CAPACITY, register_mediator, registered_mediators
 from cases.merchants import append_merchant_event
+from cases.personal import PersonalData
 from cases.registry import WorkflowRegistry, record_versions
 from cases.service import CaseService, reroute_on_warning
 from cases.triage import Triage
@@ -17,7 +18,7 @@ from policies.base import Authorizer
 from policies.cedar import CedarAuthorizer, load_policy_dir, packaged_policies
 from policies.store import PolicyStore
 from runtime.engine import Engine
-from runtime.settings import Settings
+from runtime.settings import Settings, memory_keys
 from sla.clock import ManualClock
 from sla.config import default_calendars
 from sla.planner import SlaPlanner
@@ -80,9 +81,11 @@ def make_service(
     clock: ManualClock | None = None,
     mediators: Sequence[str] = TEST_MEDIATORS,
     triage: Triage | None = None,
+    privacy: bool = True,
 ) -> CaseService:
     """A case service wired as runtime/bootstrap.py wires one (the warning subscription, the
-    configuration's versions recorded), with the parts a test chooses."""
+    configuration's versions recorded, personal data protected: keys in memory, one set per
+    database), with the parts a test chooses."""
     service = CaseService(
         db=Database(url),
         registry=WorkflowRegistry.from_directory(),
@@ -91,6 +94,7 @@ def make_service(
         sla=sla,
         triage=triage,
         on_timer_warned=(reroute_on_warning,),
+        privacy=PersonalData(memory_keys(url)) if privacy else None,
     )
     record_versions(service.db, service.registry, service.authorizer, service.clock.now())
     register_mediators(service, mediators)

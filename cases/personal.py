@@ -1,0 +1,227 @@
+"""Personal data beside the chain: pseudonyms, each case's data key, the sealed values, and the
+one way every rendering reads them back (:meth:`PersonalData.reveal`).
+
+The write path (cases/commands.py) replaces personal fields by markers before sealing
+(privacy/fields.py) and hands the secrets to :meth:`PersonalData.store`, in the command's
+transaction: the case's data key is made (and wrapped by the key provider) with the case's
+first value, and each value is sealed under it. Reading collects the markers and pseudonyms in
+whatever is rendered, loads their rows in one query, opens them under the case keys (unwrapped
+once and kept in a bounded cache) and substitutes values, or ``[erased]`` when the row or the
+key is gone. Erasure and retention are cases/erasure.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import and_, insert, select, update
+from sqlmodel import Session
+
+from privacy.fields import markers_in, substitute
+from privacy.keys import KeyProvider
+from privacy.markers import ERASED, Secret, is_pseudonym, new_pseudonym, parse
+from privacy.sealing import TamperedValueError, new_data_key, open_value, seal_value
+from store.errors import AuditIntegrityError
+from store.tables import CASE_KEYS, PERSONAL_VALUES, SUBJECTS
+from workflow.errors import InvalidCommandError
+from workflow.model import Actor
+from workflow.text import is_identifier
+
+T = TypeVar("T")
+# Unwrapped data keys kept in memory, most recently used first out last: an active case's
+# commands and reads unwrap its key once.
+KEY_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """A personal value with what proves it against its marker: ``sha256(salt || value)``."""
+
+    ref: str
+    case_id: str
+    salt: bytes
+    value: str
+
+
+class TamperedValue(AuditIntegrityError):
+    """A personal value row does not open under its case's key or does not match its marker."""
+
+    type_slug = "audit-integrity"
+
+
+@dataclass
+class PersonalData:
+    """The personal data half of the case room: ``keys`` wraps data keys (a key file in
+    development, a KMS in production: privacy/keys.py)."""
+
+    keys: KeyProvider
+    cache_size: int = KEY_CACHE_SIZE
+    _cache: OrderedDict[str, bytes] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # --- pseudonyms -----------------------------------------------------------
+
+    def subject_of(self, session: Session, user_id: str, *, now: datetime | None = None) -> str | None:
+        """The pseudonym of a marketplace user; with ``now``, made (and recorded) when there is
+        none yet. None: the user has no pseudonym (never filed, or erased)."""
+        found = session.execute(select(SUBJECTS.c.subject).where(SUBJECTS.c.user_id == user_id)).scalar()
+        if found is not None or now is None:
+            return found
+        if not is_identifier(user_id):
+            raise InvalidCommandError(
+                "the filer's user id (the token's subject) is not an identifier", field="consumer_id"
+            )
+        subject = new_pseudonym()
+        session.execute(insert(SUBJECTS).values(subject=subject, user_id=user_id, created_at=now))
+        return subject
+
+    def seen_as(self, session: Session, actor: Actor) -> Actor:
+        """The actor as the log knows it: a consumer by their pseudonym. A consumer without one
+        has no case yet, and gets an id no case holds (an invalid identifier)."""
+        if actor.role != "consumer":
+            return actor
+        subject = self.subject_of(session, actor.id)
+        return Actor(id=subject if subject is not None else f"unknown user {actor.id}", role=actor.role)
+
+    # --- keys -------------------------------------------------------------------
+
+    def _cached(self, case_id: str) -> bytes | None:
+        with self._lock:
+            key = self._cache.get(case_id)
+            if key is not None:
+                self._cache.move_to_end(case_id)
+            return key
+
+    def _remember(self, case_id: str, key: bytes) -> None:
+        with self._lock:
+            self._cache[case_id] = key
+            self._cache.move_to_end(case_id)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def forget(self, case_ids: Iterable[str]) -> None:
+        """Drop cached keys (after their cases are erased)."""
+        with self._lock:
+            for case_id in case_ids:
+                self._cache.pop(case_id, None)
+
+    def _data_key_for_writing(self, session: Session, case_id: str, subject: str, now: datetime) -> bytes:
+        key = self._cached(case_id)
+        if key is not None:
+            return key
+        row = session.execute(
+            select(CASE_KEYS.c.kek_id, CASE_KEYS.c.wrapped).where(CASE_KEYS.c.case_id == case_id)
+        ).first()
+        if row is not None and row.wrapped is not None:
+            key = self.keys.unwrap(row.kek_id, bytes(row.wrapped))
+        else:
+            # The case's first value, or its first after an erasure (a new key; the tombstone's
+            # erasure time stays).
+            key = new_data_key()
+            kek_id, wrapped = self.keys.wrap(key)
+            if row is None:
+                session.execute(
+                    insert(CASE_KEYS).values(
+                        case_id=case_id, subject=subject, kek_id=kek_id, wrapped=wrapped, created_at=now
+                    )
+                )
+            else:
+                session.execute(
+                    update(CASE_KEYS)
+                    .where(CASE_KEYS.c.case_id == case_id)
+                    .values(kek_id=kek_id, wrapped=wrapped, created_at=now)
+                )
+        self._remember(case_id, key)
+        return key
+
+    def store(self, session: Session, case_id: str, subject: str, secrets: Sequence[Secret], now: datetime) -> None:
+        """Seal ``secrets`` under the case's data key and write their rows, in the caller's transaction."""
+        if not secrets:
+            return
+        key = self._data_key_for_writing(session, case_id, subject, now)
+        session.execute(
+            insert(PERSONAL_VALUES),
+            [{"ref": s.ref, "case_id": case_id, "sealed": seal_value(key, s)} for s in secrets],
+        )
+
+    def rewrap(self, session: Session, *, batch: int = 500) -> int:
+        """Re-wrap every live data key not under the provider's current key; how many were."""
+        current = self.keys.current
+        rows = session.execute(
+            select(CASE_KEYS.c.case_id, CASE_KEYS.c.kek_id, CASE_KEYS.c.wrapped)
+            .where(and_(CASE_KEYS.c.wrapped.is_not(None), CASE_KEYS.c.kek_id != current))
+            .limit(batch)
+        ).all()
+        for row in rows:
+            kek_id, wrapped = self.keys.wrap(self.keys.unwrap(row.kek_id, bytes(row.wrapped)))
+            session.execute(
+                update(CASE_KEYS).where(CASE_KEYS.c.case_id == row.case_id).values(kek_id=kek_id, wrapped=wrapped)
+            )
+        return len(rows)
+
+    # --- reading ----------------------------------------------------------------
+
+    def open_values(self, session: Session, markers: Mapping[str, str]) -> Iterator[Disclosure]:
+        """The live values of ``markers`` (ref -> marker), opened and checked against their
+        markers; refs without a row or under a destroyed key are left out."""
+        if not markers:
+            return
+        rows = session.execute(
+            select(
+                PERSONAL_VALUES.c.ref,
+                PERSONAL_VALUES.c.case_id,
+                PERSONAL_VALUES.c.sealed,
+                CASE_KEYS.c.kek_id,
+                CASE_KEYS.c.wrapped,
+            )
+            .join(CASE_KEYS, CASE_KEYS.c.case_id == PERSONAL_VALUES.c.case_id)
+            .where(PERSONAL_VALUES.c.ref.in_(list(markers)))
+        ).all()
+        for row in rows:
+            if row.wrapped is None:
+                continue
+            marker = markers[row.ref]
+            key = self._cached(row.case_id)
+            if key is None:
+                key = self.keys.unwrap(row.kek_id, bytes(row.wrapped))
+                self._remember(row.case_id, key)
+            try:
+                salt, value = open_value(key, marker, bytes(row.sealed))
+            except TamperedValueError as exc:
+                raise TamperedValue(str(exc)) from exc
+            yield Disclosure(ref=row.ref, case_id=row.case_id, salt=salt, value=value)
+
+    def resolve(self, session: Session, texts: Iterable[str]) -> dict[str, str]:
+        """For each marker its value (or ``[erased]``), for each pseudonym its user id (or ``[erased]``)."""
+        markers: dict[str, str] = {}
+        subjects: list[str] = []
+        for text in texts:
+            parsed = parse(text)
+            if parsed is not None:
+                markers[parsed[0]] = text
+            elif is_pseudonym(text):
+                subjects.append(text)
+        table: dict[str, str] = {markers[d.ref]: d.value for d in self.open_values(session, markers)}
+        for marker in markers.values():
+            table.setdefault(marker, ERASED)
+        if subjects:
+            rows = session.execute(
+                select(SUBJECTS.c.subject, SUBJECTS.c.user_id).where(SUBJECTS.c.subject.in_(subjects))
+            ).all()
+            for row in rows:
+                table[row.subject] = row.user_id if row.user_id is not None else ERASED
+        return table
+
+    def reveal(self, session: Session, value: T) -> T:
+        """A copy of ``value`` (a snapshot, events, rows as mappings, any nesting of them) with
+        markers replaced by their values and pseudonyms by user ids, or ``[erased]``."""
+        found = markers_in(value, also=is_pseudonym)
+        if not found:
+            return value
+        result: T = substitute(value, self.resolve(session, found))
+        return result
