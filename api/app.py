@@ -22,6 +22,7 @@ from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
 from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports
 from runtime.bootstrap import build_engine, reload_configuration
+from runtime.dispatcher import DispatcherThread, build_dispatcher
 from runtime.engine import Engine
 from runtime.settings import Settings, get_settings
 from runtime.ticker import build_ticker
@@ -106,12 +107,22 @@ def create_app(
         if ticker is not None:
             ticker.start()  # sweeps once at once: overdue timers fire on start-up
         app.state.ticker = ticker
+        dispatcher = (
+            DispatcherThread(build_dispatcher(running), settings.dispatcher_interval_seconds)
+            if settings.run_dispatcher
+            else None
+        )
+        if dispatcher is not None:
+            dispatcher.start()
+        app.state.dispatcher = dispatcher
         _install_reload_signal(app)
         if freeze_heap:
             _freeze_startup_heap()
         yield
         if ticker is not None:
             ticker.stop()
+        if dispatcher is not None:
+            dispatcher.stop()
         if owns_engine:
             running.dispose()
 

@@ -19,7 +19,7 @@ from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from cases import idempotency
-from cases.commands import execute_command, file_case, new_case_id, store_blob
+from cases.commands import WriteHook, execute_command, file_case, new_case_id, store_blob
 from cases.queries import (
     MAX_PAGE,
     NO_FILTERS,
@@ -80,6 +80,8 @@ class CaseService:
     triage: Triage | None = None
     id_factory: Callable[[datetime], str] = field(default=new_case_id)
     on_timer_warned: tuple[WarnHandler, ...] = ()
+    # Told of every write to a case in its transaction (runtime/bootstrap.py wires the outbox).
+    on_written: tuple[WriteHook, ...] = ()
 
     def weight(self, priority: str) -> int:
         """The load units a case of this priority level takes of a mediator's capacity."""
