@@ -40,6 +40,7 @@ from outbox import mail
 from outbox.endpoints import secrets_in_force
 from outbox.fanout import deliver_notices, fan_out
 from outbox.texts import shown
+from sla.clock import Clock, SystemClock
 from store.tables import CONTACTS, DELIVERIES, DELIVERY_ATTEMPTS, NOTICES, OUTBOX, WEBHOOK_ENDPOINTS
 from workflow.errors import DisputeError
 
@@ -105,8 +106,12 @@ class Dispatcher:
         config: DispatchConfig | None = None,
         *,
         rng: random.Random | None = None,
+        wall: Clock | None = None,
     ) -> None:
         self.cases = cases
+        # A webhook's timestamp is the real sending time (receivers reject old ones against their
+        # own clock), whatever instant the engine's clock says for due times and leases.
+        self.wall = wall or SystemClock()
         self.rules = rules
         self.config = config or DispatchConfig()
         self.rng = rng or random.Random()
@@ -247,7 +252,7 @@ class Dispatcher:
         if not item.url or not item.secrets:
             return Outcome(item, drop="the endpoint was removed")
         body = item.payload.encode("utf-8")
-        timestamp = int(self.cases.clock.now().timestamp())
+        timestamp = int(self.wall.now().timestamp())
         headers = signing.headers(item.secrets, item.message_id, timestamp, body)
         started = time.perf_counter()
         try:
