@@ -71,6 +71,7 @@ class Claimed:
     secrets: tuple[str, ...] = ()
     email: str | None = None
     language: str = "en"
+    claimed_at: float = 0.0  # time.monotonic() at the claim: the lease runs from here
 
 
 @dataclass(slots=True)
@@ -83,6 +84,8 @@ class Outcome:
     retry_after: str | None = None
     duration_ms: int = 0
     drop: str = ""  # a reason not to try again (no address, the clock moved on)
+    # Not sent: the lease ran too short to start it safely; released for the next claim.
+    released: bool = False
     notices: list[Notice] = field(default_factory=list)
 
 
@@ -224,8 +227,11 @@ class Dispatcher:
                 ).all()
             }
         claimed = []
+        started = time.monotonic()
         for r in rows:
-            item = Claimed(r.pk, r.channel, r.target, r.case_id, r.seq, r.message_id, r.payload, r.attempts)
+            item = Claimed(
+                r.pk, r.channel, r.target, r.case_id, r.seq, r.message_id, r.payload, r.attempts, claimed_at=started
+            )
             if r.channel == "webhook" and r.target in endpoints:
                 endpoint = endpoints[r.target]
                 item = replace(item, url=endpoint.url, secrets=tuple(secrets_in_force(endpoint, now)))
@@ -251,6 +257,11 @@ class Dispatcher:
     def _post(self, item: Claimed) -> Outcome:
         if not item.url or not item.secrets:
             return Outcome(item, drop="the endpoint was removed")
+        # Start a send only if it ends, at the latest, well inside the lease: after the lease
+        # another dispatcher may send the line's next event, and this one must not arrive after it.
+        config = self.config
+        if time.monotonic() - item.claimed_at > config.lease_seconds - config.timeout_seconds * 1.5:
+            return Outcome(item, released=True)
         body = item.payload.encode("utf-8")
         timestamp = int(self.wall.now().timestamp())
         headers = signing.headers(item.secrets, item.message_id, timestamp, body)
@@ -325,6 +336,9 @@ class Dispatcher:
         for outcome in outcomes:
             item = outcome.item
             mine = and_(d.c.pk == item.pk, d.c.status == "pending")
+            if outcome.released:
+                session.execute(update(d).where(mine).values(lease_until=None))
+                continue
             if outcome.drop:
                 session.execute(
                     update(d).where(mine).values(status="dropped", last_error=outcome.drop[:400], lease_until=None)

@@ -27,7 +27,7 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
             sender=settings.smtp_sender,
         )
     # A lease shorter than a send could let a second dispatcher send while the first still waits.
-    lease = max(settings.delivery_lease_seconds, settings.webhook_timeout_seconds * 2)
+    lease = max(settings.delivery_lease_seconds, settings.webhook_timeout_seconds * 3)
     return DispatchConfig(
         batch=settings.dispatcher_batch,
         concurrency=settings.dispatcher_concurrency,
