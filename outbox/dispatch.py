@@ -323,7 +323,9 @@ class Dispatcher:
         )
         keys += party_keys(case, [r for r in rules.recipients("reminder") if r not in ("acting", "asked")])
         data = {"timer": reminder["timer"], "due_at": reminder["due_at"], "when": "before_breach"}
-        notices = [Notice(k, "reminder", case.id, case.version, data) for k in dict.fromkeys(keys)]
+        # Numbered by the write that started the clock (the delivery's seq), not the case's version:
+        # the warning's reminder carries the version, and both must reach the inbox.
+        notices = [Notice(k, "reminder", case.id, item.seq, data) for k in dict.fromkeys(keys)]
         return Outcome(item, status=200, notices=notices)
 
     # --- record -----------------------------------------------------------------

@@ -80,7 +80,7 @@ def _settled(engine: Engine) -> bool:
         pending = session.execute(
             select(func.count()).select_from(DELIVERIES).where(DELIVERIES.c.status != "delivered")
         ).scalar_one()
-    return unfanned == 0 and pending == 0
+    return int(unfanned) == 0 and int(pending) == 0
 
 
 def test_every_event_arrives_signed_and_in_order_despite_faults_and_kills(
@@ -92,7 +92,9 @@ def test_every_event_arrives_signed_and_in_order_despite_faults_and_kills(
     log = tmp_path / "dispatchers.log"
     behaviour = Behaviour(fail_rate=0.2, hang_seconds=0.5)
     with webhook_receiver(behaviour) as receiver:
-        endpoint, secret = endpoints.register(engine.db, ADMIN, url=receiver.url, now=engine.clock.now(), development=True)
+        endpoint, secret = endpoints.register(
+            engine.db, ADMIN, url=receiver.url, now=engine.clock.now(), development=True
+        )
         workers = [_dispatcher(db_url, log) for _ in range(DISPATCHERS)]
         kills = 0
         try:

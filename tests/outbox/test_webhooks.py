@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select
@@ -120,7 +121,9 @@ def test_retries_410_and_the_last_retry(outbox_engine: Callable[..., Engine]) ->
         assert unread_count(engine.cases, ADMIN) == 1  # its owner is told
 
 
-def test_after_the_last_retry_the_endpoint_is_disabled_and_failures_can_be_resent(outbox_engine: Callable[..., Engine]) -> None:
+def test_after_the_last_retry_the_endpoint_is_disabled_and_failures_can_be_resent(
+    outbox_engine: Callable[..., Engine],
+) -> None:
     clock = ManualClock(T0)
     engine = outbox_engine(clock)
     with webhook_receiver(Behaviour(script=[(500, {})] * 3)) as receiver:
@@ -167,14 +170,20 @@ def test_endpoint_rules(outbox_engine: Callable[..., Engine]) -> None:
     assert endpoints.list_endpoints(engine.db, OTHER_MERCHANT) == []
 
 
+def _resolves_to(address: str, host: str) -> list[str]:
+    return [address]
+
+
 def test_urls_outside_development() -> None:
-    public = lambda host: ["93.184.216.34"]  # noqa: E731 - a resolver stand-in for a public host
+    def public(host: str) -> list[str]:
+        return ["93.184.216.34"]  # what a public host resolves to
+
     assert endpoints.check_url("https://hooks.example.com/x", development=False, resolver=public)
     with pytest.raises(InvalidCommandError, match="https"):
         endpoints.check_url("http://hooks.example.com/x", development=False, resolver=public)
     for address in ("127.0.0.1", "10.1.2.3", "192.168.0.9", "169.254.169.254", "::1", "fe80::1"):
         with pytest.raises(InvalidCommandError, match="private, loopback or link-local"):
-            endpoints.check_url("https://inside.example/x", development=False, resolver=lambda h, a=address: [a])
+            endpoints.check_url("https://inside.example/x", development=False, resolver=partial(_resolves_to, address))
     # The real resolver: localhost resolves to loopback.
     with pytest.raises(InvalidCommandError):
         endpoints.check_url("https://localhost/x", development=False)
