@@ -211,6 +211,11 @@ def render(kind: str, language: str, facts: Mapping[str, Any], category_rules: C
 def digest(language: str, entries: list[Rendered]) -> Rendered:
     """One e-mail for a day's notices (the daily-digest preference)."""
     lang = language if language in LANGUAGES else "en"
-    subject = f"每日通知摘要（{len(entries)} 条）" if lang == "zh-CN" else f"Your daily digest ({len(entries)} notices)"
+    count = len(entries)
+    subject = (
+        f"每日通知摘要（{count} 条）"
+        if lang == "zh-CN"
+        else f"Your daily digest ({count} notice{'' if count == 1 else 's'})"
+    )
     body = "\n\n".join(f"{e.subject}\n{e.body}" for e in entries)
     return Rendered(subject, body)
