@@ -124,7 +124,9 @@ class _Collect:
         self.messages: list[tuple[list[str], Message]] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.original_content, policy=policy.default)))
+        self.messages.append(
+            (list(envelope.rcpt_tos), message_from_bytes(envelope.original_content, policy=policy.default))
+        )
         return "250 OK"
 
 
