@@ -17,10 +17,10 @@ from api.deps import reject_unknown_query
 from api.docs import install_docs
 from api.guard import GuardMiddleware
 from api.headers import HeadAsGet, SecurityHeaders
-from api.metrics import Metrics, MetricsMiddleware, TickerCollector
+from api.metrics import Metrics, MetricsMiddleware, OutboxCollector, TickerCollector
 from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
-from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports
+from api.routes import actions, audit, cases, clocks, health, mediators, notifications, policies, reports
 from runtime.bootstrap import build_engine, reload_configuration
 from runtime.dispatcher import DispatcherThread, build_dispatcher
 from runtime.engine import Engine
@@ -48,6 +48,8 @@ TAGS = [
     {"name": "configuration", "description": "Policies and configuration (auditors, admins)."},
     {"name": "auditor", "description": "Replay, verification, signed checkpoints, proofs, export."},
     {"name": "reports", "description": "Merchant supervision, hotspots, SLA and satisfaction (auditors, admins)."},
+    {"name": "webhooks", "description": "Signed webhooks for integrators (admins; merchants for their own cases)."},
+    {"name": "notifications", "description": "Your notification inbox and how you want to be told."},
     {"name": "operations", "description": "Health and metrics."},
 ]
 
@@ -142,6 +144,7 @@ def create_app(
     app.state.engine = engine
     metrics = Metrics()
     metrics.registry.register(TickerCollector(lambda: getattr(app.state, "ticker", None)))
+    metrics.registry.register(OutboxCollector(lambda: getattr(app.state, "engine", None)))
     app.state.metrics_registry = metrics.registry
     install_problem_handlers(app)
     install_openapi(app)
@@ -154,6 +157,8 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(reports.router)
     app.include_router(mediators.router)
+    app.include_router(notifications.webhooks)
+    app.include_router(notifications.notices)
     app.add_middleware(
         GuardMiddleware,
         settings=settings,
