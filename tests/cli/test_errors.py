@@ -48,6 +48,9 @@ ENGINE_COMMANDS = [
     ["mediators", "add", "med-new"],
     ["mediators", "update", "med-new", "--capacity", "2"],
     ["mediators", "route"],
+    ["outbox", "status"],
+    ["outbox", "dispatch"],
+    ["webhooks", "list"],
 ]
 # Every command that runs, checks or reads the desk in force.
 DESK_COMMANDS = [
