@@ -17,11 +17,12 @@ from api.deps import reject_unknown_query
 from api.docs import install_docs
 from api.guard import GuardMiddleware
 from api.headers import HeadAsGet, SecurityHeaders
-from api.metrics import Metrics, MetricsMiddleware, TickerCollector
+from api.metrics import Metrics, MetricsMiddleware, OutboxCollector, TickerCollector
 from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
-from api.routes import actions, audit, cases, clocks, health, mediators, policies, privacy, reports
+from api.routes import actions, audit, cases, clocks, health, mediators, notifications, policies, privacy, reports
 from runtime.bootstrap import build_engine, reload_configuration
+from runtime.dispatcher import DispatcherThread, build_dispatcher
 from runtime.engine import Engine
 from runtime.settings import Settings, get_settings
 from runtime.ticker import build_ticker
@@ -47,6 +48,8 @@ TAGS = [
     {"name": "configuration", "description": "Policies and configuration (auditors, admins)."},
     {"name": "auditor", "description": "Replay, verification, signed checkpoints, proofs, export."},
     {"name": "reports", "description": "Merchant supervision, hotspots, SLA and satisfaction (auditors, admins)."},
+    {"name": "webhooks", "description": "Signed webhooks for integrators (admins; merchants for their own cases)."},
+    {"name": "notifications", "description": "Your notification inbox and how you want to be told."},
     {"name": "operations", "description": "Health and metrics."},
 ]
 
@@ -106,12 +109,22 @@ def create_app(
         if ticker is not None:
             ticker.start()  # sweeps once at once: overdue timers fire on start-up
         app.state.ticker = ticker
+        dispatcher = (
+            DispatcherThread(build_dispatcher(running), settings.dispatcher_interval_seconds)
+            if settings.run_dispatcher
+            else None
+        )
+        if dispatcher is not None:
+            dispatcher.start()
+        app.state.dispatcher = dispatcher
         _install_reload_signal(app)
         if freeze_heap:
             _freeze_startup_heap()
         yield
         if ticker is not None:
             ticker.stop()
+        if dispatcher is not None:
+            dispatcher.stop()
         if owns_engine:
             running.dispose()
 
@@ -131,6 +144,7 @@ def create_app(
     app.state.engine = engine
     metrics = Metrics()
     metrics.registry.register(TickerCollector(lambda: getattr(app.state, "ticker", None)))
+    metrics.registry.register(OutboxCollector(lambda: getattr(app.state, "engine", None)))
     app.state.metrics_registry = metrics.registry
     install_problem_handlers(app)
     install_openapi(app)
@@ -144,6 +158,8 @@ def create_app(
     app.include_router(reports.router)
     app.include_router(mediators.router)
     app.include_router(privacy.router)
+    app.include_router(notifications.webhooks)
+    app.include_router(notifications.notices)
     app.add_middleware(
         GuardMiddleware,
         settings=settings,

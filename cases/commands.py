@@ -62,6 +62,11 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # A complaint's triage before it is filed: its category and priority decided, and what the
 # ``filed`` event records about how (cases.triage.Triage.prepare).
 Prepare = Callable[[Session, NewCase, datetime], tuple[NewCase, dict[str, Any]]]
+# Told of every write to a case, inside its transaction and its round trip, after the events and
+# the projection: (session, the case before (None: filed now), after, the events appended). It
+# may only write (on PostgreSQL the statements are pipelined, nothing is read back). Wired at
+# bootstrap: the transactional outbox (outbox/hook.py) records what the write must tell.
+WriteHook = Callable[[Session, CaseSnapshot | None, CaseSnapshot, Sequence[RecordedEvent]], None]
 
 
 class CommandContext(Protocol):
@@ -97,6 +102,11 @@ class CommandContext(Protocol):
 
     def calendars(self) -> Mapping[str, Calendar]:
         """The desk's business calendars (mediators' duty hours, the clocks)."""
+        ...
+
+    @property
+    def on_written(self) -> tuple[WriteHook, ...]:
+        """Told of every write, in its transaction (the outbox)."""
         ...
 
 
@@ -357,6 +367,9 @@ class UnitOfWork:
                     insert_case(session, self.current)
                 else:
                     updated = update_case(session, before, self.current)
+                events = [e for e, _ in self.records]
+                for hook in self.service.on_written:
+                    hook(session, before, self.current, events)
         except IntegrityError as exc:
             if not _seq_taken(exc):
                 raise

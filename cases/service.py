@@ -19,9 +19,9 @@ from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from cases import idempotency
-from cases.commands import execute_command, file_case, new_case_id, store_blob
 from cases.erasure import ErasureOutcome, erase_subject, release_legal_hold, set_legal_hold, sweep_personal_data
 from cases.personal import PersonalData
+from cases.commands import WriteHook, execute_command, file_case, new_case_id, store_blob
 from cases.queries import (
     MAX_PAGE,
     NO_FILTERS,
@@ -100,6 +100,8 @@ class CaseService:
     # Personal data beside the chain (cases/personal.py); None: texts and user ids stay in the
     # log as written (tests of other rooms; the engine built from settings always protects).
     privacy: PersonalData | None = None
+    # Told of every write to a case in its transaction (runtime/bootstrap.py wires the outbox).
+    on_written: tuple[WriteHook, ...] = ()
 
     def weight(self, priority: str) -> int:
         """The load units a case of this priority level takes of a mediator's capacity."""

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cli import audit, dev, mediators, reports, serve
+from cli import audit, dev, mediators, outbox, reports, serve
 from cli.common import CliOptions
 from cli.db import db_app
 from cli.desk import config_app, intake_app, policies_app, workflow_app
@@ -56,6 +56,8 @@ app.add_typer(intake_app, name="intake")
 app.add_typer(config_app, name="config")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(outbox.outbox_app, name="outbox")
+app.add_typer(outbox.webhooks_app, name="webhooks")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -7,6 +7,7 @@ A desk directory (``DISPUTES_CONFIG_DIR`` or ``--config``) is a list of named pa
     workflows/*.yaml   workflow definitions (several per desk; new cases use the default one)
     policies/          Cedar policies, their schema and settings.json
     calendars.yaml     business calendars the timers name
+    notifications.yaml what is sent to whom on which event, reminders, the rules cited (notify/)
     scenarios/*.yaml   scenario tests (``disputes scenario run``; never loaded by the server)
 
 Loading validates every part on its own, then the cross-references between parts
@@ -38,6 +39,7 @@ from cedarpy import pst
 from intake.classify import default_classification_path, load_classification
 from intake.priority import default_priority_path, load_priority
 from intake.supervision import default_supervision_path, load_supervision
+from notify.rules import NotificationRules, default_notifications_path, load_notifications
 from policies import facts
 from policies.cedar import DEFAULT_POLICY_DIR, CedarAuthorizer
 from policies.lint import lint
@@ -139,6 +141,11 @@ class Desk:
     def calendars(self) -> dict[str, Calendar]:
         calendars: dict[str, Calendar] = self.parts["calendars"]
         return dict(calendars)
+
+    @property
+    def notifications(self) -> NotificationRules:
+        rules: NotificationRules = self.parts["notifications"]
+        return rules
 
     @property
     def default_workflow(self) -> str:
@@ -313,6 +320,19 @@ def check_policies(desk: Desk) -> list[Problem]:
     return problems
 
 
+def check_notifications(desk: Desk) -> list[Problem]:
+    """Every clock ``acting`` names is a clock of some workflow of the desk."""
+    if desk.parts.get("notifications") is None or desk.parts.get("workflows") is None:
+        return []
+    rules = desk.notifications
+    timers = {t.name for w in desk.workflows for t in w.timers}
+    return [
+        Problem(rules.file, 1, f"notifications: acting names clock {name!r}, which no workflow of the desk has")
+        for name in sorted(rules.acting)
+        if name not in timers
+    ]
+
+
 def check_calendars(desk: Desk) -> list[Problem]:
     """Every calendar a timer names exists (a wall-clock goal never uses one, but a named
     calendar that does not exist is still a mistake, so it is reported too)."""
@@ -367,6 +387,16 @@ PARTS: tuple[DeskPart, ...] = (
     DeskPart("priority", "intake/priority.yaml", load_priority, packaged=default_priority_path(), inherit=True),
     DeskPart(
         "supervision", "intake/supervision.yaml", load_supervision, packaged=default_supervision_path(), inherit=True
+    ),
+    # Notifications (outbox/): which notices go to whom, reminders before deadlines, the rules an
+    # acknowledgement cites per category.
+    DeskPart(
+        "notifications",
+        "notifications.yaml",
+        load_notifications,
+        packaged=default_notifications_path(),
+        inherit=True,
+        check=check_notifications,
     ),
 )
 

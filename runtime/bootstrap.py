@@ -16,6 +16,7 @@ from cases.service import CaseService, reroute_on_warning
 from cases.sweep import reschedule_running
 from cases.triage import Triage
 from desk.loader import Desk, load_desk, try_load_desk
+from outbox.hook import OutboxHook
 from policies.base import AllowAllAuthorizer
 from policies.store import PolicyStore
 from runtime.engine import Engine
@@ -36,6 +37,8 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, desk: Desk |
         log.warning("DISPUTES_ALLOW_ALL is set: NO POLICIES ARE CHECKED, every request is allowed")
     else:
         store = PolicyStore(desk.policies, workflows=desk.workflows)
+    # Every write to a case records what it must tell, in its own transaction.
+    outbox = OutboxHook(desk.notifications)
     cases = CaseService(
         db=Database(
             settings.database_url,
@@ -52,9 +55,10 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, desk: Desk |
         on_timer_warned=(reroute_on_warning,),
         # Personal texts and consumer ids leave the log for sealed rows beside it (docs/privacy.md).
         privacy=PersonalData(key_provider(settings)),
+        on_written=(outbox,),
     )
     record_versions(cases.db, cases.registry, cases.authorizer, cases.clock.now())
-    return Engine(settings=settings, cases=cases, policies=store)
+    return Engine(settings=settings, cases=cases, policies=store, outbox=outbox)
 
 
 def reload_configuration(engine: Engine) -> list[str]:
@@ -83,6 +87,8 @@ def apply_desk(engine: Engine, desk: Desk) -> None:
     cases.registry.replace_active(list(desk.workflows), default=desk.default_workflow)
     record_versions(cases.db, cases.registry, cases.authorizer, now)
     cases.triage = Triage.of_desk(desk)
+    if engine.outbox is not None:
+        engine.outbox.rules = desk.notifications
     planner = cases.sla
     if planner is not None and planner.calendars != desk.calendars:
         planner.calendars = dict(desk.calendars)

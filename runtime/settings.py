@@ -86,6 +86,24 @@ class Settings(BaseSettings):
     # (PostgreSQL; on SQLite, writers take turns and a duplicate waits its turn).
     idempotency_wait_seconds: float = Field(default=15.0, ge=0)
 
+    # Notifications (issue #21): the outbox's dispatcher runs inside `disputes serve` unless
+    # DISPUTES_RUN_DISPATCHER=false (then `disputes worker` runs it).
+    run_dispatcher: bool = True
+    dispatcher_interval_seconds: float = Field(default=1.0, gt=0)
+    dispatcher_batch: int = Field(default=100, ge=1, le=1000)
+    dispatcher_concurrency: int = Field(default=16, ge=1, le=256)
+    # A claimed delivery is in flight this long; a dispatcher killed meanwhile leaves it to the next.
+    delivery_lease_seconds: float = Field(default=60.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Seconds after each failure (Standard Webhooks' schedule); comma-separated to override.
+    webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,50400,72000,86400"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "ssl"] = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_sender: str = "disputes@localhost"
+
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
         if self.environment == "production":

@@ -402,6 +402,121 @@ class ErasureRow(SQLModel, table=True):
     status: str = Field(max_length=20)  # done, deferred
     erased: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of case ids
     deferred: str = Field(sa_column=Column(Text, nullable=False))  # JSON {case id: reason}
+class OutboxRow(SQLModel, table=True):
+    """What one write to a case must tell (outbox/hook.py): written in the command's own
+    transaction, so a crash neither sends what was not committed nor loses what was. The
+    dispatcher fans each row out into deliveries and inbox notices (outbox/fanout.py)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "fanned_out", "pk"),)
+
+    pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    case_id: str = Field(max_length=40)
+    first_seq: int
+    last_seq: int
+    # The planned notices and reminders (notify/plan.py) as JSON; ids and instants, no texts.
+    planned: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_utc())
+    fanned_out: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One message to one target: a webhook to an endpoint, an e-mail to a recipient, or a
+    reminder to send later. Claimed by due time; a lease marks it in flight."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("channel", "target", "message_id", name="uq_deliveries_message"),
+        Index("ix_deliveries_due", "status", "due_at"),
+        Index("ix_deliveries_line", "channel", "target", "case_id", "status", "seq"),
+    )
+
+    pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    channel: str = Field(max_length=20)  # webhook, email, reminder
+    target: str = Field(max_length=140)  # endpoint id, recipient key, case:timer
+    case_id: str = Field(max_length=40)
+    seq: int
+    message_id: str = Field(max_length=120)  # webhook-id: the event's stable id
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=20)  # pending, delivered, failed, dropped
+    due_at: datetime = Field(sa_column=_utc())
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    attempts: int = 0
+    last_status: int | None = None
+    last_error: str = Field(default="", max_length=400)
+    created_at: datetime = Field(sa_column=_utc())
+    delivered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class DeliveryAttemptRow(SQLModel, table=True):
+    """Every attempt at a delivery, with what came back."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (Index("ix_delivery_attempts_delivery", "delivery_pk"),)
+
+    pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    delivery_pk: int = Field(sa_column=Column(BigInteger, nullable=False))
+    at: datetime = Field(sa_column=_utc())
+    status_code: int | None = None
+    error: str = Field(default="", max_length=400)
+    duration_ms: int = 0
+
+
+class WebhookEndpointRow(SQLModel, table=True):
+    """A receiver of signed webhooks. ``merchant_id`` NULL: every case's events (admins only)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: str = Field(max_length=40, primary_key=True)
+    url: str = Field(max_length=2000)
+    description: str = Field(default="", max_length=400)
+    owner_id: str = Field(max_length=100)
+    merchant_id: str | None = Field(default=None, max_length=100, index=True)
+    event_types: str = Field(default="*", max_length=2000)  # comma-separated, or *
+    secret: str = Field(max_length=100)
+    # During a rotation the previous secret signs too, until this instant.
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    enabled: bool = True
+    disabled_reason: str = Field(default="", max_length=400)
+    # 429/502/504 or Retry-After: nothing is sent to it before this instant.
+    slow_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(sa_column=_utc())
+
+
+class NoticeRow(SQLModel, table=True):
+    """A person's (or a merchant's) inbox entry."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        Index("ix_notices_recipient", "recipient", "pk"),
+        Index("ix_notices_unread", "recipient", "read_at"),
+        UniqueConstraint("recipient", "kind", "case_id", "seq", name="uq_notices_once"),
+    )
+
+    pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    recipient: str = Field(max_length=140)
+    kind: str = Field(max_length=40)
+    case_id: str = Field(max_length=40)
+    seq: int
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_utc())
+    read_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class ContactRow(SQLModel, table=True):
+    """Personal data: where and how a recipient wants notices (e-mail address, language) and
+    which kinds by e-mail; its own table keyed by the recipient so erasure deletes one row."""
+
+    __tablename__ = "contacts"
+
+    recipient: str = Field(max_length=140, primary_key=True)
+    email: str | None = Field(default=None, max_length=320)
+    language: str = Field(default="en", max_length=10)
+    email_kinds: str = Field(default="*", max_length=1000)  # comma-separated kinds, * or empty (inbox only)
+    digest: bool = False
+    last_digest_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    updated_at: datetime = Field(sa_column=_utc())
 
 
 # The tables as SQLAlchemy Core sees them, exported once (typed: no ``__table__`` lookups).
@@ -428,3 +543,9 @@ SUBJECTS: Table = _TABLES["subjects"]
 CASE_KEYS: Table = _TABLES["case_keys"]
 PERSONAL_VALUES: Table = _TABLES["personal_values"]
 ERASURES: Table = _TABLES["erasures"]
+OUTBOX: Table = _TABLES["outbox"]
+DELIVERIES: Table = _TABLES["deliveries"]
+DELIVERY_ATTEMPTS: Table = _TABLES["delivery_attempts"]
+WEBHOOK_ENDPOINTS: Table = _TABLES["webhook_endpoints"]
+NOTICES: Table = _TABLES["notices"]
+CONTACTS: Table = _TABLES["contacts"]

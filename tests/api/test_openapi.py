@@ -53,6 +53,19 @@ PINNED_OPERATION_IDS = {
     "GET /v1/reports/hotspots": "reports_hotspots",
     "GET /v1/reports/sla": "reports_sla",
     "GET /v1/reports/satisfaction": "reports_satisfaction",
+    "GET /v1/webhooks": "webhooks_list",
+    "POST /v1/webhooks": "webhooks_add",
+    "GET /v1/webhooks/{endpoint_id}": "webhooks_get",
+    "PATCH /v1/webhooks/{endpoint_id}": "webhooks_update",
+    "DELETE /v1/webhooks/{endpoint_id}": "webhooks_remove",
+    "POST /v1/webhooks/{endpoint_id}/rotate-secret": "webhooks_rotate_secret",
+    "GET /v1/webhooks/{endpoint_id}/failed": "webhooks_failed",
+    "POST /v1/webhooks/{endpoint_id}/resend": "webhooks_resend",
+    "GET /v1/notifications": "notifications_list",
+    "GET /v1/notifications/unread-count": "notifications_unread_count",
+    "POST /v1/notifications/read": "notifications_mark_read",
+    "GET /v1/notifications/contact": "notifications_contact",
+    "PUT /v1/notifications/contact": "notifications_set_contact",
 }
 OPENAPI_FILING: dict[str, Any] = {**FILING, "claim": {"amount": 10000, "currency": "CNY"}}
 # Headers whose presence the document declares per response.

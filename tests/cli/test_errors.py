@@ -49,6 +49,9 @@ ENGINE_COMMANDS = [
     ["mediators", "update", "med-new", "--capacity", "2"],
     ["mediators", "route"],
     ["db", "backup", "--to", "{tmp}/backup.sqlite"],
+    ["outbox", "status"],
+    ["outbox", "dispatch"],
+    ["webhooks", "list"],
 ]
 # Every command that runs, checks or reads the desk in force.
 DESK_COMMANDS = [

@@ -14,6 +14,8 @@ from cases.personal import PersonalData
 from cases.registry import WorkflowRegistry, record_versions
 from cases.service import CaseService, reroute_on_warning
 from cases.triage import Triage
+from notify.rules import default_rules
+from outbox.hook import OutboxHook
 from policies.base import Authorizer
 from policies.cedar import CedarAuthorizer, load_policy_dir, packaged_policies
 from policies.store import PolicyStore
@@ -142,3 +144,13 @@ def set_merchant_flag(service: CaseService, merchant_id: str, flagged: bool) -> 
             session, merchant_id, kind, {"flag": MERCHANT_FLAGGED, "flag_id": None}, service.clock.now()
         )
     )
+
+
+def make_outbox_engine(url: str, *, clock: ManualClock | None = None, settings: Settings | None = None) -> Engine:
+    """An engine whose case service records notifications (the outbox hook wired as
+    runtime/bootstrap.py wires it), with SLA clocks on the packaged calendars."""
+    hook = OutboxHook(default_rules())
+    service = make_service(url, sla=SlaPlanner(default_calendars()), clock=clock or ManualClock(T0))
+    service.on_written = (hook,)
+    settings = settings or Settings(environment="test", database_url=url, run_ticker=False, run_dispatcher=False)
+    return Engine(settings=settings, cases=service, outbox=hook)
