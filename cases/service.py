@@ -19,9 +19,9 @@ from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from cases import idempotency
+from cases.commands import WriteHook, execute_command, file_case, new_case_id, store_blob
 from cases.erasure import ErasureOutcome, erase_subject, release_legal_hold, set_legal_hold, sweep_personal_data
 from cases.personal import PersonalData
-from cases.commands import WriteHook, execute_command, file_case, new_case_id, store_blob
 from cases.queries import (
     MAX_PAGE,
     NO_FILTERS,

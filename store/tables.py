@@ -402,6 +402,8 @@ class ErasureRow(SQLModel, table=True):
     status: str = Field(max_length=20)  # done, deferred
     erased: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of case ids
     deferred: str = Field(sa_column=Column(Text, nullable=False))  # JSON {case id: reason}
+
+
 class OutboxRow(SQLModel, table=True):
     """What one write to a case must tell (outbox/hook.py): written in the command's own
     transaction, so a crash neither sends what was not committed nor loses what was. The
