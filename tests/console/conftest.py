@@ -87,10 +87,11 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engine]]:
-    """The console on a live server: a temporary SQLite database with demo data, demo sign-in on."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'disputes.db'}"
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    """The console on a live server on 127.0.0.1: a temporary SQLite database with demo data,
+    demo sign-in on, the engine's clock a manual one the test moves."""
+    url = f"sqlite:///{tmp_path / 'disputes.db'}"
     for ready in with_schema(url):
         clock = ManualClock(T0)
         engine = console_engine(ready, demo=True, clock=clock)
