@@ -9,11 +9,13 @@ shown with the currency's own number of decimals (ISO 4217, via Babel) in the vi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_datetime
+from babel.core import Locale
+from babel.dates import DateTimePattern, get_date_format, get_datetime_format, get_time_format, parse_pattern
 from babel.numbers import format_currency, get_currency_precision
 
 from console.i18n import BABEL_LOCALES
@@ -53,6 +55,65 @@ def major_to_minor(text: str, currency: str) -> int:
 
 
 @dataclass(frozen=True)
+class InstantFormat:
+    """Babel's "medium" date and time of one locale, parsed once: ``format_datetime`` parses the
+    locale and both patterns on every call, which made them most of a 200-event page's time."""
+
+    locale: Locale
+    date_pattern: DateTimePattern
+    time_pattern: DateTimePattern
+    joined: str  # "{1} {0}": where the date and the time go
+
+    def apply(self, moment: datetime) -> str:
+        return self.joined.replace("{0}", self.time_pattern.apply(moment, self.locale)).replace(
+            "{1}", self.day(moment.date())
+        )
+
+    @lru_cache(maxsize=1024)  # noqa: B019 - one instance per locale, kept for the process
+    def day(self, local_date: date) -> str:
+        """A local date's text: a page's events fall on a few days."""
+        return str(self.date_pattern.apply(local_date, self.locale))
+
+
+class _TimeFields:
+    """The plain time fields of a Babel pattern for one moment (KeyError for any other field)."""
+
+    __slots__ = ("moment", "periods")
+
+    def __init__(self, moment: datetime, periods: tuple[str, str]) -> None:
+        self.moment = moment
+        self.periods = periods
+
+    def __getitem__(self, field: str) -> str:
+        m = self.moment
+        if field == "HH":
+            return f"{m.hour:02d}"
+        if field == "H":
+            return str(m.hour)
+        if field in ("h", "hh"):
+            twelve = m.hour % 12 or 12
+            return f"{twelve:02d}" if field == "hh" else str(twelve)
+        if field == "mm":
+            return f"{m.minute:02d}"
+        if field == "ss":
+            return f"{m.second:02d}"
+        if field == "a":
+            return self.periods[m.hour >= 12]
+        raise KeyError(field)
+
+
+@cache
+def instant_format(locale_name: str) -> InstantFormat:
+    locale = Locale.parse(locale_name)
+    return InstantFormat(
+        locale,
+        parse_pattern(get_date_format("medium", locale=locale).pattern),
+        parse_pattern(get_time_format("medium", locale=locale).pattern),
+        str(get_datetime_format("medium", locale=locale)).replace("'", ""),
+    )
+
+
+@dataclass(frozen=True)
 class Formatter:
     """Formatting for one viewer: their language, their zone and the desk calendar's zone."""
 
@@ -78,7 +139,7 @@ class Formatter:
         if not value:
             return ""
         moment = from_iso(value) if isinstance(value, str) else value
-        return format_datetime(moment, "medium", tzinfo=zone or self.viewer_zone, locale=self.locale)
+        return instant_format(self.locale).apply(moment.astimezone(zone or self.viewer_zone))
 
     def iso(self, value: str | datetime | None) -> str:
         """The machine-readable form for ``<time datetime=...>``."""

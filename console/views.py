@@ -120,7 +120,7 @@ def case_view(engine: Engine, actor: Actor, case_id: str) -> CaseView:
 @dataclass(frozen=True)
 class InboxView:
     items: list[QueueItem]  # open claims with a running clock, nearest deadline first
-    others: list[CaseSnapshot]  # the merchant's other claims (no running clock), newest first
+    others: list[CaseSnapshot]  # on the last page: claims without a running clock, newest first
     next_cursor: str | None
     summary: MerchantRow | None
     zones: dict[str, Any]
@@ -139,13 +139,15 @@ def inbox_view(
     deadline first, and their summary."""
     service = engine.cases
     items, next_key = queue(service, actor=actor, limit=limit, after=after, state=state, category=category)
-    shown = {item.case.id for item in items}
-    filters = CaseFilters(state=state, category=category, merchant_id=actor.merchant_id)
-    others = [
-        case
-        for case in service.list_cases(actor=actor, filters=filters, limit=limit).data
-        if case.id not in shown and not any(t.status == "running" for t in case.timers)
-    ]
+    others: list[CaseSnapshot] = []
+    if next_key is None:  # the claims without a running clock come after the last deadline
+        filters = CaseFilters(state=state, category=category, merchant_id=actor.merchant_id)
+        shown = {item.case.id for item in items}
+        others = [
+            case
+            for case in service.list_cases(actor=actor, filters=filters, limit=limit).data
+            if case.id not in shown and not any(t.status == "running" for t in case.timers)
+        ]
     next_cursor = f"{next_key[0].isoformat()}|{next_key[1]}" if next_key is not None else None
     zones = {name: calendar.zone for name, calendar in service.calendars().items()}
     return InboxView(items, others, next_cursor, merchant_summary(engine, actor), zones)

@@ -40,6 +40,7 @@ from console.session import (
     visitor,
 )
 from console.texts import shown
+from console.timeline import clock_line
 from runtime.engine import Engine
 from workflow.model import Actor
 
@@ -145,6 +146,8 @@ def render(
         "here": ctx.request.url.path,
         "htmx": ctx.htmx,
         "demo": ctx.state.demo,
+        "clock_line": lambda timer, zones, awaiting: clock_line(timer, zones, awaiting, ctx.fmt),
+        "zones": {name: calendar.zone for name, calendar in ctx.engine.cases.calendars().items()},
         "shown": lambda text: shown(ctx.engine, actor, text) if (actor := ctx.actor) is not None else "",
         **values,
     }

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
+from console import timeline
 from console.formatting import major_to_minor
 from console.views import case_view
 from console.web import PageContext, page_context, render, see_other, sign_in_redirect
@@ -61,7 +62,15 @@ def case_page(
 ) -> Response:
     view = case_view(ctx.engine, actor, case_id)
     return render(
-        ctx, "case.html", status_code=status_code, notice=notice, problem=problem, view=view, typed=typed or {}
+        ctx,
+        "case.html",
+        status_code=status_code,
+        notice=notice,
+        problem=problem,
+        view=view,
+        typed=typed or {},
+        history_lines=timeline.history(view.events, actor, ctx.fmt),
+        message_lines=timeline.messages(ctx.engine, view.messages, actor, ctx.fmt),
     )
 
 

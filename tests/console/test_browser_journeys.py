@@ -207,6 +207,7 @@ def test_a_script_in_a_subject_filed_over_the_api_never_runs(
             "description": payload,
             "claim": {"amount": 100, "currency": "CNY"},
         },
+        timeout=60,
     )
     assert filed.status_code == 201, filed.text
     page = person(browser, base, "en").new_page()

@@ -53,9 +53,10 @@ def test_every_message_exists_in_both_languages() -> None:
     used = {
         message
         for _, _, message, _, _ in extract_from_dir(
-            str(CONSOLE / "templates"),
-            method_map=[("**.html", "jinja2")],
-            options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
+            str(CONSOLE),
+            method_map=[("templates/**.html", "jinja2"), ("**.py", "python")],
+            options_map={"templates/**.html": {"extensions": "jinja2.ext.i18n"}},
+            keywords={"_": None, "N_": None},
         )
     }
     assert len(used) > 150
@@ -323,3 +324,21 @@ def test_the_language_switch_sticks(web: Web, language: str) -> None:
         "/console/language", {"csrf_token": csrf_of(again), "language": language, "back": "https://evil.example/"}
     )
     assert away.headers["location"].startswith("/console/")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_instants_read_as_babel_formats_them(language: str) -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from babel.dates import format_datetime
+
+    from console.formatting import Formatter
+    from console.i18n import BABEL_LOCALES
+
+    zone = ZoneInfo("Asia/Shanghai")
+    formatter = Formatter(language, zone, ZoneInfo("UTC"))
+    moment = datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC)
+    for step in range(0, 48 * 3600, 1777):
+        at = moment + timedelta(seconds=step)
+        assert formatter.instant(at) == format_datetime(at, "medium", tzinfo=zone, locale=BABEL_LOCALES[language])
