@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,11 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from console.i18n import CATALOG_FILES, LANGUAGES, choose_language
+from reports.supervision import evaluate_merchants
 from runtime.engine import Engine
-from tests.support.actors import MEDIATOR, OTHER_CONSUMER, OTHER_MERCHANT
+from sla.clock import ManualClock
+from tests.support.actors import OTHER_CONSUMER, OTHER_MERCHANT
+from tests.support.builders import new_case
 from tests.support.console import VERSION, Browserless, csrf_of, token_for
 from workflow.model import Actor
 
@@ -298,16 +302,123 @@ def test_an_action_the_policies_refuse_is_disabled_with_their_reason(web: Web, e
     shopper = web()
     shopper.sign_in(SHOPPER)
     case_id = file_complaint(shopper)
-    # The consumer may not answer a question put to the merchant: the merchant's is asked.
-    engine.cases.execute(
-        actor=MEDIATOR, case_id=case_id, name="request_info", data={"party": "consumer", "question": "照片？"}
+    page = shopper.client.get(f"/console/cases/{case_id}").text
+    answer = shopper.post(
+        f"/console/cases/{case_id}/act/withdraw",
+        {"csrf_token": csrf_of(page), "version": VERSION.search(page).group(1)},  # type: ignore[union-attr]
     )
+    assert answer.status_code == 303
     page = shopper.client.get(f"/console/cases/{case_id}", headers={"Accept-Language": "en"}).text
-    assert "/act/provide_info" in page
-    shop = web()
+    assert "/act/reopen" in page  # within the reopen window: allowed
+    clock = engine.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(days=16))
+    page = shopper.client.get(f"/console/cases/{case_id}", headers={"Accept-Language": "en"}).text
+    assert "/act/reopen" not in page
+    disabled = re.search(
+        r"<button type=\"button\" disabled[^>]*>Reopen the case</button>\s*<p class=\"reason\"[^>]*>([^<]+)", page
+    )
+    assert disabled, "reopen is shown disabled"
+    assert "can be reopened only within 15 days of closing" in disabled.group(1)
+    # The workflow rules out what the state does not allow: no offer buttons on a closed case.
+    assert "Propose offer" not in page
+
+
+def test_the_merchant_adds_and_submits_evidence_answers_a_question_and_accepts_the_claim(
+    web: Web, engine: Engine
+) -> None:
+    shopper, shop = web(), web()
+    shopper.sign_in(SHOPPER)
     shop.sign_in(SHOP)
-    merchant_page = shop.client.get(f"/console/cases/{case_id}", headers={"Accept-Language": "en"}).text
-    assert "/act/respond" in merchant_page
+    case_id = file_complaint(shopper)
+    mediator_id = engine.cases.get(actor=SHOPPER, case_id=case_id).mediator_id
+    assert mediator_id
+    mediator = Actor(mediator_id, "mediator")
+    engine.cases.execute(
+        actor=mediator, case_id=case_id, name="request_info", data={"party": "consumer", "question": "照片？"}
+    )
+    engine.cases.execute(
+        actor=mediator, case_id=case_id, name="request_info", data={"party": "merchant", "question": "发货记录？"}
+    )
+    page = shop.client.get(f"/console/cases/{case_id}", headers={"Accept-Language": "en"}).text
+    assert "发货记录？" in page and "Questions for you" in page and "照片？" not in page
+    # The merchant's response clock waits while the consumer owes an answer, and says why.
+    assert "waiting for the consumer&#39;s answer to a question" in page
+    answer = shop.post(
+        f"/console/cases/{case_id}/evidence",
+        {"csrf_token": csrf_of(page), "version": VERSION.search(page).group(1), "description": "运单"},  # type: ignore[union-attr]
+        files={"file": ("waybill.pdf", b"%PDF-1.4 waybill", "application/pdf")},
+    )
+    assert answer.status_code == 303, answer.text
+    refused = shop.post(
+        f"/console/cases/{case_id}/evidence",
+        {"csrf_token": csrf_of(page), "description": ""},
+        files={"file": ("page.html", b"<script>x</script>", "text/html")},
+    )
+    assert refused.status_code == 422 and "text/html is not accepted" in refused.text
+    page = shop.client.get(f"/console/cases/{case_id}").text
+    assert "waybill.pdf" in page
+    assert "waybill.pdf" not in shopper.client.get(f"/console/cases/{case_id}").text  # a draft: only its owner
+    answer = shop.post(
+        f"/console/cases/{case_id}/act/submit_evidence",
+        {"csrf_token": csrf_of(page), "version": VERSION.search(page).group(1)},  # type: ignore[union-attr]
+    )
+    assert answer.status_code == 303
+    assert "waybill.pdf" in shopper.client.get(f"/console/cases/{case_id}").text  # submitted: both see it
+    page = shop.client.get(f"/console/cases/{case_id}").text
+    request_id = re.search(r'name="request_id" value="(\w+)"', page)
+    assert request_id
+    answer = shop.post(
+        f"/console/cases/{case_id}/act/provide_info",
+        {
+            "csrf_token": csrf_of(page),
+            "version": VERSION.search(page).group(1),  # type: ignore[union-attr]
+            "request_id": request_id.group(1),
+            "answer": "已发货，见运单。",
+        },
+    )
+    assert answer.status_code == 303
+    page = shop.client.get(f"/console/cases/{case_id}").text
+    answer = shop.post(
+        f"/console/cases/{case_id}/act/accept_claim",
+        {"csrf_token": csrf_of(page), "version": VERSION.search(page).group(1)},  # type: ignore[union-attr]
+    )
+    assert answer.status_code == 303
+    case = engine.cases.get(actor=SHOPPER, case_id=case_id)
+    assert case.state == "settled" and case.outcome == "for_consumer" and case.awarded_amount == case.claim_amount
+
+
+def test_the_inbox_orders_by_deadline_filters_and_shows_the_supervision_flag(web: Web, engine: Engine) -> None:
+    shopper, shop = web(), web()
+    shopper.sign_in(SHOPPER)
+    shop.sign_in(SHOP)
+    clock = engine.clock
+    assert isinstance(clock, ManualClock)
+    first = file_complaint(shopper, subject="第一单", category="not_received")
+    clock.advance(timedelta(hours=3))
+    second = file_complaint(shopper, subject="第二单", category="counterfeit")
+    foreign = web()
+    foreign.sign_in(Actor("c-7", "consumer"))
+    elsewhere = file_complaint(foreign, merchant_id="m-2")
+    inbox = shop.client.get("/console/inbox", headers={"Accept-Language": "en"}).text
+    assert inbox.index(first) < inbox.index(second)  # the nearer deadline first
+    assert elsewhere not in inbox  # another merchant's claim
+    only = shop.client.get("/console/inbox", params={"category": "counterfeit"}).text
+    assert second in only and first not in only
+    assert "No supervision flag is raised." in inbox
+    # Five complaints in the period, three of them counterfeit: the packaged thresholds flag m-1.
+    for index in range(3):
+        engine.cases.file(
+            actor=SHOPPER, new_case=new_case(merchant_id="m-1", category="counterfeit", order_ref=f"F{index}")
+        )
+    raised = evaluate_merchants(engine.db, engine.triage.supervision, clock.advance(timedelta(minutes=1)))
+    assert "m-1" in raised.to_dict()["raised"], raised.to_dict()
+    flagged = shop.client.get("/console/inbox", headers={"Accept-Language": "en"}).text
+    assert "under supervision since" in flagged
+    assert re.search(r"counterfeit[^<]* is 4(\.0)?, the threshold is 3", flagged), flagged[
+        flagged.find("supervision") :
+    ][:600]
+    assert shopper.client.get("/console/inbox").status_code == 403  # consumers have no inbox
 
 
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
