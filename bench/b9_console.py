@@ -62,17 +62,19 @@ def run(ctx: Context) -> Outcome:
         settings = Settings(environment="test", database_url=url, run_ticker=False)
         service = make_service(url)
         engine = Engine(settings=settings, cases=service)
-        log(f"B9: a case with {CASE_EVENTS} events, {INBOX_CLAIMS} claims against one merchant")
+        # The quick form (the harness's smoke test) uses smaller data; the target is for the full sizes.
+        case_events, inbox_claims = ctx.pick(quick=(60, 100), full=(CASE_EVENTS, INBOX_CLAIMS))
+        log(f"B9: a case with {case_events} events, {inbox_claims} claims against one merchant")
         long_case = service.file(actor=CONSUMER, new_case=new_case())
         service.execute(actor=MEDIATOR, case_id=long_case.id, name="assign", data={"mediator_id": MEDIATOR.id})
         version = service.get(actor=CONSUMER, case_id=long_case.id).version
         speakers = (CONSUMER, MERCHANT)
-        while version < CASE_EVENTS:
+        while version < case_events:
             author = speakers[version % 2]
             version = service.execute(
                 actor=author, case_id=long_case.id, name="comment", data={"body": f"message {version}"}
             ).version
-        for index in range(INBOX_CLAIMS - 1):
+        for index in range(inbox_claims - 1):
             claim = service.file(actor=CONSUMER, new_case=new_case(order_ref=f"TB-{index}"))
             if index % 5:  # most with a running response clock, some waiting for a mediator
                 service.execute(actor=MEDIATOR, case_id=claim.id, name="assign", data={"mediator_id": MEDIATOR.id})
@@ -99,8 +101,8 @@ def run(ctx: Context) -> Outcome:
                 log(f"B9: case page p95 {fmt_ms(samples['case'][-1])}, inbox p95 {fmt_ms(samples['inbox'][-1])}")
         service.db.dispose()
     for label, page, api, what in (
-        ("case page", "case", "case_api", f"{CASE_EVENTS} events"),
-        ("merchant inbox", "inbox", "inbox_api", f"{INBOX_CLAIMS} claims, first page of 50 and the summary"),
+        ("case page", "case", "case_api", f"{case_events} events"),
+        ("merchant inbox", "inbox", "inbox_api", f"{inbox_claims} claims, first page of 50 and the summary"),
     ):
         page_p95 = sorted(samples[page])[len(samples[page]) // 2]
         api_p95 = sorted(samples[api])[len(samples[api]) // 2]
