@@ -28,7 +28,7 @@ run: install
 	$(BIN)/disputes db upgrade
 	$(BIN)/disputes demo --if-empty
 	$(BIN)/disputes token --demo
-	$(BIN)/disputes serve --host $(HOST) --port $(PORT)
+	DISPUTES_DEMO=1 $(BIN)/disputes serve --host $(HOST) --port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, str] = {
     "B7": "bench.b7_scale",
     "B8": "bench.b8_junk_auth",
     "B9": "bench.b9_backup",
+    "B10": "bench.b10_console",
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
 
