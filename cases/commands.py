@@ -367,6 +367,10 @@ class UnitOfWork:
                     insert_case(session, self.current)
                 else:
                     updated = update_case(session, before, self.current)
+                privacy = self.service.privacy
+                if privacy is not None and self.secrets:
+                    # The values the events' markers stand for, sealed under the case's key.
+                    privacy.store(session, self.case_id, self.current.consumer_id, self.secrets, self.now)
                 events = [e for e, _ in self.records]
                 for hook in self.service.on_written:
                     hook(session, before, self.current, events)
@@ -377,9 +381,6 @@ class UnitOfWork:
             raise ConflictError(first.case_id, first.seq - 1) from exc
         if before is not None:
             require_updated(session, before, updated)
-        privacy = self.service.privacy
-        if privacy is not None and self.secrets:
-            privacy.store(session, self.case_id, self.current.consumer_id, self.secrets, self.now)
         return self.current
 
 
