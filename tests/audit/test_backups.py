@@ -574,3 +574,13 @@ def test_a_sqlite_swap_is_refused_while_the_live_database_is_open(sqlite_service
     assert len(list(tmp_path.glob("h_*"))) == 1  # the verified copy, kept for a later swap
     sqlite_service.db.dispose()
     assert count_cases(f"sqlite:///{live}") == 3
+
+
+def test_a_backup_from_a_newer_schema_is_refused(sqlite_service: CaseService, tmp_path: Path) -> None:
+    file_cases(sqlite_service, 1)
+    backup, _ = backup_of(sqlite_service, tmp_path)
+    change_sqlite_backup(backup, "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+    change_sqlite_backup(backup, "INSERT INTO alembic_version VALUES ('f00dfeedbeef')")
+    rewrite_manifest(backup, schema_revision="f00dfeedbeef", engine_version="9.0.0")
+    with pytest.raises(RestoreRefusedError, match="revision f00dfeedbeef is unknown to this engine .* taken by 9.0.0"):
+        restore(sqlite_service, backup, [], tmp_path)
