@@ -43,6 +43,9 @@ from tests.support.builders import make_service, new_case
 from workflow.model import Actor
 
 KEY = load_signing_key("42" * 32)
+# Between two filings of a test's writer thread: one that takes SQLite's lock back the instant it
+# lets go can starve another connection's write (the backup's first checkpoint) past its timeout.
+PAUSE = 0.005
 TRUSTED = [public_key_hex(KEY)]
 
 
@@ -161,7 +164,7 @@ def test_a_backup_taken_while_cases_are_filed_is_consistent_and_verifies(
 
     def keep_filing() -> None:
         try:
-            while not stop.is_set():
+            while not stop.wait(PAUSE):
                 writer.file(actor=CONSUMER, new_case=new_case())
                 filed.append(1)
         except BaseException as exc:  # noqa: BLE001 - reported by the test below
@@ -482,7 +485,7 @@ def test_a_backup_taken_while_filing_and_restored_after_a_later_erasure_does_not
     writer = make_service(service.db.url, mediators=())
 
     def keep_filing() -> None:
-        while not stop.is_set():
+        while not stop.wait(PAUSE):
             writer.file(actor=OTHER_CONSUMER, new_case=new_case(consumer_id=OTHER_CONSUMER.id))
 
     thread = threading.Thread(target=keep_filing)
