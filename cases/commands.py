@@ -357,6 +357,10 @@ class UnitOfWork:
                     insert_case(session, self.current)
                 else:
                     updated = update_case(session, before, self.current)
+                privacy = self.service.privacy
+                if privacy is not None and self.secrets:
+                    # The values the events' markers stand for, sealed under the case's key.
+                    privacy.store(session, self.case_id, self.current.consumer_id, self.secrets, self.now)
         except IntegrityError as exc:
             if not _seq_taken(exc):
                 raise
@@ -364,9 +368,6 @@ class UnitOfWork:
             raise ConflictError(first.case_id, first.seq - 1) from exc
         if before is not None:
             require_updated(session, before, updated)
-        privacy = self.service.privacy
-        if privacy is not None and self.secrets:
-            privacy.store(session, self.case_id, self.current.consumer_id, self.secrets, self.now)
         return self.current
 
 

@@ -17,9 +17,21 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import (
+    LargeBinary,
+    String,
+    and_,
+    bindparam,
+    cast,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlmodel import Session
 
 from privacy.fields import markers_in, substitute
@@ -27,6 +39,7 @@ from privacy.keys import KeyProvider
 from privacy.markers import ERASED, Secret, is_pseudonym, new_pseudonym, parse
 from privacy.sealing import TamperedValueError, new_data_key, open_value, seal_value
 from store.errors import AuditIntegrityError
+from store.fastpath import Prepared, inserting
 from store.tables import CASE_KEYS, PERSONAL_VALUES, SUBJECTS
 from workflow.errors import InvalidCommandError
 from workflow.model import Actor
@@ -36,6 +49,63 @@ T = TypeVar("T")
 # Unwrapped data keys kept in memory, most recently used first out last: an active case's
 # commands and reads unwrap its key once.
 KEY_CACHE_SIZE = 4096
+
+# Every command answers with its case revealed, so these statements are on the command path: compiled
+# once (store/fastpath.py), with a fixed number of slots (unused ones match nothing) so that one
+# compiled form serves any number of refs.
+REF_SLOTS = 16
+SUBJECT_SLOTS = 4
+_VALUES = Prepared(
+    select(PERSONAL_VALUES.c.ref, PERSONAL_VALUES.c.case_id, PERSONAL_VALUES.c.sealed).where(
+        PERSONAL_VALUES.c.ref.in_([bindparam(f"r{i}") for i in range(REF_SLOTS)])
+    )
+)
+_USERS = Prepared(
+    select(SUBJECTS.c.subject, SUBJECTS.c.user_id).where(
+        SUBJECTS.c.subject.in_([bindparam(f"s{i}") for i in range(SUBJECT_SLOTS)])
+    )
+)
+# Values and user ids in one round trip (kind 0: a value row; kind 1: a subject's user id).
+_LOOKUP = Prepared(
+    union_all(
+        select(
+            literal_column("0").label("kind"),
+            PERSONAL_VALUES.c.ref.label("key"),
+            PERSONAL_VALUES.c.case_id,
+            PERSONAL_VALUES.c.sealed,
+            cast(null(), String(100)).label("user_id"),
+        ).where(PERSONAL_VALUES.c.ref.in_([bindparam(f"r{i}") for i in range(REF_SLOTS)])),
+        select(
+            literal_column("1"),
+            SUBJECTS.c.subject,
+            cast(null(), String(40)),
+            cast(null(), LargeBinary()),
+            SUBJECTS.c.user_id,
+        ).where(SUBJECTS.c.subject.in_([bindparam(f"s{i}") for i in range(SUBJECT_SLOTS)])),
+    )
+)
+_SUBJECT_OF = Prepared(select(SUBJECTS.c.subject).where(SUBJECTS.c.user_id == bindparam("user_id")))
+_CASE_KEY = Prepared(select(CASE_KEYS.c.kek_id, CASE_KEYS.c.wrapped).where(CASE_KEYS.c.case_id == bindparam("case_id")))
+_INSERT_VALUES = inserting(PERSONAL_VALUES)
+
+
+def _rows(session: Session, statement: Prepared, params: Mapping[str, Any]) -> list[Any]:
+    cursor = statement.execute(session.connection(), params)
+    try:
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _slots(values: Sequence[str], prefix: str, size: int) -> Iterator[dict[str, str]]:
+    """``values`` in chunks of ``size`` as bind parameters, the last padded with "" (matches
+    nothing); no values give one chunk of padding."""
+    if not values:
+        yield dict.fromkeys((f"{prefix}{i}" for i in range(size)), "")
+        return
+    for start in range(0, len(values), size):
+        chunk = values[start : start + size]
+        yield {f"{prefix}{i}": chunk[i] if i < len(chunk) else "" for i in range(size)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +139,7 @@ class PersonalData:
     def subject_of(self, session: Session, user_id: str, *, now: datetime | None = None) -> str | None:
         """The pseudonym of a marketplace user; with ``now``, made (and recorded) when there is
         none yet. None: the user has no pseudonym (never filed, or erased)."""
-        found = session.execute(select(SUBJECTS.c.subject).where(SUBJECTS.c.user_id == user_id)).scalar()
+        found: str | None = _SUBJECT_OF.scalar(session.connection(), {"user_id": user_id})
         if found is not None or now is None:
             return found
         if not is_identifier(user_id):
@@ -114,11 +184,10 @@ class PersonalData:
         key = self._cached(case_id)
         if key is not None:
             return key
-        row = session.execute(
-            select(CASE_KEYS.c.kek_id, CASE_KEYS.c.wrapped).where(CASE_KEYS.c.case_id == case_id)
-        ).first()
-        if row is not None and row.wrapped is not None:
-            key = self.keys.unwrap(row.kek_id, bytes(row.wrapped))
+        rows = _rows(session, _CASE_KEY, {"case_id": case_id})
+        row = rows[0] if rows else None
+        if row is not None and row[1] is not None:
+            key = self.keys.unwrap(row[0], bytes(row[1]))
         else:
             # The case's first value, or its first after an erasure (a new key; the tombstone's
             # erasure time stays).
@@ -144,9 +213,8 @@ class PersonalData:
         if not secrets:
             return
         key = self._data_key_for_writing(session, case_id, subject, now)
-        session.execute(
-            insert(PERSONAL_VALUES),
-            [{"ref": s.ref, "case_id": case_id, "sealed": seal_value(key, s)} for s in secrets],
+        _INSERT_VALUES.execute_many(
+            session.connection(), [{"ref": s.ref, "case_id": case_id, "sealed": seal_value(key, s)} for s in secrets]
         )
 
     def rewrap(self, session: Session, *, batch: int = 500) -> int:
@@ -166,35 +234,31 @@ class PersonalData:
 
     # --- reading ----------------------------------------------------------------
 
+    def _key_of(self, session: Session, case_id: str) -> bytes | None:
+        """The case's data key (cached), or None when it is destroyed."""
+        key = self._cached(case_id)
+        if key is None:
+            rows = _rows(session, _CASE_KEY, {"case_id": case_id})
+            if not rows or rows[0][1] is None:
+                return None
+            key = self.keys.unwrap(rows[0][0], bytes(rows[0][1]))
+            self._remember(case_id, key)
+        return key
+
     def open_values(self, session: Session, markers: Mapping[str, str]) -> Iterator[Disclosure]:
         """The live values of ``markers`` (ref -> marker), opened and checked against their
         markers; refs without a row or under a destroyed key are left out."""
-        if not markers:
-            return
-        rows = session.execute(
-            select(
-                PERSONAL_VALUES.c.ref,
-                PERSONAL_VALUES.c.case_id,
-                PERSONAL_VALUES.c.sealed,
-                CASE_KEYS.c.kek_id,
-                CASE_KEYS.c.wrapped,
-            )
-            .join(CASE_KEYS, CASE_KEYS.c.case_id == PERSONAL_VALUES.c.case_id)
-            .where(PERSONAL_VALUES.c.ref.in_(list(markers)))
-        ).all()
-        for row in rows:
-            if row.wrapped is None:
-                continue
-            marker = markers[row.ref]
-            key = self._cached(row.case_id)
-            if key is None:
-                key = self.keys.unwrap(row.kek_id, bytes(row.wrapped))
-                self._remember(row.case_id, key)
-            try:
-                salt, value = open_value(key, marker, bytes(row.sealed))
-            except TamperedValueError as exc:
-                raise TamperedValue(str(exc)) from exc
-            yield Disclosure(ref=row.ref, case_id=row.case_id, salt=salt, value=value)
+        for params in _slots(sorted(markers), "r", REF_SLOTS):
+            for ref, case_id, sealed in _rows(session, _VALUES, params):
+                key = self._key_of(session, case_id)
+                if key is None:
+                    continue
+                marker = markers[ref]
+                try:
+                    salt, value = open_value(key, marker, bytes(sealed))
+                except TamperedValueError as exc:
+                    raise TamperedValue(str(exc)) from exc
+                yield Disclosure(ref=ref, case_id=case_id, salt=salt, value=value)
 
     def resolve(self, session: Session, texts: Iterable[str]) -> dict[str, str]:
         """For each marker its value (or ``[erased]``), for each pseudonym its user id (or ``[erased]``)."""
@@ -206,16 +270,35 @@ class PersonalData:
                 markers[parsed[0]] = text
             elif is_pseudonym(text):
                 subjects.append(text)
-        table: dict[str, str] = {markers[d.ref]: d.value for d in self.open_values(session, markers)}
+        table: dict[str, str] = {}
+        if len(markers) <= REF_SLOTS and len(subjects) <= SUBJECT_SLOTS:
+            # What a case's answer needs, in one round trip.
+            params = {**next(_slots(sorted(markers), "r", REF_SLOTS)), **next(_slots(subjects, "s", SUBJECT_SLOTS))}
+            for kind, key, case_id, sealed, user_id in _rows(session, _LOOKUP, params):
+                if kind == 1:
+                    table[key] = user_id if user_id is not None else ERASED
+                    continue
+                data_key = self._key_of(session, case_id)
+                if data_key is not None:
+                    table[markers[key]] = self._open(data_key, markers[key], sealed).value
+        else:
+            table.update({markers[d.ref]: d.value for d in self.open_values(session, markers)})
+            for params in _slots(subjects, "s", SUBJECT_SLOTS):
+                for subject, user_id in _rows(session, _USERS, params):
+                    table[subject] = user_id if user_id is not None else ERASED
         for marker in markers.values():
             table.setdefault(marker, ERASED)
-        if subjects:
-            rows = session.execute(
-                select(SUBJECTS.c.subject, SUBJECTS.c.user_id).where(SUBJECTS.c.subject.in_(subjects))
-            ).all()
-            for row in rows:
-                table[row.subject] = row.user_id if row.user_id is not None else ERASED
         return table
+
+    @staticmethod
+    def _open(data_key: bytes, marker: str, sealed: bytes) -> Disclosure:
+        try:
+            salt, value = open_value(data_key, marker, bytes(sealed))
+        except TamperedValueError as exc:
+            raise TamperedValue(str(exc)) from exc
+        parsed = parse(marker)
+        assert parsed is not None
+        return Disclosure(ref=parsed[0], case_id="", salt=salt, value=value)
 
     def reveal(self, session: Session, value: T) -> T:
         """A copy of ``value`` (a snapshot, events, rows as mappings, any nesting of them) with

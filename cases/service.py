@@ -152,6 +152,14 @@ class CaseService:
             if done == 0:
                 return total
 
+    def as_logged(self, actor: Actor) -> Actor:
+        """The actor as the log and the policies know them: a consumer by their pseudonym (for
+        reads of this room that decide visibility themselves, e.g. the urgency queue)."""
+        if self.privacy is None or actor.role != "consumer":
+            return actor
+        with self.db.read() as session:
+            return self._as_logged(session, actor)
+
     def _as_logged(self, session: Session, actor: Actor) -> Actor:
         """The actor as the log knows them: a consumer by their pseudonym."""
         return actor if self.privacy is None else self.privacy.seen_as(session, actor)
@@ -258,17 +266,23 @@ class CaseService:
         limit = max(1, min(limit, MAX_PAGE))
         with self.db.read() as session:
             snapshot = load_seen(session, case_id)
-            self.require_visible(self._as_logged(session, actor), snapshot, "view_history")
+            actor = self._as_logged(session, actor)
+            self.require_visible(actor, snapshot, "view_history")
+            # Internal notes are for those the policies let view_internal, in the history as in
+            # the messages (a party's history skips them, as replay does).
+            internal = self.authorizer.decide(
+                actor=actor, action="view_internal", case=snapshot, now=self.clock.now()
+            ).allowed
             rows = session.execute(
                 select(EVENTS.c.seq, EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash)
                 .where(and_(EVENTS.c.case_id == case_id, EVENTS.c.seq > after_seq))
                 .order_by(EVENTS.c.seq)
                 .limit(limit + 1)
             ).all()
-            events = self.reveal(
-                [event_from_body(r.body, prev_hash=r.prev_hash, hash_=r.hash) for r in rows[:limit]], session=session
-            )
-        next_cursor = encode_cursor(events[-1].seq) if len(rows) > limit else None
+            recorded = [event_from_body(r.body, prev_hash=r.prev_hash, hash_=r.hash) for r in rows[:limit]]
+            shown = [e for e in recorded if internal or not (e.type == "message" and e.data.get("internal"))]
+            events = self.reveal(shown, session=session)
+        next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
         return Page(data=events, next_cursor=next_cursor)
 
     def list_cases(

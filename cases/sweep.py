@@ -248,6 +248,7 @@ def queue(
     """
     limit = max(1, min(limit, 200))
     authorizer = service.authorizer
+    actor = service.as_logged(actor)  # a consumer by their pseudonym, as the log knows them
     visibility = authorizer.visibility(actor=actor)
     if visibility.condition == FALSE:
         return [], None
@@ -292,6 +293,7 @@ def queue(
             running = sorted((t for t in snapshot.timers if t.status == "running"), key=lambda t: t.due_at)
             view = planner.view(definitions[snapshot.workflow_version], running[0], now) if running else None
             items.append(QueueItem(case=snapshot, timer=view))
+        items = service.reveal(items, session=session)
     return items, next_key
 
 

@@ -65,7 +65,7 @@ def _report(
         elif kind == "sla":
             report = sla_report(engine.db, engine.cases.calendars(), since=start, until=end)
         else:
-            report = satisfaction_report(engine.db, since=start, until=end)
+            report = engine.cases.reveal(satisfaction_report(engine.db, since=start, until=end))
     columns, rows = report.table()
     _emit(f"{kind} {start.isoformat()} .. {end.isoformat()}", columns, rows, csv_path)
     if kind == "satisfaction":

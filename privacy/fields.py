@@ -13,7 +13,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from privacy.markers import PREFIX, Secret, is_marker, protect, refuse_marker_text
+from privacy.markers import MARKER_LENGTH, PREFIX, Secret, protect, refuse_marker_text
+from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, TimerState
 
 # Per event type, the keys of ``data`` holding a person's own words or facts about them. Empty
 # text stays empty (there is nothing to protect, and the fold reads "" as "none given").
@@ -83,12 +84,47 @@ def protect_event(event_type: str, data: dict[str, Any]) -> tuple[dict[str, Any]
     return protected, secrets
 
 
+def _init_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a dataclass that may hold a marker or a pseudonym, looked up once per class
+    (``dataclasses.fields`` is slow): the case model's own are listed in :data:`_CASE_FIELDS`
+    (every rendering reveals a snapshot, so its clocks, hashes and states are not walked);
+    any other dataclass's init fields are all walked."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = _CASE_FIELDS.get(cls) or tuple(f.name for f in dataclasses.fields(cls) if f.init)
+    return names
+
+
+# Where the case model holds personal data (the fold copies it from PERSONAL_FIELDS and from the
+# actors' ids). A new personal field of the model is added here, or it would show its marker.
+_CASE_FIELDS: dict[type, tuple[str, ...]] = {
+    CaseSnapshot: (
+        "consumer_id",
+        "subject",
+        "description",
+        "order_ref",
+        "offers",
+        "evidence",
+        "info_requests",
+        "ratings",
+        "extra",
+    ),
+    Offer: ("terms", "proposer_id"),
+    Evidence: ("added_by", "filename", "description"),
+    InfoRequest: ("question", "answer"),
+    Rating: ("comment",),
+    TimerState: (),
+}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def markers_in(value: Any, found: set[str] | None = None, *, also: Callable[[str], bool] | None = None) -> set[str]:
     """Every marker (and every text ``also`` accepts, e.g. pseudonyms) inside ``value``: text,
     mappings, lists, tuples and dataclasses, walked to any depth."""
     found = set() if found is None else found
     if isinstance(value, str):
-        if (value.startswith(PREFIX) and is_marker(value)) or (also is not None and also(value)):
+        # Cheap tests here; resolving parses each candidate fully (privacy.markers.parse).
+        if (len(value) == MARKER_LENGTH and value.startswith(PREFIX)) or (also is not None and also(value)):
             found.add(value)
     elif isinstance(value, Mapping):
         for item in value.values():
@@ -97,25 +133,32 @@ def markers_in(value: Any, found: set[str] | None = None, *, also: Callable[[str
         for item in value:
             markers_in(item, found, also=also)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            markers_in(getattr(value, f.name), found, also=also)
+        for name in _init_fields(type(value)):
+            markers_in(getattr(value, name), found, also=also)
     return found
 
 
 def substitute(value: Any, table: Mapping[str, str]) -> Any:
-    """A copy of ``value`` with every text found in ``table`` replaced by its entry; the rest
-    is shared, not copied."""
+    """A copy of ``value`` with every text found in ``table`` replaced by its entry; what holds
+    nothing to replace is shared, not copied."""
     if not table:
         return value
     if isinstance(value, str):
         return table.get(value, value)
     if isinstance(value, Mapping):
-        return {k: substitute(v, table) for k, v in value.items()}
-    if isinstance(value, list):
-        return [substitute(v, table) for v in value]
-    if isinstance(value, tuple):
-        return tuple(substitute(v, table) for v in value)
+        items = {k: substitute(v, table) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    if isinstance(value, list | tuple):
+        replaced = [substitute(v, table) for v in value]
+        if all(new is old for new, old in zip(replaced, value, strict=True)):
+            return value
+        return replaced if isinstance(value, list) else tuple(replaced)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: substitute(getattr(value, f.name), table) for f in dataclasses.fields(value) if f.init}
-        return dataclasses.replace(value, **changes)
+        changes = {}
+        for name in _init_fields(type(value)):
+            old = getattr(value, name)
+            new = substitute(old, table)
+            if new is not old:
+                changes[name] = new
+        return dataclasses.replace(value, **changes) if changes else value
     return value

@@ -22,6 +22,7 @@ PREFIX = "pii:v1:"
 # What every rendering shows for a marker whose value or case key is gone.
 ERASED = "[erased]"
 SALT_BYTES = 16
+MARKER_LENGTH = len(PREFIX) + 24 + 1 + 64
 _MARKER = re.compile(r"^pii:v1:([0-9a-f]{24}):([0-9a-f]{64})$")
 # Text beginning like any version of a marker is refused, not only v1's.
 _RESERVED = re.compile(r"^\s*pii:v\d", re.IGNORECASE)

@@ -3,6 +3,7 @@ checkpoint signing key they name."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from functools import lru_cache
 from pathlib import Path
@@ -123,14 +124,12 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
     return load_signing_key(str(DEV_SIGNING_KEY_FILE))
 
 
-# Keys made for test engines without a key file, per database: two engines of one test over one
-# database (a restart, a second worker) unwrap each other's case keys.
-_TEST_KEYS: dict[str, KeyFile] = {}
-
-
 def memory_keys(database_url: str) -> KeyFile:
-    """Keys kept in this process's memory for one database (tests; never a desk that must restart)."""
-    return _TEST_KEYS.setdefault(database_url, KeyFile.generate("<keys in memory>"))
+    """Keys for tests of a database without a key file: derived from the database's URL, so every
+    process of a test (a server restarted, a second worker) unwraps the others' case keys. Never
+    outside the test environment: anyone who knows the URL knows the key."""
+    seed = hashlib.sha256(b"dispute-engine test keys\0" + database_url.encode("utf-8")).digest()
+    return KeyFile(keys={"kek-test": seed}, current_id="kek-test", source="<test keys>")
 
 
 def default_key_file(database_url: str) -> Path | None:

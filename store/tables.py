@@ -359,7 +359,7 @@ class SubjectRow(SQLModel, table=True):
 
 class CaseKeyRow(SQLModel, table=True):
     """A case's data key, wrapped by a key-encryption key; after erasure a tombstone (``wrapped``
-    and ``kek_id`` NULL, ``erased_at`` set). A legal hold keeps the case's values from erasure."""
+    and ``kek_id`` NULL, ``erased_at`` set). Legal holds are events of the case's log (its flags)."""
 
     __tablename__ = "case_keys"
 
@@ -369,9 +369,6 @@ class CaseKeyRow(SQLModel, table=True):
     wrapped: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = Field(sa_column=_utc())
     erased_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    hold_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    hold_set_by: str | None = Field(default=None, max_length=100)
-    hold_set_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class PersonalValueRow(SQLModel, table=True):

@@ -125,10 +125,11 @@ def clear(db: Database) -> None:
 
 
 def everything(service: CaseService) -> list[tuple[int, CaseSnapshot]]:
-    """Every case with its pk, newest first, read straight from the database."""
+    """Every case with its pk, newest first, read straight from the database and revealed."""
     with service.db.read() as session:
         ids = session.execute(select(CASES.c.pk, CASES.c.id).order_by(CASES.c.pk.desc())).all()
-        return [(pk, load_snapshot(session, case_id)) for pk, case_id in ids]
+        # As a reader sees them: the consumer by their user id (the log holds pseudonyms).
+        return service.reveal([(pk, load_snapshot(session, case_id)) for pk, case_id in ids], session=session)
 
 
 def walk(api: Api, path: str, headers: dict[str, str], limit: int) -> Iterator[dict[str, Any]]:

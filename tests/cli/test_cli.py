@@ -20,11 +20,18 @@ runner = CliRunner()
 def test_demo_data_spans_every_state_and_verifies(demo_db: Path) -> None:
     with sqlite3.connect(demo_db) as conn:
         states = dict(conn.execute("SELECT state, count(*) FROM cases GROUP BY state").fetchall())
-        chinese = conn.execute("SELECT count(*) FROM cases WHERE snapshot LIKE '%货%'").fetchone()[0]
-        english = conn.execute("SELECT count(*) FROM cases WHERE snapshot LIKE '%the seller%'").fetchone()[0]
+        stored = conn.execute("SELECT count(*) FROM cases WHERE snapshot LIKE '%货%'").fetchone()[0]
     assert sum(states.values()) >= 50
     assert set(states) == {"filed", "assigned", "mediating", "settled", "escalated", "closed"}
-    assert chinese > 0 and english > 0
+    # The texts are stored as markers (docs/privacy.md) and read back through the service.
+    service = build_engine(Settings(environment="test", database_url=f"sqlite:///{demo_db}", run_ticker=False)).cases
+    auditor = Actor("aud-1", "auditor")
+    texts = [
+        f"{c.subject} {c.description}" for c in (service.get(actor=auditor, case_id=i) for i in service.iter_case_ids())
+    ]
+    service.db.dispose()
+    assert stored == 0
+    assert any("货" in t for t in texts) and any("the seller" in t for t in texts)
     result = runner.invoke(app, ["audit", "verify"])
     assert result.exit_code == 0, result.output
     assert "intact" in result.output
@@ -139,6 +146,7 @@ def test_demo_replays_at_every_seq(demo_db: Path) -> None:
                 then = replay(session, service.registry, case_id, seq=event.seq).snapshot
                 assert then.version == event.seq and then.head_hash == event.hash
                 checked += 1
-            assert replay(session, service.registry, case_id).snapshot == service.get(actor=auditor, case_id=case_id)
+            replayed = service.reveal(replay(session, service.registry, case_id).snapshot, session=session)
+            assert replayed == service.get(actor=auditor, case_id=case_id)
     assert checked > 300
     service.db.dispose()

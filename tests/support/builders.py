@@ -122,7 +122,12 @@ def register_mediators(service: CaseService, mediator_ids: Sequence[str], **fiel
 
 
 def make_clocked_service(
-    url: str, *, authorizer: Authorizer | None = None, start: datetime = T0, mediators: Sequence[str] = TEST_MEDIATORS
+    url: str,
+    *,
+    authorizer: Authorizer | None = None,
+    start: datetime = T0,
+    mediators: Sequence[str] = TEST_MEDIATORS,
+    privacy: bool = True,
 ) -> CaseService:
     """A service whose SLA clocks run on the packaged calendars and a manual clock."""
     return make_service(
@@ -131,6 +136,7 @@ def make_clocked_service(
         sla=SlaPlanner(default_calendars()),
         clock=ManualClock(start),
         mediators=mediators,
+        privacy=privacy,
     )
 
 

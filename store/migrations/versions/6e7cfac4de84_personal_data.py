@@ -40,9 +40,6 @@ def upgrade() -> None:
         sa.Column("wrapped", sa.LargeBinary(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("hold_reason", sa.Text(), nullable=True),
-        sa.Column("hold_set_by", sa.String(length=100), nullable=True),
-        sa.Column("hold_set_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("case_id"),
     )
     op.create_index("ix_case_keys_subject", "case_keys", ["subject"], unique=False)
