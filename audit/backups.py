@@ -53,7 +53,7 @@ from sla.clock import Clock
 from store import backup as copies
 from store.db import Database
 from store.errors import BackupError, RestoreRefusedError, StorageError
-from store.schema import head_revision, upgrade
+from store.schema import head_revision, known_revision, upgrade
 from store.tables import CASES, CHECKPOINTS, ERASURES, EVENTS, MERCHANT_EVENTS, MERCHANTS
 from workflow.model import from_iso, to_iso
 
@@ -451,9 +451,17 @@ def _check_copy(
     _same_checkpoint(found, manifest)
     head = head_revision()
     if found.schema_revision is not None and found.schema_revision != head:
+        if not known_revision(found.schema_revision):
+            raise RestoreRefusedError(
+                f"the backup's schema revision {found.schema_revision} is unknown to this engine "
+                f"(version {engine_version()}; the backup was taken by {manifest.engine_version}): "
+                "restore it with that engine or a newer one"
+            )
         on_step(f"migrating the copy from {found.schema_revision} to {head}")
         with copies.opened(result.copy_url) as copy:
             upgrade(copy.engine)
+    if manifest.engine_version != engine_version():
+        result.notes.append(f"the backup was taken by engine {manifest.engine_version}, this is {engine_version()}")
     on_step(f"verifying {found.cases} case chains, {found.merchants} merchant chains, {found.checkpoints} checkpoints")
     report = _verify(result.copy_url, registry, trusted_keys, replay=True, on_step=on_step)
     result.cases, result.events, result.checkpoints = report.cases_checked, report.events_checked, found.checkpoints

@@ -53,7 +53,9 @@ class Writer:
     def _run(self) -> None:
         n = 0
         try:
-            while not self.stop.is_set():
+            # 2 ms between filings: with none, the writer takes SQLite's lock back the instant it
+            # lets go and can starve the backup's first checkpoint past the busy timeout.
+            while not self.stop.wait(0.002):
                 start = time.perf_counter()
                 self.service.file(actor=CONSUMER, new_case=new_case(order_ref=f"B9-{n}"))
                 self.spans.append((start, time.perf_counter()))
@@ -110,23 +112,25 @@ class Measured:
     size: int
 
 
-def measure(url: str, db: Database, target: Path, *, key: Ed25519PrivateKey, checkpoint: bool) -> Measured:
+def measure(
+    url: str, db: Database, target: Path, *, key: Ed25519PrivateKey, checkpoint: bool, quiet: float
+) -> Measured:
     marks: dict[str, float] = {}
 
     def step(description: str) -> None:
         marks[description.split(" ")[0]] = time.perf_counter()
 
     with Writer(url) as writer:
-        time.sleep(1.0)  # the writer warms up
+        time.sleep(quiet)  # the writer warms up
         quiet_from = time.perf_counter()
-        time.sleep(1.0)
+        time.sleep(quiet)
         quiet_to = time.perf_counter()
         start = time.perf_counter()
         manifest = take_backup(
             db, target, signing_key=key, clock=writer.service.clock.now, checkpoint=checkpoint, on_step=step
         )
         end = time.perf_counter()
-        time.sleep(0.5)  # filings that started during the backup finish
+        time.sleep(quiet / 2)  # filings that started during the backup finish
     target.unlink()
     target.with_name(target.name + ".manifest.json").unlink()
     copy_from = marks.get("copying", marks.get("dumping", start))
@@ -141,7 +145,8 @@ def measure(url: str, db: Database, target: Path, *, key: Ed25519PrivateKey, che
 
 def run(ctx: Context) -> Outcome:
     out = Outcome()
-    count = ctx.pick(quick=10_000, full=15_000)
+    count = ctx.pick(quick=2_000, full=15_000)
+    quiet = ctx.pick(quick=0.3, full=1.0)  # seconds of filing before a backup, the second one measured
     scale = build_scale(ctx.backend, ctx.stack, count, "backup", instants=ctx.pick(quick=6, full=INSTANTS))
     key = generate_signing_key()
     directory = Path(tempfile.mkdtemp(prefix="bench-backup-"))
@@ -154,8 +159,8 @@ def run(ctx: Context) -> Outcome:
             for index in range(ctx.warmups + ctx.runs):
                 raw = raw_copy_seconds(scale.url, directory)
                 # The warm-up's backup writes the database's first checkpoint; later ones record it.
-                first = measure(scale.url, db, directory / f"b-{index}", key=key, checkpoint=False)
-                second = measure(scale.url, db, directory / f"c-{index}", key=key, checkpoint=True)
+                first = measure(scale.url, db, directory / f"b-{index}", key=key, checkpoint=False, quiet=quiet)
+                second = measure(scale.url, db, directory / f"c-{index}", key=key, checkpoint=True, quiet=quiet)
                 for label, m in (("backup", first), ("with --checkpoint", second)):
                     log(
                         f"B9: run {index + 1}, {label}: {m.size / 1e6:.0f} MB in {m.seconds:.2f} s "

@@ -43,6 +43,9 @@ from tests.support.builders import make_service, new_case
 from workflow.model import Actor
 
 KEY = load_signing_key("42" * 32)
+# Between two filings of a test's writer thread: one that takes SQLite's lock back the instant it
+# lets go can starve another connection's write (the backup's first checkpoint) past its timeout.
+PAUSE = 0.005
 TRUSTED = [public_key_hex(KEY)]
 
 
@@ -161,7 +164,7 @@ def test_a_backup_taken_while_cases_are_filed_is_consistent_and_verifies(
 
     def keep_filing() -> None:
         try:
-            while not stop.is_set():
+            while not stop.wait(PAUSE):
                 writer.file(actor=CONSUMER, new_case=new_case())
                 filed.append(1)
         except BaseException as exc:  # noqa: BLE001 - reported by the test below
@@ -482,7 +485,7 @@ def test_a_backup_taken_while_filing_and_restored_after_a_later_erasure_does_not
     writer = make_service(service.db.url, mediators=())
 
     def keep_filing() -> None:
-        while not stop.is_set():
+        while not stop.wait(PAUSE):
             writer.file(actor=OTHER_CONSUMER, new_case=new_case(consumer_id=OTHER_CONSUMER.id))
 
     thread = threading.Thread(target=keep_filing)
@@ -574,3 +577,13 @@ def test_a_sqlite_swap_is_refused_while_the_live_database_is_open(sqlite_service
     assert len(list(tmp_path.glob("h_*"))) == 1  # the verified copy, kept for a later swap
     sqlite_service.db.dispose()
     assert count_cases(f"sqlite:///{live}") == 3
+
+
+def test_a_backup_from_a_newer_schema_is_refused(sqlite_service: CaseService, tmp_path: Path) -> None:
+    file_cases(sqlite_service, 1)
+    backup, _ = backup_of(sqlite_service, tmp_path)
+    change_sqlite_backup(backup, "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+    change_sqlite_backup(backup, "INSERT INTO alembic_version VALUES ('f00dfeedbeef')")
+    rewrite_manifest(backup, schema_revision="f00dfeedbeef", engine_version="9.0.0")
+    with pytest.raises(RestoreRefusedError, match="revision f00dfeedbeef is unknown to this engine .* taken by 9.0.0"):
+        restore(sqlite_service, backup, [], tmp_path)

@@ -158,7 +158,10 @@ def test_a_backup_taken_while_filing_restored_after_an_erasure_keeps_it_erased(
         stop = threading.Event()
 
         def keep_filing() -> None:
-            while not stop.is_set():
+            # A short breath between filings, as a server has: a writer that takes SQLite's lock
+            # back the instant it lets go starves another process's writer (the command's
+            # start-up writes its configuration's versions) past its busy timeout.
+            while not stop.wait(0.005):
                 engine.cases.file(
                     actor=li,
                     new_case=NewCase(
