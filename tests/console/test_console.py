@@ -429,6 +429,7 @@ def test_the_inbox_orders_by_deadline_filters_and_shows_the_supervision_flag(web
     only = shop.client.get("/console/inbox", params={"category": "counterfeit"}).text
     assert second in only and first not in only
     assert "No supervision flag is raised." in inbox
+    assert "Open claims: 2<" in inbox
     # Five complaints in the period, three of them counterfeit: the packaged thresholds flag m-1.
     for index in range(3):
         engine.cases.file(
