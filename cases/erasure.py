@@ -30,8 +30,19 @@ from sqlmodel import Session
 
 from cases.commands import CommandContext, UnitOfWork
 from cases.queries import load_case
+from notify.plan import inbox_keys
 from store.db import Database
-from store.tables import BLOBS, CASE_KEYS, CASES, ERASURES, EVIDENCE, IDEMPOTENCY_KEYS, PERSONAL_VALUES, SUBJECTS
+from store.tables import (
+    BLOBS,
+    CASE_KEYS,
+    CASES,
+    CONTACTS,
+    ERASURES,
+    EVIDENCE,
+    IDEMPOTENCY_KEYS,
+    PERSONAL_VALUES,
+    SUBJECTS,
+)
 from workflow.errors import InvalidCommandError, NotFoundError
 from workflow.events import LEGAL_HOLD, Event
 from workflow.model import SYSTEM, Actor, to_iso
@@ -163,7 +174,7 @@ def _finish(
         )
     )
     if not deferred:
-        session.execute(update(SUBJECTS).where(SUBJECTS.c.subject == subject).values(user_id=None, erased_at=now))
+        _forget_subject(session, subject, now)
 
 
 def _append(session: Session, service: CommandContext, case_id: str, events: list[Event], now: datetime) -> None:
@@ -340,6 +351,13 @@ def _retention_batch(
         done.append(case_id)
     _forget_finished_subjects(session, done, now)
     return done
+
+
+def _forget_subject(session: Session, subject: str, now: datetime) -> None:
+    """Forget who the subject is (their mapping nulled) and delete their notification contact
+    settings (e-mail address, language: personal data kept beside the log, outbox/inbox.py)."""
+    session.execute(update(SUBJECTS).where(SUBJECTS.c.subject == subject).values(user_id=None, erased_at=now))
+    session.execute(delete(CONTACTS).where(CONTACTS.c.recipient.in_(inbox_keys(subject, "consumer", None))))
 
 
 def _forget_finished_subjects(session: Session, case_ids: Sequence[str], now: datetime) -> None:

@@ -29,6 +29,7 @@ from cases.queries import (
     CaseFilters,
     Page,
     count_cases,
+    count_open_claims,
     encode_cursor,
     evidence_visible,
     fill_page,
@@ -436,6 +437,14 @@ class CaseService:
         how many were assigned. Without triage there is no router: 0."""
         triage = self.triage
         return route_waiting(self, triage) if triage is not None else 0
+
+    def open_claims(self, *, actor: Actor) -> int:
+        """How many open cases are against the merchant ``actor`` speaks for (0 for anyone else):
+        the count of a merchant's own inbox, which a page of the list cannot give."""
+        if actor.role != "merchant" or not actor.merchant_id:
+            return 0
+        with self.db.read() as session:
+            return count_open_claims(session, actor.merchant_id)
 
     def count_cases(self) -> int:
         """How many cases the database holds."""

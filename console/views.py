@@ -123,6 +123,7 @@ class InboxView:
     others: list[CaseSnapshot]  # on the last page: claims without a running clock, newest first
     next_cursor: str | None
     summary: MerchantRow | None
+    open_claims: int
     zones: dict[str, Any]
 
 
@@ -150,7 +151,9 @@ def inbox_view(
         ]
     next_cursor = f"{next_key[0].isoformat()}|{next_key[1]}" if next_key is not None else None
     zones = {name: calendar.zone for name, calendar in service.calendars().items()}
-    return InboxView(items, others, next_cursor, merchant_summary(engine, actor), zones)
+    return InboxView(
+        items, others, next_cursor, merchant_summary(engine, actor), service.open_claims(actor=actor), zones
+    )
 
 
 SUMMARY_PERIOD = timedelta(days=365)
@@ -165,12 +168,6 @@ def merchant_summary(engine: Engine, actor: Actor) -> MerchantRow | None:
         engine.db, engine.triage.supervision, since=now - SUMMARY_PERIOD, until=now, merchant_id=actor.merchant_id
     )
     return report.rows[0] if report.rows else None
-
-
-def open_claims(engine: Engine, actor: Actor) -> int:
-    """How many of the merchant's claims are open (up to the services' page)."""
-    page = engine.cases.list_cases(actor=actor, filters=CaseFilters(merchant_id=actor.merchant_id), limit=PAGE)
-    return sum(1 for case in page.data if case.closed_at is None)
 
 
 def my_cases(engine: Engine, actor: Actor, *, before: int | None = None, limit: int = 50) -> tuple[list[Any], Any]:

@@ -52,6 +52,7 @@ NOTICES = frozenset(
         "session_expired",
         "language",
         "filed",
+        "filed_files_refused",
         "done",
         "stale",
         "evidence_added",

@@ -48,13 +48,19 @@ class Contact:
     digest: bool
 
 
-def keys_of(actor: Actor) -> list[str]:
-    return inbox_keys(actor.id, actor.party, actor.merchant_id)
+def keys_of(cases: CaseService, actor: Actor) -> list[str]:
+    """The caller's recipient keys as the log knows them: a consumer by their pseudonym (the
+    outbox plans notices from the case as stored), so no notice row holds a consumer's user id."""
+    return _keys(cases.as_logged(actor))
 
 
-def contact_key(actor: Actor) -> str:
+def _keys(logged: Actor) -> list[str]:
+    return inbox_keys(logged.id, logged.party, logged.merchant_id)
+
+
+def contact_key(cases: CaseService, actor: Actor) -> str:
     """The recipient key a caller's contact settings belong to (a merchant user sets the merchant's)."""
-    return keys_of(actor)[-1]
+    return keys_of(cases, actor)[-1]
 
 
 def unread_count(cases: CaseService, actor: Actor) -> int:
@@ -63,7 +69,7 @@ def unread_count(cases: CaseService, actor: Actor) -> int:
             session.execute(
                 select(func.count())
                 .select_from(NOTICES)
-                .where(NOTICES.c.recipient.in_(keys_of(actor)), NOTICES.c.read_at.is_(None))
+                .where(NOTICES.c.recipient.in_(keys_of(cases, actor)), NOTICES.c.read_at.is_(None))
             ).scalar_one()
         )
 
@@ -79,7 +85,7 @@ def list_notices(
 ) -> tuple[list[InboxNotice], int | None]:
     """Newest first, rendered in the caller's language; and the id the next page continues before."""
     limit = max(1, min(limit, 200))
-    stmt = select(NOTICES).where(NOTICES.c.recipient.in_(keys_of(actor)))
+    stmt = select(NOTICES).where(NOTICES.c.recipient.in_(keys_of(cases, actor)))
     if unread_only:
         stmt = stmt.where(NOTICES.c.read_at.is_(None))
     if before is not None:
@@ -87,7 +93,7 @@ def list_notices(
     with cases.db.read() as session:
         rows = session.execute(stmt.order_by(NOTICES.c.pk.desc()).limit(limit + 1)).all()
         language = session.execute(
-            select(CONTACTS.c.language).where(CONTACTS.c.recipient == contact_key(actor))
+            select(CONTACTS.c.language).where(CONTACTS.c.recipient == contact_key(cases, actor))
         ).scalar()
     lang = language_of(language)
     out = []
@@ -103,7 +109,7 @@ def list_notices(
 
 def mark_read(cases: CaseService, actor: Actor, ids: list[int] | None, now: datetime) -> int:
     """Mark the caller's notices read (``ids`` None: all of them); returns how many changed."""
-    condition = and_(NOTICES.c.recipient.in_(keys_of(actor)), NOTICES.c.read_at.is_(None))
+    condition = and_(NOTICES.c.recipient.in_(keys_of(cases, actor)), NOTICES.c.read_at.is_(None))
     if ids is not None:
         if not ids:
             return 0
@@ -114,7 +120,7 @@ def mark_read(cases: CaseService, actor: Actor, ids: list[int] | None, now: date
             found = session.execute(
                 select(func.count())
                 .select_from(NOTICES)
-                .where(NOTICES.c.pk.in_(ids), NOTICES.c.recipient.in_(keys_of(actor)))
+                .where(NOTICES.c.pk.in_(ids), NOTICES.c.recipient.in_(keys_of(cases, actor)))
             ).scalar_one()
             if found != len(set(ids)):
                 raise NotFoundError("notice", ",".join(str(i) for i in ids))
@@ -125,7 +131,7 @@ def mark_read(cases: CaseService, actor: Actor, ids: list[int] | None, now: date
 
 def get_contact(cases: CaseService, actor: Actor) -> Contact:
     with cases.db.read() as session:
-        row = session.execute(select(CONTACTS).where(CONTACTS.c.recipient == contact_key(actor))).first()
+        row = session.execute(select(CONTACTS).where(CONTACTS.c.recipient == contact_key(cases, actor))).first()
     if row is None:
         return Contact(None, "en", ("*",), False)
     return Contact(row.email, row.language, tuple(k for k in row.email_kinds.split(",") if k), row.digest)
@@ -152,7 +158,6 @@ def set_contact(
             f"unknown notice kind {unknown[0]!r} (kinds: {', '.join(sorted(known))})", field="email_kinds"
         )
     values = {
-        "recipient": contact_key(actor),
         "email": email,
         "language": language,
         "email_kinds": ",".join(email_kinds),
@@ -161,13 +166,14 @@ def set_contact(
     }
 
     def work(session: Any) -> None:
+        logged = actor
+        if cases.privacy is not None and actor.role == "consumer":
+            # A consumer who sets up notices before their first filing gets their pseudonym now,
+            # as a first filing would make it: notices are addressed by it.
+            logged = Actor(str(cases.privacy.subject_of(session, actor.id, now=now)), actor.role)
         insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(CONTACTS).values(**values)
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["recipient"], set_={k: v for k, v in values.items() if k != "recipient"}
-            )
-        )
+        stmt = insert(CONTACTS).values(recipient=_keys(logged)[-1], **values)
+        session.execute(stmt.on_conflict_do_update(index_elements=["recipient"], set_=values))
 
     cases.db.run_write(work)
     return get_contact(cases, actor)

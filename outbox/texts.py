@@ -14,6 +14,7 @@ from typing import Any
 
 from cases.service import CaseService
 from notify.plan import reader_of
+from privacy.markers import ERASED
 from workflow.errors import DisputeError
 from workflow.model import Actor
 
@@ -25,6 +26,11 @@ def shown(cases: CaseService, recipient: str, case_id: str, data: dict[str, Any]
     if not case_id:
         return facts
     user_id, role, merchant_id = reader_of(recipient)
+    if role == "consumer":
+        # Consumer keys carry the pseudonym the log holds; the case is read as the person.
+        user_id = cases.reveal(user_id)
+        if user_id == ERASED:
+            return facts
     try:
         case = cases.get(actor=Actor(user_id, role, merchant_id), case_id=case_id)
     except DisputeError:

@@ -133,12 +133,8 @@ def file_complaint(
         return _form_page(ctx, status_code=422, typed=typed, problem=str(refused), invalid=[refused.field or ""])
     except DisputeError as refused:
         return _form_page(ctx, status_code=403, typed=typed, problem=str(refused))
-    refusals = []
+    files_refused = False
     for upload in files or []:
         if upload.filename:
-            problem = add_file(ctx, ctx.actor, case.id, upload, "", None)
-            if problem is not None:
-                refusals.append(f"{upload.filename}: {problem}")
-    if refusals:
-        return see_other(f"/console/cases/{case.id}", "filed", refused="; ".join(refusals)[:500])
-    return see_other(f"/console/cases/{case.id}", "filed")
+            files_refused = add_file(ctx, ctx.actor, case.id, upload, "", None) is not None or files_refused
+    return see_other(f"/console/cases/{case.id}", "filed_files_refused" if files_refused else "filed")

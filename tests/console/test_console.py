@@ -198,6 +198,29 @@ def test_filing_with_bad_fields_keeps_what_was_typed(web: Web) -> None:
     assert 'value="我的标题"' in answer.text and 'value="12.345"' in answer.text
 
 
+def test_a_refused_file_does_not_stop_the_filing_and_is_said(web: Web) -> None:
+    shopper = web()
+    shopper.sign_in(SHOPPER)
+    page = shopper.client.get("/console/cases/new")
+    answer = shopper.post(
+        "/console/cases",
+        {
+            "csrf_token": csrf_of(page.text),
+            "merchant_id": "m-1",
+            "order_ref": "TB-2",
+            "subject": "没收到货",
+            "description": "物流停了十天。",
+            "amount": "88",
+            "currency": "CNY",
+        },
+        files=[("files", ("page.html", b"<p>hi</p>", "text/html")), ("files", ("photo.png", b"\x89PNG", "image/png"))],
+    )
+    assert answer.status_code == 303 and answer.headers["location"].endswith("?notice=filed_files_refused")
+    case_page = shopper.client.get(answer.headers["location"], headers={"Accept-Language": "en"}).text
+    assert "not every file was accepted" in case_page
+    assert "photo.png" in case_page and "page.html" not in case_page
+
+
 def test_a_stale_submit_gets_the_fresh_page_and_keeps_the_typed_text(web: Web) -> None:
     shopper = web()
     shopper.sign_in(SHOPPER)
@@ -406,6 +429,7 @@ def test_the_inbox_orders_by_deadline_filters_and_shows_the_supervision_flag(web
     only = shop.client.get("/console/inbox", params={"category": "counterfeit"}).text
     assert second in only and first not in only
     assert "No supervision flag is raised." in inbox
+    assert "Open claims: 2<" in inbox
     # Five complaints in the period, three of them counterfeit: the packaged thresholds flag m-1.
     for index in range(3):
         engine.cases.file(

@@ -65,7 +65,10 @@ def test_a_new_holiday_moves_100_deadlines_and_each_party_hears_once(
             select(NOTICES.c.recipient, NOTICES.c.case_id, NOTICES.c.data).where(NOTICES.c.kind == "deadline_changed")
         ).all()
     per_party = Counter((r.recipient, r.case_id) for r in rows)
-    expected = {(f"consumer:c-{n}", c.id) for n, c in enumerate(cases)} | {
+    # Consumers are addressed by the pseudonym the log holds (issue #18), never by their user id.
+    pseudonym = {n: engine.cases.as_logged(Actor(f"c-{n}", "consumer")).id for n in range(CASES)}
+    assert all(p.startswith("sub_") for p in pseudonym.values())
+    expected = {(f"consumer:{pseudonym[n]}", c.id) for n, c in enumerate(cases)} | {
         (f"merchant:m-{n % 10}", c.id) for n, c in enumerate(cases)
     }
     assert set(per_party) == expected and set(per_party.values()) == {1}  # one notice per party and case
