@@ -179,8 +179,10 @@ def set_contact(
     return get_contact(cases, actor)
 
 
-def forget_contact(cases: CaseService, recipient: str) -> bool:
-    """Erase a recipient's contact row (personal data); True if there was one."""
+def forget_contact(cases: CaseService, actor: Actor) -> bool:
+    """Delete a caller's contact row (personal data); True if there was one. Erasing a consumer
+    (cases/erasure.py) deletes theirs with the rest of their personal data."""
+    recipient = contact_key(cases, actor)
 
     def work(session: Any) -> int:
         return int(session.execute(delete(CONTACTS).where(CONTACTS.c.recipient == recipient)).rowcount)

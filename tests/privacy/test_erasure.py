@@ -28,8 +28,9 @@ from audit.privacy import verify_erasures
 from audit.replay import replay
 from audit.verify import verify_database
 from cases.service import CaseService
+from outbox.inbox import set_contact
 from privacy.markers import ERASED
-from store.tables import CASE_KEYS, EVENTS, PERSONAL_VALUES, SUBJECTS
+from store.tables import CASE_KEYS, CONTACTS, EVENTS, PERSONAL_VALUES, SUBJECTS
 from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, OTHER_CONSUMER, T0
 from tests.support.builders import make_service, new_case
 from tests.support.verifier import run_tool
@@ -186,6 +187,23 @@ def test_an_open_case_is_deferred_until_it_closes(service: CaseService) -> None:
     with service.db.read() as session:
         assert session.execute(select(SUBJECTS.c.user_id).where(SUBJECTS.c.user_id == "c-1")).all() == []
     assert verify_erasures(service.db) == []
+
+
+def test_erasure_deletes_the_consumers_notification_contact(service: CaseService) -> None:
+    """The e-mail address a consumer gave for notices is personal data beside the log: it is
+    keyed by their pseudonym and goes with the rest when they are erased."""
+    set_contact(service, CONSUMER, email="wang@example.cn", language="zh-CN", email_kinds=["*"], digest=False, now=T0)
+    set_contact(
+        service, OTHER_CONSUMER, email="li@example.cn", language="zh-CN", email_kinds=["*"], digest=False, now=T0
+    )
+    _file_closed_case(service, "c-1", NAME, MOBILE, ORDER)
+    with service.db.read() as session:
+        keys = set(session.execute(select(CONTACTS.c.recipient)).scalars())
+    assert all(k.startswith("consumer:sub_") for k in keys) and len(keys) == 2  # no user id in the table
+    service.erase_subject(user_id="c-1", basis="PIPL Art. 47", approved_by="adm-1")
+    with service.db.read() as session:
+        left = set(session.execute(select(CONTACTS.c.email)).scalars())
+    assert left == {"li@example.cn"}
 
 
 def test_marker_text_from_a_person_is_refused(service: CaseService) -> None:
