@@ -21,6 +21,7 @@ DEMO_IDENTITIES = [
     ("sen-zhao", "senior_mediator", None),
     ("aud-1", "auditor", None),
     ("adm-1", "admin", None),
+    ("reviewer-1", "reviewer", None),
 ]
 
 

@@ -37,10 +37,11 @@ from cedarpy import pst
 
 from intake.classify import default_classification_path, load_classification
 from intake.priority import default_priority_path, load_priority
+from intake.review import default_review_path, load_review
 from intake.supervision import default_supervision_path, load_supervision
 from policies import facts
 from policies.cedar import DEFAULT_POLICY_DIR, CedarAuthorizer
-from policies.lint import lint
+from policies.lint import REVIEW_ACTIONS, lint
 from policies.loader import LoadedPolicies, try_load
 from sla.calendar import Calendar
 from sla.config import load_calendars
@@ -341,7 +342,7 @@ def check_calendars(desk: Desk) -> list[Problem]:
 
 
 # Actions every policy set has whatever the workflows (reads, filing, desk administration).
-_ALWAYS_THERE = frozenset({"view", "view_history", "export", "view_internal", "file"})
+_ALWAYS_THERE = frozenset({"view", "view_history", "export", "view_internal", "file", *REVIEW_ACTIONS})
 
 
 # --- the list of parts: adding a part is one line ------------------------------------
@@ -368,6 +369,8 @@ PARTS: tuple[DeskPart, ...] = (
     DeskPart(
         "supervision", "intake/supervision.yaml", load_supervision, packaged=default_supervision_path(), inherit=True
     ),
+    # Third-party review: sampling, redaction and the rubric (intake/review.py, reports/review.py).
+    DeskPart("review", "intake/review.yaml", load_review, packaged=default_review_path(), inherit=True),
 )
 
 
