@@ -11,20 +11,20 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from audit.chains import verify_case
-from cases.service import CaseService
-from cases.triage import Triage
-from intake.review import ReviewRules, Sampling
-from reports.review import (
+from cases.review import (
     flag_case,
     flagged_cases,
     resolve_flag,
     review_case,
     review_queue,
-    review_report,
     sample_period,
     second_look,
     submit_review,
 )
+from cases.service import CaseService
+from cases.triage import Triage
+from intake.review import ReviewRules, Sampling
+from reports.review import review_report
 from sla.clock import ManualClock
 from tests.support.actors import ADMIN, AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0
 from tests.support.builders import make_clocked_service, new_case
