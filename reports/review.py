@@ -78,20 +78,28 @@ class ReviewReport:
             "flags": [f.to_dict() for f in self.flags],
         }
 
-    def csv_rows(self) -> list[list[str]]:
-        rows = [["group", "key", "reviews", "average", *self.items]]
+    def table(self) -> tuple[list[str], list[list[Any]]]:
+        """Scores per rubric item, mediator and category, then agreement per item (the CSV too)."""
+        columns = ["group", "key", "reviews", "average", *self.items]
+        rows: list[list[Any]] = []
         for group, found in (("item", self.by_item), ("mediator", self.by_mediator), ("category", self.by_category)):
             for r in found:
-                rows.append(
-                    [
-                        group,
-                        r.key,
-                        str(r.reviews),
-                        as_number(r.average),
-                        *(as_number(r.by_item.get(i)) for i in self.items),
-                    ]
-                )
-        return rows
+                averages = (as_number(r.by_item.get(i)) for i in self.items)
+                rows.append([group, r.key, r.reviews, as_number(r.average), *averages])
+        for a in self.agreement:
+            # agreement rows: pairs, then exact %, within-one %, mean difference in the item columns' place
+            rows.append(
+                [
+                    "agreement",
+                    a.item,
+                    a.pairs,
+                    as_number(a.exact_percent),
+                    as_number(a.within_one_percent),
+                    as_number(a.mean_abs_difference),
+                    *([""] * max(0, len(self.items) - 2)),
+                ]
+            )
+        return columns, rows
 
 
 def _round(value: float | None) -> float | None:
