@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
+from api.auth import UnauthenticatedError, actor_from_token, mint_token
 from api.deps import reject_unknown_query
 from api.docs import install_docs
 from api.guard import GuardMiddleware
@@ -21,10 +22,14 @@ from api.metrics import Metrics, MetricsMiddleware, TickerCollector
 from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
 from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports, reviews
+from console.app import mount_console
+from console.session import ConsoleAuth, SignInRefused
 from runtime.bootstrap import build_engine, reload_configuration
 from runtime.engine import Engine
 from runtime.settings import Settings, get_settings
 from runtime.ticker import build_ticker
+from sla.clock import SystemClock
+from workflow.model import Actor
 
 log = logging.getLogger("disputes")
 
@@ -83,6 +88,26 @@ class DisputesAPI(FastAPI):
 
     def build_middleware_stack(self) -> Any:
         return SecurityHeaders(HeadAsGet(super().build_middleware_stack()))
+
+
+def _console_auth(settings: Settings) -> ConsoleAuth:
+    """The console signs people in with exactly the tokens the API accepts; in demo mode it
+    mints the demo users' tokens itself."""
+
+    def verify(token: str) -> Actor:
+        try:
+            return actor_from_token(token, settings)
+        except UnauthenticatedError as refused:
+            raise SignInRefused(refused.detail or "the token is not accepted") from None
+
+    def mint_demo(sub: str, role: str, merchant_id: str | None) -> str:
+        return mint_token(settings, sub=sub, role=role, merchant_id=merchant_id, now=SystemClock().now())
+
+    return ConsoleAuth(
+        verify=verify,
+        secret=settings.jwt_secret.encode(),
+        mint_demo=mint_demo if settings.demo and settings.jwt_algorithm == "HS256" else None,
+    )
 
 
 def create_app(
@@ -144,6 +169,7 @@ def create_app(
     app.include_router(reports.router)
     app.include_router(mediators.router)
     app.include_router(reviews.router)
+    mount_console(app, _console_auth(settings), demo=settings.demo)
     app.add_middleware(
         GuardMiddleware,
         settings=settings,

@@ -236,13 +236,20 @@ QueueKey = tuple[datetime, str]  # the most urgent due instant and the case id: 
 
 
 def queue(
-    service: CaseService, *, actor: Actor, limit: int = 50, after: QueueKey | None = None
+    service: CaseService,
+    *,
+    actor: Actor,
+    limit: int = 50,
+    after: QueueKey | None = None,
+    state: str | None = None,
+    category: str | None = None,
 ) -> tuple[list[QueueItem], QueueKey | None]:
     """Open cases the caller can act on, most urgent running clock first, and the key the next
     page continues after (None at the end).
 
     ``after`` is the key of the previous page (the cursor ``"<due_at ISO>|<case id>"``,
-    validated by ``api/params.py``). Like ``CaseService.list_cases``, the rows are those
+    validated by ``api/params.py``); ``state`` and ``category`` narrow it (the console's inbox
+    filters). Like ``CaseService.list_cases``, the rows are those
     meeting the condition derived from the view policies, decided by Cedar row by row where
     the condition is wider than the policies (``cases.queries.fill_page``).
     """
@@ -262,6 +269,10 @@ def queue(
         .join(urgent, urgent.c.case_id == CASES.c.id)
         .where(CASES.c.closed_at.is_(None))
     )
+    if state is not None:
+        candidates = candidates.where(CASES.c.state == state)
+    if category is not None:
+        candidates = candidates.where(CASES.c.category == category)
     if visibility.condition != TRUE:
         candidates = candidates.where(condition_sql(visibility.condition))
     if actor.role in ("mediator", "senior_mediator"):

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # (run `disputes supervise` instead).
     supervision_interval_seconds: int = Field(default=3600, ge=0)
 
+    # Demo mode (what `make run` starts): the console's sign-in page lists the demo users, one
+    # click each (runtime/demo.py). Refused in production.
+    demo: bool = False
+
     tick_seconds: float = Field(default=5.0, gt=0)
     run_ticker: bool = True
 
@@ -88,6 +92,8 @@ class Settings(BaseSettings):
                 raise ValueError("DISPUTES_JWT_PUBLIC_KEY is required with RS256")
             if self.allow_all:
                 raise ValueError("DISPUTES_ALLOW_ALL may not be used in production")
+            if self.demo:
+                raise ValueError("DISPUTES_DEMO (one-click demo sign-in) may not be used in production")
             if not self.audit_signing_key:
                 raise ValueError("DISPUTES_AUDIT_SIGNING_KEY (the Ed25519 key that signs checkpoints) is required")
         return self
