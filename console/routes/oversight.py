@@ -10,14 +10,17 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 
 from audit.replay import read_replay, stored_chain
+from cases.review import flag_case, flagged_cases, resolve_flag, review_case, review_queue, second_look, submit_review
 from console.dashboards import CHARTS, DEFAULT_PERIOD, charts, reports
-from console.web import PageContext, page_context, render, sign_in_redirect
-from workflow.errors import InvalidCommandError, NotFoundError
+from console.routes.case import form_values
+from console.web import PageContext, page_context, render, see_other, sign_in_redirect
+from workflow.errors import ConflictError, InvalidCommandError, NotFoundError
 from workflow.events import RecordedEvent
 from workflow.model import CaseSnapshot, to_iso
 
 router = APIRouter()
 Context = Annotated[PageContext, Depends(page_context)]
+FormValues = Annotated[dict[str, str], Depends(form_values)]
 
 
 def _day(ctx: PageContext, text: str, field: str) -> datetime | None:
@@ -110,3 +113,129 @@ def _all_events(ctx: PageContext, case_id: str) -> list[RecordedEvent]:
         if page.next_cursor is None or not page.data:
             return found
         after = page.data[-1].seq
+
+
+# --- third-party review ------------------------------------------------------------------------
+
+
+@router.get("/reviews")
+def reviews(ctx: Context, notice: str | None = None) -> Response:
+    """A reviewer's panel: the cases the desk's sampling dealt to them, still to review first."""
+    if ctx.actor is None:
+        return sign_in_redirect(ctx)
+    if ctx.actor.role != "reviewer":
+        return render(ctx, "error.html", status_code=403, kind="refused", reasons=("for third-party reviewers",))
+    return render(ctx, "reviews.html", notice=notice, items=review_queue(ctx.engine.cases, ctx.actor))
+
+
+def _review_page(
+    ctx: PageContext,
+    case_id: str,
+    *,
+    status_code: int = 200,
+    notice: str | None = None,
+    problem: str | None = None,
+    typed: dict[str, str] | None = None,
+) -> Response:
+    assert ctx.actor is not None
+    shown = review_case(ctx.engine.cases, ctx.engine.triage.review, ctx.actor, case_id)
+    mine = next((r for r in shown["reviews"] if r["reviewer_id"] == ctx.actor.id), None)
+    return render(
+        ctx,
+        "review.html",
+        status_code=status_code,
+        notice=notice,
+        problem=problem,
+        shown=shown,
+        mine=mine,
+        typed=typed or {},
+    )
+
+
+@router.get("/reviews/{case_id}")
+def review(ctx: Context, case_id: str, notice: str | None = None) -> Response:
+    """A dealt case, redacted, with the desk's rubric to score it and the flag."""
+    if ctx.actor is None:
+        return sign_in_redirect(ctx)
+    return _review_page(ctx, case_id, notice=notice)
+
+
+@router.post("/reviews/{case_id}/{what}")
+def review_post(ctx: Context, case_id: str, what: str, values: FormValues) -> Response:
+    """Scores (``scores``) or a flag (``flag``) from the review page, at the version it was read at."""
+    if ctx.actor is None:
+        return sign_in_redirect(ctx)
+    if not ctx.csrf_ok(values.get("csrf_token")):
+        return render(ctx, "error.html", status_code=403, kind="csrf")
+    if what not in ("scores", "flag"):
+        raise NotFoundError("review action", what)
+    version = values.get("version", "")
+    if not version.isdigit():
+        return _review_page(ctx, case_id, status_code=422, problem="the form has no version", typed=values)
+    rules = ctx.engine.triage.review
+    try:
+        if what == "scores":
+            scores = {}
+            for item in rules.rubric.item_ids:
+                raw = values.get(f"score_{item}", "")
+                scores[item] = int(raw) if raw.isdigit() else raw
+            submit_review(
+                ctx.engine.cases,
+                rules,
+                ctx.actor,
+                case_id,
+                scores=scores,
+                comment=values.get("comment", ""),
+                expected_version=int(version),
+            )
+        else:
+            flag_case(
+                ctx.engine.cases, ctx.actor, case_id, reason=values.get("reason", ""), expected_version=int(version)
+            )
+    except ConflictError:
+        return _review_page(ctx, case_id, status_code=412, notice="stale", typed=values)
+    except InvalidCommandError as exc:
+        return _review_page(ctx, case_id, status_code=422, problem=str(exc), typed=values)
+    if ctx.htmx:
+        return _review_page(ctx, case_id, notice="done")
+    return see_other(f"/console/reviews/{case_id}", "done")
+
+
+@router.get("/flags")
+def flags(ctx: Context, notice: str | None = None) -> Response:
+    """Cases reviewers flagged (senior mediators, auditors, admins), open ones first, with what
+    became of each; a senior mediator resolves a flag here."""
+    if ctx.actor is None:
+        return sign_in_redirect(ctx)
+    found = flagged_cases(ctx.engine.cases, ctx.actor)
+    found.sort(key=lambda f: (f.resolution is not None, f.flagged_at))
+    versions = {}
+    if ctx.actor.role == "senior_mediator":
+        for entry in found:
+            if entry.resolution is None:
+                versions[entry.case_id] = second_look(ctx.engine.cases, ctx.actor, entry.case_id)["case"].version
+    return render(ctx, "flags.html", notice=notice, flags=found, versions=versions)
+
+
+@router.post("/flags/{case_id}/resolution")
+def flag_resolution(ctx: Context, case_id: str, values: FormValues) -> Response:
+    if ctx.actor is None:
+        return sign_in_redirect(ctx)
+    if not ctx.csrf_ok(values.get("csrf_token")):
+        return render(ctx, "error.html", status_code=403, kind="csrf")
+    version = values.get("version", "")
+    try:
+        resolve_flag(
+            ctx.engine.cases,
+            ctx.actor,
+            case_id,
+            decision=values.get("decision"),
+            note=values.get("note", ""),
+            expected_version=int(version) if version.isdigit() else None,
+        )
+    except ConflictError:
+        return see_other("/console/flags", "stale")
+    except InvalidCommandError as exc:
+        found = flagged_cases(ctx.engine.cases, ctx.actor)
+        return render(ctx, "flags.html", status_code=422, problem=str(exc), flags=found, versions={})
+    return see_other("/console/flags", "done")

@@ -14,7 +14,7 @@ from runtime.demo import DEMO_IDENTITIES
 
 router = APIRouter()
 Context = Annotated[PageContext, Depends(page_context)]
-ROLE_HOMES = {"consumer": "/console/cases", "merchant": "/console/inbox"}
+ROLE_HOMES = {"consumer": "/console/cases", "merchant": "/console/inbox", "reviewer": "/console/reviews"}
 
 
 @router.get("/")

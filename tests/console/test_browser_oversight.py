@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
 
+from cases.review import sample_period, week_start
 from runtime.engine import Engine
 from tests.support.axe import assert_accessible
+from tests.support.builders import new_case
 from workflow.model import Actor
 
 AUDITOR = Actor("aud-1", "auditor")
@@ -115,3 +118,76 @@ def test_overseer_reads_the_dashboards_and_downloads_csv(
     assert content[0] == "week,category,complaints,previous_week,change,change_percent"
     assert len(content) == rows.count() + 1
     context.close()
+
+
+REVIEW_WORDS = {
+    "en": {"scored": "Lawful basis applied: 2", "flagged": "You flagged this case", "upheld": "Upheld"},
+    "zh-CN": {"scored": "依法依规: 2", "flagged": "您已标记此案", "upheld": "采纳"},
+}
+
+
+@pytest.mark.parametrize("language", list(REVIEW_WORDS))
+def test_reviewer_scores_and_flags_a_redacted_case_and_the_senior_sees_it(
+    browser: Any, live: tuple[str, Engine], language: str, shots: Shots
+) -> None:
+    base, engine = live
+    words = REVIEW_WORDS[language]
+    service = engine.cases
+    consumer = Actor("c-2001", "consumer")
+    case = service.file(
+        actor=consumer,
+        new_case=new_case(
+            consumer_id="c-2001",
+            merchant_id="m-1001",
+            order_ref="TB-555",
+            description="我叫王芳，电话13700001111，耳机是假的。",
+        ),
+    )
+    if case.mediator_id is None:
+        case = service.execute(actor=Actor("med-li", "mediator"), case_id=case.id, name="assign")
+    service.execute(actor=Actor("mu-m-1001", "merchant", merchant_id="m-1001"), case_id=case.id, name="accept_claim")
+    service.execute(actor=Actor(case.mediator_id or "med-li", "mediator"), case_id=case.id, name="close")
+    zone = ZoneInfo("Asia/Shanghai")
+    dealt = sample_period(
+        service, engine.triage.review, Actor("adm-1", "admin"), since=week_start(engine.clock.now(), zone), zone=zone
+    )
+    assert case.id in dealt.assigned
+    context = person(browser, base, language)
+    page = context.new_page()
+    demo_sign_in(page, "reviewer-1")
+    page.wait_for_url("**/console/reviews*")
+    page.locator(f'#review-queue a:text("{case.id}")').click()
+    page.wait_for_url(f"**/console/reviews/{case.id}")
+    statement = page.locator("#consumer-statement").inner_text()
+    assert "王芳" not in statement and "13700001111" not in statement
+    assert "[姓名 name]" in statement and "[手机号 phone]" in statement
+    assert "TB-555" not in page.content() and "c-2001" not in page.locator("#review").inner_text()
+    shots(page, "01-redacted-case")
+    assert_accessible(page, "review page")
+    for item, score in (("lawful_basis", 2), ("fairness", 4), ("timeliness", 5), ("clarity", 3)):
+        page.locator(f'input[name="score_{item}"][value="{score}"]').check()
+    page.locator("#review-comment").fill("裁决依据不明确")
+    page.locator('form[action$="/scores"] button').click()
+    page.locator("#my-scores").wait_for()
+    assert words["scored"] in page.locator("#my-scores").inner_text()
+    page.locator("#flag-reason").fill("请复核裁决依据")
+    page.locator('form[action$="/flag"] button').click()
+    page.locator("#flagged").wait_for()
+    assert words["flagged"] in page.locator("#flagged").inner_text()
+    shots(page, "02-scored-and-flagged")
+    context.close()
+
+    senior = person(browser, base, language).new_page()
+    demo_sign_in(senior, "sen-zhao")
+    senior.goto("/console/flags")
+    row = senior.locator(f"#flag-{case.id}")
+    assert "请复核裁决依据" in row.inner_text() and row.get_attribute("data-open") == "yes"
+    shots(senior, "03-senior-sees-the-flag")
+    assert_accessible(senior, "flags")
+    row.locator("textarea").fill("已复盘")
+    row.locator("button").click()
+    senior.wait_for_url("**/console/flags?notice=done")
+    assert senior.locator(f"#flag-{case.id}").get_attribute("data-open") == "no"
+    assert words["upheld"] in senior.locator(f"#flag-{case.id}").inner_text()
+    shots(senior, "04-resolved")
+    senior.context.close()
