@@ -7,6 +7,7 @@ critical violation on these pages."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ import pytest
 from sqlalchemy import text
 
 from cases.review import sample_period, week_start
+from cases.sweep import queue
 from runtime.engine import Engine
 from tests.support.axe import assert_accessible
 from tests.support.builders import new_case
+from tests.support.console import token_for
 from workflow.model import Actor
 
 AUDITOR = Actor("aud-1", "auditor")
@@ -191,3 +194,38 @@ def test_reviewer_scores_and_flags_a_redacted_case_and_the_senior_sees_it(
     assert words["upheld"] in senior.locator(f"#flag-{case.id}").inner_text()
     shots(senior, "04-resolved")
     senior.context.close()
+
+
+def test_a_transition_in_one_browser_appears_in_the_others_queue_within_3_seconds(
+    browser: Any, live: tuple[str, Engine], shots: Shots
+) -> None:
+    base, engine = live
+    mediator = Actor("med-li", "mediator")
+    items, _ = queue(engine.cases, actor=mediator, limit=100)
+    target = next(i.case for i in items if i.case.state in ("filed", "assigned", "mediating"))
+    watcher = person(browser, base, "zh-CN").new_page()
+    demo_sign_in(watcher, "med-li")
+    watcher.goto("/console/queue")
+    row = watcher.locator(f"#q-{target.id}")
+    row.wait_for()
+    before = watcher.locator("#queue").get_attribute("data-fingerprint")
+    watcher.evaluate("window.__same_page = true")
+    watcher.locator("#q-merchant").fill("typing, not sent")  # what the mediator types stays
+    # The case's consumer withdraws it in another browser.
+    consumer = person(browser, base, "en").new_page()
+    consumer.goto("/console/sign-in")
+    consumer.locator("#token").fill(token_for(engine, Actor(target.consumer_id, "consumer")))
+    consumer.locator("form:has(#token) button").click()
+    consumer.wait_for_url("**/console/**")
+    consumer.goto(f"/console/cases/{target.id}")
+    consumer.locator('form[action$="/act/withdraw"] button').click()
+    consumer.locator("#case").wait_for()
+    withdrawn = time.monotonic()
+    row.wait_for(state="detached", timeout=3_000)
+    assert time.monotonic() - withdrawn <= 3.0
+    assert watcher.locator("#queue").get_attribute("data-fingerprint") != before
+    assert watcher.evaluate("window.__same_page") is True  # no full reload
+    assert watcher.locator("#q-merchant").input_value() == "typing, not sent"
+    shots(watcher, "queue-after-the-other-browser-withdrew")
+    watcher.context.close()
+    consumer.context.close()

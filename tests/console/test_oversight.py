@@ -138,3 +138,35 @@ def test_only_overseers_see_the_dashboards(engine: Engine, web: Callable[[], Bro
     assert auditor.client.get("/console/dashboards", params={"since": "yesterday"}).status_code in (409, 422)
     anonymous = web()
     assert anonymous.client.get("/console/dashboards", follow_redirects=False).status_code == 303
+
+
+def test_the_queue_filters_counts_and_answers_204_while_nothing_changed(
+    engine: Engine, web: Callable[[], Browserless]
+) -> None:
+    seed(engine)
+    service = engine.cases
+    open_case = service.file(actor=CONSUMER, new_case=new_case(category="after_sales", order_ref="Q-1"))
+    holder = Actor(open_case.mediator_id or MEDIATOR.id, "mediator")  # the router may have assigned it
+    mediator = web()
+    mediator.sign_in(holder)
+    page = mediator.client.get("/console/queue")
+    assert page.status_code == 200 and open_case.id in page.text
+    counts = dict(re.findall(r'<li data-state="([a-z_]+)">[^<]*<strong>(\d+)</strong>', page.text))
+    assert int(counts.get(open_case.state, "0")) >= 1
+    only = mediator.client.get("/console/queue", params={"category": "counterfeit"})
+    assert open_case.id not in only.text
+    fingerprint = re.search(r'data-fingerprint="([0-9a-f]+)"', page.text)
+    assert fingerprint is not None
+    poll = {"seen": fingerprint.group(1)}
+    unchanged = mediator.client.get("/console/queue", params=poll, headers={"HX-Request": "true"})
+    assert unchanged.status_code == 204 and not unchanged.content
+    service.execute(actor=MERCHANT, case_id=open_case.id, name="respond", data={"statement": "ok"})
+    changed = mediator.client.get("/console/queue", params=poll, headers={"HX-Request": "true"})
+    assert changed.status_code == 200 and changed.text.lstrip().startswith("<")
+    assert "<html" not in changed.text  # the list alone, swapped in place
+    assert f'data-fingerprint="{fingerprint.group(1)}"' not in changed.text
+    etag = changed.headers["ETag"]
+    assert mediator.client.get("/console/queue", headers={"If-None-Match": etag}).status_code == 304
+    consumer = web()
+    consumer.sign_in(CONSUMER)
+    assert consumer.client.get("/console/queue").status_code == 403
