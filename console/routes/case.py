@@ -26,7 +26,7 @@ Context = Annotated[PageContext, Depends(page_context)]
 
 # The form fields each action's form sends (besides version and the CSRF token).
 ACTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "comment": ("body",),
+    "comment": ("body", "internal"),
     "respond": ("statement",),
     "propose_offer": ("amount", "currency", "terms"),
     "accept_offer": ("offer_id",),
@@ -37,6 +37,15 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "accept_claim": (),
     "withdraw": ("reason",),
     "reopen": ("reason",),
+    # The mediator's workbench.
+    "assign": (),
+    "start_mediation": (),
+    "request_info": ("party", "question"),
+    "escalate": ("reason",),
+    "settle": (),
+    "close": (),
+    "reject": ("reason",),
+    "rule": ("decision", "awarded_amount", "reason"),
 }
 STATUS_OF = {PolicyDeniedError: 403, TransitionNotAllowedError: 409, InvalidCommandError: 422}
 
@@ -83,6 +92,15 @@ def _command_data(name: str, values: dict[str, str], currency: str) -> dict[str,
                 data["amount"] = major_to_minor(value, values.get("currency") or currency)
             except (ValueError, KeyError):
                 raise InvalidCommandError(f"{value!r} is not an amount of money", field="amount") from None
+        elif field_name == "awarded_amount":
+            if value:  # only a partial ruling names an amount; the others are fixed
+                try:
+                    data["awarded_amount"] = major_to_minor(value, currency)
+                except (ValueError, KeyError):
+                    raise InvalidCommandError(f"{value!r} is not an amount of money", field="awarded_amount") from None
+        elif field_name == "internal":
+            if value == "on":  # a checkbox: an internal note, for the desk only
+                data["internal"] = True
         elif field_name == "score":
             data["score"] = int(value) if value.isdigit() else value
         else:

@@ -13,9 +13,9 @@ from typing import Any
 from cases.service import CaseService
 from runtime.engine import Engine
 from sla.clock import ManualClock
-from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, T0
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0
 from tests.support.builders import new_case
-from tests.support.console import Browserless, token_for
+from tests.support.console import VERSION, Browserless, csrf_of, token_for
 from workflow.model import Actor
 
 H = timedelta(hours=1)
@@ -170,3 +170,41 @@ def test_the_queue_filters_counts_and_answers_204_while_nothing_changed(
     consumer = web()
     consumer.sign_in(CONSUMER)
     assert consumer.client.get("/console/queue").status_code == 403
+
+
+def act(person: Browserless, case_id: str, name: str, **fields: str) -> Any:
+    page = person.client.get(f"/console/cases/{case_id}").text
+    version = VERSION.search(page)
+    assert version is not None
+    data = {"csrf_token": csrf_of(page), "version": version.group(1), **fields}
+    return person.post(f"/console/cases/{case_id}/act/{name}", data)
+
+
+def test_the_workbench_asks_rules_and_keeps_internal_notes_from_the_parties(
+    engine: Engine, web: Callable[[], Browserless]
+) -> None:
+    service = engine.cases
+    case = service.file(actor=CONSUMER, new_case=new_case(description="水壶两天就坏了", claim_amount=50000))
+    holder = Actor(case.mediator_id or MEDIATOR.id, "mediator")
+    mediator, consumer, senior = web(), web(), web()
+    mediator.sign_in(holder)
+    consumer.sign_in(CONSUMER)
+    senior.sign_in(SENIOR)
+    if case.mediator_id is None:
+        assert act(mediator, case.id, "assign").status_code == 303
+    page = mediator.client.get(f"/console/cases/{case.id}").text
+    assert 'id="workbench"' in page and 'id="statements"' in page and "水壶两天就坏了" in page
+    answer = act(mediator, case.id, "request_info", party="merchant", question="请提供检测报告")
+    assert answer.status_code == 303, answer.text
+    page = mediator.client.get(f"/console/cases/{case.id}").text
+    assert "请提供检测报告" in page and 'class="paused"' in page
+    assert act(mediator, case.id, "comment", body="商家态度消极", internal="on").status_code == 303
+    assert "商家态度消极" in mediator.client.get(f"/console/cases/{case.id}").text
+    assert "商家态度消极" not in consumer.client.get(f"/console/cases/{case.id}").text
+    assert act(mediator, case.id, "escalate", reason="需要裁决").status_code == 303
+    bad = act(senior, case.id, "rule", decision="partial", awarded_amount="九十")
+    assert bad.status_code == 422
+    ruled = act(senior, case.id, "rule", decision="partial", awarded_amount="123.45", reason="部分支持")
+    assert ruled.status_code == 303, ruled.text
+    settled = service.get(actor=AUDITOR, case_id=case.id)
+    assert (settled.state, settled.outcome, settled.awarded_amount) == ("settled", "partial", 12345)
