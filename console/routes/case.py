@@ -138,9 +138,23 @@ def act(ctx: Context, case_id: str, name: str, values: Form_) -> Response:
     except DisputeError as refused:
         status_code = next((code for kind, code in STATUS_OF.items() if isinstance(refused, kind)), 409)
         return case_page(ctx, ctx.actor, case_id, status_code=status_code, problem=str(refused), typed=typed)
+    if not _still_visible(ctx, ctx.actor, case_id):
+        # The command took the case out of the caller's sight (a senior's ruling on an escalation
+        # they do not hold): back to their start page rather than a "not found".
+        if ctx.htmx:
+            return Response(status_code=204, headers={"HX-Redirect": "/console/?notice=done"})
+        return see_other("/console/", "done")
     if ctx.htmx:
         return case_page(ctx, ctx.actor, case_id, notice="done")
     return see_other(f"/console/cases/{case_id}", "done")
+
+
+def _still_visible(ctx: PageContext, actor: Actor, case_id: str) -> bool:
+    try:
+        ctx.engine.cases.get(actor=actor, case_id=case_id)
+    except NotFoundError:
+        return False
+    return True
 
 
 @router.post("/cases/{case_id}/evidence")

@@ -229,3 +229,116 @@ def test_a_transition_in_one_browser_appears_in_the_others_queue_within_3_second
     shots(watcher, "queue-after-the-other-browser-withdrew")
     watcher.context.close()
     consumer.context.close()
+
+
+JOURNEY_WORDS = {
+    "en": {"paused": "Clocks that wait for the answer are paused", "closed": "Closed"},
+    "zh-CN": {"paused": "等待答复期间相关计时暂停", "closed": "已结案"},
+}
+
+
+def submit(page: Any, selector: str) -> None:
+    """Click a case form's button and wait for the server's answer (htmx swaps the case in)."""
+    with page.expect_response(lambda r: "/act/" in r.url and r.request.method == "POST") as answer:
+        page.locator(selector).click()
+    assert answer.value.status == 200, answer.value.text()
+    page.wait_for_load_state("networkidle")
+
+
+def journey_case(engine: Engine, merchant: str, **changes: Any) -> str:
+    filed = engine.cases.file(
+        actor=Actor("c-2001", "consumer"),
+        new_case=new_case(consumer_id="c-2001", merchant_id=merchant, order_ref=f"J-{merchant}", **changes),
+    )
+    return filed.id
+
+
+@pytest.mark.parametrize("language", list(JOURNEY_WORDS))
+def test_mediator_asks_settles_and_closes_the_most_urgent_case(
+    browser: Any, live: tuple[str, Engine], language: str, shots: Shots
+) -> None:
+    base, engine = live
+    words = JOURNEY_WORDS[language]
+    case_id = journey_case(engine, "m-1001")
+    holder = engine.cases.get(actor=AUDITOR, case_id=case_id).mediator_id or "med-li"
+    mediator = person(browser, base, language).new_page()
+    mediator.goto("/console/sign-in")
+    mediator.locator("#token").fill(token_for(engine, Actor(holder, "mediator")))
+    mediator.locator("form:has(#token) button").click()
+    mediator.wait_for_url("**/console/queue*")
+    mediator.locator("#q-merchant").fill("m-1001")
+    mediator.locator("form.filters button").click()
+    mediator.wait_for_url("**merchant=m-1001**")
+    shots(mediator, "01-queue")
+    assert_accessible(mediator, "mediator queue")
+    mediator.locator(f"#q-{case_id} a").click()
+    mediator.wait_for_url(f"**/console/cases/{case_id}")
+    if mediator.locator('#workbench form[action$="/act/assign"] button').count():
+        submit(mediator, '#workbench form[action$="/act/assign"] button')
+    mediator.locator("#info-party").select_option("merchant")
+    mediator.locator("#info-question").fill("请提供出厂检测报告")
+    submit(mediator, 'form[action$="/act/request_info"] button')
+    assert words["paused"] in mediator.locator("#workbench").inner_text()
+    shots(mediator, "02-asked-clock-paused")
+    assert_accessible(mediator, "mediator workbench")
+
+    shop = person(browser, base, language).new_page()
+    demo_sign_in(shop, "mu-m-1001")
+    shop.goto(f"/console/cases/{case_id}")
+    shop.locator("#statement").fill("产品出厂合格")
+    submit(shop, 'form[action$="/act/respond"] button')
+    shop.locator('textarea[id^="answer-"]').fill("检测报告已上传")
+    submit(shop, 'form[action$="/act/provide_info"] button')
+
+    mediator.reload()
+    assert words["paused"] not in mediator.locator("#workbench").inner_text()
+    submit(mediator, '#workbench form[action$="/act/start_mediation"] button')
+    mediator.locator("#message-body").fill("建议商家部分退款 200 元了结")
+    submit(mediator, "#message-body >> xpath=ancestor::form//button")
+    shop.reload()
+    shop.locator("#offer-amount").fill("200")
+    submit(shop, 'form[action$="/act/propose_offer"] button')
+    buyer = person(browser, base, language).new_page()
+    demo_sign_in(buyer, "c-2001")
+    buyer.goto(f"/console/cases/{case_id}")
+    submit(buyer, 'form[action$="/act/accept_offer"] button')
+    mediator.reload()
+    submit(mediator, '#workbench form[action$="/act/settle"] button')
+    submit(mediator, '#workbench form[action$="/act/close"] button')
+    assert words["closed"] in mediator.locator("#now-heading + p").inner_text()
+    shots(mediator, "03-closed")
+    done = engine.cases.get(actor=AUDITOR, case_id=case_id)
+    assert (done.state, done.outcome, done.awarded_amount) == ("closed", "settled_by_offer", 20000)
+    for page in (mediator, shop, buyer):
+        page.context.close()
+
+
+@pytest.mark.parametrize("language", list(JOURNEY_WORDS))
+def test_senior_rules_on_an_escalation_with_an_awarded_amount(
+    browser: Any, live: tuple[str, Engine], language: str, shots: Shots
+) -> None:
+    base, engine = live
+    case_id = journey_case(engine, "m-1002", claim_amount=80000)
+    holder = engine.cases.get(actor=AUDITOR, case_id=case_id).mediator_id
+    if holder is None:
+        engine.cases.execute(actor=Actor("med-li", "mediator"), case_id=case_id, name="assign")
+        holder = "med-li"
+    engine.cases.execute(actor=Actor(holder, "mediator"), case_id=case_id, name="escalate", reason="需要裁决")
+    senior = person(browser, base, language).new_page()
+    demo_sign_in(senior, "sen-zhao")
+    senior.goto("/console/queue?state=escalated")
+    senior.locator(f"#q-{case_id} a").click()
+    senior.wait_for_url(f"**/console/cases/{case_id}")
+    senior.locator("#rule-decision").select_option("partial")
+    senior.locator("#rule-amount").fill("350.50")
+    senior.locator("#rule-reason").fill("商品有瑕疵但已使用")
+    shots(senior, "01-ruling-form")
+    assert_accessible(senior, "ruling form")
+    with senior.expect_response(lambda r: "/act/rule" in r.url) as answer:
+        senior.locator('form[action$="/act/rule"] button').click()
+    assert answer.value.status == 204  # settled: no longer the senior's to see; back to the start page
+    senior.wait_for_url("**/console/queue*")
+    shots(senior, "02-ruled")
+    ruled = engine.cases.get(actor=AUDITOR, case_id=case_id)
+    assert (ruled.state, ruled.outcome, ruled.awarded_amount) == ("settled", "partial", 35050)
+    senior.context.close()
