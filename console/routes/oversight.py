@@ -10,10 +10,13 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 
 from audit.replay import read_replay, stored_chain
+from cases.mediators import change_mediator, registered_mediators
 from cases.review import flag_case, flagged_cases, resolve_flag, review_case, review_queue, second_look, submit_review
 from console.dashboards import CHARTS, DEFAULT_PERIOD, charts, reports
 from console.routes.case import form_values
 from console.web import PageContext, page_context, render, see_other, sign_in_redirect
+from policies.base import require_desk
+from runtime.bootstrap import reload_configuration
 from workflow.errors import ConflictError, InvalidCommandError, NotFoundError
 from workflow.events import RecordedEvent
 from workflow.model import CaseSnapshot, to_iso
@@ -239,3 +242,81 @@ def flag_resolution(ctx: Context, case_id: str, values: FormValues) -> Response:
         found = flagged_cases(ctx.engine.cases, ctx.actor)
         return render(ctx, "flags.html", status_code=422, problem=str(exc), flags=found, versions={})
     return see_other("/console/flags", "done")
+
+
+# --- the desk's administration ----------------------------------------------------------------
+
+
+def _admin_page(
+    ctx: PageContext, *, status_code: int = 200, notice: str | None = None, problems: list[str] | None = None
+) -> Response:
+    assert ctx.actor is not None
+    engine = ctx.engine
+    require_desk(engine.cases.authorizer, actor=ctx.actor, action="view_config", now=engine.clock.now())
+    mediators = registered_mediators(engine.db, weight=engine.cases.weight)
+    workflows = [(w.name, w.version) for w in engine.registry.active_definitions]
+    return render(
+        ctx,
+        "admin.html",
+        status_code=status_code,
+        notice=notice,
+        mediators=mediators,
+        workflows=workflows,
+        policy_version=engine.cases.authorizer.version,
+        calendars=sorted(engine.cases.calendars()),
+        review=engine.triage.review,
+        problems=problems,
+        can_manage=ctx.actor.role == "admin",
+    )
+
+
+@router.get("/admin")
+def admin(ctx: Context, notice: str | None = None) -> Response:
+    """Admins (auditors read): mediators with skills, capacity, duty calendar and load; the desk in
+    force (workflow and policy versions, calendars, the review rules); reload with validation."""
+    if ctx.actor is None:
+        return sign_in_redirect(ctx)
+    return _admin_page(ctx, notice=notice)
+
+
+@router.post("/admin/reload")
+def admin_reload(ctx: Context, values: FormValues) -> Response:
+    """Reload the desk from its directory: every part validated first; on any problem the desk in
+    force keeps serving and the problems are shown with file and line."""
+    if ctx.actor is None:
+        return sign_in_redirect(ctx)
+    if not ctx.csrf_ok(values.get("csrf_token")):
+        return render(ctx, "error.html", status_code=403, kind="csrf")
+    require_desk(ctx.engine.cases.authorizer, actor=ctx.actor, action="manage_config", now=ctx.engine.clock.now())
+    problems = reload_configuration(ctx.engine)
+    if problems:
+        return _admin_page(ctx, status_code=422, problems=problems)
+    return see_other("/console/admin", "done")
+
+
+@router.post("/admin/mediators/{mediator_id}")
+def admin_mediator(ctx: Context, mediator_id: str, values: FormValues) -> Response:
+    """Change a mediator's capacity and whether they are active."""
+    if ctx.actor is None:
+        return sign_in_redirect(ctx)
+    if not ctx.csrf_ok(values.get("csrf_token")):
+        return render(ctx, "error.html", status_code=403, kind="csrf")
+    engine = ctx.engine
+    now = engine.clock.now()
+    require_desk(engine.cases.authorizer, actor=ctx.actor, action="manage_mediators", now=now)
+    capacity = values.get("capacity", "")
+    fields: dict[str, object] = {"active": values.get("active") == "on"}
+    if capacity.isdigit():
+        fields["capacity"] = int(capacity)
+    try:
+        change_mediator(
+            engine.db,
+            mediator_id=mediator_id,
+            fields=fields,
+            calendars=engine.cases.calendars(),
+            now=now,
+            weight=engine.cases.weight,
+        )
+    except InvalidCommandError as exc:
+        return _admin_page(ctx, status_code=422, problems=[str(exc)])
+    return see_other("/console/admin", "done")

@@ -8,12 +8,16 @@ import io
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
 from cases.service import CaseService
+from cli import app
 from runtime.engine import Engine
 from sla.clock import ManualClock
-from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0
+from tests.support.actors import ADMIN, AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0
 from tests.support.builders import new_case
 from tests.support.console import VERSION, Browserless, csrf_of, token_for
 from workflow.model import Actor
@@ -208,3 +212,33 @@ def test_the_workbench_asks_rules_and_keeps_internal_notes_from_the_parties(
     assert ruled.status_code == 303, ruled.text
     settled = service.get(actor=AUDITOR, case_id=case.id)
     assert (settled.state, settled.outcome, settled.awarded_amount) == ("settled", "partial", 12345)
+
+
+def test_admin_sees_the_desk_and_mediators_reloads_with_validation(
+    engine: Engine, web: Callable[[], Browserless], tmp_path: Path
+) -> None:
+    desk = tmp_path / "desk"
+    assert CliRunner().invoke(app, ["config", "init", str(desk)]).exit_code == 0
+    engine.settings = engine.settings.model_copy(update={"config_dir": desk})
+    admin = web()
+    admin.sign_in(ADMIN)
+    page = admin.client.get("/console/admin")
+    assert page.status_code == 200 and 'id="mediator-med-1"' in page.text and "reviewer-1" in page.text
+    review = desk / "intake" / "review.yaml"
+    review.write_text(review.read_text(encoding="utf-8").replace("share: 0.1", "share: 7"), encoding="utf-8")
+    refused = admin.post("/console/admin/reload", {"csrf_token": csrf_of(page.text)})
+    assert refused.status_code == 422 and f"{review}:" in refused.text and "share" in refused.text
+    review.write_text(review.read_text(encoding="utf-8").replace("share: 7", "share: 0.5"), encoding="utf-8")
+    reloaded = admin.post("/console/admin/reload", {"csrf_token": csrf_of(page.text)})
+    assert reloaded.status_code == 303
+    assert engine.triage.review.sampling.share == 0.5
+    changed = admin.post("/console/admin/mediators/med-1", {"csrf_token": csrf_of(page.text), "capacity": "7"})
+    assert changed.status_code == 303
+    assert 'value="7"' in admin.client.get("/console/admin").text.split('id="mediator-med-1"')[1].split("</tr>")[0]
+    auditor = web()
+    auditor.sign_in(AUDITOR)
+    assert auditor.client.get("/console/admin").status_code == 200
+    assert auditor.post("/console/admin/reload", {"csrf_token": csrf_of(page.text)}).status_code == 403
+    mediator = web()
+    mediator.sign_in(MEDIATOR)
+    assert mediator.client.get("/console/admin").status_code == 403
