@@ -21,7 +21,19 @@ from api.headers import HeadAsGet, SecurityHeaders
 from api.metrics import Metrics, MetricsMiddleware, OutboxCollector, TickerCollector
 from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
-from api.routes import actions, audit, cases, clocks, health, mediators, notifications, policies, privacy, reports
+from api.routes import (
+    actions,
+    audit,
+    cases,
+    clocks,
+    health,
+    mediators,
+    notifications,
+    policies,
+    privacy,
+    reports,
+    reviews,
+)
 from console.app import mount_console
 from console.session import ConsoleAuth, SignInRefused
 from runtime.bootstrap import build_engine, reload_configuration
@@ -185,6 +197,7 @@ def create_app(
     app.include_router(privacy.router)
     app.include_router(notifications.webhooks)
     app.include_router(notifications.notices)
+    app.include_router(reviews.router)
     mount_console(app, _console_auth(settings), demo=settings.demo)
     app.add_middleware(
         GuardMiddleware,

@@ -104,6 +104,15 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/notifications/read"): "notifications_mark_read",
     ("GET", "/v1/notifications/contact"): "notifications_contact",
     ("PUT", "/v1/notifications/contact"): "notifications_set_contact",
+    ("GET", "/v1/reports/reviews"): "reports_reviews",
+    ("GET", "/v1/reviews"): "reviews_queue",
+    ("POST", "/v1/reviews/sample"): "reviews_sample",
+    ("GET", "/v1/reviews/flags"): "reviews_flags",
+    ("GET", "/v1/reviews/flags/{case_id}"): "reviews_second_look",
+    ("POST", "/v1/reviews/flags/{case_id}/resolution"): "reviews_resolve_flag",
+    ("GET", "/v1/reviews/{case_id}"): "reviews_case",
+    ("POST", "/v1/reviews/{case_id}/scores"): "reviews_score",
+    ("POST", "/v1/reviews/{case_id}/flag"): "reviews_flag",
 }
 
 # Success responses' headers, by operationId: the routes set them (response.headers[...]).
@@ -125,6 +134,16 @@ SUCCESS_HEADERS: dict[str, dict[str, str]] = {
             "cases_request_info",
             "cases_answer_info_request",
             "cases_rate",
+        )
+    },
+    **{
+        operation: {"ETag": _CASE_VERSION}
+        for operation in (
+            "reviews_second_look",
+            "reviews_resolve_flag",
+            "reviews_case",
+            "reviews_score",
+            "reviews_flag",
         )
     },
     "cases_evidence_content": {

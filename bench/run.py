@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, str] = {
     "B8": "bench.b8_junk_auth",
     "B9": "bench.b9_backup",
     "B10": "bench.b10_console",
+    "B11": "bench.b11_oversight",
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
 

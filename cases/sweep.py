@@ -15,8 +15,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, true, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -243,15 +244,20 @@ def queue(
     after: QueueKey | None = None,
     state: str | None = None,
     category: str | None = None,
+    merchant_id: str | None = None,
+    priority: str | None = None,
+    breaching: bool | None = None,
 ) -> tuple[list[QueueItem], QueueKey | None]:
     """Open cases the caller can act on, most urgent running clock first, and the key the next
     page continues after (None at the end).
 
     ``after`` is the key of the previous page (the cursor ``"<due_at ISO>|<case id>"``,
-    validated by ``api/params.py``); ``state`` and ``category`` narrow it (the console's inbox
-    filters). Like ``CaseService.list_cases``, the rows are those
-    meeting the condition derived from the view policies, decided by Cedar row by row where
-    the condition is wider than the policies (``cases.queries.fill_page``).
+    validated by ``api/params.py``); ``state``, ``category``, ``merchant_id``, ``priority`` and
+    ``breaching`` narrow it (the console's inbox and queue filters). A senior mediator's queue
+    also holds the escalations awaiting a ruling, whoever holds them. Like
+    ``CaseService.list_cases``, the rows are those meeting the condition derived from the view
+    policies, decided by Cedar row by row where the condition is wider than the policies
+    (``cases.queries.fill_page``).
     """
     limit = max(1, min(limit, 200))
     authorizer = service.authorizer
@@ -274,11 +280,15 @@ def queue(
         candidates = candidates.where(CASES.c.state == state)
     if category is not None:
         candidates = candidates.where(CASES.c.category == category)
+    if merchant_id is not None:
+        candidates = candidates.where(CASES.c.merchant_id == merchant_id)
+    if priority is not None:
+        candidates = candidates.where(CASES.c.priority == priority)
+    if breaching is not None:
+        candidates = candidates.where(CASES.c.breaching.is_(breaching))
     if visibility.condition != TRUE:
         candidates = candidates.where(condition_sql(visibility.condition))
-    if actor.role in ("mediator", "senior_mediator"):
-        # "Can act on": their own cases, and for the unassigned queue only cases nobody holds.
-        candidates = candidates.where(or_(CASES.c.mediator_id == actor.id, CASES.c.mediator_id.is_(None)))
+    candidates = candidates.where(acting_on(actor))
 
     def read(key: QueueKey | None, count: int) -> list[tuple[QueueKey, CaseSnapshot]]:
         stmt = candidates
@@ -306,6 +316,31 @@ def queue(
             items.append(QueueItem(case=snapshot, timer=view))
         items = service.reveal(items, session=session)
     return items, next_key
+
+
+def acting_on(actor: Actor) -> Any:
+    """ "Can act on" for mediators: their own cases, the unassigned pool (cases nobody holds) and,
+    for a senior mediator, the escalations awaiting a ruling. Others: no narrowing."""
+    if actor.role == "senior_mediator":
+        return or_(CASES.c.mediator_id == actor.id, CASES.c.mediator_id.is_(None), CASES.c.state == "escalated")
+    if actor.role == "mediator":
+        return or_(CASES.c.mediator_id == actor.id, CASES.c.mediator_id.is_(None))
+    return true()
+
+
+def queue_counts(service: CaseService, *, actor: Actor) -> dict[str, int]:
+    """Open cases per state in the caller's queue (before filters), from the cases table."""
+    authorizer = service.authorizer
+    visibility = authorizer.visibility(actor=actor)
+    if visibility.condition == FALSE:
+        return {}
+    stmt = (
+        select(CASES.c.state, func.count()).where(CASES.c.closed_at.is_(None), acting_on(actor)).group_by(CASES.c.state)
+    )
+    if visibility.condition != TRUE:
+        stmt = stmt.where(condition_sql(visibility.condition))
+    with service.db.read() as session:
+        return {state: int(count) for state, count in session.execute(stmt).all()}
 
 
 def _planner(service: CaseService) -> SlaPlanner:

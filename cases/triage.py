@@ -32,6 +32,7 @@ from cases.queries import load_snapshot
 from desk.loader import Desk
 from intake.classify import Classifier, default_classification_path, detect_language, load_classification
 from intake.priority import PriorityFacts, PriorityRules, default_priority_path, load_priority
+from intake.review import ReviewRules, default_review_path, load_review
 from intake.routing import Candidate, CaseNeeds, choose, on_duty
 from intake.supervision import SupervisionRules, default_supervision_path, load_supervision
 from sla.calendar import Calendar
@@ -49,6 +50,7 @@ class IntakePaths:
     classification: Path = default_classification_path()
     priority: Path = default_priority_path()
     supervision: Path = default_supervision_path()
+    review: Path = default_review_path()
 
     @classmethod
     def for_directory(cls, directory: Path | None) -> IntakePaths:
@@ -56,7 +58,7 @@ class IntakePaths:
         found = cls()
         if directory is None:
             return found
-        for name in ("classification", "priority", "supervision"):
+        for name in ("classification", "priority", "supervision", "review"):
             candidate = directory / "intake" / f"{name}.yaml"
             if candidate.is_file():
                 found = replace(found, **{name: candidate})
@@ -72,6 +74,8 @@ class Triage:
     priority: PriorityRules
     supervision: SupervisionRules
     route: bool = True
+    # Third-party review: sampling, redaction, rubric (applied by reports/review.py).
+    review: ReviewRules = ReviewRules()
 
     @classmethod
     def of_desk(cls, desk: Desk) -> Triage:
@@ -80,6 +84,7 @@ class Triage:
             classifier=Classifier(desk.parts["classification"]),
             priority=desk.parts["priority"],
             supervision=desk.parts["supervision"],
+            review=desk.parts["review"],
         )
 
     @classmethod
@@ -90,6 +95,7 @@ class Triage:
             priority=load_priority(paths.priority),
             supervision=load_supervision(paths.supervision),
             route=route,
+            review=load_review(paths.review),
         )
 
     # --- filing ---------------------------------------------------------------------------

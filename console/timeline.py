@@ -80,6 +80,7 @@ class Line:
     when: str  # as the viewer reads it
     who: str  # messages: the author as the viewer calls them
     text: str
+    internal: bool = False  # a mediator's internal note (the services never give one to a party)
 
 
 def history(events: Iterable[RecordedEvent], actor: Actor, fmt: Formatter) -> list[Line]:
@@ -116,6 +117,7 @@ def messages(engine: Engine, rows: Iterable[Any], actor: Actor, fmt: Formatter) 
             fmt.instant(row.at),
             you if row.author_id == actor.id else authors.get(row.party, row.party),
             shown(engine, actor, row.body),
+            bool(getattr(row, "internal", False)),
         )
         for row in rows
     ]

@@ -52,6 +52,18 @@ ROLE_ACTIONS: dict[str, tuple[str, ...]] = {
         "rate",
     ),
 }
+_MEDIATOR_ACTIONS = (
+    "assign",
+    "start_mediation",
+    "request_info",
+    "comment",
+    "escalate",
+    "settle",
+    "close",
+    "reject",
+)
+ROLE_ACTIONS["mediator"] = _MEDIATOR_ACTIONS
+ROLE_ACTIONS["senior_mediator"] = (*_MEDIATOR_ACTIONS, "rule")
 PAGE = 200  # the services' largest page
 
 

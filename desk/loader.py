@@ -38,11 +38,12 @@ from cedarpy import pst
 
 from intake.classify import default_classification_path, load_classification
 from intake.priority import default_priority_path, load_priority
+from intake.review import default_review_path, load_review
 from intake.supervision import default_supervision_path, load_supervision
 from notify.rules import NotificationRules, default_notifications_path, load_notifications
 from policies import facts
 from policies.cedar import DEFAULT_POLICY_DIR, CedarAuthorizer
-from policies.lint import lint
+from policies.lint import REVIEW_ACTIONS, lint
 from policies.loader import LoadedPolicies, try_load
 from sla.calendar import Calendar
 from sla.config import load_calendars
@@ -361,7 +362,7 @@ def check_calendars(desk: Desk) -> list[Problem]:
 
 
 # Actions every policy set has whatever the workflows (reads, filing, desk administration).
-_ALWAYS_THERE = frozenset({"view", "view_history", "export", "view_internal", "file"})
+_ALWAYS_THERE = frozenset({"view", "view_history", "export", "view_internal", "file", *REVIEW_ACTIONS})
 
 
 # --- the list of parts: adding a part is one line ------------------------------------
@@ -398,6 +399,8 @@ PARTS: tuple[DeskPart, ...] = (
         inherit=True,
         check=check_notifications,
     ),
+    # Third-party review: sampling, redaction and the rubric (intake/review.py, reports/review.py).
+    DeskPart("review", "intake/review.yaml", load_review, packaged=default_review_path(), inherit=True),
 )
 
 

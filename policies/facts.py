@@ -113,6 +113,7 @@ def case_entity(case: CaseSnapshot, desk_id: str) -> JsonDict:
         "merchant_flagged": "merchant_flagged" in case.flags,
         "created_at": _iso_seconds(case.created_at) if case.created_at else 0,
         "reopen_count": case.reopen_count,
+        "reviewers": [ref(USER, r) for r in case.reviewers],
     }
     if case.mediator_id is not None:
         attrs["mediator"] = ref(USER, case.mediator_id)

@@ -10,4 +10,5 @@ DEMO_IDENTITIES: tuple[tuple[str, str, str | None], ...] = (
     ("sen-zhao", "senior_mediator", None),
     ("aud-1", "auditor", None),
     ("adm-1", "admin", None),
+    ("reviewer-1", "reviewer", None),
 )

@@ -78,7 +78,18 @@ _EXPECT_KEYS = {
     "merchant_responded",
     "reopen_count",
     "timers",
+    # Third-party review (cases/review.py): who the case was dealt to, how many reviews it has,
+    # and texts the redacted case a reviewer reads must not / must contain.
+    "reviewers",
+    "reviews",
+    "review_hides",
+    "review_shows",
 }
+# Review steps a scenario may take besides the workflow's triggers and actions (cases/review.py):
+# sample_reviews draws the sample of the period the case closed in (as an admin); review (data:
+# scores, comment), flag_for_review (data: reason) as a reviewer; resolve_review_flag (data:
+# decision, note) as a senior mediator.
+REVIEW_STEPS = frozenset({"sample_reviews", "review", "flag_for_review", "resolve_review_flag"})
 
 
 _TIMER_KEYS = {"status", "due", "warned"}
@@ -87,7 +98,7 @@ _TIMER_KEYS = {"status", "due", "warned"}
 _ACTOR_KEYS = {"role", "id", "merchant"}
 
 
-_ROLES = ("consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin", "system")
+_ROLES = ("consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin", "reviewer", "system")
 
 
 _MISSING = object()
@@ -333,6 +344,9 @@ class _Reader:
             "senior_mediator": Actor("sen-1", "senior_mediator"),
             "auditor": Actor("aud-1", "auditor"),
             "admin": Actor("adm-1", "admin"),
+            # The packaged desk's reviewers (intake/default/review.yaml).
+            "reviewer": Actor("reviewer-1", "reviewer"),
+            "second_reviewer": Actor("reviewer-2", "reviewer"),
             "system": SYSTEM,
         }
         if raw is None:
@@ -456,6 +470,25 @@ class _Reader:
                 self.problem((*path, key), f"{key!r} must be {kind.__name__}" + (" or null" if nullable else ""))
                 continue
             facts[key] = value
+        if "reviewers" in raw:
+            reviewers = raw["reviewers"]
+            if not isinstance(reviewers, list) or not all(isinstance(r, str) for r in reviewers):
+                self.problem((*path, "reviewers"), "'reviewers' must be the list of reviewer ids the case was dealt to")
+            else:
+                facts["reviewers"] = list(reviewers)
+        if "reviews" in raw:
+            count = raw["reviews"]
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                self.problem((*path, "reviews"), "'reviews' must be the number of reviews the case has")
+            else:
+                facts["reviews"] = count
+        for key in ("review_hides", "review_shows"):
+            if key in raw:
+                texts = raw[key]
+                if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+                    self.problem((*path, key), f"'{key}' must be a list of texts")
+                else:
+                    facts[key] = list(texts)
         if "flags" in raw:
             flags = raw["flags"]
             if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
@@ -523,7 +556,7 @@ def check_scenarios(scenarios: Sequence[Scenario], desk: Desk) -> list[Problem]:
         states = {s.name for s in workflow.states}
         timers = {t.name for t in workflow.timers}
         for step in scenario.steps:
-            if step.command is not None and step.command not in commands:
+            if step.command is not None and step.command not in commands and step.command not in REVIEW_STEPS:
                 problems.append(
                     Problem(
                         scenario.file,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
@@ -17,17 +19,19 @@ import store.tables  # noqa: F401  (registers the tables created in the throw-aw
 from cases.mediators import MAX_CAPACITY, add_mediator
 from cases.queries import load_snapshot
 from cases.registry import WorkflowRegistry
+from cases.review import flag_case, resolve_flag, review_case, sample_period, submit_review, week_start
 from cases.service import CaseService
 from cases.sweep import fire_due_timers
 from desk.loader import Desk
-from scenarios.files import Scenario, ScenarioFileError, Step, check_scenarios
+from intake.review import ReviewRules
+from scenarios.files import REVIEW_STEPS, Scenario, ScenarioFileError, Step, check_scenarios
 from sla.clock import ManualClock
 from sla.planner import SlaPlanner
 from store.db import Database
 from store.tables import TIMERS
 from workflow.definition import WorkflowDefinition
 from workflow.errors import DisputeError
-from workflow.model import MEDIATOR_ROLES, CaseSnapshot, from_iso
+from workflow.model import MEDIATOR_ROLES, Actor, CaseSnapshot, from_iso
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class _Run:
             sla=SlaPlanner(desk.calendars),
             id_factory=lambda now: f"SCENARIO-{next(numbers)}",
         )
+        self.review: ReviewRules = desk.parts.get("review") or ReviewRules()
+        self.zone = ZoneInfo(_desk_zone(desk))
         self.case_id = ""
         self.register_mediators()
 
@@ -138,13 +144,37 @@ class _Run:
         if step.command is not None and step.actor is not None:
             actor = self.scenario.actors[step.actor]
             try:
-                self.service.execute(
-                    actor=actor, case_id=self.case_id, name=step.command, data=self.data(step), reason=step.reason
-                )
+                if step.command in REVIEW_STEPS:
+                    self.review_step(actor, step.command, self.data(step))
+                else:
+                    self.service.execute(
+                        actor=actor, case_id=self.case_id, name=step.command, data=self.data(step), reason=step.reason
+                    )
             except DisputeError as exc:
                 refusal = str(exc)
         case = self.case()
         self.check(step, case, refusal)
+
+    def review_step(self, actor: Actor, command: str, data: dict[str, Any]) -> None:
+        """A third-party review step, through the review service a person's request goes through."""
+        if command == "sample_reviews":
+            since = week_start(self.clock.now(), self.zone)
+            sample_period(self.service, self.review, actor, since=since, zone=self.zone)
+        elif command == "review":
+            submit_review(
+                self.service, self.review, actor, self.case_id, scores=data.get("scores"), comment=data.get("comment")
+            )
+        elif command == "flag_for_review":
+            flag_case(self.service, actor, self.case_id, reason=data.get("reason"))
+        else:
+            resolve_flag(self.service, actor, self.case_id, decision=data.get("decision"), note=data.get("note"))
+
+    def reviewed_text(self, case: CaseSnapshot) -> str:
+        """The redacted case as the first reviewer it was dealt to reads it, as one text."""
+        if not case.reviewers:
+            raise _Failed("the case was dealt to no reviewer, so no reviewer reads it")
+        shown = review_case(self.service, self.review, Actor(case.reviewers[0], "reviewer"), self.case_id)
+        return json.dumps(shown, ensure_ascii=False, default=str)
 
     def advance_to(self, target: datetime) -> None:
         """Move the clock to ``target``, firing every timer due on the way at its own instant,
@@ -205,8 +235,19 @@ class _Run:
             "mediator": case.mediator_id,
             "merchant_responded": case.merchant_responded,
             "reopen_count": case.reopen_count,
+            "reviewers": list(case.reviewers),
+            "reviews": len(case.reviews),
         }
+        for key in ("review_hides", "review_shows"):
+            if key in expect.facts:
+                text = self.reviewed_text(case)
+                for wanted in expect.facts[key]:
+                    if (wanted in text) == (key == "review_hides"):
+                        verb = "shows" if key == "review_hides" else "does not show"
+                        raise _Failed(f"the reviewer's redacted case {verb} {wanted!r}")
         for key, wanted in expect.facts.items():
+            if key in ("review_hides", "review_shows"):
+                continue
             if actual[key] != wanted:
                 raise _Failed(f"expected {key} {wanted!r}, got {actual[key]!r}")
         for name, timer_expect in expect.timers.items():
@@ -230,6 +271,12 @@ class _Run:
                     f"expected timer {name} warned={timer_expect.warned}, "
                     f"got {timer.warned if timer else 'never started'}"
                 )
+
+
+def _desk_zone(desk: Desk) -> str:
+    """The time zone the desk's weeks start in: its default calendar's (or Shanghai's)."""
+    calendar = desk.calendars.get("default")
+    return calendar.timezone if calendar is not None else "Asia/Shanghai"
 
 
 def _local(iso: str, like: datetime | None) -> str:

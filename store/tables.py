@@ -518,6 +518,29 @@ class ContactRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc())
 
 
+class ReviewAssignmentRow(SQLModel, table=True):
+    """A case dealt to a third-party reviewer (reports/review.py): the ``review_assigned`` event's
+    projection, kept so a reviewer's queue and the flagged list are one indexed query. The log
+    is the truth: ``reviewed_at`` and ``flagged_at`` follow ``review_submitted`` and
+    ``review_flagged``, ``resolved_at`` ``review_flag_resolved``."""
+
+    __tablename__ = "review_assignments"
+    __table_args__ = (
+        UniqueConstraint("case_id", "reviewer_id", name="uq_review_assignments_case_reviewer"),
+        Index("ix_review_assignments_reviewer", "reviewer_id", "reviewed_at"),
+        Index("ix_review_assignments_flagged", "flagged_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    case_id: str = Field(max_length=40)
+    reviewer_id: str = Field(max_length=100)
+    period: str = Field(max_length=40)
+    assigned_at: datetime = Field(sa_column=_utc())
+    reviewed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    flagged_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
 # The tables as SQLAlchemy Core sees them, exported once (typed: no ``__table__`` lookups).
 _TABLES = SQLModel.metadata.tables
 CASES: Table = _TABLES["cases"]
@@ -548,3 +571,4 @@ DELIVERY_ATTEMPTS: Table = _TABLES["delivery_attempts"]
 WEBHOOK_ENDPOINTS: Table = _TABLES["webhook_endpoints"]
 NOTICES: Table = _TABLES["notices"]
 CONTACTS: Table = _TABLES["contacts"]
+REVIEW_ASSIGNMENTS: Table = _TABLES["review_assignments"]

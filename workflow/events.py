@@ -35,10 +35,19 @@ EVENT_TYPES = frozenset(
         "erasure_deferred",
         "legal_hold_set",
         "legal_hold_released",
+        # Third-party review (reports/review.py): a case dealt to reviewers by the desk's
+        # sampling, a reviewer's scores, a reviewer's flag for a senior mediator's second look,
+        # and the senior mediator's answer to that flag.
+        "review_assigned",
+        "review_submitted",
+        "review_flagged",
+        "review_flag_resolved",
     }
 )
 # The flag a legal hold raises on the case while it lasts: retention and erasure wait for its release.
 LEGAL_HOLD = "legal_hold"
+# The case flag a reviewer's flag raises (and the senior mediator's resolution clears).
+REVIEW_FLAG = "review_flagged"
 # Optional keys of a ``filed`` event beyond the case's facts, written by the desk's intake
 # (cases/triage.py) and kept for the record (the fold reads only ``flags``):
 #   classification  the category the classifier chose, its score, language and evidence

@@ -12,8 +12,8 @@ from typing import TypeVar
 
 from workflow.definition import WorkflowDefinition
 from workflow.errors import ReplayError
-from workflow.events import LEGAL_HOLD, RecordedEvent
-from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, TimerState
+from workflow.events import LEGAL_HOLD, REVIEW_FLAG, RecordedEvent
+from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, Review, TimerState
 
 _Item = TypeVar("_Item", Evidence, InfoRequest, Offer, TimerState)
 
@@ -280,6 +280,31 @@ def _legal_hold_released(definition: WorkflowDefinition, s: CaseSnapshot, e: Rec
     return replace(s, flags=tuple(f for f in s.flags if f != LEGAL_HOLD))
 
 
+def _review_assigned(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    added = tuple(r for r in e.data["reviewers"] if r not in s.reviewers)
+    return replace(s, reviewers=(*s.reviewers, *added))
+
+
+def _review_submitted(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    d = e.data
+    review = Review(
+        reviewer_id=e.actor_id,
+        scores=dict(d["scores"]),
+        comment=d.get("comment", ""),
+        at=e.at,
+        rubric_version=d.get("rubric_version", ""),
+    )
+    return replace(s, reviews=(*s.reviews, review))
+
+
+def _review_flagged(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return s if REVIEW_FLAG in s.flags else replace(s, flags=(*s.flags, REVIEW_FLAG))
+
+
+def _review_flag_resolved(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return replace(s, flags=tuple(f for f in s.flags if f != REVIEW_FLAG))
+
+
 _HANDLERS: dict[str, Handler] = {
     "transitioned": _transitioned,
     "message": _message,
@@ -306,4 +331,8 @@ _HANDLERS: dict[str, Handler] = {
     "erasure_deferred": _unchanged,
     "legal_hold_set": _legal_hold_set,
     "legal_hold_released": _legal_hold_released,
+    "review_assigned": _review_assigned,
+    "review_submitted": _review_submitted,
+    "review_flagged": _review_flagged,
+    "review_flag_resolved": _review_flag_resolved,
 }

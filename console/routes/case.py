@@ -27,7 +27,7 @@ Context = Annotated[PageContext, Depends(page_context)]
 
 # The form fields each action's form sends (besides version and the CSRF token).
 ACTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "comment": ("body",),
+    "comment": ("body", "internal"),
     "respond": ("statement",),
     "propose_offer": ("amount", "currency", "terms"),
     "accept_offer": ("offer_id",),
@@ -38,6 +38,15 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "accept_claim": (),
     "withdraw": ("reason",),
     "reopen": ("reason",),
+    # The mediator's workbench.
+    "assign": (),
+    "start_mediation": (),
+    "request_info": ("party", "question"),
+    "escalate": ("reason",),
+    "settle": (),
+    "close": (),
+    "reject": ("reason",),
+    "rule": ("decision", "awarded_amount", "reason"),
 }
 STATUS_OF = {PolicyDeniedError: 403, TransitionNotAllowedError: 409, InvalidCommandError: 422}
 
@@ -92,6 +101,15 @@ def _command_data(name: str, values: dict[str, str], currency: str) -> dict[str,
                 data["amount"] = major_to_minor(value, values.get("currency") or currency)
             except (ValueError, KeyError):
                 raise InvalidCommandError(f"{value!r} is not an amount of money", field="amount") from None
+        elif field_name == "awarded_amount":
+            if value:  # only a partial ruling names an amount; the others are fixed
+                try:
+                    data["awarded_amount"] = major_to_minor(value, currency)
+                except (ValueError, KeyError):
+                    raise InvalidCommandError(f"{value!r} is not an amount of money", field="awarded_amount") from None
+        elif field_name == "internal":
+            if value == "on":  # a checkbox: an internal note, for the desk only
+                data["internal"] = True
         elif field_name == "score":
             data["score"] = int(value) if value.isdigit() else value
         else:
@@ -129,9 +147,23 @@ def act(ctx: Context, case_id: str, name: str, values: Form_) -> Response:
     except DisputeError as refused:
         status_code = next((code for kind, code in STATUS_OF.items() if isinstance(refused, kind)), 409)
         return case_page(ctx, ctx.actor, case_id, status_code=status_code, problem=str(refused), typed=typed)
+    if not _still_visible(ctx, ctx.actor, case_id):
+        # The command took the case out of the caller's sight (a senior's ruling on an escalation
+        # they do not hold): back to their start page rather than a "not found".
+        if ctx.htmx:
+            return Response(status_code=204, headers={"HX-Redirect": "/console/?notice=done"})
+        return see_other("/console/", "done")
     if ctx.htmx:
         return case_page(ctx, ctx.actor, case_id, notice="done")
     return see_other(f"/console/cases/{case_id}", "done")
+
+
+def _still_visible(ctx: PageContext, actor: Actor, case_id: str) -> bool:
+    try:
+        ctx.engine.cases.get(actor=actor, case_id=case_id)
+    except NotFoundError:
+        return False
+    return True
 
 
 @router.post("/cases/{case_id}/evidence")

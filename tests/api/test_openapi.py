@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from api.openapi import PROBLEM_REF, SUCCESS_HEADERS
+from tests.support.actors import T0
 from tests.support.api import FILING, Api
 
 # Renaming one of these renames a function in every generated client: do it on purpose.
@@ -66,6 +68,15 @@ PINNED_OPERATION_IDS = {
     "POST /v1/notifications/read": "notifications_mark_read",
     "GET /v1/notifications/contact": "notifications_contact",
     "PUT /v1/notifications/contact": "notifications_set_contact",
+    "GET /v1/reports/reviews": "reports_reviews",
+    "GET /v1/reviews": "reviews_queue",
+    "POST /v1/reviews/sample": "reviews_sample",
+    "GET /v1/reviews/flags": "reviews_flags",
+    "GET /v1/reviews/flags/{case_id}": "reviews_second_look",
+    "POST /v1/reviews/flags/{case_id}/resolution": "reviews_resolve_flag",
+    "GET /v1/reviews/{case_id}": "reviews_case",
+    "POST /v1/reviews/{case_id}/scores": "reviews_score",
+    "POST /v1/reviews/{case_id}/flag": "reviews_flag",
 }
 OPENAPI_FILING: dict[str, Any] = {**FILING, "claim": {"amount": 10000, "currency": "CNY"}}
 # Headers whose presence the document declares per response.
@@ -224,6 +235,17 @@ def test_the_headers_responses_carry_are_the_documented_ones(api: Api, document:
         json={"id": "med-9", "display_name": "Nine", "categories": ["*"], "languages": ["zh"], "capacity": 5},
     )
     call("PATCH", "/v1/mediators/med-9", admin, json={"capacity": 3})
+    # Third-party review of the closed case: dealt, read, scored, flagged, looked at again, resolved.
+    case_id = base.rsplit("/", 1)[1]
+    call("POST", "/v1/reviews/sample", admin, json={"since": (T0 - timedelta(days=1)).isoformat()})
+    reviewer, senior = api.token("reviewer-1", "reviewer"), api.token("sen-1", "senior_mediator")
+    version["now"] = int(call("GET", f"/v1/reviews/{case_id}", reviewer).headers["ETag"].strip('"'))
+    scores = {"lawful_basis": 4, "fairness": 4, "timeliness": 4, "clarity": 4}
+    call("POST", f"/v1/reviews/{case_id}/scores", reviewer, change=True, json={"scores": scores})
+    call("POST", f"/v1/reviews/{case_id}/flag", reviewer, change=True, json={"reason": "Look again."})
+    call("GET", f"/v1/reviews/flags/{case_id}", senior)
+    resolution = {"decision": "dismissed", "note": "Sound."}
+    call("POST", f"/v1/reviews/flags/{case_id}/resolution", senior, change=True, json=resolution)
     failed = {s for s in seen if not s.endswith(("200", "201"))}
     assert failed == {"cases_get 401", "cases_transition 412", "cases_transition 428"}, sorted(seen)
     # Every operation that sends one of the headers was reached.

@@ -101,7 +101,9 @@ def test_policies_check_and_a_broken_policy(tmp_path: Path) -> None:
 
 def test_tokens_and_sla_tick(demo_db: Path) -> None:
     tokens = runner.invoke(app, ["token", "--demo"], terminal_width=1000)
-    assert tokens.exit_code == 0 and len(re.findall(r"eyJ[\w-]+\.[\w-]+\.[\w-]+", tokens.output)) == 6
+    assert (
+        tokens.exit_code == 0 and len(re.findall(r"eyJ[\w-]+\.[\w-]+\.[\w-]+", tokens.output)) == 7
+    )  # one per role, the reviewer included
     one = runner.invoke(app, ["token", "--sub", "mu-9", "--role", "merchant"])
     assert one.exit_code == 2 and "merchant" in one.output
     tick = runner.invoke(app, ["sla", "tick", "--now", "2099-01-01T00:00:00Z"])

@@ -206,7 +206,7 @@ def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypa
         code, output = invoke("scenario", "run", "--desk", str(desk), env=env)
         assert code == 1
         flat = re.sub(r"\s+", " ", output)
-        assert "42 of 45 scenarios passed" in flat
+        assert "44 of 47 scenarios passed" in flat
         assert "expected timer merchant_response due 2026-03-04T10:30:00+08:00, got 2026-03-05T10:30:00+08:00" in flat
 
         # 3. Update them to the new window, add the festival's own scenario: all pass.
