@@ -18,10 +18,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cases.service import CaseService
-from notify.plan import inbox_keys
 from notify.rules import KINDS, LANGUAGES, SYSTEM_KINDS, NotificationRules
 from notify.templates import language_of, render
-from outbox.texts import shown
+from outbox.texts import recipient_keys, shown
 from store.tables import CONTACTS, NOTICES
 from workflow.errors import InvalidCommandError, NotFoundError
 from workflow.model import Actor
@@ -48,13 +47,13 @@ class Contact:
     digest: bool
 
 
-def keys_of(actor: Actor) -> list[str]:
-    return inbox_keys(actor.id, actor.party, actor.merchant_id)
+def keys_of(cases: CaseService, actor: Actor) -> list[str]:
+    return recipient_keys(cases, actor)
 
 
-def contact_key(actor: Actor) -> str:
+def contact_key(cases: CaseService, actor: Actor) -> str:
     """The recipient key a caller's contact settings belong to (a merchant user sets the merchant's)."""
-    return keys_of(actor)[-1]
+    return keys_of(cases, actor)[-1]
 
 
 def unread_count(cases: CaseService, actor: Actor) -> int:
@@ -63,7 +62,7 @@ def unread_count(cases: CaseService, actor: Actor) -> int:
             session.execute(
                 select(func.count())
                 .select_from(NOTICES)
-                .where(NOTICES.c.recipient.in_(keys_of(actor)), NOTICES.c.read_at.is_(None))
+                .where(NOTICES.c.recipient.in_(keys_of(cases, actor)), NOTICES.c.read_at.is_(None))
             ).scalar_one()
         )
 
@@ -79,7 +78,7 @@ def list_notices(
 ) -> tuple[list[InboxNotice], int | None]:
     """Newest first, rendered in the caller's language; and the id the next page continues before."""
     limit = max(1, min(limit, 200))
-    stmt = select(NOTICES).where(NOTICES.c.recipient.in_(keys_of(actor)))
+    stmt = select(NOTICES).where(NOTICES.c.recipient.in_(keys_of(cases, actor)))
     if unread_only:
         stmt = stmt.where(NOTICES.c.read_at.is_(None))
     if before is not None:
@@ -87,7 +86,7 @@ def list_notices(
     with cases.db.read() as session:
         rows = session.execute(stmt.order_by(NOTICES.c.pk.desc()).limit(limit + 1)).all()
         language = session.execute(
-            select(CONTACTS.c.language).where(CONTACTS.c.recipient == contact_key(actor))
+            select(CONTACTS.c.language).where(CONTACTS.c.recipient == contact_key(cases, actor))
         ).scalar()
     lang = language_of(language)
     out = []
@@ -103,7 +102,7 @@ def list_notices(
 
 def mark_read(cases: CaseService, actor: Actor, ids: list[int] | None, now: datetime) -> int:
     """Mark the caller's notices read (``ids`` None: all of them); returns how many changed."""
-    condition = and_(NOTICES.c.recipient.in_(keys_of(actor)), NOTICES.c.read_at.is_(None))
+    condition = and_(NOTICES.c.recipient.in_(keys_of(cases, actor)), NOTICES.c.read_at.is_(None))
     if ids is not None:
         if not ids:
             return 0
@@ -114,7 +113,7 @@ def mark_read(cases: CaseService, actor: Actor, ids: list[int] | None, now: date
             found = session.execute(
                 select(func.count())
                 .select_from(NOTICES)
-                .where(NOTICES.c.pk.in_(ids), NOTICES.c.recipient.in_(keys_of(actor)))
+                .where(NOTICES.c.pk.in_(ids), NOTICES.c.recipient.in_(keys_of(cases, actor)))
             ).scalar_one()
             if found != len(set(ids)):
                 raise NotFoundError("notice", ",".join(str(i) for i in ids))
@@ -125,7 +124,7 @@ def mark_read(cases: CaseService, actor: Actor, ids: list[int] | None, now: date
 
 def get_contact(cases: CaseService, actor: Actor) -> Contact:
     with cases.db.read() as session:
-        row = session.execute(select(CONTACTS).where(CONTACTS.c.recipient == contact_key(actor))).first()
+        row = session.execute(select(CONTACTS).where(CONTACTS.c.recipient == contact_key(cases, actor))).first()
     if row is None:
         return Contact(None, "en", ("*",), False)
     return Contact(row.email, row.language, tuple(k for k in row.email_kinds.split(",") if k), row.digest)
@@ -152,7 +151,7 @@ def set_contact(
             f"unknown notice kind {unknown[0]!r} (kinds: {', '.join(sorted(known))})", field="email_kinds"
         )
     values = {
-        "recipient": contact_key(actor),
+        "recipient": contact_key(cases, actor),
         "email": email,
         "language": language,
         "email_kinds": ",".join(email_kinds),
