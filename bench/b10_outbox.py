@@ -1,4 +1,4 @@
-"""B9: the notification outbox (issue #21).
+"""B10: the notification outbox (issue #21).
 
 1. The B1 cycle with the outbox on versus off: the same service, once with the write hook that
    records each write's notifications in its transaction (as ``build_engine`` wires it), once
@@ -37,7 +37,7 @@ from store.schema import alembic_config
 from store.tables import DELIVERIES
 from workflow.model import Actor
 
-NAME = "B9"
+NAME = "B10"
 OUTBOX_TARGET = 0.9
 THROUGHPUT_TARGET = 500.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,7 @@ def run(ctx: Context) -> Outcome:
 
 
 def cost(ctx: Context, out: Outcome) -> None:
-    with ctx.backend.fresh("b9a") as url:
+    with ctx.backend.fresh("b10a") as url:
         plain = make_service(url)
         with_outbox = make_service(plain.db)
         with_outbox.on_written = (OutboxHook(default_rules()),)
@@ -65,11 +65,11 @@ def cost(ctx: Context, out: Outcome) -> None:
             for index in range(ctx.runs):
                 off.append(engine_rate(plain, cases))
                 on.append(engine_rate(with_outbox, cases))
-                log(f"B9: run {index + 1}/{ctx.runs}: outbox off {off[-1]:.0f} cmd/s, on {on[-1]:.0f}")
+                log(f"B10: run {index + 1}/{ctx.runs}: outbox off {off[-1]:.0f} cmd/s, on {on[-1]:.0f}")
             a, b = median(off), median(on)
             out.rows.append(
                 Row(
-                    "B9 B1 cycle with the outbox on (vs off)",
+                    "B10 B1 cycle with the outbox on (vs off)",
                     fmt_rate(a, "cmd/s"),
                     fmt_rate(b, "cmd/s"),
                     b / a,
@@ -78,7 +78,7 @@ def cost(ctx: Context, out: Outcome) -> None:
                 )
             )
             out.notes.append(
-                f"B9: {COMMANDS_PER_CASE} commands per case, {cases} cases per run, median of {ctx.runs} interleaved "
+                f"B10: {COMMANDS_PER_CASE} commands per case, {cases} cases per run, median of {ctx.runs} interleaved "
                 "runs; the outbox writes one row per command, pipelined with the command's writes on PostgreSQL."
             )
         finally:
@@ -137,16 +137,16 @@ def _raw_rate(url: str, count: int, concurrency: int) -> float:
 def throughput(ctx: Context, out: Outcome) -> None:
     cases = ctx.pick(quick=60, full=400)
     events_per_case = 10
-    with ctx.backend.fresh("b9b") as url:
+    with ctx.backend.fresh("b10b") as url:
         _stamp(url)
         service = make_service(url)
         service.on_written = (OutboxHook(default_rules()),)
         port = free_port()
         receiver = subprocess.Popen([sys.executable, "-m", "bench.receiver", str(port)], cwd=ROOT)
-        log_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"b9-dispatchers-{os.getpid()}.log"
+        log_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"b10-dispatchers-{os.getpid()}.log"
         workers: list[subprocess.Popen[bytes]] = []
         try:
-            log(f"B9: writing {cases} cases x {events_per_case} events")
+            log(f"B10: writing {cases} cases x {events_per_case} events")
             for _ in range(cases):
                 case = service.file(actor=CONSUMER, new_case=new_case())
                 for n in range(events_per_case - case.version):
@@ -156,13 +156,13 @@ def throughput(ctx: Context, out: Outcome) -> None:
             total = cases * events_per_case
             time.sleep(0.5)  # the receiver's socket is listening
             raw = _raw_rate(target, min(total, 2000), 32)
-            log(f"B9: raw signed POSTs {raw:.0f}/s; starting 2 dispatchers")
+            log(f"B10: raw signed POSTs {raw:.0f}/s; starting 2 dispatchers")
             workers = [_worker(url, log_file) for _ in range(2)]
             deadline = time.monotonic() + 600
             done = 0
             while done < total:
                 if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
-                    raise RuntimeError("B9: the dispatchers did not finish: " + log_file.read_text()[-2000:])
+                    raise RuntimeError("B10: the dispatchers did not finish: " + log_file.read_text()[-2000:])
                 time.sleep(0.2)
                 with service.db.read() as session:
                     done = session.execute(
@@ -176,7 +176,7 @@ def throughput(ctx: Context, out: Outcome) -> None:
             passed = rate >= THROUGHPUT_TARGET if ctx.backend.kind == "postgresql" else None
             out.rows.append(
                 Row(
-                    "B9 dispatcher deliveries/s, 2 dispatchers (vs raw signed POSTs)",
+                    "B10 dispatcher deliveries/s, 2 dispatchers (vs raw signed POSTs)",
                     fmt_rate(raw, "msg/s"),
                     fmt_rate(rate, "msg/s"),
                     rate / raw,
@@ -185,7 +185,7 @@ def throughput(ctx: Context, out: Outcome) -> None:
                 )
             )
             out.notes.append(
-                f"B9: {total} deliveries ({cases} cases x {events_per_case} events, one endpoint), fan-out included; "
+                f"B10: {total} deliveries ({cases} cases x {events_per_case} events, one endpoint), fan-out included; "
                 "rate from the first delivered_at to the last; at most one in flight per (endpoint, case)."
             )
         finally:
