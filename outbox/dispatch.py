@@ -157,12 +157,22 @@ class Dispatcher:
             unfanned = session.execute(select(OUTBOX.c.pk).where(OUTBOX.c.fanned_out.is_(False)).limit(1)).first()
             if unfanned is not None:
                 return True
+            e = WEBHOOK_ENDPOINTS
+            endpoint_open = (
+                select(literal(1))
+                .where(
+                    e.c.id == d.c.target, e.c.enabled.is_(True), or_(e.c.slow_until.is_(None), e.c.slow_until <= now)
+                )
+                .exists()
+            )
             due = session.execute(
                 select(d.c.pk)
                 .where(
                     d.c.status == "pending",
                     d.c.due_at <= now,
                     or_(d.c.lease_until.is_(None), d.c.lease_until <= now),
+                    # A disabled or slowed-down endpoint's backlog is no reason to take the write lock.
+                    or_(d.c.channel != "webhook", endpoint_open),
                 )
                 .limit(1)
             ).first()
