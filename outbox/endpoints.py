@@ -57,8 +57,13 @@ def resolve(host: str) -> list[str]:
 
 def check_url(url: str, *, development: bool, resolver: Resolver = resolve) -> str:
     """The URL, or InvalidCommandError saying why it may not receive webhooks."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(url.strip())
+        hostname = parts.hostname
+        parts.port  # noqa: B018 - a port out of range raises here
+    except ValueError as exc:
+        raise InvalidCommandError(f"not a URL: {exc}", field="url") from exc
+    if parts.scheme not in ("https", "http") or not hostname or any(c.isspace() for c in url.strip()):
         raise InvalidCommandError("an endpoint is an absolute http(s) URL", field="url")
     if len(url) > 2000:
         raise InvalidCommandError("an endpoint URL is at most 2000 characters", field="url")
@@ -66,7 +71,7 @@ def check_url(url: str, *, development: bool, resolver: Resolver = resolve) -> s
         return url.strip()
     if parts.scheme != "https":
         raise InvalidCommandError("endpoints must use https outside development", field="url")
-    for address in resolver(parts.hostname):
+    for address in resolver(hostname):
         ip = ipaddress.ip_address(address.split("%")[0])
         if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified:
             raise InvalidCommandError(
