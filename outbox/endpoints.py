@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Row, delete, select, update
 from sqlmodel import Session
 
+from cases import idempotency
 from notify.signing import new_secret
 from store.db import Database
 from store.tables import WEBHOOK_ENDPOINTS
@@ -141,8 +142,24 @@ def register(
         "disabled_reason": "",
         "created_at": now,
     }
-    db.run_write(lambda s: s.execute(WEBHOOK_ENDPOINTS.insert().values(**values)))
-    return get(db, actor, endpoint_id), secret
+    endpoint = Endpoint(
+        id=endpoint_id,
+        url=checked,
+        description=values["description"],  # type: ignore[arg-type]
+        owner_id=actor.id,
+        merchant_id=scope,
+        event_types=tuple(str(values["event_types"]).split(",")),
+        enabled=True,
+        disabled_reason="",
+        created_at=now,
+    )
+
+    def work(session: Session) -> tuple[Endpoint, str]:
+        session.execute(WEBHOOK_ENDPOINTS.insert().values(**values))
+        return endpoint, secret
+
+    # With an Idempotency-Key the key and the answer (secret included) commit with the row.
+    return db.run_write(lambda s: idempotency.command(s, now, lambda: work(s)))
 
 
 def _visible(actor: Actor, row: Row[Any]) -> bool:
@@ -205,7 +222,7 @@ def rotate_secret(db: Database, actor: Actor, endpoint_id: str, now: datetime) -
     get(db, actor, endpoint_id)
     secret = new_secret()
 
-    def work(session: Session) -> None:
+    def work(session: Session) -> str:
         row = session.execute(select(WEBHOOK_ENDPOINTS.c.secret).where(WEBHOOK_ENDPOINTS.c.id == endpoint_id)).first()
         if row is None:
             raise NotFoundError("webhook endpoint", endpoint_id)
@@ -214,9 +231,9 @@ def rotate_secret(db: Database, actor: Actor, endpoint_id: str, now: datetime) -
             .where(WEBHOOK_ENDPOINTS.c.id == endpoint_id)
             .values(secret=secret, previous_secret=row.secret, previous_secret_until=now + ROTATION_OVERLAP)
         )
+        return secret
 
-    db.run_write(work)
-    return secret
+    return db.run_write(lambda s: idempotency.command(s, now, lambda: work(s)))
 
 
 def remove(db: Database, actor: Actor, endpoint_id: str) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from cases import idempotency
 from cases.service import CaseService
 from notify.rules import KINDS, LANGUAGES, SYSTEM_KINDS, NotificationRules
 from notify.templates import language_of, render
@@ -119,7 +120,7 @@ def mark_read(cases: CaseService, actor: Actor, ids: list[int] | None, now: date
                 raise NotFoundError("notice", ",".join(str(i) for i in ids))
         return int(session.execute(update(NOTICES).where(condition).values(read_at=now)).rowcount)
 
-    return int(cases.db.run_write(work))
+    return int(cases.db.run_write(lambda s: idempotency.command(s, now, lambda: work(s))))
 
 
 def get_contact(cases: CaseService, actor: Actor) -> Contact:
