@@ -17,7 +17,7 @@ EVENT_TYPES_HELP = (
     "`case.timer_rescheduled`, ...) or `*` for all."
 )
 EventType = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^(\*|case\.[a-z_]{1,50}|[a-z_]{1,50})$")]
-RowId = Annotated[int, Field(ge=1, le=2**62)]
+RowId = Annotated[int, Field(ge=1, le=2**62, strict=True)]
 
 
 class EndpointCreate(Strict):
@@ -32,7 +32,7 @@ class EndpointCreate(Strict):
 class EndpointUpdate(Strict):
     url: str | None = Field(default=None, min_length=8, max_length=2000)
     event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=50)
-    enabled: bool | None = None
+    enabled: bool | None = Field(default=None, strict=True)
     description: Text | None = text(max_length=400, default=None)
 
 
@@ -155,7 +155,7 @@ class ContactBody(Strict):
     email_kinds: list[Annotated[str, Field(min_length=1, max_length=40, pattern=r"^(\*|[a-z_]+)$")]] = Field(
         default=["*"], max_length=20, description="Notice kinds sent by e-mail (`*`: all; empty: inbox only)."
     )
-    digest: bool = Field(default=False, description="One e-mail a day instead of one per notice.")
+    digest: bool = Field(default=False, strict=True, description="One e-mail a day instead of one per notice.")
 
 
 class ContactPublic(BaseModel):
