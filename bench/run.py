@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, str] = {
     "B9": "bench.b9_backup",
     "B10": "bench.b10_console",
     "B11": "bench.b11_oversight",
+    "B12": "bench.b12_outbox",
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
 

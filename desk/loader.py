@@ -322,8 +322,12 @@ def check_policies(desk: Desk) -> list[Problem]:
 
 
 def check_notifications(desk: Desk) -> list[Problem]:
-    """Every clock ``acting`` names is a clock of some workflow of the desk."""
+    """Every clock ``acting`` names in the desk's own ``notifications.yaml`` is a clock of some
+    workflow of the desk (the inherited packaged file names the default workflow's clocks; a
+    desk with other clocks and no file of its own simply gets no reminders for them)."""
     if desk.parts.get("notifications") is None or desk.parts.get("workflows") is None:
+        return []
+    if desk.sources.get("notifications") == default_notifications_path():
         return []
     rules = desk.notifications
     timers = {t.name for w in desk.workflows for t in w.timers}

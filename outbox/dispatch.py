@@ -157,12 +157,22 @@ class Dispatcher:
             unfanned = session.execute(select(OUTBOX.c.pk).where(OUTBOX.c.fanned_out.is_(False)).limit(1)).first()
             if unfanned is not None:
                 return True
+            e = WEBHOOK_ENDPOINTS
+            endpoint_open = (
+                select(literal(1))
+                .where(
+                    e.c.id == d.c.target, e.c.enabled.is_(True), or_(e.c.slow_until.is_(None), e.c.slow_until <= now)
+                )
+                .exists()
+            )
             due = session.execute(
                 select(d.c.pk)
                 .where(
                     d.c.status == "pending",
                     d.c.due_at <= now,
                     or_(d.c.lease_until.is_(None), d.c.lease_until <= now),
+                    # A disabled or slowed-down endpoint's backlog is no reason to take the write lock.
+                    or_(d.c.channel != "webhook", endpoint_open),
                 )
                 .limit(1)
             ).first()
@@ -335,6 +345,8 @@ class Dispatcher:
         d = DELIVERIES
         notices: list[Notice] = []
         attempts = []
+        # Delivered rows are most of them: one UPDATE per answer status, not one per row.
+        delivered_by_status: dict[int | None, list[int]] = {}
         for outcome in outcomes:
             item = outcome.item
             mine = and_(d.c.pk == item.pk, d.c.status == "pending")
@@ -361,18 +373,7 @@ class Dispatcher:
                 delivered += 1
                 self.stats.delivered += 1
                 notices.extend(outcome.notices)
-                session.execute(
-                    update(d)
-                    .where(mine)
-                    .values(
-                        status="delivered",
-                        delivered_at=now,
-                        attempts=item.attempts + 1,
-                        lease_until=None,
-                        last_status=outcome.status,
-                        last_error="",
-                    )
-                )
+                delivered_by_status.setdefault(outcome.status, []).append(item.pk)
                 continue
             self.stats.failures += 1
             failures = item.attempts + 1
@@ -424,6 +425,19 @@ class Dispatcher:
                     lease_until=None,
                     last_status=outcome.status,
                     last_error=outcome.error[:400],
+                )
+            )
+        for answer, pks in delivered_by_status.items():
+            session.execute(
+                update(d)
+                .where(d.c.pk.in_(pks), d.c.status == "pending")
+                .values(
+                    status="delivered",
+                    delivered_at=now,
+                    attempts=d.c.attempts + 1,
+                    lease_until=None,
+                    last_status=answer,
+                    last_error="",
                 )
             )
         if attempts:

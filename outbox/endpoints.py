@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Row, delete, select, update
 from sqlmodel import Session
 
+from cases import idempotency
 from notify.signing import new_secret
 from store.db import Database
 from store.tables import WEBHOOK_ENDPOINTS
@@ -57,8 +58,13 @@ def resolve(host: str) -> list[str]:
 
 def check_url(url: str, *, development: bool, resolver: Resolver = resolve) -> str:
     """The URL, or InvalidCommandError saying why it may not receive webhooks."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(url.strip())
+        hostname = parts.hostname
+        parts.port  # noqa: B018 - a port out of range raises here
+    except ValueError as exc:
+        raise InvalidCommandError(f"not a URL: {exc}", field="url") from exc
+    if parts.scheme not in ("https", "http") or not hostname or any(c.isspace() for c in url.strip()):
         raise InvalidCommandError("an endpoint is an absolute http(s) URL", field="url")
     if len(url) > 2000:
         raise InvalidCommandError("an endpoint URL is at most 2000 characters", field="url")
@@ -66,7 +72,7 @@ def check_url(url: str, *, development: bool, resolver: Resolver = resolve) -> s
         return url.strip()
     if parts.scheme != "https":
         raise InvalidCommandError("endpoints must use https outside development", field="url")
-    for address in resolver(parts.hostname):
+    for address in resolver(hostname):
         ip = ipaddress.ip_address(address.split("%")[0])
         if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified:
             raise InvalidCommandError(
@@ -136,8 +142,24 @@ def register(
         "disabled_reason": "",
         "created_at": now,
     }
-    db.run_write(lambda s: s.execute(WEBHOOK_ENDPOINTS.insert().values(**values)))
-    return get(db, actor, endpoint_id), secret
+    endpoint = Endpoint(
+        id=endpoint_id,
+        url=checked,
+        description=values["description"],  # type: ignore[arg-type]
+        owner_id=actor.id,
+        merchant_id=scope,
+        event_types=tuple(str(values["event_types"]).split(",")),
+        enabled=True,
+        disabled_reason="",
+        created_at=now,
+    )
+
+    def work(session: Session) -> tuple[Endpoint, str]:
+        session.execute(WEBHOOK_ENDPOINTS.insert().values(**values))
+        return endpoint, secret
+
+    # With an Idempotency-Key the key and the answer (secret included) commit with the row.
+    return db.run_write(lambda s: idempotency.command(s, now, lambda: work(s)))
 
 
 def _visible(actor: Actor, row: Row[Any]) -> bool:
@@ -200,7 +222,7 @@ def rotate_secret(db: Database, actor: Actor, endpoint_id: str, now: datetime) -
     get(db, actor, endpoint_id)
     secret = new_secret()
 
-    def work(session: Session) -> None:
+    def work(session: Session) -> str:
         row = session.execute(select(WEBHOOK_ENDPOINTS.c.secret).where(WEBHOOK_ENDPOINTS.c.id == endpoint_id)).first()
         if row is None:
             raise NotFoundError("webhook endpoint", endpoint_id)
@@ -209,9 +231,9 @@ def rotate_secret(db: Database, actor: Actor, endpoint_id: str, now: datetime) -
             .where(WEBHOOK_ENDPOINTS.c.id == endpoint_id)
             .values(secret=secret, previous_secret=row.secret, previous_secret_until=now + ROTATION_OVERLAP)
         )
+        return secret
 
-    db.run_write(work)
-    return secret
+    return db.run_write(lambda s: idempotency.command(s, now, lambda: work(s)))
 
 
 def remove(db: Database, actor: Actor, endpoint_id: str) -> None:

@@ -17,11 +17,12 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from cases import idempotency
 from cases.service import CaseService
 from notify.plan import inbox_keys
 from notify.rules import KINDS, LANGUAGES, SYSTEM_KINDS, NotificationRules
 from notify.templates import language_of, render
-from outbox.texts import shown
+from outbox.texts import recipient_keys, shown
 from store.tables import CONTACTS, NOTICES
 from workflow.errors import InvalidCommandError, NotFoundError
 from workflow.model import Actor
@@ -49,9 +50,8 @@ class Contact:
 
 
 def keys_of(cases: CaseService, actor: Actor) -> list[str]:
-    """The caller's recipient keys as the log knows them: a consumer by their pseudonym (the
-    outbox plans notices from the case as stored), so no notice row holds a consumer's user id."""
-    return _keys(cases.as_logged(actor))
+    """The caller's recipient keys as the log knows them (outbox/texts.py recipient_keys)."""
+    return recipient_keys(cases, actor)
 
 
 def _keys(logged: Actor) -> list[str]:
@@ -126,7 +126,7 @@ def mark_read(cases: CaseService, actor: Actor, ids: list[int] | None, now: date
                 raise NotFoundError("notice", ",".join(str(i) for i in ids))
         return int(session.execute(update(NOTICES).where(condition).values(read_at=now)).rowcount)
 
-    return int(cases.db.run_write(work))
+    return int(cases.db.run_write(lambda s: idempotency.command(s, now, lambda: work(s))))
 
 
 def get_contact(cases: CaseService, actor: Actor) -> Contact:

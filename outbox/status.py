@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, update
 
+from cases import idempotency
 from outbox.endpoints import get as get_endpoint
 from store.db import Database
 from store.tables import DELIVERIES, DELIVERY_ATTEMPTS, OUTBOX, WEBHOOK_ENDPOINTS
@@ -171,4 +172,4 @@ def resend(db: Database, actor: Actor, endpoint_id: str, now: datetime, ids: lis
         )
         return int(count)
 
-    return int(db.run_write(work))
+    return int(db.run_write(lambda s: idempotency.command(s, now, lambda: work(s))))

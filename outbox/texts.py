@@ -1,11 +1,17 @@
-"""The one place a notice's case texts are read: :func:`shown`.
+"""The one place a notice's case texts are read (:func:`shown`) and a caller's recipient keys are
+made (:func:`recipient_keys`).
 
 A notice stores ids, kinds and instants only. When it is shown in an inbox or sent by e-mail,
 the case facts its template needs are read here, through the case service and as the
-recipient sees the case (their view policies apply). Seam for the personal-data work
-(issue #18): once case texts are stored as ``pii:v1:...`` markers and consumers as
-``sub_...`` pseudonyms, this function is where the markers are resolved for the recipient,
-and no other module of the notification side reads a case text.
+recipient sees the case (their view policies apply): the case service answers with its
+``pii:v1:...`` markers resolved (issue #18), and a consumer's key, which names their ``sub_...``
+pseudonym, is turned back into the person to read as. No other module of the notification side
+reads a case text.
+
+Recipient keys (notify/plan.py) name a consumer by the case's ``consumer_id`` as the command
+path sees it: a pseudonym (issue #18). :func:`recipient_keys` is where a caller's
+marketplace user id is mapped to that pseudonym (so inbox rows and the ``contacts`` row hold the
+pseudonym, and erasing the subject erases by it).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from cases.service import CaseService
-from notify.plan import reader_of
+from notify.plan import inbox_keys, reader_of
 from privacy.markers import ERASED
 from workflow.errors import DisputeError
 from workflow.model import Actor
@@ -38,3 +44,10 @@ def shown(cases: CaseService, recipient: str, case_id: str, data: dict[str, Any]
     facts.setdefault("category", case.category)
     facts["subject"] = case.subject
     return facts
+
+
+def recipient_keys(cases: CaseService, actor: Actor) -> list[str]:
+    """The recipient keys whose notices ``actor`` sees (theirs, their side's, their merchant's),
+    as the log knows them: a consumer by their pseudonym, so no notice row holds a user id."""
+    logged = cases.as_logged(actor)
+    return inbox_keys(logged.id, logged.party, logged.merchant_id)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from api.answers import answering
 from api.deps import CurrentActor, EngineDep
 from api.onehop import OneHopRoute
 from api.openapi import problems
@@ -32,6 +33,7 @@ from api.schemas.notifications import (
 )
 from cases.queries import encode_cursor
 from outbox import endpoints, inbox
+from outbox.endpoints import Endpoint
 from outbox.status import list_failed, resend
 from runtime.engine import Engine
 
@@ -62,18 +64,28 @@ def list_endpoints(actor: CurrentActor, engine: EngineDep) -> EndpointsPublic:
     responses=problems(401, 403, 422),
 )
 def register(body: EndpointCreate, actor: CurrentActor, engine: EngineDep, response: Response) -> EndpointCreated:
-    created, secret = endpoints.register(
-        engine.db,
-        actor,
-        url=body.url,
-        now=engine.clock.now(),
-        development=_development(engine),
-        event_types=body.event_types,
-        merchant_id=body.merchant_id,
-        description=body.description,
-    )
-    response.headers["location"] = f"/v1/webhooks/{created.id}"
+    with answering(status.HTTP_201_CREATED, _created, _location):
+        created, secret = endpoints.register(
+            engine.db,
+            actor,
+            url=body.url,
+            now=engine.clock.now(),
+            development=_development(engine),
+            event_types=body.event_types,
+            merchant_id=body.merchant_id,
+            description=body.description,
+        )
+    response.headers.update(_location((created, secret)))
+    return _created((created, secret))
+
+
+def _created(result: tuple[Endpoint, str]) -> EndpointCreated:
+    created, secret = result
     return EndpointCreated(**EndpointPublic.of(created).model_dump(), secret=secret)
+
+
+def _location(result: tuple[Endpoint, str]) -> dict[str, str]:
+    return {"location": f"/v1/webhooks/{result[0].id}"}
 
 
 @webhooks.get(
@@ -122,7 +134,13 @@ def remove_endpoint(endpoint_id: str, actor: CurrentActor, engine: EngineDep) ->
     responses=problems(401, 404),
 )
 def rotate(endpoint_id: str, actor: CurrentActor, engine: EngineDep) -> SecretPublic:
-    return SecretPublic(secret=endpoints.rotate_secret(engine.db, actor, endpoint_id, engine.clock.now()))
+    with answering(status.HTTP_200_OK, _secret):
+        secret = endpoints.rotate_secret(engine.db, actor, endpoint_id, engine.clock.now())
+    return _secret(secret)
+
+
+def _secret(secret: str) -> SecretPublic:
+    return SecretPublic(secret=secret)
 
 
 @webhooks.get(
@@ -148,7 +166,13 @@ def failed(
     responses=problems(401, 404, 422),
 )
 def resend_failed(endpoint_id: str, body: Resend, actor: CurrentActor, engine: EngineDep) -> Resent:
-    return Resent(queued=resend(engine.db, actor, endpoint_id, engine.clock.now(), body.ids))
+    with answering(status.HTTP_200_OK, _resent):
+        queued = resend(engine.db, actor, endpoint_id, engine.clock.now(), body.ids)
+    return _resent(queued)
+
+
+def _resent(queued: int) -> Resent:
+    return Resent(queued=queued)
 
 
 @notices.get("", response_model=NoticesPublic, summary="Your notices, newest first", responses=problems(401, 422))
@@ -178,7 +202,13 @@ def unread_count(actor: CurrentActor, engine: EngineDep) -> UnreadCount:
     "/read", response_model=Marked, summary="Mark notices read (all of them without ids)", responses=problems(401, 404)
 )
 def mark_read(body: MarkRead, actor: CurrentActor, engine: EngineDep) -> Marked:
-    return Marked(marked=inbox.mark_read(engine.cases, actor, body.ids, engine.clock.now()))
+    with answering(status.HTTP_200_OK, _marked):
+        marked = inbox.mark_read(engine.cases, actor, body.ids, engine.clock.now())
+    return _marked(marked)
+
+
+def _marked(marked: int) -> Marked:
+    return Marked(marked=marked)
 
 
 @notices.get(

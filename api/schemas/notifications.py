@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import Strict
+from api.schemas.common import Identifier, Strict, Text, identifier_field, text
 from outbox.endpoints import Endpoint
 from outbox.inbox import Contact, InboxNotice
 from outbox.status import FailedDelivery
@@ -16,23 +16,24 @@ EVENT_TYPES_HELP = (
     "Case event types the endpoint wants, as `case.<event>` (`case.filed`, `case.transitioned`, "
     "`case.timer_rescheduled`, ...) or `*` for all."
 )
-EventType = str
+EventType = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^(\*|case\.[a-z_]{1,50}|[a-z_]{1,50})$")]
+RowId = Annotated[int, Field(ge=1, le=2**62, strict=True)]
 
 
 class EndpointCreate(Strict):
     url: str = Field(min_length=8, max_length=2000, description="https outside development; public hosts only.")
     event_types: list[EventType] = Field(default=["*"], min_length=1, max_length=50, description=EVENT_TYPES_HELP)
-    merchant_id: str | None = Field(
-        default=None, max_length=100, description="Admins: only this merchant's cases (none: every case)."
+    merchant_id: Identifier | None = identifier_field(
+        default=None, limit=100, description="Admins: only this merchant's cases (none: every case)."
     )
-    description: str = Field(default="", max_length=400)
+    description: Text = text(max_length=400, default="")
 
 
 class EndpointUpdate(Strict):
     url: str | None = Field(default=None, min_length=8, max_length=2000)
     event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=50)
-    enabled: bool | None = None
-    description: str | None = Field(default=None, max_length=400)
+    enabled: bool | None = Field(default=None, strict=True)
+    description: Text | None = text(max_length=400, default=None)
 
 
 class EndpointPublic(BaseModel):
@@ -100,7 +101,7 @@ class FailedDeliveriesPublic(BaseModel):
 
 
 class Resend(Strict):
-    ids: list[int] | None = Field(default=None, max_length=1000, description="Only these (none: every failed one).")
+    ids: list[RowId] | None = Field(default=None, max_length=1000, description="Only these (none: every failed one).")
 
 
 class Resent(BaseModel):
@@ -141,7 +142,7 @@ class UnreadCount(BaseModel):
 
 
 class MarkRead(Strict):
-    ids: list[int] | None = Field(default=None, max_length=1000, description="These notices (none: all of them).")
+    ids: list[RowId] | None = Field(default=None, max_length=1000, description="These notices (none: all of them).")
 
 
 class Marked(BaseModel):
@@ -149,12 +150,12 @@ class Marked(BaseModel):
 
 
 class ContactBody(Strict):
-    email: str | None = Field(default=None, max_length=320)
+    email: str | None = Field(default=None, min_length=3, max_length=320, pattern=r"^[^\s@]+@[^\s@]+$")
     language: Literal["en", "zh-CN"] = "en"
-    email_kinds: list[str] = Field(
+    email_kinds: list[Annotated[str, Field(min_length=1, max_length=40, pattern=r"^(\*|[a-z_]+)$")]] = Field(
         default=["*"], max_length=20, description="Notice kinds sent by e-mail (`*`: all; empty: inbox only)."
     )
-    digest: bool = Field(default=False, description="One e-mail a day instead of one per notice.")
+    digest: bool = Field(default=False, strict=True, description="One e-mail a day instead of one per notice.")
 
 
 class ContactPublic(BaseModel):

@@ -50,7 +50,7 @@ MEDIATOR_ID = "med-9"
 
 def call(api: Api, role: str, key: str, spec: dict[str, Any], ids: dict[str, str]) -> tuple[int, str]:
     method, path = key.split("#")[0].split(" ", 1)
-    url = path.format(**ids, mediator_id=MEDIATOR_ID)
+    url = path.format(**ids, mediator_id=MEDIATOR_ID, endpoint_id="ep_missing")
     headers: dict[str, str] = {}
     identity = IDENTITIES[role]
     if identity is not None:

@@ -90,6 +90,13 @@ def test_every_post_route_replays_its_first_answer_and_acts_once(api: Api) -> No
         json={"id": "med-9", "display_name": "Li", "categories": ["*"], "languages": ["*"], "capacity": 3},
     )
 
+    endpoint = step("/v1/webhooks", admin, json={"url": "http://127.0.0.1:9/hook"})
+    step("/v1/webhooks/{endpoint_id}/rotate-secret", admin, {"endpoint_id": endpoint["id"]})
+    step("/v1/webhooks/{endpoint_id}/resend", admin, {"endpoint_id": endpoint["id"]}, json={})
+    step("/v1/notifications/read", consumer, json={})
+    hooks = api.client.get("/v1/webhooks", headers=admin).json()["data"]
+    assert [h["id"] for h in hooks] == [endpoint["id"]]  # registered once, though sent twice
+
     history = api.client.get(f"/v1/cases/{state['case']}/events?limit=200", headers=mediator).json()["data"]
     assert len(history) == state["version"]
     mediators = api.client.get("/v1/mediators", headers=admin).json()["data"]

@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 
 from standardwebhooks.webhooks import Webhook
+from typer.testing import CliRunner
 
 from cli import app
-from tests.cli.conftest import runner
 from tests.support.receivers import Behaviour, webhook_receiver
+
+runner = CliRunner()
 
 
 def test_outbox_and_webhooks_commands(demo_db: Path) -> None:

@@ -270,6 +270,7 @@ def test_written_desk_round_trips_through_the_writer(tmp_path: Path) -> None:
         "priority.yaml",
         "supervision.yaml",  # under intake/
         "review.yaml",  # under intake/
+        "notifications.yaml",
     }
 
 
