@@ -51,6 +51,7 @@ from workflow.errors import (
 )
 from workflow.events import Event, RecordedEvent
 from workflow.evolve import evolve
+from workflow.facts import validate_facts
 from workflow.merchant import seen_with, with_standing
 from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, NewCase, from_iso, to_iso
 from workflow.text import free_text, identifier, is_identifier
@@ -123,6 +124,7 @@ def file_case(
     intake), decided by the policies, and written with its clocks. Routing it is the caller's
     next step, in the same transaction (:meth:`cases.service.CaseService.file`)."""
     new_case = _validate_new_case(new_case)
+    case_facts = validate_facts(definition.facts, new_case.facts)
     now = service.clock.now()
     triage: dict[str, Any] = {}
     if prepare is not None:
@@ -149,6 +151,8 @@ def file_case(
             "currency": new_case.currency,
             "desired_outcome": new_case.desired_outcome,
             "priority": new_case.priority,
+            # Only when the workflow declares facts: a case without them records what it always did.
+            **({"facts": case_facts} if case_facts else {}),
             **triage,
         },
     )

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import available_timezones
 
 from cedarpy import pst
 
@@ -52,6 +53,7 @@ from workflow.definition import (
     load_definition_file,
 )
 from workflow.errors import ConfigError, Problem
+from workflow.facts import desk_fact_types
 from workflow.model import Actor, CaseSnapshot, Offer
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
@@ -60,7 +62,7 @@ PACKAGED_CALENDARS = ROOT / "sla" / "calendars.yaml"
 PACKAGED_DESK_FILES = Path(__file__).resolve().parent / "default"
 SCENARIOS = "scenarios"
 SETTINGS_FILE = "desk.yaml"
-SETTINGS_KEYS = frozenset({"name", "title", "description", "default_workflow"})
+SETTINGS_KEYS = frozenset({"name", "title", "description", "default_workflow", "zone"})
 
 
 class InvalidDeskError(ConfigError):
@@ -75,6 +77,8 @@ class DeskManifest:
     title: str = ""
     description: str = ""
     default_workflow: str | None = None
+    # The zone case facts' local days are counted in (``days_since`` for policies).
+    zone: str = "UTC"
     file: str = ""
     lines: Mapping[str, int] = field(default_factory=dict)
 
@@ -83,6 +87,8 @@ class DeskManifest:
 # ``problems`` (every loader of the pure packages does: InvalidDefinitionError,
 # PolicyLoadError, InvalidCalendarError). A cross-check looks at the loaded desk.
 PartLoader = Callable[[Path], Any]
+# A part that needs parts loaded before it (the policies need the workflows' case facts).
+PartLoaderWith = Callable[[Path, Mapping[str, Any]], Any]
 CrossCheck = Callable[["Desk"], list[Problem]]
 
 
@@ -104,6 +110,10 @@ class DeskPart:
     inherit: bool = False
     required: bool = False
     check: CrossCheck | None = None
+    load_with: PartLoaderWith | None = None
+    # Parts ``load_with`` reads: when one of them failed, this part is not loaded (its problems
+    # would only repeat the other's; the policies cannot be checked without the declared facts).
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,9 +213,13 @@ def load_manifest(path: Path) -> DeskManifest:
             problems.append(Problem(file, located.line((key,)), f"{key!r} must be text"))
             value = None
         values[key] = value
+    zone = values["zone"] or "UTC"
+    if zone not in available_timezones():
+        problems.append(Problem(file, located.line(("zone",)), f"zone {zone!r} is not an IANA time zone"))
     if problems:
         raise InvalidDeskError(problems)
     return DeskManifest(
+        zone=zone,
         name=values["name"] or path.parent.name,
         title=values["title"] or "",
         description=values["description"] or "",
@@ -241,7 +255,17 @@ def load_workflows(directory: Path) -> tuple[WorkflowDefinition, ...]:
 
 
 def load_policies(directory: Path) -> CedarAuthorizer:
-    loaded, problems = try_load(directory)
+    return load_policies_with(directory, {})
+
+
+def load_policies_with(directory: Path, parts: Mapping[str, Any]) -> CedarAuthorizer:
+    """The policies, their schema's ``Case`` given the case facts the desk's workflows declare
+    (a clash between two workflows is reported by :func:`check_facts`)."""
+    workflows = parts.get("workflows") or ()
+    settings = parts.get("settings")
+    zone = settings.zone if isinstance(settings, DeskManifest) else "UTC"
+    types, _clashes = desk_fact_types(workflows)
+    loaded, problems = try_load(directory, fact_types=types, fact_zone=zone)
     if loaded is None:
         raise InvalidDeskError(problems)
     return CedarAuthorizer(loaded)
@@ -324,7 +348,7 @@ def check_calendars(desk: Desk) -> list[Problem]:
         raw_timers = workflow.document.get("timers") or {}
         for timer in workflow.timers:
             named = isinstance(raw_timers.get(timer.name), dict) and "calendar" in raw_timers[timer.name]
-            if timer.calendar in calendars or not (timer.goal.business or named):
+            if timer.calendar in calendars or not (timer.goal.business or timer.goal.calendar_days or named):
                 continue
             file, line = _workflow_line(
                 workflow, ("timers", timer.name, "calendar") if named else ("timers", timer.name)
@@ -340,6 +364,28 @@ def check_calendars(desk: Desk) -> list[Problem]:
     return problems
 
 
+def check_facts(desk: Desk) -> list[Problem]:
+    """One type per fact name across the desk's workflows: policies see one ``Case`` schema."""
+    if desk.parts.get("workflows") is None:
+        return []
+    problems = []
+    seen: dict[str, tuple[str, WorkflowDefinition]] = {}
+    for workflow in desk.workflows:
+        for spec in workflow.facts:
+            first = seen.setdefault(spec.name, (spec.type, workflow))
+            if first[0] != spec.type:
+                file, line = _workflow_line(workflow, ("facts", spec.name, "type"))
+                problems.append(
+                    Problem(
+                        file,
+                        line,
+                        f"fact {spec.name!r} is a {spec.type} here but a {first[0]} in workflow "
+                        f"{first[1].name!r} ({first[1].source}): policies see one type per fact",
+                    )
+                )
+    return problems
+
+
 # Actions every policy set has whatever the workflows (reads, filing, desk administration).
 _ALWAYS_THERE = frozenset({"view", "view_history", "export", "view_internal", "file"})
 
@@ -350,8 +396,17 @@ PARTS: tuple[DeskPart, ...] = (
     DeskPart(
         "settings", SETTINGS_FILE, load_manifest, packaged=PACKAGED_DESK_FILES / SETTINGS_FILE, check=check_settings
     ),
-    DeskPart("workflows", "workflows", load_workflows, packaged=PACKAGED_DEFINITIONS, inherit=True),
-    DeskPart("policies", "policies", load_policies, packaged=DEFAULT_POLICY_DIR, inherit=True, check=check_policies),
+    DeskPart("workflows", "workflows", load_workflows, packaged=PACKAGED_DEFINITIONS, inherit=True, check=check_facts),
+    DeskPart(
+        "policies",
+        "policies",
+        load_policies,
+        packaged=DEFAULT_POLICY_DIR,
+        inherit=True,
+        check=check_policies,
+        load_with=load_policies_with,
+        needs=("workflows",),
+    ),
     DeskPart(
         "calendars", "calendars.yaml", load_calendars, packaged=PACKAGED_CALENDARS, inherit=True, check=check_calendars
     ),
@@ -382,6 +437,7 @@ def try_load_desk(directory: str | Path | None = None) -> tuple[Desk | None, lis
     problems: list[Problem] = []
     parts: dict[str, Any] = {}
     sources: dict[str, Path | None] = {}
+    failed: set[str] = set()
     for part in PARTS:
         source = _source(root, part)
         sources[part.name] = source
@@ -394,11 +450,15 @@ def try_load_desk(directory: str | Path | None = None) -> tuple[Desk | None, lis
                 )
             parts[part.name] = None
             continue
+        if any(name in failed for name in part.needs):
+            parts[part.name] = None
+            continue
         try:
-            parts[part.name] = part.load(source)
+            parts[part.name] = part.load_with(source, parts) if part.load_with else part.load(source)
         except (ValueError, OSError) as exc:
             found = getattr(exc, "problems", None)
             problems.extend(found if found else [Problem(str(source), 1, str(exc))])
+            failed.add(part.name)
     if problems:
         return None, problems
     desk = Desk(directory=root, parts=parts, sources=sources)
@@ -466,6 +526,8 @@ def _undelivered_facts(loaded: LoadedPolicies) -> list[Problem]:
         "User": set(facts.user_entity(_FULL_ACTOR)["attrs"]),
         "Case": set(facts.case_entity(_full_case(), "desk")["attrs"]),
     }
+    if loaded.fact_types:
+        produced["Case"] |= {"facts", "days_since"}  # the declared case facts (policies/facts.py)
     text = Path(loaded.schema_file).read_text(encoding="utf-8")
     problems = []
     for entity, body in _ENTITY.findall(str(loaded.schema)):

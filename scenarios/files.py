@@ -36,7 +36,8 @@ from typing import Any
 import store.tables  # noqa: F401  (registers the tables created in the throw-away database)
 from desk.loader import Desk
 from workflow.durations import DurationError, parse_duration
-from workflow.errors import ConfigError, Problem
+from workflow.errors import ConfigError, InvalidCommandError, Problem
+from workflow.facts import validate_facts
 from workflow.model import CATEGORIES, SYSTEM, Actor, NewCase, from_iso
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
@@ -61,6 +62,8 @@ _START_KEYS = {
     "desired_outcome",
     "priority",
     "filed_by",
+    "facts",
+    "refused",
 }
 
 
@@ -154,6 +157,9 @@ class Scenario:
     workflow: str | None = None
     description: str = ""
     lines: dict[str, int] = field(default_factory=dict)
+    # ``start: refused: <text>``: the filing itself must be refused, with a reason containing it
+    # (a required fact missing, a value of the wrong type, a filing no workflow takes).
+    filing_refused: str | None = None
 
     @property
     def where(self) -> str:
@@ -250,8 +256,12 @@ class _Reader:
         filed_by = start.get("filed_by", "consumer")
         if not isinstance(filed_by, str) or filed_by not in actors:
             self.problem((*path, "start", "filed_by"), f"filed_by {filed_by!r} is not an actor ({_names(actors)})")
-        raw_steps = data.get("steps")
-        if not isinstance(raw_steps, list) or not raw_steps:
+        filing_refused = start.get("refused")
+        if filing_refused is not None and (not isinstance(filing_refused, str) or not filing_refused):
+            self.problem((*path, "start", "refused"), "'refused' must be text the filing's refusal contains")
+            filing_refused = None
+        raw_steps = data.get("steps", [] if filing_refused is not None else None)
+        if not isinstance(raw_steps, list) or (not raw_steps and filing_refused is None):
             self.problem((*path, "steps") if "steps" in data else path, "'steps' must be a non-empty list")
             raw_steps = []
         steps = [self.step(item, (*path, "steps", i), actors) for i, item in enumerate(raw_steps)]
@@ -268,7 +278,11 @@ class _Reader:
             steps=tuple(s for s in steps if s is not None),
             workflow=workflow,
             description=str(data.get("description", "")),
-            lines={"workflow": self.located.line((*path, "workflow"))},
+            lines={
+                "workflow": self.located.line((*path, "workflow")),
+                "facts": self.located.line((*path, "start", "facts")),
+            },
+            filing_refused=filing_refused,
         )
 
     def instant(self, value: Any, path: YamlPath) -> datetime | None:
@@ -318,9 +332,13 @@ class _Reader:
         ):
             self.problem((*path, "claim"), "claim must be {amount: <minor units, e.g. 29900>, currency: CNY}")
             ok = False
+        facts = start.get("facts", {})
+        if not isinstance(facts, dict):
+            self.problem((*path, "facts"), "facts must be a mapping of fact name to value")
+            ok = False
         if not ok:
             return None
-        return NewCase(claim_amount=int(amount), currency=str(currency), **values)  # type: ignore[arg-type]
+        return NewCase(claim_amount=int(amount), currency=str(currency), facts=dict(facts), **values)  # type: ignore[arg-type]
 
     def actors(self, raw: Any, path: YamlPath, new_case: NewCase | None) -> dict[str, Actor]:
         consumer = new_case.consumer_id if new_case else "c-1"
@@ -519,6 +537,11 @@ def check_scenarios(scenarios: Sequence[Scenario], desk: Desk) -> list[Problem]:
                 )
             )
             continue
+        if scenario.filing_refused is None:
+            try:
+                validate_facts(workflow.facts, scenario.new_case.facts)
+            except InvalidCommandError as exc:
+                problems.append(Problem(scenario.file, scenario.lines.get("facts", scenario.line), str(exc)))
         commands = {*workflow.trigger_names, *workflow.action_names}
         states = {s.name for s in workflow.states}
         timers = {t.name for t in workflow.timers}

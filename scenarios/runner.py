@@ -113,7 +113,15 @@ class _Run:
                 actor=scenario.actors[scenario.filed_by], new_case=scenario.new_case, workflow=self.workflow.name
             )
         except DisputeError as exc:
-            return ScenarioResult(scenario, False, 0, f"filing the case was refused: {exc}")
+            wanted = scenario.filing_refused
+            if wanted is not None and wanted.lower() in str(exc).lower():
+                return ScenarioResult(scenario, True, 0)
+            why = f" (expected a refusal containing {wanted!r})" if wanted is not None else ""
+            return ScenarioResult(scenario, False, 0, f"filing the case was refused{why}: {exc}")
+        if scenario.filing_refused is not None:
+            return ScenarioResult(
+                scenario, False, 0, f"expected the filing to be refused ({scenario.filing_refused!r}), but it was filed"
+            )
         self.case_id = filed.id
         for index, step in enumerate(scenario.steps):
             try:

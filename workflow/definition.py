@@ -17,6 +17,7 @@ import rfc8785
 
 from workflow.durations import Duration, DurationError, parse_duration
 from workflow.errors import ConfigError, Problem
+from workflow.facts import FactDef, parse_fact_defs
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 # The packaged workflow definitions, and the workflow new cases use when a desk names none and
@@ -113,6 +114,11 @@ class WorkflowDefinition:
     document: dict[str, Any] = field(compare=False, hash=False, repr=False)
     title: str = ""
     source: str = field(default="", compare=False)
+    # The typed facts a filing may or must carry (workflow/facts.py); part of the version.
+    facts: tuple[FactDef, ...] = ()
+
+    def fact(self, name: str) -> FactDef | None:
+        return next((f for f in self.facts if f.name == name), None)
 
     def state(self, name: str) -> StateDef:
         for state in self.states:
@@ -172,7 +178,7 @@ def load_definition_document(document: dict[str, Any], *, file: str = "<stored>"
     return _Builder(LocatedYaml(data=document, file=file)).build()
 
 
-_TOP_KEYS = {"name", "title", "initial", "states", "transitions", "actions", "timers", "description"}
+_TOP_KEYS = {"name", "title", "initial", "states", "transitions", "actions", "timers", "description", "facts"}
 _STATE_KEYS = {"final", "timers", "description"}
 _TRANSITION_KEYS = {
     "trigger",
@@ -234,6 +240,7 @@ class _Builder:
         transitions = self._transitions(data.get("transitions"), state_names)
         actions = self._actions(data.get("actions"), state_names, {t.trigger for t in transitions})
         timers = self._timers(data.get("timers"))
+        facts = parse_fact_defs(data.get("facts"), self.problem)
         self._check_graph(states, transitions, initial)
         self._check_timers(states, timers, transitions, actions)
         if self.problems:
@@ -250,6 +257,7 @@ class _Builder:
             version=canonical_version(document),
             document=document,
             source=self.located.file,
+            facts=facts,
         )
 
     def _states(self, raw: Any) -> tuple[StateDef, ...]:

@@ -69,6 +69,7 @@ def _filed(event: RecordedEvent) -> CaseSnapshot:
         desired_outcome=d["desired_outcome"],
         priority=d.get("priority", "normal"),
         flags=tuple(d.get("flags", ())),
+        facts=dict(d.get("facts", {})),
         created_at=event.at,
         updated_at=event.at,
         head_hash=event.hash or "0" * 64,

@@ -140,6 +140,8 @@ class CaseSnapshot:
     timers: tuple[TimerState, ...] = ()
     ratings: tuple[Rating, ...] = ()
     message_count: int = 0
+    # The case facts the filing carried (workflow/facts.py), in their stored JSON form.
+    facts: dict[str, Any] = field(default_factory=dict)
     head_hash: str = field(default="0" * 64)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -202,6 +204,8 @@ class NewCase:
     # Said by the consumer when filing (elderly, minor, disability...); recorded as the
     # case flag ``vulnerable_consumer`` and read by the priority rules.
     vulnerable_consumer: bool = False
+    # Typed facts from outside the case, as the case's workflow declares them (workflow/facts.py).
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def to_iso(moment: datetime) -> str:

@@ -52,6 +52,7 @@ def file_case(body: CaseCreate, actor: CurrentActor, service: ServiceDep, respon
                 currency=body.claim.currency,
                 desired_outcome=body.desired_outcome,
                 vulnerable_consumer=body.vulnerable_consumer,
+                facts=dict(body.facts),
             ),
         )
     response.headers.update(filed_headers(case))

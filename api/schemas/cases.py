@@ -38,6 +38,14 @@ class CaseCreate(Strict):
         strict=True,
         description="The consumer is vulnerable (elderly, a minor, disabled...): raises the priority.",
     )
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="The case facts the desk's workflow declares (payment instant, delivery date, card network, "
+        "reason code...), typed as declared: instant `2026-03-01T10:00:00Z`, date `2026-03-01`, integer, "
+        '`{"amount", "currency"}` money, text or one of an enum\'s values. An unknown fact, a missing required '
+        "one or a value of the wrong type is refused with 422 naming `facts.<name>`.",
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -134,6 +142,7 @@ class CasePublic(BaseModel):
     created_at: str
     updated_at: str
     closed_at: str | None
+    facts: dict[str, Any] = Field(default_factory=dict, description="The case facts the filing carried.")
 
     @classmethod
     def of(cls, s: CaseSnapshot) -> CasePublic:
@@ -165,6 +174,7 @@ class CasePublic(BaseModel):
             created_at=s.created_at,
             updated_at=s.updated_at,
             closed_at=s.closed_at,
+            facts=dict(s.facts),
         )
 
 

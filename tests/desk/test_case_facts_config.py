@@ -1,0 +1,187 @@
+"""`disputes config check` on the new constructs of a desk: case facts, the desk's zone and
+calendar-day goals. One test per kind of mistake, each named with its file and line."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+
+GUARANTEE = Path(__file__).resolve().parents[2] / "examples" / "guarantee"
+runner = CliRunner()
+
+
+def check(directory: Path) -> tuple[int, str]:
+    result = runner.invoke(app, ["config", "check", str(directory)], terminal_width=240)
+    return result.exit_code, re.sub(r"\s+", " ", result.output)
+
+
+def line_of(path: Path, text: str) -> int:
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+        if text in line:
+            return number
+    raise AssertionError(f"{text!r} not in {path}")
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Path:
+    root = tmp_path / "guarantee"
+    shutil.copytree(GUARANTEE, root)
+    return root
+
+
+def workflow(desk: Path) -> Path:
+    return desk / "workflows" / "guarantee_claim.yaml"
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    content = path.read_text(encoding="utf-8")
+    assert old in content, f"{old!r} not in {path}"
+    path.write_text(content.replace(old, new, 1), encoding="utf-8")
+
+
+def test_the_example_checks_clean(desk: Path) -> None:
+    code, output = check(desk)
+    assert code == 0, output
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "message"),
+    [
+        ("    type: date\n", "    type: datetime\n", "type: datetime", "fact 'delivered_on': unknown type 'datetime'"),
+        (
+            "    values: [seller, marketplace]\n",
+            "    values: []\n",
+            "values: []",
+            "fact 'fulfilment': an enum needs 'values'",
+        ),
+        (
+            "    values: [seller, marketplace]\n",
+            "    values: [seller, seller]\n",
+            "values: [seller, seller]",
+            "fact 'fulfilment': enum values repeat",
+        ),
+        (
+            "    type: money\n",
+            "    type: money\n    values: [USD]\n",
+            "values: [USD]",
+            "fact 'order_total': 'values' is only for type enum (this one is money)",
+        ),
+        ("  delivered_on:\n", "  Delivered-On:\n", "Delivered-On:", "fact name 'Delivered-On' must be lower-case"),
+        (
+            "    required: true\n",
+            "    required: yes please\n",
+            "required: yes please",
+            "fact 'delivered_on': 'required' must be true or false",
+        ),
+        (
+            "    title: Who shipped the order\n",
+            "    title: Who shipped the order\n    default: seller\n",
+            "default: seller",
+            "unknown key 'default' in fact 'fulfilment'",
+        ),
+        (
+            "  delivered_on:\n    type: date",
+            "  delivered_on: date\n  other:\n    type: date",
+            "delivered_on: date",
+            "fact 'delivered_on' must be a mapping",
+        ),
+    ],
+    ids=[
+        "unknown-type",
+        "enum-without-values",
+        "enum-repeats",
+        "values-on-non-enum",
+        "bad-name",
+        "required-not-bool",
+        "unknown-key",
+        "not-a-mapping",
+    ],
+)
+def test_each_mistake_in_a_fact_declaration_is_named(desk: Path, old: str, new: str, marker: str, message: str) -> None:
+    edit(workflow(desk), old, new)
+    code, output = check(desk)
+    assert code == 1
+    assert f"{workflow(desk)}:{line_of(workflow(desk), marker)}: error: {message}" in output
+    assert output.count("error:") == 1  # the policies are not checked again without the facts
+
+
+def test_facts_must_be_a_mapping(desk: Path) -> None:
+    edit(workflow(desk), "facts:\n  delivered_on:", "facts: [delivered_on]\nunused:\n  delivered_on:")
+    code, output = check(desk)
+    assert code == 1
+    assert f"{workflow(desk)}:{line_of(workflow(desk), 'facts: [')}: error: 'facts' must be a mapping" in output
+
+
+def test_one_type_per_fact_across_the_desks_workflows(desk: Path) -> None:
+    second = desk / "workflows" / "second.yaml"
+    text = workflow(desk).read_text(encoding="utf-8").replace("name: guarantee_claim", "name: second_claim", 1)
+    second.write_text(
+        text.replace("  order_total:\n    type: money", "  order_total:\n    type: integer", 1), encoding="utf-8"
+    )
+    code, output = check(desk)
+    assert code == 1
+    assert (
+        f"{second}:{line_of(second, 'type: integer')}: error: fact 'order_total' is a integer here but a money "
+        "in workflow 'guarantee_claim'"
+    ) in output
+
+
+def test_a_policy_reading_an_undeclared_fact_is_named(desk: Path) -> None:
+    guards = desk / "policies" / "guards.cedar"
+    edit(guards, 'resource.facts.fulfilment == "marketplace"', 'resource.facts.shipper == "marketplace"')
+    code, output = check(desk)
+    assert code == 1
+    assert f"{guards}:" in output and "seller-shipped-waits-for-seller" in output
+    assert "shipper" in output
+
+
+def test_a_policy_comparing_a_fact_with_the_wrong_type_is_named(desk: Path) -> None:
+    guards = desk / "policies" / "guards.cedar"
+    edit(guards, 'resource.facts.fulfilment == "marketplace"', "resource.facts.fulfilment > 3")
+    code, output = check(desk)
+    assert code == 1
+    assert f"{guards}:" in output and "seller-shipped-waits-for-seller" in output
+
+
+def test_the_desk_zone_must_be_an_iana_zone(desk: Path) -> None:
+    edit(desk / "desk.yaml", "zone: America/Los_Angeles", "zone: Pacific Time")
+    code, output = check(desk)
+    assert code == 1
+    line = line_of(desk / "desk.yaml", "zone: Pacific")
+    assert f"{desk / 'desk.yaml'}:{line}: error: zone 'Pacific Time' is not an IANA time zone" in output
+
+
+def test_calendar_time_is_counted_in_days(desk: Path) -> None:
+    edit(workflow(desk), "goal: 3 calendar days", "goal: 72 calendar hours")
+    code, output = check(desk)
+    assert code == 1
+    line = line_of(workflow(desk), "goal: 72 calendar hours")
+    assert (
+        f"{workflow(desk)}:{line}: error: timer 'seller_response': cannot parse duration '72 calendar hours'" in output
+    )
+
+
+def test_a_calendar_day_clock_names_a_calendar_that_exists(desk: Path) -> None:
+    edit(workflow(desk), "    calendar: seattle\n    stop_on", "    calendar: redmond\n    stop_on")
+    code, output = check(desk)
+    assert code == 1
+    line = line_of(workflow(desk), "calendar: redmond")
+    assert f"{workflow(desk)}:{line}: error: timer 'seller_response' uses calendar 'redmond'" in output
+
+
+def test_a_scenario_with_an_undeclared_fact_is_named(desk: Path) -> None:
+    scenarios = desk / "scenarios" / "01_filing_rules.yaml"
+    edit(
+        scenarios,
+        "        fulfilment: seller\n    steps:",
+        "        fulfilment: seller\n        colour: red\n    steps:",
+    )
+    code, output = check(desk)
+    assert code == 1
+    assert f"{scenarios}:" in output and "unknown fact 'colour'" in output
