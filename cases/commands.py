@@ -52,7 +52,8 @@ from workflow.errors import (
 from workflow.events import Event, RecordedEvent
 from workflow.evolve import evolve
 from workflow.facts import validate_facts
-from workflow.merchant import seen_with, with_standing
+from workflow.machine import WorkflowMachine
+from workflow.merchant import MerchantStanding, seen_with, with_standing
 from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, NewCase, from_iso, to_iso
 from workflow.text import free_text, identifier, is_identifier
 
@@ -217,7 +218,38 @@ def execute_command(
     work = UnitOfWork(service, machine.definition, before, case_id, now, authorizer=authorizer)
     work.add(with_standing(events, standing, before), actor)
     work.follow_up(name, before)
+    if kind == "action":
+        _then_trigger(machine, work, authorizer, actor, name, data, reason, standing, now)
     return seen_with(work.write(session), standing)
+
+
+def _then_trigger(
+    machine: WorkflowMachine,
+    work: UnitOfWork,
+    authorizer: Authorizer,
+    actor: Actor,
+    name: str,
+    data: dict[str, Any],
+    reason: str,
+    standing: MerchantStanding,
+    now: datetime,
+) -> None:
+    """An action with ``then: <trigger>`` also fires that trigger, as the same actor, in the same
+    command: when the state machine allows it from where the action left the case, the policies
+    must allow it too, or the whole command is refused and nothing is written."""
+    action = machine.definition.action(name)
+    trigger = action.then if action is not None else None
+    if trigger is None:
+        return
+    middle = work.current
+    if not machine.may(middle.state, trigger):
+        return
+    decision = authorizer.decide(actor=actor, action=trigger, case=seen_with(middle, standing), now=now, payload=data)
+    if not decision.allowed:
+        raise PolicyDeniedError(trigger, decision.reasons, decision.policy_ids)
+    events = decide(machine, middle, Command(name=trigger, actor=actor, at=now, data=data, reason=reason))
+    work.add(with_standing(events, standing, middle), actor)
+    work.follow_up(trigger, middle)
 
 
 def _require_assignable(session: Session, service: CommandContext, before: CaseSnapshot, events: list[Event]) -> None:

@@ -215,7 +215,11 @@ def _replace_timer(s: CaseSnapshot, name: str, **changes: object) -> CaseSnapsho
 
 def _timer_started(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
     d = e.data
-    timer = TimerState(name=d["timer"], status="running", started_at=e.at, due_at=d["due_at"], warn_at=d.get("warn_at"))
+    # A clock may start at a fact's instant (``started_at``), not at the event.
+    started = d.get("started_at", e.at)
+    timer = TimerState(
+        name=d["timer"], status="running", started_at=started, due_at=d["due_at"], warn_at=d.get("warn_at")
+    )
     # A clock restarted in a later visit to its state replaces the old entry.
     kept = tuple(t for t in s.timers if t.name != d["timer"])
     return replace(s, timers=(*kept, timer))

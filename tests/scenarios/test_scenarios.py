@@ -21,6 +21,7 @@ DESKS = {
     "chargeback": ROOT / "examples" / "chargeback",
     "travel": ROOT / "examples" / "travel",
     "guarantee": ROOT / "examples" / "guarantee",
+    "card_network": ROOT / "examples" / "card_network",
 }
 runner = CliRunner()
 
