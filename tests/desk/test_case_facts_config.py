@@ -185,3 +185,113 @@ def test_a_scenario_with_an_undeclared_fact_is_named(desk: Path) -> None:
     code, output = check(desk)
     assert code == 1
     assert f"{scenarios}:" in output and "unknown fact 'colour'" in output
+
+
+# --- clocks from commands and facts, ordered breaches, actions that fire a trigger ----------
+
+CARD_NETWORK = GUARANTEE.parent / "card_network"
+
+
+@pytest.fixture
+def card_desk(tmp_path: Path) -> Path:
+    root = tmp_path / "card_network"
+    shutil.copytree(CARD_NETWORK, root)
+    return root
+
+
+def card_workflow(desk: Path) -> Path:
+    return desk / "workflows" / "card_dispute.yaml"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "message"),
+    [
+        (
+            "    start_on: [request_info]",
+            "    start_on: [ask_again]",
+            "start_on: [ask_again]",
+            "timer 'cardholder_answer': start_on names 'ask_again', which is neither a trigger nor an action",
+        ),
+        (
+            "    timers: [review]\n",
+            "    timers: [review, cardholder_answer]\n",
+            "start_on: [request_info]",
+            "timer 'cardholder_answer' starts on a command (start_on), so no state may list it in its timers",
+        ),
+        (
+            "    on_breach: {flag: cardholder_silent}",
+            "    on_breach: {trigger: rule}",
+            "on_breach: {trigger: rule}",
+            "timer 'cardholder_answer': breach trigger 'rule' is not a trigger of the workflow",
+        ),
+        (
+            "    due_from: respond_by",
+            "    due_from: respond_on",
+            "due_from: respond_on",
+            "timer 'response': due_from names 'respond_on', which is not a declared fact",
+        ),
+        (
+            "    start_from: transaction_at",
+            "    start_from: reason_code",
+            "start_from: reason_code",
+            "timer 'filing_window': start_from names fact 'reason_code', a string; a clock needs an instant or date",
+        ),
+        (
+            "    on_breach: {triggers: [to_review, lose]}",
+            "    on_breach: {triggers: [to_review, win]}",
+            "on_breach: {triggers: [to_review, win]}",
+            "timer 'response': breach trigger 'win' is not valid from state 'awaiting_response'",
+        ),
+        (
+            "    on_breach: {triggers: [to_review, lose]}",
+            "    on_breach: {triggers: []}",
+            "on_breach: {triggers: []}",
+            "timer 'response': on_breach triggers must be a non-empty list of trigger names",
+        ),
+        (
+            "    on_breach: {triggers: [to_review, lose]}",
+            "    on_breach: {triggers: [lose, lose]}",
+            "on_breach: {triggers: [lose, lose]}",
+            "timer 'response': on_breach triggers repeat",
+        ),
+        (
+            "    on_breach: {triggers: [to_review, lose]}",
+            "    on_breach: {triggers: [to_review], flag: late}",
+            "flag: late}",
+            "timer 'response': on_breach needs exactly one of trigger, triggers (tried in order) or flag",
+        ),
+        (
+            "then: to_review}",
+            "then: submit}",
+            "then: submit}",
+            "action 'submit_evidence': then names 'submit', which is not a trigger",
+        ),
+        (
+            "  submit_evidence: {states: [awaiting_response, review], then: to_review}",
+            "  submit_evidence: {states: [review], then: to_review}",
+            "then: to_review}",
+            "action 'submit_evidence': trigger 'to_review' is possible from none of the action's states",
+        ),
+    ],
+    ids=[
+        "start-on-unknown",
+        "action-clock-in-a-state",
+        "action-clock-breach-unknown",
+        "due-from-undeclared",
+        "start-from-not-a-time",
+        "ordered-trigger-invalid-from-state",
+        "ordered-triggers-empty",
+        "ordered-triggers-repeat",
+        "ordered-and-flag",
+        "then-not-a-trigger",
+        "then-impossible",
+    ],
+)
+def test_each_mistake_in_a_clock_or_breach_is_named(
+    card_desk: Path, old: str, new: str, marker: str, message: str
+) -> None:
+    path = card_workflow(card_desk)
+    edit(path, old, new)
+    code, output = check(card_desk)
+    assert code == 1
+    assert f"{path}:{line_of(path, marker)}: error: {message}" in output
