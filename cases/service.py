@@ -94,7 +94,7 @@ class CaseService:
     def file(self, *, actor: Actor, new_case: NewCase, workflow: str | None = None) -> CaseSnapshot:
         """File a complaint: triaged, decided, written, then routed to a mediator when one has room,
         all in one transaction."""
-        definition = self.registry.active(workflow)
+        definition = self.registry.for_filing(workflow, new_case.facts)
         triage = self.triage  # one triage for the whole filing, even if a reload swaps it
 
         def work(session: Session) -> CaseSnapshot:

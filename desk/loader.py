@@ -36,6 +36,7 @@ from zoneinfo import available_timezones
 
 from cedarpy import pst
 
+from desk.choice import WorkflowRule, choose_workflow, parse_rules
 from intake.classify import default_classification_path, load_classification
 from intake.priority import default_priority_path, load_priority
 from intake.supervision import default_supervision_path, load_supervision
@@ -62,7 +63,8 @@ PACKAGED_CALENDARS = ROOT / "sla" / "calendars.yaml"
 PACKAGED_DESK_FILES = Path(__file__).resolve().parent / "default"
 SCENARIOS = "scenarios"
 SETTINGS_FILE = "desk.yaml"
-SETTINGS_KEYS = frozenset({"name", "title", "description", "default_workflow", "zone"})
+SETTINGS_KEYS = frozenset({"name", "title", "description", "default_workflow", "zone", "workflow_rules"})
+_TEXT_SETTINGS = SETTINGS_KEYS - {"workflow_rules"}
 
 
 class InvalidDeskError(ConfigError):
@@ -79,6 +81,8 @@ class DeskManifest:
     default_workflow: str | None = None
     # The zone case facts' local days are counted in (``days_since`` for policies).
     zone: str = "UTC"
+    # Which workflow a filing uses, by its facts (desk/choice.py); none: the default.
+    workflow_rules: tuple[WorkflowRule, ...] = ()
     file: str = ""
     lines: Mapping[str, int] = field(default_factory=dict)
 
@@ -154,6 +158,10 @@ class Desk:
     def default_workflow(self) -> str:
         return default_workflow_name(self.manifest, self.workflows)
 
+    def workflow_for(self, facts: Mapping[str, Any]) -> WorkflowDefinition:
+        """The workflow a filing with ``facts`` uses: the first matching rule's, else the default."""
+        return self.workflow(choose_workflow(self.manifest.workflow_rules, facts))
+
     def workflow(self, name: str | None = None) -> WorkflowDefinition:
         wanted = name or self.default_workflow
         for definition in self.workflows:
@@ -207,12 +215,17 @@ def load_manifest(path: Path) -> DeskManifest:
         if key not in SETTINGS_KEYS
     ]
     values: dict[str, str | None] = {}
-    for key in sorted(SETTINGS_KEYS):
+    for key in sorted(_TEXT_SETTINGS):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             problems.append(Problem(file, located.line((key,)), f"{key!r} must be text"))
             value = None
         values[key] = value
+    rules = parse_rules(
+        data.get("workflow_rules"),
+        lambda where, message: problems.append(Problem(file, located.line(where), message)),
+        located.line,
+    )
     zone = values["zone"] or "UTC"
     if zone not in available_timezones():
         problems.append(Problem(file, located.line(("zone",)), f"zone {zone!r} is not an IANA time zone"))
@@ -220,6 +233,7 @@ def load_manifest(path: Path) -> DeskManifest:
         raise InvalidDeskError(problems)
     return DeskManifest(
         zone=zone,
+        workflow_rules=rules,
         name=values["name"] or path.parent.name,
         title=values["title"] or "",
         description=values["description"] or "",
@@ -280,15 +294,50 @@ def check_settings(desk: Desk) -> list[Problem]:
     manifest = desk.manifest
     names = [w.name for w in desk.workflows]
     wanted = default_workflow_name(manifest, desk.workflows)
-    if wanted in names:
-        return []
     file = manifest.file or str(desk.directory or "") + "/" + SETTINGS_FILE
+    problems = _check_rules(desk, file)
+    if wanted in names:
+        return problems
     line = manifest.lines.get("default_workflow", 1)
     if manifest.default_workflow:
         message = f"default_workflow {wanted!r} is not a workflow of this desk (workflows: {', '.join(names)})"
     else:
         message = f"name the workflow new cases use with default_workflow (workflows: {', '.join(names)})"
-    return [Problem(file, line, message)]
+    return [*problems, Problem(file, line, message)]
+
+
+def _check_rules(desk: Desk, file: str) -> list[Problem]:
+    """Each workflow rule names a workflow of the desk, and facts that workflow declares as text
+    (string or enum), compared with values an enum has."""
+    problems = []
+    by_name = {w.name: w for w in desk.workflows}
+    for rule in desk.manifest.workflow_rules:
+        workflow = by_name.get(rule.workflow)
+        if workflow is None:
+            names = ", ".join(by_name)
+            problems.append(
+                Problem(file, rule.line, f"workflow rule names {rule.workflow!r}, not a workflow of the desk ({names})")
+            )
+            continue
+        for name, values in rule.when:
+            spec = workflow.fact(name)
+            if spec is None or spec.type not in ("string", "enum"):
+                what = "does not declare" if spec is None else f"declares as a {spec.type}, not text,"
+                problems.append(
+                    Problem(file, rule.line, f"workflow rule: workflow {rule.workflow!r} {what} fact {name!r}")
+                )
+                continue
+            unknown = [v for v in values if spec.type == "enum" and v not in spec.values]
+            if unknown:
+                problems.append(
+                    Problem(
+                        file,
+                        rule.line,
+                        f"workflow rule: {', '.join(map(repr, unknown))} is not a value of fact {name!r} "
+                        f"({', '.join(spec.values)})",
+                    )
+                )
+    return problems
 
 
 def check_policies(desk: Desk) -> list[Problem]:

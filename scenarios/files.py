@@ -526,7 +526,9 @@ def check_scenarios(scenarios: Sequence[Scenario], desk: Desk) -> list[Problem]:
     problems: list[Problem] = []
     for scenario in scenarios:
         try:
-            workflow = desk.workflow(scenario.workflow)
+            workflow = (
+                desk.workflow(scenario.workflow) if scenario.workflow else desk.workflow_for(scenario.new_case.facts)
+            )
         except KeyError:
             names = ", ".join(w.name for w in desk.workflows)
             problems.append(

@@ -62,7 +62,9 @@ class _Failed(Exception):
 class _Run:
     def __init__(self, scenario: Scenario, desk: Desk) -> None:
         self.scenario = scenario
-        self.workflow: WorkflowDefinition = desk.workflow(scenario.workflow)
+        self.workflow: WorkflowDefinition = (
+            desk.workflow(scenario.workflow) if scenario.workflow else desk.workflow_for(scenario.new_case.facts)
+        )
         self.clock = ManualClock(scenario.start_at)
         # A fresh in-memory database per scenario: nothing outlives the run.
         self.db = Database("sqlite://")
@@ -70,7 +72,9 @@ class _Run:
         numbers = itertools.count(1)
         self.service = CaseService(
             db=self.db,
-            registry=WorkflowRegistry(list(desk.workflows), default=desk.default_workflow),
+            registry=WorkflowRegistry(
+                list(desk.workflows), default=desk.default_workflow, rules=desk.manifest.workflow_rules
+            ),
             authorizer=desk.policies,
             clock=self.clock,
             sla=SlaPlanner(desk.calendars),
@@ -110,7 +114,7 @@ class _Run:
         scenario = self.scenario
         try:
             filed = self.service.file(
-                actor=scenario.actors[scenario.filed_by], new_case=scenario.new_case, workflow=self.workflow.name
+                actor=scenario.actors[scenario.filed_by], new_case=scenario.new_case, workflow=scenario.workflow
             )
         except DisputeError as exc:
             wanted = scenario.filing_refused

@@ -54,6 +54,7 @@ def file_case(body: CaseCreate, actor: CurrentActor, service: ServiceDep, respon
                 vulnerable_consumer=body.vulnerable_consumer,
                 facts=dict(body.facts),
             ),
+            workflow=body.workflow,
         )
     response.headers.update(filed_headers(case))
     return CasePublic.of(case)

@@ -38,6 +38,15 @@ class CaseCreate(Strict):
         strict=True,
         description="The consumer is vulnerable (elderly, a minor, disabled...): raises the priority.",
     )
+    workflow: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=60,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="The workflow to file under, among the desk's (the policies decide whether the filer may: "
+        "`file` sees `resource.workflow`). Left out: the desk's workflow rules choose by the facts, else its "
+        "default workflow. A workflow the desk does not have is refused with 422 on `workflow`.",
+    )
     facts: dict[str, Any] = Field(
         default_factory=dict,
         max_length=50,

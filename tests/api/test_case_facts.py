@@ -177,3 +177,49 @@ def test_what_if_replays_with_the_facts(api: Api, desk_dir: Path) -> None:
     assert [(d.command, d.now) for d in report.divergences] == [("grant", report.divergences[0].now)]
     assert "seller's 3 days" in report.divergences[0].now
     assert not same.changed
+
+
+CARD_NETWORK = GUARANTEE.parent / "card_network"
+DISPUTE: dict[str, Any] = {
+    "merchant_id": "m-1",
+    "order_ref": "CARD-2026-0042",
+    "category": "not_received",
+    "subject": "Goods never arrived",
+    "description": "Charged on 1 February; nothing delivered.",
+    "claim": {"amount": 45000, "currency": "EUR"},
+}
+
+
+@pytest.fixture
+def card_api(db_url: str) -> Iterator[Api]:
+    settings = Settings(environment="test", database_url=db_url, run_ticker=False, config_dir=CARD_NETWORK)
+    clock = ManualClock(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+    engine = build_engine(settings, clock=clock)
+    client = TestClient(create_app(engine=engine), raise_server_exceptions=False)
+    client.__enter__()
+    register_mediators(engine.cases, ["med-1"])
+    yield Api(client=client, service=engine.cases, clock=clock, settings=settings, engine=engine)
+    client.__exit__(None, None, None)
+    engine.cases.db.dispose()
+
+
+def test_the_workflow_is_chosen_by_the_facts_or_picked_within_the_policies(card_api: Api) -> None:
+    holder = card_api.token("c-1", "consumer")
+    amex = {"network": "amex", "reason_code": "C08", "transaction_at": "2026-02-01T09:00:00Z"}
+    visa = {**amex, "network": "visa", "reason_code": "13.1"}
+    chosen = card_api.client.post("/v1/cases", json={**DISPUTE, "facts": amex}, headers=holder).json()
+    assert (chosen["workflow"], chosen["state"]) == ("amex_inquiry", "inquiry")
+    default = card_api.client.post("/v1/cases", json={**DISPUTE, "facts": visa}, headers=holder).json()
+    assert (default["workflow"], default["state"]) == ("card_dispute", "awaiting_response")
+    picked = card_api.client.post(
+        "/v1/cases", json={**DISPUTE, "facts": amex, "workflow": "card_dispute"}, headers=holder
+    )
+    assert picked.status_code == 201 and picked.json()["workflow"] == "card_dispute"
+    refused = card_api.client.post(
+        "/v1/cases", json={**DISPUTE, "facts": visa, "workflow": "amex_inquiry"}, headers=holder
+    )
+    assert refused.status_code == 403 and "only an Amex dispute is filed as an inquiry" in refused.text
+    unknown = card_api.client.post(
+        "/v1/cases", json={**DISPUTE, "facts": visa, "workflow": "arbitration"}, headers=holder
+    )
+    assert unknown.status_code == 422 and [e["field"] for e in unknown.json()["errors"]] == ["workflow"]

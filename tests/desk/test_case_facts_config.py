@@ -295,3 +295,69 @@ def test_each_mistake_in_a_clock_or_breach_is_named(
     code, output = check(card_desk)
     assert code == 1
     assert f"{path}:{line_of(path, marker)}: error: {message}" in output
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "message"),
+    [
+        (
+            "    workflow: amex_inquiry",
+            "    workflow: amex_dispute",
+            "  - when: {network: amex}",
+            "workflow rule names 'amex_dispute', not a workflow of the desk",
+        ),
+        (
+            "  - when: {network: amex}",
+            "  - when: {issuer: amex}",
+            "  - when: {issuer: amex}",
+            "workflow rule: workflow 'amex_inquiry' does not declare fact 'issuer'",
+        ),
+        (
+            "  - when: {network: amex}",
+            "  - when: {network: discover}",
+            "  - when: {network: discover}",
+            "workflow rule: 'discover' is not a value of fact 'network' (visa, mastercard, amex)",
+        ),
+        (
+            "  - when: {network: amex}",
+            "  - when: {transaction_at: amex}",
+            "  - when: {transaction_at: amex}",
+            "workflow rule: workflow 'amex_inquiry' declares as a instant, not text, fact 'transaction_at'",
+        ),
+        (
+            "  - when: {network: amex}",
+            "  - when: {network: 3}",
+            "  - when: {network: 3}",
+            "workflow rule: 'network' must be compared with text or a list of texts",
+        ),
+        (
+            "    workflow: amex_inquiry",
+            "    workflow: amex_inquiry\n    otherwise: card_dispute",
+            "otherwise: card_dispute",
+            "unknown key 'otherwise' in a workflow rule (allowed: when, workflow)",
+        ),
+        (
+            "  - when: {network: amex}\n    workflow: amex_inquiry",
+            "  - workflow: amex_inquiry",
+            "  - workflow: amex_inquiry",
+            "a workflow rule needs 'when': {fact: value or [values]}",
+        ),
+    ],
+    ids=[
+        "unknown-workflow",
+        "undeclared-fact",
+        "not-an-enum-value",
+        "not-text",
+        "not-text-value",
+        "unknown-key",
+        "no-when",
+    ],
+)
+def test_each_mistake_in_a_workflow_rule_is_named(
+    card_desk: Path, old: str, new: str, marker: str, message: str
+) -> None:
+    path = card_desk / "desk.yaml"
+    edit(path, old, new)
+    code, output = check(card_desk)
+    assert code == 1
+    assert f"{path}:{line_of(path, marker)}: error: {message}" in output
