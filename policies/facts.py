@@ -108,6 +108,12 @@ def case_entity(case: CaseSnapshot, desk_id: str) -> JsonDict:
             "consumer_submitted": sum(1 for e in evidence if e.party == "consumer" and e.status == "submitted"),
             "merchant_submitted": sum(1 for e in evidence if e.party == "merchant" and e.status == "submitted"),
         },
+        # Evidence each party added since the case entered its current state (an appeal
+        # allowed only with new information).
+        "new_evidence": {
+            "consumer": sum(1 for e in evidence if e.party == "consumer" and e.added_at >= case.state_since),
+            "merchant": sum(1 for e in evidence if e.party == "merchant" and e.added_at >= case.state_since),
+        },
         "awaiting": list(case.awaiting),
         "timers": {"running": running, "paused": paused, "warned": warned, "breached": breached, "met": met},
         "flags": list(case.flags),

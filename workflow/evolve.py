@@ -70,6 +70,7 @@ def _filed(event: RecordedEvent) -> CaseSnapshot:
         priority=d.get("priority", "normal"),
         flags=tuple(d.get("flags", ())),
         facts=dict(d.get("facts", {})),
+        state_since=event.at,
         created_at=event.at,
         updated_at=event.at,
         head_hash=event.hash or "0" * 64,
@@ -97,6 +98,7 @@ def _transitioned(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEv
     final = definition.state(dest).final
     changes["closed_at"] = e.at if final else None
     if dest != s.state:
+        changes["state_since"] = e.at
         # Offers belong to the state they were made in; leaving it expires them.
         changes["offers"] = tuple(
             replace(o, status="expired", decided_at=e.at) if o.status == "open" else o for o in s.offers
