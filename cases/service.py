@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from cases import idempotency
 from cases.commands import execute_command, file_case, new_case_id, store_blob
+from cases.labels import PartyStatus, party_status
 from cases.queries import (
     MAX_PAGE,
     NO_FILTERS,
@@ -168,6 +169,14 @@ class CaseService:
             snapshot = load_seen(session, case_id)
         self.require_visible(actor, snapshot)
         return snapshot
+
+    def status_for(self, *, actor: Actor, case_id: str) -> PartyStatus:
+        """The case's state as ``actor`` reads it (its party's label): the API's, and later the
+        console's and notifications'."""
+        case = self.get(actor=actor, case_id=case_id)
+        with self.db.read() as session:
+            definition = self.registry.pinned(case.workflow_version, session)
+        return party_status(definition, case, actor)
 
     def require_visible(
         self, actor: Actor, snapshot: CaseSnapshot, action: str = "view", authorizer: Authorizer | None = None

@@ -81,6 +81,7 @@ _EXPECT_KEYS = {
     "merchant_responded",
     "reopen_count",
     "timers",
+    "labels",
 }
 
 
@@ -474,6 +475,12 @@ class _Reader:
                 self.problem((*path, key), f"{key!r} must be {kind.__name__}" + (" or null" if nullable else ""))
                 continue
             facts[key] = value
+        if "labels" in raw:
+            labels = raw["labels"]
+            if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+                self.problem((*path, "labels"), "'labels' maps a party to the text its state reads as")
+            else:
+                facts["labels"] = dict(labels)
         if "flags" in raw:
             flags = raw["flags"]
             if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):

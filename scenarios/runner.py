@@ -218,6 +218,10 @@ class _Run:
             "merchant_responded": case.merchant_responded,
             "reopen_count": case.reopen_count,
         }
+        wanted_labels = expect.facts.get("labels")
+        if isinstance(wanted_labels, dict):
+            state = self.service.registry.pinned(case.workflow_version).state(case.state)
+            actual["labels"] = {party: state.label_for(party) for party in wanted_labels}
         for key, wanted in expect.facts.items():
             if actual[key] != wanted:
                 raise _Failed(f"expected {key} {wanted!r}, got {actual[key]!r}")

@@ -55,12 +55,23 @@ class InvalidDefinitionError(ConfigError):
     """A workflow file that cannot be used; carries every problem found."""
 
 
+# Who a state's label may speak to: the parties of a case and its mediators and auditors.
+LABEL_PARTIES = frozenset({"consumer", "merchant", "mediator", "auditor"})
+
+
 @dataclass(frozen=True, slots=True)
 class StateDef:
     name: str
     final: bool = False
     timers: tuple[str, ...] = ()
     description: str = ""
+    # What the state reads as to each party ("your response is required" to the merchant,
+    # "waiting for the merchant" to the consumer); a party without one sees the description.
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def label_for(self, party: str) -> str:
+        """The state as ``party`` reads it: its own label, else the description, else the name."""
+        return dict(self.labels).get(party) or self.description or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +211,7 @@ def load_definition_document(document: dict[str, Any], *, file: str = "<stored>"
 
 
 _TOP_KEYS = {"name", "title", "initial", "states", "transitions", "actions", "timers", "description", "facts"}
-_STATE_KEYS = {"final", "timers", "description"}
+_STATE_KEYS = {"final", "timers", "description", "labels"}
 _TRANSITION_KEYS = {
     "trigger",
     "source",
@@ -317,9 +328,29 @@ class _Builder:
                     final=final,
                     timers=self._names(options.get("timers"), (*path, "timers"), "timers"),
                     description=str(options.get("description", "")),
+                    labels=self._labels(options.get("labels"), (*path, "labels"), state_name),
                 )
             )
         return tuple(result)
+
+    def _labels(self, raw: Any, path: tuple[str | int, ...], state: str) -> tuple[tuple[str, str], ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, dict) or not raw:
+            self.problem(path, f"state {state!r}: labels must map parties to text ({', '.join(sorted(LABEL_PARTIES))})")
+            return ()
+        found = []
+        for party, text in raw.items():
+            if party not in LABEL_PARTIES:
+                self.problem(
+                    (*path, party),
+                    f"state {state!r}: {party!r} is not a party a label speaks to ({', '.join(sorted(LABEL_PARTIES))})",
+                )
+            elif not isinstance(text, str) or not text.strip():
+                self.problem((*path, party), f"state {state!r}: the {party}'s label must be text")
+            else:
+                found.append((party, text.strip()))
+        return tuple(found)
 
     def _transitions(self, raw: Any, state_names: set[str]) -> tuple[TransitionDef, ...]:
         if not isinstance(raw, list) or not raw:

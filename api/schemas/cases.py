@@ -17,6 +17,7 @@ from api.schemas.common import (
     identifier_field,
     text,
 )
+from cases.labels import PartyStatus
 from workflow.events import RecordedEvent
 from workflow.model import CaseSnapshot, Category
 
@@ -185,6 +186,34 @@ class CasePublic(BaseModel):
             closed_at=s.closed_at,
             facts=dict(s.facts),
         )
+
+
+class CaseStatusPublic(BaseModel):
+    """The case's state as the caller's party reads it (the workflow state's ``labels``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "case_id": "DSP-01M8DHAH86-BT5520",
+                    "state": "seller_response",
+                    "party": "merchant",
+                    "label": "Your response is required",
+                    "final": False,
+                }
+            ]
+        }
+    )
+
+    case_id: str
+    state: str
+    party: str = Field(description="consumer, merchant, mediator or auditor: whose label this is")
+    label: str
+    final: bool
+
+    @classmethod
+    def of(cls, s: PartyStatus) -> CaseStatusPublic:
+        return cls(case_id=s.case_id, state=s.state, party=s.party, label=s.label, final=s.final)
 
 
 class CasesPublic(BaseModel):

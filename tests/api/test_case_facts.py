@@ -223,3 +223,24 @@ def test_the_workflow_is_chosen_by_the_facts_or_picked_within_the_policies(card_
         "/v1/cases", json={**DISPUTE, "facts": visa, "workflow": "arbitration"}, headers=holder
     )
     assert unknown.status_code == 422 and [e["field"] for e in unknown.json()["errors"]] == ["workflow"]
+
+
+def test_each_party_reads_the_state_its_own_way(api: Api) -> None:
+    buyer = Party(api, "c-1", "consumer")
+    case_id = api.client.post("/v1/cases", json=claim(fulfilment="seller"), headers=buyer.headers).json()["id"]
+    seller = Party(api, "mu-1", "merchant", "m-1")
+    investigator = Party(api, "med-1", "mediator")
+    assert buyer.get(f"/v1/cases/{case_id}/status") == {
+        "case_id": case_id,
+        "state": "seller_response",
+        "party": "consumer",
+        "label": "Waiting for the seller (3 days)",
+        "final": False,
+    }
+    assert seller.get(f"/v1/cases/{case_id}/status")["label"] == "Your response is required within 3 days"
+    # No label of its own: the state's description.
+    assert investigator.get(f"/v1/cases/{case_id}/status")["label"].startswith("The seller answers the claim")
+    outsider = api.client.get(f"/v1/cases/{case_id}/status", headers=api.token("mu-9", "merchant", "m-9"))
+    assert outsider.status_code == 404
+    seller.move(case_id, "investigate")
+    assert buyer.get(f"/v1/cases/{case_id}/status")["label"] == "We are looking into your claim"

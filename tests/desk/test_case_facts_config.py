@@ -361,3 +361,35 @@ def test_each_mistake_in_a_workflow_rule_is_named(
     code, output = check(card_desk)
     assert code == 1
     assert f"{path}:{line_of(path, marker)}: error: {message}" in output
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "message"),
+    [
+        (
+            "      consumer: Waiting for the seller (3 days)",
+            "      buyer: Waiting for the seller (3 days)",
+            "buyer: Waiting",
+            "state 'seller_response': 'buyer' is not a party a label speaks to (auditor, consumer, mediator, merchant)",
+        ),
+        (
+            "      consumer: Waiting for the seller (3 days)",
+            "      consumer: 3",
+            "consumer: 3",
+            "state 'seller_response': the consumer's label must be text",
+        ),
+        (
+            "    labels:\n      consumer: Waiting for the seller (3 days)\n"
+            "      merchant: Your response is required within 3 days",
+            "    labels: Waiting",
+            "labels: Waiting",
+            "state 'seller_response': labels must map parties to text",
+        ),
+    ],
+    ids=["unknown-party", "not-text", "not-a-mapping"],
+)
+def test_each_mistake_in_a_state_label_is_named(desk: Path, old: str, new: str, marker: str, message: str) -> None:
+    edit(workflow(desk), old, new)
+    code, output = check(desk)
+    assert code == 1
+    assert f"{workflow(desk)}:{line_of(workflow(desk), marker)}: error: {message}" in output
