@@ -31,6 +31,7 @@ from cases.merchants import standing_of
 from cases.projection import insert_case, insert_messages, require_updated, update_case
 from cases.queries import load_case
 from cases.registry import WorkflowRegistry
+from cases.related import related_counts
 from policies.base import Authorizer, require
 from sla.calendar import Calendar
 from sla.clock import Clock
@@ -133,6 +134,7 @@ def file_case(
     if new_case.category not in CATEGORIES:
         message = f"unknown category {new_case.category!r}" if new_case.category else "category is required"
         raise InvalidCommandError(message, field="category")
+    related = related_counts(session, definition, new_case, now) if definition.related else {}
     flags = [*(["vulnerable_consumer"] if new_case.vulnerable_consumer else []), *triage.pop("flags", ())]
     if flags:
         triage["flags"] = flags
@@ -154,6 +156,7 @@ def file_case(
             "priority": new_case.priority,
             # Only when the workflow declares facts: a case without them records what it always did.
             **({"facts": case_facts} if case_facts else {}),
+            **({"related": related} if related else {}),
             **triage,
         },
     )

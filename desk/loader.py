@@ -54,7 +54,7 @@ from workflow.definition import (
     load_definition_file,
 )
 from workflow.errors import ConfigError, Problem
-from workflow.facts import desk_fact_types
+from workflow.facts import desk_fact_types, desk_related_names
 from workflow.model import Actor, CaseSnapshot, Offer
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
@@ -279,7 +279,7 @@ def load_policies_with(directory: Path, parts: Mapping[str, Any]) -> CedarAuthor
     settings = parts.get("settings")
     zone = settings.zone if isinstance(settings, DeskManifest) else "UTC"
     types, _clashes = desk_fact_types(workflows)
-    loaded, problems = try_load(directory, fact_types=types, fact_zone=zone)
+    loaded, problems = try_load(directory, fact_types=types, fact_zone=zone, related=desk_related_names(workflows))
     if loaded is None:
         raise InvalidDeskError(problems)
     return CedarAuthorizer(loaded)
@@ -575,8 +575,8 @@ def _undelivered_facts(loaded: LoadedPolicies) -> list[Problem]:
         "User": set(facts.user_entity(_FULL_ACTOR)["attrs"]),
         "Case": set(facts.case_entity(_full_case(), "desk")["attrs"]),
     }
-    if loaded.fact_types:
-        produced["Case"] |= {"facts", "days_since"}  # the declared case facts (policies/facts.py)
+    if loaded.fact_types or loaded.related_names:
+        produced["Case"] |= {"facts", "days_since", "related"}  # the declared case facts (policies/facts.py)
     text = Path(loaded.schema_file).read_text(encoding="utf-8")
     problems = []
     for entity, body in _ENTITY.findall(str(loaded.schema)):

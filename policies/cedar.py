@@ -63,6 +63,8 @@ class CedarAuthorizer:
         # Case facts (workflow/facts.py) are given only to a desk that declares some.
         self._fact_types = dict(loaded.fact_types)
         self._fact_zone = ZoneInfo(loaded.fact_zone)
+        self._related = loaded.related_names
+        self._declares = bool(self._fact_types or self._related)
         self._by_cedar_id = dict(loaded.by_cedar_id)
         self._order = {info.cedar_id: index for index, info in enumerate(loaded.policies)}
         info = loaded.schema_info
@@ -301,8 +303,9 @@ class CedarAuthorizer:
 
     def _case_entity(self, case: CaseSnapshot, now: datetime) -> dict[str, Any]:
         entity = facts.case_entity(case, self._desk_id)
-        if self._fact_types:
+        if self._declares:
             entity["attrs"].update(facts.declared_facts(case, self._fact_types, self._fact_zone, now))
+            entity["attrs"]["related"] = {n: case.related[n] for n in self._related if n in case.related}
         return entity
 
     def _entities(self, actor: Actor, case: CaseSnapshot, now: datetime) -> cedarpy.Entities:

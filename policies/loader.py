@@ -159,6 +159,8 @@ class LoadedPolicies:
     fact_types: Mapping[str, str] = field(default_factory=dict)
     # The zone ``days_since`` counts local days in (desk.yaml ``zone``).
     fact_zone: str = "UTC"
+    # The related-case counts the desk's workflows declare (``resource.related``).
+    related_names: tuple[str, ...] = ()
 
 
 def format_money(amount: int, currency: str) -> str:
@@ -216,34 +218,41 @@ def load(directory: str | Path) -> LoadedPolicies:
 
 
 def try_load(
-    directory: str | Path, *, fact_types: Mapping[str, str] | None = None, fact_zone: str = "UTC"
+    directory: str | Path,
+    *,
+    fact_types: Mapping[str, str] | None = None,
+    fact_zone: str = "UTC",
+    related: tuple[str, ...] = (),
 ) -> tuple[LoadedPolicies | None, list[Problem]]:
     """Load and validate ``directory``: the result, or None and every problem found.
 
     ``fact_types``: the case facts the desk declares (name -> type); the schema's ``Case``
     gains them (:func:`facts_schema`), so policies reading them are type-checked."""
-    loaded, problems = _Loader(Path(directory), dict(fact_types or {})).run()
-    if loaded is not None and fact_types:
-        loaded = replace(loaded, fact_types=dict(fact_types), fact_zone=fact_zone)
+    loaded, problems = _Loader(Path(directory), dict(fact_types or {}), related).run()
+    if loaded is not None and (fact_types or related):
+        loaded = replace(loaded, fact_types=dict(fact_types or {}), fact_zone=fact_zone, related_names=related)
     return loaded, problems
 
 
 _CASE_ENTITY = re.compile(r"^(entity\s+Case\b[^{]*=\s*\{)", re.MULTILINE)
 
 
-def facts_schema(text: str, fact_types: Mapping[str, str]) -> str:
+def facts_schema(text: str, fact_types: Mapping[str, str], related: tuple[str, ...] = ()) -> str:
     """The schema ``text`` with the declared case facts added to ``Case``: ``facts`` (every fact
     optional: a case filed before a fact was declared has none) and ``days_since`` (local days
     from the filing and from each date or instant fact). Added on the lines already there, so
     the file's line numbers stay right in every message."""
-    if not fact_types:
+    if not fact_types and not related:
         return text
     fields = ", ".join(f"{name}?: {cedar_type(kind)}" for name, kind in sorted(fact_types.items()))
+    counts = ", ".join(f"{name}?: Long" for name in sorted(related))
     days = ", ".join(
         ["filed?: Long", *(f"{n}?: Long" for n, k in sorted(fact_types.items()) if k in ("date", "instant"))]
     )
-    added = _CASE_ENTITY.sub(r"\1 facts: CaseFacts, days_since: CaseDays,", text, count=1)
-    return f"{added}\ntype CaseFacts = {{ {fields} }}; type CaseDays = {{ {days} }};\n"
+    added = _CASE_ENTITY.sub(r"\1 facts: CaseFacts, days_since: CaseDays, related: CaseRelated,", text, count=1)
+    return (
+        f"{added}\ntype CaseFacts = {{ {fields} }}; type CaseDays = {{ {days} }}; type CaseRelated = {{ {counts} }};\n"
+    )
 
 
 # --- locating errors --------------------------------------------------------------
@@ -402,9 +411,12 @@ def schema_info(schema: cedarpy.Schema) -> SchemaInfo:
 
 
 class _Loader:
-    def __init__(self, directory: Path, fact_types: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, directory: Path, fact_types: Mapping[str, str] | None = None, related: tuple[str, ...] = ()
+    ) -> None:
         self.directory = directory
         self.fact_types = dict(fact_types or {})
+        self.related = related
         self.problems: list[Problem] = []
         # (file, line) -> the policy's own text, to place validation errors inside it.
         self.statement_text: dict[tuple[str, int], str] = {}
@@ -483,7 +495,7 @@ class _Loader:
         text = self._read(path)
         if text is None:
             return None
-        text = facts_schema(text, self.fact_types)
+        text = facts_schema(text, self.fact_types, self.related)
         try:
             schema = cedarpy.Schema.from_str(text)
         except ValueError as exc:

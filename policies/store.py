@@ -11,7 +11,7 @@ from policies.lint import lint
 from policies.loader import PolicyLoadError, try_load
 from workflow.definition import WorkflowDefinition
 from workflow.errors import Problem
-from workflow.facts import desk_fact_types
+from workflow.facts import desk_fact_types, desk_related_names
 
 
 class PolicyStore:
@@ -75,7 +75,7 @@ def _build(directory: Path, workflows: tuple[WorkflowDefinition, ...], *, zone: 
     types, clashes = desk_fact_types(workflows)
     if clashes:
         raise PolicyLoadError([Problem(directory.as_posix(), 1, clash) for clash in clashes])
-    loaded, problems = try_load(directory, fact_types=types, fact_zone=zone)
+    loaded, problems = try_load(directory, fact_types=types, fact_zone=zone, related=desk_related_names(workflows))
     if loaded is None:
         raise PolicyLoadError(problems)
     authorizer = CedarAuthorizer(loaded)

@@ -28,7 +28,7 @@ reported with file and line before anything runs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ _START_KEYS = {
     "filed_by",
     "facts",
     "refused",
+    "earlier",
 }
 
 
@@ -161,6 +162,9 @@ class Scenario:
     # ``start: refused: <text>``: the filing itself must be refused, with a reason containing it
     # (a required fact missing, a value of the wrong type, a filing no workflow takes).
     filing_refused: str | None = None
+    # ``start: earlier:``: cases filed before this one (instant, order reference, consumer,
+    # merchant), so that counts over related cases have something to count.
+    earlier: tuple[tuple[datetime, NewCase], ...] = ()
 
     @property
     def where(self) -> str:
@@ -257,6 +261,7 @@ class _Reader:
         filed_by = start.get("filed_by", "consumer")
         if not isinstance(filed_by, str) or filed_by not in actors:
             self.problem((*path, "start", "filed_by"), f"filed_by {filed_by!r} is not an actor ({_names(actors)})")
+        earlier = self.earlier(start.get("earlier"), (*path, "start", "earlier"), new_case, start_at)
         filing_refused = start.get("refused")
         if filing_refused is not None and (not isinstance(filing_refused, str) or not filing_refused):
             self.problem((*path, "start", "refused"), "'refused' must be text the filing's refusal contains")
@@ -284,7 +289,42 @@ class _Reader:
                 "facts": self.located.line((*path, "start", "facts")),
             },
             filing_refused=filing_refused,
+            earlier=earlier,
         )
+
+    def earlier(
+        self, raw: Any, path: YamlPath, new_case: NewCase | None, start_at: datetime | None
+    ) -> tuple[tuple[datetime, NewCase], ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+            self.problem(path, "'earlier' must be a list of {at, order_ref, consumer, merchant, facts}")
+            return ()
+        found = []
+        for index, item in enumerate(raw):
+            where = (*path, index)
+            self.unknown(item, {"at", "order_ref", "consumer", "merchant", "facts"}, where, "an earlier case")
+            at = self.instant(item.get("at", _MISSING), (*where, "at"))
+            if at is None or new_case is None:
+                continue
+            if start_at is not None and at >= start_at:
+                self.problem((*where, "at"), "an earlier case is filed before the scenario's case ('start: at')")
+                continue
+            changes = {
+                key: item[name]
+                for name, key in (("order_ref", "order_ref"), ("consumer", "consumer_id"), ("merchant", "merchant_id"))
+                if name in item
+            }
+            if not all(isinstance(v, str) and v for v in changes.values()):
+                self.problem(where, "order_ref, consumer and merchant of an earlier case must be text")
+                continue
+            facts = item.get("facts", {})
+            if not isinstance(facts, dict):
+                self.problem((*where, "facts"), "facts must be a mapping of fact name to value")
+                continue
+            # The scenario's facts, with the earlier case's own on top.
+            found.append((at, replace(new_case, facts={**new_case.facts, **facts}, **changes)))
+        return tuple(sorted(found, key=lambda pair: pair[0]))
 
     def instant(self, value: Any, path: YamlPath) -> datetime | None:
         if value is _MISSING:

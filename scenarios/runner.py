@@ -27,7 +27,7 @@ from store.db import Database
 from store.tables import TIMERS
 from workflow.definition import WorkflowDefinition
 from workflow.errors import DisputeError
-from workflow.model import MEDIATOR_ROLES, CaseSnapshot, from_iso
+from workflow.model import MEDIATOR_ROLES, Actor, CaseSnapshot, from_iso
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,17 @@ class _Run:
 
     def run(self) -> ScenarioResult:
         scenario = self.scenario
+        for at, earlier in scenario.earlier:
+            self.clock.set(at)
+            try:
+                self.service.file(
+                    actor=Actor(earlier.consumer_id, "consumer"), new_case=earlier, workflow=scenario.workflow
+                )
+            except DisputeError as exc:
+                return ScenarioResult(
+                    scenario, False, 0, f"filing an earlier case ({at.isoformat()}) was refused: {exc}"
+                )
+        self.clock.set(scenario.start_at)
         try:
             filed = self.service.file(
                 actor=scenario.actors[scenario.filed_by], new_case=scenario.new_case, workflow=scenario.workflow

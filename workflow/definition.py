@@ -18,6 +18,7 @@ import rfc8785
 from workflow.durations import Duration, DurationError, parse_duration
 from workflow.errors import ConfigError, Problem
 from workflow.facts import FactDef, parse_fact_defs
+from workflow.related import RelatedCount, parse_related
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 # The packaged workflow definitions, and the workflow new cases use when a desk names none and
@@ -148,6 +149,8 @@ class WorkflowDefinition:
     source: str = field(default="", compare=False)
     # The typed facts a filing may or must carry (workflow/facts.py); part of the version.
     facts: tuple[FactDef, ...] = ()
+    # Counts over related cases, taken at filing (workflow/related.py).
+    related: tuple[RelatedCount, ...] = ()
 
     def fact(self, name: str) -> FactDef | None:
         return next((f for f in self.facts if f.name == name), None)
@@ -210,7 +213,18 @@ def load_definition_document(document: dict[str, Any], *, file: str = "<stored>"
     return _Builder(LocatedYaml(data=document, file=file)).build()
 
 
-_TOP_KEYS = {"name", "title", "initial", "states", "transitions", "actions", "timers", "description", "facts"}
+_TOP_KEYS = {
+    "name",
+    "title",
+    "initial",
+    "states",
+    "transitions",
+    "actions",
+    "timers",
+    "description",
+    "facts",
+    "related",
+}
 _STATE_KEYS = {"final", "timers", "description", "labels"}
 _TRANSITION_KEYS = {
     "trigger",
@@ -286,6 +300,7 @@ class _Builder:
         actions = self._actions(data.get("actions"), state_names, {t.trigger for t in transitions})
         timers = self._timers(data.get("timers"))
         facts = parse_fact_defs(data.get("facts"), self.problem)
+        related = parse_related(data.get("related"), self.problem)
         self._check_graph(states, transitions, initial)
         self._check_timers(states, timers, transitions, actions)
         self._check_fact_clocks(timers, facts)
@@ -304,6 +319,7 @@ class _Builder:
             document=document,
             source=self.located.file,
             facts=facts,
+            related=related,
         )
 
     def _states(self, raw: Any) -> tuple[StateDef, ...]:

@@ -70,6 +70,7 @@ def _filed(event: RecordedEvent) -> CaseSnapshot:
         priority=d.get("priority", "normal"),
         flags=tuple(d.get("flags", ())),
         facts=dict(d.get("facts", {})),
+        related=dict(d.get("related", {})),
         state_since=event.at,
         created_at=event.at,
         updated_at=event.at,

@@ -199,6 +199,16 @@ class _Declares(Protocol):
     def facts(self) -> tuple[FactDef, ...]: ...
 
 
+class _Counts(Protocol):
+    @property
+    def related(self) -> tuple[Any, ...]: ...
+
+
+def desk_related_names(workflows: Iterable[_Counts]) -> tuple[str, ...]:
+    """The related-case counts a desk's workflows declare (workflow/related.py), by name."""
+    return tuple(sorted({count.name for workflow in workflows for count in workflow.related}))
+
+
 def desk_fact_types(workflows: Iterable[_Declares]) -> tuple[dict[str, str], list[str]]:
     """The facts a desk's workflows declare, name -> type (what the policies' schema gains),
     and one message per fact two workflows declare with different types."""

@@ -142,6 +142,8 @@ class CaseSnapshot:
     message_count: int = 0
     # The case facts the filing carried (workflow/facts.py), in their stored JSON form.
     facts: dict[str, Any] = field(default_factory=dict)
+    # Counts over related cases taken at filing (workflow/related.py), by name.
+    related: dict[str, int] = field(default_factory=dict)
     # When the case entered its current state (what "evidence added since" counts from).
     state_since: str = ""
     head_hash: str = field(default="0" * 64)

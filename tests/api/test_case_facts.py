@@ -4,6 +4,7 @@ pinned per case across a desk change, and replayed by what-if under changed rule
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -34,11 +35,15 @@ FACTS: dict[str, Any] = {
 }
 
 
-def claim(**facts: Any) -> dict[str, Any]:
+ORDERS = itertools.count(1)
+
+
+def claim(order_ref: str | None = None, **facts: Any) -> dict[str, Any]:
+    """A claim on a new order each time (the desk takes one claim per order), or on ``order_ref``."""
     merged = {k: v for k, v in {**FACTS, **facts}.items() if v is not None}
     return {
         "merchant_id": "m-1",
-        "order_ref": "AMZ-112-0042",
+        "order_ref": order_ref or f"AMZ-112-{next(ORDERS):04d}",
         "category": "not_received",
         "subject": "Parcel never arrived",
         "description": "Tracking says delivered; nothing at the door.",
@@ -244,3 +249,21 @@ def test_each_party_reads_the_state_its_own_way(api: Api) -> None:
     assert outsider.status_code == 404
     seller.move(case_id, "investigate")
     assert buyer.get(f"/v1/cases/{case_id}/status")["label"] == "We are looking into your claim"
+
+
+def test_counts_over_related_cases_are_taken_at_filing(api: Api) -> None:
+    buyer = Party(api, "c-1", "consumer")
+    first = api.client.post("/v1/cases", json=claim("AMZ-112-0042"), headers=buyer.headers)
+    assert first.status_code == 201
+    # The same order again: refused by the policy reading the count the engine took.
+    again = api.client.post("/v1/cases", json=claim("AMZ-112-0042"), headers=buyer.headers)
+    assert again.status_code == 403 and "claimed under the guarantee once" in again.text
+    # An order reference with LIKE's wildcards matches only itself.
+    wild = api.client.post("/v1/cases", json={**claim(), "order_ref": "AMZ_112%0042"}, headers=buyer.headers)
+    assert wild.status_code == 201, wild.text
+    other = api.client.post("/v1/cases", json={**claim(), "order_ref": "AMZ-112-0099"}, headers=buyer.headers).json()
+    events = buyer.get(f"/v1/cases/{other['id']}/events")["data"]
+    assert events[0]["data"]["related"] == {"claims_same_order": 0, "claims_against_seller_90d": 2}
+    # A third claim against the seller within 90 days: an investigator may not decide it.
+    Party(api, "med-1", "mediator").post(other["id"], "/transitions", {"trigger": "grant"}, expect=403)
+    assert Party(api, "sen-1", "senior_mediator").move(other["id"], "grant")["state"] == "granted"

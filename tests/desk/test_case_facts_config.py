@@ -393,3 +393,54 @@ def test_each_mistake_in_a_state_label_is_named(desk: Path, old: str, new: str, 
     code, output = check(desk)
     assert code == 1
     assert f"{workflow(desk)}:{line_of(workflow(desk), marker)}: error: {message}" in output
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "message"),
+    [
+        (
+            "    relation: same_order\n",
+            "    relation: same_address\n",
+            "relation: same_address",
+            "related count 'claims_same_order': relation must be one of same_order, same_consumer, same_merchant",
+        ),
+        (
+            "    window: 90d\n",
+            "    window: 60 business days\n",
+            "window: 60 business days",
+            "related count 'claims_against_seller_90d': a window is wall-clock time",
+        ),
+        (
+            "    window: 90d\n",
+            "    window: three months\n",
+            "window: three months",
+            "related count 'claims_against_seller_90d': cannot parse duration 'three months'",
+        ),
+        (
+            "  claims_same_order:\n",
+            "  ClaimsSameOrder:\n",
+            "ClaimsSameOrder:",
+            "related count name 'ClaimsSameOrder' must be lower-case letters, digits and _",
+        ),
+        (
+            "    window: 90d\n",
+            "    window: 90d\n    states: [granted]\n",
+            "states: [granted]",
+            "unknown key 'states' in related count 'claims_against_seller_90d'",
+        ),
+    ],
+    ids=["unknown-relation", "business-window", "bad-window", "bad-name", "unknown-key"],
+)
+def test_each_mistake_in_a_related_count_is_named(desk: Path, old: str, new: str, marker: str, message: str) -> None:
+    edit(workflow(desk), old, new)
+    code, output = check(desk)
+    assert code == 1
+    assert f"{workflow(desk)}:{line_of(workflow(desk), marker)}: error: {message}" in output
+
+
+def test_a_policy_reading_an_undeclared_count_is_named(desk: Path) -> None:
+    guards = desk / "policies" / "guards.cedar"
+    edit(guards, "resource.related.claims_same_order > 0", "resource.related.claims_same_item > 0")
+    code, output = check(desk)
+    assert code == 1
+    assert f"{guards}:" in output and "one-claim-per-order" in output
