@@ -57,6 +57,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/cases"): "cases_file",
     ("GET", "/v1/cases"): "cases_list",
     ("GET", "/v1/cases/{case_id}"): "cases_get",
+    ("GET", "/v1/cases/{case_id}/status"): "cases_status",
     ("POST", "/v1/cases/{case_id}/transitions"): "cases_transition",
     ("GET", "/v1/cases/{case_id}/events"): "cases_events",
     ("GET", "/v1/cases/{case_id}/actions"): "cases_actions",

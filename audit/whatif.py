@@ -312,8 +312,8 @@ class _Simulation:
         else:
             now = f"would not breach yet: due {timer.due_at} under the new rules"
         report.divergences.append(Divergence(event.seq, f"timer {name}", "system", f"breached at {event.at}", now))
-        trigger = event.data.get("trigger")
-        return {(trigger, event.at)} if trigger else set()
+        triggers = event.data.get("triggers") or [event.data.get("trigger")]
+        return {(trigger, event.at) for trigger in triggers if trigger}
 
 
 def _decide(

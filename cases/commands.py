@@ -32,6 +32,7 @@ from cases.personal import PersonalData
 from cases.projection import insert_case, insert_messages, require_updated, update_case
 from cases.queries import load_case
 from cases.registry import WorkflowRegistry
+from cases.related import related_counts
 from policies.base import Authorizer, require
 from privacy.fields import protect_event
 from privacy.markers import Secret
@@ -54,7 +55,9 @@ from workflow.errors import (
 )
 from workflow.events import Event, RecordedEvent
 from workflow.evolve import evolve
-from workflow.merchant import seen_with, with_standing
+from workflow.facts import validate_facts
+from workflow.machine import WorkflowMachine
+from workflow.merchant import MerchantStanding, seen_with, with_standing
 from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, NewCase, from_iso, to_iso
 from workflow.text import free_text, identifier, is_identifier
 
@@ -141,6 +144,7 @@ def file_case(
     intake), decided by the policies, and written with its clocks. Routing it is the caller's
     next step, in the same transaction (:meth:`cases.service.CaseService.file`)."""
     new_case = _validate_new_case(new_case)
+    case_facts = validate_facts(definition.facts, new_case.facts)
     now = service.clock.now()
     triage: dict[str, Any] = {}
     if prepare is not None:
@@ -148,6 +152,7 @@ def file_case(
     if new_case.category not in CATEGORIES:
         message = f"unknown category {new_case.category!r}" if new_case.category else "category is required"
         raise InvalidCommandError(message, field="category")
+    related = related_counts(session, definition, new_case, now) if definition.related else {}
     flags = [*(["vulnerable_consumer"] if new_case.vulnerable_consumer else []), *triage.pop("flags", ())]
     if flags:
         triage["flags"] = flags
@@ -167,6 +172,9 @@ def file_case(
             "currency": new_case.currency,
             "desired_outcome": new_case.desired_outcome,
             "priority": new_case.priority,
+            # Only when the workflow declares facts: a case without them records what it always did.
+            **({"facts": case_facts} if case_facts else {}),
+            **({"related": related} if related else {}),
             **triage,
         },
     )
@@ -231,7 +239,38 @@ def execute_command(
     work = UnitOfWork(service, machine.definition, before, case_id, now, authorizer=authorizer)
     work.add(with_standing(events, standing, before), actor)
     work.follow_up(name, before)
+    if kind == "action":
+        _then_trigger(machine, work, authorizer, actor, name, data, reason, standing, now)
     return seen_with(work.write(session), standing)
+
+
+def _then_trigger(
+    machine: WorkflowMachine,
+    work: UnitOfWork,
+    authorizer: Authorizer,
+    actor: Actor,
+    name: str,
+    data: dict[str, Any],
+    reason: str,
+    standing: MerchantStanding,
+    now: datetime,
+) -> None:
+    """An action with ``then: <trigger>`` also fires that trigger, as the same actor, in the same
+    command: when the state machine allows it from where the action left the case, the policies
+    must allow it too, or the whole command is refused and nothing is written."""
+    action = machine.definition.action(name)
+    trigger = action.then if action is not None else None
+    if trigger is None:
+        return
+    middle = work.current
+    if not machine.may(middle.state, trigger):
+        return
+    decision = authorizer.decide(actor=actor, action=trigger, case=seen_with(middle, standing), now=now, payload=data)
+    if not decision.allowed:
+        raise PolicyDeniedError(trigger, decision.reasons, decision.policy_ids)
+    events = decide(machine, middle, Command(name=trigger, actor=actor, at=now, data=data, reason=reason))
+    work.add(with_standing(events, standing, middle), actor)
+    work.follow_up(trigger, middle)
 
 
 def _require_assignable(session: Session, service: CommandContext, before: CaseSnapshot, events: list[Event]) -> None:

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from cases import idempotency
 from cases.commands import WriteHook, execute_command, file_case, new_case_id, store_blob
 from cases.erasure import ErasureOutcome, erase_subject, release_legal_hold, set_legal_hold, sweep_personal_data
+from cases.labels import PartyStatus, party_status
 from cases.personal import PersonalData
 from cases.queries import (
     MAX_PAGE,
@@ -172,7 +173,7 @@ class CaseService:
     def file(self, *, actor: Actor, new_case: NewCase, workflow: str | None = None) -> CaseSnapshot:
         """File a complaint: triaged, decided, written, then routed to a mediator when one has room,
         all in one transaction."""
-        definition = self.registry.active(workflow)
+        definition = self.registry.for_filing(workflow, new_case.facts)
         triage = self.triage  # one triage for the whole filing, even if a reload swaps it
 
         def work(session: Session) -> CaseSnapshot:
@@ -253,6 +254,14 @@ class CaseService:
             snapshot = load_seen(session, case_id)
             self.require_visible(self._as_logged(session, actor), snapshot)
             return self.reveal(snapshot, session=session)
+
+    def status_for(self, *, actor: Actor, case_id: str) -> PartyStatus:
+        """The case's state as ``actor`` reads it (its party's label): the API's, and later the
+        console's and notifications'."""
+        case = self.get(actor=actor, case_id=case_id)
+        with self.db.read() as session:
+            definition = self.registry.pinned(case.workflow_version, session)
+        return party_status(definition, case, actor)
 
     def require_visible(
         self, actor: Actor, snapshot: CaseSnapshot, action: str = "view", authorizer: Authorizer | None = None

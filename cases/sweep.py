@@ -4,8 +4,9 @@ Timers live in the ``timers`` table (a projection of the timer events in each ca
 never only in memory. The ticker (runtime/ticker.py) calls :func:`fire_due_timers`; it claims
 due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers), appends the
 warning or breach event and, for a breach, fires the configured trigger as ``system`` through
-the same decide/policy path a person goes through, all in one transaction per timer. A breach
-whose trigger is no longer possible or permitted is still recorded, and flagged. Which events
+the same decide/policy path a person goes through (or, for an ordered list, the first trigger
+the state machine and the policies allow), all in one transaction per timer. A breach none of
+whose triggers is possible or permitted is still recorded, and flagged. Which events
 a change causes is the pure planner's business (sla/planner.py).
 """
 
@@ -112,20 +113,34 @@ def _fire_one(session: Session, service: CaseService, case_id: str, name: str, n
                 SYSTEM,
             )
         else:
-            trigger = breach.trigger or ""
-            work.add([Event("timer_breached", {"timer": name, "due_at": timer.due_at, "trigger": trigger})], SYSTEM)
+            candidates = breach.candidates
+            data: dict[str, object] = {"timer": name, "due_at": timer.due_at}
+            # One trigger: recorded as it always was; an ordered list: every candidate, in order.
+            data.update({"triggers": list(candidates)} if breach.triggers else {"trigger": candidates[0]})
+            work.add([Event("timer_breached", data)], SYSTEM)
             middle = work.current
-            try:
-                if not machine.may(middle.state, trigger):
-                    raise TransitionNotAllowedError(trigger, middle.state, machine.possible_triggers(middle.state))
-                require(authorizer, actor=SYSTEM, action=trigger, case=seen_with(middle, standing), now=now)
-                events = decide(machine, middle, Command(trigger, SYSTEM, now, {}, f"the {name} clock breached"))
+            refusals: list[str] = []
+            for trigger in candidates:
+                try:
+                    if not machine.may(middle.state, trigger):
+                        raise TransitionNotAllowedError(trigger, middle.state, machine.possible_triggers(middle.state))
+                    require(authorizer, actor=SYSTEM, action=trigger, case=seen_with(middle, standing), now=now)
+                    events = decide(machine, middle, Command(trigger, SYSTEM, now, {}, f"the {name} clock breached"))
+                except DisputeError as exc:
+                    refusals.append(str(exc))
+                    continue  # an ordered breach tries the next trigger; refusing one is not trouble
                 work.add(with_standing(events, standing, middle), SYSTEM)
                 work.follow_up(trigger, middle)
-            except DisputeError as exc:
+                break
+            else:
                 # Recorded and flagged, never lost: a person must look at this case.
                 work.add(
-                    [Event("flag_raised", {"flag": f"{name}_breach_unactioned", "timer": name, "reason": str(exc)})],
+                    [
+                        Event(
+                            "flag_raised",
+                            {"flag": f"{name}_breach_unactioned", "timer": name, "reason": "; ".join(refusals)},
+                        )
+                    ],
                     SYSTEM,
                 )
     if not work.records:
@@ -187,6 +202,8 @@ def _reschedule_case(session: Session, *, service: CaseService, case_id: str, no
         if timer.status not in LIVE:
             continue
         spec = definition.timer(timer.name)
+        if spec.due_from is not None:
+            continue  # due at a fact's instant: no calendar moves it
         plan = replan(
             spec,
             planner.calendar(spec),

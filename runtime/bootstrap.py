@@ -46,7 +46,9 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, desk: Desk |
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
         ),
-        registry=WorkflowRegistry(list(desk.workflows), default=desk.default_workflow),
+        registry=WorkflowRegistry(
+            list(desk.workflows), default=desk.default_workflow, rules=desk.manifest.workflow_rules
+        ),
         authorizer=store.current if store is not None else AllowAllAuthorizer(),
         clock=clock or SystemClock(),
         sla=SlaPlanner(desk.calendars),
@@ -84,7 +86,9 @@ def apply_desk(engine: Engine, desk: Desk) -> None:
     if engine.policies is not None:
         engine.policies.replace(desk.policies, workflows=desk.workflows)
         cases.authorizer = engine.policies.current
-    cases.registry.replace_active(list(desk.workflows), default=desk.default_workflow)
+    cases.registry.replace_active(
+        list(desk.workflows), default=desk.default_workflow, rules=desk.manifest.workflow_rules
+    )
     record_versions(cases.db, cases.registry, cases.authorizer, now)
     cases.triage = Triage.of_desk(desk)
     if engine.outbox is not None:

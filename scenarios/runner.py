@@ -66,7 +66,9 @@ class _Failed(Exception):
 class _Run:
     def __init__(self, scenario: Scenario, desk: Desk) -> None:
         self.scenario = scenario
-        self.workflow: WorkflowDefinition = desk.workflow(scenario.workflow)
+        self.workflow: WorkflowDefinition = (
+            desk.workflow(scenario.workflow) if scenario.workflow else desk.workflow_for(scenario.new_case.facts)
+        )
         self.clock = ManualClock(scenario.start_at)
         # A fresh in-memory database per scenario: nothing outlives the run.
         self.db = Database("sqlite://")
@@ -74,7 +76,9 @@ class _Run:
         numbers = itertools.count(1)
         self.service = CaseService(
             db=self.db,
-            registry=WorkflowRegistry(list(desk.workflows), default=desk.default_workflow),
+            registry=WorkflowRegistry(
+                list(desk.workflows), default=desk.default_workflow, rules=desk.manifest.workflow_rules
+            ),
             authorizer=desk.policies,
             clock=self.clock,
             sla=SlaPlanner(desk.calendars),
@@ -114,12 +118,31 @@ class _Run:
 
     def run(self) -> ScenarioResult:
         scenario = self.scenario
+        for at, earlier in scenario.earlier:
+            self.clock.set(at)
+            try:
+                self.service.file(
+                    actor=Actor(earlier.consumer_id, "consumer"), new_case=earlier, workflow=scenario.workflow
+                )
+            except DisputeError as exc:
+                return ScenarioResult(
+                    scenario, False, 0, f"filing an earlier case ({at.isoformat()}) was refused: {exc}"
+                )
+        self.clock.set(scenario.start_at)
         try:
             filed = self.service.file(
-                actor=scenario.actors[scenario.filed_by], new_case=scenario.new_case, workflow=self.workflow.name
+                actor=scenario.actors[scenario.filed_by], new_case=scenario.new_case, workflow=scenario.workflow
             )
         except DisputeError as exc:
-            return ScenarioResult(scenario, False, 0, f"filing the case was refused: {exc}")
+            wanted = scenario.filing_refused
+            if wanted is not None and wanted.lower() in str(exc).lower():
+                return ScenarioResult(scenario, True, 0)
+            why = f" (expected a refusal containing {wanted!r})" if wanted is not None else ""
+            return ScenarioResult(scenario, False, 0, f"filing the case was refused{why}: {exc}")
+        if scenario.filing_refused is not None:
+            return ScenarioResult(
+                scenario, False, 0, f"expected the filing to be refused ({scenario.filing_refused!r}), but it was filed"
+            )
         self.case_id = filed.id
         for index, step in enumerate(scenario.steps):
             try:
@@ -245,6 +268,10 @@ class _Run:
                     if (wanted in text) == (key == "review_hides"):
                         verb = "shows" if key == "review_hides" else "does not show"
                         raise _Failed(f"the reviewer's redacted case {verb} {wanted!r}")
+        wanted_labels = expect.facts.get("labels")
+        if isinstance(wanted_labels, dict):
+            state = self.service.registry.pinned(case.workflow_version).state(case.state)
+            actual["labels"] = {party: state.label_for(party) for party in wanted_labels}
         for key, wanted in expect.facts.items():
             if key in ("review_hides", "review_shows"):
                 continue

@@ -69,6 +69,9 @@ def _filed(event: RecordedEvent) -> CaseSnapshot:
         desired_outcome=d["desired_outcome"],
         priority=d.get("priority", "normal"),
         flags=tuple(d.get("flags", ())),
+        facts=dict(d.get("facts", {})),
+        related=dict(d.get("related", {})),
+        state_since=event.at,
         created_at=event.at,
         updated_at=event.at,
         head_hash=event.hash or "0" * 64,
@@ -96,6 +99,7 @@ def _transitioned(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEv
     final = definition.state(dest).final
     changes["closed_at"] = e.at if final else None
     if dest != s.state:
+        changes["state_since"] = e.at
         # Offers belong to the state they were made in; leaving it expires them.
         changes["offers"] = tuple(
             replace(o, status="expired", decided_at=e.at) if o.status == "open" else o for o in s.offers
@@ -214,7 +218,11 @@ def _replace_timer(s: CaseSnapshot, name: str, **changes: object) -> CaseSnapsho
 
 def _timer_started(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
     d = e.data
-    timer = TimerState(name=d["timer"], status="running", started_at=e.at, due_at=d["due_at"], warn_at=d.get("warn_at"))
+    # A clock may start at a fact's instant (``started_at``), not at the event.
+    started = d.get("started_at", e.at)
+    timer = TimerState(
+        name=d["timer"], status="running", started_at=started, due_at=d["due_at"], warn_at=d.get("warn_at")
+    )
     # A clock restarted in a later visit to its state replaces the old entry.
     kept = tuple(t for t in s.timers if t.name != d["timer"])
     return replace(s, timers=(*kept, timer))

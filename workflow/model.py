@@ -157,6 +157,12 @@ class CaseSnapshot:
     # Third-party review: who the case was dealt to (review_assigned), what they gave.
     reviewers: tuple[str, ...] = ()
     reviews: tuple[Review, ...] = ()
+    # The case facts the filing carried (workflow/facts.py), in their stored JSON form.
+    facts: dict[str, Any] = field(default_factory=dict)
+    # Counts over related cases taken at filing (workflow/related.py), by name.
+    related: dict[str, int] = field(default_factory=dict)
+    # When the case entered its current state (what "evidence added since" counts from).
+    state_since: str = ""
     head_hash: str = field(default="0" * 64)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -219,6 +225,8 @@ class NewCase:
     # Said by the consumer when filing (elderly, minor, disability...); recorded as the
     # case flag ``vulnerable_consumer`` and read by the priority rules.
     vulnerable_consumer: bool = False
+    # Typed facts from outside the case, as the case's workflow declares them (workflow/facts.py).
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def to_iso(moment: datetime) -> str:

@@ -50,7 +50,9 @@ def desk(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "directory", [None, EXAMPLES / "chargeback", EXAMPLES / "travel"], ids=["default", "chargeback", "travel"]
+    "directory",
+    [None, EXAMPLES / "chargeback", EXAMPLES / "travel", EXAMPLES / "guarantee", EXAMPLES / "card_network"],
+    ids=["default", "chargeback", "travel", "guarantee", "card_network"],
 )
 def test_shipped_desks_check_clean(directory: Path | None) -> None:
     result = runner.invoke(app, ["config", "check", *([str(directory)] if directory else [])], terminal_width=240)

@@ -16,7 +16,13 @@ from scenarios.files import Scenario, ScenarioFileError, load_scenarios
 from scenarios.runner import ScenarioResult, run_scenarios
 
 ROOT = Path(__file__).resolve().parents[2]
-DESKS = {"default": None, "chargeback": ROOT / "examples" / "chargeback", "travel": ROOT / "examples" / "travel"}
+DESKS = {
+    "default": None,
+    "chargeback": ROOT / "examples" / "chargeback",
+    "travel": ROOT / "examples" / "travel",
+    "guarantee": ROOT / "examples" / "guarantee",
+    "card_network": ROOT / "examples" / "card_network",
+}
 runner = CliRunner()
 
 

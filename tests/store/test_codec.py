@@ -48,6 +48,9 @@ snapshots = st.builds(
             "int | None": st.none() | ints,
             "bool": st.booleans(),
             "tuple[str, ...]": st.lists(texts, max_size=3).map(tuple),
+            # Case facts (JSON values) and related-case counts.
+            "dict[str, Any]": st.dictionaries(texts, st.none() | ints | texts, max_size=3),
+            "dict[str, int]": st.dictionaries(texts, ints, max_size=3),
         }[str(f.type)]
         for f in dataclasses.fields(CaseSnapshot)
         if f.name not in {"offers", "evidence", "info_requests", "timers", "ratings", "reviews", "extra"}
