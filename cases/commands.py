@@ -152,11 +152,21 @@ def file_case(
     if new_case.category not in CATEGORIES:
         message = f"unknown category {new_case.category!r}" if new_case.category else "category is required"
         raise InvalidCommandError(message, field="category")
-    related = related_counts(session, definition, new_case, now) if definition.related else {}
+    privacy = service.privacy
+    order_token = None
+    if privacy is not None and new_case.order_ref and any(r.relation == "same_order" for r in definition.related):
+        order_token = privacy.order_token(session, new_case.order_ref, now)
+    related = related_counts(session, definition, new_case, now, order_token=order_token) if definition.related else {}
     flags = [*(["vulnerable_consumer"] if new_case.vulnerable_consumer else []), *triage.pop("flags", ())]
     if flags:
         triage["flags"] = flags
     case_id = service.id_factory(now)
+    if privacy is not None and new_case.order_ref:
+        # Every case's order is indexed, so a later filing under a workflow that counts the same
+        # order finds it (the log will hold only the reference's marker).
+        privacy.record_order(
+            session, case_id=case_id, merchant_id=new_case.merchant_id, order_ref=new_case.order_ref, now=now
+        )
     filed = Event(
         "filed",
         {

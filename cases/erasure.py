@@ -40,6 +40,7 @@ from store.tables import (
     ERASURES,
     EVIDENCE,
     IDEMPOTENCY_KEYS,
+    ORDER_REFS,
     PERSONAL_VALUES,
     SUBJECTS,
 )
@@ -231,6 +232,7 @@ def _erase_case(
     refs = sorted(session.execute(select(PERSONAL_VALUES.c.ref).where(PERSONAL_VALUES.c.case_id == case_id)).scalars())
     kek_id = session.execute(select(CASE_KEYS.c.kek_id).where(CASE_KEYS.c.case_id == case_id)).scalar()
     session.execute(delete(PERSONAL_VALUES).where(PERSONAL_VALUES.c.case_id == case_id))
+    session.execute(delete(ORDER_REFS).where(ORDER_REFS.c.case_id == case_id))
     session.execute(
         update(CASE_KEYS).where(CASE_KEYS.c.case_id == case_id).values(wrapped=None, kek_id=None, erased_at=now)
     )

@@ -12,6 +12,8 @@ key is gone. Erasure and retention are cases/erasure.py.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -32,6 +34,8 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from privacy.fields import markers_in, substitute
@@ -40,7 +44,7 @@ from privacy.markers import ERASED, Secret, is_pseudonym, new_pseudonym, parse
 from privacy.sealing import TamperedValueError, new_data_key, open_value, seal_value
 from store.errors import AuditIntegrityError
 from store.fastpath import Prepared, inserting
-from store.tables import CASE_KEYS, PERSONAL_VALUES, SUBJECTS
+from store.tables import CASE_KEYS, INDEX_KEYS, ORDER_REFS, PERSONAL_VALUES, SUBJECTS
 from workflow.errors import InvalidCommandError
 from workflow.model import Actor
 from workflow.text import is_identifier
@@ -133,6 +137,42 @@ class PersonalData:
     cache_size: int = KEY_CACHE_SIZE
     _cache: OrderedDict[str, bytes] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    _index_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    # --- blind indexes ----------------------------------------------------------
+
+    def _index_key(self, session: Session, name: str, now: datetime) -> bytes:
+        """The index key ``name``: made and stored wrapped on first use, unwrapped once."""
+        key = self._index_keys.get(name)
+        if key is not None:
+            return key
+        stored = select(INDEX_KEYS.c.kek_id, INDEX_KEYS.c.wrapped).where(INDEX_KEYS.c.name == name)
+        row = session.execute(stored).first()
+        if row is None:
+            # Two first filings at once: the second's insert does nothing and it reads the first's.
+            kek_id, wrapped = self.keys.wrap(new_data_key())
+            dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            new = dialect_insert(INDEX_KEYS).values(name=name, kek_id=kek_id, wrapped=wrapped, created_at=now)
+            session.execute(new.on_conflict_do_nothing(index_elements=["name"]))
+            row = session.execute(stored).one()
+        key = self.keys.unwrap(row.kek_id, row.wrapped)
+        with self._lock:
+            self._index_keys[name] = key
+        return key
+
+    def order_token(self, session: Session, order_ref: str, now: datetime) -> str:
+        """An order reference's blind index: equal references give equal tokens, and the token
+        alone tells nothing without the index key."""
+        key = self._index_key(session, "order_ref", now)
+        return hmac.new(key, order_ref.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def record_order(self, session: Session, *, case_id: str, merchant_id: str, order_ref: str, now: datetime) -> None:
+        """Index a new case's order reference for related-case counts (cases/related.py)."""
+        token = self.order_token(session, order_ref, now)
+        session.execute(
+            insert(ORDER_REFS).values(case_id=case_id, merchant_id=merchant_id, token=token, created_at=now)
+        )
 
     # --- pseudonyms -----------------------------------------------------------
 

@@ -382,6 +382,32 @@ class PersonalValueRow(SQLModel, table=True):
     sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
+class IndexKeyRow(SQLModel, table=True):
+    """A key for blind indexes (keyed hashes that let the engine match a personal value without
+    storing it), wrapped by a key-encryption key like a case's data key (cases/personal.py)."""
+
+    __tablename__ = "index_keys"
+
+    name: str = Field(max_length=40, primary_key=True)
+    kek_id: str = Field(max_length=100)
+    wrapped: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=_utc())
+
+
+class OrderRefRow(SQLModel, table=True):
+    """A case's order reference as a blind index: HMAC-SHA256 under the ``order_ref`` index key,
+    so related-case counts (workflow ``related: same_order``) match orders while the log holds
+    only a marker. Erasing the case deletes its row."""
+
+    __tablename__ = "order_refs"
+    __table_args__ = (Index("ix_order_refs_lookup", "merchant_id", "token", "created_at"),)
+
+    case_id: str = Field(max_length=40, primary_key=True)
+    merchant_id: str = Field(max_length=100)
+    token: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_utc())
+
+
 class ErasureRow(SQLModel, table=True):
     """An erasure asked for or carried out: whose (the pseudonym), when, on which basis, who
     approved, the cases erased and those deferred (open, or under legal hold). A restore lists
@@ -565,6 +591,8 @@ SUBJECTS: Table = _TABLES["subjects"]
 CASE_KEYS: Table = _TABLES["case_keys"]
 PERSONAL_VALUES: Table = _TABLES["personal_values"]
 ERASURES: Table = _TABLES["erasures"]
+INDEX_KEYS: Table = _TABLES["index_keys"]
+ORDER_REFS: Table = _TABLES["order_refs"]
 OUTBOX: Table = _TABLES["outbox"]
 DELIVERIES: Table = _TABLES["deliveries"]
 DELIVERY_ATTEMPTS: Table = _TABLES["delivery_attempts"]
