@@ -48,6 +48,7 @@ PINNED_OPERATION_IDS = {
     "GET /v1/mediators": "mediators_list",
     "POST /v1/mediators": "mediators_add",
     "PATCH /v1/mediators/{mediator_id}": "mediators_update",
+    "POST /v1/privacy/erasures": "privacy_erase",
     "GET /v1/audit/verify": "audit_verify",
     "GET /v1/audit/checkpoints": "audit_checkpoints",
     "GET /v1/audit/proofs/{case_id}": "audit_proof",
