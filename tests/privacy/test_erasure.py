@@ -30,7 +30,7 @@ from audit.verify import verify_database
 from cases.service import CaseService
 from outbox.inbox import set_contact
 from privacy.markers import ERASED
-from store.tables import CASE_KEYS, CONTACTS, EVENTS, PERSONAL_VALUES, SUBJECTS
+from store.tables import CASE_KEYS, CONTACTS, EVENTS, ORDER_REFS, PERSONAL_VALUES, SUBJECTS
 from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, OTHER_CONSUMER, T0
 from tests.support.builders import make_service, new_case
 from tests.support.verifier import run_tool
@@ -211,3 +211,19 @@ def test_marker_text_from_a_person_is_refused(service: CaseService) -> None:
 
     with pytest.raises(InvalidCommandError, match="reserved prefix"):
         service.file(actor=CONSUMER, new_case=new_case(subject="pii:v1:000000000000000000000000:" + "0" * 64))
+
+
+def test_an_order_reference_is_indexed_blind_and_erased_with_its_case(service: CaseService) -> None:
+    """Related-case counts match orders by a keyed hash in ``order_refs`` (the log holds a
+    marker); the row holds neither the reference nor an unkeyed hash of it, and goes with the case."""
+    import hashlib
+
+    closed = _file_closed_case(service, "c-1", NAME, MOBILE, ORDER)
+    again = service.file(actor=OTHER_CONSUMER, new_case=new_case(consumer_id=OTHER_CONSUMER.id, order_ref=ORDER))
+    with service.db.read() as session:
+        rows = {r.case_id: r.token for r in session.execute(select(ORDER_REFS)).all()}
+    assert rows[closed] == rows[again.id]  # the same order, the same token
+    assert ORDER not in rows[closed] and rows[closed] != hashlib.sha256(ORDER.encode()).hexdigest()
+    service.erase_subject(user_id="c-1", basis="PIPL Art. 47", approved_by="adm-1")
+    with service.db.read() as session:
+        assert set(session.execute(select(ORDER_REFS.c.case_id)).scalars()) == {again.id}
