@@ -20,7 +20,7 @@ from api.headers import HeadAsGet, SecurityHeaders
 from api.metrics import Metrics, MetricsMiddleware, TickerCollector
 from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
-from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports
+from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports, triage
 from runtime.bootstrap import build_engine, reload_configuration
 from runtime.engine import Engine
 from runtime.settings import Settings, get_settings
@@ -143,6 +143,7 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(reports.router)
     app.include_router(mediators.router)
+    app.include_router(triage.router)
     app.add_middleware(
         GuardMiddleware,
         settings=settings,

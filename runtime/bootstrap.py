@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from cases.learning import promoted_model
 from cases.registry import WorkflowRegistry, record_versions
 from cases.service import CaseService, reroute_on_warning
 from cases.sweep import reschedule_running
@@ -47,11 +48,27 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, desk: Desk |
         clock=clock or SystemClock(),
         sla=SlaPlanner(desk.calendars),
         triage=Triage.of_desk(desk),
+        rulebook=desk.parts.get("rulebook"),
         # A clock's warning gives the router another try at a case still waiting for a mediator.
         on_timer_warned=(reroute_on_warning,),
     )
     record_versions(cases.db, cases.registry, cases.authorizer, cases.clock.now())
+    cases.triage = with_promoted_model(cases)
     return Engine(settings=settings, cases=cases, policies=store)
+
+
+def with_promoted_model(cases: CaseService) -> Triage | None:
+    """The desk's triage with the newest model ``disputes intake retrain`` promoted, when it was
+    trained for the same encoder and categories as the desk's shipped model."""
+    triage = cases.triage
+    if triage is None or triage.model is None:
+        return triage
+    model = promoted_model(cases.db)
+    if model is None or model.embedder_version != triage.model.embedder_version:
+        return triage
+    if model.categories != triage.model.categories:
+        return triage
+    return triage.with_model(model)
 
 
 def reload_configuration(engine: Engine) -> list[str]:
@@ -80,6 +97,8 @@ def apply_desk(engine: Engine, desk: Desk) -> None:
     cases.registry.replace_active(list(desk.workflows), default=desk.default_workflow)
     record_versions(cases.db, cases.registry, cases.authorizer, now)
     cases.triage = Triage.of_desk(desk)
+    cases.triage = with_promoted_model(cases)
+    cases.rulebook = desk.parts.get("rulebook")
     planner = cases.sla
     if planner is not None and planner.calendars != desk.calendars:
         planner.calendars = dict(desk.calendars)
