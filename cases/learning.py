@@ -60,16 +60,17 @@ def corrections(db: Database) -> list[Example]:
         if not latest:
             return []
         filed = session.execute(
-            select(EVENTS.c.case_id, EVENTS.c.actor_role).where(EVENTS.c.case_id.in_(list(latest)), EVENTS.c.seq == 1)
-        ).all()
-        by_consumers = {r.case_id for r in filed if r.actor_role == "consumer"}
-        texts = session.execute(
-            select(CASES.c.id, CASES.c.subject, CASES.c.description).where(CASES.c.id.in_(sorted(by_consumers)))
+            select(EVENTS.c.case_id, EVENTS.c.actor_role, EVENTS.c.body).where(
+                EVENTS.c.case_id.in_(sorted(latest)), EVENTS.c.seq == 1
+            )
         ).all()
     examples = []
-    for row in sorted(texts, key=lambda r: str(r.id)):
-        text = complaint_text(row.subject, row.description)
-        examples.append(Example(text, latest[row.id], detect_language(text), source=row.id))
+    for row in sorted(filed, key=lambda r: str(r.case_id)):
+        if row.actor_role != "consumer":
+            continue
+        data = _data(row.body)
+        text = complaint_text(data["subject"], data["description"])
+        examples.append(Example(text, latest[row.case_id], detect_language(text), source=row.case_id))
     return examples
 
 

@@ -418,13 +418,13 @@ PARTS: tuple[DeskPart, ...] = (
     ),
     # The learned triage (intake/learning.py): labelled set, frozen evaluation split, shipped model.
     DeskPart("triage", "triage", load_triage_set, packaged=PACKAGED_DESK_FILES / "triage", inherit=True),
-    # The rules and provisions the desk's rulings cite (intake/rulebook.py).
+    # The rules and provisions the desk's rulings cite (intake/rulebook.py). Not inherited: a
+    # desk's law is its own; without one, citations are not checked.
     DeskPart(
         "rulebook",
         "rulebook.yaml",
         load_rulebook,
         packaged=PACKAGED_DESK_FILES / "rulebook.yaml",
-        inherit=True,
         check=check_rulebook,
     ),
 )

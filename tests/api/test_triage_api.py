@@ -70,7 +70,7 @@ def test_filing_without_a_category_is_classified_by_the_model_with_its_version_a
 def test_below_the_desks_confidence_a_case_needs_triage_and_the_queue_puts_the_smallest_margin_first(
     desk: Api,
 ) -> None:
-    desk.service.triage = replace(desk.service.triage, confidence=1.0)  # every case is "unsure"
+    desk.service.triage = replace(TRIAGE, route=False, confidence=1.0)  # every case is "unsure"
     texts = [
         ("东西不对", "收到的和页面上的不太一样，客服也不怎么理人"),
         ("Tracking stuck", "tracking stuck for 12 days"),
@@ -115,7 +115,9 @@ def test_only_mediators_correct_categories_and_bad_corrections_are_refused(desk:
     current = {"If-Match": f'"{case["version"]}"'}
     denied = desk.client.post(path, json=body, headers={**desk.token(*CONSUMER), **current})
     assert denied.status_code == 403
-    bad = desk.client.post(path, json={"category": "nonsense", "reason": "x"}, headers={**desk.token(*MEDIATOR), **current})
+    bad = desk.client.post(
+        path, json={"category": "nonsense", "reason": "x"}, headers={**desk.token(*MEDIATOR), **current}
+    )
     assert bad.status_code == 422
     same = desk.client.post(
         path, json={"category": case["category"], "reason": "x"}, headers={**desk.token(*MEDIATOR), **current}

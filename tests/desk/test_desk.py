@@ -269,6 +269,8 @@ def test_written_desk_round_trips_through_the_writer(tmp_path: Path) -> None:
         "classification.yaml",
         "priority.yaml",
         "supervision.yaml",  # under intake/
+        "triage",
+        "rulebook.yaml",
     }
 
 

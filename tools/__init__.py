@@ -1,1 +1,0 @@
-"""Scripts kept with the project: the outside verifier and the triage data writer."""
