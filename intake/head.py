@@ -50,9 +50,10 @@ class Features:
         split = self.dense.shape[1]
         result: Matrix = self.dense @ weights[:split]
         if self.values.size:
+            # Rows are sorted: sum each row's weighted n-gram rows in one pass.
+            present, starts = np.unique(self.rows, return_index=True)
             sparse = weights[split:][self.columns] * self.values[:, None]
-            for k in range(weights.shape[1]):
-                result[:, k] += np.bincount(self.rows, weights=sparse[:, k], minlength=self.count)
+            result[present] += np.add.reduceat(sparse, starts, axis=0)
         return result
 
     def transposed_times(self, residual: Matrix) -> Matrix:
