@@ -33,6 +33,7 @@ from api.routes import (
     privacy,
     reports,
     reviews,
+    triage,
 )
 from console.app import mount_console
 from console.session import ConsoleAuth, SignInRefused
@@ -198,6 +199,7 @@ def create_app(
     app.include_router(notifications.webhooks)
     app.include_router(notifications.notices)
     app.include_router(reviews.router)
+    app.include_router(triage.router)
     mount_console(app, _console_auth(settings), demo=settings.demo)
     app.add_middleware(
         GuardMiddleware,

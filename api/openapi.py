@@ -79,6 +79,9 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/cases/{case_id}/info-requests/{request_id}/answer"): "cases_answer_info_request",
     ("POST", "/v1/cases/{case_id}/feedback"): "cases_rate",
     ("GET", "/v1/queue"): "queue_list",
+    ("POST", "/v1/cases/{case_id}/category"): "cases_correct_category",
+    ("GET", "/v1/cases/{case_id}/rules"): "cases_rules",
+    ("GET", "/v1/triage-queue"): "triage_queue",
     ("GET", "/v1/policies"): "policies_active",
     ("GET", "/v1/mediators"): "mediators_list",
     ("POST", "/v1/mediators"): "mediators_add",
@@ -135,6 +138,7 @@ SUCCESS_HEADERS: dict[str, dict[str, str]] = {
             "cases_request_info",
             "cases_answer_info_request",
             "cases_rate",
+            "cases_correct_category",
         )
     },
     **{

@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, str] = {
     "B10": "bench.b10_console",
     "B11": "bench.b11_oversight",
     "B12": "bench.b12_outbox",
+    "B13": "bench.b13_triage",
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
 

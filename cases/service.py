@@ -22,6 +22,7 @@ from cases import idempotency
 from cases.commands import WriteHook, execute_command, file_case, new_case_id, store_blob
 from cases.erasure import ErasureOutcome, erase_subject, release_legal_hold, set_legal_hold, sweep_personal_data
 from cases.labels import PartyStatus, party_status
+from cases.learning import Retraining, Uncertain, applicable, cited_on, retrain, triage_queue
 from cases.personal import PersonalData
 from cases.queries import (
     MAX_PAGE,
@@ -41,6 +42,7 @@ from cases.queries import (
 )
 from cases.registry import WorkflowRegistry
 from cases.triage import Triage, route_case, route_waiting
+from intake.rulebook import Rulebook, RuleEntry
 from policies.base import Authorizer, require
 from policies.visibility import FALSE, restrict
 from sla.calendar import Calendar
@@ -53,9 +55,11 @@ from store.tables import BLOBS, CASES, EVENTS, MESSAGES
 from workflow.chain import event_from_body
 from workflow.errors import (
     ConflictError,
+    InvalidCommandError,
     NotFoundError,
+    PolicyDeniedError,
 )
-from workflow.model import Actor, CaseSnapshot, Evidence, NewCase
+from workflow.model import MEDIATOR_ROLES, Actor, CaseSnapshot, Evidence, NewCase
 
 FILING_ATTEMPTS = 3
 T = TypeVar("T")
@@ -97,6 +101,8 @@ class CaseService:
     clock: Clock
     sla: SlaPlanner | None = None
     triage: Triage | None = None
+    # The provisions and platform rules decisions cite (None: citations are not checked).
+    rulebook: Rulebook | None = None
     id_factory: Callable[[datetime], str] = field(default=new_case_id)
     on_timer_warned: tuple[WarnHandler, ...] = ()
     # Personal data beside the chain (cases/personal.py); None: texts and user ids stay in the
@@ -234,6 +240,7 @@ class CaseService:
                 then(session)
             return self.reveal(case, session=session)
 
+        self._check_citations(data or {})
         attempts = 1 if expected_version is not None else 3
         for attempt in range(attempts):
             try:
@@ -245,6 +252,54 @@ class CaseService:
                     raise
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def _check_citations(self, data: dict[str, Any]) -> None:
+        cited = data.get("citations")
+        if self.rulebook is None or not isinstance(cited, list):
+            return
+        missing = self.rulebook.missing(str(c) for c in cited)
+        if missing:
+            raise InvalidCommandError(
+                f"data.citations: the rulebook has no entry {', '.join(map(repr, missing))}", field="data.citations"
+            )
+
+    def recategorise(
+        self, *, actor: Actor, case_id: str, category: str, reason: str, expected_version: int | None = None
+    ) -> CaseSnapshot:
+        """A mediator corrects the case's category: the ``category_corrected`` event (policy-checked),
+        which clears ``needs_triage`` and becomes a training example (cases/learning.py)."""
+        return self.execute(
+            actor=actor,
+            case_id=case_id,
+            name="recategorise",
+            data={"category": category},
+            reason=reason,
+            expected_version=expected_version,
+            kind="action",
+        )
+
+    def retrain(self, *, folds: int = 5) -> Retraining:
+        """Retrain the triage from the corrections; serve the new model from now on if promoted."""
+        triage = self.triage
+        if triage is None:
+            raise InvalidCommandError("this desk classifies nothing: there is no triage to retrain")
+        result = retrain(self.db, triage, self.clock.now(), folds=folds)
+        if result.promoted:
+            self.triage = triage.with_model(result.candidate)
+        return result
+
+    def triage_queue(self, *, actor: Actor, limit: int = 100) -> list[Uncertain]:
+        """The uncertain open cases, smallest margin first: for mediators only."""
+        if actor.role not in MEDIATOR_ROLES:
+            raise PolicyDeniedError("view_triage", ["the triage queue is for mediators"], [])
+        return triage_queue(self.db, limit=limit)
+
+    def case_rules(self, *, actor: Actor, case_id: str) -> tuple[list[RuleEntry], list[RuleEntry]]:
+        """The rulebook entries that apply to the case's category, and those its decisions cite."""
+        case = self.get(actor=actor, case_id=case_id)
+        if self.rulebook is None:
+            return [], []
+        return applicable(self.rulebook, case.category, cited_on(self.db, case_id))
 
     # --- queries ----------------------------------------------------------------
 

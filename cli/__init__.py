@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cli import audit, dev, mediators, outbox, reports, serve
+from cli import audit, dev, mediators, outbox, reports, serve, triage  # noqa: F401  (triage: intake evaluate|retrain)
 from cli.common import CliOptions
 from cli.db import db_app
 from cli.desk import config_app, intake_app, policies_app, workflow_app

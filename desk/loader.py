@@ -8,6 +8,9 @@ A desk directory (``DISPUTES_CONFIG_DIR`` or ``--config``) is a list of named pa
     policies/          Cedar policies, their schema and settings.json
     calendars.yaml     business calendars the timers name
     notifications.yaml what is sent to whom on which event, reminders, the rules cited (notify/)
+    intake/*.yaml      classification rules, priority rules, supervision thresholds
+    rulebook.yaml      the provisions and platform rules rulings cite
+    triage/            the learned triage: labelled set, frozen evaluation split, shipped model
     scenarios/*.yaml   scenario tests (``disputes scenario run``; never loaded by the server)
 
 Loading validates every part on its own, then the cross-references between parts
@@ -39,8 +42,10 @@ from cedarpy import pst
 
 from desk.choice import WorkflowRule, choose_workflow, parse_rules
 from intake.classify import default_classification_path, load_classification
+from intake.learning import load_triage_set, triage_categories
 from intake.priority import default_priority_path, load_priority
 from intake.review import default_review_path, load_review
+from intake.rulebook import Rulebook, load_rulebook
 from intake.supervision import default_supervision_path, load_supervision
 from notify.rules import NotificationRules, default_notifications_path, load_notifications
 from policies import facts
@@ -460,6 +465,49 @@ def check_facts(desk: Desk) -> list[Problem]:
     return problems
 
 
+def check_rulebook(desk: Desk) -> list[Problem]:
+    """Each entry concerns known categories and triggers some workflow has; every citation a
+    scenario's step makes (``data.citations``) names an entry that exists."""
+    rulebook: Rulebook | None = desk.parts.get("rulebook")
+    if rulebook is None:
+        return []
+    problems: list[Problem] = []
+    categories = set(triage_categories())
+    triggers = {t for w in desk.workflows for t in w.trigger_names} if desk.parts.get("workflows") else set()
+    for entry in rulebook.entries:
+        where = (rulebook.file, entry.line)
+        for category in entry.categories:
+            if category not in categories:
+                problems.append(Problem(*where, f"entry {entry.id!r}: unknown category {category!r}"))
+        for trigger in entry.triggers:
+            if triggers and trigger not in triggers:
+                problems.append(Problem(*where, f"entry {entry.id!r}: no workflow has trigger {trigger!r}"))
+    scenarios = desk.scenario_dir
+    for path in sorted(scenarios.glob("*.yaml")) if scenarios is not None else ():
+        try:
+            located = load_located(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, YamlError):
+            continue  # the scenario runner reports unreadable files itself
+        for step, cited in _citations_in(located.data, ()):
+            for entry_id in rulebook.missing(cited):
+                problems.append(
+                    Problem(str(path), located.line(step), f"cites {entry_id!r}, which the rulebook does not have")
+                )
+    return problems
+
+
+def _citations_in(node: object, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], list[str]]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "citations" and isinstance(value, list):
+                yield (*path, key), [str(v) for v in value]
+            else:
+                yield from _citations_in(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _citations_in(value, (*path, index))
+
+
 # Actions every policy set has whatever the workflows (reads, filing, desk administration).
 _ALWAYS_THERE = frozenset({"view", "view_history", "export", "view_internal", "file", *REVIEW_ACTIONS})
 
@@ -509,6 +557,17 @@ PARTS: tuple[DeskPart, ...] = (
     ),
     # Third-party review: sampling, redaction and the rubric (intake/review.py, reports/review.py).
     DeskPart("review", "intake/review.yaml", load_review, packaged=default_review_path(), inherit=True),
+    # The learned triage (intake/learning.py): labelled set, frozen evaluation split, shipped model.
+    DeskPart("triage", "triage", load_triage_set, packaged=PACKAGED_DESK_FILES / "triage", inherit=True),
+    # The rules and provisions the desk's rulings cite (intake/rulebook.py). Not inherited: a
+    # desk's law is its own; without one, citations are not checked.
+    DeskPart(
+        "rulebook",
+        "rulebook.yaml",
+        load_rulebook,
+        packaged=PACKAGED_DESK_FILES / "rulebook.yaml",
+        check=check_rulebook,
+    ),
 )
 
 

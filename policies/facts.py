@@ -188,6 +188,7 @@ _PAYLOAD_KEYS: dict[str, tuple[str, type]] = {
     "party": ("party", str),
     "offer_id": ("offer_id", str),
     "score": ("score", int),
+    "category": ("category", str),
 }
 
 
@@ -211,6 +212,9 @@ def payload_facts(payload: Mapping[str, Any] | None, case: CaseSnapshot) -> Json
     mediator_id = payload.get("mediator_id")
     if isinstance(mediator_id, str) and mediator_id:
         facts["mediator"] = ref(USER, mediator_id)
+    citations = payload.get("citations")
+    if isinstance(citations, list):
+        facts["cited"] = len(citations)
     offer_id = facts.get("offer_id")
     if offer_id is not None:
         offer = case.offer(offer_id)

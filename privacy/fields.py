@@ -33,6 +33,9 @@ PERSONAL_FIELDS: Mapping[str, tuple[str, ...]] = {
 # Keys inside a ``filed`` event's ``classification`` whose items quote the complaint's words:
 # each item's ``matched`` is the text the rule found.
 MATCHED_WORDS_LISTS = ("evidence", "negated")
+# The learned triage keeps every word the rules took from the complaint in
+# ``classification.rule_evidence`` (intake/learning.py): these lists of it quote the text.
+RULE_EVIDENCE_LISTS = ("matches", "negated")
 
 
 def protect_text(value: str, field: str, secrets: list[Secret]) -> str:
@@ -81,6 +84,16 @@ def protect_event(event_type: str, data: dict[str, Any]) -> tuple[dict[str, Any]
                 if key in classification
             },
         }
+        rule_evidence = classification.get("rule_evidence")
+        if isinstance(rule_evidence, dict):
+            protected["classification"]["rule_evidence"] = {
+                **rule_evidence,
+                **{
+                    key: protect_matched_words(rule_evidence[key], f"classification.rule_evidence.{key}", secrets)
+                    for key in RULE_EVIDENCE_LISTS
+                    if key in rule_evidence
+                },
+            }
     return protected, secrets
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from cases.learning import promoted_model
 from cases.personal import PersonalData
 from cases.registry import WorkflowRegistry, record_versions
 from cases.service import CaseService, reroute_on_warning
@@ -53,6 +54,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, desk: Desk |
         clock=clock or SystemClock(),
         sla=SlaPlanner(desk.calendars),
         triage=Triage.of_desk(desk),
+        rulebook=desk.parts.get("rulebook"),
         # A clock's warning gives the router another try at a case still waiting for a mediator.
         on_timer_warned=(reroute_on_warning,),
         # Personal texts and consumer ids leave the log for sealed rows beside it (docs/privacy.md).
@@ -60,7 +62,22 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, desk: Desk |
         on_written=(outbox,),
     )
     record_versions(cases.db, cases.registry, cases.authorizer, cases.clock.now())
+    cases.triage = with_promoted_model(cases)
     return Engine(settings=settings, cases=cases, policies=store, outbox=outbox)
+
+
+def with_promoted_model(cases: CaseService) -> Triage | None:
+    """The desk's triage with the newest model ``disputes intake retrain`` promoted, when it was
+    trained for the same encoder and categories as the desk's shipped model."""
+    triage = cases.triage
+    if triage is None or triage.model is None:
+        return triage
+    model = promoted_model(cases.db)
+    if model is None or model.embedder_version != triage.model.embedder_version:
+        return triage
+    if model.categories != triage.model.categories:
+        return triage
+    return triage.with_model(model)
 
 
 def reload_configuration(engine: Engine) -> list[str]:
@@ -93,6 +110,8 @@ def apply_desk(engine: Engine, desk: Desk) -> None:
     cases.triage = Triage.of_desk(desk)
     if engine.outbox is not None:
         engine.outbox.rules = desk.notifications
+    cases.triage = with_promoted_model(cases)
+    cases.rulebook = desk.parts.get("rulebook")
     planner = cases.sla
     if planner is not None and planner.calendars != desk.calendars:
         planner.calendars = dict(desk.calendars)

@@ -567,6 +567,23 @@ class ReviewAssignmentRow(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
+class TriageModelRow(SQLModel, table=True):
+    """A triage model fitted by ``disputes intake retrain`` (cases/learning.py): its head, what it
+    was trained on and how it scored; the newest promoted one classifies new complaints. Each
+    case's ``filed`` event names the version that classified it."""
+
+    __tablename__ = "triage_models"
+
+    version: str = Field(max_length=64, primary_key=True)
+    created_at: datetime = Field(sa_column=_utc())
+    promoted: bool = Field(sa_column=Column(Boolean, nullable=False))
+    examples: int
+    corrections: int
+    training_set: str = Field(max_length=64)
+    metrics: str = Field(sa_column=Column(Text, nullable=False))  # JSON: frozen split, k-fold, baseline
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 # The tables as SQLAlchemy Core sees them, exported once (typed: no ``__table__`` lookups).
 _TABLES = SQLModel.metadata.tables
 CASES: Table = _TABLES["cases"]
@@ -600,3 +617,4 @@ WEBHOOK_ENDPOINTS: Table = _TABLES["webhook_endpoints"]
 NOTICES: Table = _TABLES["notices"]
 CONTACTS: Table = _TABLES["contacts"]
 REVIEW_ASSIGNMENTS: Table = _TABLES["review_assignments"]
+TRIAGE_MODELS: Table = _TABLES["triage_models"]

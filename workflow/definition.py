@@ -40,6 +40,7 @@ ACTION_KINDS = frozenset(
         "request_info",
         "provide_info",
         "rate",
+        "recategorise",
     }
 )
 # How a transition sets the case outcome, if it does.

@@ -42,6 +42,7 @@ EVENT_TYPES = frozenset(
         "review_submitted",
         "review_flagged",
         "review_flag_resolved",
+        "category_corrected",
     }
 )
 # The flag a legal hold raises on the case while it lasts: retention and erasure wait for its release.
@@ -52,7 +53,10 @@ REVIEW_FLAG = "review_flagged"
 # (cases/triage.py) and kept for the record (the fold reads only ``flags``):
 #   classification  the category the classifier chose, its score, language and evidence
 #   priority_rules  the level the priority rules chose and the rules that proposed it
-#   flags           e.g. vulnerable_consumer (merchant_flagged in cases filed before merchant
+#   classification  (learned triage) also the model and its version, the top three categories
+#                   with probabilities in basis points, the margin, needs_triage; every word the
+#                   rules took from the complaint is inside its one field ``rule_evidence``
+#   flags           e.g. vulnerable_consumer, needs_triage (merchant_flagged in cases filed before merchant
 #                   logs; the merchant's flag is now its log's, see workflow/merchant.py)
 # Any event a command or a system decision produces may carry ``merchant_flag`` in its data:
 # the standing of the merchant's log the decision relied on (workflow/merchant.py).

@@ -182,6 +182,10 @@ def _info_provided(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedE
     )
 
 
+def _category_corrected(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return replace(s, category=e.data["to"], flags=tuple(f for f in s.flags if f != "needs_triage"))
+
+
 def _rated(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
     d = e.data
     return replace(
@@ -325,6 +329,7 @@ _HANDLERS: dict[str, Handler] = {
     "info_requested": _info_requested,
     "info_provided": _info_provided,
     "rated": _rated,
+    "category_corrected": _category_corrected,
     "timer_started": _timer_started,
     "timer_warned": _timer_warned,
     "timer_breached": _timer_status("breached"),

@@ -44,6 +44,9 @@ PINNED_OPERATION_IDS = {
     "POST /v1/cases/{case_id}/info-requests/{request_id}/answer": "cases_answer_info_request",
     "POST /v1/cases/{case_id}/feedback": "cases_rate",
     "GET /v1/queue": "queue_list",
+    "POST /v1/cases/{case_id}/category": "cases_correct_category",
+    "GET /v1/cases/{case_id}/rules": "cases_rules",
+    "GET /v1/triage-queue": "triage_queue",
     "GET /v1/policies": "policies_active",
     "GET /v1/mediators": "mediators_list",
     "POST /v1/mediators": "mediators_add",
@@ -195,6 +198,8 @@ def test_the_headers_responses_carry_are_the_documented_ones(api: Api, document:
 
     base = "/v1/cases/" + call("POST", "/v1/cases", consumer, json=OPENAPI_FILING).json()["id"]
     call("POST", f"{base}/transitions", mediator, change=True, json={"trigger": "assign"})
+    fix = {"category": "counterfeit", "reason": "the brand says it never made this batch"}
+    call("POST", f"{base}/category", mediator, change=True, json=fix)
     stale = call("POST", f"{base}/transitions", {**mediator, "If-Match": '"1"'}, json={"trigger": "escalate"})
     assert stale.status_code == 412 and stale.headers["ETag"] == f'"{version["now"]}"'
     call("GET", base, {})  # 401
@@ -226,6 +231,8 @@ def test_the_headers_responses_carry_are_the_documented_ones(api: Api, document:
         f"{base}/info-requests",
         "/v1/cases",
         "/v1/queue",
+        f"{base}/rules",
+        "/v1/triage-queue",
     ):
         call("GET", url, mediator)
     call("GET", f"{base}/replay", auditor)

@@ -54,7 +54,7 @@ def test_replay_equals_the_service_at_every_seq_and_instant(clocked: CaseService
         (settled.id, MEDIATOR, "settle", {}),
         (escalated.id, CONSUMER, "comment", {"body": "还没有回复"}),
         (escalated.id, MEDIATOR, "escalate", {}),
-        (escalated.id, SENIOR, "rule", {"decision": "partial", "awarded_amount": 2500}),
+        (escalated.id, SENIOR, "rule", {"decision": "partial", "awarded_amount": 2500, "citations": ["crpl-24"]}),
     ]
     for case_id, actor, name, data in steps:
         clock.advance(timedelta(minutes=30))

@@ -81,7 +81,7 @@ class CaseModel(RuleBasedStateMachine):
             expect_ok = False
         data: dict[str, Any] = {}
         if trigger == "rule":
-            data = {"decision": "partial", "awarded_amount": 100}
+            data = {"decision": "partial", "awarded_amount": 100, "citations": ["crpl-24"]}
         actor = "senior" if trigger in ("rule", "reject") else "mediator"
         if self._apply(actor, trigger, data, "a reason" if with_reason else "", expect_ok):
             assert dest is not None

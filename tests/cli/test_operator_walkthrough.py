@@ -220,7 +220,7 @@ def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypa
         (desk / "scenarios" / "festival.yaml").write_text(FESTIVAL_SCENARIO, encoding="utf-8")
         code, output = invoke("scenario", "run", "--desk", str(desk), env=env)
         assert code == 0, output
-        assert "46 of 46 scenarios passed" in re.sub(r"\s+", " ", output)
+        assert "48 of 48 scenarios passed" in re.sub(r"\s+", " ", output)
 
         # 4. Check the whole desk, then reload the running server. A broken desk is refused
         #    before any signal is sent; the valid one is taken.

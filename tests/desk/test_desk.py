@@ -273,6 +273,8 @@ def test_written_desk_round_trips_through_the_writer(tmp_path: Path) -> None:
         "supervision.yaml",  # under intake/
         "review.yaml",  # under intake/
         "notifications.yaml",
+        "triage",
+        "rulebook.yaml",
     }
 
 

@@ -92,7 +92,7 @@ def build(service: CaseService) -> dict[str, str]:
     do("c1", T1 + 4 * H, CONSUMER, "accept_offer", offer_id=offer)
     do("c5", T1 + 4 * H, MEDIATOR2, "escalate")
     do("c1", T1 + 5 * H, MEDIATOR, "settle")
-    do("c5", T1 + 5 * H, SENIOR, "rule", decision="for_merchant")
+    do("c5", T1 + 5 * H, SENIOR, "rule", decision="for_merchant", citations=["crpl-24"])
     do("c1", T1 + 6 * H, MEDIATOR, "close")
     do("c2", T1 + 6 * H, MEDIATOR, "close")
     do("c1", T1 + 7 * H, CONSUMER, "reopen")

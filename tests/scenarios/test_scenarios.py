@@ -135,7 +135,7 @@ def test_the_cli_prints_a_table_and_fails_on_any_failure(tmp_path: Path) -> None
         terminal_width=250,
     )
     assert passing.exit_code == 0, passing.output
-    assert "7 of 7 scenarios passed" in passing.output
+    assert "8 of 8 scenarios passed" in passing.output
     failing = runner.invoke(app, ["scenario", "run", "--desk", str(root)], env={"COLUMNS": "300"})
     assert failing.exit_code == 1
     output = re.sub(r"\s+", " ", failing.output)
