@@ -170,9 +170,11 @@ class PersonalData:
     def record_order(self, session: Session, *, case_id: str, merchant_id: str, order_ref: str, now: datetime) -> None:
         """Index a new case's order reference for related-case counts (cases/related.py)."""
         token = self.order_token(session, order_ref, now)
-        session.execute(
-            insert(ORDER_REFS).values(case_id=case_id, merchant_id=merchant_id, token=token, created_at=now)
-        )
+        dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        row = dialect_insert(ORDER_REFS).values(case_id=case_id, merchant_id=merchant_id, token=token, created_at=now)
+        # A drawn case id that is taken fails the filing a moment later, when its events are
+        # written (and the filing draws another id): this row must not fail it first.
+        session.execute(row.on_conflict_do_nothing(index_elements=["case_id"]))
 
     # --- pseudonyms -----------------------------------------------------------
 

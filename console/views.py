@@ -10,12 +10,13 @@ policies' reason, when they do not. The console never decides access itself.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from cases.queries import ActionInfo, CaseFilters, decode_cursor
 from cases.sweep import QueueItem, case_timers, queue
+from intake.rulebook import RuleEntry
 from reports.merchants import MerchantRow, merchants_report
 from runtime.engine import Engine
 from sla.planner import TimerView
@@ -108,6 +109,7 @@ class CaseView:
     actions: dict[str, ActionButton]
     timers: list[TimerView]
     zones: dict[str, Any]  # calendar name -> its zone
+    rules: list[RuleEntry] = field(default_factory=list)  # the rulebook entries a ruling may cite
 
     @property
     def running_timers(self) -> list[TimerView]:
@@ -126,7 +128,30 @@ def case_view(engine: Engine, actor: Actor, case_id: str) -> CaseView:
     messages = list(_pages(lambda after: service.messages(actor=actor, case_id=case_id, after_seq=after, limit=PAGE)))
     timers = case_timers(service, actor=actor, case_id=case_id) if engine.sla is not None else []
     zones = {name: calendar.zone for name, calendar in service.calendars().items()}
-    return CaseView(case, events, messages, buttons(actor, actions), timers, zones)
+    shown = buttons(actor, actions)
+    rules: list[RuleEntry] = []
+    if "rule" in shown:
+        rules = service.case_rules(actor=actor, case_id=case_id)[0]
+        shown["rule"] = _ruling_button(engine, actor, case, shown["rule"], rules)
+    return CaseView(case, events, messages, shown, timers, zones, rules)
+
+
+def _ruling_button(
+    engine: Engine, actor: Actor, case: CaseSnapshot, button: ActionButton, rules: list[RuleEntry]
+) -> ActionButton:
+    """A ruling must cite the rulebook (policy ``ruling-cites-the-rulebook``), and its form
+    carries the citations: the policies decide the button as for a ruling that cites one."""
+    if button.allowed:
+        return button
+    service = engine.cases
+    decision = service.authorizer.decide(
+        actor=actor,
+        action="rule",
+        case=case,
+        now=service.clock.now(),
+        payload={"citations": [entry.id for entry in rules[:1]] or ["citation"]},
+    )
+    return replace(button, allowed=decision.allowed, reasons=tuple(decision.reasons))
 
 
 @dataclass(frozen=True)

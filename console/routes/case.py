@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -46,14 +47,19 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "settle": (),
     "close": (),
     "reject": ("reason",),
-    "rule": ("decision", "awarded_amount", "reason"),
+    "rule": ("decision", "awarded_amount", "reason", "citations"),
 }
 STATUS_OF = {PolicyDeniedError: 403, TransitionNotAllowedError: 409, InvalidCommandError: 422}
 
 
 async def form_values(request: Request) -> dict[str, str]:
     form = await request.form()
-    return {name: value for name, value in form.items() if isinstance(value, str)}
+    values = {name: value for name, value in form.items() if isinstance(value, str)}
+    # A ruling's citations: one checkbox per rulebook entry, kept as one comma-separated value.
+    cited = [value for value in form.getlist("citations") if isinstance(value, str)]
+    if cited:
+        values["citations"] = ",".join(cited)
+    return values
 
 
 Form_ = Annotated[dict[str, str], Depends(form_values)]
@@ -110,6 +116,10 @@ def _command_data(name: str, values: dict[str, str], currency: str) -> dict[str,
         elif field_name == "internal":
             if value == "on":  # a checkbox: an internal note, for the desk only
                 data["internal"] = True
+        elif field_name == "citations":
+            cited = [entry for entry in re.split(r"[,\s]+", value) if entry]
+            if cited:
+                data["citations"] = cited
         elif field_name == "score":
             data["score"] = int(value) if value.isdigit() else value
         else:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from cases.review import flag_case, submit_review
 from cli import app
+from cli.common import out
 from runtime.bootstrap import build_engine
 from runtime.settings import get_settings
 from tests.support.actors import CONSUMER
@@ -25,6 +26,9 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "desk.db"
     monkeypatch.setenv("DISPUTES_DATABASE_URL", f"sqlite:///{path}")
     monkeypatch.setenv("COLUMNS", "200")
+    # The CLI's console is made at import (another test module may have imported it first, at
+    # the default width): tables and paths must not wrap here.
+    monkeypatch.setattr(out, "width", 200)
     get_settings.cache_clear()
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     yield path

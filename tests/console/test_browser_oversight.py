@@ -332,6 +332,12 @@ def test_senior_rules_on_an_escalation_with_an_awarded_amount(
     senior.locator("#rule-decision").select_option("partial")
     senior.locator("#rule-amount").fill("350.50")
     senior.locator("#rule-reason").fill("商品有瑕疵但已使用")
+    # A ruling cites the desk's rulebook: an entry's checkbox, or its id when the desk lists none.
+    entries = senior.locator('#rule-citations input[type="checkbox"]')
+    if entries.count():
+        entries.first.check()
+    else:
+        senior.locator("#rule-citations-ids").fill("crpl-24")
     shots(senior, "01-ruling-form")
     assert_accessible(senior, "ruling form")
     with senior.expect_response(lambda r: "/act/rule" in r.url) as answer:

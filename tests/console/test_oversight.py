@@ -206,9 +206,14 @@ def test_the_workbench_asks_rules_and_keeps_internal_notes_from_the_parties(
     assert "商家态度消极" in mediator.client.get(f"/console/cases/{case.id}").text
     assert "商家态度消极" not in consumer.client.get(f"/console/cases/{case.id}").text
     assert act(mediator, case.id, "escalate", reason="需要裁决").status_code == 303
-    bad = act(senior, case.id, "rule", decision="partial", awarded_amount="九十")
+    # A ruling cites the desk's rulebook (policy ruling-cites-the-rulebook): the form offers its entries.
+    assert 'name="citations"' in senior.client.get(f"/console/cases/{case.id}").text
+    assert act(senior, case.id, "rule", decision="for_consumer").status_code == 403
+    bad = act(senior, case.id, "rule", decision="partial", awarded_amount="九十", citations="crpl-24")
     assert bad.status_code == 422
-    ruled = act(senior, case.id, "rule", decision="partial", awarded_amount="123.45", reason="部分支持")
+    ruled = act(
+        senior, case.id, "rule", decision="partial", awarded_amount="123.45", reason="部分支持", citations="crpl-24"
+    )
     assert ruled.status_code == 303, ruled.text
     settled = service.get(actor=AUDITOR, case_id=case.id)
     assert (settled.state, settled.outcome, settled.awarded_amount) == ("settled", "partial", 12345)

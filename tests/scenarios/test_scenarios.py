@@ -139,7 +139,7 @@ def test_the_cli_prints_a_table_and_fails_on_any_failure(tmp_path: Path) -> None
     failing = runner.invoke(app, ["scenario", "run", "--desk", str(root)], env={"COLUMNS": "300"})
     assert failing.exit_code == 1
     output = re.sub(r"\s+", " ", failing.output)
-    assert "FAIL" in output and "46 of 47 scenarios passed" in output
+    assert "FAIL" in output and "48 of 49 scenarios passed" in output
     assert "expected settle to be refused" in output
 
 
