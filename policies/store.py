@@ -11,7 +11,6 @@ from policies.lint import lint
 from policies.loader import PolicyLoadError, try_load
 from workflow.definition import WorkflowDefinition
 from workflow.errors import Problem
-from workflow.facts import desk_fact_types, desk_related_names
 
 
 class PolicyStore:
@@ -51,7 +50,7 @@ class PolicyStore:
         with self._lock:
             # Build outside any reader's way: readers never take the lock, they
             # see either the old or the new authorizer, never a half-loaded one.
-            authorizer = _build(directory, self._workflows, zone=self._current.loaded.fact_zone)
+            authorizer = _build(directory, self._workflows)
             self._current = authorizer
             return authorizer
 
@@ -71,11 +70,8 @@ class PolicyStore:
         return []
 
 
-def _build(directory: Path, workflows: tuple[WorkflowDefinition, ...], *, zone: str = "UTC") -> CedarAuthorizer:
-    types, clashes = desk_fact_types(workflows)
-    if clashes:
-        raise PolicyLoadError([Problem(directory.as_posix(), 1, clash) for clash in clashes])
-    loaded, problems = try_load(directory, fact_types=types, fact_zone=zone, related=desk_related_names(workflows))
+def _build(directory: Path, workflows: tuple[WorkflowDefinition, ...]) -> CedarAuthorizer:
+    loaded, problems = try_load(directory)
     if loaded is None:
         raise PolicyLoadError(problems)
     authorizer = CedarAuthorizer(loaded)

@@ -78,9 +78,6 @@ from api.schemas.cases import (
     CasesPublic as CasesPublic,
 )
 from api.schemas.cases import (
-    CaseStatusPublic as CaseStatusPublic,
-)
-from api.schemas.cases import (
     EventPublic as EventPublic,
 )
 from api.schemas.cases import (
