@@ -24,6 +24,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# `make run` is the demo: the console's sign-in page lists the demo users, one click each.
+run: export DISPUTES_DEMO = 1
 run: install
 	$(BIN)/disputes db upgrade
 	$(BIN)/disputes demo --if-empty

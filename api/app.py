@@ -13,18 +13,37 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
+from api.auth import UnauthenticatedError, actor_from_token, mint_token
 from api.deps import reject_unknown_query
 from api.docs import install_docs
 from api.guard import GuardMiddleware
 from api.headers import HeadAsGet, SecurityHeaders
-from api.metrics import Metrics, MetricsMiddleware, TickerCollector
+from api.metrics import Metrics, MetricsMiddleware, OutboxCollector, TickerCollector
 from api.openapi import install_openapi, operation_id
 from api.problems import install_problem_handlers
-from api.routes import actions, audit, cases, clocks, health, mediators, policies, reports
+from api.routes import (
+    actions,
+    audit,
+    cases,
+    clocks,
+    health,
+    mediators,
+    notifications,
+    policies,
+    privacy,
+    reports,
+    reviews,
+    triage,
+)
+from console.app import mount_console
+from console.session import ConsoleAuth, SignInRefused
 from runtime.bootstrap import build_engine, reload_configuration
+from runtime.dispatcher import DispatcherThread, build_dispatcher
 from runtime.engine import Engine
 from runtime.settings import Settings, get_settings
 from runtime.ticker import build_ticker
+from sla.clock import SystemClock
+from workflow.model import Actor
 
 log = logging.getLogger("disputes")
 
@@ -47,6 +66,8 @@ TAGS = [
     {"name": "configuration", "description": "Policies and configuration (auditors, admins)."},
     {"name": "auditor", "description": "Replay, verification, signed checkpoints, proofs, export."},
     {"name": "reports", "description": "Merchant supervision, hotspots, SLA and satisfaction (auditors, admins)."},
+    {"name": "webhooks", "description": "Signed webhooks for integrators (admins; merchants for their own cases)."},
+    {"name": "notifications", "description": "Your notification inbox and how you want to be told."},
     {"name": "operations", "description": "Health and metrics."},
 ]
 
@@ -85,6 +106,26 @@ class DisputesAPI(FastAPI):
         return SecurityHeaders(HeadAsGet(super().build_middleware_stack()))
 
 
+def _console_auth(settings: Settings) -> ConsoleAuth:
+    """The console signs people in with exactly the tokens the API accepts; in demo mode it
+    mints the demo users' tokens itself."""
+
+    def verify(token: str) -> Actor:
+        try:
+            return actor_from_token(token, settings)
+        except UnauthenticatedError as refused:
+            raise SignInRefused(refused.detail or "the token is not accepted") from None
+
+    def mint_demo(sub: str, role: str, merchant_id: str | None) -> str:
+        return mint_token(settings, sub=sub, role=role, merchant_id=merchant_id, now=SystemClock().now())
+
+    return ConsoleAuth(
+        verify=verify,
+        secret=settings.jwt_secret.encode(),
+        mint_demo=mint_demo if settings.demo and settings.jwt_algorithm == "HS256" else None,
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -106,12 +147,22 @@ def create_app(
         if ticker is not None:
             ticker.start()  # sweeps once at once: overdue timers fire on start-up
         app.state.ticker = ticker
+        dispatcher = (
+            DispatcherThread(build_dispatcher(running), settings.dispatcher_interval_seconds)
+            if settings.run_dispatcher
+            else None
+        )
+        if dispatcher is not None:
+            dispatcher.start()
+        app.state.dispatcher = dispatcher
         _install_reload_signal(app)
         if freeze_heap:
             _freeze_startup_heap()
         yield
         if ticker is not None:
             ticker.stop()
+        if dispatcher is not None:
+            dispatcher.stop()
         if owns_engine:
             running.dispose()
 
@@ -131,6 +182,7 @@ def create_app(
     app.state.engine = engine
     metrics = Metrics()
     metrics.registry.register(TickerCollector(lambda: getattr(app.state, "ticker", None)))
+    metrics.registry.register(OutboxCollector(lambda: getattr(app.state, "engine", None)))
     app.state.metrics_registry = metrics.registry
     install_problem_handlers(app)
     install_openapi(app)
@@ -143,6 +195,12 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(reports.router)
     app.include_router(mediators.router)
+    app.include_router(privacy.router)
+    app.include_router(notifications.webhooks)
+    app.include_router(notifications.notices)
+    app.include_router(reviews.router)
+    app.include_router(triage.router)
+    mount_console(app, _console_auth(settings), demo=settings.demo)
     app.add_middleware(
         GuardMiddleware,
         settings=settings,

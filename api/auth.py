@@ -17,7 +17,7 @@ from workflow.model import Actor
 
 # Where the middleware leaves the actor it verified, for the CurrentActor dependency.
 VERIFIED_ACTOR = "verified_actor"
-TOKEN_ROLES = ("consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin")
+TOKEN_ROLES = ("consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin", "reviewer")
 
 
 class UnauthenticatedError(ProblemError):

@@ -1,4 +1,4 @@
-"""Prometheus metrics: HTTP requests by method and status, and the SLA ticker's counters."""
+"""Prometheus metrics: HTTP requests by method and status, the SLA ticker's counters and the outbox."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from api.guard import ASGIApp, Message, Receive, Scope, Send
+from outbox.status import outbox_status
+from runtime.engine import Engine
 from runtime.ticker import Ticker
 
 
@@ -44,6 +46,41 @@ class TickerCollector(Collector):
         yield CounterMetricFamily("disputes_ticker_fired", "Timer effects applied", value=stats.fired)
         yield CounterMetricFamily("disputes_ticker_failures", "Sweeps that raised", value=stats.failures)
         yield GaugeMetricFamily("disputes_ticker_running", "1 while the ticker runs", value=int(stats.running))
+
+
+class OutboxCollector(Collector):
+    """The outbox read from the database at scrape time, so every process (API, worker) reports
+    the same figures whichever of them dispatches: depth, oldest undelivered, attempts and
+    failures per endpoint."""
+
+    def __init__(self, engine: Callable[[], Engine | None]) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Any]:
+        engine = self.engine()
+        if engine is None:
+            return
+        try:
+            status = outbox_status(engine.db, engine.clock.now())
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the database is away
+            return
+        yield GaugeMetricFamily("disputes_outbox_depth", "Notifications not yet delivered", value=status.depth)
+        yield GaugeMetricFamily(
+            "disputes_outbox_oldest_undelivered_seconds",
+            "Age of the oldest notification not yet delivered",
+            value=status.oldest_undelivered_seconds,
+        )
+        yield GaugeMetricFamily("disputes_outbox_failed", "Deliveries failed after the last retry", value=status.failed)
+        attempts = CounterMetricFamily("disputes_webhook_attempts", "Webhook delivery attempts", labels=["endpoint"])
+        failures = CounterMetricFamily("disputes_webhook_failures", "Failed webhook attempts", labels=["endpoint"])
+        enabled = GaugeMetricFamily("disputes_webhook_endpoint_enabled", "1 while enabled", labels=["endpoint"])
+        for endpoint in status.endpoints:
+            attempts.add_metric([endpoint.endpoint_id], endpoint.attempts)
+            failures.add_metric([endpoint.endpoint_id], endpoint.failures)
+            enabled.add_metric([endpoint.endpoint_id], int(endpoint.enabled))
+        yield attempts
+        yield failures
+        yield enabled
 
 
 class MetricsMiddleware:

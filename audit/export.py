@@ -4,13 +4,17 @@ One transaction, one snapshot, streamed line by line (constant memory apart from
 the sets of referenced workflow and policy versions). The line formats are in
 docs/audit.md; every event line carries the exact stored body that was hashed.
 Format version 2 added the merchants' logs (``merchant_event``) and the heads
-checkpoints recorded for them (``merchant_head``); the verifier reads both versions.
+checkpoints recorded for them (``merchant_head``). Format version 3 (event bodies hold markers
+for personal values, docs/privacy.md) adds, for cleared auditors only, ``disclosure`` lines
+``{case_id, ref, salt, value}`` that the verifier checks against the markers; the verifier reads
+every version.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +26,7 @@ from sqlmodel import Session
 
 from audit.chains import snapshot_read
 from audit.checkpoints import inclusion_proof, iter_checkpoints
+from cases.personal import PersonalData
 from store.db import Database
 from store.errors import AuditIntegrityError
 from store.tables import (
@@ -38,7 +43,9 @@ from workflow.errors import NotFoundError
 from workflow.model import to_iso
 
 EXPORT_FORMAT = "dispute-engine-export"
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
+_MARKER = re.compile(r"pii:v1:([0-9a-f]{24}):[0-9a-f]{64}")
+DISCLOSE_BATCH = 500
 _STREAM = {"yield_per": 1000}
 
 
@@ -58,11 +65,17 @@ class ExportSummary:
 
 
 def export_jsonl(
-    db: Database, out: TextIO, *, now: datetime, case_id: str | None = None, since: datetime | None = None
+    db: Database,
+    out: TextIO,
+    *,
+    now: datetime,
+    case_id: str | None = None,
+    since: datetime | None = None,
+    disclose: PersonalData | None = None,
 ) -> ExportSummary:
     """Write the export to ``out`` (open it with encoding="utf-8", newline="\\n")."""
     summary = ExportSummary()
-    for line in iter_export(db, now=now, case_id=case_id, since=since, summary=summary):
+    for line in iter_export(db, now=now, case_id=case_id, since=since, summary=summary, disclose=disclose):
         out.write(line)
     return summary
 
@@ -74,12 +87,16 @@ def iter_export(
     case_id: str | None = None,
     since: datetime | None = None,
     summary: ExportSummary | None = None,
+    disclose: PersonalData | None = None,
 ) -> Iterator[str]:
     """The export's lines, each ending in "\\n" (for a streamed HTTP response).
 
     Scope: every case (a complete export, whose checkpoint roots a verifier can
     recompute), one case (with an inclusion proof of its head in the latest
     checkpoint that saw it), or the cases changed since an instant, whole chains.
+    ``disclose``: add the personal values the events' markers stand for (a cleared auditor's
+    export; the caller has checked the clearance), each with its salt, so the verifier can check
+    it against the chain. Erased values have no row any more and are never disclosed.
     """
     summary = summary if summary is not None else ExportSummary()
     counts = summary.counts
@@ -103,6 +120,7 @@ def iter_export(
                 "created_at": to_iso(now),
                 "engine": engine_version(),
                 "complete": complete,
+                "disclosures": disclose is not None,
                 "scope": {"case_id": case_id, "since": to_iso(since) if since is not None else None},
             },
         )
@@ -143,6 +161,7 @@ def iter_export(
         policy_versions: set[str] = set()
         cases = 0
         last_case: str | None = None
+        markers: dict[str, str] = {}  # ref -> marker, of the exported events, when disclosing
         for row in session.execute(_events(case_id=case_id, since=since).execution_options(**_STREAM)):
             if row.case_id != last_case:  # events come grouped by case
                 cases += 1
@@ -153,6 +172,9 @@ def iter_export(
                 policy_versions.add(str(doc["policy_version"]))
             except (ValueError, KeyError, TypeError):
                 pass  # a damaged body is exported as it is; the verifier will name it
+            if disclose is not None:
+                for found in _MARKER.finditer(row.body):
+                    markers[found.group(1)] = found.group(0)
             yield emit(
                 "event",
                 {
@@ -163,6 +185,15 @@ def iter_export(
                     "body": row.body,
                 },
             )
+        if disclose is not None:
+            refs = sorted(markers)
+            for start in range(0, len(refs), DISCLOSE_BATCH):
+                batch = {ref: markers[ref] for ref in refs[start : start + DISCLOSE_BATCH]}
+                for value in sorted(disclose.open_values(session, batch), key=lambda d: (d.case_id, d.ref)):
+                    yield emit(
+                        "disclosure",
+                        {"case_id": value.case_id, "ref": value.ref, "salt": value.salt.hex(), "value": value.value},
+                    )
         for workflow in session.execute(
             select(WORKFLOW_VERSIONS)
             .where(WORKFLOW_VERSIONS.c.version.in_(sorted(workflow_versions)))

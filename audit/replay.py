@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -57,3 +58,17 @@ def read_replay(
     """:func:`replay` in a read transaction of its own."""
     with db.read() as session:
         return replay(session, registry, case_id, seq=seq, at=at)
+
+
+def stored_chain(db: Database, case_id: str) -> list[dict[str, Any]]:
+    """A case's log as stored, for an outsider's own check (the console's in-browser
+    verification): each event's seq, its stored body text exactly as hashed, prev_hash and hash."""
+    with db.read() as session:
+        rows = session.execute(
+            select(EVENTS.c.seq, EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash)
+            .where(EVENTS.c.case_id == case_id)
+            .order_by(EVENTS.c.seq)
+        ).all()
+    if not rows:
+        raise NotFoundError("case history", case_id)
+    return [{"seq": r.seq, "body": r.body, "prev_hash": r.prev_hash, "hash": r.hash} for r in rows]

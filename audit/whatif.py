@@ -57,6 +57,7 @@ ACTION_EVENTS = {
     "info_requested": "request_info",
     "info_provided": "provide_info",
     "rated": "rate",
+    "category_corrected": "recategorise",
 }
 
 
@@ -91,7 +92,9 @@ def recorded_commands(
         actor = Actor(event.actor_id, event.actor_role, merchant_id if event.actor_role == "merchant" else None)
         at = from_iso(event.at)
         if event.type == "transitioned":
-            data = {k: v for k, v in event.data.items() if k in ("mediator_id", "decision", "awarded_amount")}
+            data = {
+                k: v for k, v in event.data.items() if k in ("mediator_id", "decision", "awarded_amount", "citations")
+            }
             if event.data.get("outcome") in ("for_consumer", "for_merchant", "partial") and event.data[
                 "trigger"
             ] in _ruling_triggers(definition):
@@ -125,6 +128,8 @@ def _action_data(event: RecordedEvent) -> dict[str, object]:
         return {"request_id": d["request_id"], "answer": d["answer"]}
     if event.type == "rated":
         return {"score": d["score"], "comment": d.get("comment", "")}
+    if event.type == "category_corrected":
+        return {"category": d["to"]}
     return {}
 
 
@@ -312,8 +317,8 @@ class _Simulation:
         else:
             now = f"would not breach yet: due {timer.due_at} under the new rules"
         report.divergences.append(Divergence(event.seq, f"timer {name}", "system", f"breached at {event.at}", now))
-        trigger = event.data.get("trigger")
-        return {(trigger, event.at)} if trigger else set()
+        triggers = event.data.get("triggers") or [event.data.get("trigger")]
+        return {(trigger, event.at) for trigger in triggers if trigger}
 
 
 def _decide(

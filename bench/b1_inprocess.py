@@ -49,6 +49,8 @@ from workflow.model import CaseSnapshot
 NAME = "B1"
 TARGET = 0.5
 POLICY_TARGET = 0.8
+# Issue #18: B1 with personal data protected within 15% of B1 without.
+PRIVACY_TARGET = 0.85
 _COUNTER = itertools.count(1)
 
 
@@ -57,6 +59,27 @@ def engine_rate(service: CaseService, cases: int) -> float:
     for _ in range(cases):
         drive_case(service)
     return cases * COMMANDS_PER_CASE / (time.perf_counter() - start)
+
+
+def paired_privacy_ratios(protected: CaseService, plain: CaseService, rounds: int, cases: int) -> tuple[float, float]:
+    """Issue #18: the protected engine's command rate over the unprotected one's, measured in
+    alternating short rounds (so load that comes and goes falls on both alike). Returns the median
+    of the rounds' ratios by wall-clock time and by this process's CPU time (which leaves out the
+    time spent waiting for a core on a shared machine; SQLite's work is all in this process)."""
+    wall: list[float] = []
+    cpu: list[float] = []
+    for index in range(rounds):
+        timings = {}
+        order = (protected, plain) if index % 2 == 0 else (plain, protected)
+        for service in order:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            for _ in range(cases):
+                drive_case(service)
+            timings[id(service)] = (time.perf_counter() - start, time.process_time() - start_cpu)
+        (p_wall, p_cpu), (u_wall, u_cpu) = timings[id(protected)], timings[id(plain)]
+        wall.append(u_wall / p_wall)
+        cpu.append(u_cpu / p_cpu)
+    return median(wall), median(cpu)
 
 
 def baseline_rate(writer: RawWriter, template_id: str, steps: list[list[Statement]], cases: int) -> float:
@@ -141,7 +164,12 @@ def run(ctx: Context) -> Outcome:
     with ctx.backend.fresh("b1") as url:
         service = make_service(url)
         allow_all = make_service(service.db, authorizer=AllowAllAuthorizer())
-        template_id, steps = record_cycle(service)
+        # Issue #18: the same engine keeping texts and user ids in the log as written (the code
+        # before personal data moved beside the log takes this path: no markers, no sealing).
+        unprotected = make_service(service.db, privacy=False)
+        # The raw baseline replays the writes of the engine keeping texts in the log (the writes of
+        # the protected engine name a pseudonym and refs that one replay could not repeat).
+        template_id, steps = record_cycle(unprotected)
         writer = RawWriter(url)
         # PostgreSQL: the engine pipelines a command's writes (store.fastpath.pipelined); this
         # baseline does too, so the ratio against it counts only the engine's own work.
@@ -152,10 +180,11 @@ def run(ctx: Context) -> Outcome:
             for _ in range(ctx.warmups):
                 engine_rate(service, max(2, cases // 4))
                 engine_rate(allow_all, max(2, cases // 4))
+                engine_rate(unprotected, max(2, cases // 4))
                 baseline_rate(writer, template_id, steps, max(2, cases // 4))
                 if piped is not None:
                     baseline_rate(piped, template_id, steps, max(2, cases // 4))
-            engine, allowed, raw, raw_piped = [], [], [], []
+            engine, allowed, plain, raw, raw_piped = [], [], [], [], []
             for index in range(ctx.runs):
                 # Interleaved, so that drift (disk, page cache) touches all three alike.
                 raw.append(baseline_rate(writer, template_id, steps, cases))
@@ -163,9 +192,10 @@ def run(ctx: Context) -> Outcome:
                     raw_piped.append(baseline_rate(piped, template_id, steps, cases))
                 engine.append(engine_rate(service, cases))
                 allowed.append(engine_rate(allow_all, cases))
+                plain.append(engine_rate(unprotected, cases))
                 log(
                     f"B1: run {index + 1}/{ctx.runs}: engine {engine[-1]:.0f} cmd/s, allow-all {allowed[-1]:.0f}, "
-                    f"raw {raw[-1]:.0f}"
+                    f"unprotected {plain[-1]:.0f}, raw {raw[-1]:.0f}"
                 )
             e, a, r = median(engine), median(allowed), median(raw)
             out.rows.append(
@@ -198,6 +228,30 @@ def run(ctx: Context) -> Outcome:
                     e / a,
                     f">= {POLICY_TARGET}",
                     e / a >= POLICY_TARGET,
+                )
+            )
+            u = median(plain)
+            out.rows.append(
+                Row(
+                    "B1 personal data protected vs kept in the log (issue #18)",
+                    fmt_rate(u, "cmd/s"),
+                    fmt_rate(e, "cmd/s"),
+                    e / u,
+                    f">= {PRIVACY_TARGET}",
+                    e / u >= PRIVACY_TARGET,
+                )
+            )
+            rounds = ctx.pick(quick=15, full=40)
+            log(f"B1: protected vs unprotected, {rounds} alternating rounds of 2 cases")
+            by_wall, by_cpu = paired_privacy_ratios(service, unprotected, rounds, 2)
+            out.rows.append(
+                Row(
+                    "B1 protected / unprotected, paired rounds: by wall-clock, by CPU time (issue #18)",
+                    f"wall {by_wall:.3f}",
+                    f"CPU {by_cpu:.3f}",
+                    by_cpu,
+                    f">= {PRIVACY_TARGET}",
+                    by_cpu >= PRIVACY_TARGET,
                 )
             )
             log("B1: policy decision and actions-list costs")

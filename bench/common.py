@@ -25,10 +25,12 @@ from sqlmodel import SQLModel
 import store.tables  # noqa: F401  (registers the tables)
 from cases.commands import new_case_id
 from cases.mediators import MAX_CAPACITY, add_mediator
+from cases.personal import PersonalData
 from cases.registry import WorkflowRegistry, record_versions
 from cases.service import CaseService
 from policies.base import Authorizer
 from policies.cedar import packaged_policies
+from privacy.keys import KeyFile
 from sla.clock import ManualClock
 from sla.config import default_calendars
 from sla.planner import SlaPlanner
@@ -255,14 +257,21 @@ def cedar() -> Authorizer:
     return packaged_policies()
 
 
+# One key set for every service of a run: services sharing a database read each other's cases.
+BENCH_KEYS = KeyFile.generate("<bench keys>")
+
+
 def make_service(
     url: str | Database,
     *,
     authorizer: Authorizer | None = None,
     clock: ManualClock | None = None,
     id_factory: Callable[[datetime], str] | None = None,
+    privacy: bool = True,
 ) -> CaseService:
-    """A service as the app builds it (Cedar policies, SLA clocks), on a manual clock."""
+    """A service as the app builds it (Cedar policies, SLA clocks, personal data sealed beside the
+    log under a generated key), on a manual clock; ``privacy=False``: texts kept in the log as
+    written, as before issue #18."""
     db = url if isinstance(url, Database) else Database(url)
     service = CaseService(
         db=db,
@@ -271,6 +280,7 @@ def make_service(
         clock=clock or ManualClock(T0),
         sla=SlaPlanner(default_calendars()),
         id_factory=id_factory or new_case_id,
+        privacy=PersonalData(BENCH_KEYS) if privacy else None,
     )
     record_versions(db, service.registry, service.authorizer, service.clock.now())
     register_mediators(db)

@@ -88,7 +88,12 @@ PLANS: dict[str, tuple[Step, ...]] = {
         _move("mediator", "assign"),
         RESPOND,
         _move("mediator", "escalate", reason="The parties are far apart."),
-        _move("senior_mediator", "rule", data={"decision": "partial", "awarded_amount": 20000}, reason="Photos."),
+        _move(
+            "senior_mediator",
+            "rule",
+            data={"decision": "partial", "awarded_amount": 20000, "citations": ["crpl-24"]},
+            reason="Photos.",
+        ),
         _move("mediator", "close"),
     ),
     "rejected": (_move("mediator", "reject", reason="Outside the desk's remit."),),

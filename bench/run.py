@@ -38,6 +38,11 @@ BENCHMARKS: dict[str, str] = {
     "B6": "bench.b6_memory",
     "B7": "bench.b7_scale",
     "B8": "bench.b8_junk_auth",
+    "B9": "bench.b9_backup",
+    "B10": "bench.b10_console",
+    "B11": "bench.b11_oversight",
+    "B12": "bench.b12_outbox",
+    "B13": "bench.b13_triage",
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
 

@@ -28,10 +28,14 @@ from sqlmodel import Session
 
 from cases.mediators import require_assignable
 from cases.merchants import standing_of
+from cases.personal import PersonalData
 from cases.projection import insert_case, insert_messages, require_updated, update_case
 from cases.queries import load_case
 from cases.registry import WorkflowRegistry
+from cases.related import related_counts
 from policies.base import Authorizer, require
+from privacy.fields import protect_event
+from privacy.markers import Secret
 from sla.calendar import Calendar
 from sla.clock import Clock
 from sla.planner import SlaPlanner
@@ -51,7 +55,9 @@ from workflow.errors import (
 )
 from workflow.events import Event, RecordedEvent
 from workflow.evolve import evolve
-from workflow.merchant import seen_with, with_standing
+from workflow.facts import validate_facts
+from workflow.machine import WorkflowMachine
+from workflow.merchant import MerchantStanding, seen_with, with_standing
 from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, NewCase, from_iso, to_iso
 from workflow.text import free_text, identifier, is_identifier
 
@@ -59,6 +65,11 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # A complaint's triage before it is filed: its category and priority decided, and what the
 # ``filed`` event records about how (cases.triage.Triage.prepare).
 Prepare = Callable[[Session, NewCase, datetime], tuple[NewCase, dict[str, Any]]]
+# Told of every write to a case, inside its transaction and its round trip, after the events and
+# the projection: (session, the case before (None: filed now), after, the events appended). It
+# may only write (on PostgreSQL the statements are pipelined, nothing is read back). Wired at
+# bootstrap: the transactional outbox (outbox/hook.py) records what the write must tell.
+WriteHook = Callable[[Session, CaseSnapshot | None, CaseSnapshot, Sequence[RecordedEvent]], None]
 
 
 class CommandContext(Protocol):
@@ -83,12 +94,22 @@ class CommandContext(Protocol):
     @property
     def id_factory(self) -> Callable[[datetime], str]: ...
 
+    @property
+    def privacy(self) -> PersonalData | None:
+        """Where personal values go (None: the engine keeps texts in the log as written)."""
+        ...
+
     def weight(self, priority: str) -> int:
         """The load units a case of this priority level takes of a mediator's capacity."""
         ...
 
     def calendars(self) -> Mapping[str, Calendar]:
         """The desk's business calendars (mediators' duty hours, the clocks)."""
+        ...
+
+    @property
+    def on_written(self) -> tuple[WriteHook, ...]:
+        """Told of every write, in its transaction (the outbox)."""
         ...
 
 
@@ -123,6 +144,7 @@ def file_case(
     intake), decided by the policies, and written with its clocks. Routing it is the caller's
     next step, in the same transaction (:meth:`cases.service.CaseService.file`)."""
     new_case = _validate_new_case(new_case)
+    case_facts = validate_facts(definition.facts, new_case.facts)
     now = service.clock.now()
     triage: dict[str, Any] = {}
     if prepare is not None:
@@ -130,10 +152,21 @@ def file_case(
     if new_case.category not in CATEGORIES:
         message = f"unknown category {new_case.category!r}" if new_case.category else "category is required"
         raise InvalidCommandError(message, field="category")
+    privacy = service.privacy
+    order_token = None
+    if privacy is not None and new_case.order_ref and any(r.relation == "same_order" for r in definition.related):
+        order_token = privacy.order_token(session, new_case.order_ref, now)
+    related = related_counts(session, definition, new_case, now, order_token=order_token) if definition.related else {}
     flags = [*(["vulnerable_consumer"] if new_case.vulnerable_consumer else []), *triage.pop("flags", ())]
     if flags:
         triage["flags"] = flags
     case_id = service.id_factory(now)
+    if privacy is not None and new_case.order_ref:
+        # Every case's order is indexed, so a later filing under a workflow that counts the same
+        # order finds it (the log will hold only the reference's marker).
+        privacy.record_order(
+            session, case_id=case_id, merchant_id=new_case.merchant_id, order_ref=new_case.order_ref, now=now
+        )
     filed = Event(
         "filed",
         {
@@ -149,6 +182,9 @@ def file_case(
             "currency": new_case.currency,
             "desired_outcome": new_case.desired_outcome,
             "priority": new_case.priority,
+            # Only when the workflow declares facts: a case without them records what it always did.
+            **({"facts": case_facts} if case_facts else {}),
+            **({"related": related} if related else {}),
             **triage,
         },
     )
@@ -213,7 +249,38 @@ def execute_command(
     work = UnitOfWork(service, machine.definition, before, case_id, now, authorizer=authorizer)
     work.add(with_standing(events, standing, before), actor)
     work.follow_up(name, before)
+    if kind == "action":
+        _then_trigger(machine, work, authorizer, actor, name, data, reason, standing, now)
     return seen_with(work.write(session), standing)
+
+
+def _then_trigger(
+    machine: WorkflowMachine,
+    work: UnitOfWork,
+    authorizer: Authorizer,
+    actor: Actor,
+    name: str,
+    data: dict[str, Any],
+    reason: str,
+    standing: MerchantStanding,
+    now: datetime,
+) -> None:
+    """An action with ``then: <trigger>`` also fires that trigger, as the same actor, in the same
+    command: when the state machine allows it from where the action left the case, the policies
+    must allow it too, or the whole command is refused and nothing is written."""
+    action = machine.definition.action(name)
+    trigger = action.then if action is not None else None
+    if trigger is None:
+        return
+    middle = work.current
+    if not machine.may(middle.state, trigger):
+        return
+    decision = authorizer.decide(actor=actor, action=trigger, case=seen_with(middle, standing), now=now, payload=data)
+    if not decision.allowed:
+        raise PolicyDeniedError(trigger, decision.reasons, decision.policy_ids)
+    events = decide(machine, middle, Command(name=trigger, actor=actor, at=now, data=data, reason=reason))
+    work.add(with_standing(events, standing, middle), actor)
+    work.follow_up(trigger, middle)
 
 
 def _require_assignable(session: Session, service: CommandContext, before: CaseSnapshot, events: list[Event]) -> None:
@@ -304,6 +371,8 @@ class UnitOfWork:
         self.case_id = case_id
         self.now = now
         self.records: list[tuple[RecordedEvent, bytes]] = []
+        # The personal values the events' markers stand for, stored with the events (write()).
+        self.secrets: list[Secret] = []
 
     @property
     def current(self) -> CaseSnapshot:
@@ -312,7 +381,15 @@ class UnitOfWork:
 
     def add(self, events: Sequence[Event], actor: Actor) -> None:
         policy_version = self.policy_version
+        protecting = self.service.privacy is not None
         for event in events:
+            if protecting:
+                # Everything that read the plaintext (decide(), the intake's classification and
+                # priority rules) has run; from here on the log and the fold carry markers.
+                data, secrets = protect_event(event.type, event.data)
+                if secrets:
+                    event = Event(event.type, data)
+                    self.secrets.extend(secrets)
             seq = self.snapshot.version + 1 if self.snapshot else 1
             prev = self.snapshot.head_hash if self.snapshot else GENESIS_HASH
             recorded = _record(self.case_id, seq, event, actor, self.now, self.definition.version, policy_version, prev)
@@ -339,6 +416,13 @@ class UnitOfWork:
                     insert_case(session, self.current)
                 else:
                     updated = update_case(session, before, self.current)
+                privacy = self.service.privacy
+                if privacy is not None and self.secrets:
+                    # The values the events' markers stand for, sealed under the case's key.
+                    privacy.store(session, self.case_id, self.current.consumer_id, self.secrets, self.now)
+                events = [e for e, _ in self.records]
+                for hook in self.service.on_written:
+                    hook(session, before, self.current, events)
         except IntegrityError as exc:
             if not _seq_taken(exc):
                 raise

@@ -248,6 +248,14 @@ def fill_page(
         chunk = max(limit + 1 - len(shown), 2 * chunk)
 
 
+def count_open_claims(session: Session, merchant_id: str) -> int:
+    """How many cases against ``merchant_id`` are not closed."""
+    stmt = (
+        select(func.count()).select_from(CASES).where(CASES.c.merchant_id == merchant_id, CASES.c.closed_at.is_(None))
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
 def count_cases(session: Session) -> int:
     """How many cases the database holds."""
     return int(session.execute(select(func.count()).select_from(CASES)).scalar_one())

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from desk.choice import WorkflowRule, choose_workflow
 from policies.base import Authorizer
 from policies.loader import version_documents
 from store.db import Database
@@ -22,17 +25,24 @@ from workflow.definition import (
     load_definition_document,
     load_definition_file,
 )
-from workflow.errors import NotFoundError
+from workflow.errors import InvalidCommandError, NotFoundError
 from workflow.machine import WorkflowMachine, machine_for
 
 
 class WorkflowRegistry:
     """Active definitions by name (new cases use these) and pinned versions by hash."""
 
-    def __init__(self, definitions: list[WorkflowDefinition], default: str | None = None) -> None:
+    def __init__(
+        self,
+        definitions: list[WorkflowDefinition],
+        default: str | None = None,
+        rules: tuple[WorkflowRule, ...] = (),
+    ) -> None:
         if not definitions:
             raise ValueError("at least one workflow definition is needed")
         self._lock = threading.Lock()
+        # desk.yaml's workflow_rules: which workflow a filing uses by its facts (desk/choice.py).
+        self.rules = rules
         self._active = {d.name: d for d in definitions}
         self._by_version = {d.version: d for d in definitions}
         self.default_name = default or (DEFAULT_WORKFLOW if DEFAULT_WORKFLOW in self._active else definitions[0].name)
@@ -49,11 +59,28 @@ class WorkflowRegistry:
         except KeyError:
             raise NotFoundError("workflow", name) from None
 
+    def for_filing(self, name: str | None, facts: Mapping[str, Any]) -> WorkflowDefinition:
+        """The workflow a new case uses: the one its filer named (a name that is not active is the
+        filer's mistake: InvalidCommandError on ``workflow``), else the first workflow rule
+        matching its facts, else the default."""
+        if name is None:
+            return self.active(choose_workflow(self.rules, facts))
+        found = self._active.get(name)
+        if found is None:
+            known = ", ".join(self._active)
+            raise InvalidCommandError(f"unknown workflow {name!r} (workflows: {known})", field="workflow")
+        return found
+
     @property
     def active_definitions(self) -> list[WorkflowDefinition]:
         return list(self._active.values())
 
-    def replace_active(self, definitions: list[WorkflowDefinition], default: str | None = None) -> None:
+    def replace_active(
+        self,
+        definitions: list[WorkflowDefinition],
+        default: str | None = None,
+        rules: tuple[WorkflowRule, ...] | None = None,
+    ) -> None:
         """Swap in new definitions (a reload); pinned old versions stay resolvable.
         ``default``: the workflow new cases use from now on (unchanged if None)."""
         if not definitions:
@@ -64,6 +91,8 @@ class WorkflowRegistry:
             self._active = {d.name: d for d in definitions}
             if default is not None:
                 self.default_name = default
+            if rules is not None:
+                self.rules = rules
 
     def machine(self, version: str, session: Session | None = None) -> WorkflowMachine:
         return machine_for(self.pinned(version, session))

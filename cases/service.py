@@ -11,15 +11,19 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from cases import idempotency
-from cases.commands import execute_command, file_case, new_case_id, store_blob
+from cases.commands import WriteHook, execute_command, file_case, new_case_id, store_blob
+from cases.erasure import ErasureOutcome, erase_subject, release_legal_hold, set_legal_hold, sweep_personal_data
+from cases.labels import PartyStatus, party_status
+from cases.learning import Retraining, Uncertain, applicable, cited_on, retrain, triage_queue
+from cases.personal import PersonalData
 from cases.queries import (
     MAX_PAGE,
     NO_FILTERS,
@@ -27,6 +31,7 @@ from cases.queries import (
     CaseFilters,
     Page,
     count_cases,
+    count_open_claims,
     encode_cursor,
     evidence_visible,
     fill_page,
@@ -37,6 +42,7 @@ from cases.queries import (
 )
 from cases.registry import WorkflowRegistry
 from cases.triage import Triage, route_case, route_waiting
+from intake.rulebook import Rulebook, RuleEntry
 from policies.base import Authorizer, require
 from policies.visibility import FALSE, restrict
 from sla.calendar import Calendar
@@ -49,11 +55,28 @@ from store.tables import BLOBS, CASES, EVENTS, MESSAGES
 from workflow.chain import event_from_body
 from workflow.errors import (
     ConflictError,
+    InvalidCommandError,
     NotFoundError,
+    PolicyDeniedError,
 )
-from workflow.model import Actor, CaseSnapshot, Evidence, NewCase
+from workflow.model import MEDIATOR_ROLES, Actor, CaseSnapshot, Evidence, NewCase
 
 FILING_ATTEMPTS = 3
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message as a reader gets it (the ``messages`` projection's row, texts revealed)."""
+
+    case_id: str
+    message_id: str
+    seq: int
+    party: str
+    author_id: str
+    body: str
+    internal: bool
+    at: datetime
 
 
 # Called after a clock's warning is recorded (and before it breaches), in the sweep's transaction:
@@ -78,8 +101,15 @@ class CaseService:
     clock: Clock
     sla: SlaPlanner | None = None
     triage: Triage | None = None
+    # The provisions and platform rules decisions cite (None: citations are not checked).
+    rulebook: Rulebook | None = None
     id_factory: Callable[[datetime], str] = field(default=new_case_id)
     on_timer_warned: tuple[WarnHandler, ...] = ()
+    # Personal data beside the chain (cases/personal.py); None: texts and user ids stay in the
+    # log as written (tests of other rooms; the engine built from settings always protects).
+    privacy: PersonalData | None = None
+    # Told of every write to a case in its transaction (runtime/bootstrap.py wires the outbox).
+    on_written: tuple[WriteHook, ...] = ()
 
     def weight(self, priority: str) -> int:
         """The load units a case of this priority level takes of a mediator's capacity."""
@@ -89,21 +119,83 @@ class CaseService:
         """The desk's business calendars (the packaged ones when the service runs without clocks)."""
         return self.sla.calendars if self.sla is not None else default_calendars()
 
+    # --- personal data ---------------------------------------------------------
+
+    def reveal(self, value: T, *, session: Session | None = None) -> T:
+        """The one way every rendering reads personal data: a copy of ``value`` (a snapshot,
+        events, messages, export lines: any nesting of dataclasses, mappings, lists and text)
+        with each marker replaced by its value and each pseudonym by the marketplace's user id,
+        or ``[erased]``. Callers have already decided that the viewer may see ``value``; the
+        fold, replay and what-if keep markers, and hashes are over markers."""
+        privacy = self.privacy
+        if privacy is None:
+            return value
+        if session is not None:
+            return privacy.reveal(session, value)
+        with self.db.read() as read:
+            return privacy.reveal(read, value)
+
+    def erase_subject(self, *, user_id: str, basis: str, approved_by: str) -> ErasureOutcome:
+        """Erase a consumer's personal data (cases/erasure.py): closed cases now, open or held
+        ones when they close and are released."""
+        return erase_subject(self, user_id=user_id, basis=basis, approved_by=approved_by)
+
+    def set_legal_hold(self, *, actor: Actor, case_id: str, reason: str) -> None:
+        set_legal_hold(self, case_id=case_id, reason=reason, actor=actor)
+
+    def release_legal_hold(self, *, actor: Actor, case_id: str, reason: str) -> None:
+        release_legal_hold(self, case_id=case_id, reason=reason, actor=actor)
+
+    def sweep_personal_data(self, *, keep_for: timedelta) -> list[str]:
+        """Deferred erasures now possible, and retention: cases closed ``keep_for`` ago, not held."""
+        return sweep_personal_data(self, keep_for=keep_for)
+
+    def rewrap_keys(self) -> int:
+        """Re-wrap every live case key under the key provider's current key (after a rotation)."""
+        privacy = self.privacy
+        if privacy is None:
+            return 0
+        total = 0
+        while True:
+            done = self.db.run_write(privacy.rewrap)
+            total += done
+            if done == 0:
+                return total
+
+    def as_logged(self, actor: Actor) -> Actor:
+        """The actor as the log and the policies know them: a consumer by their pseudonym (for
+        reads of this room that decide visibility themselves, e.g. the urgency queue)."""
+        if self.privacy is None or actor.role != "consumer":
+            return actor
+        with self.db.read() as session:
+            return self._as_logged(session, actor)
+
+    def _as_logged(self, session: Session, actor: Actor) -> Actor:
+        """The actor as the log knows them: a consumer by their pseudonym."""
+        return actor if self.privacy is None else self.privacy.seen_as(session, actor)
+
     # --- commands -------------------------------------------------------------
 
     def file(self, *, actor: Actor, new_case: NewCase, workflow: str | None = None) -> CaseSnapshot:
         """File a complaint: triaged, decided, written, then routed to a mediator when one has room,
         all in one transaction."""
-        definition = self.registry.active(workflow)
+        definition = self.registry.for_filing(workflow, new_case.facts)
         triage = self.triage  # one triage for the whole filing, even if a reload swaps it
 
         def work(session: Session) -> CaseSnapshot:
             prepare = triage.prepare if triage is not None else None
-            case = file_case(session, self, actor=actor, new_case=new_case, definition=definition, prepare=prepare)
+            filer, complaint = actor, new_case
+            if self.privacy is not None:
+                # The consumer enters the log as a pseudonym, made on their first filing.
+                subject = self.privacy.subject_of(session, new_case.consumer_id, now=self.clock.now())
+                assert subject is not None
+                complaint = replace(new_case, consumer_id=subject)
+                if actor.role == "consumer":
+                    filer = self._as_logged(session, actor)
+            case = file_case(session, self, actor=filer, new_case=complaint, definition=definition, prepare=prepare)
             if triage is not None and triage.route:
-                routed = route_case(session, self, triage, case.id, self.clock.now(), why="on filing")
-                return routed or case
-            return case
+                case = route_case(session, self, triage, case.id, self.clock.now(), why="on filing") or case
+            return self.reveal(case, session=session)
 
         for attempt in range(FILING_ATTEMPTS):
             try:
@@ -136,7 +228,7 @@ class CaseService:
             case = execute_command(
                 session,
                 self,
-                actor=actor,
+                actor=self._as_logged(session, actor),
                 case_id=case_id,
                 name=name,
                 data=data or {},
@@ -146,8 +238,9 @@ class CaseService:
             )
             if then is not None:
                 then(session)
-            return case
+            return self.reveal(case, session=session)
 
+        self._check_citations(data or {})
         attempts = 1 if expected_version is not None else 3
         for attempt in range(attempts):
             try:
@@ -160,14 +253,70 @@ class CaseService:
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
 
+    def _check_citations(self, data: dict[str, Any]) -> None:
+        cited = data.get("citations")
+        if self.rulebook is None or not isinstance(cited, list):
+            return
+        missing = self.rulebook.missing(str(c) for c in cited)
+        if missing:
+            raise InvalidCommandError(
+                f"data.citations: the rulebook has no entry {', '.join(map(repr, missing))}", field="data.citations"
+            )
+
+    def recategorise(
+        self, *, actor: Actor, case_id: str, category: str, reason: str, expected_version: int | None = None
+    ) -> CaseSnapshot:
+        """A mediator corrects the case's category: the ``category_corrected`` event (policy-checked),
+        which clears ``needs_triage`` and becomes a training example (cases/learning.py)."""
+        return self.execute(
+            actor=actor,
+            case_id=case_id,
+            name="recategorise",
+            data={"category": category},
+            reason=reason,
+            expected_version=expected_version,
+            kind="action",
+        )
+
+    def retrain(self, *, folds: int = 5) -> Retraining:
+        """Retrain the triage from the corrections; serve the new model from now on if promoted."""
+        triage = self.triage
+        if triage is None:
+            raise InvalidCommandError("this desk classifies nothing: there is no triage to retrain")
+        result = retrain(self.db, triage, self.clock.now(), folds=folds)
+        if result.promoted:
+            self.triage = triage.with_model(result.candidate)
+        return result
+
+    def triage_queue(self, *, actor: Actor, limit: int = 100) -> list[Uncertain]:
+        """The uncertain open cases, smallest margin first: for mediators only."""
+        if actor.role not in MEDIATOR_ROLES:
+            raise PolicyDeniedError("view_triage", ["the triage queue is for mediators"], [])
+        return triage_queue(self.db, limit=limit)
+
+    def case_rules(self, *, actor: Actor, case_id: str) -> tuple[list[RuleEntry], list[RuleEntry]]:
+        """The rulebook entries that apply to the case's category, and those its decisions cite."""
+        case = self.get(actor=actor, case_id=case_id)
+        if self.rulebook is None:
+            return [], []
+        return applicable(self.rulebook, case.category, cited_on(self.db, case_id))
+
     # --- queries ----------------------------------------------------------------
 
     def get(self, *, actor: Actor, case_id: str) -> CaseSnapshot:
         """The case as the policies see it now: its merchant's current flag among its flags."""
         with self.db.read() as session:
             snapshot = load_seen(session, case_id)
-        self.require_visible(actor, snapshot)
-        return snapshot
+            self.require_visible(self._as_logged(session, actor), snapshot)
+            return self.reveal(snapshot, session=session)
+
+    def status_for(self, *, actor: Actor, case_id: str) -> PartyStatus:
+        """The case's state as ``actor`` reads it (its party's label): the API's, and later the
+        console's and notifications'."""
+        case = self.get(actor=actor, case_id=case_id)
+        with self.db.read() as session:
+            definition = self.registry.pinned(case.workflow_version, session)
+        return party_status(definition, case, actor)
 
     def require_visible(
         self, actor: Actor, snapshot: CaseSnapshot, action: str = "view", authorizer: Authorizer | None = None
@@ -184,15 +333,23 @@ class CaseService:
         limit = max(1, min(limit, MAX_PAGE))
         with self.db.read() as session:
             snapshot = load_seen(session, case_id)
+            actor = self._as_logged(session, actor)
             self.require_visible(actor, snapshot, "view_history")
+            # Internal notes are for those the policies let view_internal, in the history as in
+            # the messages (a party's history skips them, as replay does).
+            internal = self.authorizer.decide(
+                actor=actor, action="view_internal", case=snapshot, now=self.clock.now()
+            ).allowed
             rows = session.execute(
                 select(EVENTS.c.seq, EVENTS.c.body, EVENTS.c.prev_hash, EVENTS.c.hash)
                 .where(and_(EVENTS.c.case_id == case_id, EVENTS.c.seq > after_seq))
                 .order_by(EVENTS.c.seq)
                 .limit(limit + 1)
             ).all()
-        events = [event_from_body(r.body, prev_hash=r.prev_hash, hash_=r.hash) for r in rows[:limit]]
-        next_cursor = encode_cursor(events[-1].seq) if len(rows) > limit else None
+            recorded = [event_from_body(r.body, prev_hash=r.prev_hash, hash_=r.hash) for r in rows[:limit]]
+            shown = [e for e in recorded if internal or not (e.type == "message" and e.data.get("internal"))]
+            events = self.reveal(shown, session=session)
+        next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
         return Page(data=events, next_cursor=next_cursor)
 
     def list_cases(
@@ -213,6 +370,12 @@ class CaseService:
         it returns (:func:`fill_page` says how a page then fills and where it stops)."""
         limit = max(1, min(limit, MAX_PAGE))
         authorizer = self.authorizer  # one policy set for the page, as for a command
+        if self.privacy is not None and (actor.role == "consumer" or filters.consumer_id is not None):
+            with self.db.read() as session:
+                actor = self._as_logged(session, actor)
+                if filters.consumer_id is not None:
+                    subject = self.privacy.subject_of(session, filters.consumer_id)
+                    filters = replace(filters, consumer_id=subject or f"unknown user {filters.consumer_id}")
         visibility = authorizer.visibility(actor=actor)
         condition = restrict(visibility.condition, filters.equalities())
         if condition == FALSE:
@@ -227,13 +390,17 @@ class CaseService:
 
         decide = None if visibility.decided else viewable(authorizer, actor, self.clock.now())
         shown, next_pk = fill_page(read, decide, before, limit)
-        return Page(data=[case for _, case in shown], next_cursor=None if next_pk is None else encode_cursor(next_pk))
+        return Page(
+            data=self.reveal([case for _, case in shown]),
+            next_cursor=None if next_pk is None else encode_cursor(next_pk),
+        )
 
     def allowed_actions(self, *, actor: Actor, case_id: str) -> list[ActionInfo]:
         """Every trigger and action of the case's workflow, for this caller, with reasons."""
         with self.db.read() as session:
             snapshot = load_seen(session, case_id)
             machine = self.registry.machine(snapshot.workflow_version, session)
+            actor = self._as_logged(session, actor)
         self.require_visible(actor, snapshot)
         definition = machine.definition
         names = [*definition.trigger_names, *definition.action_names]
@@ -256,6 +423,7 @@ class CaseService:
         limit = max(1, min(limit, MAX_PAGE))
         with self.db.read() as session:
             snapshot = load_seen(session, case_id)
+            actor = self._as_logged(session, actor)
             self.require_visible(actor, snapshot)
             internal = self.authorizer.decide(
                 actor=actor, action="view_internal", case=snapshot, now=self.clock.now()
@@ -264,8 +432,9 @@ class CaseService:
             if not internal:
                 stmt = stmt.where(MESSAGES.c.internal.is_(False))
             rows = session.execute(stmt.order_by(MESSAGES.c.seq).limit(limit + 1)).all()
+            messages = self.reveal([Message(**row._mapping) for row in rows[:limit]], session=session)
         next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
-        return Page(data=list(rows[:limit]), next_cursor=next_cursor)
+        return Page(data=list(messages), next_cursor=next_cursor)
 
     def add_evidence(
         self,
@@ -332,6 +501,14 @@ class CaseService:
         how many were assigned. Without triage there is no router: 0."""
         triage = self.triage
         return route_waiting(self, triage) if triage is not None else 0
+
+    def open_claims(self, *, actor: Actor) -> int:
+        """How many open cases are against the merchant ``actor`` speaks for (0 for anyone else):
+        the count of a merchant's own inbox, which a page of the list cannot give."""
+        if actor.role != "merchant" or not actor.merchant_id:
+            return 0
+        with self.db.read() as session:
+            return count_open_claims(session, actor.merchant_id)
 
     def count_cases(self) -> int:
         """How many cases the database holds."""

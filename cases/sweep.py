@@ -4,8 +4,9 @@ Timers live in the ``timers`` table (a projection of the timer events in each ca
 never only in memory. The ticker (runtime/ticker.py) calls :func:`fire_due_timers`; it claims
 due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers), appends the
 warning or breach event and, for a breach, fires the configured trigger as ``system`` through
-the same decide/policy path a person goes through, all in one transaction per timer. A breach
-whose trigger is no longer possible or permitted is still recorded, and flagged. Which events
+the same decide/policy path a person goes through (or, for an ordered list, the first trigger
+the state machine and the policies allow), all in one transaction per timer. A breach none of
+whose triggers is possible or permitted is still recorded, and flagged. Which events
 a change causes is the pure planner's business (sla/planner.py).
 """
 
@@ -15,8 +16,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, true, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -111,20 +113,34 @@ def _fire_one(session: Session, service: CaseService, case_id: str, name: str, n
                 SYSTEM,
             )
         else:
-            trigger = breach.trigger or ""
-            work.add([Event("timer_breached", {"timer": name, "due_at": timer.due_at, "trigger": trigger})], SYSTEM)
+            candidates = breach.candidates
+            data: dict[str, object] = {"timer": name, "due_at": timer.due_at}
+            # One trigger: recorded as it always was; an ordered list: every candidate, in order.
+            data.update({"triggers": list(candidates)} if breach.triggers else {"trigger": candidates[0]})
+            work.add([Event("timer_breached", data)], SYSTEM)
             middle = work.current
-            try:
-                if not machine.may(middle.state, trigger):
-                    raise TransitionNotAllowedError(trigger, middle.state, machine.possible_triggers(middle.state))
-                require(authorizer, actor=SYSTEM, action=trigger, case=seen_with(middle, standing), now=now)
-                events = decide(machine, middle, Command(trigger, SYSTEM, now, {}, f"the {name} clock breached"))
+            refusals: list[str] = []
+            for trigger in candidates:
+                try:
+                    if not machine.may(middle.state, trigger):
+                        raise TransitionNotAllowedError(trigger, middle.state, machine.possible_triggers(middle.state))
+                    require(authorizer, actor=SYSTEM, action=trigger, case=seen_with(middle, standing), now=now)
+                    events = decide(machine, middle, Command(trigger, SYSTEM, now, {}, f"the {name} clock breached"))
+                except DisputeError as exc:
+                    refusals.append(str(exc))
+                    continue  # an ordered breach tries the next trigger; refusing one is not trouble
                 work.add(with_standing(events, standing, middle), SYSTEM)
                 work.follow_up(trigger, middle)
-            except DisputeError as exc:
+                break
+            else:
                 # Recorded and flagged, never lost: a person must look at this case.
                 work.add(
-                    [Event("flag_raised", {"flag": f"{name}_breach_unactioned", "timer": name, "reason": str(exc)})],
+                    [
+                        Event(
+                            "flag_raised",
+                            {"flag": f"{name}_breach_unactioned", "timer": name, "reason": "; ".join(refusals)},
+                        )
+                    ],
                     SYSTEM,
                 )
     if not work.records:
@@ -186,6 +202,8 @@ def _reschedule_case(session: Session, *, service: CaseService, case_id: str, no
         if timer.status not in LIVE:
             continue
         spec = definition.timer(timer.name)
+        if spec.due_from is not None:
+            continue  # due at a fact's instant: no calendar moves it
         plan = replan(
             spec,
             planner.calendar(spec),
@@ -236,18 +254,31 @@ QueueKey = tuple[datetime, str]  # the most urgent due instant and the case id: 
 
 
 def queue(
-    service: CaseService, *, actor: Actor, limit: int = 50, after: QueueKey | None = None
+    service: CaseService,
+    *,
+    actor: Actor,
+    limit: int = 50,
+    after: QueueKey | None = None,
+    state: str | None = None,
+    category: str | None = None,
+    merchant_id: str | None = None,
+    priority: str | None = None,
+    breaching: bool | None = None,
 ) -> tuple[list[QueueItem], QueueKey | None]:
     """Open cases the caller can act on, most urgent running clock first, and the key the next
     page continues after (None at the end).
 
     ``after`` is the key of the previous page (the cursor ``"<due_at ISO>|<case id>"``,
-    validated by ``api/params.py``). Like ``CaseService.list_cases``, the rows are those
-    meeting the condition derived from the view policies, decided by Cedar row by row where
-    the condition is wider than the policies (``cases.queries.fill_page``).
+    validated by ``api/params.py``); ``state``, ``category``, ``merchant_id``, ``priority`` and
+    ``breaching`` narrow it (the console's inbox and queue filters). A senior mediator's queue
+    also holds the escalations awaiting a ruling, whoever holds them. Like
+    ``CaseService.list_cases``, the rows are those meeting the condition derived from the view
+    policies, decided by Cedar row by row where the condition is wider than the policies
+    (``cases.queries.fill_page``).
     """
     limit = max(1, min(limit, 200))
     authorizer = service.authorizer
+    actor = service.as_logged(actor)  # a consumer by their pseudonym, as the log knows them
     visibility = authorizer.visibility(actor=actor)
     if visibility.condition == FALSE:
         return [], None
@@ -262,11 +293,19 @@ def queue(
         .join(urgent, urgent.c.case_id == CASES.c.id)
         .where(CASES.c.closed_at.is_(None))
     )
+    if state is not None:
+        candidates = candidates.where(CASES.c.state == state)
+    if category is not None:
+        candidates = candidates.where(CASES.c.category == category)
+    if merchant_id is not None:
+        candidates = candidates.where(CASES.c.merchant_id == merchant_id)
+    if priority is not None:
+        candidates = candidates.where(CASES.c.priority == priority)
+    if breaching is not None:
+        candidates = candidates.where(CASES.c.breaching.is_(breaching))
     if visibility.condition != TRUE:
         candidates = candidates.where(condition_sql(visibility.condition))
-    if actor.role in ("mediator", "senior_mediator"):
-        # "Can act on": their own cases, and for the unassigned queue only cases nobody holds.
-        candidates = candidates.where(or_(CASES.c.mediator_id == actor.id, CASES.c.mediator_id.is_(None)))
+    candidates = candidates.where(acting_on(actor))
 
     def read(key: QueueKey | None, count: int) -> list[tuple[QueueKey, CaseSnapshot]]:
         stmt = candidates
@@ -292,7 +331,33 @@ def queue(
             running = sorted((t for t in snapshot.timers if t.status == "running"), key=lambda t: t.due_at)
             view = planner.view(definitions[snapshot.workflow_version], running[0], now) if running else None
             items.append(QueueItem(case=snapshot, timer=view))
+        items = service.reveal(items, session=session)
     return items, next_key
+
+
+def acting_on(actor: Actor) -> Any:
+    """ "Can act on" for mediators: their own cases, the unassigned pool (cases nobody holds) and,
+    for a senior mediator, the escalations awaiting a ruling. Others: no narrowing."""
+    if actor.role == "senior_mediator":
+        return or_(CASES.c.mediator_id == actor.id, CASES.c.mediator_id.is_(None), CASES.c.state == "escalated")
+    if actor.role == "mediator":
+        return or_(CASES.c.mediator_id == actor.id, CASES.c.mediator_id.is_(None))
+    return true()
+
+
+def queue_counts(service: CaseService, *, actor: Actor) -> dict[str, int]:
+    """Open cases per state in the caller's queue (before filters), from the cases table."""
+    authorizer = service.authorizer
+    visibility = authorizer.visibility(actor=actor)
+    if visibility.condition == FALSE:
+        return {}
+    stmt = (
+        select(CASES.c.state, func.count()).where(CASES.c.closed_at.is_(None), acting_on(actor)).group_by(CASES.c.state)
+    )
+    if visibility.condition != TRUE:
+        stmt = stmt.where(condition_sql(visibility.condition))
+    with service.db.read() as session:
+        return {state: int(count) for state, count in session.execute(stmt).all()}
 
 
 def _planner(service: CaseService) -> SlaPlanner:

@@ -31,7 +31,10 @@ from cases.mediators import open_loads
 from cases.queries import load_snapshot
 from desk.loader import Desk
 from intake.classify import Classifier, default_classification_path, detect_language, load_classification
+from intake.embedder import packaged_embedder
+from intake.learning import LearnedClassifier, TriageModel, TriageSet
 from intake.priority import PriorityFacts, PriorityRules, default_priority_path, load_priority
+from intake.review import ReviewRules, default_review_path, load_review
 from intake.routing import Candidate, CaseNeeds, choose, on_duty
 from intake.supervision import SupervisionRules, default_supervision_path, load_supervision
 from sla.calendar import Calendar
@@ -49,6 +52,7 @@ class IntakePaths:
     classification: Path = default_classification_path()
     priority: Path = default_priority_path()
     supervision: Path = default_supervision_path()
+    review: Path = default_review_path()
 
     @classmethod
     def for_directory(cls, directory: Path | None) -> IntakePaths:
@@ -56,7 +60,7 @@ class IntakePaths:
         found = cls()
         if directory is None:
             return found
-        for name in ("classification", "priority", "supervision"):
+        for name in ("classification", "priority", "supervision", "review"):
             candidate = directory / "intake" / f"{name}.yaml"
             if candidate.is_file():
                 found = replace(found, **{name: candidate})
@@ -72,15 +76,39 @@ class Triage:
     priority: PriorityRules
     supervision: SupervisionRules
     route: bool = True
+    # Third-party review: sampling, redaction, rubric (applied by reports/review.py).
+    review: ReviewRules = ReviewRules()
+    # The learned classifier over the rules (intake/learning.py); None: the rules alone decide.
+    learned: LearnedClassifier | None = None
+    # Below this probability for its best category a case is flagged needs_triage.
+    confidence: float = 0.5
+    triage_set: TriageSet | None = None
 
     @classmethod
     def of_desk(cls, desk: Desk) -> Triage:
-        """The intake of a loaded, validated desk (its intake parts)."""
+        """The intake of a loaded, validated desk (its intake parts and its triage directory)."""
+        classifier = Classifier(desk.parts["classification"])
+        triage_set: TriageSet | None = desk.parts.get("triage")
+        learned = None
+        if triage_set is not None and triage_set.model is not None:
+            learned = LearnedClassifier(classifier, triage_set.model, packaged_embedder())
         return cls(
-            classifier=Classifier(desk.parts["classification"]),
+            classifier=classifier,
             priority=desk.parts["priority"],
             supervision=desk.parts["supervision"],
+            review=desk.parts["review"],
+            learned=learned,
+            confidence=triage_set.confidence if triage_set is not None else 0.5,
+            triage_set=triage_set,
         )
+
+    def with_model(self, model: TriageModel) -> Triage:
+        """This triage classifying with ``model`` (a promoted retrained head)."""
+        return replace(self, learned=LearnedClassifier(self.classifier, model, packaged_embedder()))
+
+    @property
+    def model(self) -> TriageModel | None:
+        return self.learned.model if self.learned is not None else None
 
     @classmethod
     def load(cls, paths: IntakePaths = IntakePaths(), *, route: bool = True) -> Triage:
@@ -90,6 +118,7 @@ class Triage:
             priority=load_priority(paths.priority),
             supervision=load_supervision(paths.supervision),
             route=route,
+            review=load_review(paths.review),
         )
 
     # --- filing ---------------------------------------------------------------------------
@@ -97,9 +126,12 @@ class Triage:
     def prepare(self, session: Session, new_case: NewCase, now: datetime) -> tuple[NewCase, dict[str, Any]]:
         triage: dict[str, Any] = {}
         if not new_case.category:
-            result = self.classifier.classify(new_case.subject, new_case.description)
-            new_case = replace(new_case, category=result.category)
-            triage["classification"] = result.to_event_data()
+            classifier = self.learned or LearnedClassifier(self.classifier)
+            prediction = classifier.classify(new_case.subject, new_case.description)
+            new_case = replace(new_case, category=prediction.category)
+            triage["classification"] = prediction.to_event_data(self.confidence)
+            if prediction.needs_triage(self.confidence):
+                triage["flags"] = ["needs_triage"]
         repeats = session.execute(
             select(func.count())
             .select_from(CASES)
@@ -159,9 +191,13 @@ def route_case(
     trigger = next((name for name in assigning if machine.may(case.state, name)), None)
     if trigger is None:
         return None
+    texts = (case.subject, case.description)
+    if service.privacy is not None:
+        # The log holds markers: the language is read from the values, in memory only.
+        texts = service.privacy.reveal(session, texts)
     needs = CaseNeeds(
         category=case.category,
-        language=detect_language(f"{case.subject}\n{case.description}"),
+        language=detect_language("\n".join(texts)),
         weight=intake.priority.weight(case.priority),
     )
     pool = {c.id: c for c in candidates(session, intake, service.calendars(), now)}

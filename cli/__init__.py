@@ -13,11 +13,12 @@ from typing import Annotated
 
 import typer
 
-from cli import audit, dev, mediators, reports, serve
+from cli import audit, dev, mediators, outbox, reports, serve, triage  # noqa: F401  (triage: intake evaluate|retrain)
 from cli.common import CliOptions
 from cli.db import db_app
 from cli.desk import config_app, intake_app, policies_app, workflow_app
 from cli.errors import MappedErrorsGroup
+from cli.privacy import privacy_app
 from cli.scenario import scenario_app
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ app.command()(dev.demo)
 app.command()(dev.token)
 app.command("replay")(audit.replay)
 app.command()(reports.supervise)
+app.command("sample-reviews")(reports.sample_reviews)
 app.add_typer(db_app, name="db")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(workflow_app, name="workflow")
@@ -54,6 +56,9 @@ app.add_typer(mediators.mediators_app, name="mediators")
 app.add_typer(intake_app, name="intake")
 app.add_typer(config_app, name="config")
 app.add_typer(scenario_app, name="scenario")
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(outbox.outbox_app, name="outbox")
+app.add_typer(outbox.webhooks_app, name="webhooks")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -12,6 +12,7 @@ from rich.table import Table
 from audit.checkpoints import write_checkpoint
 from audit.export import export_jsonl
 from audit.keys import public_key_hex
+from audit.privacy import count_erasures, verify_erasures
 from audit.replay import read_replay
 from audit.verify import VerifyReport, verify_database
 from audit.whatif import what_if_cases
@@ -34,7 +35,9 @@ def replay(
 ) -> None:
     """Print a case as it stood at a seq or an instant, with its history to that point."""
     with open_engine(ctx) as engine:
-        result = read_replay(engine.db, engine.registry, case_id, seq=seq, at=parse_instant(at) if at else None)
+        replayed = read_replay(engine.db, engine.registry, case_id, seq=seq, at=parse_instant(at) if at else None)
+        # The log holds markers and pseudonyms; shown with their values, or [erased].
+        result = engine.cases.reveal(replayed)
     s = result.snapshot
     out.print(
         f"[bold]{shown(s.id)}[/bold]  state [bold]{shown(s.state)}[/bold]  version {s.version}  "
@@ -67,6 +70,13 @@ def audit_verify(
             help="Hashes, links and checkpoints only: no replay against the projection (about ten times faster).",
         ),
     ] = False,
+    erasure: Annotated[
+        bool,
+        typer.Option(
+            "--erasure",
+            help="Also prove every erasure the log records: no value row and no live key for any erased ref.",
+        ),
+    ] = False,
 ) -> None:
     """Check every hash chain, replay every case against its projection, and check every
     signed checkpoint. Exits 1 naming each damaged case, its first bad seq and the kind."""
@@ -87,6 +97,12 @@ def audit_verify(
             replay=not chain_only,
             on_finding=lambda finding: err.print(f"[red]DAMAGED[/red] {shown(finding)}", soft_wrap=True),
         )
+        erasure_problems = verify_erasures(engine.db) if erasure else []
+        erasures = count_erasures(engine.db) if erasure else 0
+    for problem in erasure_problems:
+        err.print(f"[red]NOT ERASED[/red] {shown(problem)}", soft_wrap=True)
+    if erasure_problems:
+        err.print(f"{quantity(len(erasure_problems), 'erasure problem')}")
     if not report.intact:
         err.print(
             f"{len({d.case_id for d in report.damages})} of {quantity(report.cases_checked, 'case')} damaged, "
@@ -102,6 +118,14 @@ def audit_verify(
         f"({quantity(report.merchant_events_checked, 'event')}): chains verify, {replays}"
         f"{quantity(report.checkpoints_checked, 'checkpoint')} verify"
     )
+    if erasure:
+        out.print(
+            f"{quantity(erasures, 'erasure')} in the logs: every erased ref has no value row and no live key"
+            if not erasure_problems
+            else "erasures: see the problems above"
+        )
+    if erasure_problems:
+        raise typer.Exit(1)
 
 
 @audit_app.command("export")
@@ -110,6 +134,13 @@ def audit_export(
     case: CaseOption = None,
     since: Annotated[str | None, typer.Option(help="Only events since this instant.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    disclose: Annotated[
+        bool,
+        typer.Option(
+            "--disclose",
+            help="Add the personal values behind the markers, each with its salt (for cleared auditors only).",
+        ),
+    ] = False,
 ) -> None:
     """Write the log as JSON Lines (events with hashes, the workflow and policy documents they
     reference, checkpoints); tools/verify_export.py checks such a file without this code."""
@@ -117,7 +148,12 @@ def audit_export(
         target = output.open("w", encoding="utf-8", newline="\n") if output else sys.stdout
         try:
             summary = export_jsonl(
-                engine.db, target, now=engine.clock.now(), case_id=case, since=parse_instant(since) if since else None
+                engine.db,
+                target,
+                now=engine.clock.now(),
+                case_id=case,
+                since=parse_instant(since) if since else None,
+                disclose=engine.cases.privacy if disclose else None,
             )
         except BaseException:
             if output:  # an unknown case, say: nothing to export, and no half-written file left behind

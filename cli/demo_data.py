@@ -256,6 +256,7 @@ def _drive(
             reason="evidence supports half the claim",
             decision="partial",
             awarded_amount=claim // 2,
+            citations=["crpl-24"],
         )
     else:
         _settle_by_offer(service, case_id, consumer, merchant, mediator, claim)

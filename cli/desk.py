@@ -19,6 +19,7 @@ from desk.loader import Desk, load_workflows, part_path, try_load_desk, write_pa
 from intake.classify import ClassificationRules, Classifier, load_classification
 from intake.classify import summary as classification_summary
 from intake.priority import PriorityRules, load_priority
+from intake.review import load_review
 from intake.supervision import SupervisionRules, load_supervision
 from policies.cedar import DEFAULT_POLICY_DIR, load_policy_dir
 from policies.lint import check_policies
@@ -248,7 +249,7 @@ def intake_check(
         ),
     ] = None,
 ) -> None:
-    """Validate the classification, priority and supervision files; print every problem with file:line."""
+    """Validate the classification, priority, supervision and review files; print every problem with file:line."""
     paths = IntakePaths.for_directory(directory or settings(ctx).config_dir)
     problems: list[Problem] = []
     loaded: dict[str, Any] = {}
@@ -256,6 +257,7 @@ def intake_check(
         ("classification", load_classification, paths.classification),
         ("priority", load_priority, paths.priority),
         ("supervision", load_supervision, paths.supervision),
+        ("review", load_review, paths.review),
     ):
         try:
             loaded[name] = loader(path)
@@ -272,6 +274,12 @@ def intake_check(
     )
     out.print(f"{paths.priority}: ok ({quantity(len(loaded['priority'].rules), 'rule')})")
     out.print(f"{paths.supervision}: ok ({quantity(len(loaded['supervision'].thresholds), 'threshold')})")
+    review = loaded["review"]
+    out.print(
+        f"{paths.review}: ok ({quantity(len(review.reviewers), 'reviewer')}, "
+        f"{quantity(len(review.redaction.patterns), 'redaction pattern')}, "
+        f"{quantity(len(review.rubric.items), 'rubric item')})"
+    )
 
 
 @intake_app.command("classify")

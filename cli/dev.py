@@ -12,16 +12,8 @@ from cli.common import err, identifier, open_engine, out, progress, settings
 from cli.demo_data import DEMO_COMMANDS, create_demo
 from cli.plural import quantity
 from cli.terminal import shown
+from runtime.demo import DEMO_IDENTITIES
 from sla.clock import ManualClock, SystemClock
-
-DEMO_IDENTITIES = [
-    ("c-2001", "consumer", None),
-    ("mu-m-1001", "merchant", "m-1001"),
-    ("med-li", "mediator", None),
-    ("sen-zhao", "senior_mediator", None),
-    ("aud-1", "auditor", None),
-    ("adm-1", "admin", None),
-]
 
 
 def demo(

@@ -6,19 +6,23 @@ import csv
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 
+from cases.review import sample_period, week_start
 from cli.common import err, identifier, open_engine, out, parse_instant
 from cli.plural import quantity
 from cli.terminal import plain, shown
 from reports.hotspots import hotspots_report
 from reports.merchants import merchants_report
+from reports.review import review_report
 from reports.satisfaction import satisfaction_report
 from reports.sla import sla_report
 from reports.supervision import evaluate_merchants
 from runtime.engine import Engine
+from workflow.model import Actor
 
 report_app = typer.Typer(
     help="Merchant supervision and service-quality reports (tables, or CSV).", no_args_is_help=True
@@ -64,8 +68,10 @@ def _report(
             report = hotspots_report(engine.db, engine.cases.calendars(), since=start, until=end)
         elif kind == "sla":
             report = sla_report(engine.db, engine.cases.calendars(), since=start, until=end)
+        elif kind == "reviews":
+            report = review_report(engine.db, engine.triage.review, since=start, until=end)
         else:
-            report = satisfaction_report(engine.db, since=start, until=end)
+            report = engine.cases.reveal(satisfaction_report(engine.db, since=start, until=end))
     columns, rows = report.table()
     _emit(f"{kind} {start.isoformat()} .. {end.isoformat()}", columns, rows, csv_path)
     if kind == "satisfaction":
@@ -74,6 +80,13 @@ def _report(
                 f"  {shown(comment['score'])}/5 {shown(comment['party'])} on {shown(comment['case_id'])} "
                 f"({shown(comment['mediator_id'] or '-')}, {shown(comment['category'])}): "
                 f"{shown(comment['comment'])}"
+            )
+    if kind == "reviews":
+        for flag in report.flags[:20]:
+            resolution = flag.resolution["decision"] if flag.resolution else "open"
+            out.print(
+                f"  flagged {shown(flag.case_id)} by {shown(flag.flagged_by)} at {shown(flag.flagged_at)}: "
+                f"{shown(flag.reason)} -> {shown(resolution)}; since: {shown(', '.join(flag.since) or '-')}"
             )
 
 
@@ -114,6 +127,15 @@ def report_satisfaction(
     _report(ctx, "satisfaction", since, until, csv_path)
 
 
+@report_app.command("reviews")
+def report_reviews(
+    ctx: typer.Context, since: SinceOption = None, until: UntilOption = None, csv_path: CsvOption = None
+) -> None:
+    """Third-party review: average scores per rubric item, mediator and category; agreement between
+    the two reviewers of double-sampled cases; the flags raised and what became of them."""
+    _report(ctx, "reviews", since, until, csv_path)
+
+
 def supervise(ctx: typer.Context) -> None:
     """Apply the supervision thresholds now: flag merchants that reach one, clear the others
     (the server does this every DISPUTES_SUPERVISION_INTERVAL_SECONDS)."""
@@ -124,4 +146,33 @@ def supervise(ctx: typer.Context) -> None:
         f"still flagged: {shown(', '.join(outcome.kept) or '-')}; "
         f"cleared: {shown(', '.join(outcome.cleared) or '-')}; "
         f"{quantity(outcome.merchant_events, 'merchant log event')} written"
+    )
+
+
+# The desk's operator, who runs the command line: an admin of the desk (the policies decide).
+OPERATOR = Actor("operator", "admin")
+
+
+def sample_reviews(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None, typer.Option(help="Start of the period (ISO 8601); default: this week's Monday, desk time.")
+    ] = None,
+) -> None:
+    """Draw the desk's third-party review sample of the cases closed in the period and deal each drawn
+    case to its reviewers (intake/review.yaml). Again for the same period: the same draw, nothing
+    dealt twice."""
+    with open_engine(ctx) as engine:
+        calendar = engine.cases.calendars().get("default")
+        zone = ZoneInfo(calendar.timezone if calendar is not None and not calendar.always_open else "UTC")
+        start = parse_instant(since) if since else week_start(engine.clock.now(), zone)
+        outcome = sample_period(engine.cases, engine.triage.review, OPERATOR, since=start, zone=zone)
+    rows: list[list[object]] = [
+        [d.case_id, " / ".join(d.stratum), ", ".join(d.reviewers), "new" if d.case_id in outcome.assigned else "before"]
+        for d in outcome.drawn
+    ]
+    _emit(f"review sample {outcome.period}", ["case", "stratum", "reviewers", "dealt"], rows, None)
+    err.print(
+        f"{quantity(outcome.candidates, 'case')} closed in the period, {quantity(len(outcome.drawn), 'case')} drawn, "
+        f"{quantity(len(outcome.assigned), 'case')} newly dealt"
     )

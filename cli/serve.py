@@ -14,6 +14,7 @@ from cases.sweep import fire_due_timers
 from cli.common import database, desk_or_exit, err, open_engine, options, out, parse_instant, require_schema, settings
 from cli.plural import quantity
 from cli.terminal import shown
+from runtime.dispatcher import DispatcherThread, build_dispatcher
 from runtime.settings import get_settings
 from runtime.ticker import build_ticker
 
@@ -64,26 +65,52 @@ def serve(
     )
 
 
-def worker(ctx: typer.Context) -> None:
-    """Run only the SLA ticker (for deployments with separate API and timer processes)."""
+def worker(
+    ctx: typer.Context,
+    role: Annotated[
+        str,
+        typer.Option(
+            help="What this process runs: all (the SLA ticker and the outbox dispatcher), ticker or dispatcher."
+        ),
+    ] = "all",
+) -> None:
+    """Run the background work without the HTTP API: the SLA ticker, the outbox's dispatcher, or both
+    (for deployments with separate API and worker processes; several dispatchers may run on PostgreSQL)."""
+    if role not in ("all", "ticker", "dispatcher"):
+        err.print(f"[red]error:[/red] --role is all, ticker or dispatcher, not {role!r}")
+        raise typer.Exit(2)
     with open_engine(ctx) as engine:
-        ticker = build_ticker(engine)
-        err.print(
-            f"ticker running every {engine.settings.tick_seconds:g}s on {database(engine.settings)}; Ctrl-C stops"
+        ticker = build_ticker(engine) if role in ("all", "ticker") else None
+        dispatcher = (
+            DispatcherThread(build_dispatcher(engine), engine.settings.dispatcher_interval_seconds)
+            if role in ("all", "dispatcher")
+            else None
         )
+        running = [*(["ticker"] if ticker else []), *(["outbox dispatcher"] if dispatcher else [])]
+        err.print(f"{' and '.join(running)} running on {database(engine.settings)}; Ctrl-C stops")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        ticker.start()
+        if ticker is not None:
+            ticker.start()
+        if dispatcher is not None:
+            dispatcher.start()
         try:
             while not stop.wait(1.0):
                 pass
         except KeyboardInterrupt:
             pass
         finally:
-            ticker.stop()
-    err.print(
-        f"ticker stopped after {quantity(ticker.sweeps, 'sweep')}, {quantity(ticker.fired_total, 'timer effect')}"
-    )
+            if ticker is not None:
+                ticker.stop()
+            if dispatcher is not None:
+                dispatcher.stop()
+    if ticker is not None:
+        err.print(
+            f"ticker stopped after {quantity(ticker.sweeps, 'sweep')}, {quantity(ticker.fired_total, 'timer effect')}"
+        )
+    if dispatcher is not None:
+        stats = dispatcher.dispatcher.stats
+        err.print(f"dispatcher stopped after {quantity(stats.delivered, 'delivery', 'deliveries')}")
 
 
 @sla_app.command("tick")

@@ -7,6 +7,10 @@ A desk directory (``DISPUTES_CONFIG_DIR`` or ``--config``) is a list of named pa
     workflows/*.yaml   workflow definitions (several per desk; new cases use the default one)
     policies/          Cedar policies, their schema and settings.json
     calendars.yaml     business calendars the timers name
+    notifications.yaml what is sent to whom on which event, reminders, the rules cited (notify/)
+    intake/*.yaml      classification rules, priority rules, supervision thresholds
+    rulebook.yaml      the provisions and platform rules rulings cite
+    triage/            the learned triage: labelled set, frozen evaluation split, shipped model
     scenarios/*.yaml   scenario tests (``disputes scenario run``; never loaded by the server)
 
 Loading validates every part on its own, then the cross-references between parts
@@ -32,15 +36,21 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import available_timezones
 
 from cedarpy import pst
 
+from desk.choice import WorkflowRule, choose_workflow, parse_rules
 from intake.classify import default_classification_path, load_classification
+from intake.learning import load_triage_set, triage_categories
 from intake.priority import default_priority_path, load_priority
+from intake.review import default_review_path, load_review
+from intake.rulebook import Rulebook, load_rulebook
 from intake.supervision import default_supervision_path, load_supervision
+from notify.rules import NotificationRules, default_notifications_path, load_notifications
 from policies import facts
 from policies.cedar import DEFAULT_POLICY_DIR, CedarAuthorizer
-from policies.lint import lint
+from policies.lint import REVIEW_ACTIONS, lint
 from policies.loader import LoadedPolicies, try_load
 from sla.calendar import Calendar
 from sla.config import load_calendars
@@ -52,6 +62,7 @@ from workflow.definition import (
     load_definition_file,
 )
 from workflow.errors import ConfigError, Problem
+from workflow.facts import desk_fact_types, desk_related_names
 from workflow.model import Actor, CaseSnapshot, Offer
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
@@ -60,7 +71,8 @@ PACKAGED_CALENDARS = ROOT / "sla" / "calendars.yaml"
 PACKAGED_DESK_FILES = Path(__file__).resolve().parent / "default"
 SCENARIOS = "scenarios"
 SETTINGS_FILE = "desk.yaml"
-SETTINGS_KEYS = frozenset({"name", "title", "description", "default_workflow"})
+SETTINGS_KEYS = frozenset({"name", "title", "description", "default_workflow", "zone", "workflow_rules"})
+_TEXT_SETTINGS = SETTINGS_KEYS - {"workflow_rules"}
 
 
 class InvalidDeskError(ConfigError):
@@ -75,6 +87,10 @@ class DeskManifest:
     title: str = ""
     description: str = ""
     default_workflow: str | None = None
+    # The zone case facts' local days are counted in (``days_since`` for policies).
+    zone: str = "UTC"
+    # Which workflow a filing uses, by its facts (desk/choice.py); none: the default.
+    workflow_rules: tuple[WorkflowRule, ...] = ()
     file: str = ""
     lines: Mapping[str, int] = field(default_factory=dict)
 
@@ -83,6 +99,8 @@ class DeskManifest:
 # ``problems`` (every loader of the pure packages does: InvalidDefinitionError,
 # PolicyLoadError, InvalidCalendarError). A cross-check looks at the loaded desk.
 PartLoader = Callable[[Path], Any]
+# A part that needs parts loaded before it (the policies need the workflows' case facts).
+PartLoaderWith = Callable[[Path, Mapping[str, Any]], Any]
 CrossCheck = Callable[["Desk"], list[Problem]]
 
 
@@ -104,6 +122,10 @@ class DeskPart:
     inherit: bool = False
     required: bool = False
     check: CrossCheck | None = None
+    load_with: PartLoaderWith | None = None
+    # Parts ``load_with`` reads: when one of them failed, this part is not loaded (its problems
+    # would only repeat the other's; the policies cannot be checked without the declared facts).
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,8 +163,17 @@ class Desk:
         return dict(calendars)
 
     @property
+    def notifications(self) -> NotificationRules:
+        rules: NotificationRules = self.parts["notifications"]
+        return rules
+
+    @property
     def default_workflow(self) -> str:
         return default_workflow_name(self.manifest, self.workflows)
+
+    def workflow_for(self, facts: Mapping[str, Any]) -> WorkflowDefinition:
+        """The workflow a filing with ``facts`` uses: the first matching rule's, else the default."""
+        return self.workflow(choose_workflow(self.manifest.workflow_rules, facts))
 
     def workflow(self, name: str | None = None) -> WorkflowDefinition:
         wanted = name or self.default_workflow
@@ -197,15 +228,25 @@ def load_manifest(path: Path) -> DeskManifest:
         if key not in SETTINGS_KEYS
     ]
     values: dict[str, str | None] = {}
-    for key in sorted(SETTINGS_KEYS):
+    for key in sorted(_TEXT_SETTINGS):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             problems.append(Problem(file, located.line((key,)), f"{key!r} must be text"))
             value = None
         values[key] = value
+    rules = parse_rules(
+        data.get("workflow_rules"),
+        lambda where, message: problems.append(Problem(file, located.line(where), message)),
+        located.line,
+    )
+    zone = values["zone"] or "UTC"
+    if zone not in available_timezones():
+        problems.append(Problem(file, located.line(("zone",)), f"zone {zone!r} is not an IANA time zone"))
     if problems:
         raise InvalidDeskError(problems)
     return DeskManifest(
+        zone=zone,
+        workflow_rules=rules,
         name=values["name"] or path.parent.name,
         title=values["title"] or "",
         description=values["description"] or "",
@@ -241,7 +282,17 @@ def load_workflows(directory: Path) -> tuple[WorkflowDefinition, ...]:
 
 
 def load_policies(directory: Path) -> CedarAuthorizer:
-    loaded, problems = try_load(directory)
+    return load_policies_with(directory, {})
+
+
+def load_policies_with(directory: Path, parts: Mapping[str, Any]) -> CedarAuthorizer:
+    """The policies, their schema's ``Case`` given the case facts the desk's workflows declare
+    (a clash between two workflows is reported by :func:`check_facts`)."""
+    workflows = parts.get("workflows") or ()
+    settings = parts.get("settings")
+    zone = settings.zone if isinstance(settings, DeskManifest) else "UTC"
+    types, _clashes = desk_fact_types(workflows)
+    loaded, problems = try_load(directory, fact_types=types, fact_zone=zone, related=desk_related_names(workflows))
     if loaded is None:
         raise InvalidDeskError(problems)
     return CedarAuthorizer(loaded)
@@ -256,15 +307,50 @@ def check_settings(desk: Desk) -> list[Problem]:
     manifest = desk.manifest
     names = [w.name for w in desk.workflows]
     wanted = default_workflow_name(manifest, desk.workflows)
-    if wanted in names:
-        return []
     file = manifest.file or str(desk.directory or "") + "/" + SETTINGS_FILE
+    problems = _check_rules(desk, file)
+    if wanted in names:
+        return problems
     line = manifest.lines.get("default_workflow", 1)
     if manifest.default_workflow:
         message = f"default_workflow {wanted!r} is not a workflow of this desk (workflows: {', '.join(names)})"
     else:
         message = f"name the workflow new cases use with default_workflow (workflows: {', '.join(names)})"
-    return [Problem(file, line, message)]
+    return [*problems, Problem(file, line, message)]
+
+
+def _check_rules(desk: Desk, file: str) -> list[Problem]:
+    """Each workflow rule names a workflow of the desk, and facts that workflow declares as text
+    (string or enum), compared with values an enum has."""
+    problems = []
+    by_name = {w.name: w for w in desk.workflows}
+    for rule in desk.manifest.workflow_rules:
+        workflow = by_name.get(rule.workflow)
+        if workflow is None:
+            names = ", ".join(by_name)
+            problems.append(
+                Problem(file, rule.line, f"workflow rule names {rule.workflow!r}, not a workflow of the desk ({names})")
+            )
+            continue
+        for name, values in rule.when:
+            spec = workflow.fact(name)
+            if spec is None or spec.type not in ("string", "enum"):
+                what = "does not declare" if spec is None else f"declares as a {spec.type}, not text,"
+                problems.append(
+                    Problem(file, rule.line, f"workflow rule: workflow {rule.workflow!r} {what} fact {name!r}")
+                )
+                continue
+            unknown = [v for v in values if spec.type == "enum" and v not in spec.values]
+            if unknown:
+                problems.append(
+                    Problem(
+                        file,
+                        rule.line,
+                        f"workflow rule: {', '.join(map(repr, unknown))} is not a value of fact {name!r} "
+                        f"({', '.join(spec.values)})",
+                    )
+                )
+    return problems
 
 
 def check_policies(desk: Desk) -> list[Problem]:
@@ -313,6 +399,23 @@ def check_policies(desk: Desk) -> list[Problem]:
     return problems
 
 
+def check_notifications(desk: Desk) -> list[Problem]:
+    """Every clock ``acting`` names in the desk's own ``notifications.yaml`` is a clock of some
+    workflow of the desk (the inherited packaged file names the default workflow's clocks; a
+    desk with other clocks and no file of its own simply gets no reminders for them)."""
+    if desk.parts.get("notifications") is None or desk.parts.get("workflows") is None:
+        return []
+    if desk.sources.get("notifications") == default_notifications_path():
+        return []
+    rules = desk.notifications
+    timers = {t.name for w in desk.workflows for t in w.timers}
+    return [
+        Problem(rules.file, 1, f"notifications: acting names clock {name!r}, which no workflow of the desk has")
+        for name in sorted(rules.acting)
+        if name not in timers
+    ]
+
+
 def check_calendars(desk: Desk) -> list[Problem]:
     """Every calendar a timer names exists (a wall-clock goal never uses one, but a named
     calendar that does not exist is still a mistake, so it is reported too)."""
@@ -324,7 +427,7 @@ def check_calendars(desk: Desk) -> list[Problem]:
         raw_timers = workflow.document.get("timers") or {}
         for timer in workflow.timers:
             named = isinstance(raw_timers.get(timer.name), dict) and "calendar" in raw_timers[timer.name]
-            if timer.calendar in calendars or not (timer.goal.business or named):
+            if timer.calendar in calendars or not (timer.goal.business or timer.goal.calendar_days or named):
                 continue
             file, line = _workflow_line(
                 workflow, ("timers", timer.name, "calendar") if named else ("timers", timer.name)
@@ -340,8 +443,73 @@ def check_calendars(desk: Desk) -> list[Problem]:
     return problems
 
 
+def check_facts(desk: Desk) -> list[Problem]:
+    """One type per fact name across the desk's workflows: policies see one ``Case`` schema."""
+    if desk.parts.get("workflows") is None:
+        return []
+    problems = []
+    seen: dict[str, tuple[str, WorkflowDefinition]] = {}
+    for workflow in desk.workflows:
+        for spec in workflow.facts:
+            first = seen.setdefault(spec.name, (spec.type, workflow))
+            if first[0] != spec.type:
+                file, line = _workflow_line(workflow, ("facts", spec.name, "type"))
+                problems.append(
+                    Problem(
+                        file,
+                        line,
+                        f"fact {spec.name!r} is a {spec.type} here but a {first[0]} in workflow "
+                        f"{first[1].name!r} ({first[1].source}): policies see one type per fact",
+                    )
+                )
+    return problems
+
+
+def check_rulebook(desk: Desk) -> list[Problem]:
+    """Each entry concerns known categories and triggers some workflow has; every citation a
+    scenario's step makes (``data.citations``) names an entry that exists."""
+    rulebook: Rulebook | None = desk.parts.get("rulebook")
+    if rulebook is None:
+        return []
+    problems: list[Problem] = []
+    categories = set(triage_categories())
+    triggers = {t for w in desk.workflows for t in w.trigger_names} if desk.parts.get("workflows") else set()
+    for entry in rulebook.entries:
+        where = (rulebook.file, entry.line)
+        for category in entry.categories:
+            if category not in categories:
+                problems.append(Problem(*where, f"entry {entry.id!r}: unknown category {category!r}"))
+        for trigger in entry.triggers:
+            if triggers and trigger not in triggers:
+                problems.append(Problem(*where, f"entry {entry.id!r}: no workflow has trigger {trigger!r}"))
+    scenarios = desk.scenario_dir
+    for path in sorted(scenarios.glob("*.yaml")) if scenarios is not None else ():
+        try:
+            located = load_located(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, YamlError):
+            continue  # the scenario runner reports unreadable files itself
+        for step, cited in _citations_in(located.data, ()):
+            for entry_id in rulebook.missing(cited):
+                problems.append(
+                    Problem(str(path), located.line(step), f"cites {entry_id!r}, which the rulebook does not have")
+                )
+    return problems
+
+
+def _citations_in(node: object, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], list[str]]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "citations" and isinstance(value, list):
+                yield (*path, key), [str(v) for v in value]
+            else:
+                yield from _citations_in(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _citations_in(value, (*path, index))
+
+
 # Actions every policy set has whatever the workflows (reads, filing, desk administration).
-_ALWAYS_THERE = frozenset({"view", "view_history", "export", "view_internal", "file"})
+_ALWAYS_THERE = frozenset({"view", "view_history", "export", "view_internal", "file", *REVIEW_ACTIONS})
 
 
 # --- the list of parts: adding a part is one line ------------------------------------
@@ -350,8 +518,17 @@ PARTS: tuple[DeskPart, ...] = (
     DeskPart(
         "settings", SETTINGS_FILE, load_manifest, packaged=PACKAGED_DESK_FILES / SETTINGS_FILE, check=check_settings
     ),
-    DeskPart("workflows", "workflows", load_workflows, packaged=PACKAGED_DEFINITIONS, inherit=True),
-    DeskPart("policies", "policies", load_policies, packaged=DEFAULT_POLICY_DIR, inherit=True, check=check_policies),
+    DeskPart("workflows", "workflows", load_workflows, packaged=PACKAGED_DEFINITIONS, inherit=True, check=check_facts),
+    DeskPart(
+        "policies",
+        "policies",
+        load_policies,
+        packaged=DEFAULT_POLICY_DIR,
+        inherit=True,
+        check=check_policies,
+        load_with=load_policies_with,
+        needs=("workflows",),
+    ),
     DeskPart(
         "calendars", "calendars.yaml", load_calendars, packaged=PACKAGED_CALENDARS, inherit=True, check=check_calendars
     ),
@@ -368,6 +545,29 @@ PARTS: tuple[DeskPart, ...] = (
     DeskPart(
         "supervision", "intake/supervision.yaml", load_supervision, packaged=default_supervision_path(), inherit=True
     ),
+    # Notifications (outbox/): which notices go to whom, reminders before deadlines, the rules an
+    # acknowledgement cites per category.
+    DeskPart(
+        "notifications",
+        "notifications.yaml",
+        load_notifications,
+        packaged=default_notifications_path(),
+        inherit=True,
+        check=check_notifications,
+    ),
+    # Third-party review: sampling, redaction and the rubric (intake/review.py, reports/review.py).
+    DeskPart("review", "intake/review.yaml", load_review, packaged=default_review_path(), inherit=True),
+    # The learned triage (intake/learning.py): labelled set, frozen evaluation split, shipped model.
+    DeskPart("triage", "triage", load_triage_set, packaged=PACKAGED_DESK_FILES / "triage", inherit=True),
+    # The rules and provisions the desk's rulings cite (intake/rulebook.py). Not inherited: a
+    # desk's law is its own; without one, citations are not checked.
+    DeskPart(
+        "rulebook",
+        "rulebook.yaml",
+        load_rulebook,
+        packaged=PACKAGED_DESK_FILES / "rulebook.yaml",
+        check=check_rulebook,
+    ),
 )
 
 
@@ -382,6 +582,7 @@ def try_load_desk(directory: str | Path | None = None) -> tuple[Desk | None, lis
     problems: list[Problem] = []
     parts: dict[str, Any] = {}
     sources: dict[str, Path | None] = {}
+    failed: set[str] = set()
     for part in PARTS:
         source = _source(root, part)
         sources[part.name] = source
@@ -394,11 +595,15 @@ def try_load_desk(directory: str | Path | None = None) -> tuple[Desk | None, lis
                 )
             parts[part.name] = None
             continue
+        if any(name in failed for name in part.needs):
+            parts[part.name] = None
+            continue
         try:
-            parts[part.name] = part.load(source)
+            parts[part.name] = part.load_with(source, parts) if part.load_with else part.load(source)
         except (ValueError, OSError) as exc:
             found = getattr(exc, "problems", None)
             problems.extend(found if found else [Problem(str(source), 1, str(exc))])
+            failed.add(part.name)
     if problems:
         return None, problems
     desk = Desk(directory=root, parts=parts, sources=sources)
@@ -466,6 +671,8 @@ def _undelivered_facts(loaded: LoadedPolicies) -> list[Problem]:
         "User": set(facts.user_entity(_FULL_ACTOR)["attrs"]),
         "Case": set(facts.case_entity(_full_case(), "desk")["attrs"]),
     }
+    if loaded.fact_types or loaded.related_names:
+        produced["Case"] |= {"facts", "days_since", "related"}  # the declared case facts (policies/facts.py)
     text = Path(loaded.schema_file).read_text(encoding="utf-8")
     problems = []
     for entity, body in _ENTITY.findall(str(loaded.schema)):

@@ -307,10 +307,15 @@ class Classifier:
             if not text or factor <= 0:
                 continue
             tokens = self.tokens(text)
+            # Every occurrence of a term contains its first word in the words run together:
+            # a substring test (in C) rules out most terms before the word-by-word walk.
+            haystack = "".join(tokens)
             normalised = normalise(text)
             for category in rules.categories:
                 for group in category.keywords:
                     for term in group.terms:
+                        if term.words[0][0] not in haystack:
+                            continue
                         found_term = self._keyword(category.name, group, term, tokens, field_name, factor)
                         if found_term is None:
                             continue

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import cedarpy
 
@@ -59,6 +60,11 @@ class CedarAuthorizer:
         self._schema = loaded.schema if check_requests else None
         self._base = loaded.base_entities
         self._desk_id = loaded.desk.id
+        # Case facts (workflow/facts.py) are given only to a desk that declares some.
+        self._fact_types = dict(loaded.fact_types)
+        self._fact_zone = ZoneInfo(loaded.fact_zone)
+        self._related = loaded.related_names
+        self._declares = bool(self._fact_types or self._related)
         self._by_cedar_id = dict(loaded.by_cedar_id)
         self._order = {info.cedar_id: index for index, info in enumerate(loaded.policies)}
         info = loaded.schema_info
@@ -182,7 +188,7 @@ class CedarAuthorizer:
         if action in self._context_actions:
             request["context"] = json.dumps(facts.context(now, None, None))
         for case in cases:
-            entity = facts.case_entity(case, self._desk_id)
+            entity = self._case_entity(case, now)
             if keep is not None:
                 entity["attrs"] = {k: v for k, v in entity["attrs"].items() if k in keep}
             entities.append(entity)
@@ -270,7 +276,7 @@ class CedarAuthorizer:
                     request["context"] = contexts[key]
                 requests.append(request)
             policies = self._subset(frozenset(known))
-            answers = cedarpy.is_authorized_batch(requests, policies, self._entities(actor, case), self._schema)
+            answers = cedarpy.is_authorized_batch(requests, policies, self._entities(actor, case, now), self._schema)
             results = dict(zip(known, answers, strict=True))
         where = f"in state {case.state}"
         return [
@@ -295,13 +301,20 @@ class CedarAuthorizer:
             return self._policies
         return cedarpy.PolicySet.from_pst(cedarpy.pst.PolicySet(static_policies=keep, templates={}, template_links=()))
 
-    def _entities(self, actor: Actor, case: CaseSnapshot) -> cedarpy.Entities:
+    def _case_entity(self, case: CaseSnapshot, now: datetime) -> dict[str, Any]:
+        entity = facts.case_entity(case, self._desk_id)
+        if self._declares:
+            entity["attrs"].update(facts.declared_facts(case, self._fact_types, self._fact_zone, now))
+            entity["attrs"]["related"] = {n: case.related[n] for n in self._related if n in case.related}
+        return entity
+
+    def _entities(self, actor: Actor, case: CaseSnapshot, now: datetime) -> cedarpy.Entities:
         # The desk and the action hierarchy are parsed once at load; per call only
         # the principal and the case are added. Parsing them costs several times
         # more than building their JSON, and a service asks about the same case
         # content repeatedly (list the actions, then act), so parsed handles are
         # cached by their exact JSON: equal text, equal facts.
-        entities = [facts.user_entity(actor), facts.case_entity(case, self._desk_id)]
+        entities = [facts.user_entity(actor), self._case_entity(case, now)]
         if self._attributes is not None:
             for entity in entities:
                 entity["attrs"] = {k: v for k, v in entity["attrs"].items() if k in self._attributes}

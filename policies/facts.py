@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from workflow.facts import cedar_value, day_number
 from workflow.model import Actor, CaseSnapshot, from_iso
 
 USER = "User"
@@ -106,6 +108,12 @@ def case_entity(case: CaseSnapshot, desk_id: str) -> JsonDict:
             "consumer_submitted": sum(1 for e in evidence if e.party == "consumer" and e.status == "submitted"),
             "merchant_submitted": sum(1 for e in evidence if e.party == "merchant" and e.status == "submitted"),
         },
+        # Evidence each party added since the case entered its current state (an appeal
+        # allowed only with new information).
+        "new_evidence": {
+            "consumer": sum(1 for e in evidence if e.party == "consumer" and e.added_at >= case.state_since),
+            "merchant": sum(1 for e in evidence if e.party == "merchant" and e.added_at >= case.state_since),
+        },
         "awaiting": list(case.awaiting),
         "timers": {"running": running, "paused": paused, "warned": warned, "breached": breached, "met": met},
         "flags": list(case.flags),
@@ -113,6 +121,7 @@ def case_entity(case: CaseSnapshot, desk_id: str) -> JsonDict:
         "merchant_flagged": "merchant_flagged" in case.flags,
         "created_at": _iso_seconds(case.created_at) if case.created_at else 0,
         "reopen_count": case.reopen_count,
+        "reviewers": [ref(USER, r) for r in case.reviewers],
     }
     if case.mediator_id is not None:
         attrs["mediator"] = ref(USER, case.mediator_id)
@@ -125,6 +134,36 @@ def case_entity(case: CaseSnapshot, desk_id: str) -> JsonDict:
     if case.awarded_amount is not None:
         attrs["awarded_amount"] = case.awarded_amount
     return {"uid": uid(CASE, case_uid_id(case)), "attrs": attrs, "parents": [uid(DESK, desk_id)]}
+
+
+def declared_facts(case: CaseSnapshot, fact_types: Mapping[str, str], zone: ZoneInfo, now: datetime) -> JsonDict:
+    """``facts`` and ``days_since`` of a desk that declares case facts (workflow/facts.py).
+
+    ``facts``: the case's facts as policies see them (instants in epoch seconds, dates as day
+    numbers, money as a record); a fact of a type other than the desk now declares (a case
+    filed under an older workflow version) is left out, which a policy sees with ``has``.
+    ``days_since``: whole local days in the desk's zone from the filing, and from each date or
+    instant fact, to ``now`` (Cedar has no division, so "from the 4th day" needs them counted).
+    """
+    values: JsonDict = {}
+    today = day_number(now.astimezone(zone).date())
+    days: JsonDict = {}
+    if case.created_at:
+        days["filed"] = today - day_number(from_iso(case.created_at).astimezone(zone).date())
+    for name, value in case.facts.items():
+        kind = fact_types.get(name)
+        if kind is None:
+            continue
+        try:
+            converted = cedar_value(kind, value)
+        except (TypeError, ValueError):
+            continue
+        if kind == "instant":
+            days[name] = today - day_number(datetime.fromtimestamp(converted, zone).date())
+        elif kind == "date":
+            days[name] = today - converted
+        values[name] = converted
+    return {"facts": values, "days_since": days}
 
 
 def case_uid_id(case: CaseSnapshot) -> str:
@@ -149,6 +188,7 @@ _PAYLOAD_KEYS: dict[str, tuple[str, type]] = {
     "party": ("party", str),
     "offer_id": ("offer_id", str),
     "score": ("score", int),
+    "category": ("category", str),
 }
 
 
@@ -172,6 +212,9 @@ def payload_facts(payload: Mapping[str, Any] | None, case: CaseSnapshot) -> Json
     mediator_id = payload.get("mediator_id")
     if isinstance(mediator_id, str) and mediator_id:
         facts["mediator"] = ref(USER, mediator_id)
+    citations = payload.get("citations")
+    if isinstance(citations, list):
+        facts["cited"] = len(citations)
     offer_id = facts.get("offer_id")
     if offer_id is not None:
         offer = case.offer(offer_id)

@@ -13,7 +13,11 @@ from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 # Actions that exist whatever the workflow: reads, filing and the desk's administration.
 ALWAYS_KNOWN = frozenset({*READ_ACTIONS, "view_internal", "file"})
-ADMIN_ACTIONS = frozenset({"view_config", "manage_config", "manage_mediators", "audit"})
+ADMIN_ACTIONS = frozenset(
+    {"view_config", "manage_config", "manage_mediators", "audit", "erase_personal", "disclose_personal"}
+)
+# Third-party review (policies/default/review.cedar): on any workflow's cases, whatever its states.
+REVIEW_ACTIONS = frozenset({"view_for_review", "review", "flag_for_review", "second_look", "resolve_review_flag"})
 
 
 def check_policies(policy_dir: str | Path, workflows: Sequence[WorkflowDefinition]) -> list[Problem]:
@@ -36,7 +40,7 @@ def lint(loaded: LoadedPolicies, workflows: Sequence[WorkflowDefinition]) -> lis
     info = loaded.schema_info
     case_actions = info.applies_to(facts.CASE)
     groups = info.groups
-    known = set(ALWAYS_KNOWN | ADMIN_ACTIONS | info.applies_to(facts.DESK))
+    known = set(ALWAYS_KNOWN | ADMIN_ACTIONS | REVIEW_ACTIONS | info.applies_to(facts.DESK))
     for workflow in workflows:
         known.update(workflow.trigger_names, workflow.action_names)
     names = ", ".join(w.name for w in workflows) or "none"

@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ from cedarpy import pst
 
 from policies import facts
 from workflow.errors import ConfigError, Problem
+from workflow.facts import cedar_type
 
 # Files that make up a policy set; anything else in the directory (a README,
 # editor backups) neither loads nor changes the version.
@@ -153,6 +154,13 @@ class LoadedPolicies:
     desk: DeskSettings
     base_entities: cedarpy.Entities
     by_cedar_id: Mapping[str, PolicyInfo]
+    # The case facts the desk's workflows declare (name -> type, workflow/facts.py), which the
+    # schema's Case gained as ``facts`` and ``days_since``; empty when none are declared.
+    fact_types: Mapping[str, str] = field(default_factory=dict)
+    # The zone ``days_since`` counts local days in (desk.yaml ``zone``).
+    fact_zone: str = "UTC"
+    # The related-case counts the desk's workflows declare (``resource.related``).
+    related_names: tuple[str, ...] = ()
 
 
 def format_money(amount: int, currency: str) -> str:
@@ -209,9 +217,42 @@ def load(directory: str | Path) -> LoadedPolicies:
     return loaded
 
 
-def try_load(directory: str | Path) -> tuple[LoadedPolicies | None, list[Problem]]:
-    """Load and validate ``directory``: the result, or None and every problem found."""
-    return _Loader(Path(directory)).run()
+def try_load(
+    directory: str | Path,
+    *,
+    fact_types: Mapping[str, str] | None = None,
+    fact_zone: str = "UTC",
+    related: tuple[str, ...] = (),
+) -> tuple[LoadedPolicies | None, list[Problem]]:
+    """Load and validate ``directory``: the result, or None and every problem found.
+
+    ``fact_types``: the case facts the desk declares (name -> type); the schema's ``Case``
+    gains them (:func:`facts_schema`), so policies reading them are type-checked."""
+    loaded, problems = _Loader(Path(directory), dict(fact_types or {}), related).run()
+    if loaded is not None and (fact_types or related):
+        loaded = replace(loaded, fact_types=dict(fact_types or {}), fact_zone=fact_zone, related_names=related)
+    return loaded, problems
+
+
+_CASE_ENTITY = re.compile(r"^(entity\s+Case\b[^{]*=\s*\{)", re.MULTILINE)
+
+
+def facts_schema(text: str, fact_types: Mapping[str, str], related: tuple[str, ...] = ()) -> str:
+    """The schema ``text`` with the declared case facts added to ``Case``: ``facts`` (every fact
+    optional: a case filed before a fact was declared has none) and ``days_since`` (local days
+    from the filing and from each date or instant fact). Added on the lines already there, so
+    the file's line numbers stay right in every message."""
+    if not fact_types and not related:
+        return text
+    fields = ", ".join(f"{name}?: {cedar_type(kind)}" for name, kind in sorted(fact_types.items()))
+    counts = ", ".join(f"{name}?: Long" for name in sorted(related))
+    days = ", ".join(
+        ["filed?: Long", *(f"{n}?: Long" for n, k in sorted(fact_types.items()) if k in ("date", "instant"))]
+    )
+    added = _CASE_ENTITY.sub(r"\1 facts: CaseFacts, days_since: CaseDays, related: CaseRelated,", text, count=1)
+    return (
+        f"{added}\ntype CaseFacts = {{ {fields} }}; type CaseDays = {{ {days} }}; type CaseRelated = {{ {counts} }};\n"
+    )
 
 
 # --- locating errors --------------------------------------------------------------
@@ -370,8 +411,12 @@ def schema_info(schema: cedarpy.Schema) -> SchemaInfo:
 
 
 class _Loader:
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, fact_types: Mapping[str, str] | None = None, related: tuple[str, ...] = ()
+    ) -> None:
         self.directory = directory
+        self.fact_types = dict(fact_types or {})
+        self.related = related
         self.problems: list[Problem] = []
         # (file, line) -> the policy's own text, to place validation errors inside it.
         self.statement_text: dict[tuple[str, int], str] = {}
@@ -450,6 +495,7 @@ class _Loader:
         text = self._read(path)
         if text is None:
             return None
+        text = facts_schema(text, self.fact_types, self.related)
         try:
             schema = cedarpy.Schema.from_str(text)
         except ValueError as exc:

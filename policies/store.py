@@ -11,6 +11,7 @@ from policies.lint import lint
 from policies.loader import PolicyLoadError, try_load
 from workflow.definition import WorkflowDefinition
 from workflow.errors import Problem
+from workflow.facts import desk_fact_types, desk_related_names
 
 
 class PolicyStore:
@@ -50,7 +51,7 @@ class PolicyStore:
         with self._lock:
             # Build outside any reader's way: readers never take the lock, they
             # see either the old or the new authorizer, never a half-loaded one.
-            authorizer = _build(directory, self._workflows)
+            authorizer = _build(directory, self._workflows, zone=self._current.loaded.fact_zone)
             self._current = authorizer
             return authorizer
 
@@ -70,8 +71,11 @@ class PolicyStore:
         return []
 
 
-def _build(directory: Path, workflows: tuple[WorkflowDefinition, ...]) -> CedarAuthorizer:
-    loaded, problems = try_load(directory)
+def _build(directory: Path, workflows: tuple[WorkflowDefinition, ...], *, zone: str = "UTC") -> CedarAuthorizer:
+    types, clashes = desk_fact_types(workflows)
+    if clashes:
+        raise PolicyLoadError([Problem(directory.as_posix(), 1, clash) for clash in clashes])
+    loaded, problems = try_load(directory, fact_types=types, fact_zone=zone, related=desk_related_names(workflows))
     if loaded is None:
         raise PolicyLoadError(problems)
     authorizer = CedarAuthorizer(loaded)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +38,9 @@ class HotspotsReport:
     timezone: str
     weeks: list[dict[str, Any]]  # merchant, category, week, complaints, previous_week, change
     totals: list[dict[str, Any]]  # merchant, category, complaints, previous_period, change, change_percent
+    # Complaints per category and week over all merchants (the dashboards' hotspot chart):
+    # category, week, complaints, previous_week, change, change_percent.
+    categories: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +50,7 @@ class HotspotsReport:
             "previous_period": {"since": as_iso(self.since - (self.until - self.since)), "until": as_iso(self.since)},
             "data": self.totals,
             "weeks": self.weeks,
+            "categories": self.categories,
         }
 
     def table(self) -> tuple[list[str], list[list[Any]]]:
@@ -87,12 +91,17 @@ def hotspots_report(
     current: Counter[tuple[str, str]] = Counter()
     previous: Counter[tuple[str, str]] = Counter()
     weeks_in_period: set[tuple[str, str, str]] = set()
+    by_category: Counter[tuple[str, str]] = Counter()
+    category_weeks: set[tuple[str, str]] = set()
     for merchant, category, created in rows:
-        key = (merchant, category, iso_week(created, zone))
+        week = iso_week(created, zone)
+        key = (merchant, category, week)
         weekly[key] += 1
+        by_category[(category, week)] += 1
         if created >= since:
             current[(merchant, category)] += 1
             weeks_in_period.add(key)
+            category_weeks.add((category, week))
         elif created >= before:
             previous[(merchant, category)] += 1
     weeks = [
@@ -120,7 +129,20 @@ def hotspots_report(
             }
         )
     totals.sort(key=lambda t: (-t["change"], -t["complaints"], t["merchant_id"], t["category"]))
-    return HotspotsReport(since, until, zone_name, weeks[: limit * 10], totals[:limit])
+    categories = []
+    for category, week in sorted(category_weeks, key=lambda cw: (cw[1], cw[0])):
+        count, before_count = by_category[(category, week)], by_category[(category, _previous_week(week))]
+        categories.append(
+            {
+                "category": category,
+                "week": week,
+                "complaints": count,
+                "previous_week": before_count,
+                "change": count - before_count,
+                "change_percent": round(100.0 * (count - before_count) / before_count, 2) if before_count else None,
+            }
+        )
+    return HotspotsReport(since, until, zone_name, weeks[: limit * 10], totals[:limit], categories)
 
 
 def _desk_timezone(calendars: Mapping[str, Calendar]) -> str:

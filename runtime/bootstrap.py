@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import logging
 
+from cases.learning import promoted_model
+from cases.personal import PersonalData
 from cases.registry import WorkflowRegistry, record_versions
 from cases.service import CaseService, reroute_on_warning
 from cases.sweep import reschedule_running
 from cases.triage import Triage
 from desk.loader import Desk, load_desk, try_load_desk
+from outbox.hook import OutboxHook
 from policies.base import AllowAllAuthorizer
 from policies.store import PolicyStore
 from runtime.engine import Engine
-from runtime.settings import Settings
+from runtime.settings import Settings, key_provider
 from sla.clock import Clock, SystemClock
 from sla.planner import SlaPlanner
 from store.db import Database
@@ -35,6 +38,8 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, desk: Desk |
         log.warning("DISPUTES_ALLOW_ALL is set: NO POLICIES ARE CHECKED, every request is allowed")
     else:
         store = PolicyStore(desk.policies, workflows=desk.workflows)
+    # Every write to a case records what it must tell, in its own transaction.
+    outbox = OutboxHook(desk.notifications)
     cases = CaseService(
         db=Database(
             settings.database_url,
@@ -42,16 +47,37 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, desk: Desk |
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
         ),
-        registry=WorkflowRegistry(list(desk.workflows), default=desk.default_workflow),
+        registry=WorkflowRegistry(
+            list(desk.workflows), default=desk.default_workflow, rules=desk.manifest.workflow_rules
+        ),
         authorizer=store.current if store is not None else AllowAllAuthorizer(),
         clock=clock or SystemClock(),
         sla=SlaPlanner(desk.calendars),
         triage=Triage.of_desk(desk),
+        rulebook=desk.parts.get("rulebook"),
         # A clock's warning gives the router another try at a case still waiting for a mediator.
         on_timer_warned=(reroute_on_warning,),
+        # Personal texts and consumer ids leave the log for sealed rows beside it (docs/privacy.md).
+        privacy=PersonalData(key_provider(settings)),
+        on_written=(outbox,),
     )
     record_versions(cases.db, cases.registry, cases.authorizer, cases.clock.now())
-    return Engine(settings=settings, cases=cases, policies=store)
+    cases.triage = with_promoted_model(cases)
+    return Engine(settings=settings, cases=cases, policies=store, outbox=outbox)
+
+
+def with_promoted_model(cases: CaseService) -> Triage | None:
+    """The desk's triage with the newest model ``disputes intake retrain`` promoted, when it was
+    trained for the same encoder and categories as the desk's shipped model."""
+    triage = cases.triage
+    if triage is None or triage.model is None:
+        return triage
+    model = promoted_model(cases.db)
+    if model is None or model.embedder_version != triage.model.embedder_version:
+        return triage
+    if model.categories != triage.model.categories:
+        return triage
+    return triage.with_model(model)
 
 
 def reload_configuration(engine: Engine) -> list[str]:
@@ -77,9 +103,15 @@ def apply_desk(engine: Engine, desk: Desk) -> None:
     if engine.policies is not None:
         engine.policies.replace(desk.policies, workflows=desk.workflows)
         cases.authorizer = engine.policies.current
-    cases.registry.replace_active(list(desk.workflows), default=desk.default_workflow)
+    cases.registry.replace_active(
+        list(desk.workflows), default=desk.default_workflow, rules=desk.manifest.workflow_rules
+    )
     record_versions(cases.db, cases.registry, cases.authorizer, now)
     cases.triage = Triage.of_desk(desk)
+    if engine.outbox is not None:
+        engine.outbox.rules = desk.notifications
+    cases.triage = with_promoted_model(cases)
+    cases.rulebook = desk.parts.get("rulebook")
     planner = cases.sla
     if planner is not None and planner.calendars != desk.calendars:
         planner.calendars = dict(desk.calendars)

@@ -9,6 +9,7 @@ planner (which timer events a change causes): the two are different things.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -16,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from cases.triage import Triage
+from notify.rules import NotificationRules, default_rules
+from outbox.hook import OutboxHook
 from policies.store import PolicyStore
 from runtime.settings import Settings, signing_key
 from sla.clock import Clock
@@ -34,6 +37,13 @@ class Engine:
     # The reloadable policy set the case service's authorizer comes from; None when none is
     # loaded (DISPUTES_ALLOW_ALL, or an engine assembled around a fixed authorizer).
     policies: PolicyStore | None = None
+    # The transactional outbox's write hook (wired as ``cases.on_written``); it holds the desk's
+    # notification rules in force. None: an engine that records no notifications.
+    outbox: OutboxHook | None = None
+
+    def notification_rules(self) -> NotificationRules:
+        """The desk's notification rules in force (the packaged ones without an outbox)."""
+        return self.outbox.rules if self.outbox is not None else default_rules()
 
     @property
     def db(self) -> Database:
@@ -67,6 +77,11 @@ class Engine:
     def signing_key(self) -> Ed25519PrivateKey:
         """The key that signs checkpoints (loaded, or in development generated, on first use)."""
         return signing_key(self.settings)
+
+    @property
+    def retention(self) -> timedelta:
+        """How long personal data is kept after a case closes (DISPUTES_RETENTION_YEARS)."""
+        return timedelta(days=round(365.25 * self.settings.retention_years))
 
     def dispose(self) -> None:
         """Close the database's connections."""

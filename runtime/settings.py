@@ -3,6 +3,7 @@ checkpoint signing key they name."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +14,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from audit.keys import generate_signing_key, load_signing_key, private_key_pem
+from privacy.keys import KeyFile, KeyProvider, load_key_file, load_or_create_key_file
 
 log = logging.getLogger("disputes")
 
@@ -49,9 +51,21 @@ class Settings(BaseSettings):
     # Public keys (hex) whose checkpoint signatures verification accepts; empty = the signing key's.
     audit_trusted_keys: tuple[str, ...] = ()
     checkpoint_interval_seconds: int = Field(default=3600, ge=1)
+    # The key file whose keys wrap each case's data key (privacy/keys.py; docs/privacy.md says how
+    # a KMS replaces it). Unset in development: generated next to the SQLite database on first use.
+    key_file: Path | None = None
+    # Years after a case closes that its personal data is kept (the E-Commerce Law's minimum for
+    # transaction records is 3); the retention sweep erases it then, unless a legal hold is set.
+    retention_years: int = Field(default=3, ge=0, le=100)
+    # How often the ticker runs that sweep (and deferred erasures of cases since closed); 0: never.
+    retention_interval_seconds: int = Field(default=3600, ge=0)
     # How often the ticker applies the merchant-supervision thresholds (reports/supervision.py); 0: never
     # (run `disputes supervise` instead).
     supervision_interval_seconds: int = Field(default=3600, ge=0)
+
+    # Demo mode (what `make run` starts): the console's sign-in page lists the demo users, one
+    # click each (runtime/demo.py). Refused in production.
+    demo: bool = False
 
     tick_seconds: float = Field(default=5.0, gt=0)
     run_ticker: bool = True
@@ -77,6 +91,24 @@ class Settings(BaseSettings):
     # (PostgreSQL; on SQLite, writers take turns and a duplicate waits its turn).
     idempotency_wait_seconds: float = Field(default=15.0, ge=0)
 
+    # Notifications (issue #21): the outbox's dispatcher runs inside `disputes serve` unless
+    # DISPUTES_RUN_DISPATCHER=false (then `disputes worker` runs it).
+    run_dispatcher: bool = True
+    dispatcher_interval_seconds: float = Field(default=1.0, gt=0)
+    dispatcher_batch: int = Field(default=100, ge=1, le=1000)
+    dispatcher_concurrency: int = Field(default=16, ge=1, le=256)
+    # A claimed delivery is in flight this long; a dispatcher killed meanwhile leaves it to the next.
+    delivery_lease_seconds: float = Field(default=60.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Seconds after each failure (Standard Webhooks' schedule); comma-separated to override.
+    webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,50400,72000,86400"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "ssl"] = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_sender: str = "disputes@localhost"
+
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
         if self.environment == "production":
@@ -88,8 +120,12 @@ class Settings(BaseSettings):
                 raise ValueError("DISPUTES_JWT_PUBLIC_KEY is required with RS256")
             if self.allow_all:
                 raise ValueError("DISPUTES_ALLOW_ALL may not be used in production")
+            if self.demo:
+                raise ValueError("DISPUTES_DEMO (one-click demo sign-in) may not be used in production")
             if not self.audit_signing_key:
                 raise ValueError("DISPUTES_AUDIT_SIGNING_KEY (the Ed25519 key that signs checkpoints) is required")
+            if self.key_file is None:
+                raise ValueError("DISPUTES_KEY_FILE (the keys that wrap personal data's case keys) is required")
         return self
 
 
@@ -110,3 +146,39 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
         DEV_SIGNING_KEY_FILE.chmod(0o600)
         log.warning("generated a development checkpoint signing key in %s", DEV_SIGNING_KEY_FILE)
     return load_signing_key(str(DEV_SIGNING_KEY_FILE))
+
+
+def memory_keys(database_url: str) -> KeyFile:
+    """Keys for tests of a database without a key file: derived from the database's URL, so every
+    process of a test (a server restarted, a second worker) unwraps the others' case keys. Never
+    outside the test environment: anyone who knows the URL knows the key."""
+    seed = hashlib.sha256(b"dispute-engine test keys\0" + database_url.encode("utf-8")).digest()
+    return KeyFile(keys={"kek-test": seed}, current_id="kek-test", source="<test keys>")
+
+
+def default_key_file(database_url: str) -> Path | None:
+    """Where a development desk keeps its key file: beside its SQLite database file
+    (``disputes.db`` -> ``disputes.db.keys``); None for other databases."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix):
+        return None
+    path = database_url[len(prefix) :].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path + ".keys")
+
+
+def key_provider(settings: Settings) -> KeyProvider:
+    """The keys that wrap case data keys: the configured key file; in development one beside the
+    SQLite database (or in the working directory), generated on first use; in tests without a
+    file, keys kept in memory per database."""
+    if settings.key_file is not None:
+        return load_key_file(settings.key_file)
+    path = default_key_file(settings.database_url)
+    if path is None and settings.environment == "test":
+        return memory_keys(settings.database_url)
+    path = path or Path(".disputes-keys")
+    keys, generated = load_or_create_key_file(path)
+    if generated:
+        log.warning("generated a development key file for personal data in %s", path)
+    return keys

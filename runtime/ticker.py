@@ -166,11 +166,14 @@ class Ticker:
 def build_ticker(engine: Engine) -> Ticker:
     """The ticker wired to this engine: each sweep fires every due timer once, writes a signed
     checkpoint when the last one is older than the interval, and applies the merchant-supervision
-    thresholds every DISPUTES_SUPERVISION_INTERVAL_SECONDS."""
+    thresholds every DISPUTES_SUPERVISION_INTERVAL_SECONDS, and erases personal data that is due
+    (cases/erasure.py) every DISPUTES_RETENTION_INTERVAL_SECONDS."""
     settings = engine.settings
     interval = timedelta(seconds=settings.checkpoint_interval_seconds)
     supervision_every = timedelta(seconds=settings.supervision_interval_seconds)
     supervised: list[datetime] = []  # when this process last evaluated the merchants
+    retention_every = timedelta(seconds=settings.retention_interval_seconds)
+    kept: list[datetime] = []  # when this process last swept personal data
 
     def sweep(now: datetime) -> int:
         fired = fire_due_timers(engine.cases, now)
@@ -181,6 +184,12 @@ def build_ticker(engine: Engine) -> Ticker:
             outcome = evaluate_merchants(engine.db, engine.triage.supervision, now)
             if outcome.raised or outcome.cleared:
                 log.warning("merchant supervision: flagged %s, cleared %s", outcome.raised, outcome.cleared)
+        if retention_every and (not kept[-1:] or now - kept[-1] >= retention_every):
+            # Deferred erasures whose cases closed, and retention; rows claimed with SKIP LOCKED.
+            kept[:] = [now]
+            erased = engine.cases.sweep_personal_data(keep_for=engine.retention)
+            if erased:
+                log.info("personal data erased from %d cases (retention or deferred erasure)", len(erased))
         return fired
 
     return Ticker(sweep, engine.clock, settings.tick_seconds)

@@ -28,7 +28,7 @@ reported with file and line before anything runs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,8 @@ from typing import Any
 import store.tables  # noqa: F401  (registers the tables created in the throw-away database)
 from desk.loader import Desk
 from workflow.durations import DurationError, parse_duration
-from workflow.errors import ConfigError, Problem
+from workflow.errors import ConfigError, InvalidCommandError, Problem
+from workflow.facts import validate_facts
 from workflow.model import CATEGORIES, SYSTEM, Actor, NewCase, from_iso
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
@@ -61,6 +62,9 @@ _START_KEYS = {
     "desired_outcome",
     "priority",
     "filed_by",
+    "facts",
+    "refused",
+    "earlier",
 }
 
 
@@ -78,7 +82,19 @@ _EXPECT_KEYS = {
     "merchant_responded",
     "reopen_count",
     "timers",
+    # Third-party review (cases/review.py): who the case was dealt to, how many reviews it has,
+    # and texts the redacted case a reviewer reads must not / must contain.
+    "reviewers",
+    "reviews",
+    "review_hides",
+    "review_shows",
+    "labels",
 }
+# Review steps a scenario may take besides the workflow's triggers and actions (cases/review.py):
+# sample_reviews draws the sample of the period the case closed in (as an admin); review (data:
+# scores, comment), flag_for_review (data: reason) as a reviewer; resolve_review_flag (data:
+# decision, note) as a senior mediator.
+REVIEW_STEPS = frozenset({"sample_reviews", "review", "flag_for_review", "resolve_review_flag"})
 
 
 _TIMER_KEYS = {"status", "due", "warned"}
@@ -87,7 +103,7 @@ _TIMER_KEYS = {"status", "due", "warned"}
 _ACTOR_KEYS = {"role", "id", "merchant"}
 
 
-_ROLES = ("consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin", "system")
+_ROLES = ("consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin", "reviewer", "system")
 
 
 _MISSING = object()
@@ -154,6 +170,12 @@ class Scenario:
     workflow: str | None = None
     description: str = ""
     lines: dict[str, int] = field(default_factory=dict)
+    # ``start: refused: <text>``: the filing itself must be refused, with a reason containing it
+    # (a required fact missing, a value of the wrong type, a filing no workflow takes).
+    filing_refused: str | None = None
+    # ``start: earlier:``: cases filed before this one (instant, order reference, consumer,
+    # merchant), so that counts over related cases have something to count.
+    earlier: tuple[tuple[datetime, NewCase], ...] = ()
 
     @property
     def where(self) -> str:
@@ -250,8 +272,13 @@ class _Reader:
         filed_by = start.get("filed_by", "consumer")
         if not isinstance(filed_by, str) or filed_by not in actors:
             self.problem((*path, "start", "filed_by"), f"filed_by {filed_by!r} is not an actor ({_names(actors)})")
-        raw_steps = data.get("steps")
-        if not isinstance(raw_steps, list) or not raw_steps:
+        earlier = self.earlier(start.get("earlier"), (*path, "start", "earlier"), new_case, start_at)
+        filing_refused = start.get("refused")
+        if filing_refused is not None and (not isinstance(filing_refused, str) or not filing_refused):
+            self.problem((*path, "start", "refused"), "'refused' must be text the filing's refusal contains")
+            filing_refused = None
+        raw_steps = data.get("steps", [] if filing_refused is not None else None)
+        if not isinstance(raw_steps, list) or (not raw_steps and filing_refused is None):
             self.problem((*path, "steps") if "steps" in data else path, "'steps' must be a non-empty list")
             raw_steps = []
         steps = [self.step(item, (*path, "steps", i), actors) for i, item in enumerate(raw_steps)]
@@ -268,8 +295,47 @@ class _Reader:
             steps=tuple(s for s in steps if s is not None),
             workflow=workflow,
             description=str(data.get("description", "")),
-            lines={"workflow": self.located.line((*path, "workflow"))},
+            lines={
+                "workflow": self.located.line((*path, "workflow")),
+                "facts": self.located.line((*path, "start", "facts")),
+            },
+            filing_refused=filing_refused,
+            earlier=earlier,
         )
+
+    def earlier(
+        self, raw: Any, path: YamlPath, new_case: NewCase | None, start_at: datetime | None
+    ) -> tuple[tuple[datetime, NewCase], ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+            self.problem(path, "'earlier' must be a list of {at, order_ref, consumer, merchant, facts}")
+            return ()
+        found = []
+        for index, item in enumerate(raw):
+            where = (*path, index)
+            self.unknown(item, {"at", "order_ref", "consumer", "merchant", "facts"}, where, "an earlier case")
+            at = self.instant(item.get("at", _MISSING), (*where, "at"))
+            if at is None or new_case is None:
+                continue
+            if start_at is not None and at >= start_at:
+                self.problem((*where, "at"), "an earlier case is filed before the scenario's case ('start: at')")
+                continue
+            changes = {
+                key: item[name]
+                for name, key in (("order_ref", "order_ref"), ("consumer", "consumer_id"), ("merchant", "merchant_id"))
+                if name in item
+            }
+            if not all(isinstance(v, str) and v for v in changes.values()):
+                self.problem(where, "order_ref, consumer and merchant of an earlier case must be text")
+                continue
+            facts = item.get("facts", {})
+            if not isinstance(facts, dict):
+                self.problem((*where, "facts"), "facts must be a mapping of fact name to value")
+                continue
+            # The scenario's facts, with the earlier case's own on top.
+            found.append((at, replace(new_case, facts={**new_case.facts, **facts}, **changes)))
+        return tuple(sorted(found, key=lambda pair: pair[0]))
 
     def instant(self, value: Any, path: YamlPath) -> datetime | None:
         if value is _MISSING:
@@ -318,9 +384,13 @@ class _Reader:
         ):
             self.problem((*path, "claim"), "claim must be {amount: <minor units, e.g. 29900>, currency: CNY}")
             ok = False
+        facts = start.get("facts", {})
+        if not isinstance(facts, dict):
+            self.problem((*path, "facts"), "facts must be a mapping of fact name to value")
+            ok = False
         if not ok:
             return None
-        return NewCase(claim_amount=int(amount), currency=str(currency), **values)  # type: ignore[arg-type]
+        return NewCase(claim_amount=int(amount), currency=str(currency), facts=dict(facts), **values)  # type: ignore[arg-type]
 
     def actors(self, raw: Any, path: YamlPath, new_case: NewCase | None) -> dict[str, Actor]:
         consumer = new_case.consumer_id if new_case else "c-1"
@@ -333,6 +403,9 @@ class _Reader:
             "senior_mediator": Actor("sen-1", "senior_mediator"),
             "auditor": Actor("aud-1", "auditor"),
             "admin": Actor("adm-1", "admin"),
+            # The packaged desk's reviewers (intake/default/review.yaml).
+            "reviewer": Actor("reviewer-1", "reviewer"),
+            "second_reviewer": Actor("reviewer-2", "reviewer"),
             "system": SYSTEM,
         }
         if raw is None:
@@ -456,6 +529,31 @@ class _Reader:
                 self.problem((*path, key), f"{key!r} must be {kind.__name__}" + (" or null" if nullable else ""))
                 continue
             facts[key] = value
+        if "reviewers" in raw:
+            reviewers = raw["reviewers"]
+            if not isinstance(reviewers, list) or not all(isinstance(r, str) for r in reviewers):
+                self.problem((*path, "reviewers"), "'reviewers' must be the list of reviewer ids the case was dealt to")
+            else:
+                facts["reviewers"] = list(reviewers)
+        if "reviews" in raw:
+            count = raw["reviews"]
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                self.problem((*path, "reviews"), "'reviews' must be the number of reviews the case has")
+            else:
+                facts["reviews"] = count
+        for key in ("review_hides", "review_shows"):
+            if key in raw:
+                texts = raw[key]
+                if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+                    self.problem((*path, key), f"'{key}' must be a list of texts")
+                else:
+                    facts[key] = list(texts)
+        if "labels" in raw:
+            labels = raw["labels"]
+            if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+                self.problem((*path, "labels"), "'labels' maps a party to the text its state reads as")
+            else:
+                facts["labels"] = dict(labels)
         if "flags" in raw:
             flags = raw["flags"]
             if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
@@ -508,7 +606,9 @@ def check_scenarios(scenarios: Sequence[Scenario], desk: Desk) -> list[Problem]:
     problems: list[Problem] = []
     for scenario in scenarios:
         try:
-            workflow = desk.workflow(scenario.workflow)
+            workflow = (
+                desk.workflow(scenario.workflow) if scenario.workflow else desk.workflow_for(scenario.new_case.facts)
+            )
         except KeyError:
             names = ", ".join(w.name for w in desk.workflows)
             problems.append(
@@ -519,11 +619,16 @@ def check_scenarios(scenarios: Sequence[Scenario], desk: Desk) -> list[Problem]:
                 )
             )
             continue
+        if scenario.filing_refused is None:
+            try:
+                validate_facts(workflow.facts, scenario.new_case.facts)
+            except InvalidCommandError as exc:
+                problems.append(Problem(scenario.file, scenario.lines.get("facts", scenario.line), str(exc)))
         commands = {*workflow.trigger_names, *workflow.action_names}
         states = {s.name for s in workflow.states}
         timers = {t.name for t in workflow.timers}
         for step in scenario.steps:
-            if step.command is not None and step.command not in commands:
+            if step.command is not None and step.command not in commands and step.command not in REVIEW_STEPS:
                 problems.append(
                     Problem(
                         scenario.file,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
@@ -17,17 +19,19 @@ import store.tables  # noqa: F401  (registers the tables created in the throw-aw
 from cases.mediators import MAX_CAPACITY, add_mediator
 from cases.queries import load_snapshot
 from cases.registry import WorkflowRegistry
+from cases.review import flag_case, resolve_flag, review_case, sample_period, submit_review, week_start
 from cases.service import CaseService
 from cases.sweep import fire_due_timers
 from desk.loader import Desk
-from scenarios.files import Scenario, ScenarioFileError, Step, check_scenarios
+from intake.review import ReviewRules
+from scenarios.files import REVIEW_STEPS, Scenario, ScenarioFileError, Step, check_scenarios
 from sla.clock import ManualClock
 from sla.planner import SlaPlanner
 from store.db import Database
 from store.tables import TIMERS
 from workflow.definition import WorkflowDefinition
 from workflow.errors import DisputeError
-from workflow.model import MEDIATOR_ROLES, CaseSnapshot, from_iso
+from workflow.model import MEDIATOR_ROLES, Actor, CaseSnapshot, from_iso
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,9 @@ class _Failed(Exception):
 class _Run:
     def __init__(self, scenario: Scenario, desk: Desk) -> None:
         self.scenario = scenario
-        self.workflow: WorkflowDefinition = desk.workflow(scenario.workflow)
+        self.workflow: WorkflowDefinition = (
+            desk.workflow(scenario.workflow) if scenario.workflow else desk.workflow_for(scenario.new_case.facts)
+        )
         self.clock = ManualClock(scenario.start_at)
         # A fresh in-memory database per scenario: nothing outlives the run.
         self.db = Database("sqlite://")
@@ -70,12 +76,16 @@ class _Run:
         numbers = itertools.count(1)
         self.service = CaseService(
             db=self.db,
-            registry=WorkflowRegistry(list(desk.workflows), default=desk.default_workflow),
+            registry=WorkflowRegistry(
+                list(desk.workflows), default=desk.default_workflow, rules=desk.manifest.workflow_rules
+            ),
             authorizer=desk.policies,
             clock=self.clock,
             sla=SlaPlanner(desk.calendars),
             id_factory=lambda now: f"SCENARIO-{next(numbers)}",
         )
+        self.review: ReviewRules = desk.parts.get("review") or ReviewRules()
+        self.zone = ZoneInfo(_desk_zone(desk))
         self.case_id = ""
         self.register_mediators()
 
@@ -108,12 +118,31 @@ class _Run:
 
     def run(self) -> ScenarioResult:
         scenario = self.scenario
+        for at, earlier in scenario.earlier:
+            self.clock.set(at)
+            try:
+                self.service.file(
+                    actor=Actor(earlier.consumer_id, "consumer"), new_case=earlier, workflow=scenario.workflow
+                )
+            except DisputeError as exc:
+                return ScenarioResult(
+                    scenario, False, 0, f"filing an earlier case ({at.isoformat()}) was refused: {exc}"
+                )
+        self.clock.set(scenario.start_at)
         try:
             filed = self.service.file(
-                actor=scenario.actors[scenario.filed_by], new_case=scenario.new_case, workflow=self.workflow.name
+                actor=scenario.actors[scenario.filed_by], new_case=scenario.new_case, workflow=scenario.workflow
             )
         except DisputeError as exc:
-            return ScenarioResult(scenario, False, 0, f"filing the case was refused: {exc}")
+            wanted = scenario.filing_refused
+            if wanted is not None and wanted.lower() in str(exc).lower():
+                return ScenarioResult(scenario, True, 0)
+            why = f" (expected a refusal containing {wanted!r})" if wanted is not None else ""
+            return ScenarioResult(scenario, False, 0, f"filing the case was refused{why}: {exc}")
+        if scenario.filing_refused is not None:
+            return ScenarioResult(
+                scenario, False, 0, f"expected the filing to be refused ({scenario.filing_refused!r}), but it was filed"
+            )
         self.case_id = filed.id
         for index, step in enumerate(scenario.steps):
             try:
@@ -138,13 +167,37 @@ class _Run:
         if step.command is not None and step.actor is not None:
             actor = self.scenario.actors[step.actor]
             try:
-                self.service.execute(
-                    actor=actor, case_id=self.case_id, name=step.command, data=self.data(step), reason=step.reason
-                )
+                if step.command in REVIEW_STEPS:
+                    self.review_step(actor, step.command, self.data(step))
+                else:
+                    self.service.execute(
+                        actor=actor, case_id=self.case_id, name=step.command, data=self.data(step), reason=step.reason
+                    )
             except DisputeError as exc:
                 refusal = str(exc)
         case = self.case()
         self.check(step, case, refusal)
+
+    def review_step(self, actor: Actor, command: str, data: dict[str, Any]) -> None:
+        """A third-party review step, through the review service a person's request goes through."""
+        if command == "sample_reviews":
+            since = week_start(self.clock.now(), self.zone)
+            sample_period(self.service, self.review, actor, since=since, zone=self.zone)
+        elif command == "review":
+            submit_review(
+                self.service, self.review, actor, self.case_id, scores=data.get("scores"), comment=data.get("comment")
+            )
+        elif command == "flag_for_review":
+            flag_case(self.service, actor, self.case_id, reason=data.get("reason"))
+        else:
+            resolve_flag(self.service, actor, self.case_id, decision=data.get("decision"), note=data.get("note"))
+
+    def reviewed_text(self, case: CaseSnapshot) -> str:
+        """The redacted case as the first reviewer it was dealt to reads it, as one text."""
+        if not case.reviewers:
+            raise _Failed("the case was dealt to no reviewer, so no reviewer reads it")
+        shown = review_case(self.service, self.review, Actor(case.reviewers[0], "reviewer"), self.case_id)
+        return json.dumps(shown, ensure_ascii=False, default=str)
 
     def advance_to(self, target: datetime) -> None:
         """Move the clock to ``target``, firing every timer due on the way at its own instant,
@@ -205,8 +258,23 @@ class _Run:
             "mediator": case.mediator_id,
             "merchant_responded": case.merchant_responded,
             "reopen_count": case.reopen_count,
+            "reviewers": list(case.reviewers),
+            "reviews": len(case.reviews),
         }
+        for key in ("review_hides", "review_shows"):
+            if key in expect.facts:
+                text = self.reviewed_text(case)
+                for wanted in expect.facts[key]:
+                    if (wanted in text) == (key == "review_hides"):
+                        verb = "shows" if key == "review_hides" else "does not show"
+                        raise _Failed(f"the reviewer's redacted case {verb} {wanted!r}")
+        wanted_labels = expect.facts.get("labels")
+        if isinstance(wanted_labels, dict):
+            state = self.service.registry.pinned(case.workflow_version).state(case.state)
+            actual["labels"] = {party: state.label_for(party) for party in wanted_labels}
         for key, wanted in expect.facts.items():
+            if key in ("review_hides", "review_shows"):
+                continue
             if actual[key] != wanted:
                 raise _Failed(f"expected {key} {wanted!r}, got {actual[key]!r}")
         for name, timer_expect in expect.timers.items():
@@ -230,6 +298,12 @@ class _Run:
                     f"expected timer {name} warned={timer_expect.warned}, "
                     f"got {timer.warned if timer else 'never started'}"
                 )
+
+
+def _desk_zone(desk: Desk) -> str:
+    """The time zone the desk's weeks start in: its default calendar's (or Shanghai's)."""
+    calendar = desk.calendars.get("default")
+    return calendar.timezone if calendar is not None else "Asia/Shanghai"
 
 
 def _local(iso: str, like: datetime | None) -> str:

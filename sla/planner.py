@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sla.calendar import Calendar
-from sla.timers import calendar_for, elapsed, plan_timer, remaining, resume_plan
+from sla.timers import TimerPlan, calendar_for, elapsed, end_of_local_day, plan_timer, remaining, resume_plan
 from workflow.definition import TimerDef, WorkflowDefinition
 from workflow.events import Event
 from workflow.model import CaseSnapshot, TimerState, from_iso, to_iso
@@ -61,7 +62,7 @@ class SlaPlanner:
         live = {name for name, s in status.items() if s in LIVE}
         entering = before is None or before.state != after.state
         if entering:
-            keep = set(definition.state(after.state).timers)
+            keep = set(definition.state(after.state).timers) | {t.name for t in definition.timers if t.action_clock}
             old_state = before.state if before else None
             for name in sorted(live - keep):
                 kind = "timer_met" if command in definition.timer(name).stop_on else "timer_cancelled"
@@ -70,20 +71,7 @@ class SlaPlanner:
             for name in definition.state(after.state).timers:
                 if name in live:
                     continue  # a clock listed by both states runs on
-                timer = definition.timer(name)
-                plan = plan_timer(timer, self.calendar(timer), now)
-                events.append(
-                    Event(
-                        "timer_started",
-                        {
-                            "timer": name,
-                            "due_at": to_iso(plan.due_at),
-                            "warn_at": to_iso(plan.warn_at) if plan.warn_at else None,
-                            "goal": str(timer.goal),
-                            "calendar": self.calendar(timer).name,
-                        },
-                    )
-                )
+                events.append(self._started(definition.timer(name), after, now))
                 status[name] = "running"
                 live.add(name)
         else:
@@ -91,6 +79,22 @@ class SlaPlanner:
                 if command in definition.timer(name).stop_on:
                     events.append(Event("timer_met", {"timer": name, "by": command}))
                     live.discard(name)
+        # Action clocks run across state changes: met by their stop_on command (also one that
+        # changes the state), cancelled only when the case reaches a final state.
+        final = definition.state(after.state).final
+        for timer in definition.timers:
+            if not timer.action_clock:
+                continue
+            if timer.name in live and entering and command in timer.stop_on:
+                events.append(Event("timer_met", {"timer": timer.name, "by": command}))
+                live.discard(timer.name)
+            elif timer.name in live and final:
+                events.append(Event("timer_cancelled", {"timer": timer.name, "by": command, "left_state": None}))
+                live.discard(timer.name)
+            if command in timer.start_on and timer.name not in live and not final:
+                events.append(self._started(timer, after, now))
+                status[timer.name] = "running"
+                live.add(timer.name)
         conditions = {f"awaiting_{party}" for party in after.awaiting}
         for name in sorted(live):
             timer = definition.timer(name)
@@ -122,6 +126,35 @@ class SlaPlanner:
                 )
         return events
 
+    def _started(self, timer: TimerDef, case: CaseSnapshot, now: datetime) -> Event:
+        """``timer_started`` for ``timer`` starting at ``now``, or at the instant of its
+        ``start_from`` fact; due at its ``due_from`` fact when the case carries it."""
+        calendar = self.calendar(timer)
+        zone = self._zone(timer)
+        start = _fact_instant(case, timer.start_from, zone, end_of_day=False) or now
+        plan = plan_timer(timer, calendar, start)
+        due_at = _fact_instant(case, timer.due_from, zone, end_of_day=True)
+        if due_at is not None:
+            length = (due_at - start).total_seconds()
+            warn = start + timedelta(seconds=round(length * timer.warn_at)) if timer.warn_at is not None else None
+            plan = TimerPlan(due_at=due_at, warn_at=warn)
+        data: dict[str, object] = {
+            "timer": timer.name,
+            "due_at": to_iso(plan.due_at),
+            "warn_at": to_iso(plan.warn_at) if plan.warn_at else None,
+            "goal": str(timer.goal),
+            "calendar": calendar.name,
+        }
+        if start != now:
+            data["started_at"] = to_iso(start)
+        if due_at is not None:
+            data["due_from"] = timer.due_from
+        return Event("timer_started", data)
+
+    def _zone(self, timer: TimerDef) -> str:
+        named = self.calendars.get(timer.calendar)
+        return named.timezone if named is not None else "UTC"
+
     def view(self, definition: WorkflowDefinition, timer: TimerState, now: datetime) -> TimerView:
         spec = definition.timer(timer.name)
         calendar = self.calendar(spec)
@@ -147,3 +180,19 @@ class SlaPlanner:
             paused_seconds=timer.paused_seconds,
             ended_at=timer.ended_at,
         )
+
+
+def _fact_instant(case: CaseSnapshot, name: str | None, zone: str, *, end_of_day: bool) -> datetime | None:
+    """The instant a clock takes from fact ``name``: an instant fact as it is; a date fact as the
+    start (or the end) of that local day in the clock's calendar zone. None when absent."""
+    if name is None:
+        return None
+    value = case.facts.get(name)
+    if not isinstance(value, str):
+        return None
+    if len(value) == 10:
+        day = date.fromisoformat(value)
+        if end_of_day:
+            return end_of_local_day(zone, datetime.combine(day, time(12), tzinfo=ZoneInfo(zone)), 0)
+        return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    return from_iso(value)

@@ -11,9 +11,11 @@ at ``add_business(cal, s, g + p)``; ``resume_plan`` and ``replan`` agree on this
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sla.calendar import ALWAYS_OPEN, Calendar, add_business, business_elapsed, goal_seconds
 from sla.clock import ensure_aware
@@ -41,7 +43,11 @@ def effective_calendar(timer: TimerDef, calendar: Calendar) -> Calendar:
 
 
 def calendar_for(timer: TimerDef, calendars: Mapping[str, Calendar]) -> Calendar:
-    """Look up the timer's effective calendar by name; wall-clock goals need no lookup."""
+    """Look up the timer's effective calendar by name; wall-clock goals need no lookup.
+    A calendar-day goal runs on the wall clock in the named calendar's zone."""
+    if timer.goal.calendar_days:
+        named = calendars.get(timer.calendar)
+        return _wall_clock_in(named.timezone) if named is not None else ALWAYS_OPEN
     if not timer.goal.business:
         return ALWAYS_OPEN
     try:
@@ -51,6 +57,40 @@ def calendar_for(timer: TimerDef, calendars: Mapping[str, Calendar]) -> Calendar
         raise UnknownCalendarError(
             f"timer {timer.name!r} uses calendar {timer.calendar!r}, which is not configured (known: {known})"
         ) from None
+
+
+@functools.cache
+def _wall_clock_in(zone: str) -> Calendar:
+    """The wall clock (every instant working time) that knows its local days are ``zone``'s."""
+    return replace(ALWAYS_OPEN, name=f"{ALWAYS_OPEN.name} {zone}", timezone=zone)
+
+
+def end_of_local_day(zone: str, start: datetime, days: int) -> datetime:
+    """The end of the ``days``-th local day after ``start``'s local day in ``zone`` (UTC): the
+    first instant of the local day after it. Local midnight can fall in a daylight-saving gap
+    (no 00:00 that day) or fold; ``fold=0`` and the round trip through UTC pick the first
+    instant of the day that exists."""
+    tz = ZoneInfo(zone)
+    day = ensure_aware(start, "start").astimezone(tz).date() + timedelta(days=days + 1)
+    midnight = datetime.combine(day, time(0), tzinfo=tz)
+    # A midnight that does not exist (a gap) maps to the first instant after the gap.
+    utc = midnight.astimezone(UTC)
+    if utc.astimezone(tz).date() != day:
+        utc = _first_instant_of(day, tz)
+    return utc
+
+
+def _first_instant_of(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant whose local date in ``tz`` is ``day`` (searching the day's first hours)."""
+    probe = datetime.combine(day - timedelta(days=1), time(12), tzinfo=tz).astimezone(UTC)
+    low, high = probe, probe + timedelta(hours=36)
+    while high - low > timedelta(seconds=1):
+        mid = low + (high - low) / 2
+        if mid.astimezone(tz).date() >= day:
+            high = mid
+        else:
+            low = mid
+    return high.replace(microsecond=0)
 
 
 def unknown_calendars(timers: Iterable[TimerDef], calendars: Mapping[str, Calendar]) -> list[str]:
@@ -91,6 +131,15 @@ def replan(timer: TimerDef, calendar: Calendar, *, started_at: datetime, paused_
     if paused_business_seconds < 0:
         raise ValueError("paused_business_seconds cannot be negative")
     clock = effective_calendar(timer, calendar)
+    if timer.goal.calendar_days:
+        # Natural days in the calendar's zone: the goal's length depends on where it starts.
+        started_at = ensure_aware(started_at, "started_at").astimezone(UTC)  # instant arithmetic, not wall
+        end = end_of_local_day(calendar.timezone, started_at, timer.goal.amount)
+        length = int((end - started_at).total_seconds())
+        due = end + timedelta(seconds=paused_business_seconds)
+        warn_at = None if timer.warn_at is None else round(length * timer.warn_at)
+        warn = None if warn_at is None else started_at + timedelta(seconds=warn_at + paused_business_seconds)
+        return TimerPlan(due_at=due, warn_at=warn)
     due = add_business(clock, started_at, timer_goal_seconds(timer, calendar) + paused_business_seconds)
     warn_seconds = timer_warn_seconds(timer, calendar)
     warn = None if warn_seconds is None else add_business(clock, started_at, warn_seconds + paused_business_seconds)

@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, TimerState
+from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, Review, TimerState
 
 _NESTED: dict[str, type[Any]] = {
     "offers": Offer,
@@ -33,6 +33,7 @@ _NESTED: dict[str, type[Any]] = {
     "info_requests": InfoRequest,
     "timers": TimerState,
     "ratings": Rating,
+    "reviews": Review,
 }
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(CaseSnapshot)
@@ -55,6 +56,7 @@ def snapshot_from_dict(doc: dict[str, Any]) -> CaseSnapshot:
     for name, cls in _NESTED.items():
         values[name] = tuple(cls(**item) for item in values.get(name, ()))
     values["flags"] = tuple(values.get("flags", ()))
+    values["reviewers"] = tuple(values.get("reviewers", ()))
     return CaseSnapshot(**values)
 
 

@@ -175,6 +175,18 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    def truncate_wal(self) -> bool:
+        """SQLite: copy the WAL into the database file and truncate it to nothing (after an
+        erasure: the WAL's old page images are gone with it). False when a reader kept it
+        from completing. Outside any transaction, as the pragma must be; PostgreSQL: True."""
+        if self.dialect != "sqlite":
+            return True
+        with self._writers, self.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            busy, _frames, _done = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return not busy
+
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: commits on success, rolls back on any error."""

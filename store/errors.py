@@ -27,3 +27,17 @@ class AuditIntegrityError(StorageError):
     """Stored audit data does not match what was signed (the checkpoint tables were changed)."""
 
     type_slug = "audit-integrity"
+
+
+class BackupError(StorageError):
+    """A backup or restore could not be made: the target exists, ``pg_dump`` is missing, a copy
+    failed. Nothing was swapped."""
+
+    type_slug = "backup"
+
+
+class RestoreRefusedError(BackupError):
+    """A restored copy failed a check (the file's digest, its chains, its checkpoints against the
+    manifest's or the live database's): it was not swapped in."""
+
+    type_slug = "restore-refused"

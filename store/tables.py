@@ -345,6 +345,245 @@ class MerchantRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc())
 
 
+class SubjectRow(SQLModel, table=True):
+    """A consumer's pseudonym (``sub_...``, what event bodies and case columns hold) and the
+    marketplace's user id it stands for. Erasure nulls ``user_id`` (cases/erasure.py)."""
+
+    __tablename__ = "subjects"
+
+    subject: str = Field(max_length=40, primary_key=True)
+    user_id: str | None = Field(default=None, max_length=100, unique=True)
+    created_at: datetime = Field(sa_column=_utc())
+    erased_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class CaseKeyRow(SQLModel, table=True):
+    """A case's data key, wrapped by a key-encryption key; after erasure a tombstone (``wrapped``
+    and ``kek_id`` NULL, ``erased_at`` set). Legal holds are events of the case's log (its flags)."""
+
+    __tablename__ = "case_keys"
+
+    case_id: str = Field(max_length=40, primary_key=True)
+    subject: str = Field(max_length=40, index=True)
+    kek_id: str | None = Field(default=None, max_length=100)
+    wrapped: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = Field(sa_column=_utc())
+    erased_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class PersonalValueRow(SQLModel, table=True):
+    """One personal value beside the chain: the salt and value sealed under the case's data key,
+    the marker that replaces it in the log as associated data (privacy/sealing.py)."""
+
+    __tablename__ = "personal_values"
+
+    ref: str = Field(max_length=24, primary_key=True)
+    case_id: str = Field(max_length=40, index=True)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class IndexKeyRow(SQLModel, table=True):
+    """A key for blind indexes (keyed hashes that let the engine match a personal value without
+    storing it), wrapped by a key-encryption key like a case's data key (cases/personal.py)."""
+
+    __tablename__ = "index_keys"
+
+    name: str = Field(max_length=40, primary_key=True)
+    kek_id: str = Field(max_length=100)
+    wrapped: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=_utc())
+
+
+class OrderRefRow(SQLModel, table=True):
+    """A case's order reference as a blind index: HMAC-SHA256 under the ``order_ref`` index key,
+    so related-case counts (workflow ``related: same_order``) match orders while the log holds
+    only a marker. Erasing the case deletes its row."""
+
+    __tablename__ = "order_refs"
+    __table_args__ = (Index("ix_order_refs_lookup", "merchant_id", "token", "created_at"),)
+
+    case_id: str = Field(max_length=40, primary_key=True)
+    merchant_id: str = Field(max_length=100)
+    token: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_utc())
+
+
+class ErasureRow(SQLModel, table=True):
+    """An erasure asked for or carried out: whose (the pseudonym), when, on which basis, who
+    approved, the cases erased and those deferred (open, or under legal hold). A restore lists
+    the erasures after its backup's time from here and carries them out again."""
+
+    __tablename__ = "erasures"
+    __table_args__ = (Index("ix_erasures_requested", "requested_at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    subject: str = Field(max_length=40, index=True)
+    basis: str = Field(max_length=200)
+    approved_by: str = Field(max_length=100)
+    requested_at: datetime = Field(sa_column=_utc())
+    updated_at: datetime = Field(sa_column=_utc())
+    status: str = Field(max_length=20)  # done, deferred
+    erased: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of case ids
+    deferred: str = Field(sa_column=Column(Text, nullable=False))  # JSON {case id: reason}
+
+
+class OutboxRow(SQLModel, table=True):
+    """What one write to a case must tell (outbox/hook.py): written in the command's own
+    transaction, so a crash neither sends what was not committed nor loses what was. The
+    dispatcher fans each row out into deliveries and inbox notices (outbox/fanout.py)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "fanned_out", "pk"),)
+
+    pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    case_id: str = Field(max_length=40)
+    first_seq: int
+    last_seq: int
+    # The planned notices and reminders (notify/plan.py) as JSON; ids and instants, no texts.
+    planned: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_utc())
+    fanned_out: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One message to one target: a webhook to an endpoint, an e-mail to a recipient, or a
+    reminder to send later. Claimed by due time; a lease marks it in flight."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("channel", "target", "message_id", name="uq_deliveries_message"),
+        Index("ix_deliveries_due", "status", "due_at"),
+        Index("ix_deliveries_line", "channel", "target", "case_id", "status", "seq"),
+    )
+
+    pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    channel: str = Field(max_length=20)  # webhook, email, reminder
+    target: str = Field(max_length=140)  # endpoint id, recipient key, case:timer
+    case_id: str = Field(max_length=40)
+    seq: int
+    message_id: str = Field(max_length=120)  # webhook-id: the event's stable id
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=20)  # pending, delivered, failed, dropped
+    due_at: datetime = Field(sa_column=_utc())
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    attempts: int = 0
+    last_status: int | None = None
+    last_error: str = Field(default="", max_length=400)
+    created_at: datetime = Field(sa_column=_utc())
+    delivered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class DeliveryAttemptRow(SQLModel, table=True):
+    """Every attempt at a delivery, with what came back."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (Index("ix_delivery_attempts_delivery", "delivery_pk"),)
+
+    pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    delivery_pk: int = Field(sa_column=Column(BigInteger, nullable=False))
+    at: datetime = Field(sa_column=_utc())
+    status_code: int | None = None
+    error: str = Field(default="", max_length=400)
+    duration_ms: int = 0
+
+
+class WebhookEndpointRow(SQLModel, table=True):
+    """A receiver of signed webhooks. ``merchant_id`` NULL: every case's events (admins only)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: str = Field(max_length=40, primary_key=True)
+    url: str = Field(max_length=2000)
+    description: str = Field(default="", max_length=400)
+    owner_id: str = Field(max_length=100)
+    merchant_id: str | None = Field(default=None, max_length=100, index=True)
+    event_types: str = Field(default="*", max_length=2000)  # comma-separated, or *
+    secret: str = Field(max_length=100)
+    # During a rotation the previous secret signs too, until this instant.
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    enabled: bool = True
+    disabled_reason: str = Field(default="", max_length=400)
+    # 429/502/504 or Retry-After: nothing is sent to it before this instant.
+    slow_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(sa_column=_utc())
+
+
+class NoticeRow(SQLModel, table=True):
+    """A person's (or a merchant's) inbox entry."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        Index("ix_notices_recipient", "recipient", "pk"),
+        Index("ix_notices_unread", "recipient", "read_at"),
+        UniqueConstraint("recipient", "kind", "case_id", "seq", name="uq_notices_once"),
+    )
+
+    pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    recipient: str = Field(max_length=140)
+    kind: str = Field(max_length=40)
+    case_id: str = Field(max_length=40)
+    seq: int
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_utc())
+    read_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class ContactRow(SQLModel, table=True):
+    """Personal data: where and how a recipient wants notices (e-mail address, language) and
+    which kinds by e-mail; its own table keyed by the recipient so erasure deletes one row."""
+
+    __tablename__ = "contacts"
+
+    recipient: str = Field(max_length=140, primary_key=True)
+    email: str | None = Field(default=None, max_length=320)
+    language: str = Field(default="en", max_length=10)
+    email_kinds: str = Field(default="*", max_length=1000)  # comma-separated kinds, * or empty (inbox only)
+    digest: bool = False
+    last_digest_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    updated_at: datetime = Field(sa_column=_utc())
+
+
+class ReviewAssignmentRow(SQLModel, table=True):
+    """A case dealt to a third-party reviewer (reports/review.py): the ``review_assigned`` event's
+    projection, kept so a reviewer's queue and the flagged list are one indexed query. The log
+    is the truth: ``reviewed_at`` and ``flagged_at`` follow ``review_submitted`` and
+    ``review_flagged``, ``resolved_at`` ``review_flag_resolved``."""
+
+    __tablename__ = "review_assignments"
+    __table_args__ = (
+        UniqueConstraint("case_id", "reviewer_id", name="uq_review_assignments_case_reviewer"),
+        Index("ix_review_assignments_reviewer", "reviewer_id", "reviewed_at"),
+        Index("ix_review_assignments_flagged", "flagged_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    case_id: str = Field(max_length=40)
+    reviewer_id: str = Field(max_length=100)
+    period: str = Field(max_length=40)
+    assigned_at: datetime = Field(sa_column=_utc())
+    reviewed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    flagged_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class TriageModelRow(SQLModel, table=True):
+    """A triage model fitted by ``disputes intake retrain`` (cases/learning.py): its head, what it
+    was trained on and how it scored; the newest promoted one classifies new complaints. Each
+    case's ``filed`` event names the version that classified it."""
+
+    __tablename__ = "triage_models"
+
+    version: str = Field(max_length=64, primary_key=True)
+    created_at: datetime = Field(sa_column=_utc())
+    promoted: bool = Field(sa_column=Column(Boolean, nullable=False))
+    examples: int
+    corrections: int
+    training_set: str = Field(max_length=64)
+    metrics: str = Field(sa_column=Column(Text, nullable=False))  # JSON: frozen split, k-fold, baseline
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 # The tables as SQLAlchemy Core sees them, exported once (typed: no ``__table__`` lookups).
 _TABLES = SQLModel.metadata.tables
 CASES: Table = _TABLES["cases"]
@@ -365,3 +604,17 @@ MEDIATORS: Table = _TABLES["mediators"]
 MERCHANT_FLAGS: Table = _TABLES["merchant_flags"]
 MERCHANT_EVENTS: Table = _TABLES["merchant_events"]
 MERCHANTS: Table = _TABLES["merchants"]
+SUBJECTS: Table = _TABLES["subjects"]
+CASE_KEYS: Table = _TABLES["case_keys"]
+PERSONAL_VALUES: Table = _TABLES["personal_values"]
+ERASURES: Table = _TABLES["erasures"]
+INDEX_KEYS: Table = _TABLES["index_keys"]
+ORDER_REFS: Table = _TABLES["order_refs"]
+OUTBOX: Table = _TABLES["outbox"]
+DELIVERIES: Table = _TABLES["deliveries"]
+DELIVERY_ATTEMPTS: Table = _TABLES["delivery_attempts"]
+WEBHOOK_ENDPOINTS: Table = _TABLES["webhook_endpoints"]
+NOTICES: Table = _TABLES["notices"]
+CONTACTS: Table = _TABLES["contacts"]
+REVIEW_ASSIGNMENTS: Table = _TABLES["review_assignments"]
+TRIAGE_MODELS: Table = _TABLES["triage_models"]

@@ -9,8 +9,11 @@ without trusting the engine's code. Usage:
 
 Exit status: 0 when everything verifies, 1 when any problem was found (each is
 printed as "case <id> seq <n>: <kind>: <detail>", or "merchant <id> seq <n>: ..." for a
-merchant's log), 2 when the file cannot be read. It reads format versions 1 and 2
-(version 2 adds the merchants' logs and checkpoints of type v2, which sign their heads).
+merchant's log), 2 when the file cannot be read. It reads format versions 1, 2 and 3
+(version 2 adds the merchants' logs and checkpoints of type v2, which sign their heads; version 3
+bodies hold markers ``pii:v1:<ref>:<sha256(salt || value)>`` for personal values, and a cleared
+auditor's export adds ``disclosure`` lines: each must match a marker of its case, and none may
+disclose a ref that a ``personal_data_erased`` event says was erased).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,7 +40,8 @@ except ImportError as missing:  # the two packages this program needs besides th
     raise SystemExit(2) from None
 
 FORMAT = "dispute-engine-export"
-FORMAT_VERSIONS = (1, 2)
+FORMAT_VERSIONS = (1, 2, 3)
+MARKER = re.compile(r"pii:v1:([0-9a-f]{24}):([0-9a-f]{64})")
 CHECKPOINT_V1 = "dispute-engine/checkpoint/v1"
 CHECKPOINT_V2 = "dispute-engine/checkpoint/v2"  # v1 plus the merchant logs' tree
 MERCHANT_FIELDS = (
@@ -56,9 +61,10 @@ ORDER = {
     "proof": 4,
     "merchant_event": 5,
     "event": 6,
-    "workflow": 7,
-    "policy": 8,
-    "end": 9,
+    "disclosure": 7,
+    "workflow": 8,
+    "policy": 9,
+    "end": 10,
 }
 
 
@@ -193,6 +199,11 @@ class Verifier:
         self.end: dict[str, Any] | None = None
         self.rank = -1
         self.line_no = 0
+        # Markers seen in case bodies (ref -> case id, digest), kept when the header announces
+        # disclosures; refs a personal_data_erased event names (ref -> case id), always.
+        self.markers: dict[str, tuple[str, str]] = {}
+        self.erased_refs: dict[str, str] = {}
+        self.disclosed = 0
 
     def problem(self, where: str, seq: int | None, kind: str, detail: str) -> None:
         self.problems.append(Problem(where, seq, kind, detail))
@@ -395,6 +406,13 @@ class Verifier:
         standing = self.standing_problem(state, doc)
         if standing is not None:
             return "standing", seq, standing
+        if doc.get("type") == "personal_data_erased":
+            data = doc.get("data")
+            for ref in data.get("refs", []) if isinstance(data, dict) else []:
+                self.erased_refs[str(ref)] = state.case_id
+        if self.header is not None and self.header.get("disclosures"):
+            for found in MARKER.finditer(body):
+                self.markers[found.group(1)] = (state.case_id, found.group(2))
         self.workflow_refs.add(str(doc.get("workflow_version")))
         self.policy_refs.add(str(doc.get("policy_version")))
         return None
@@ -452,6 +470,22 @@ class Verifier:
                 f"case {state.case_id}: head seq {seq} proven included in checkpoint #{checkpoint.number} "
                 f"(leaf {proof['index']} of {proof['tree_size']})"
             )
+
+    def on_disclosure(self, line: dict[str, Any]) -> None:
+        case_id, ref = str(line["case_id"]), str(line["ref"])
+        salt, value = bytes.fromhex(line["salt"]), line["value"]
+        if not isinstance(value, str):
+            raise TypeError("a disclosure's value is text")
+        where = f"case {case_id}"
+        self.disclosed += 1
+        if ref in self.erased_refs:
+            self.problem(where, None, "erased", f"ref {ref} is disclosed although the log records it erased")
+            return
+        marker = self.markers.get(ref)
+        if marker is None or marker[0] != case_id:
+            self.problem(where, None, "disclosure", f"no marker of this case commits to ref {ref}")
+        elif hashlib.sha256(salt + value.encode("utf-8")).hexdigest() != marker[1]:
+            self.problem(where, None, "disclosure", f"the value disclosed for ref {ref} does not match its marker")
 
     def on_workflow(self, line: dict[str, Any]) -> None:
         version = line["version"]
@@ -629,6 +663,14 @@ def report(verifier: Verifier, name: str, quiet: bool) -> None:
             print(f"  {count(len(verifier.checkpoints), 'checkpoint')}, signed by {keys} ({pinned})", file=out)
         else:
             print("  no checkpoints", file=out)
+        if header.get("disclosures") or verifier.erased_refs:
+            print(
+                f"  {count(verifier.disclosed, 'disclosed value')} checked against their markers; "
+                f"{count(len(verifier.erased_refs), 'erased value')} recorded, none disclosed"
+                if not any(p.kind == "erased" for p in verifier.problems)
+                else f"  {count(verifier.disclosed, 'disclosed value')}: an erased value is disclosed",
+                file=out,
+            )
         for note in verifier.notes:
             print(f"  {note}", file=out)
     for problem in verifier.problems:

@@ -16,7 +16,7 @@ from workflow.definition import TransitionDef
 from workflow.errors import InvalidCommandError, TransitionNotAllowedError, UnknownCommandError
 from workflow.events import Event
 from workflow.machine import WorkflowMachine
-from workflow.model import MEDIATOR_ROLES, CaseSnapshot, Command
+from workflow.model import CATEGORIES, MEDIATOR_ROLES, CaseSnapshot, Command
 from workflow.text import TEXT_MAX, free_text, identifier
 
 MAX_TEXT = TEXT_MAX
@@ -78,6 +78,9 @@ def _transition_event(snapshot: CaseSnapshot, transition: TransitionDef, command
         # Whether the id names a registered, active mediator with room is the service's check
         # (it needs the roster); the domain makes sure it is an identifier, in its one form.
         data["mediator_id"] = identifier(mediator_id, "data.mediator_id")
+    citations = command.data.get("citations")
+    if citations is not None:
+        data["citations"] = _citations(citations)
     if transition.counts_reopen:
         data["reopen_count"] = snapshot.reopen_count + 1
     outcome = transition.outcome
@@ -115,6 +118,24 @@ def _transition_event(snapshot: CaseSnapshot, transition: TransitionDef, command
 
 def _text(value: Any, field: str, *, required: bool = True, limit: int = MAX_TEXT) -> str:
     return free_text(value, field, required=required, limit=limit)
+
+
+MAX_CITATIONS = 10
+
+
+def _citations(value: Any) -> list[str]:
+    """The rulebook entries a decision cites: identifiers, each once, in the order given. Whether
+    they exist in the desk's rulebook is the case service's check (it holds the rulebook)."""
+    if not isinstance(value, list) or not value or len(value) > MAX_CITATIONS:
+        raise InvalidCommandError(
+            f"data.citations must be a list of 1 to {MAX_CITATIONS} rulebook entry ids", field="data.citations"
+        )
+    cited: list[str] = []
+    for item in value:
+        entry = identifier(item, "data.citations")
+        if entry not in cited:
+            cited.append(entry)
+    return cited
 
 
 def _amount(value: Any, field: str, *, upper: int | None = None) -> int:
@@ -264,6 +285,18 @@ def _rate(snapshot: CaseSnapshot, command: Command, new_id: str) -> list[Event]:
     return [Event("rated", {"party": party, "score": score, "comment": comment})]
 
 
+def _recategorise(snapshot: CaseSnapshot, command: Command, new_id: str) -> list[Event]:
+    """A mediator's correction of the case's category: part of the log, and a training example
+    for the next triage model (cases/learning.py)."""
+    category = command.data.get("category")
+    if category not in CATEGORIES:
+        raise InvalidCommandError(f"data.category must be one of {', '.join(CATEGORIES)}", field="data.category")
+    if category == snapshot.category:
+        raise InvalidCommandError(f"the case is already in category {category!r}", field="data.category")
+    reason = _text(command.reason, "reason", limit=4000)
+    return [Event("category_corrected", {"from": snapshot.category, "to": category, "reason": reason})]
+
+
 _ACTIONS: dict[str, Callable[[CaseSnapshot, Command, str], list[Event]]] = {
     "comment": _comment,
     "add_evidence": _add_evidence,
@@ -275,4 +308,5 @@ _ACTIONS: dict[str, Callable[[CaseSnapshot, Command, str], list[Event]]] = {
     "request_info": _request_info,
     "provide_info": _provide_info,
     "rate": _rate,
+    "recategorise": _recategorise,
 }

@@ -17,6 +17,8 @@ import rfc8785
 
 from workflow.durations import Duration, DurationError, parse_duration
 from workflow.errors import ConfigError, Problem
+from workflow.facts import FactDef, parse_fact_defs
+from workflow.related import RelatedCount, parse_related
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 # The packaged workflow definitions, and the workflow new cases use when a desk names none and
@@ -38,6 +40,7 @@ ACTION_KINDS = frozenset(
         "request_info",
         "provide_info",
         "rate",
+        "recategorise",
     }
 )
 # How a transition sets the case outcome, if it does.
@@ -54,12 +57,23 @@ class InvalidDefinitionError(ConfigError):
     """A workflow file that cannot be used; carries every problem found."""
 
 
+# Who a state's label may speak to: the parties of a case and its mediators and auditors.
+LABEL_PARTIES = frozenset({"consumer", "merchant", "mediator", "auditor"})
+
+
 @dataclass(frozen=True, slots=True)
 class StateDef:
     name: str
     final: bool = False
     timers: tuple[str, ...] = ()
     description: str = ""
+    # What the state reads as to each party ("your response is required" to the merchant,
+    # "waiting for the merchant" to the consumer); a party without one sees the description.
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def label_for(self, party: str) -> str:
+        """The state as ``party`` reads it: its own label, else the description, else the name."""
+        return dict(self.labels).get(party) or self.description or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +94,24 @@ class ActionDef:
     kind: str
     states: tuple[str, ...]
     description: str = ""
+    # A trigger the action also fires, in the same command, when the state machine allows it
+    # from where the action leaves the case (submitting evidence both locks it and moves the case).
+    then: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class BreachRule:
-    """What a timer's breach does: fire a trigger as ``system`` or raise a flag."""
+    """What a timer's breach does: fire a trigger as ``system``, fire the first of ``triggers``
+    the state machine and the policies allow, or raise a flag."""
 
     trigger: str | None = None
     flag: str | None = None
+    triggers: tuple[str, ...] = ()
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """The triggers a breach tries, in order."""
+        return self.triggers or ((self.trigger,) if self.trigger else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +123,17 @@ class TimerDef:
     pause_while: tuple[str, ...] = ()
     stop_on: tuple[str, ...] = ()
     on_breach: BreachRule = field(default_factory=BreachRule)
+    # An action clock: starts when one of these triggers or actions happens (whatever the state)
+    # and runs across state changes until a ``stop_on`` command, or the case's end.
+    start_on: tuple[str, ...] = ()
+    # Start and due instant from case facts (workflow/facts.py): a 180-day window from the
+    # payment instant; a per-dispute due date. The goal applies when the fact is absent.
+    start_from: str | None = None
+    due_from: str | None = None
+
+    @property
+    def action_clock(self) -> bool:
+        return bool(self.start_on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +148,13 @@ class WorkflowDefinition:
     document: dict[str, Any] = field(compare=False, hash=False, repr=False)
     title: str = ""
     source: str = field(default="", compare=False)
+    # The typed facts a filing may or must carry (workflow/facts.py); part of the version.
+    facts: tuple[FactDef, ...] = ()
+    # Counts over related cases, taken at filing (workflow/related.py).
+    related: tuple[RelatedCount, ...] = ()
+
+    def fact(self, name: str) -> FactDef | None:
+        return next((f for f in self.facts if f.name == name), None)
 
     def state(self, name: str) -> StateDef:
         for state in self.states:
@@ -172,8 +214,19 @@ def load_definition_document(document: dict[str, Any], *, file: str = "<stored>"
     return _Builder(LocatedYaml(data=document, file=file)).build()
 
 
-_TOP_KEYS = {"name", "title", "initial", "states", "transitions", "actions", "timers", "description"}
-_STATE_KEYS = {"final", "timers", "description"}
+_TOP_KEYS = {
+    "name",
+    "title",
+    "initial",
+    "states",
+    "transitions",
+    "actions",
+    "timers",
+    "description",
+    "facts",
+    "related",
+}
+_STATE_KEYS = {"final", "timers", "description", "labels"}
 _TRANSITION_KEYS = {
     "trigger",
     "source",
@@ -184,8 +237,19 @@ _TRANSITION_KEYS = {
     "counts_reopen",
     "description",
 }
-_ACTION_KEYS = {"kind", "states", "description"}
-_TIMER_KEYS = {"goal", "calendar", "warn_at", "pause_while", "stop_on", "on_breach", "description"}
+_ACTION_KEYS = {"kind", "states", "description", "then"}
+_TIMER_KEYS = {
+    "goal",
+    "calendar",
+    "warn_at",
+    "pause_while",
+    "stop_on",
+    "on_breach",
+    "description",
+    "start_on",
+    "start_from",
+    "due_from",
+}
 
 
 class _Builder:
@@ -194,6 +258,7 @@ class _Builder:
     def __init__(self, located: LocatedYaml) -> None:
         self.located = located
         self.problems: list[Problem] = []
+        self._parsed_transitions: tuple[TransitionDef, ...] = ()
 
     def problem(self, path: tuple[str | int, ...], message: str) -> None:
         self.problems.append(Problem(self.located.file, self.located.line(path), message))
@@ -232,10 +297,14 @@ class _Builder:
         elif initial not in state_names:
             self.problem(("initial",), f"initial state {initial!r} is not a declared state")
         transitions = self._transitions(data.get("transitions"), state_names)
+        self._parsed_transitions = transitions
         actions = self._actions(data.get("actions"), state_names, {t.trigger for t in transitions})
         timers = self._timers(data.get("timers"))
+        facts = parse_fact_defs(data.get("facts"), self.problem)
+        related = parse_related(data.get("related"), self.problem)
         self._check_graph(states, transitions, initial)
         self._check_timers(states, timers, transitions, actions)
+        self._check_fact_clocks(timers, facts)
         if self.problems:
             raise InvalidDefinitionError(self.problems)
         document = self._normalised(data)
@@ -250,6 +319,8 @@ class _Builder:
             version=canonical_version(document),
             document=document,
             source=self.located.file,
+            facts=facts,
+            related=related,
         )
 
     def _states(self, raw: Any) -> tuple[StateDef, ...]:
@@ -274,9 +345,29 @@ class _Builder:
                     final=final,
                     timers=self._names(options.get("timers"), (*path, "timers"), "timers"),
                     description=str(options.get("description", "")),
+                    labels=self._labels(options.get("labels"), (*path, "labels"), state_name),
                 )
             )
         return tuple(result)
+
+    def _labels(self, raw: Any, path: tuple[str | int, ...], state: str) -> tuple[tuple[str, str], ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, dict) or not raw:
+            self.problem(path, f"state {state!r}: labels must map parties to text ({', '.join(sorted(LABEL_PARTIES))})")
+            return ()
+        found = []
+        for party, text in raw.items():
+            if party not in LABEL_PARTIES:
+                self.problem(
+                    (*path, party),
+                    f"state {state!r}: {party!r} is not a party a label speaks to ({', '.join(sorted(LABEL_PARTIES))})",
+                )
+            elif not isinstance(text, str) or not text.strip():
+                self.problem((*path, party), f"state {state!r}: the {party}'s label must be text")
+            else:
+                found.append((party, text.strip()))
+        return tuple(found)
 
     def _transitions(self, raw: Any, state_names: set[str]) -> tuple[TransitionDef, ...]:
         if not isinstance(raw, list) or not raw:
@@ -370,8 +461,26 @@ class _Builder:
                 for state in states:
                     if state not in state_names:
                         self.problem((*path, "states"), f"action {action_name!r}: unknown state {state!r}")
+            then = options.get("then")
+            if then is not None and (not isinstance(then, str) or then not in triggers):
+                self.problem((*path, "then"), f"action {action_name!r}: then names {then!r}, which is not a trigger")
+                then = None
+            elif then is not None and not any(
+                t.trigger == then and set(t.sources) & set(states) for t in self._parsed_transitions
+            ):
+                self.problem(
+                    (*path, "then"),
+                    f"action {action_name!r}: trigger {then!r} is possible from none of the action's states",
+                )
+                then = None
             result.append(
-                ActionDef(name=action_name, kind=kind, states=states, description=str(options.get("description", "")))
+                ActionDef(
+                    name=action_name,
+                    kind=kind,
+                    states=states,
+                    description=str(options.get("description", "")),
+                    then=then,
+                )
             )
         return tuple(result)
 
@@ -409,16 +518,40 @@ class _Builder:
                     )
             breach_raw = options.get("on_breach") or {}
             breach = BreachRule()
-            if not isinstance(breach_raw, dict) or set(breach_raw) - {"trigger", "flag"} or len(breach_raw) != 1:
+            if (
+                not isinstance(breach_raw, dict)
+                or set(breach_raw) - {"trigger", "flag", "triggers"}
+                or len(breach_raw) != 1
+            ):
                 self.problem(
-                    (*path, "on_breach"), f"timer {timer_name!r}: on_breach needs exactly one of trigger or flag"
+                    (*path, "on_breach"),
+                    f"timer {timer_name!r}: on_breach needs exactly one of trigger, triggers (tried in order) or flag",
                 )
+            elif "triggers" in breach_raw:
+                listed = breach_raw["triggers"]
+                if not isinstance(listed, list) or not listed or not all(isinstance(t, str) for t in listed):
+                    self.problem(
+                        (*path, "on_breach", "triggers"),
+                        f"timer {timer_name!r}: on_breach triggers must be a non-empty list of trigger names, "
+                        "tried in order",
+                    )
+                elif len(set(listed)) != len(listed):
+                    self.problem((*path, "on_breach", "triggers"), f"timer {timer_name!r}: on_breach triggers repeat")
+                else:
+                    breach = BreachRule(triggers=tuple(listed))
             else:
                 breach = BreachRule(trigger=breach_raw.get("trigger"), flag=breach_raw.get("flag"))
             calendar = options.get("calendar", "default")
             if not isinstance(calendar, str):
                 self.problem((*path, "calendar"), f"timer {timer_name!r}: calendar must be a name")
                 calendar = "default"
+            from_facts = {}
+            for key in ("start_from", "due_from"):
+                value = options.get(key)
+                if value is not None and not isinstance(value, str):
+                    self.problem((*path, key), f"timer {timer_name!r}: {key} must name a case fact")
+                    value = None
+                from_facts[key] = value
             result.append(
                 TimerDef(
                     name=timer_name,
@@ -428,6 +561,8 @@ class _Builder:
                     pause_while=pause_while,
                     stop_on=self._names(options.get("stop_on"), (*path, "stop_on"), "stop_on"),
                     on_breach=breach,
+                    start_on=self._names(options.get("start_on"), (*path, "start_on"), "start_on"),
+                    **from_facts,
                 )
             )
         return tuple(result)
@@ -463,7 +598,27 @@ class _Builder:
     ) -> None:
         by_name = {t.name: t for t in timers}
         names = {t.trigger for t in transitions} | {a.name for a in actions}
+        triggers = {t.trigger for t in transitions}
+        listed = {name for state in states for name in state.timers}
         for timer in timers:
+            for start in timer.start_on:
+                if start not in names:
+                    self.problem(
+                        ("timers", timer.name, "start_on"),
+                        f"timer {timer.name!r}: start_on names {start!r}, which is neither a trigger nor an action",
+                    )
+            if timer.start_on and timer.name in listed:
+                self.problem(
+                    ("timers", timer.name, "start_on"),
+                    f"timer {timer.name!r} starts on a command (start_on), so no state may list it in its timers",
+                )
+            if timer.start_on:
+                for trigger in timer.on_breach.candidates:
+                    if trigger not in triggers:
+                        self.problem(
+                            ("timers", timer.name, "on_breach"),
+                            f"timer {timer.name!r}: breach trigger {trigger!r} is not a trigger of the workflow",
+                        )
             for stop in timer.stop_on:
                 if stop not in names:
                     self.problem(
@@ -478,14 +633,32 @@ class _Builder:
                         ("states", state.name, "timers"), f"state {state.name!r}: unknown timer {timer_name!r}"
                     )
                     continue
-                trigger = found.on_breach.trigger
-                if trigger is None:
+                for trigger in found.on_breach.candidates:
+                    valid = any(t.trigger == trigger and state.name in t.sources for t in transitions)
+                    if not valid:
+                        self.problem(
+                            ("timers", found.name, "on_breach"),
+                            f"timer {found.name!r}: breach trigger {trigger!r} is not valid from state {state.name!r}",
+                        )
+
+    def _check_fact_clocks(self, timers: tuple[TimerDef, ...], facts: tuple[FactDef, ...]) -> None:
+        """A clock starting or due at a fact names a declared instant or date fact."""
+        kinds = {f.name: f.type for f in facts}
+        for timer in timers:
+            for key, name in (("start_from", timer.start_from), ("due_from", timer.due_from)):
+                if name is None:
                     continue
-                valid = any(t.trigger == trigger and state.name in t.sources for t in transitions)
-                if not valid:
+                kind = kinds.get(name)
+                if kind is None:
+                    known = ", ".join(kinds) or "none"
                     self.problem(
-                        ("timers", found.name, "on_breach"),
-                        f"timer {found.name!r}: breach trigger {trigger!r} is not valid from state {state.name!r}",
+                        ("timers", timer.name, key),
+                        f"timer {timer.name!r}: {key} names {name!r}, which is not a declared fact (facts: {known})",
+                    )
+                elif kind not in ("instant", "date"):
+                    self.problem(
+                        ("timers", timer.name, key),
+                        f"timer {timer.name!r}: {key} names fact {name!r}, a {kind}; a clock needs an instant or date",
                     )
 
     @staticmethod

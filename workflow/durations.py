@@ -26,7 +26,7 @@ _UNIT_WORDS: dict[str, Unit] = {
     "days": "days",
 }
 
-_PATTERN = re.compile(r"^\s*(\d+)\s*(business\s+)?([a-z]+)\s*$", re.IGNORECASE)
+_PATTERN = re.compile(r"^\s*(\d+)\s*(business\s+|calendar\s+)?([a-z]+)\s*$", re.IGNORECASE)
 
 
 class DurationError(ConfigError):
@@ -48,6 +48,10 @@ class Duration:
     amount: int
     unit: Unit
     business: bool = False
+    # ``15 calendar days``: natural days counted in the timer calendar's zone; the clock is due
+    # at the end of the 15th local day after the day it started (that day is day 0), whatever
+    # the day's length across a daylight-saving change.
+    calendar_days: bool = False
 
     @property
     def wall_seconds(self) -> int:
@@ -56,13 +60,13 @@ class Duration:
         return self.amount * factor
 
     def __str__(self) -> str:
-        prefix = "business " if self.business else ""
+        prefix = "business " if self.business else "calendar " if self.calendar_days else ""
         unit = self.unit if self.amount != 1 else self.unit[:-1]
         return f"{self.amount} {prefix}{unit}"
 
 
 def parse_duration(text: str) -> Duration:
-    """Parse ``48h``, ``7d``, ``90m``, ``4 business hours``, ``5 business days``.
+    """Parse ``48h``, ``7d``, ``90m``, ``4 business hours``, ``5 business days``, ``15 calendar days``.
 
     Business durations must spell the unit (``business h`` is accepted too);
     zero and negative amounts are refused because a clock that is already due
@@ -74,13 +78,16 @@ def parse_duration(text: str) -> Duration:
     if not match:
         raise DurationError(
             f"cannot parse duration {text!r}: use forms like '48h', '7d', '90m', "
-            "'4 business hours' or '5 business days'"
+            "'4 business hours', '5 business days' or '15 calendar days'"
         )
-    amount_text, business, unit_word = match.groups()
+    amount_text, kind, unit_word = match.groups()
     unit = _UNIT_WORDS.get(unit_word.lower())
     if unit is None:
         raise DurationError(f"cannot parse duration {text!r}: unknown unit {unit_word!r}")
+    calendar_days = bool(kind) and kind.strip().lower() == "calendar"
+    if calendar_days and unit != "days":
+        raise DurationError(f"cannot parse duration {text!r}: calendar time is counted in days ('15 calendar days')")
     amount = int(amount_text)
     if amount <= 0:
         raise DurationError(f"duration {text!r} must be positive")
-    return Duration(amount=amount, unit=unit, business=bool(business))
+    return Duration(amount=amount, unit=unit, business=bool(kind) and not calendar_days, calendar_days=calendar_days)

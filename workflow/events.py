@@ -30,13 +30,33 @@ EVENT_TYPES = frozenset(
         "timer_rescheduled",
         "flag_raised",
         "flag_cleared",
+        # Personal data (cases/erasure.py, docs/privacy.md): no personal data in their bodies.
+        "personal_data_erased",
+        "erasure_deferred",
+        "legal_hold_set",
+        "legal_hold_released",
+        # Third-party review (reports/review.py): a case dealt to reviewers by the desk's
+        # sampling, a reviewer's scores, a reviewer's flag for a senior mediator's second look,
+        # and the senior mediator's answer to that flag.
+        "review_assigned",
+        "review_submitted",
+        "review_flagged",
+        "review_flag_resolved",
+        "category_corrected",
     }
 )
+# The flag a legal hold raises on the case while it lasts: retention and erasure wait for its release.
+LEGAL_HOLD = "legal_hold"
+# The case flag a reviewer's flag raises (and the senior mediator's resolution clears).
+REVIEW_FLAG = "review_flagged"
 # Optional keys of a ``filed`` event beyond the case's facts, written by the desk's intake
 # (cases/triage.py) and kept for the record (the fold reads only ``flags``):
 #   classification  the category the classifier chose, its score, language and evidence
 #   priority_rules  the level the priority rules chose and the rules that proposed it
-#   flags           e.g. vulnerable_consumer (merchant_flagged in cases filed before merchant
+#   classification  (learned triage) also the model and its version, the top three categories
+#                   with probabilities in basis points, the margin, needs_triage; every word the
+#                   rules took from the complaint is inside its one field ``rule_evidence``
+#   flags           e.g. vulnerable_consumer, needs_triage (merchant_flagged in cases filed before merchant
 #                   logs; the merchant's flag is now its log's, see workflow/merchant.py)
 # Any event a command or a system decision produces may carry ``merchant_flag`` in its data:
 # the standing of the merchant's log the decision relied on (workflow/merchant.py).

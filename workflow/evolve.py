@@ -12,8 +12,8 @@ from typing import TypeVar
 
 from workflow.definition import WorkflowDefinition
 from workflow.errors import ReplayError
-from workflow.events import RecordedEvent
-from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, TimerState
+from workflow.events import LEGAL_HOLD, REVIEW_FLAG, RecordedEvent
+from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, Review, TimerState
 
 _Item = TypeVar("_Item", Evidence, InfoRequest, Offer, TimerState)
 
@@ -69,6 +69,9 @@ def _filed(event: RecordedEvent) -> CaseSnapshot:
         desired_outcome=d["desired_outcome"],
         priority=d.get("priority", "normal"),
         flags=tuple(d.get("flags", ())),
+        facts=dict(d.get("facts", {})),
+        related=dict(d.get("related", {})),
+        state_since=event.at,
         created_at=event.at,
         updated_at=event.at,
         head_hash=event.hash or "0" * 64,
@@ -96,6 +99,7 @@ def _transitioned(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEv
     final = definition.state(dest).final
     changes["closed_at"] = e.at if final else None
     if dest != s.state:
+        changes["state_since"] = e.at
         # Offers belong to the state they were made in; leaving it expires them.
         changes["offers"] = tuple(
             replace(o, status="expired", decided_at=e.at) if o.status == "open" else o for o in s.offers
@@ -178,6 +182,10 @@ def _info_provided(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedE
     )
 
 
+def _category_corrected(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return replace(s, category=e.data["to"], flags=tuple(f for f in s.flags if f != "needs_triage"))
+
+
 def _rated(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
     d = e.data
     return replace(
@@ -214,7 +222,11 @@ def _replace_timer(s: CaseSnapshot, name: str, **changes: object) -> CaseSnapsho
 
 def _timer_started(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
     d = e.data
-    timer = TimerState(name=d["timer"], status="running", started_at=e.at, due_at=d["due_at"], warn_at=d.get("warn_at"))
+    # A clock may start at a fact's instant (``started_at``), not at the event.
+    started = d.get("started_at", e.at)
+    timer = TimerState(
+        name=d["timer"], status="running", started_at=started, due_at=d["due_at"], warn_at=d.get("warn_at")
+    )
     # A clock restarted in a later visit to its state replaces the old entry.
     kept = tuple(t for t in s.timers if t.name != d["timer"])
     return replace(s, timers=(*kept, timer))
@@ -266,6 +278,45 @@ def _flag_cleared(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEv
     return replace(s, flags=tuple(f for f in s.flags if f != flag)) if flag in s.flags else s
 
 
+def _unchanged(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    """An event recorded for the audit trail that changes nothing the fold holds: an erasure
+    (the markers stay; their values are gone) or an erasure deferred."""
+    return s
+
+
+def _legal_hold_set(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return s if LEGAL_HOLD in s.flags else replace(s, flags=(*s.flags, LEGAL_HOLD))
+
+
+def _legal_hold_released(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return replace(s, flags=tuple(f for f in s.flags if f != LEGAL_HOLD))
+
+
+def _review_assigned(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    added = tuple(r for r in e.data["reviewers"] if r not in s.reviewers)
+    return replace(s, reviewers=(*s.reviewers, *added))
+
+
+def _review_submitted(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    d = e.data
+    review = Review(
+        reviewer_id=e.actor_id,
+        scores=dict(d["scores"]),
+        comment=d.get("comment", ""),
+        at=e.at,
+        rubric_version=d.get("rubric_version", ""),
+    )
+    return replace(s, reviews=(*s.reviews, review))
+
+
+def _review_flagged(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return s if REVIEW_FLAG in s.flags else replace(s, flags=(*s.flags, REVIEW_FLAG))
+
+
+def _review_flag_resolved(definition: WorkflowDefinition, s: CaseSnapshot, e: RecordedEvent) -> CaseSnapshot:
+    return replace(s, flags=tuple(f for f in s.flags if f != REVIEW_FLAG))
+
+
 _HANDLERS: dict[str, Handler] = {
     "transitioned": _transitioned,
     "message": _message,
@@ -278,6 +329,7 @@ _HANDLERS: dict[str, Handler] = {
     "info_requested": _info_requested,
     "info_provided": _info_provided,
     "rated": _rated,
+    "category_corrected": _category_corrected,
     "timer_started": _timer_started,
     "timer_warned": _timer_warned,
     "timer_breached": _timer_status("breached"),
@@ -288,4 +340,12 @@ _HANDLERS: dict[str, Handler] = {
     "timer_rescheduled": _timer_rescheduled,
     "flag_raised": _flag_raised,
     "flag_cleared": _flag_cleared,
+    "personal_data_erased": _unchanged,
+    "erasure_deferred": _unchanged,
+    "legal_hold_set": _legal_hold_set,
+    "legal_hold_released": _legal_hold_released,
+    "review_assigned": _review_assigned,
+    "review_submitted": _review_submitted,
+    "review_flagged": _review_flagged,
+    "review_flag_resolved": _review_flag_resolved,
 }

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
-Role = Literal["consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin", "system"]
+# reviewer: a third-party overseer (consumer representative, legal expert) who scores the closed
+# cases sampled for them, redacted (intake/review.py, reports/review.py); never a party or mediator.
+Role = Literal["consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin", "reviewer", "system"]
 ROLES: tuple[Role, ...] = get_args(Role)
 MEDIATOR_ROLES = frozenset({"mediator", "senior_mediator"})
 # The complaint categories, written once: the API's schemas use the Literal, the rest of the
@@ -105,6 +107,18 @@ class Rating:
 
 
 @dataclass(frozen=True, slots=True)
+class Review:
+    """A third-party reviewer's scores of a case (the desk's rubric items -> score), and any flag
+    they raised for a senior mediator's second look."""
+
+    reviewer_id: str
+    scores: dict[str, int]
+    comment: str
+    at: str
+    rubric_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CaseSnapshot:
     """A case folded from its events. ``version`` is the seq of the last event."""
 
@@ -140,6 +154,15 @@ class CaseSnapshot:
     timers: tuple[TimerState, ...] = ()
     ratings: tuple[Rating, ...] = ()
     message_count: int = 0
+    # Third-party review: who the case was dealt to (review_assigned), what they gave.
+    reviewers: tuple[str, ...] = ()
+    reviews: tuple[Review, ...] = ()
+    # The case facts the filing carried (workflow/facts.py), in their stored JSON form.
+    facts: dict[str, Any] = field(default_factory=dict)
+    # Counts over related cases taken at filing (workflow/related.py), by name.
+    related: dict[str, int] = field(default_factory=dict)
+    # When the case entered its current state (what "evidence added since" counts from).
+    state_since: str = ""
     head_hash: str = field(default="0" * 64)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -202,6 +225,8 @@ class NewCase:
     # Said by the consumer when filing (elderly, minor, disability...); recorded as the
     # case flag ``vulnerable_consumer`` and read by the priority rules.
     vulnerable_consumer: bool = False
+    # Typed facts from outside the case, as the case's workflow declares them (workflow/facts.py).
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def to_iso(moment: datetime) -> str:

@@ -56,7 +56,8 @@ def replay_case(
     service.require_visible(actor, snapshot, "view_history")
     if actor.role in ("auditor", "admin"):
         record_read(engine.db, actor=actor, what="replay", now=engine.clock.now(), case_id=case_id, seq=seq, at=at)
-    result = read_replay(engine.db, engine.registry, case_id, seq=seq, at=parse_instant(at, "at"))
+    # The log holds markers and pseudonyms: rendered through the one reveal (values, or [erased]).
+    result = service.reveal(read_replay(engine.db, engine.registry, case_id, seq=seq, at=parse_instant(at, "at")))
     then = result.snapshot
     internal_ok = service.authorizer.decide(
         actor=actor, action="view_internal", case=snapshot, now=engine.clock.now()
@@ -140,9 +141,21 @@ def export(
     engine: EngineDep,
     case_id: Annotated[str | None, Query(max_length=40)] = None,
     since: Annotated[str | None, Query(pattern=ISO_INSTANT)] = None,
+    disclose: Annotated[
+        bool,
+        Query(description="Add the personal values behind the markers, with their salts (cleared auditors only)."),
+    ] = False,
 ) -> StreamingResponse:
-    _audit(engine, actor, "export", case_id=case_id, since=since)
-    lines = iter_export(engine.db, now=engine.clock.now(), case_id=case_id, since=parse_instant(since, "since"))
+    _audit(engine, actor, "export", case_id=case_id, since=since, disclose=disclose)
+    if disclose:
+        require_desk(engine.cases.authorizer, actor=actor, action="disclose_personal", now=engine.clock.now())
+    lines = iter_export(
+        engine.db,
+        now=engine.clock.now(),
+        case_id=case_id,
+        since=parse_instant(since, "since"),
+        disclose=engine.cases.privacy if disclose else None,
+    )
     first = next(lines)  # raises NotFound for an unknown case before the response starts
 
     def stream() -> Iterator[bytes]:

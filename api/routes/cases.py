@@ -17,6 +17,7 @@ from api.schemas import (
     CaseCreate,
     CasePublic,
     CasesPublic,
+    CaseStatusPublic,
     EventPublic,
     EventsPublic,
     Identifier,
@@ -52,7 +53,9 @@ def file_case(body: CaseCreate, actor: CurrentActor, service: ServiceDep, respon
                 currency=body.claim.currency,
                 desired_outcome=body.desired_outcome,
                 vulnerable_consumer=body.vulnerable_consumer,
+                facts=dict(body.facts),
             ),
+            workflow=body.workflow,
         )
     response.headers.update(filed_headers(case))
     return CasePublic.of(case)
@@ -91,6 +94,16 @@ def list_cases(
         limit=limit,
     )
     return CasesPublic(data=[CasePublic.of(c) for c in page.data], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{case_id}/status",
+    response_model=CaseStatusPublic,
+    summary="The case's state as your party reads it",
+    responses=problems(401, 404),
+)
+def get_case_status(case_id: str, actor: CurrentActor, service: ServiceDep) -> CaseStatusPublic:
+    return CaseStatusPublic.of(service.status_for(actor=actor, case_id=case_id))
 
 
 @router.get("/{case_id}", response_model=CasePublic, summary="Read one case", responses=problems(401, 404))

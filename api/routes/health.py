@@ -9,6 +9,7 @@ from api.deps import EngineDep
 from api.onehop import OneHopRoute
 from api.problems import problem
 from api.schemas import Health
+from outbox.status import outbox_depth
 
 router = APIRouter(tags=["operations"], route_class=OneHopRoute)
 
@@ -27,9 +28,12 @@ def healthz() -> Health:
 def readyz(engine: EngineDep) -> Health | Response:
     try:
         engine.db.ping()
+        depth = outbox_depth(engine.db)
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure
         return problem(503, "unavailable", f"database not reachable: {type(exc).__name__}")
-    return Health(status="ready", database=engine.db.dialect, policies=engine.cases.authorizer.version)
+    return Health(
+        status="ready", database=engine.db.dialect, policies=engine.cases.authorizer.version, outbox_depth=depth
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -12,9 +12,11 @@ from api.onehop import OneHopRoute
 from api.openapi import problems
 from api.params import ISO_INSTANT, parse_instant
 from api.schemas import HotspotsPublic, MerchantsReportPublic, SatisfactionPublic, SlaPublic
+from api.schemas.reviews import ReviewReportPublic
 from policies.base import require_desk
 from reports.hotspots import hotspots_report
 from reports.merchants import merchants_report
+from reports.review import review_report
 from reports.satisfaction import satisfaction_report
 from reports.sla import sla_report
 from runtime.engine import Engine
@@ -104,5 +106,21 @@ def satisfaction(
     """Ratings the parties gave in the period, per mediator, category and party, with the
     comments (newest first)."""
     start, end = _period(engine, actor, since, until)
-    report = satisfaction_report(engine.db, since=start, until=end, comment_limit=comment_limit)
+    # The comments are the parties' words: markers in the log, shown through the one reveal.
+    report = engine.cases.reveal(satisfaction_report(engine.db, since=start, until=end, comment_limit=comment_limit))
     return SatisfactionPublic.model_validate(report.to_dict())
+
+
+@router.get(
+    "/reviews",
+    response_model=ReviewReportPublic,
+    summary="Third-party review scores, agreement and flags",
+    responses=problems(401, 403, 422),
+)
+def reviews(actor: CurrentActor, engine: EngineDep, since: SINCE = None, until: UNTIL = None) -> ReviewReportPublic:
+    """The reviews given in the period: average scores per rubric item, mediator and category;
+    agreement between the two reviewers of double-sampled cases (exact, within one point, mean
+    difference); the flags raised and what happened to them."""
+    start, end = _period(engine, actor, since, until)
+    report = review_report(engine.db, engine.triage.review, since=start, until=end)
+    return ReviewReportPublic.model_validate(report.to_dict())

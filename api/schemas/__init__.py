@@ -78,6 +78,9 @@ from api.schemas.cases import (
     CasesPublic as CasesPublic,
 )
 from api.schemas.cases import (
+    CaseStatusPublic as CaseStatusPublic,
+)
+from api.schemas.cases import (
     EventPublic as EventPublic,
 )
 from api.schemas.cases import (

@@ -17,6 +17,7 @@ from api.schemas.common import (
     identifier_field,
     text,
 )
+from cases.labels import PartyStatus
 from workflow.events import RecordedEvent
 from workflow.model import CaseSnapshot, Category
 
@@ -37,6 +38,23 @@ class CaseCreate(Strict):
         default=False,
         strict=True,
         description="The consumer is vulnerable (elderly, a minor, disabled...): raises the priority.",
+    )
+    workflow: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=60,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="The workflow to file under, among the desk's (the policies decide whether the filer may: "
+        "`file` sees `resource.workflow`). Left out: the desk's workflow rules choose by the facts, else its "
+        "default workflow. A workflow the desk does not have is refused with 422 on `workflow`.",
+    )
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="The case facts the desk's workflow declares (payment instant, delivery date, card network, "
+        "reason code...), typed as declared: instant `2026-03-01T10:00:00Z`, date `2026-03-01`, integer, "
+        '`{"amount", "currency"}` money, text or one of an enum\'s values. An unknown fact, a missing required '
+        "one or a value of the wrong type is refused with 422 naming `facts.<name>`.",
     )
 
     model_config = ConfigDict(
@@ -134,6 +152,7 @@ class CasePublic(BaseModel):
     created_at: str
     updated_at: str
     closed_at: str | None
+    facts: dict[str, Any] = Field(default_factory=dict, description="The case facts the filing carried.")
 
     @classmethod
     def of(cls, s: CaseSnapshot) -> CasePublic:
@@ -165,7 +184,36 @@ class CasePublic(BaseModel):
             created_at=s.created_at,
             updated_at=s.updated_at,
             closed_at=s.closed_at,
+            facts=dict(s.facts),
         )
+
+
+class CaseStatusPublic(BaseModel):
+    """The case's state as the caller's party reads it (the workflow state's ``labels``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "case_id": "DSP-01M8DHAH86-BT5520",
+                    "state": "seller_response",
+                    "party": "merchant",
+                    "label": "Your response is required",
+                    "final": False,
+                }
+            ]
+        }
+    )
+
+    case_id: str
+    state: str
+    party: str = Field(description="consumer, merchant, mediator or auditor: whose label this is")
+    label: str
+    final: bool
+
+    @classmethod
+    def of(cls, s: PartyStatus) -> CaseStatusPublic:
+        return cls(case_id=s.case_id, state=s.state, party=s.party, label=s.label, final=s.final)
 
 
 class CasesPublic(BaseModel):

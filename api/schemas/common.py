@@ -122,3 +122,6 @@ class Health(BaseModel):
     status: str
     database: str | None = None
     policies: str | None = None
+    outbox_depth: int | None = Field(
+        default=None, description="Notifications not yet delivered: outbox rows to fan out and pending deliveries."
+    )

@@ -121,6 +121,15 @@ class HotspotWeek(BaseModel):
     change: int
 
 
+class HotspotCategoryWeek(BaseModel):
+    category: str
+    week: str = Field(description="ISO week in the desk's time zone, e.g. 2026-W10.")
+    complaints: int = Field(description="Complaints filed in the category that week, all merchants together.")
+    previous_week: int
+    change: int
+    change_percent: float | None
+
+
 class HotspotsPublic(BaseModel):
     since: str
     until: str
@@ -128,6 +137,9 @@ class HotspotsPublic(BaseModel):
     previous_period: Period
     data: list[HotspotTotal] = Field(description="Per merchant and category, biggest rise first.")
     weeks: list[HotspotWeek]
+    categories: list[HotspotCategoryWeek] = Field(
+        description="Per category and week (all merchants), oldest week first: the hotspot chart's figures."
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -155,6 +167,16 @@ class HotspotsPublic(BaseModel):
                             "complaints": 5,
                             "previous_week": 1,
                             "change": 4,
+                        }
+                    ],
+                    "categories": [
+                        {
+                            "category": "counterfeit",
+                            "week": "2026-W47",
+                            "complaints": 9,
+                            "previous_week": 3,
+                            "change": 6,
+                            "change_percent": 200.0,
                         }
                     ],
                 }

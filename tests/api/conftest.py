@@ -24,7 +24,8 @@ def api_factory(db_url: str) -> Iterator[Callable[..., Api]]:
 
     def make(settings_overrides: dict[str, object] | None = None, **service_kwargs: object) -> Api:
         clock = ManualClock(T0)
-        settings = Settings(environment="test", database_url=db_url, run_ticker=False, **(settings_overrides or {}))  # type: ignore[arg-type]
+        overrides = {"run_dispatcher": False, **(settings_overrides or {})}
+        settings = Settings(environment="test", database_url=db_url, run_ticker=False, **overrides)  # type: ignore[arg-type]
         service_kwargs.setdefault("sla", SlaPlanner(default_calendars()))
         service = make_service(db_url, clock=clock, **service_kwargs)  # type: ignore[arg-type]
         engine = engine_of(service, settings)

@@ -55,8 +55,9 @@ def test_replay_verify_checkpoint_proof_and_export(api: Api, tmp_path: Path, ver
     # Tampering shows in the HTTP verification too, naming case, seq and kind.
     with api.service.db.write() as session:
         session.execute(
-            text("UPDATE events SET body = replace(body, 'internal only', 'internal 0nly') WHERE case_id = :c"),
-            {"c": case_id},
+            # The note's text is a marker (privacy/markers.py): flip the flag beside it.
+            text("UPDATE events SET body = replace(body, :plain, :changed) WHERE case_id = :c"),
+            {"c": case_id, "plain": '"internal":true', "changed": '"internal":false'},
         )
     report = auditor.get("/v1/audit/verify")
     assert report["intact"] is False

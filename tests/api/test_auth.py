@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import jwt
 import pytest
@@ -112,7 +113,11 @@ def test_production_refuses_the_default_secret() -> None:
         Settings(environment="production", jwt_secret="short")
     with pytest.raises(ValueError, match="DISPUTES_AUDIT_SIGNING_KEY"):
         Settings(environment="production", jwt_secret="s" * 40)
-    configured = Settings(environment="production", jwt_secret="s" * 40, audit_signing_key="11" * 32)
+    with pytest.raises(ValueError, match="DISPUTES_KEY_FILE"):
+        Settings(environment="production", jwt_secret="s" * 40, audit_signing_key="11" * 32)
+    configured = Settings(
+        environment="production", jwt_secret="s" * 40, audit_signing_key="11" * 32, key_file=Path("keys.json")
+    )
     assert configured.environment == "production"
 
 

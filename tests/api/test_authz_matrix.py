@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.api import Api, case_in_state
+from tests.support.actors import AUDITOR
+from tests.support.api import MATRIX_DESCRIPTION, MATRIX_INTERNAL_NOTE, Api, case_in_state
 from workflow.model import Actor
 
 MATRIX_FILE = Path(__file__).with_name("authz_matrix.yaml")
@@ -47,9 +48,9 @@ IDENTITIES: dict[str, tuple[str, str, str | None] | None] = {
 MEDIATOR_ID = "med-9"
 
 
-def call(api: Api, role: str, key: str, spec: dict[str, Any], ids: dict[str, str]) -> int:
+def call(api: Api, role: str, key: str, spec: dict[str, Any], ids: dict[str, str]) -> tuple[int, str]:
     method, path = key.split("#")[0].split(" ", 1)
-    url = path.format(**ids, mediator_id=MEDIATOR_ID)
+    url = path.format(**ids, mediator_id=MEDIATOR_ID, endpoint_id="ep_missing")
     headers: dict[str, str] = {}
     identity = IDENTITIES[role]
     if identity is not None:
@@ -58,13 +59,40 @@ def call(api: Api, role: str, key: str, spec: dict[str, Any], ids: dict[str, str
         version = api.service.get(actor=Actor("aud-1", "auditor"), case_id=ids["case_id"]).version
         headers["If-Match"] = f'"{version}"'
     kwargs: dict[str, Any] = {}
+    if "query" in spec:
+        kwargs["params"] = spec["query"]
     if "body" in spec:
         kwargs["json"] = spec["body"]
     if "file" in spec:
         kwargs["files"] = {"file": ("photo.png", b"\x89PNG photo", "image/png")}
     response = api.client.request(method, url, headers=headers, **kwargs)
     assert response.status_code < 500, f"{role} {key}: {response.status_code} {response.text}"
-    return response.status_code
+    return response.status_code, response.text
+
+
+# The personal texts of the matrix's cases, and the action the policies must allow a role before
+# any answer shows it the text (resolved from its marker by the service's one reveal).
+PERSONAL_TEXTS = {MATRIX_DESCRIPTION: "view", MATRIX_INTERNAL_NOTE: "view_internal"}
+
+
+def may(api: Api, role: str, action: str, case_id: str) -> bool:
+    """Do the policies allow ``role`` ``action`` on the case as it stands?"""
+    identity = IDENTITIES[role]
+    if identity is None:
+        return False
+    case = api.service.get(actor=AUDITOR, case_id=case_id)
+    actor = Actor(identity[0], identity[1], identity[2])
+    return api.service.authorizer.decide(actor=actor, action=action, case=case, now=api.service.clock.now()).allowed
+
+
+def leaks(key: str, role: str, answer: str, allowed: dict[str, bool]) -> list[str]:
+    """The personal texts ``answer`` shows that the policies did not let ``role`` see (``allowed``:
+    per text, decided on the case as it stood before the request)."""
+    return [
+        f"{key} {role}: shows {action}-only text {text[:8]}..."
+        for text, action in PERSONAL_TEXTS.items()
+        if text in answer and not allowed[text]
+    ]
 
 
 def test_every_route_is_in_the_matrix(api: Api) -> None:
@@ -89,8 +117,10 @@ def test_matrix(api: Api) -> None:
                     ids = case_in_state(api, state)
                 else:
                     ids = shared.get(state) or shared.setdefault(state, case_in_state(api, state))
-                status = call(api, role, key, spec, ids)
+                allowed = {text: may(api, role, action, ids["case_id"]) for text, action in PERSONAL_TEXTS.items()}
+                status, answer = call(api, role, key, spec, ids)
                 got.append(str(status))
+                failures.extend(leaks(key, role, answer, allowed))
                 if not printing and (index >= len(expected) or expected[index] != str(status)):
                     want = expected[index] if index < len(expected) else "?"
                     failures.append(f"{key} [{state}] {role}: expected {want}, got {status}")

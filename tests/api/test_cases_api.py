@@ -84,7 +84,12 @@ def test_problems(api: Api) -> None:
 
 
 def test_health(api: Api) -> None:
-    assert api.client.get("/healthz").json() == {"status": "ok", "database": None, "policies": None}
+    assert api.client.get("/healthz").json() == {
+        "status": "ok",
+        "database": None,
+        "policies": None,
+        "outbox_depth": None,
+    }
     assert api.client.get("/readyz").json()["status"] == "ready"
 
 

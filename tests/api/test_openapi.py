@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from api.openapi import PROBLEM_REF, SUCCESS_HEADERS
+from tests.support.actors import T0
 from tests.support.api import FILING, Api
 
 # Renaming one of these renames a function in every generated client: do it on purpose.
@@ -20,6 +22,7 @@ PINNED_OPERATION_IDS = {
     "POST /v1/cases": "cases_file",
     "GET /v1/cases": "cases_list",
     "GET /v1/cases/{case_id}": "cases_get",
+    "GET /v1/cases/{case_id}/status": "cases_status",
     "POST /v1/cases/{case_id}/transitions": "cases_transition",
     "GET /v1/cases/{case_id}/events": "cases_events",
     "GET /v1/cases/{case_id}/actions": "cases_actions",
@@ -41,10 +44,14 @@ PINNED_OPERATION_IDS = {
     "POST /v1/cases/{case_id}/info-requests/{request_id}/answer": "cases_answer_info_request",
     "POST /v1/cases/{case_id}/feedback": "cases_rate",
     "GET /v1/queue": "queue_list",
+    "POST /v1/cases/{case_id}/category": "cases_correct_category",
+    "GET /v1/cases/{case_id}/rules": "cases_rules",
+    "GET /v1/triage-queue": "triage_queue",
     "GET /v1/policies": "policies_active",
     "GET /v1/mediators": "mediators_list",
     "POST /v1/mediators": "mediators_add",
     "PATCH /v1/mediators/{mediator_id}": "mediators_update",
+    "POST /v1/privacy/erasures": "privacy_erase",
     "GET /v1/audit/verify": "audit_verify",
     "GET /v1/audit/checkpoints": "audit_checkpoints",
     "GET /v1/audit/proofs/{case_id}": "audit_proof",
@@ -53,6 +60,28 @@ PINNED_OPERATION_IDS = {
     "GET /v1/reports/hotspots": "reports_hotspots",
     "GET /v1/reports/sla": "reports_sla",
     "GET /v1/reports/satisfaction": "reports_satisfaction",
+    "GET /v1/webhooks": "webhooks_list",
+    "POST /v1/webhooks": "webhooks_add",
+    "GET /v1/webhooks/{endpoint_id}": "webhooks_get",
+    "PATCH /v1/webhooks/{endpoint_id}": "webhooks_update",
+    "DELETE /v1/webhooks/{endpoint_id}": "webhooks_remove",
+    "POST /v1/webhooks/{endpoint_id}/rotate-secret": "webhooks_rotate_secret",
+    "GET /v1/webhooks/{endpoint_id}/failed": "webhooks_failed",
+    "POST /v1/webhooks/{endpoint_id}/resend": "webhooks_resend",
+    "GET /v1/notifications": "notifications_list",
+    "GET /v1/notifications/unread-count": "notifications_unread_count",
+    "POST /v1/notifications/read": "notifications_mark_read",
+    "GET /v1/notifications/contact": "notifications_contact",
+    "PUT /v1/notifications/contact": "notifications_set_contact",
+    "GET /v1/reports/reviews": "reports_reviews",
+    "GET /v1/reviews": "reviews_queue",
+    "POST /v1/reviews/sample": "reviews_sample",
+    "GET /v1/reviews/flags": "reviews_flags",
+    "GET /v1/reviews/flags/{case_id}": "reviews_second_look",
+    "POST /v1/reviews/flags/{case_id}/resolution": "reviews_resolve_flag",
+    "GET /v1/reviews/{case_id}": "reviews_case",
+    "POST /v1/reviews/{case_id}/scores": "reviews_score",
+    "POST /v1/reviews/{case_id}/flag": "reviews_flag",
 }
 OPENAPI_FILING: dict[str, Any] = {**FILING, "claim": {"amount": 10000, "currency": "CNY"}}
 # Headers whose presence the document declares per response.
@@ -169,6 +198,8 @@ def test_the_headers_responses_carry_are_the_documented_ones(api: Api, document:
 
     base = "/v1/cases/" + call("POST", "/v1/cases", consumer, json=OPENAPI_FILING).json()["id"]
     call("POST", f"{base}/transitions", mediator, change=True, json={"trigger": "assign"})
+    fix = {"category": "counterfeit", "reason": "the brand says it never made this batch"}
+    call("POST", f"{base}/category", mediator, change=True, json=fix)
     stale = call("POST", f"{base}/transitions", {**mediator, "If-Match": '"1"'}, json={"trigger": "escalate"})
     assert stale.status_code == 412 and stale.headers["ETag"] == f'"{version["now"]}"'
     call("GET", base, {})  # 401
@@ -200,6 +231,8 @@ def test_the_headers_responses_carry_are_the_documented_ones(api: Api, document:
         f"{base}/info-requests",
         "/v1/cases",
         "/v1/queue",
+        f"{base}/rules",
+        "/v1/triage-queue",
     ):
         call("GET", url, mediator)
     call("GET", f"{base}/replay", auditor)
@@ -211,6 +244,17 @@ def test_the_headers_responses_carry_are_the_documented_ones(api: Api, document:
         json={"id": "med-9", "display_name": "Nine", "categories": ["*"], "languages": ["zh"], "capacity": 5},
     )
     call("PATCH", "/v1/mediators/med-9", admin, json={"capacity": 3})
+    # Third-party review of the closed case: dealt, read, scored, flagged, looked at again, resolved.
+    case_id = base.rsplit("/", 1)[1]
+    call("POST", "/v1/reviews/sample", admin, json={"since": (T0 - timedelta(days=1)).isoformat()})
+    reviewer, senior = api.token("reviewer-1", "reviewer"), api.token("sen-1", "senior_mediator")
+    version["now"] = int(call("GET", f"/v1/reviews/{case_id}", reviewer).headers["ETag"].strip('"'))
+    scores = {"lawful_basis": 4, "fairness": 4, "timeliness": 4, "clarity": 4}
+    call("POST", f"/v1/reviews/{case_id}/scores", reviewer, change=True, json={"scores": scores})
+    call("POST", f"/v1/reviews/{case_id}/flag", reviewer, change=True, json={"reason": "Look again."})
+    call("GET", f"/v1/reviews/flags/{case_id}", senior)
+    resolution = {"decision": "dismissed", "note": "Sound."}
+    call("POST", f"/v1/reviews/flags/{case_id}/resolution", senior, change=True, json=resolution)
     failed = {s for s in seen if not s.endswith(("200", "201"))}
     assert failed == {"cases_get 401", "cases_transition 412", "cases_transition 428"}, sorted(seen)
     # Every operation that sends one of the headers was reached.

@@ -74,7 +74,10 @@ def test_failed_mediation_escalates_and_a_senior_mediator_rules(api: Api) -> Non
     )
     assert mediator.move(case_id, "escalate", reason="parties far apart")["state"] == "escalated"
     ruled = senior.move(
-        case_id, "rule", data={"decision": "partial", "awarded_amount": 30000}, reason="coating defect shown by photos"
+        case_id,
+        "rule",
+        data={"decision": "partial", "awarded_amount": 30000, "citations": ["crpl-24"]},
+        reason="coating defect shown by photos",
     )
     assert ruled["state"] == "settled" and ruled["outcome"] == "partial" and ruled["awarded"]["amount"] == 30000
 

@@ -209,7 +209,7 @@ def test_merchant_logs_are_exported_and_verified_outside_the_project(
     export = export_to(service, tmp_path / "export.jsonl")
     lines = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
     kinds = [line["kind"] for line in lines]
-    assert lines[0]["format_version"] == 2
+    assert lines[0]["format_version"] == 3
     assert kinds.index("head") < kinds.index("merchant_head") < kinds.index("merchant_event") < kinds.index("event")
     assert [(m["merchant_id"], m["seq"]) for m in lines if m["kind"] == "merchant_event"] == [
         ("m-1", 1),

@@ -26,7 +26,7 @@ def test_quick_harness_writes_a_table_of_numbers(tmp_path: Path, monkeypatch: py
     assert "## SQLite" in text and "## PostgreSQL" not in text
     rows = [m for m in (ROW.match(line) for line in text.splitlines()) if m]
     names = {m.group(1).split()[0] for m in rows}
-    assert names == {"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"}, text
+    assert names == {"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "B12", "B13"}, text
     for row in rows:
         name, baseline, engine, ratio = (row.group(i).strip() for i in range(1, 5))
         assert "(error)" not in name, row.group(0)

@@ -81,7 +81,7 @@ class CaseModel(RuleBasedStateMachine):
             expect_ok = False
         data: dict[str, Any] = {}
         if trigger == "rule":
-            data = {"decision": "partial", "awarded_amount": 100}
+            data = {"decision": "partial", "awarded_amount": 100, "citations": ["crpl-24"]}
         actor = "senior" if trigger in ("rule", "reject") else "mediator"
         if self._apply(actor, trigger, data, "a reason" if with_reason else "", expect_ok):
             assert dest is not None
@@ -149,7 +149,8 @@ class CaseModel(RuleBasedStateMachine):
         # Replay at every point the service answered equals what it answered then.
         with self.service.db.read() as session:
             for version, then in self.seen.items():
-                assert replay(session, self.service.registry, self.case_id, seq=version).snapshot == then
+                replayed = replay(session, self.service.registry, self.case_id, seq=version).snapshot
+                assert self.service.reveal(replayed, session=session) == then
 
 
 def test_case_service_against_a_plain_model(db_url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,8 @@ def demo_db(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     path = tmp_path / "demo.db"
     with sqlite3.connect(demo_template) as source, sqlite3.connect(path) as target:
         source.backup(target)
+    # The keys that wrap the cases' data keys travel with the database (docs/privacy.md).
+    shutil.copy(demo_template.with_name("demo.db.keys"), path.with_name("demo.db.keys"))
     monkeypatch.setenv("DISPUTES_DATABASE_URL", f"sqlite:///{path}")
     get_settings.cache_clear()
     yield path

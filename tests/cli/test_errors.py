@@ -48,6 +48,10 @@ ENGINE_COMMANDS = [
     ["mediators", "add", "med-new"],
     ["mediators", "update", "med-new", "--capacity", "2"],
     ["mediators", "route"],
+    ["db", "backup", "--to", "{tmp}/backup.sqlite"],
+    ["outbox", "status"],
+    ["outbox", "dispatch"],
+    ["webhooks", "list"],
 ]
 # Every command that runs, checks or reads the desk in force.
 DESK_COMMANDS = [
@@ -57,6 +61,7 @@ DESK_COMMANDS = [
     ["scenario", "run"],
     ["policies", "check"],
     ["policies", "reload"],
+    ["db", "restore", "{tmp}/backup.sqlite"],
 ]
 # Every command that opens the database.
 DATABASE_COMMANDS = [*ENGINE_COMMANDS, ["db", "upgrade"], ["db", "current"]]

@@ -206,7 +206,7 @@ def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypa
         code, output = invoke("scenario", "run", "--desk", str(desk), env=env)
         assert code == 1
         flat = re.sub(r"\s+", " ", output)
-        assert "42 of 45 scenarios passed" in flat
+        assert "46 of 49 scenarios passed" in flat
         assert "expected timer merchant_response due 2026-03-04T10:30:00+08:00, got 2026-03-05T10:30:00+08:00" in flat
 
         # 3. Update them to the new window, add the festival's own scenario: all pass.
@@ -220,7 +220,7 @@ def test_a_sales_festival_lengthens_the_response_window(tmp_path: Path, monkeypa
         (desk / "scenarios" / "festival.yaml").write_text(FESTIVAL_SCENARIO, encoding="utf-8")
         code, output = invoke("scenario", "run", "--desk", str(desk), env=env)
         assert code == 0, output
-        assert "46 of 46 scenarios passed" in re.sub(r"\s+", " ", output)
+        assert "50 of 50 scenarios passed" in re.sub(r"\s+", " ", output)
 
         # 4. Check the whole desk, then reload the running server. A broken desk is refused
         #    before any signal is sent; the valid one is taken.

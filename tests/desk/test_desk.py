@@ -50,7 +50,9 @@ def desk(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "directory", [None, EXAMPLES / "chargeback", EXAMPLES / "travel"], ids=["default", "chargeback", "travel"]
+    "directory",
+    [None, EXAMPLES / "chargeback", EXAMPLES / "travel", EXAMPLES / "guarantee", EXAMPLES / "card_network"],
+    ids=["default", "chargeback", "travel", "guarantee", "card_network"],
 )
 def test_shipped_desks_check_clean(directory: Path | None) -> None:
     result = runner.invoke(app, ["config", "check", *([str(directory)] if directory else [])], terminal_width=240)
@@ -269,6 +271,10 @@ def test_written_desk_round_trips_through_the_writer(tmp_path: Path) -> None:
         "classification.yaml",
         "priority.yaml",
         "supervision.yaml",  # under intake/
+        "review.yaml",  # under intake/
+        "notifications.yaml",
+        "triage",
+        "rulebook.yaml",
     }
 
 

@@ -555,12 +555,22 @@ def test_default_rule(
     reason: str,
     policy: str | None,
 ) -> None:
-    decision = authorizer.decide(actor=actor, action=action, case=snapshot, now=NOW)
+    # A ruling cites the rulebook (the forbid ruling-cites-the-rulebook; its refusal is tested below).
+    payload = {"citations": ["crpl-24"]} if action == "rule" else None
+    decision = authorizer.decide(actor=actor, action=action, case=snapshot, now=NOW, payload=payload)
     assert decision.allowed is allowed, decision
     assert reason in decision.reasons, decision.reasons
     if policy is not None:
         assert policy in decision.policy_ids, decision.policy_ids
     assert decision.errors == ()
+
+
+def test_a_ruling_without_a_citation_is_refused_with_the_policys_reason(authorizer: CedarAuthorizer) -> None:
+    decision = authorizer.decide(actor=SENIOR, action="rule", case=ESCALATED, now=NOW, payload={"decision": "partial"})
+    assert not decision.allowed and decision.policy_ids == ("ruling-cites-the-rulebook",)
+    assert decision.reasons == ("a ruling must cite at least one entry of the desk's rulebook (data.citations)",)
+    cited = authorizer.decide(actor=SENIOR, action="rule", case=ESCALATED, now=NOW, payload={"citations": ["crpl-24"]})
+    assert cited.allowed
 
 
 def test_a_default_deny_names_no_policy_but_the_rules_that_would_allow(authorizer: CedarAuthorizer) -> None:

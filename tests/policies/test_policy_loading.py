@@ -27,7 +27,7 @@ def problems_with(tmp_path: Path, text: str, name: str = "zz_extra.cedar") -> tu
 
 def test_default_directory_loads_with_unique_annotated_policies(authorizer: CedarAuthorizer) -> None:
     ids = authorizer.policy_ids
-    assert len(ids) == len(set(ids)) == 44
+    assert len(ids) == len(set(ids)) == 51
     assert all(p.reason and p.id for p in authorizer.policies)
     assert len(authorizer.version) == 64
 

@@ -16,7 +16,13 @@ from scenarios.files import Scenario, ScenarioFileError, load_scenarios
 from scenarios.runner import ScenarioResult, run_scenarios
 
 ROOT = Path(__file__).resolve().parents[2]
-DESKS = {"default": None, "chargeback": ROOT / "examples" / "chargeback", "travel": ROOT / "examples" / "travel"}
+DESKS = {
+    "default": None,
+    "chargeback": ROOT / "examples" / "chargeback",
+    "travel": ROOT / "examples" / "travel",
+    "guarantee": ROOT / "examples" / "guarantee",
+    "card_network": ROOT / "examples" / "card_network",
+}
 runner = CliRunner()
 
 
@@ -129,11 +135,11 @@ def test_the_cli_prints_a_table_and_fails_on_any_failure(tmp_path: Path) -> None
         terminal_width=250,
     )
     assert passing.exit_code == 0, passing.output
-    assert "7 of 7 scenarios passed" in passing.output
+    assert "8 of 8 scenarios passed" in passing.output
     failing = runner.invoke(app, ["scenario", "run", "--desk", str(root)], env={"COLUMNS": "300"})
     assert failing.exit_code == 1
     output = re.sub(r"\s+", " ", failing.output)
-    assert "FAIL" in output and "44 of 45 scenarios passed" in output
+    assert "FAIL" in output and "48 of 49 scenarios passed" in output
     assert "expected settle to be refused" in output
 
 

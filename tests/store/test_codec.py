@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from store import codec
-from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, TimerState
+from workflow.model import CaseSnapshot, Evidence, InfoRequest, Offer, Rating, Review, TimerState
 
 # Any text a request may carry: quotes, backslashes, control characters, CJK, emoji;
 # not lone surrogates, which no JSON request can hold.
@@ -27,6 +27,7 @@ def _fill(cls: type[Any]) -> st.SearchStrategy[Any]:
         "str | None": optional_texts,
         "int": ints,
         "bool": st.booleans(),
+        "dict[str, int]": st.dictionaries(texts, ints, max_size=3),
     }
     return st.builds(cls, **{f.name: kinds[str(f.type)] for f in dataclasses.fields(cls)})
 
@@ -47,15 +48,19 @@ snapshots = st.builds(
             "int | None": st.none() | ints,
             "bool": st.booleans(),
             "tuple[str, ...]": st.lists(texts, max_size=3).map(tuple),
+            # Case facts (JSON values) and related-case counts.
+            "dict[str, Any]": st.dictionaries(texts, st.none() | ints | texts, max_size=3),
+            "dict[str, int]": st.dictionaries(texts, ints, max_size=3),
         }[str(f.type)]
         for f in dataclasses.fields(CaseSnapshot)
-        if f.name not in {"offers", "evidence", "info_requests", "timers", "ratings", "extra"}
+        if f.name not in {"offers", "evidence", "info_requests", "timers", "ratings", "reviews", "extra"}
     },
     offers=_tuples(Offer),
     evidence=_tuples(Evidence),
     info_requests=_tuples(InfoRequest),
     timers=_tuples(TimerState),
     ratings=_tuples(Rating),
+    reviews=_tuples(Review),
     extra=extras,
 )
 

@@ -112,12 +112,16 @@ def file_case(api: Api, consumer: Party) -> str:
 
 # --- the authorization matrix's cases -------------------------------------------------------------
 
+# Personal data in the matrix's cases: the filing's description and a mediator's internal note.
+# The matrix checks that no answer shows either to a role the policies do not let see it.
+MATRIX_DESCRIPTION = "序列号查不到。收件人张伟，电话13812345678"
+MATRIX_INTERNAL_NOTE = "内部备注：商家负责人王芳 13987654321"
 MATRIX_FILING: dict[str, Any] = {
     "merchant_id": "m-1",
     "order_ref": "TB-9",
     "category": "counterfeit",
     "subject": "假货",
-    "description": "序列号查不到。",
+    "description": MATRIX_DESCRIPTION,
     "claim": {"amount": 50000, "currency": "CNY"},
 }
 
@@ -141,6 +145,9 @@ def case_in_state(api: Api, state: str) -> dict[str, str]:
     if state == "filed":
         return ids
     service.execute(actor=MEDIATOR, case_id=case_id, name="assign")
+    service.execute(
+        actor=MEDIATOR, case_id=case_id, name="comment", data={"body": MATRIX_INTERNAL_NOTE, "internal": True}
+    )
     if state == "closed":
         service.execute(actor=MERCHANT, case_id=case_id, name="accept_claim")
         service.execute(actor=MEDIATOR, case_id=case_id, name="close")

@@ -10,14 +10,17 @@ from typing import Any
 
 from cases.mediators import MAX_CAPACITY, register_mediator, registered_mediators
 from cases.merchants import append_merchant_event
+from cases.personal import PersonalData
 from cases.registry import WorkflowRegistry, record_versions
 from cases.service import CaseService, reroute_on_warning
 from cases.triage import Triage
+from notify.rules import default_rules
+from outbox.hook import OutboxHook
 from policies.base import Authorizer
 from policies.cedar import CedarAuthorizer, load_policy_dir, packaged_policies
 from policies.store import PolicyStore
 from runtime.engine import Engine
-from runtime.settings import Settings
+from runtime.settings import Settings, memory_keys
 from sla.clock import ManualClock
 from sla.config import default_calendars
 from sla.planner import SlaPlanner
@@ -80,9 +83,11 @@ def make_service(
     clock: ManualClock | None = None,
     mediators: Sequence[str] = TEST_MEDIATORS,
     triage: Triage | None = None,
+    privacy: bool = True,
 ) -> CaseService:
     """A case service wired as runtime/bootstrap.py wires one (the warning subscription, the
-    configuration's versions recorded), with the parts a test chooses."""
+    configuration's versions recorded, personal data protected: keys in memory, one set per
+    database), with the parts a test chooses."""
     service = CaseService(
         db=Database(url),
         registry=WorkflowRegistry.from_directory(),
@@ -91,6 +96,7 @@ def make_service(
         sla=sla,
         triage=triage,
         on_timer_warned=(reroute_on_warning,),
+        privacy=PersonalData(memory_keys(url)) if privacy else None,
     )
     record_versions(service.db, service.registry, service.authorizer, service.clock.now())
     register_mediators(service, mediators)
@@ -118,7 +124,12 @@ def register_mediators(service: CaseService, mediator_ids: Sequence[str], **fiel
 
 
 def make_clocked_service(
-    url: str, *, authorizer: Authorizer | None = None, start: datetime = T0, mediators: Sequence[str] = TEST_MEDIATORS
+    url: str,
+    *,
+    authorizer: Authorizer | None = None,
+    start: datetime = T0,
+    mediators: Sequence[str] = TEST_MEDIATORS,
+    privacy: bool = True,
 ) -> CaseService:
     """A service whose SLA clocks run on the packaged calendars and a manual clock."""
     return make_service(
@@ -127,6 +138,7 @@ def make_clocked_service(
         sla=SlaPlanner(default_calendars()),
         clock=ManualClock(start),
         mediators=mediators,
+        privacy=privacy,
     )
 
 
@@ -138,3 +150,13 @@ def set_merchant_flag(service: CaseService, merchant_id: str, flagged: bool) -> 
             session, merchant_id, kind, {"flag": MERCHANT_FLAGGED, "flag_id": None}, service.clock.now()
         )
     )
+
+
+def make_outbox_engine(url: str, *, clock: ManualClock | None = None, settings: Settings | None = None) -> Engine:
+    """An engine whose case service records notifications (the outbox hook wired as
+    runtime/bootstrap.py wires it), with SLA clocks on the packaged calendars."""
+    hook = OutboxHook(default_rules())
+    service = make_service(url, sla=SlaPlanner(default_calendars()), clock=clock or ManualClock(T0))
+    service.on_written = (hook,)
+    settings = settings or Settings(environment="test", database_url=url, run_ticker=False, run_dispatcher=False)
+    return Engine(settings=settings, cases=service, outbox=hook)

@@ -1,0 +1,352 @@
+"""Personal data beside the chain: pseudonyms, each case's data key, the sealed values, and the
+one way every rendering reads them back (:meth:`PersonalData.reveal`).
+
+The write path (cases/commands.py) replaces personal fields by markers before sealing
+(privacy/fields.py) and hands the secrets to :meth:`PersonalData.store`, in the command's
+transaction: the case's data key is made (and wrapped by the key provider) with the case's
+first value, and each value is sealed under it. Reading collects the markers and pseudonyms in
+whatever is rendered, loads their rows in one query, opens them under the case keys (unwrapped
+once and kept in a bounded cache) and substitutes values, or ``[erased]`` when the row or the
+key is gone. Erasure and retention are cases/erasure.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    LargeBinary,
+    String,
+    and_,
+    bindparam,
+    cast,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from privacy.fields import markers_in, substitute
+from privacy.keys import KeyProvider
+from privacy.markers import ERASED, Secret, is_pseudonym, new_pseudonym, parse
+from privacy.sealing import TamperedValueError, new_data_key, open_value, seal_value
+from store.errors import AuditIntegrityError
+from store.fastpath import Prepared, inserting
+from store.tables import CASE_KEYS, INDEX_KEYS, ORDER_REFS, PERSONAL_VALUES, SUBJECTS
+from workflow.errors import InvalidCommandError
+from workflow.model import Actor
+from workflow.text import is_identifier
+
+T = TypeVar("T")
+# Unwrapped data keys kept in memory, most recently used first out last: an active case's
+# commands and reads unwrap its key once.
+KEY_CACHE_SIZE = 4096
+
+# Every command answers with its case revealed, so these statements are on the command path: compiled
+# once (store/fastpath.py), with a fixed number of slots (unused ones match nothing) so that one
+# compiled form serves any number of refs.
+REF_SLOTS = 16
+SUBJECT_SLOTS = 4
+_VALUES = Prepared(
+    select(PERSONAL_VALUES.c.ref, PERSONAL_VALUES.c.case_id, PERSONAL_VALUES.c.sealed).where(
+        PERSONAL_VALUES.c.ref.in_([bindparam(f"r{i}") for i in range(REF_SLOTS)])
+    )
+)
+_USERS = Prepared(
+    select(SUBJECTS.c.subject, SUBJECTS.c.user_id).where(
+        SUBJECTS.c.subject.in_([bindparam(f"s{i}") for i in range(SUBJECT_SLOTS)])
+    )
+)
+# Values and user ids in one round trip (kind 0: a value row; kind 1: a subject's user id).
+_LOOKUP = Prepared(
+    union_all(
+        select(
+            literal_column("0").label("kind"),
+            PERSONAL_VALUES.c.ref.label("key"),
+            PERSONAL_VALUES.c.case_id,
+            PERSONAL_VALUES.c.sealed,
+            cast(null(), String(100)).label("user_id"),
+        ).where(PERSONAL_VALUES.c.ref.in_([bindparam(f"r{i}") for i in range(REF_SLOTS)])),
+        select(
+            literal_column("1"),
+            SUBJECTS.c.subject,
+            cast(null(), String(40)),
+            cast(null(), LargeBinary()),
+            SUBJECTS.c.user_id,
+        ).where(SUBJECTS.c.subject.in_([bindparam(f"s{i}") for i in range(SUBJECT_SLOTS)])),
+    )
+)
+_SUBJECT_OF = Prepared(select(SUBJECTS.c.subject).where(SUBJECTS.c.user_id == bindparam("user_id")))
+_CASE_KEY = Prepared(select(CASE_KEYS.c.kek_id, CASE_KEYS.c.wrapped).where(CASE_KEYS.c.case_id == bindparam("case_id")))
+_INSERT_VALUES = inserting(PERSONAL_VALUES)
+
+
+def _rows(session: Session, statement: Prepared, params: Mapping[str, Any]) -> list[Any]:
+    cursor = statement.execute(session.connection(), params)
+    try:
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _slots(values: Sequence[str], prefix: str, size: int) -> Iterator[dict[str, str]]:
+    """``values`` in chunks of ``size`` as bind parameters, the last padded with "" (matches
+    nothing); no values give one chunk of padding."""
+    if not values:
+        yield dict.fromkeys((f"{prefix}{i}" for i in range(size)), "")
+        return
+    for start in range(0, len(values), size):
+        chunk = values[start : start + size]
+        yield {f"{prefix}{i}": chunk[i] if i < len(chunk) else "" for i in range(size)}
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """A personal value with what proves it against its marker: ``sha256(salt || value)``."""
+
+    ref: str
+    case_id: str
+    salt: bytes
+    value: str
+
+
+class TamperedValue(AuditIntegrityError):
+    """A personal value row does not open under its case's key or does not match its marker."""
+
+    type_slug = "audit-integrity"
+
+
+@dataclass
+class PersonalData:
+    """The personal data half of the case room: ``keys`` wraps data keys (a key file in
+    development, a KMS in production: privacy/keys.py)."""
+
+    keys: KeyProvider
+    cache_size: int = KEY_CACHE_SIZE
+    _cache: OrderedDict[str, bytes] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    _index_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    # --- blind indexes ----------------------------------------------------------
+
+    def _index_key(self, session: Session, name: str, now: datetime) -> bytes:
+        """The index key ``name``: made and stored wrapped on first use, unwrapped once."""
+        key = self._index_keys.get(name)
+        if key is not None:
+            return key
+        stored = select(INDEX_KEYS.c.kek_id, INDEX_KEYS.c.wrapped).where(INDEX_KEYS.c.name == name)
+        row = session.execute(stored).first()
+        if row is None:
+            # Two first filings at once: the second's insert does nothing and it reads the first's.
+            kek_id, wrapped = self.keys.wrap(new_data_key())
+            dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            new = dialect_insert(INDEX_KEYS).values(name=name, kek_id=kek_id, wrapped=wrapped, created_at=now)
+            session.execute(new.on_conflict_do_nothing(index_elements=["name"]))
+            row = session.execute(stored).one()
+        key = self.keys.unwrap(row.kek_id, row.wrapped)
+        with self._lock:
+            self._index_keys[name] = key
+        return key
+
+    def order_token(self, session: Session, order_ref: str, now: datetime) -> str:
+        """An order reference's blind index: equal references give equal tokens, and the token
+        alone tells nothing without the index key."""
+        key = self._index_key(session, "order_ref", now)
+        return hmac.new(key, order_ref.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def record_order(self, session: Session, *, case_id: str, merchant_id: str, order_ref: str, now: datetime) -> None:
+        """Index a new case's order reference for related-case counts (cases/related.py)."""
+        token = self.order_token(session, order_ref, now)
+        dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        row = dialect_insert(ORDER_REFS).values(case_id=case_id, merchant_id=merchant_id, token=token, created_at=now)
+        # A drawn case id that is taken fails the filing a moment later, when its events are
+        # written (and the filing draws another id): this row must not fail it first.
+        session.execute(row.on_conflict_do_nothing(index_elements=["case_id"]))
+
+    # --- pseudonyms -----------------------------------------------------------
+
+    def subject_of(self, session: Session, user_id: str, *, now: datetime | None = None) -> str | None:
+        """The pseudonym of a marketplace user; with ``now``, made (and recorded) when there is
+        none yet. None: the user has no pseudonym (never filed, or erased)."""
+        found: str | None = _SUBJECT_OF.scalar(session.connection(), {"user_id": user_id})
+        if found is not None or now is None:
+            return found
+        if not is_identifier(user_id):
+            raise InvalidCommandError(
+                "the filer's user id (the token's subject) is not an identifier", field="consumer_id"
+            )
+        subject = new_pseudonym()
+        session.execute(insert(SUBJECTS).values(subject=subject, user_id=user_id, created_at=now))
+        return subject
+
+    def seen_as(self, session: Session, actor: Actor) -> Actor:
+        """The actor as the log knows it: a consumer by their pseudonym. A consumer without one
+        has no case yet, and gets an id no case holds (an invalid identifier)."""
+        if actor.role != "consumer":
+            return actor
+        subject = self.subject_of(session, actor.id)
+        return Actor(id=subject if subject is not None else f"unknown user {actor.id}", role=actor.role)
+
+    # --- keys -------------------------------------------------------------------
+
+    def _cached(self, case_id: str) -> bytes | None:
+        with self._lock:
+            key = self._cache.get(case_id)
+            if key is not None:
+                self._cache.move_to_end(case_id)
+            return key
+
+    def _remember(self, case_id: str, key: bytes) -> None:
+        with self._lock:
+            self._cache[case_id] = key
+            self._cache.move_to_end(case_id)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def forget(self, case_ids: Iterable[str]) -> None:
+        """Drop cached keys (after their cases are erased)."""
+        with self._lock:
+            for case_id in case_ids:
+                self._cache.pop(case_id, None)
+
+    def _data_key_for_writing(self, session: Session, case_id: str, subject: str, now: datetime) -> bytes:
+        key = self._cached(case_id)
+        if key is not None:
+            return key
+        rows = _rows(session, _CASE_KEY, {"case_id": case_id})
+        row = rows[0] if rows else None
+        if row is not None and row[1] is not None:
+            key = self.keys.unwrap(row[0], bytes(row[1]))
+        else:
+            # The case's first value, or its first after an erasure (a new key; the tombstone's
+            # erasure time stays).
+            key = new_data_key()
+            kek_id, wrapped = self.keys.wrap(key)
+            if row is None:
+                session.execute(
+                    insert(CASE_KEYS).values(
+                        case_id=case_id, subject=subject, kek_id=kek_id, wrapped=wrapped, created_at=now
+                    )
+                )
+            else:
+                session.execute(
+                    update(CASE_KEYS)
+                    .where(CASE_KEYS.c.case_id == case_id)
+                    .values(kek_id=kek_id, wrapped=wrapped, created_at=now)
+                )
+        self._remember(case_id, key)
+        return key
+
+    def store(self, session: Session, case_id: str, subject: str, secrets: Sequence[Secret], now: datetime) -> None:
+        """Seal ``secrets`` under the case's data key and write their rows, in the caller's transaction."""
+        if not secrets:
+            return
+        key = self._data_key_for_writing(session, case_id, subject, now)
+        _INSERT_VALUES.execute_many(
+            session.connection(), [{"ref": s.ref, "case_id": case_id, "sealed": seal_value(key, s)} for s in secrets]
+        )
+
+    def rewrap(self, session: Session, *, batch: int = 500) -> int:
+        """Re-wrap every live data key not under the provider's current key; how many were."""
+        current = self.keys.current
+        rows = session.execute(
+            select(CASE_KEYS.c.case_id, CASE_KEYS.c.kek_id, CASE_KEYS.c.wrapped)
+            .where(and_(CASE_KEYS.c.wrapped.is_not(None), CASE_KEYS.c.kek_id != current))
+            .limit(batch)
+        ).all()
+        for row in rows:
+            kek_id, wrapped = self.keys.wrap(self.keys.unwrap(row.kek_id, bytes(row.wrapped)))
+            session.execute(
+                update(CASE_KEYS).where(CASE_KEYS.c.case_id == row.case_id).values(kek_id=kek_id, wrapped=wrapped)
+            )
+        return len(rows)
+
+    # --- reading ----------------------------------------------------------------
+
+    def _key_of(self, session: Session, case_id: str) -> bytes | None:
+        """The case's data key (cached), or None when it is destroyed."""
+        key = self._cached(case_id)
+        if key is None:
+            rows = _rows(session, _CASE_KEY, {"case_id": case_id})
+            if not rows or rows[0][1] is None:
+                return None
+            key = self.keys.unwrap(rows[0][0], bytes(rows[0][1]))
+            self._remember(case_id, key)
+        return key
+
+    def open_values(self, session: Session, markers: Mapping[str, str]) -> Iterator[Disclosure]:
+        """The live values of ``markers`` (ref -> marker), opened and checked against their
+        markers; refs without a row or under a destroyed key are left out."""
+        for params in _slots(sorted(markers), "r", REF_SLOTS):
+            for ref, case_id, sealed in _rows(session, _VALUES, params):
+                key = self._key_of(session, case_id)
+                if key is None:
+                    continue
+                marker = markers[ref]
+                try:
+                    salt, value = open_value(key, marker, bytes(sealed))
+                except TamperedValueError as exc:
+                    raise TamperedValue(str(exc)) from exc
+                yield Disclosure(ref=ref, case_id=case_id, salt=salt, value=value)
+
+    def resolve(self, session: Session, texts: Iterable[str]) -> dict[str, str]:
+        """For each marker its value (or ``[erased]``), for each pseudonym its user id (or ``[erased]``)."""
+        markers: dict[str, str] = {}
+        subjects: list[str] = []
+        for text in texts:
+            parsed = parse(text)
+            if parsed is not None:
+                markers[parsed[0]] = text
+            elif is_pseudonym(text):
+                subjects.append(text)
+        table: dict[str, str] = {}
+        if len(markers) <= REF_SLOTS and len(subjects) <= SUBJECT_SLOTS:
+            # What a case's answer needs, in one round trip.
+            params = {**next(_slots(sorted(markers), "r", REF_SLOTS)), **next(_slots(subjects, "s", SUBJECT_SLOTS))}
+            for kind, key, case_id, sealed, user_id in _rows(session, _LOOKUP, params):
+                if kind == 1:
+                    table[key] = user_id if user_id is not None else ERASED
+                    continue
+                data_key = self._key_of(session, case_id)
+                if data_key is not None:
+                    table[markers[key]] = self._open(data_key, markers[key], sealed).value
+        else:
+            table.update({markers[d.ref]: d.value for d in self.open_values(session, markers)})
+            for params in _slots(subjects, "s", SUBJECT_SLOTS):
+                for subject, user_id in _rows(session, _USERS, params):
+                    table[subject] = user_id if user_id is not None else ERASED
+        for marker in markers.values():
+            table.setdefault(marker, ERASED)
+        return table
+
+    @staticmethod
+    def _open(data_key: bytes, marker: str, sealed: bytes) -> Disclosure:
+        try:
+            salt, value = open_value(data_key, marker, bytes(sealed))
+        except TamperedValueError as exc:
+            raise TamperedValue(str(exc)) from exc
+        parsed = parse(marker)
+        assert parsed is not None
+        return Disclosure(ref=parsed[0], case_id="", salt=salt, value=value)
+
+    def reveal(self, session: Session, value: T) -> T:
+        """A copy of ``value`` (a snapshot, events, rows as mappings, any nesting of them) with
+        markers replaced by their values and pseudonyms by user ids, or ``[erased]``."""
+        found = markers_in(value, also=is_pseudonym)
+        if not found:
+            return value
+        result: T = substitute(value, self.resolve(session, found))
+        return result

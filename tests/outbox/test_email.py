@@ -1,0 +1,103 @@
+"""E-mails through a real SMTP server (aiosmtpd on 127.0.0.1), in the recipient's language, on
+each database: the right recipient, subject and deadline; kinds left to the inbox are not
+mailed; a daily digest gathers a day's notices in one message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from outbox.dispatch import DispatchConfig, Dispatcher
+from outbox.inbox import forget_contact, get_contact, set_contact
+from outbox.mail import SmtpSettings
+from runtime.engine import Engine
+from sla.clock import ManualClock
+from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT, T0
+from tests.support.builders import new_case
+from tests.support.receivers import smtp_server
+from workflow.errors import InvalidCommandError
+
+
+def _body(message: object) -> str:
+    return message.get_content()  # type: ignore[attr-defined, no-any-return]
+
+
+def test_emails_in_both_languages(outbox_engine: Callable[..., Engine]) -> None:
+    clock = ManualClock(T0)
+    engine = outbox_engine(clock)
+    now = clock.now()
+    set_contact(
+        engine.cases, CONSUMER, email="wang@example.cn", language="zh-CN", email_kinds=["*"], digest=False, now=now
+    )
+    set_contact(
+        engine.cases,
+        MERCHANT,
+        email="ops@shop.example",
+        language="en",
+        email_kinds=["new_claim"],
+        digest=False,
+        now=now,
+    )
+    with smtp_server() as (port, received):
+        dispatcher = Dispatcher(
+            engine.cases,
+            engine.notification_rules,
+            DispatchConfig(smtp=SmtpSettings(host="127.0.0.1", port=port, sender="desk@disputes.example")),
+        )
+        try:
+            case = engine.cases.file(actor=CONSUMER, new_case=new_case(category="counterfeit"))
+            dispatcher.run_once()
+            engine.cases.execute(actor=MEDIATOR, case_id=case.id, name="assign")
+            dispatcher.run_once()
+        finally:
+            dispatcher.close()
+    by_recipient = {tuple(rcpts): message for rcpts, message in received}
+    assert set(by_recipient) == {("wang@example.cn",), ("ops@shop.example",)}
+    chinese = by_recipient[("wang@example.cn",)]
+    assert chinese["Subject"] == f"投诉已受理：{case.id}"
+    assert chinese["From"] == "desk@disputes.example"
+    body = _body(chinese)
+    assert "假冒商品" in body and "《中华人民共和国消费者权益保护法》第五十五条" in body
+    assert "分配调解员: 2026-03-02 12:00（北京时间）" in body  # 04:00 UTC, in China Standard Time
+    english = by_recipient[("ops@shop.example",)]
+    assert english["Subject"] == f"New claim {case.id}: respond by 2026-03-04 02:00 UTC"
+    assert "counterfeit goods" in _body(english)
+    # The merchant takes only new claims by e-mail: its other notices stay in the inbox.
+    assert len(received) == 2
+
+
+def test_daily_digest_and_contact_rules(outbox_engine: Callable[..., Engine]) -> None:
+    clock = ManualClock(T0)
+    engine = outbox_engine(clock)
+    with pytest.raises(InvalidCommandError):
+        set_contact(engine.cases, CONSUMER, email="not an address", language="en", email_kinds=[], digest=False, now=T0)
+    with pytest.raises(InvalidCommandError):
+        set_contact(engine.cases, CONSUMER, email=None, language="fr", email_kinds=[], digest=False, now=T0)
+    with pytest.raises(InvalidCommandError):
+        set_contact(engine.cases, CONSUMER, email=None, language="en", email_kinds=["gossip"], digest=False, now=T0)
+    set_contact(engine.cases, CONSUMER, email="li@example.com", language="en", email_kinds=["*"], digest=True, now=T0)
+    assert get_contact(engine.cases, CONSUMER).digest
+    with smtp_server() as (port, received):
+        dispatcher = Dispatcher(
+            engine.cases, engine.notification_rules, DispatchConfig(smtp=SmtpSettings(host="127.0.0.1", port=port))
+        )
+        try:
+            first = engine.cases.file(actor=CONSUMER, new_case=new_case())
+            second = engine.cases.file(actor=CONSUMER, new_case=new_case(order_ref="ORD-2"))
+            dispatcher.run_once()  # the first digest: the notices so far, none mailed one by one
+            clock.advance(timedelta(minutes=1))
+            third = engine.cases.file(actor=CONSUMER, new_case=new_case(order_ref="ORD-3"))
+            dispatcher.run_once()  # not twice a day
+            assert len(received) == 1
+            clock.advance(timedelta(days=1))
+            dispatcher.run_once()
+        finally:
+            dispatcher.close()
+    (_, day_one), (_, day_two) = received
+    assert day_one["Subject"] == "Your daily digest (2 notices)"
+    assert first.id in _body(day_one) and second.id in _body(day_one)
+    assert day_two["Subject"] == "Your daily digest (1 notice)" and third.id in _body(day_two)
+    assert forget_contact(engine.cases, CONSUMER) and not forget_contact(engine.cases, CONSUMER)
+    assert get_contact(engine.cases, CONSUMER).email is None

@@ -1,0 +1,87 @@
+"""The pure half: markers commit to salted values, sealed rows open only under their marker,
+key files refuse what is broken, and a rotation re-wraps every live case key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from cases.personal import PersonalData, TamperedValue
+from cases.service import CaseService
+from privacy.keys import load_key_file, load_or_create_key_file, rotate_key_file
+from privacy.markers import commitment, is_marker, matches, parse, protect
+from privacy.sealing import TamperedValueError, new_data_key, open_value, seal_value
+from store.tables import CASE_KEYS, PERSONAL_VALUES
+from tests.support.actors import AUDITOR, CONSUMER
+from tests.support.builders import make_service, new_case
+from workflow.errors import ConfigError
+
+
+def test_a_marker_commits_to_a_salted_value() -> None:
+    one, two = protect("13812345678"), protect("13812345678")
+    assert is_marker(one.marker) and one.marker != two.marker  # the same number, two salts
+    ref, digest = parse(one.marker) or ("", "")
+    assert ref == one.ref and digest == commitment(one.salt, "13812345678")
+    assert matches(one.marker, one.salt, "13812345678") and not matches(one.marker, one.salt, "13812345679")
+
+
+def test_a_sealed_value_opens_only_under_its_own_marker() -> None:
+    key = new_data_key()
+    first, second = protect("张伟"), protect("李娜")
+    sealed = seal_value(key, first)
+    assert open_value(key, first.marker, sealed) == (first.salt, "张伟")
+    with pytest.raises(TamperedValueError):
+        open_value(key, second.marker, sealed)  # a row moved under another marker
+    with pytest.raises(TamperedValueError):
+        open_value(new_data_key(), first.marker, sealed)  # another case's key
+
+
+def test_broken_key_files_are_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    for text in ("not json", json.dumps({"version": 1, "current": "a", "keys": {"a": "c2hvcnQ="}})):
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError) as caught:
+            load_key_file(path)
+        assert str(path) in str(caught.value)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_key_file(tmp_path / "missing.json")
+
+
+@pytest.fixture
+def service(db_url: str, tmp_path: Path) -> Iterator[CaseService]:
+    keys, generated = load_or_create_key_file(tmp_path / "keys.json")
+    assert generated and (tmp_path / "keys.json").stat().st_mode & 0o777 == 0o600
+    svc = make_service(db_url)
+    svc.privacy = PersonalData(keys)
+    yield svc
+    svc.db.dispose()
+
+
+def test_rotation_rewraps_every_case_key_and_values_still_read(service: CaseService, tmp_path: Path) -> None:
+    case_id = service.file(actor=CONSUMER, new_case=new_case(description="电话13812345678")).id
+    rotated = rotate_key_file(tmp_path / "keys.json")
+    service.privacy = PersonalData(rotated)
+    assert service.rewrap_keys() == 1
+    with service.db.read() as session:
+        assert session.execute(select(CASE_KEYS.c.kek_id)).scalars().all() == [rotated.current]
+    # Only the new key is needed now.
+    only_new = load_key_file(tmp_path / "keys.json")
+    only_new.keys = {rotated.current: rotated.keys[rotated.current]}
+    service.privacy = PersonalData(only_new)
+    assert service.get(actor=AUDITOR, case_id=case_id).description == "电话13812345678"
+
+
+def test_a_swapped_value_row_is_caught_on_reading(service: CaseService) -> None:
+    case_id = service.file(actor=CONSUMER, new_case=new_case(subject="甲", description="乙")).id
+    with service.db.write() as session:
+        rows = session.execute(select(PERSONAL_VALUES.c.ref, PERSONAL_VALUES.c.sealed)).all()
+        first, second = rows[0], rows[1]
+        session.execute(update(PERSONAL_VALUES).where(PERSONAL_VALUES.c.ref == first.ref).values(sealed=second.sealed))
+    assert service.privacy is not None
+    service.privacy.forget([case_id])
+    with pytest.raises(TamperedValue):
+        service.get(actor=AUDITOR, case_id=case_id)
