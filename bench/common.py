@@ -394,7 +394,21 @@ class WriteRecorder:
             return
         head = statement.lstrip().split(None, 1)[0].upper()
         if head in ("INSERT", "UPDATE", "DELETE"):
-            self._current.append(Statement(statement, copy.deepcopy(parameters), executemany))
+            self._current.append(Statement(statement, _plain(parameters), executemany))
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy of statement parameters that pickles: the driver's processed binary values
+    (sealed personal data, wrapped keys) arrive as memoryviews, which become bytes."""
+    if isinstance(value, memoryview):
+        return value.tobytes()
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return copy.deepcopy(value)
 
 
 def record_cycle(service: CaseService) -> tuple[str, list[list[Statement]]]:

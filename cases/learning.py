@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cases.personal import PersonalData
 from cases.triage import Triage
 from intake.classify import detect_language
 from intake.embedder import packaged_embedder
@@ -37,6 +38,7 @@ from intake.learning import (
     kfold,
 )
 from intake.rulebook import Rulebook, RuleEntry
+from privacy.markers import ERASED
 from store.db import Database
 from store.tables import CASES, EVENTS, TRIAGE_MODELS
 
@@ -46,8 +48,10 @@ def _data(body: str) -> dict[str, Any]:
     return data
 
 
-def corrections(db: Database) -> list[Example]:
-    """The latest correction of each case as a labelled example of its complaint's text."""
+def corrections(db: Database, privacy: PersonalData | None = None) -> list[Example]:
+    """The latest correction of each case as a labelled example of its complaint's text. The
+    texts in the log are markers when ``privacy`` protects them: they are read through it, and a
+    complaint whose text was erased is not learned from."""
     with db.read() as session:
         rows = session.execute(
             select(EVENTS.c.case_id, EVENTS.c.seq, EVENTS.c.body)
@@ -64,13 +68,16 @@ def corrections(db: Database) -> list[Example]:
                 EVENTS.c.case_id.in_(sorted(latest)), EVENTS.c.seq == 1
             )
         ).all()
+        consumers = [row for row in sorted(filed, key=lambda r: str(r.case_id)) if row.actor_role == "consumer"]
+        texts = {str(row.case_id): _data(row.body) for row in consumers}
+        if privacy is not None:
+            texts = privacy.reveal(session, texts)
     examples = []
-    for row in sorted(filed, key=lambda r: str(r.case_id)):
-        if row.actor_role != "consumer":
+    for case_id, data in texts.items():
+        if ERASED in (data["subject"], data["description"]):
             continue
-        data = _data(row.body)
         text = complaint_text(data["subject"], data["description"])
-        examples.append(Example(text, latest[row.case_id], detect_language(text), source=row.case_id))
+        examples.append(Example(text, latest[case_id], detect_language(text), source=case_id))
     return examples
 
 
@@ -111,13 +118,15 @@ class Retraining:
         }
 
 
-def retrain(db: Database, triage: Triage, now: datetime, *, folds: int = 5) -> Retraining:
+def retrain(
+    db: Database, triage: Triage, now: datetime, *, folds: int = 5, privacy: PersonalData | None = None
+) -> Retraining:
     """Fit a candidate on the shipped set plus the corrections; promote it if macro-F1 on the
     frozen split does not drop below the model in force's. Both outcomes are recorded."""
     triage_set = triage.triage_set
     if triage_set is None:
         raise ValueError("the desk has no triage directory (triage/) to train from")
-    fixes = corrections(db)
+    fixes = corrections(db, privacy)
     training = [*triage_set.train, *fixes]
     cache = EmbeddingCache(packaged_embedder(), triage_set.embeddings)
     candidate = fit_model(training, cache, triage.classifier)

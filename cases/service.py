@@ -283,7 +283,7 @@ class CaseService:
         triage = self.triage
         if triage is None:
             raise InvalidCommandError("this desk classifies nothing: there is no triage to retrain")
-        result = retrain(self.db, triage, self.clock.now(), folds=folds)
+        result = retrain(self.db, triage, self.clock.now(), folds=folds, privacy=self.privacy)
         if result.promoted:
             self.triage = triage.with_model(result.candidate)
         return result

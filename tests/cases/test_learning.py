@@ -64,7 +64,7 @@ def test_fifty_corrections_on_a_held_back_slice_teach_the_kind_without_losing_ac
         service.recategorise(actor=MEDIATOR, case_id=case.id, category=label, reason="what the consumer describes")
         corrected += 1
     assert corrected == 50
-    assert len(corrections(service.db)) == 50
+    assert len(corrections(service.db, service.privacy)) == 50
 
     result = service.retrain(folds=0)
     assert result.corrections == 50 and result.current is not None and result.current.version == before.version
@@ -102,5 +102,5 @@ def test_the_latest_correction_of_a_case_is_the_one_learned(service: CaseService
     service.recategorise(actor=MEDIATOR, case_id=case.id, category=target, reason="first look")
     final = "counterfeit" if target != "counterfeit" else "not_received"
     service.recategorise(actor=MEDIATOR, case_id=case.id, category=final, reason="second look")
-    found = corrections(service.db)
+    found = corrections(service.db, service.privacy)
     assert [(e.source, e.category) for e in found] == [(case.id, final)]  # the latest correction only
