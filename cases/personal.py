@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -101,6 +101,11 @@ def _rows(session: Session, statement: Prepared, params: Mapping[str, Any]) -> l
         cursor.close()
 
 
+def _upsert(session: Session) -> Callable[..., Any]:
+    """The dialect's INSERT that can do nothing on conflict (rows two first writers may race for)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def _slots(values: Sequence[str], prefix: str, size: int) -> Iterator[dict[str, str]]:
     """``values`` in chunks of ``size`` as bind parameters, the last padded with "" (matches
     nothing); no values give one chunk of padding."""
@@ -152,7 +157,7 @@ class PersonalData:
         if row is None:
             # Two first filings at once: the second's insert does nothing and it reads the first's.
             kek_id, wrapped = self.keys.wrap(new_data_key())
-            dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            dialect_insert = _upsert(session)
             new = dialect_insert(INDEX_KEYS).values(name=name, kek_id=kek_id, wrapped=wrapped, created_at=now)
             session.execute(new.on_conflict_do_nothing(index_elements=["name"]))
             row = session.execute(stored).one()
@@ -170,7 +175,7 @@ class PersonalData:
     def record_order(self, session: Session, *, case_id: str, merchant_id: str, order_ref: str, now: datetime) -> None:
         """Index a new case's order reference for related-case counts (cases/related.py)."""
         token = self.order_token(session, order_ref, now)
-        dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        dialect_insert = _upsert(session)
         row = dialect_insert(ORDER_REFS).values(case_id=case_id, merchant_id=merchant_id, token=token, created_at=now)
         # A drawn case id that is taken fails the filing a moment later, when its events are
         # written (and the filing draws another id): this row must not fail it first.
@@ -188,8 +193,12 @@ class PersonalData:
             raise InvalidCommandError(
                 "the filer's user id (the token's subject) is not an identifier", field="consumer_id"
             )
-        subject = new_pseudonym()
-        session.execute(insert(SUBJECTS).values(subject=subject, user_id=user_id, created_at=now))
+        # Two first filings of one user at once: the second's insert does nothing (on PostgreSQL
+        # it waits for the first to commit) and it reads the pseudonym the first recorded.
+        dialect_insert = _upsert(session)
+        row = dialect_insert(SUBJECTS).values(subject=new_pseudonym(), user_id=user_id, created_at=now)
+        session.execute(row.on_conflict_do_nothing(index_elements=["user_id"]))
+        subject: str = _SUBJECT_OF.scalar(session.connection(), {"user_id": user_id})
         return subject
 
     def seen_as(self, session: Session, actor: Actor) -> Actor:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bench.lifecycles import PLANS, Books, CaseRun, Step
 from store.db import Database
-from store.tables import CASES, EVENTS, TIMERS
+from store.tables import CASES, EVENTS, SUBJECTS, TIMERS
 
 SYSTEM_ID = "system"
 TIMER_TYPES = frozenset(
@@ -51,7 +51,9 @@ class Ev:
 
 
 def load_logs(db: Database) -> tuple[dict[str, list[Ev]], dict[str, Any]]:
-    """Every case's events in seq order, and every case row by id."""
+    """Every case's events in seq order, and every case row by id. A consumer acts in the log
+    under a pseudonym (cases/personal.py): events carry the marketplace's user id again here,
+    as the client's books do."""
     logs: dict[str, list[Ev]] = defaultdict(list)
     with db.read() as session:
         rows = session.execute(
@@ -60,8 +62,10 @@ def load_logs(db: Database) -> tuple[dict[str, list[Ev]], dict[str, Any]]:
             ).order_by(EVENTS.c.case_id, EVENTS.c.seq)
         ).all()
         cases = {row.id: row for row in session.execute(select(CASES)).all()}
+        user_ids = dict(session.execute(select(SUBJECTS.c.subject, SUBJECTS.c.user_id)).tuples().all())
     for case_id, seq, type_, actor_id, at, body in rows:
-        logs[case_id].append(Ev(seq, type_, actor_id, at.isoformat(), json.loads(body).get("data", {})))
+        actor = user_ids.get(actor_id) or actor_id
+        logs[case_id].append(Ev(seq, type_, actor, at.isoformat(), json.loads(body).get("data", {})))
     return logs, cases
 
 
