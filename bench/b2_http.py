@@ -97,7 +97,9 @@ def run(ctx: Context) -> Outcome:
     with contextlib.ExitStack() as stack:
         engine_url = stack.enter_context(ctx.backend.fresh("b2engine"))
         bare_url = stack.enter_context(ctx.backend.fresh("b2bare"))
-        recorder = make_service(bare_url)
+        # The bare server replays the writes of the engine keeping texts in the log (as B1's raw
+        # baseline: the protected engine's writes name a pseudonym and refs a replay cannot repeat).
+        recorder = make_service(bare_url, privacy=False)
         template_id, steps = record_cycle(recorder)
         recorder.db.dispose()
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-b2-")))

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from bench.common import REPO_ROOT, register_mediators
-from bench.server import Client, child_env, free_port, new_secret
-from privacy.keys import KeyFile, write_key_file
+from bench.server import Client, child_env, engine_env, free_port, new_secret
 from store.db import Database
 
 # Each process keeps few connections so that 4 workers and 2 tickers stay far below
@@ -42,21 +41,8 @@ def disputes_command(*args: str) -> list[str]:
 
 def deployment_env(database_url: str, *, secret: str | None = None, **extra: str) -> dict[str, str]:
     """Production settings for every process of one deployment (one secret, one signing key, one
-    key file for personal data, written to a fresh private folder)."""
-    key_file = Path(tempfile.mkdtemp(prefix="disputes-keys-")) / "keys.json"
-    write_key_file(key_file, KeyFile.generate(str(key_file)))
-    env = {
-        "DISPUTES_DATABASE_URL": database_url,
-        "DISPUTES_ENVIRONMENT": "production",
-        "DISPUTES_JWT_SECRET": secret or new_secret(),
-        "DISPUTES_AUDIT_SIGNING_KEY": os.urandom(32).hex(),  # an Ed25519 seed (checkpoints)
-        "DISPUTES_KEY_FILE": str(key_file),
-        "DISPUTES_RATE_LIMIT_PER_MINUTE": str(10**9),
-        "DISPUTES_RUN_TICKER": "false",  # API workers only serve; tickers are their own processes
-        **SMALL_POOL,
-    }
-    env.update(extra)
-    return env
+    key file); API workers only serve, tickers are their own processes."""
+    return {**engine_env(database_url, secret or new_secret()), **SMALL_POOL, **extra}
 
 
 def prepare_database(env: Mapping[str, str]) -> None:

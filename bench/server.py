@@ -21,6 +21,7 @@ from typing import Any
 
 from api.auth import mint_token
 from bench.common import REPO_ROOT
+from privacy.keys import KeyFile, write_key_file
 from runtime.settings import Settings
 from workflow.model import Actor
 
@@ -161,13 +162,17 @@ class Client:
 
 
 def engine_env(database_url: str, secret: str) -> dict[str, str]:
-    """Settings of the engine server: production mode, no ticker, no rate limit in the way."""
+    """Settings of the engine server: production mode (a secret, a checkpoint signing key, a key
+    file for personal data written to a fresh private folder), no ticker, no rate limit in the way."""
+    key_file = Path(tempfile.mkdtemp(prefix="disputes-keys-")) / "keys.json"
+    write_key_file(key_file, KeyFile.generate(str(key_file)))
     return {
         "DISPUTES_DATABASE_URL": database_url,
         "DISPUTES_RUN_TICKER": "false",
         "DISPUTES_ENVIRONMENT": "production",
         "DISPUTES_JWT_SECRET": secret,
         "DISPUTES_AUDIT_SIGNING_KEY": secrets.token_hex(32),  # an Ed25519 seed (checkpoints)
+        "DISPUTES_KEY_FILE": str(key_file),
         "DISPUTES_RATE_LIMIT_PER_MINUTE": str(10**9),
     }
 
