@@ -78,7 +78,7 @@ def run(ctx: Context) -> Outcome:
             claim = service.file(actor=CONSUMER, new_case=new_case(order_ref=f"TB-{index}"))
             if index % 5:  # most with a running response clock, some waiting for a mediator
                 service.execute(actor=MEDIATOR, case_id=claim.id, name="assign", data={"mediator_id": MEDIATOR.id})
-        count = ctx.pick(quick=30, full=100)
+        count = ctx.pick(quick=10, full=100)
         with TestClient(create_app(engine=engine)) as client:
             consumer, merchant = _bearer(settings, CONSUMER), _bearer(settings, MERCHANT)
             case_page = _ok(client, f"/console/cases/{long_case.id}", consumer)
