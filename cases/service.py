@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -21,7 +21,7 @@ from sqlmodel import Session
 from cases import idempotency
 from cases.commands import WriteHook, execute_command, file_case, new_case_id, store_blob
 from cases.erasure import ErasureOutcome, erase_subject, release_legal_hold, set_legal_hold, sweep_personal_data
-from cases.labels import PartyStatus, party_status
+from cases.labels import PartyStatus, declared_label, party_status
 from cases.learning import Retraining, Uncertain, applicable, cited_on, retrain, triage_queue
 from cases.personal import PersonalData
 from cases.queries import (
@@ -53,6 +53,7 @@ from store.codec import snapshot_from_json
 from store.db import Database
 from store.tables import BLOBS, CASES, EVENTS, MESSAGES
 from workflow.chain import event_from_body
+from workflow.definition import WorkflowDefinition
 from workflow.errors import (
     ConflictError,
     InvalidCommandError,
@@ -317,6 +318,25 @@ class CaseService:
         with self.db.read() as session:
             definition = self.registry.pinned(case.workflow_version, session)
         return party_status(definition, case, actor)
+
+    def party_labels(self, *, actor: Actor, cases: Iterable[CaseSnapshot]) -> dict[str, str]:
+        """The label each case's state declares for ``actor``'s party, by case id, read from the
+        workflow version the case is pinned to: the console's and the notifications'. Cases
+        whose state declares none are left out (the reader shows its generic title). ``cases``
+        are cases the caller already read as ``actor``."""
+        found: dict[str, str] = {}
+        definitions: dict[str, WorkflowDefinition] = {}
+        with self.db.read() as session:
+            for case in cases:
+                definition = definitions.get(case.workflow_version)
+                if definition is None:
+                    definition = definitions[case.workflow_version] = self.registry.pinned(
+                        case.workflow_version, session
+                    )
+                label = declared_label(definition, case.state, actor.party)
+                if label is not None:
+                    found[case.id] = label
+        return found
 
     def require_visible(
         self, actor: Actor, snapshot: CaseSnapshot, action: str = "view", authorizer: Authorizer | None = None

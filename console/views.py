@@ -110,6 +110,9 @@ class CaseView:
     timers: list[TimerView]
     zones: dict[str, Any]  # calendar name -> its zone
     rules: list[RuleEntry] = field(default_factory=list)  # the rulebook entries a ruling may cite
+    # What the case's state reads as to the viewer's party, when the desk declares it
+    # (a state's ``labels``); None: the page shows its generic state title.
+    label: str | None = None
 
     @property
     def running_timers(self) -> list[TimerView]:
@@ -133,7 +136,8 @@ def case_view(engine: Engine, actor: Actor, case_id: str) -> CaseView:
     if "rule" in shown:
         rules = service.case_rules(actor=actor, case_id=case_id)[0]
         shown["rule"] = _ruling_button(engine, actor, case, shown["rule"], rules)
-    return CaseView(case, events, messages, shown, timers, zones, rules)
+    label = service.party_labels(actor=actor, cases=[case]).get(case.id)
+    return CaseView(case, events, messages, shown, timers, zones, rules, label)
 
 
 def _ruling_button(
@@ -162,6 +166,7 @@ class InboxView:
     summary: MerchantRow | None
     open_claims: int
     zones: dict[str, Any]
+    labels: dict[str, str] = field(default_factory=dict)  # case id -> the merchant's label, where declared
 
 
 def inbox_view(
@@ -188,8 +193,9 @@ def inbox_view(
         ]
     next_cursor = f"{next_key[0].isoformat()}|{next_key[1]}" if next_key is not None else None
     zones = {name: calendar.zone for name, calendar in service.calendars().items()}
+    labels = service.party_labels(actor=actor, cases=[*(item.case for item in items), *others])
     return InboxView(
-        items, others, next_cursor, merchant_summary(engine, actor), service.open_claims(actor=actor), zones
+        items, others, next_cursor, merchant_summary(engine, actor), service.open_claims(actor=actor), zones, labels
     )
 
 
@@ -208,12 +214,14 @@ def merchant_summary(engine: Engine, actor: Actor) -> MerchantRow | None:
 
 
 def my_cases(engine: Engine, actor: Actor, *, before: int | None = None, limit: int = 50) -> tuple[list[Any], Any]:
-    """The consumer's cases, newest activity first, with their clocks."""
+    """The consumer's cases, newest activity first, with their clocks and the label each
+    state declares for the consumer (None where it declares none)."""
     service = engine.cases
     page = service.list_cases(actor=actor, filters=CaseFilters(consumer_id=actor.id), before=before, limit=limit)
     cases = sorted(page.data, key=lambda c: c.updated_at, reverse=True)
+    labels = service.party_labels(actor=actor, cases=cases)
     rows = []
     for case in cases:
         timers = case_timers(service, actor=actor, case_id=case.id) if engine.sla is not None else []
-        rows.append((case, [t for t in timers if t.status in ("running", "paused")]))
+        rows.append((case, [t for t in timers if t.status in ("running", "paused")], labels.get(case.id)))
     return rows, page.next_cursor

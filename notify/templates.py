@@ -1,8 +1,11 @@
 """The notices' texts in en and zh-CN, chosen by the recipient's language (en when unknown).
 
 ``render(kind, language, facts)`` gives a subject and a plain-text body. ``facts`` is the
-notice's data plus what the case's reading adds (``case_id``, ``category``, ``subject``: read
-through the services by outbox/texts.py, never from raw events). Deadlines are shown in UTC
+notice's data plus what the case's reading adds (``case_id``, ``category``, ``subject``, and
+``state_label`` where the desk declares what the state reads as to the recipient's party: read
+through the services by outbox/texts.py, never from raw events). A body with a ``state_label``
+ends with it, so a notice says where the case stands in the recipient's own words; without
+one the body is the notice's generic text. Deadlines are shown in UTC
 for en and in China Standard Time for zh-CN, each saying which.
 """
 
@@ -59,6 +62,7 @@ NEXT_STEPS = {
     "zh-CN": "调解员将受理您的投诉，商家将被要求答复。每一步进展我们都会通知您。",
 }
 PAUSED = {"en": "paused", "zh-CN": "已暂停"}
+WHERE_IT_STANDS = {"en": "Where it stands: ", "zh-CN": "当前状态："}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,15 @@ def _deadlines(items: Any, language: str) -> str:
 
 def render(kind: str, language: str, facts: Mapping[str, Any], category_rules: CategoryRules | None = None) -> Rendered:
     """The subject and body of one notice (or digest entry) in ``language`` (en or zh-CN)."""
+    rendered = _render(kind, language, facts, category_rules)
+    label = facts.get("state_label")
+    if not label or not facts.get("case_id"):
+        return rendered
+    lang = language if language in LANGUAGES else "en"
+    return Rendered(rendered.subject, f"{rendered.body}\n{WHERE_IT_STANDS[lang]}{label}")
+
+
+def _render(kind: str, language: str, facts: Mapping[str, Any], category_rules: CategoryRules | None) -> Rendered:
     lang = language if language in LANGUAGES else "en"
     case_id = str(facts.get("case_id", ""))
     category = CATEGORY_LABELS[lang].get(str(facts.get("category", "")), str(facts.get("category", "")))

@@ -27,7 +27,9 @@ from workflow.model import Actor
 
 def shown(cases: CaseService, recipient: str, case_id: str, data: dict[str, Any]) -> dict[str, Any]:
     """The facts a template renders: the notice's data, and the case's id and category (and
-    subject) as the recipient may see them now; what they may no longer see is left out."""
+    subject) as the recipient may see them now; what they may no longer see is left out. Where
+    the desk declares what the case's state reads as to the recipient's party (a state's
+    ``labels``), ``state_label`` carries it: where the case stands now, in that party's words."""
     facts = {**data, "case_id": case_id}
     if not case_id:
         return facts
@@ -37,12 +39,16 @@ def shown(cases: CaseService, recipient: str, case_id: str, data: dict[str, Any]
         user_id = cases.reveal(user_id)
         if user_id == ERASED:
             return facts
+    reader = Actor(user_id, role, merchant_id)
     try:
-        case = cases.get(actor=Actor(user_id, role, merchant_id), case_id=case_id)
+        case = cases.get(actor=reader, case_id=case_id)
     except DisputeError:
         return facts
     facts.setdefault("category", case.category)
     facts["subject"] = case.subject
+    label = cases.party_labels(actor=reader, cases=[case]).get(case.id)
+    if label is not None:
+        facts["state_label"] = label
     return facts
 
 

@@ -51,8 +51,12 @@ def desk(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     "directory",
-    [None, EXAMPLES / "chargeback", EXAMPLES / "travel", EXAMPLES / "guarantee", EXAMPLES / "card_network"],
-    ids=["default", "chargeback", "travel", "guarantee", "card_network"],
+    [
+        None,
+        *(EXAMPLES / name for name in ("chargeback", "travel", "guarantee", "card_network")),
+        *(EXAMPLES / name for name in ("paypal", "aliexpress", "wechat_shop")),
+    ],
+    ids=["default", "chargeback", "travel", "guarantee", "card_network", "paypal", "aliexpress", "wechat_shop"],
 )
 def test_shipped_desks_check_clean(directory: Path | None) -> None:
     result = runner.invoke(app, ["config", "check", *([str(directory)] if directory else [])], terminal_width=240)

@@ -73,3 +73,13 @@ def test_templates_in_both_languages() -> None:
         },
     )
     assert "原期限 2026-03-04 10:00（北京时间），新期限 已暂停" in moved.body
+
+
+def test_a_notice_ends_with_where_the_case_stands_in_the_recipients_words() -> None:
+    facts = {"case_id": "DSP-1", "timer": "shop_handling", "due_at": "2026-03-04T02:00:00.000000Z"}
+    label = "Handle this application within 48 hours"
+    labelled = {**facts, "state_label": label}
+    assert render("reminder", "en", labelled).body.endswith(f"\nWhere it stands: {label}")
+    assert render("reminder", "zh-CN", labelled).body.endswith(f"\n当前状态：{label}")
+    assert render("reminder", "en", labelled).subject == render("reminder", "en", facts).subject
+    assert "Where it stands" not in render("reminder", "en", facts).body  # no label declared: the generic text

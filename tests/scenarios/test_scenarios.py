@@ -22,6 +22,9 @@ DESKS = {
     "travel": ROOT / "examples" / "travel",
     "guarantee": ROOT / "examples" / "guarantee",
     "card_network": ROOT / "examples" / "card_network",
+    "paypal": ROOT / "examples" / "paypal",
+    "aliexpress": ROOT / "examples" / "aliexpress",
+    "wechat_shop": ROOT / "examples" / "wechat_shop",
 }
 runner = CliRunner()
 
@@ -62,7 +65,38 @@ def test_the_default_desks_scenarios_cover_its_whole_rule_table() -> None:
     names = {*workflow.trigger_names, *workflow.action_names}
     assert names - allowed == set(), "never allowed in a scenario"
     assert names - refused == set(), "never refused in a scenario"
+    assert refused, "no scenario shows a refusal"
     assert {t.name for t in workflow.timers} - breached == set(), "no scenario expects these clocks to breach"
+
+
+@pytest.mark.parametrize("name", ["paypal", "aliexpress", "wechat_shop"])
+def test_the_marketplace_desks_scenarios_fire_every_trigger_and_breach_every_deciding_clock(name: str) -> None:
+    """The desks that state a marketplace's rules (issue #23): every trigger happens in some
+    scenario (by a step, or by a clock whose breach a scenario expects), every clock whose
+    breach decides something is expected to breach, and every trigger a party may fire is
+    also refused somewhere (the rule that stops it, shown)."""
+    desk = load_desk(DESKS[name])
+    assert desk.scenario_dir is not None
+    workflow = desk.workflow()
+    allowed: set[str] = set()
+    refused: set[str] = set()
+    breached: set[str] = set()
+    for scenario in load_scenarios([desk.scenario_dir]):
+        for step in scenario.steps:
+            if step.command is not None:
+                (allowed if step.expect.allowed else refused).add(step.command)
+            breached |= {timer for timer, t in step.expect.timers.items() if t.status == "breached"}
+    # A trigger an action fires in the same command (`then`) happens when the action does.
+    allowed |= {action.then for action in workflow.actions if action.then and action.name in allowed}
+    fired_by_clocks = set()
+    for timer in workflow.timers:
+        if timer.on_breach.trigger:
+            fired_by_clocks.add(timer.on_breach.trigger)
+            assert timer.name in breached, f"no scenario expects {timer.name!r} to breach"
+            allowed.add(timer.on_breach.trigger)
+    assert set(workflow.trigger_names) - allowed == set(), "never fired in a scenario"
+    assert set(workflow.trigger_names) - fired_by_clocks - refused == set(), "never refused in a scenario"
+    assert refused, "no scenario shows a refusal"
 
 
 @pytest.fixture(scope="module")
