@@ -1,0 +1,117 @@
+"""The mediator's case workbench through the real app (both backends): evidence previews served
+inline and sandboxed only for images and PDFs whose bytes match their declared type, and the
+open case page's polling (204 while the case is unchanged, the fresh case once it changed)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from runtime.engine import Engine
+from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT
+from tests.support.builders import new_case
+from tests.support.console import Browserless
+from workflow.model import Actor
+
+Web = Callable[[], Browserless]
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 16
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+FILES = {
+    "photo.png": (PNG, "image/png"),
+    "waybill.pdf": (PDF, "application/pdf"),
+    "fake.png": (b"<html><script>alert(1)</script></html>", "image/png"),  # declared an image, is HTML
+    "notes.txt": (b"plain words", "text/plain"),
+}
+
+
+def case_with_evidence(engine: Engine) -> tuple[str, Actor, dict[str, str]]:
+    """A case whose consumer submitted the four files, and the mediator holding it."""
+    service = engine.cases
+    case = service.file(actor=CONSUMER, new_case=new_case(order_ref="W-1"))
+    for filename, (content, media_type) in FILES.items():
+        service.add_evidence(actor=CONSUMER, case_id=case.id, content=content, media_type=media_type, filename=filename)
+    service.execute(actor=CONSUMER, case_id=case.id, name="submit_evidence", data={})
+    case = service.get(actor=CONSUMER, case_id=case.id)
+    ids = {item.filename: item.evidence_id for item in case.evidence}
+    return case.id, Actor(case.mediator_id or MEDIATOR.id, "mediator"), ids
+
+
+def test_images_and_pdfs_whose_bytes_match_are_previewed_sandboxed_others_download(engine: Engine, web: Web) -> None:
+    case_id, holder, ids = case_with_evidence(engine)
+    mediator = web()
+    mediator.sign_in(holder)
+    page = mediator.client.get(f"/console/cases/{case_id}", headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    assert "frame-src 'self'" in page.headers["content-security-policy"]
+    preview = f"/console/cases/{case_id}/evidence/{{}}/preview"
+    html = page.text
+    assert f'<img src="{preview.format(ids["photo.png"])}" alt="Preview of photo.png"' in html
+    frame = re.search(rf'<iframe class="preview" (sandbox) src="{re.escape(preview.format(ids["waybill.pdf"]))}"', html)
+    assert frame is not None and "allow-scripts" not in html  # a sandbox with no permissions at all
+    assert preview.format(ids["notes.txt"]) not in html  # text is not previewed: a download link only
+
+    for filename in ("photo.png", "waybill.pdf"):
+        shown = mediator.client.get(preview.format(ids[filename]))
+        content, media_type = FILES[filename]
+        assert shown.status_code == 200 and shown.content == content
+        assert shown.headers["content-type"] == media_type
+        assert shown.headers["content-disposition"].startswith("inline; filename=")
+        policy = shown.headers["content-security-policy"]
+        assert policy.startswith("sandbox;") and "frame-ancestors 'self'" in policy and "script-src" not in policy
+        assert shown.headers["x-frame-options"] == "SAMEORIGIN" and shown.headers["x-content-type-options"] == "nosniff"
+    # A file whose bytes are not what it claims, and a type that is never previewed: downloads.
+    for filename in ("fake.png", "notes.txt"):
+        kept = mediator.client.get(preview.format(ids[filename]))
+        assert kept.status_code == 200 and kept.content == FILES[filename][0]
+        assert kept.headers["content-type"] == "application/octet-stream"
+        assert kept.headers["content-disposition"].startswith("attachment; filename=")
+        assert kept.headers["x-frame-options"] == "DENY"
+    # The plain download stays a download, for images too.
+    download = mediator.client.get(f"/console/cases/{case_id}/evidence/{ids['photo.png']}")
+    assert download.headers["content-disposition"].startswith("attachment;")
+    # The policies decide who sees the file: a merchant of another shop gets the 404 page.
+    stranger = web()
+    stranger.sign_in(Actor("mu-9", "merchant", merchant_id="m-9"))
+    assert stranger.client.get(preview.format(ids["photo.png"])).status_code == 404
+
+
+def test_the_parties_pages_keep_evidence_as_download_links(engine: Engine, web: Web) -> None:
+    case_id, _, ids = case_with_evidence(engine)
+    consumer = web()
+    consumer.sign_in(CONSUMER)
+    html = consumer.client.get(f"/console/cases/{case_id}").text
+    assert f'/evidence/{ids["photo.png"]}" download' in html and "/preview" not in html and "<iframe" not in html
+
+
+def test_the_open_case_page_answers_204_while_unchanged_and_the_fresh_case_once_changed(
+    engine: Engine, web: Web
+) -> None:
+    service = engine.cases
+    case = service.file(actor=CONSUMER, new_case=new_case(order_ref="W-2"))
+    holder = Actor(case.mediator_id or MEDIATOR.id, "mediator")
+    mediator = web()
+    mediator.sign_in(holder)
+    page = mediator.client.get(f"/console/cases/{case.id}")
+    live = re.search(r'<div id="case-live" data-live="case" data-version="(\d+)" hx-get="([^"]+)"', page.text)
+    assert live is not None and live.group(2) == f"/console/cases/{case.id}?seen={live.group(1)}"
+    assert 'hx-trigger="every 2s" hx-target="#case" hx-swap="outerHTML"' in page.text
+    poll = {"HX-Request": "true"}
+    unchanged = mediator.client.get(live.group(2), headers=poll)
+    assert unchanged.status_code == 204 and not unchanged.content
+    assert (
+        mediator.client.get(f"/console/cases/{case.id}", headers={"If-None-Match": page.headers["ETag"]}).status_code
+        == 304
+    )
+    # Another person moves the case on: the next poll brings the case as it stands, as a fragment.
+    service.execute(actor=MERCHANT, case_id=case.id, name="respond", data={"statement": "我们已核实"})
+    changed = mediator.client.get(live.group(2), headers=poll)
+    assert changed.status_code == 200 and "<html" not in changed.text
+    assert changed.text.count('id="case"') == 1 and "我们已核实" in changed.text
+    fresh = re.search(r'data-version="(\d+)"', changed.text)
+    assert fresh is not None and int(fresh.group(1)) > int(live.group(1))
+    assert changed.headers["ETag"] != page.headers["ETag"]
+    assert mediator.client.get(f"/console/cases/{case.id}?seen={fresh.group(1)}", headers=poll).status_code == 204
+    # Hidden cases stay hidden to the poll as to the page.
+    stranger = web()
+    stranger.sign_in(Actor("mu-9", "merchant", merchant_id="m-9"))
+    assert stranger.client.get(live.group(2), headers=poll).status_code == 404
