@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 from runtime.engine import Engine
+from sla.clock import ManualClock
 from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT
 from tests.support.builders import new_case
 from tests.support.console import Browserless
@@ -115,3 +117,38 @@ def test_the_open_case_page_answers_204_while_unchanged_and_the_fresh_case_once_
     stranger = web()
     stranger.sign_in(Actor("mu-9", "merchant", merchant_id="m-9"))
     assert stranger.client.get(live.group(2), headers=poll).status_code == 404
+
+
+def test_my_cases_are_in_order_of_last_activity_across_pages(engine: Engine, web: Web) -> None:
+    """More cases than a page (50): three of the oldest filings are the latest touched, so they
+    lead the first page, not the last; every case appears once, in the order of activity."""
+    service = engine.cases
+    clock = service.clock
+    assert isinstance(clock, ManualClock)
+    filed = []
+    for index in range(53):
+        clock.advance(timedelta(minutes=1))
+        case = service.file(actor=CONSUMER, new_case=new_case(order_ref=f"A-{index}", merchant_id=f"m-{index % 7}"))
+        filed.append(case.id)
+    touched = [filed[20], filed[0], filed[10]]  # oldest filings, touched last (the last touch first in the list)
+    for case_id in touched:
+        clock.advance(timedelta(minutes=1))
+        service.execute(actor=CONSUMER, case_id=case_id, name="comment", data={"body": "还有进展吗？"})
+    expected = [*reversed(touched), *[c for c in reversed(filed) if c not in touched]]
+
+    consumer = web()
+    consumer.sign_in(CONSUMER)
+    shown: list[str] = []
+    pages = 0
+    url: str | None = "/console/cases"
+    while url is not None:
+        page = consumer.client.get(url, headers={"Accept-Language": "en"})
+        assert page.status_code == 200
+        table = page.text.split("<tbody>")[1].split("</tbody>")[0]
+        shown += re.findall(r'<a href="/console/cases/([A-Z0-9-]+)">', table)
+        older = re.search(r'<a href="(/console/cases\?cursor=[A-Za-z0-9_-]+)">Older cases</a>', page.text)
+        url = older.group(1) if older else None
+        pages += 1
+    assert pages == 2
+    assert shown == expected
+    assert consumer.client.get("/console/cases?cursor=not-a-cursor").status_code in (409, 422)
