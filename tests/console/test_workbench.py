@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 
+from console.reasons import reasons_shown
 from runtime.engine import Engine
 from sla.clock import ManualClock
 from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT
@@ -152,3 +153,37 @@ def test_my_cases_are_in_order_of_last_activity_across_pages(engine: Engine, web
     assert pages == 2
     assert shown == expected
     assert consumer.client.get("/console/cases?cursor=not-a-cursor").status_code in (409, 422)
+
+
+def test_a_disabled_actions_policy_reason_is_in_the_pages_language(engine: Engine, web: Web) -> None:
+    """The mediator may not start mediation before the merchant responded (guards.cedar): the
+    disabled button says why in the policy's words, Chinese on a zh page (its @reason_zh)."""
+    service = engine.cases
+    case = service.file(actor=CONSUMER, new_case=new_case(order_ref="R-1"))
+    holder = Actor(case.mediator_id or MEDIATOR.id, "mediator")
+    if case.mediator_id is None:
+        service.execute(actor=holder, case_id=case.id, name="assign")
+    mediator = web()
+    mediator.sign_in(holder)
+
+    def reason_of(language: str) -> str:
+        page = mediator.client.get(f"/console/cases/{case.id}", headers={"Accept-Language": language}).text
+        found = re.search(r'<p class="reason" id="why-start_mediation">([^<]*)</p>', page)
+        assert found is not None, "start_mediation is not shown disabled"
+        return found.group(1)
+
+    english = "mediation starts only once the merchant has responded or its response clock has run out"
+    assert english in reason_of("en")
+    chinese = reason_of("zh-CN")
+    assert "商家答复后或其答复时限届满后才能开始调解" in chinese and english not in chinese
+    # A refusal no policy decided is said in the console's words on a zh page, with the permits
+    # that would have allowed it in their Chinese words.
+    decided = engine.cases.authorizer.decide(
+        actor=CONSUMER, action="escalate", case=service.get(actor=CONSUMER, case_id=case.id), now=engine.clock.now()
+    )
+    assert not decided.allowed and decided.reasons[0].startswith("no policy permits escalate")
+    in_chinese = reasons_shown(engine, "zh-CN", decided.reasons)
+    assert in_chinese[0] == "当前状态下，没有任何策略允许您的角色执行此操作"
+    assert "消费者或商家可以升级案件" in " ".join(in_chinese[1:])
+    assert len(in_chinese) == len(decided.reasons) and not any(r in in_chinese for r in decided.reasons)
+    assert reasons_shown(engine, "en", decided.reasons) == list(decided.reasons)
