@@ -1,6 +1,6 @@
 // Tells the server the viewer's time zone (a cookie), so dates are shown in it; and holds an
-// open case page's live refresh while a form on it is being filled in. Nothing else: the pages
-// work without JavaScript, and htmx does the partial updates.
+// open case page's live refresh while a form on it is being filled in (or the tab is hidden).
+// Nothing else: the pages work without JavaScript, and htmx does the partial updates.
 (function () {
   try {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -48,6 +48,7 @@
     var source = event.detail && event.detail.elt;
     if (!source || !source.dataset || source.dataset.live !== "case") return;
     var box = document.getElementById("case");
-    if (box && filling(box)) event.preventDefault(); // the next tick asks again
+    // The next tick asks again: while someone fills in a form here, or nobody looks at the tab.
+    if (document.hidden || (box && filling(box))) event.preventDefault();
   });
 })();
