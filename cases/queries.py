@@ -8,7 +8,7 @@ import base64
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, false, func, not_, or_, select, true
@@ -88,6 +88,31 @@ MAX_SEQ = 2**31 - 1
 
 
 _POSITION = re.compile(r"0|[1-9][0-9]{0,18}")
+_ACTIVITY = re.compile(r"(0|[1-9][0-9]{0,17})\.(0|[1-9][0-9]{0,18})")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def encode_activity_cursor(at: datetime, pk: int) -> str:
+    """The ``next_cursor`` of a list in activity order: the last case's ``updated_at`` (in
+    microseconds since the epoch) and pk, in URL-safe base64, unpadded."""
+    micros = (at - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"{micros}.{pk}".encode()).decode().rstrip("=")
+
+
+def decode_activity_cursor(cursor: str) -> tuple[datetime, int]:
+    """The position :func:`encode_activity_cursor` wrote; anything else is a ``malformed cursor``."""
+    try:
+        text = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode("ascii")
+    except ValueError:
+        text = ""
+    found = _ACTIVITY.fullmatch(text)
+    if found is None or int(found.group(2)) > MAX_POSITION:
+        raise InvalidCommandError("malformed cursor", field="cursor")
+    try:
+        at = _EPOCH + timedelta(microseconds=int(found.group(1)))
+    except OverflowError:
+        raise InvalidCommandError("malformed cursor", field="cursor") from None
+    return at, int(found.group(2))
 
 
 def encode_cursor(value: int) -> str:
@@ -164,7 +189,26 @@ def evidence_visible(actor: Actor, item: Evidence) -> bool:
 def list_query(visible: Condition, filters: CaseFilters, before: int | None, count: int) -> Any:
     """``count`` rows of ``list_cases`` below pk ``before``, newest first: the rows meeting the
     filters and ``visible`` (the condition derived from the view policies)."""
-    stmt = select(CASES.c.pk, CASES.c.snapshot)
+    stmt = _listed(select(CASES.c.pk, CASES.c.snapshot), visible, filters)
+    if before is not None:
+        stmt = stmt.where(CASES.c.pk < before)
+    return stmt.order_by(CASES.c.pk.desc()).limit(count)
+
+
+def activity_query(visible: Condition, filters: CaseFilters, after: tuple[datetime, int] | None, count: int) -> Any:
+    """``count`` rows of ``list_by_activity`` after the position ``after`` (a case's
+    ``updated_at`` and pk), newest activity first; ties in time by pk, so every case has one
+    place in the walk. A party's own list walks ``ix_cases_consumer_updated`` (or the
+    merchant's) rather than sorting all their cases."""
+    stmt = _listed(select(CASES.c.pk, CASES.c.updated_at, CASES.c.snapshot), visible, filters)
+    if after is not None:
+        at, pk = after
+        stmt = stmt.where(or_(CASES.c.updated_at < at, and_(CASES.c.updated_at == at, CASES.c.pk < pk)))
+    return stmt.order_by(CASES.c.updated_at.desc(), CASES.c.pk.desc()).limit(count)
+
+
+def _listed(stmt: Any, visible: Condition, filters: CaseFilters) -> Any:
+    """``stmt`` restricted to the rows meeting the filters and ``visible``."""
     if visible != TRUE:
         stmt = stmt.where(condition_sql(visible))
     for column, value in filters.equalities().items():
@@ -176,9 +220,7 @@ def list_query(visible: Condition, filters: CaseFilters, before: int | None, cou
     if filters.breaching is not None:
         # The projection's column, so that the (breaching, pk) index serves the newest-first walk.
         stmt = stmt.where(CASES.c.breaching == filters.breaching)
-    if before is not None:
-        stmt = stmt.where(CASES.c.pk < before)
-    return stmt.order_by(CASES.c.pk.desc()).limit(count)
+    return stmt
 
 
 def condition_sql(condition: Condition) -> Any:

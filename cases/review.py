@@ -14,7 +14,9 @@ reads the case for them and sends every text it shows through :func:`shown_to_re
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, insert, select, update
 from sqlmodel import Session
 
+from cases import idempotency
 from cases.commands import UnitOfWork
 from cases.queries import load_case, load_seen
 from cases.service import CaseService
@@ -184,9 +187,25 @@ def _events(session: Session, case_id: str) -> list[RecordedEvent]:
     return [event_from_body(r.body, prev_hash=r.prev_hash, hash_=r.hash) for r in rows]
 
 
+# The write transaction of the review command now rendering its idempotent answer (see
+# :func:`_command`): a read made while it renders must see what the command just wrote.
+_ANSWERING: ContextVar[Session | None] = ContextVar("review_answering", default=None)
+
+
+@contextmanager
+def _reading(service: CaseService) -> Iterator[Session]:
+    """A read transaction, or the command's own while its answer is rendered."""
+    writing = _ANSWERING.get()
+    if writing is not None:
+        yield writing
+        return
+    with service.db.read() as session:
+        yield session
+
+
 def _read(service: CaseService, actor: Actor, case_id: str, action: str) -> tuple[CaseSnapshot, list[RecordedEvent]]:
     """The case and its log for an ``action`` of this module; NotFound for a caller refused it."""
-    with service.db.read() as session:
+    with _reading(service) as session:
         snapshot = load_seen(session, case_id)
         decision = service.authorizer.decide(actor=actor, action=action, case=snapshot, now=service.clock.now())
         if not decision.allowed:
@@ -324,7 +343,7 @@ def submit_review(
         _mark(session, case_id, actor.id, reviewed_at=now)
         return after
 
-    return service.db.run_write(work)
+    return _command(service, work)
 
 
 def flag_case(
@@ -342,7 +361,7 @@ def flag_case(
         _mark(session, case_id, actor.id, flagged_at=now)
         return after
 
-    return service.db.run_write(work)
+    return _command(service, work)
 
 
 def resolve_flag(
@@ -373,7 +392,29 @@ def resolve_flag(
         )
         return after
 
-    return service.db.run_write(work)
+    return _command(service, work)
+
+
+def _command(service: CaseService, work: Callable[[Session], CaseSnapshot]) -> CaseSnapshot:
+    """Run a reviewer's or senior mediator's command in one write transaction. A request's
+    Idempotency-Key and its answer are stored in that transaction too (cases/idempotency.py),
+    the answer rendered there, so it shows the case as this command left it (reads made while
+    it renders, such as :func:`review_case`, use the command's transaction)."""
+
+    def run(session: Session) -> CaseSnapshot:
+        def answered() -> CaseSnapshot:
+            after = work(session)
+            # What follows in idempotency.command is the answer's rendering.
+            _ANSWERING.set(session)
+            return after
+
+        token = _ANSWERING.set(None)
+        try:
+            return idempotency.command(session, service.clock.now(), answered)
+        finally:
+            _ANSWERING.reset(token)
+
+    return service.db.run_write(run)
 
 
 def _writable(

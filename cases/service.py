@@ -30,8 +30,10 @@ from cases.queries import (
     ActionInfo,
     CaseFilters,
     Page,
+    activity_query,
     count_cases,
     count_open_claims,
+    encode_activity_cursor,
     encode_cursor,
     evidence_visible,
     fill_page,
@@ -44,7 +46,7 @@ from cases.registry import WorkflowRegistry
 from cases.triage import Triage, route_case, route_waiting
 from intake.rulebook import Rulebook, RuleEntry
 from policies.base import Authorizer, require
-from policies.visibility import FALSE, restrict
+from policies.visibility import FALSE, Condition, restrict
 from sla.calendar import Calendar
 from sla.clock import Clock
 from sla.config import default_calendars
@@ -389,6 +391,60 @@ class CaseService:
         derivation translates exactly, it is wider, and Cedar decides ``view`` on each row
         it returns (:func:`fill_page` says how a page then fills and where it stops)."""
         limit = max(1, min(limit, MAX_PAGE))
+        listing = self._listing(actor, filters)
+        if listing is None:
+            return Page(data=[])
+        condition, filters, decide = listing
+
+        def read(below: int | None, count: int) -> list[tuple[int, CaseSnapshot]]:
+            with self.db.read() as session:
+                rows = session.execute(list_query(condition, filters, below, count)).all()
+                # As the policies see them now: with their merchant's current flag.
+                seen = seen_all(session, [snapshot_from_json(r.snapshot) for r in rows])
+            return [(r.pk, case) for r, case in zip(rows, seen, strict=True)]
+
+        shown, next_pk = fill_page(read, decide, before, limit)
+        return Page(
+            data=self.reveal([case for _, case in shown]),
+            next_cursor=None if next_pk is None else encode_cursor(next_pk),
+        )
+
+    def list_by_activity(
+        self,
+        *,
+        actor: Actor,
+        filters: CaseFilters = NO_FILTERS,
+        after: tuple[datetime, int] | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """:meth:`list_cases` in the order of last activity (``updated_at``: every event moves it),
+        newest first, across pages. ``after``: the decoded (``decode_activity_cursor``)
+        ``next_cursor`` of the previous page."""
+        limit = max(1, min(limit, MAX_PAGE))
+        listing = self._listing(actor, filters)
+        if listing is None:
+            return Page(data=[])
+        condition, filters, decide = listing
+
+        def read(position: tuple[datetime, int] | None, count: int) -> list[tuple[tuple[datetime, int], CaseSnapshot]]:
+            with self.db.read() as session:
+                rows = session.execute(activity_query(condition, filters, position, count)).all()
+                seen = seen_all(session, [snapshot_from_json(r.snapshot) for r in rows])
+            return [((r.updated_at, r.pk), case) for r, case in zip(rows, seen, strict=True)]
+
+        shown, next_key = fill_page(read, decide, after, limit)
+        return Page(
+            data=self.reveal([case for _, case in shown]),
+            next_cursor=None if next_key is None else encode_activity_cursor(*next_key),
+        )
+
+    def _listing(
+        self, actor: Actor, filters: CaseFilters
+    ) -> tuple[Condition, CaseFilters, Callable[[list[CaseSnapshot]], list[bool]] | None] | None:
+        """What a list of cases for ``actor`` reads: the SQL condition the view policies give,
+        the filters (a consumer id as the log names them), and Cedar's ``view`` on each row
+        where the condition is wider than the policies (None: the condition decides). None
+        when the policies show the caller nothing."""
         authorizer = self.authorizer  # one policy set for the page, as for a command
         if self.privacy is not None and (actor.role == "consumer" or filters.consumer_id is not None):
             with self.db.read() as session:
@@ -399,21 +455,9 @@ class CaseService:
         visibility = authorizer.visibility(actor=actor)
         condition = restrict(visibility.condition, filters.equalities())
         if condition == FALSE:
-            return Page(data=[])
-
-        def read(below: int | None, count: int) -> list[tuple[int, CaseSnapshot]]:
-            with self.db.read() as session:
-                rows = session.execute(list_query(condition, filters, below, count)).all()
-                # As the policies see them now: with their merchant's current flag.
-                seen = seen_all(session, [snapshot_from_json(r.snapshot) for r in rows])
-            return [(r.pk, case) for r, case in zip(rows, seen, strict=True)]
-
+            return None
         decide = None if visibility.decided else viewable(authorizer, actor, self.clock.now())
-        shown, next_pk = fill_page(read, decide, before, limit)
-        return Page(
-            data=self.reveal([case for _, case in shown]),
-            next_cursor=None if next_pk is None else encode_cursor(next_pk),
-        )
+        return condition, filters, decide
 
     def allowed_actions(self, *, actor: Actor, case_id: str) -> list[ActionInfo]:
         """Every trigger and action of the case's workflow, for this caller, with reasons."""

@@ -29,7 +29,7 @@ STATIC = Path(__file__).parent / "static"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 CONSOLE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -62,9 +62,13 @@ def build_console(get_engine: Callable[[], Engine], auth: ConsoleAuth, *, demo: 
     @console.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], object]) -> Response:
         response: Response = await call_next(request)  # type: ignore[misc]
+        # An evidence preview brings its own sandboxing policy and may be framed by the console.
+        own_policy = "Content-Security-Policy" in response.headers
         for name, value in CONSOLE_HEADERS.items():
             if name == "Cache-Control" and request.url.path.startswith("/console/static/"):
                 response.headers[name] = "public, max-age=3600"
+                continue
+            if own_policy and name in ("Content-Security-Policy", "X-Frame-Options"):
                 continue
             response.headers[name] = value
         return response

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cases.queries import ActionInfo, CaseFilters, decode_cursor
@@ -213,15 +213,17 @@ def merchant_summary(engine: Engine, actor: Actor) -> MerchantRow | None:
     return report.rows[0] if report.rows else None
 
 
-def my_cases(engine: Engine, actor: Actor, *, before: int | None = None, limit: int = 50) -> tuple[list[Any], Any]:
-    """The consumer's cases, newest activity first, with their clocks and the label each
-    state declares for the consumer (None where it declares none)."""
+def my_cases(
+    engine: Engine, actor: Actor, *, after: tuple[datetime, int] | None = None, limit: int = 50
+) -> tuple[list[Any], Any]:
+    """The consumer's cases, newest activity first across pages (the database's order, not a
+    page's), with their clocks and the label each state declares for the consumer (None where
+    it declares none)."""
     service = engine.cases
-    page = service.list_cases(actor=actor, filters=CaseFilters(consumer_id=actor.id), before=before, limit=limit)
-    cases = sorted(page.data, key=lambda c: c.updated_at, reverse=True)
-    labels = service.party_labels(actor=actor, cases=cases)
+    page = service.list_by_activity(actor=actor, filters=CaseFilters(consumer_id=actor.id), after=after, limit=limit)
+    labels = service.party_labels(actor=actor, cases=page.data)
     rows = []
-    for case in cases:
+    for case in page.data:
         timers = case_timers(service, actor=actor, case_id=case.id) if engine.sla is not None else []
         rows.append((case, [t for t in timers if t.status in ("running", "paused")], labels.get(case.id)))
     return rows, page.next_cursor

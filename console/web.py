@@ -28,6 +28,7 @@ from jinja2_fragments import render_block
 
 from console.formatting import TIMEZONE_COOKIE, Formatter, zone_named
 from console.i18n import LANGUAGE_COOKIE, LANGUAGE_NAMES, LANGUAGES, choose_language
+from console.reasons import reasons_shown
 from console.session import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -150,6 +151,7 @@ def render(
         "clock_line": lambda timer, zones, awaiting: clock_line(timer, zones, awaiting, ctx.fmt),
         "zones": {name: calendar.zone for name, calendar in ctx.engine.cases.calendars().items()},
         "shown": lambda text: shown(ctx.engine, actor, text) if (actor := ctx.actor) is not None else "",
+        "policy_reasons": lambda reasons: reasons_shown(ctx.engine, ctx.language, reasons or ()),
         **values,
     }
     if ctx.htmx or block is not None:

@@ -66,6 +66,7 @@ class CedarAuthorizer:
         self._related = loaded.related_names
         self._declares = bool(self._fact_types or self._related)
         self._by_cedar_id = dict(loaded.by_cedar_id)
+        self._reasons_zh = {p.reason: p.reason_zh for p in loaded.policies if p.reason_zh}
         self._order = {info.cedar_id: index for index, info in enumerate(loaded.policies)}
         info = loaded.schema_info
         self._case_actions = info.applies_to(facts.CASE)
@@ -131,6 +132,13 @@ class CedarAuthorizer:
     @property
     def policy_ids(self) -> tuple[str, ...]:
         return tuple(p.id for p in self._loaded.policies)
+
+    def reason_in(self, reason: str, language: str) -> str:
+        """A policy's reason as decisions give it (its ``@reason``) in ``language``: for Chinese
+        ("zh", "zh-CN") the policy's ``@reason_zh`` where it has one; otherwise as it is."""
+        if language.split("-")[0].lower() == "zh":
+            return self._reasons_zh.get(reason, reason)
+        return reason
 
     @property
     def case_actions(self) -> frozenset[str]:

@@ -85,6 +85,9 @@ class PolicyInfo:
     # The attribute names it reads or tests (``x.name``, ``x["name"]``, ``x has name``);
     # None when unknown. Entities are sent with only the attributes some policy reads.
     attributes: frozenset[str] | None = None
+    # The reason in Chinese (``@reason_zh``), which the console shows on zh-CN pages; empty
+    # when the policy has none (the English reason is shown).
+    reason_zh: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +133,15 @@ class DeskSettings:
     attributes: Mapping[str, Any]
     senior_threshold: Mapping[str, int]
 
-    def placeholders(self) -> dict[str, str]:
-        """Values ``{name}`` in a @reason is replaced with."""
+    def placeholders(self, language: str = "en") -> dict[str, str]:
+        """Values ``{name}`` in a @reason (``language`` "en") or @reason_zh ("zh") is replaced with."""
         values = {key: str(value) for key, value in self.attributes.items() if not isinstance(value, (dict, list))}
         values["desk"] = self.id
         shown = [format_money(amount, currency) for currency, amount in sorted(self.senior_threshold.items())]
-        values["senior_threshold"] = " or ".join(shown) if shown else "the desk's threshold (none is configured)"
+        if language == "zh":
+            values["senior_threshold"] = " 或 ".join(shown) if shown else "调解台设定的金额（尚未设定）"
+        else:
+            values["senior_threshold"] = " or ".join(shown) if shown else "the desk's threshold (none is configured)"
         return values
 
 
@@ -540,6 +546,11 @@ class _Loader:
                 shown = repr(policy_id) if policy_id else where
                 self.problem(path, statement.line, f'policy {shown} has no @reason("...") annotation')
                 reason = ""
+            # Optional; when given, it says the same in Chinese (checked in _format_reasons).
+            reason_zh = annotations.get("reason_zh")
+            if reason_zh is not None and not reason_zh.strip():
+                shown = repr(policy_id) if policy_id else where
+                self.problem(path, statement.line, f"policy {shown} has an empty @reason_zh annotation")
             result.append(
                 PolicyInfo(
                     id=policy_id,
@@ -550,6 +561,7 @@ class _Loader:
                     actions=_scope_actions(policy.action),
                     reads_context=_reads_context(policy.clauses),
                     attributes=_attributes_read(policy.clauses),
+                    reason_zh=reason_zh or "",
                 )
             )
         return result
@@ -665,6 +677,7 @@ class _Loader:
 
     def _format_reasons(self, infos: list[PolicyInfo], desk: DeskSettings) -> list[PolicyInfo]:
         values = desk.placeholders()
+        values_zh = desk.placeholders("zh")
         result = []
         for info in infos:
             unknown = [name for name in _PLACEHOLDER.findall(info.reason) if name not in values]
@@ -677,7 +690,18 @@ class _Loader:
                 )
                 continue
             reason = _PLACEHOLDER.sub(lambda m: values[m.group(1)], info.reason)
-            result.append(replace(info, reason=reason))
+            # The translation names the same settings as the reason, so that it says the same.
+            if info.reason_zh and set(_PLACEHOLDER.findall(info.reason_zh)) != set(_PLACEHOLDER.findall(info.reason)):
+                self.problem(
+                    info.file,
+                    info.line,
+                    f"@reason_zh of {info.id!r} names other settings than its @reason "
+                    f"({sorted(set(_PLACEHOLDER.findall(info.reason_zh)))} against "
+                    f"{sorted(set(_PLACEHOLDER.findall(info.reason)))})",
+                )
+                continue
+            reason_zh = _PLACEHOLDER.sub(lambda m: values_zh[m.group(1)], info.reason_zh)
+            result.append(replace(info, reason=reason, reason_zh=reason_zh))
         return result
 
 

@@ -32,6 +32,8 @@ class CaseRow(SQLModel, table=True):
         Index("ix_cases_merchant_pk", "merchant_id", "pk"),
         Index("ix_cases_mediator_pk", "mediator_id", "pk"),
         Index("ix_cases_consumer_pk", "consumer_id", "pk"),
+        # A consumer's cases, newest activity first across pages (the console's "My cases").
+        Index("ix_cases_consumer_updated", "consumer_id", "updated_at", "pk"),
         # A party's list filtered by state, newest first (GET /v1/cases?state=...).
         Index("ix_cases_merchant_state_pk", "merchant_id", "state", "pk"),
         Index("ix_cases_mediator_state_pk", "mediator_id", "state", "pk"),

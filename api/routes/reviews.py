@@ -3,12 +3,13 @@ the period's sample (admins); the flags and the senior mediator's second look.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.answers import case_headers
+from api.answers import answering, case_headers
 from api.deps import CurrentActor, EngineDep, IfMatch
 from api.onehop import OneHopRoute
 from api.openapi import problems
@@ -37,6 +38,7 @@ from cases.review import (
     week_start,
 )
 from runtime.engine import Engine
+from workflow.model import Actor, CaseSnapshot
 
 router = APIRouter(prefix="/v1/reviews", tags=["reviews"], route_class=OneHopRoute)
 CaseId = Annotated[str, Path(min_length=1, max_length=40)]
@@ -114,7 +116,10 @@ def resolution(
     response: Response,
 ) -> CasePublic:
     """The senior mediator's answer to a flag (upheld or dismissed, with a note); clears it."""
-    case = resolve_flag(engine.cases, actor, case_id, decision=body.decision, note=body.note, expected_version=version)
+    with answering(200, CasePublic.of, case_headers):
+        case = resolve_flag(
+            engine.cases, actor, case_id, decision=body.decision, note=body.note, expected_version=version
+        )
     response.headers.update(case_headers(case))
     return CasePublic.of(case)
 
@@ -142,13 +147,17 @@ def scores(
 ) -> ReviewCasePublic:
     """Record the reviewer's scores (every rubric item, on the rubric's scale) and comment, as a
     ``review_submitted`` event on the case's log. Once per reviewer and case."""
-    rules = engine.triage.review
-    submit_review(
-        engine.cases, rules, actor, case_id, scores=body.scores, comment=body.comment, expected_version=version
-    )
-    shown = review_case(engine.cases, rules, actor, case_id)
-    response.headers["etag"] = f'"{shown["version"]}"'
-    return ReviewCasePublic.model_validate(shown)
+    with answering(200, *_as_reviewed(engine, actor)):
+        submit_review(
+            engine.cases,
+            engine.triage.review,
+            actor,
+            case_id,
+            scores=body.scores,
+            comment=body.comment,
+            expected_version=version,
+        )
+    return _reviewed(engine, actor, case_id, response)
 
 
 @router.post(
@@ -163,7 +172,25 @@ def flag(
     response: Response,
 ) -> ReviewCasePublic:
     """Ask for a senior mediator's second look, with the reason (a ``review_flagged`` event)."""
-    flag_case(engine.cases, actor, case_id, reason=body.reason, expected_version=version)
+    with answering(200, *_as_reviewed(engine, actor)):
+        flag_case(engine.cases, actor, case_id, reason=body.reason, expected_version=version)
+    return _reviewed(engine, actor, case_id, response)
+
+
+def _as_reviewed(
+    engine: Engine, actor: Actor
+) -> tuple[Callable[[CaseSnapshot], ReviewCasePublic], Callable[[CaseSnapshot], dict[str, str]]]:
+    """How a reviewer's command answers with an Idempotency-Key: the case as the reviewer now
+    reads it, rendered in the command's transaction (cases/review.py), and its version."""
+
+    def view(case: CaseSnapshot) -> ReviewCasePublic:
+        return ReviewCasePublic.model_validate(review_case(engine.cases, engine.triage.review, actor, case.id))
+
+    return view, case_headers
+
+
+def _reviewed(engine: Engine, actor: Actor, case_id: str, response: Response) -> ReviewCasePublic:
+    """The answer without an Idempotency-Key: the same view, read after the command."""
     shown = review_case(engine.cases, engine.triage.review, actor, case_id)
     response.headers["etag"] = f'"{shown["version"]}"'
     return ReviewCasePublic.model_validate(shown)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from console import timeline
+from console.evidence import PREVIEW_DOCUMENTS, PREVIEW_IMAGES, PREVIEW_POLICY, shown_inline
 from console.formatting import major_to_minor
 from console.views import case_view
 from console.web import PageContext, page_context, render, see_other, sign_in_redirect
@@ -21,7 +22,7 @@ from workflow.errors import (
     PolicyDeniedError,
     TransitionNotAllowedError,
 )
-from workflow.model import Actor
+from workflow.model import Actor, Evidence
 
 router = APIRouter()
 Context = Annotated[PageContext, Depends(page_context)]
@@ -86,14 +87,27 @@ def case_page(
         typed=typed or {},
         history_lines=timeline.history(view.events, actor, ctx.fmt),
         message_lines=timeline.messages(ctx.engine, view.messages, actor, ctx.fmt),
+        preview_images=PREVIEW_IMAGES,
+        preview_documents=PREVIEW_DOCUMENTS,
     )
 
 
 @router.get("/cases/{case_id}")
-def show_case(ctx: Context, case_id: str, notice: str | None = None) -> Response:
+def show_case(ctx: Context, case_id: str, notice: str | None = None, seen: str = "") -> Response:
+    """The case page; also its live refresh. The page polls with ``seen`` (the version it shows,
+    console.js holds the poll while a form on it is being filled in): 204 while the case is
+    at that version, else the fresh case swapped in place. Every change to a case, by a person
+    or a timer, is an event that moves its version on. A plain GET may send ``If-None-Match``
+    with the ``ETag`` it got (304 while unchanged)."""
     if ctx.actor is None:
         return sign_in_redirect(ctx)
-    return case_page(ctx, ctx.actor, case_id, notice=notice)
+    case = ctx.engine.cases.get(actor=ctx.actor, case_id=case_id)
+    etag = f'"case-{case.id}-{case.version}-{ctx.language}"'
+    if (seen and seen == str(case.version)) or ctx.request.headers.get("if-none-match") == etag:
+        return Response(status_code=204 if seen else 304, headers={"ETag": etag})
+    response = case_page(ctx, ctx.actor, case_id, notice=notice)
+    response.headers["ETag"] = etag
+    return response
 
 
 def _command_data(name: str, values: dict[str, str], currency: str) -> dict[str, Any]:
@@ -239,6 +253,32 @@ def download_evidence(ctx: Context, case_id: str, evidence_id: str) -> Response:
     if ctx.actor is None:
         return sign_in_redirect(ctx)
     item, content = ctx.engine.cases.evidence_content(actor=ctx.actor, case_id=case_id, evidence_id=evidence_id)
+    return _download(item, content)
+
+
+@router.get("/cases/{case_id}/evidence/{evidence_id}/preview")
+def preview_evidence(ctx: Context, case_id: str, evidence_id: str) -> Response:
+    """An image or PDF whose bytes match its declared type, inline and sandboxed (the
+    workbench's ``<img>`` and ``<iframe sandbox>`` load it); any other file stays a download."""
+    if ctx.actor is None:
+        return sign_in_redirect(ctx)
+    item, content = ctx.engine.cases.evidence_content(actor=ctx.actor, case_id=case_id, evidence_id=evidence_id)
+    if not shown_inline(item.media_type, content):
+        return _download(item, content)
+    headers = {
+        "Content-Disposition": f"inline; {_file_names(item)}",
+        # The console's middleware keeps these (a page of its own would get DENY and no frames).
+        "Content-Security-Policy": PREVIEW_POLICY,
+        "X-Frame-Options": "SAMEORIGIN",
+    }
+    return Response(content, media_type=item.media_type, headers=headers)
+
+
+def _file_names(item: Evidence) -> str:
     fallback = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in item.filename)
-    disposition = f"attachment; filename=\"{fallback or item.evidence_id}\"; filename*=UTF-8''{quote(item.filename)}"
+    return f"filename=\"{fallback or item.evidence_id}\"; filename*=UTF-8''{quote(item.filename)}"
+
+
+def _download(item: Evidence, content: bytes) -> Response:
+    disposition = f"attachment; {_file_names(item)}"
     return Response(content, media_type="application/octet-stream", headers={"Content-Disposition": disposition})

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response
 
-from cases.queries import decode_cursor
+from cases.queries import decode_activity_cursor
 from console.formatting import major_to_minor
 from console.routes.case import add_file
 from console.views import my_cases
@@ -28,8 +28,8 @@ SUGGEST_MAX = 20_000
 def list_my_cases(ctx: Context, notice: str | None = None, cursor: str | None = None) -> Response:
     if ctx.actor is None:
         return sign_in_redirect(ctx)
-    before = decode_cursor(cursor) if cursor else None
-    rows, next_cursor = my_cases(ctx.engine, ctx.actor, before=before)
+    after = decode_activity_cursor(cursor) if cursor else None
+    rows, next_cursor = my_cases(ctx.engine, ctx.actor, after=after)
     return render(ctx, "cases.html", notice=notice, rows=rows, next_cursor=next_cursor)
 
 

@@ -195,6 +195,31 @@ def test_the_threshold_is_configured_in_settings(tmp_path: Path) -> None:
     )
     cheap = with_accepted_offer(assigned("mediating", claim_amount=50_000, currency="JPY"))
     assert authorizer.decide(actor=MEDIATOR, action="settle", case=cheap, now=NOW).allowed
+    # The Chinese reason is filled in from the same settings.
+    assert authorizer.reason_in(decision.reasons[0], "zh-CN") == (
+        "金额超过 1,000.00 CNY 或 70,000 JPY 的投诉必须由高级调解员和解或裁决"
+    )
+
+
+def test_every_default_policy_gives_its_reason_in_chinese_too(authorizer: CedarAuthorizer) -> None:
+    assert all(p.reason_zh and p.reason_zh != p.reason for p in authorizer.policies)
+    assert authorizer.reason_in("a case can be reopened only once", "zh-CN") == "案件只能重新打开一次"
+    assert authorizer.reason_in("a case can be reopened only once", "en") == "a case can be reopened only once"
+    assert authorizer.reason_in("not a policy's reason", "zh-CN") == "not a policy's reason"
+
+
+def test_a_chinese_reason_must_say_something_with_the_same_settings(tmp_path: Path) -> None:
+    text = (
+        '@id("p1")\n@reason("above {senior_threshold}")\n@reason_zh("超过 {reopen_window_days}")\n'
+        'permit (principal, action == Action::"comment", resource is Case);\n'
+        '@id("p2")\n@reason("two")\n@reason_zh(" ")\n'
+        'permit (principal, action == Action::"comment", resource is Case);\n'
+    )
+    _, problems = problems_with(tmp_path, text)
+    assert sorted((p.line, p.message.split(" (")[0]) for p in problems) == [
+        (1, "@reason_zh of 'p1' names other settings than its @reason"),
+        (5, "policy 'p2' has an empty @reason_zh annotation"),
+    ]
 
 
 # --- version --------------------------------------------------------------------
