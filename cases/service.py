@@ -52,6 +52,7 @@ from sla.planner import SlaPlanner
 from store.codec import snapshot_from_json
 from store.db import Database
 from store.tables import BLOBS, CASES, EVENTS, MESSAGES
+from workflow.categories import DEFAULT_CATEGORIES, Categories
 from workflow.chain import event_from_body
 from workflow.errors import (
     ConflictError,
@@ -110,6 +111,8 @@ class CaseService:
     privacy: PersonalData | None = None
     # Told of every write to a case in its transaction (runtime/bootstrap.py wires the outbox).
     on_written: tuple[WriteHook, ...] = ()
+    # The desk's complaint categories (workflow/categories.py); a desk reload swaps them.
+    categories: Categories = DEFAULT_CATEGORIES
 
     def weight(self, priority: str) -> int:
         """The load units a case of this priority level takes of a mediator's capacity."""
@@ -268,6 +271,11 @@ class CaseService:
     ) -> CaseSnapshot:
         """A mediator corrects the case's category: the ``category_corrected`` event (policy-checked),
         which clears ``needs_triage`` and becomes a training example (cases/learning.py)."""
+        if category not in self.categories:
+            raise InvalidCommandError(
+                f"data.category must be one of the desk's categories ({self.categories.listing()})",
+                field="data.category",
+            )
         return self.execute(
             actor=actor,
             case_id=case_id,

@@ -150,6 +150,8 @@ def render(
         "clock_line": lambda timer, zones, awaiting: clock_line(timer, zones, awaiting, ctx.fmt),
         "zones": {name: calendar.zone for name, calendar in ctx.engine.cases.calendars().items()},
         "shown": lambda text: shown(ctx.engine, actor, text) if (actor := ctx.actor) is not None else "",
+        # The desk's categories in force: lists and titles (macros.html category_name).
+        "desk_categories": ctx.engine.cases.categories,
         **values,
     }
     if ctx.htmx or block is not None:
