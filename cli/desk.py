@@ -72,6 +72,9 @@ def config_check(
     table = Table("part", "from", "what", title=f"desk {shown(repr(desk.name))}: ok")
     for name, source in desk.sources.items():
         table.add_row(*(plain(cell) for cell in (name, source if source is not None else "-", _summary(desk, name))))
+    categories = desk.categories
+    declared = "declared in desk.yaml" if categories.declared else "the engine's default"
+    table.add_row("categories", "-", plain(f"{quantity(len(categories), 'category', 'categories')} ({declared})"))
     checked = f"{quantity(scenario_count, 'scenario')} (checked, not run)"
     table.add_row(*(plain(cell) for cell in ("scenarios", desk.scenario_dir or "-", checked)))
     out.print(table)
@@ -98,6 +101,8 @@ def _summary(desk: Desk, part: str) -> str:
         manifest = desk.manifest
         return f"{manifest.name}: {manifest.title}" if manifest.title else manifest.name
     if isinstance(value, ClassificationRules):
+        if not value.categories:
+            return "none: the desk declares its own categories; filing suggests none"
         return quantity(len(value.categories), "category", "categories")
     if isinstance(value, PriorityRules):
         return quantity(len(value.rules), "rule")

@@ -78,6 +78,7 @@ _EXPECT_KEYS = {
     "state",
     "outcome",
     "awarded",
+    "category",
     "flags",
     "mediator",
     "merchant_responded",
@@ -530,6 +531,7 @@ class _Reader:
         for key, kind in (
             ("state", str),
             ("outcome", str),
+            ("category", str),
             ("mediator", str),
             ("awarded", int),
             ("merchant_responded", bool),

@@ -259,6 +259,7 @@ class _Run:
         actual: dict[str, Any] = {
             "state": case.state,
             "outcome": case.outcome,
+            "category": case.category,
             "awarded": case.awarded_amount,
             "flags": sorted(case.flags),
             "mediator": case.mediator_id,
