@@ -99,7 +99,9 @@ def test_a_missing_title(desk: Path) -> None:
 def test_a_category_without_titles(desk: Path) -> None:
     manifest = desk / "desk.yaml"
     line = line_of(manifest, "- id: mc-4837")
-    edit(manifest, '    title: {en: "Mastercard 4837 No cardholder authorisation", zh-CN: "万事达 4837 未经持卡人授权"}\n', "")
+    title = line_of(manifest, "Mastercard 4837")
+    lines = manifest.read_text(encoding="utf-8").split("\n")
+    manifest.write_text("\n".join(lines[: title - 1] + lines[title:]), encoding="utf-8")
     assert_refused(desk, manifest, line, "category 'mc-4837' needs a title in zh-CN, en")
 
 
@@ -182,7 +184,8 @@ def test_with_classification_of_its_own_it_suggests_only_the_desks_categories(de
         desk / "intake" / "classification.yaml",
         "classification:\n  default_category: visa-13.1\n  categories:\n"
         "    visa-10.4:\n      keywords:\n        - {name: fraud, lang: en, weight: 3, terms: [not me, stolen card]}\n"
-        "    visa-13.6:\n      keywords:\n        - {name: credit, lang: en, weight: 3, terms: [refund never came, credit not processed]}\n",
+        "    visa-13.6:\n      keywords:\n"
+        "        - {name: credit, lang: en, weight: 3, terms: [refund never came, credit not processed]}\n",
     )
     loaded = load_desk(desk)
     triage = Triage.of_desk(loaded)
