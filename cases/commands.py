@@ -256,6 +256,13 @@ def execute_command(
         decision = decisions[-1]
         raise PolicyDeniedError(name, decision.reasons, decision.policy_ids)
     events = decide(machine, before, Command(name=name, actor=actor, at=now, data=data, reason=reason))
+    for event in events:
+        # decide() knows a category id's form; which categories exist is the desk's.
+        if event.type == "category_corrected" and event.data["to"] not in service.categories:
+            raise InvalidCommandError(
+                f"data.category must be one of the desk's categories ({service.categories.listing()})",
+                field="data.category",
+            )
     _require_assignable(session, service, before, events)
     work = UnitOfWork(service, machine.definition, before, case_id, now, authorizer=authorizer)
     work.add(with_standing(events, standing, before), actor)

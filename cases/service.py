@@ -271,11 +271,6 @@ class CaseService:
     ) -> CaseSnapshot:
         """A mediator corrects the case's category: the ``category_corrected`` event (policy-checked),
         which clears ``needs_triage`` and becomes a training example (cases/learning.py)."""
-        if category not in self.categories:
-            raise InvalidCommandError(
-                f"data.category must be one of the desk's categories ({self.categories.listing()})",
-                field="data.category",
-            )
         return self.execute(
             actor=actor,
             case_id=case_id,

@@ -310,6 +310,18 @@ def load_policies_with(directory: Path, parts: Mapping[str, Any]) -> CedarAuthor
     return CedarAuthorizer(loaded)
 
 
+def desk_categories(directory: Path | None) -> Categories:
+    """The categories ``directory``'s desk.yaml declares (the defaults when it has none or cannot
+    be read: the part's own check reports that), for checking one intake file on its own."""
+    manifest = directory / SETTINGS_FILE if directory is not None else None
+    if manifest is None or not manifest.is_file():
+        return DEFAULT_CATEGORIES
+    try:
+        return load_manifest(manifest).categories
+    except InvalidDeskError:
+        return DEFAULT_CATEGORIES
+
+
 def _categories_for(source: Path, parts: Mapping[str, Any], packaged: Path) -> Categories | None:
     """The categories a part's file may name: the desk's for a file of its own; the engine's
     seven for the packaged file a desk inherits (it was written for them: its rules for
