@@ -201,7 +201,8 @@ class Desk:
     def version(self) -> str:
         """A short identity of what is loaded: workflow versions and the policy version."""
         workflows = ",".join(f"{w.name}@{w.version[:12]}" for w in self.workflows)
-        return f"{workflows}; policies@{self.policies.version[:12]}"
+        categories = f"; categories@{self.categories.version[:12]}" if self.categories.declared else ""
+        return f"{workflows}; policies@{self.policies.version[:12]}{categories}"
 
 
 def default_workflow_name(manifest: DeskManifest, workflows: Sequence[WorkflowDefinition]) -> str:

@@ -12,6 +12,8 @@ declares still renders: :meth:`Categories.title` falls back to the id.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -76,6 +78,12 @@ class Categories:
 
     def listing(self) -> str:
         return ", ".join(self.ids)
+
+    @property
+    def version(self) -> str:
+        """sha256 of the ids and titles in order: what a reload logs as the desk's categories."""
+        text = json.dumps([[d.id, dict(sorted(d.titles.items()))] for d in self.defs], ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 DEFAULT_CATEGORIES = Categories(

@@ -194,3 +194,7 @@ def test_with_classification_of_its_own_it_suggests_only_the_desks_categories(de
     assert classifier.classify("Stolen card", "It was not me who paid").category == "visa-10.4"
     assert classifier.classify("Credit not processed", "the refund never came").category == "visa-13.6"
     assert classifier.classify("Hello", "nothing matches here").category == "visa-13.1"
+    # The intake files checked on their own read the desk's categories too.
+    result = runner.invoke(app, ["intake", "check", str(desk)], terminal_width=240)
+    assert result.exit_code == 0, result.output
+    assert "classification.yaml: ok (2 categories" in re.sub(r"\s+", " ", result.output)
