@@ -451,6 +451,17 @@ def check_policies(desk: Desk) -> list[Problem]:
         if tree is None:
             continue
         for kind, value in sorted(set(_named_literals(tree.clauses))):
+            if kind == "category":
+                if value not in desk.categories:
+                    problems.append(
+                        Problem(
+                            policy.file,
+                            policy.line,
+                            f"policy {policy.id!r} names category {value!r}, which the desk does not have "
+                            f"(categories: {desk.categories.listing()})",
+                        )
+                    )
+                continue
             known = states if kind == "state" else timers
             if value not in known:
                 problems.append(
@@ -845,8 +856,8 @@ def _located(source: str) -> LocatedYaml | None:
 
 
 def _named_literals(node: object) -> Iterator[tuple[str, str]]:
-    """("state", name) and ("timer", name) for every literal a policy compares
-    ``resource.state`` with or looks up in ``resource.timers.<status>``."""
+    """("state", name), ("category", name) and ("timer", name) for every literal a policy compares
+    ``resource.state`` or ``resource.category`` with or looks up in ``resource.timers.<status>``."""
     stack: list[object] = [node]
     while stack:
         value = stack.pop()
@@ -867,13 +878,16 @@ def _compared(op: pst.BinaryOp) -> Iterator[tuple[str, str]]:
             return [e.value for e in expr.elements if isinstance(e, pst.StringLit)]
         return []
 
-    def is_state(expr: object) -> bool:
-        return (
+    def attribute(expr: object) -> str | None:
+        """ "state" or "category" for ``resource.state`` / ``resource.category``."""
+        if (
             isinstance(expr, pst.GetAttr)
-            and expr.attr == "state"
+            and expr.attr in ("state", "category")
             and isinstance(expr.base, pst.Var)
             and expr.base.name == "resource"
-        )
+        ):
+            return expr.attr
+        return None
 
     def is_timer_set(expr: object) -> bool:
         return (
@@ -886,10 +900,10 @@ def _compared(op: pst.BinaryOp) -> Iterator[tuple[str, str]]:
 
     if op.op in ("eq", "neq"):
         for side, other in ((op.left, op.right), (op.right, op.left)):
-            if is_state(side):
-                yield from (("state", s) for s in strings(other))
+            if (kind := attribute(side)) is not None:
+                yield from ((kind, s) for s in strings(other))
     elif op.op in ("contains", "containsAll", "containsAny"):
         if is_timer_set(op.left):
             yield from (("timer", s) for s in strings(op.right))
-        if is_state(op.right):
-            yield from (("state", s) for s in strings(op.left))
+        if (kind := attribute(op.right)) is not None:
+            yield from ((kind, s) for s in strings(op.left))

@@ -173,6 +173,23 @@ def test_a_supervision_threshold_naming_an_unknown_category(desk: Path) -> None:
     assert_refused(desk, supervision, line, "unknown category 'counterfeit'")
 
 
+def test_a_policy_naming_an_unknown_category(desk: Path) -> None:
+    policies = desk / "policies" / "desk.cedar"
+    rule = (
+        '\n@id("fraud-codes-to-seniors")\n@reason("a fraud chargeback is upheld by a senior analyst")\n'
+        'forbid (principal, action == Action::"uphold", resource is Case)\n'
+        'when { resource.category == "%s" || ["%s"].contains(resource.category) }\n'
+        'unless { principal.role == "senior_mediator" };\n'
+    )
+    text = policies.read_text(encoding="utf-8")
+    policies.write_text(text + rule % ("visa-10.4", "mc-4837"), encoding="utf-8")
+    code, output = check(desk)
+    assert code == 0, output
+    policies.write_text(text + rule % ("visa-10.4", "counterfeit"), encoding="utf-8")
+    line = len(text.split("\n")) + 1
+    assert_refused(desk, policies, line, "policy 'fraud-codes-to-seniors' names category 'counterfeit'")
+
+
 def test_without_classification_of_its_own_the_desk_suggests_nothing(desk: Path) -> None:
     loaded = load_desk(desk)
     assert loaded.parts["classification"] is NO_CLASSIFICATION and loaded.parts["triage"] is None
