@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from desk.loader import load_desk
+from outbox.dispatch import DispatchConfig, Dispatcher
 from reports.merchants import merchants_report
 from runtime.bootstrap import apply_desk, build_engine
 from runtime.settings import Settings
@@ -67,6 +68,20 @@ def test_filing_over_http_takes_the_desks_codes_only(api: Api) -> None:
     case = file(api, cardholder, "mc-4853")
     assert (case["category"], case["state"]) == ("mc-4853", "awaiting_evidence")
     assert cardholder.get(f"/v1/cases/{case['id']}")["category"] == "mc-4853"
+
+    # The acknowledgement names the code by its title, in the recipient's language.
+    dispatcher = Dispatcher(api.service, api.engine.notification_rules, DispatchConfig(timeout_seconds=1))
+    try:
+        dispatcher.run_once()
+    finally:
+        dispatcher.close()
+    (notice,) = cardholder.get("/v1/notifications")["data"]
+    assert notice["kind"] == "acknowledgement"
+    assert "filed under: Mastercard 4853 Cardholder dispute." in notice["body"], notice["body"]
+    language = api.client.put("/v1/notifications/contact", json={"language": "zh-CN"}, headers=cardholder.headers)
+    assert language.status_code == 200, language.text
+    (notice,) = cardholder.get("/v1/notifications")["data"]
+    assert "类别：万事达 4853 持卡人争议" in notice["body"], notice["body"]
 
     refused = file(api, cardholder, "not_received", expect=422)  # one of the engine's defaults
     assert "unknown category 'not_received'" in refused["detail"]
