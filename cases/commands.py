@@ -42,6 +42,7 @@ from sla.planner import SlaPlanner
 from store.db import Database
 from store.fastpath import inserting, pipelined
 from store.tables import BLOBS, EVENTS
+from workflow.categories import Categories
 from workflow.chain import GENESIS_HASH, seal
 from workflow.currency import currency_problem
 from workflow.decide import check_text, decide, kind_of
@@ -58,7 +59,7 @@ from workflow.evolve import evolve
 from workflow.facts import validate_facts
 from workflow.machine import WorkflowMachine
 from workflow.merchant import MerchantStanding, seen_with, with_standing
-from workflow.model import CATEGORIES, SYSTEM, Actor, CaseSnapshot, Command, NewCase, from_iso, to_iso
+from workflow.model import SYSTEM, Actor, CaseSnapshot, Command, NewCase, from_iso, to_iso
 from workflow.text import free_text, identifier, is_identifier
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -93,6 +94,11 @@ class CommandContext(Protocol):
 
     @property
     def id_factory(self) -> Callable[[datetime], str]: ...
+
+    @property
+    def categories(self) -> Categories:
+        """The desk's complaint categories a filing must name one of."""
+        ...
 
     @property
     def privacy(self) -> PersonalData | None:
@@ -143,14 +149,19 @@ def file_case(
     """File a complaint as a new case: validated, triaged by ``prepare`` (when the desk has an
     intake), decided by the policies, and written with its clocks. Routing it is the caller's
     next step, in the same transaction (:meth:`cases.service.CaseService.file`)."""
-    new_case = _validate_new_case(new_case)
+    categories = service.categories
+    new_case = _validate_new_case(new_case, categories)
     case_facts = validate_facts(definition.facts, new_case.facts)
     now = service.clock.now()
     triage: dict[str, Any] = {}
     if prepare is not None:
         new_case, triage = prepare(session, new_case, now)
-    if new_case.category not in CATEGORIES:
-        message = f"unknown category {new_case.category!r}" if new_case.category else "category is required"
+    if new_case.category not in categories:
+        message = (
+            f"unknown category {new_case.category!r} (the desk's categories: {categories.listing()})"
+            if new_case.category
+            else "category is required"
+        )
         raise InvalidCommandError(message, field="category")
     privacy = service.privacy
     order_token = None
@@ -245,6 +256,13 @@ def execute_command(
         decision = decisions[-1]
         raise PolicyDeniedError(name, decision.reasons, decision.policy_ids)
     events = decide(machine, before, Command(name=name, actor=actor, at=now, data=data, reason=reason))
+    for event in events:
+        # decide() knows a category id's form; which categories exist is the desk's.
+        if event.type == "category_corrected" and event.data["to"] not in service.categories:
+            raise InvalidCommandError(
+                f"data.category must be one of the desk's categories ({service.categories.listing()})",
+                field="data.category",
+            )
     _require_assignable(session, service, before, events)
     work = UnitOfWork(service, machine.definition, before, case_id, now, authorizer=authorizer)
     work.add(with_standing(events, standing, before), actor)
@@ -298,7 +316,7 @@ def _require_assignable(session: Session, service: CommandContext, before: CaseS
         )
 
 
-def _validate_new_case(new_case: NewCase) -> NewCase:
+def _validate_new_case(new_case: NewCase, categories: Categories) -> NewCase:
     """The complaint with its identifiers in their one form, or InvalidCommandError naming the field
     (the rules of workflow/text.py and workflow/currency.py, whichever way the complaint came in)."""
     # The consumer id is the filer's token subject and must match it as it is, so it is checked,
@@ -314,8 +332,11 @@ def _validate_new_case(new_case: NewCase) -> NewCase:
     free_text(new_case.description, "description")
     check_text(new_case.desired_outcome, "desired_outcome")
     # An empty category is the intake's to choose; without an intake it stays invalid.
-    if new_case.category and new_case.category not in CATEGORIES:
-        raise InvalidCommandError(f"unknown category {new_case.category!r}", field="category")
+    if new_case.category and new_case.category not in categories:
+        raise InvalidCommandError(
+            f"unknown category {new_case.category!r} (the desk's categories: {categories.listing()})",
+            field="category",
+        )
     if new_case.claim_amount < 0:
         raise InvalidCommandError("claim amount must not be negative", field="claim.amount")
     problem = currency_problem(new_case.currency)

@@ -129,7 +129,7 @@ def retrain(
     fixes = corrections(db, privacy)
     training = [*triage_set.train, *fixes]
     cache = EmbeddingCache(packaged_embedder(), triage_set.embeddings)
-    candidate = fit_model(training, cache, triage.classifier)
+    candidate = fit_model(training, cache, triage.classifier, triage_set.categories)
     scored = evaluate(LearnedClassifier(triage.classifier, candidate, cache.embedder), triage_set.evaluation, cache)
     current = triage.model
     current_scores = (
@@ -137,7 +137,9 @@ def retrain(
         if current is not None
         else None
     )
-    fold_scores = kfold(training, cache, triage.classifier, folds=folds) if folds > 1 else []
+    fold_scores = (
+        kfold(training, cache, triage.classifier, folds=folds, categories=triage_set.categories) if folds > 1 else []
+    )
     promoted = current_scores is None or scored["all"].macro_f1 >= current_scores["all"].macro_f1
     result = Retraining(candidate, current, scored, current_scores, fold_scores, len(fixes), promoted)
     candidate = replace(candidate, metrics=result.to_dict())

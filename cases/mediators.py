@@ -19,8 +19,8 @@ from intake.classify import LANGUAGES
 from intake.routing import ANY, Candidate, unavailability
 from store.db import Database
 from store.tables import CASES, MEDIATORS
+from workflow.categories import DEFAULT_CATEGORIES
 from workflow.errors import DisputeError, InvalidCommandError, MediatorUnavailableError, NotFoundError
-from workflow.model import CATEGORIES
 from workflow.text import free_text, identifier
 
 MAX_CAPACITY = 1000
@@ -81,8 +81,11 @@ def _split(text: str) -> tuple[str, ...]:
 FIELDS = ("display_name", "categories", "languages", "capacity", "calendar", "active")
 
 
-def validate(changes: Mapping[str, Any], calendars: Iterable[str]) -> dict[str, Any]:
-    """The columns for ``changes`` (any subset of FIELDS), or InvalidCommandError naming the field."""
+def validate(
+    changes: Mapping[str, Any], calendars: Iterable[str], categories: Iterable[str] = DEFAULT_CATEGORIES.ids
+) -> dict[str, Any]:
+    """The columns for ``changes`` (any subset of FIELDS), or InvalidCommandError naming the field;
+    skills name ``categories`` (the desk's) or "*"."""
     unknown = sorted(set(changes) - set(FIELDS))
     if unknown:
         raise InvalidCommandError(f"unknown mediator field(s): {', '.join(unknown)}", field=unknown[0])
@@ -90,7 +93,7 @@ def validate(changes: Mapping[str, Any], calendars: Iterable[str]) -> dict[str, 
     if "display_name" in changes:
         values["display_name"] = free_text(changes["display_name"], "display_name", limit=200)
     if "categories" in changes:
-        values["categories"] = ",".join(_choices(changes["categories"], (*CATEGORIES, ANY), "categories"))
+        values["categories"] = ",".join(_choices(changes["categories"], (*categories, ANY), "categories"))
     if "languages" in changes:
         values["languages"] = ",".join(_choices(changes["languages"], (*LANGUAGES, ANY), "languages"))
     if "capacity" in changes:
@@ -144,13 +147,14 @@ def add_mediator(
     calendars: Iterable[str],
     now: datetime,
     weight: Weight = _unit,
+    categories: Iterable[str] = DEFAULT_CATEGORIES.ids,
 ) -> Mediator:
     mediator_id = check_id(mediator_id)
     missing = [name for name in ("display_name", "categories", "languages", "capacity") if name not in fields]
     if missing:
         raise InvalidCommandError(f"missing field(s): {', '.join(missing)}", field=missing[0])
     calendars = list(calendars)
-    values = validate({"calendar": "default", "active": True, **fields}, calendars)
+    values = validate({"calendar": "default", "active": True, **fields}, calendars, categories)
     if session.execute(select(MEDIATORS.c.id).where(MEDIATORS.c.id == mediator_id)).first() is not None:
         raise MediatorExistsError(mediator_id)
     session.execute(insert(MEDIATORS).values(id=mediator_id, created_at=now, updated_at=now, **values))
@@ -165,8 +169,9 @@ def update_mediator(
     calendars: Iterable[str],
     now: datetime,
     weight: Weight = _unit,
+    categories: Iterable[str] = DEFAULT_CATEGORIES.ids,
 ) -> Mediator:
-    values = validate(fields, calendars)
+    values = validate(fields, calendars, categories)
     result = session.execute(update(MEDIATORS).where(MEDIATORS.c.id == mediator_id).values(updated_at=now, **values))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise NotFoundError("mediator", mediator_id)
@@ -253,6 +258,7 @@ def register_mediator(
     calendars: Iterable[str],
     now: datetime,
     weight: Weight = _unit,
+    categories: Iterable[str] = DEFAULT_CATEGORIES.ids,
 ) -> Mediator:
     """:func:`add_mediator` in a write transaction of its own; a request's Idempotency-Key and its
     answer are stored in that transaction too (cases/idempotency.py)."""
@@ -261,7 +267,13 @@ def register_mediator(
             session,
             now,
             lambda: add_mediator(
-                session, mediator_id=mediator_id, fields=fields, calendars=calendars, now=now, weight=weight
+                session,
+                mediator_id=mediator_id,
+                fields=fields,
+                calendars=calendars,
+                now=now,
+                weight=weight,
+                categories=categories,
             ),
         )
     )
@@ -275,11 +287,18 @@ def change_mediator(
     calendars: Iterable[str],
     now: datetime,
     weight: Weight = _unit,
+    categories: Iterable[str] = DEFAULT_CATEGORIES.ids,
 ) -> Mediator:
     """:func:`update_mediator` in a write transaction of its own."""
     return db.run_write(
         lambda session: update_mediator(
-            session, mediator_id=mediator_id, fields=fields, calendars=calendars, now=now, weight=weight
+            session,
+            mediator_id=mediator_id,
+            fields=fields,
+            calendars=calendars,
+            now=now,
+            weight=weight,
+            categories=categories,
         )
     )
 

@@ -54,6 +54,7 @@ from sla.planner import SlaPlanner
 from store.codec import snapshot_from_json
 from store.db import Database
 from store.tables import BLOBS, CASES, EVENTS, MESSAGES
+from workflow.categories import DEFAULT_CATEGORIES, Categories
 from workflow.chain import event_from_body
 from workflow.definition import WorkflowDefinition
 from workflow.errors import (
@@ -113,6 +114,8 @@ class CaseService:
     privacy: PersonalData | None = None
     # Told of every write to a case in its transaction (runtime/bootstrap.py wires the outbox).
     on_written: tuple[WriteHook, ...] = ()
+    # The desk's complaint categories (workflow/categories.py); a desk reload swaps them.
+    categories: Categories = DEFAULT_CATEGORIES
 
     def weight(self, priority: str) -> int:
         """The load units a case of this priority level takes of a mediator's capacity."""

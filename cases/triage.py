@@ -102,6 +102,12 @@ class Triage:
             triage_set=triage_set,
         )
 
+    @property
+    def suggests(self) -> bool:
+        """Whether filing suggests a category: the desk has keyword rules or a learned model (a desk
+        with its own categories and neither files only with the filer's category)."""
+        return bool(self.classifier.rules.categories) or self.model is not None
+
     def with_model(self, model: TriageModel) -> Triage:
         """This triage classifying with ``model`` (a promoted retrained head)."""
         return replace(self, learned=LearnedClassifier(self.classifier, model, packaged_embedder()))
@@ -125,7 +131,7 @@ class Triage:
 
     def prepare(self, session: Session, new_case: NewCase, now: datetime) -> tuple[NewCase, dict[str, Any]]:
         triage: dict[str, Any] = {}
-        if not new_case.category:
+        if not new_case.category and self.suggests:
             classifier = self.learned or LearnedClassifier(self.classifier)
             prediction = classifier.classify(new_case.subject, new_case.description)
             new_case = replace(new_case, category=prediction.category)

@@ -15,7 +15,7 @@ from cases.triage import IntakePaths
 from cli.common import desk_or_exit, err, out, print_problems, settings
 from cli.plural import quantity
 from cli.terminal import plain, shown
-from desk.loader import Desk, load_workflows, part_path, try_load_desk, write_packaged_desk
+from desk.loader import Desk, desk_categories, load_workflows, part_path, try_load_desk, write_packaged_desk
 from intake.classify import ClassificationRules, Classifier, load_classification
 from intake.classify import summary as classification_summary
 from intake.priority import PriorityRules, load_priority
@@ -25,6 +25,7 @@ from policies.cedar import DEFAULT_POLICY_DIR, load_policy_dir
 from policies.lint import check_policies
 from runtime.settings import Settings
 from scenarios.files import ScenarioFileError, check_scenarios, load_scenarios
+from workflow.categories import DEFAULT_CATEGORIES
 from workflow.definition import PACKAGED_DEFINITIONS, WorkflowDefinition, load_definition_file
 from workflow.errors import ConfigError, Problem
 
@@ -72,6 +73,9 @@ def config_check(
     table = Table("part", "from", "what", title=f"desk {shown(repr(desk.name))}: ok")
     for name, source in desk.sources.items():
         table.add_row(*(plain(cell) for cell in (name, source if source is not None else "-", _summary(desk, name))))
+    categories = desk.categories
+    declared = "declared in desk.yaml" if categories.declared else "the engine's default"
+    table.add_row("categories", "-", plain(f"{quantity(len(categories), 'category', 'categories')} ({declared})"))
     checked = f"{quantity(scenario_count, 'scenario')} (checked, not run)"
     table.add_row(*(plain(cell) for cell in ("scenarios", desk.scenario_dir or "-", checked)))
     out.print(table)
@@ -98,6 +102,8 @@ def _summary(desk: Desk, part: str) -> str:
         manifest = desk.manifest
         return f"{manifest.name}: {manifest.title}" if manifest.title else manifest.name
     if isinstance(value, ClassificationRules):
+        if not value.categories:
+            return "none: the desk declares its own categories; filing suggests none"
         return quantity(len(value.categories), "category", "categories")
     if isinstance(value, PriorityRules):
         return quantity(len(value.rules), "rule")
@@ -250,17 +256,21 @@ def intake_check(
     ] = None,
 ) -> None:
     """Validate the classification, priority, supervision and review files; print every problem with file:line."""
-    paths = IntakePaths.for_directory(directory or settings(ctx).config_dir)
+    root = directory or settings(ctx).config_dir
+    paths = IntakePaths.for_directory(root)
+    # A desk's own files name its categories; the packaged ones the engine's seven.
+    declared = desk_categories(root)
     problems: list[Problem] = []
     loaded: dict[str, Any] = {}
     for name, loader, path in (
         ("classification", load_classification, paths.classification),
         ("priority", load_priority, paths.priority),
         ("supervision", load_supervision, paths.supervision),
-        ("review", load_review, paths.review),
+        ("review", lambda path, categories: load_review(path), paths.review),
     ):
+        own = getattr(IntakePaths(), name) != path
         try:
-            loaded[name] = loader(path)
+            loaded[name] = loader(path, declared if own else DEFAULT_CATEGORIES)
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -292,7 +302,10 @@ def intake_classify(
     """Classify a complaint as filing would, and show the words and patterns that decided it."""
     path = rules or IntakePaths.for_directory(settings(ctx).config_dir).classification
     try:
-        classifier = Classifier(load_classification(path))
+        # A desk's own rules name its categories; the packaged ones the engine's seven.
+        own = path != IntakePaths().classification
+        categories = desk_categories(settings(ctx).config_dir) if own else DEFAULT_CATEGORIES
+        classifier = Classifier(load_classification(path, categories))
     except ConfigError as exc:
         print_problems(exc.problems)
         raise typer.Exit(1) from None

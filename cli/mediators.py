@@ -63,6 +63,7 @@ def _change(ctx: typer.Context, how: Callable[..., Mediator], mediator_id: str, 
             calendars=engine.cases.calendars(),
             now=engine.clock.now(),
             weight=engine.cases.weight,
+            categories=engine.cases.categories.ids,
         )
     _print(changed)
 

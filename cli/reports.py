@@ -63,7 +63,9 @@ def _report(
         report: Any
         if kind == "merchants":
             rules = engine.triage.supervision
-            report = merchants_report(engine.db, rules, since=start, until=end, merchant_id=merchant_id)
+            report = merchants_report(
+                engine.db, rules, since=start, until=end, merchant_id=merchant_id, categories=engine.cases.categories
+            )
         elif kind == "hotspots":
             report = hotspots_report(engine.db, engine.cases.calendars(), since=start, until=end)
         elif kind == "sla":

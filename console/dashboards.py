@@ -53,7 +53,9 @@ def reports(engine: Engine, actor: Actor, since: datetime, until: datetime) -> d
     calendars = engine.cases.calendars()
     return {
         "hotspots": hotspots_report(engine.db, calendars, since=since, until=until).to_dict(),
-        "merchants": merchants_report(engine.db, engine.triage.supervision, since=since, until=until).to_dict(),
+        "merchants": merchants_report(
+            engine.db, engine.triage.supervision, since=since, until=until, categories=engine.cases.categories
+        ).to_dict(),
         "sla": sla_report(engine.db, calendars, since=since, until=until).to_dict(),
         "satisfaction": satisfaction_report(engine.db, since=since, until=until).to_dict(),
     }

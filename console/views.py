@@ -208,7 +208,12 @@ def merchant_summary(engine: Engine, actor: Actor) -> MerchantRow | None:
         return None
     now = engine.clock.now()
     report = merchants_report(
-        engine.db, engine.triage.supervision, since=now - SUMMARY_PERIOD, until=now, merchant_id=actor.merchant_id
+        engine.db,
+        engine.triage.supervision,
+        since=now - SUMMARY_PERIOD,
+        until=now,
+        merchant_id=actor.merchant_id,
+        categories=engine.cases.categories,
     )
     return report.rows[0] if report.rows else None
 

@@ -152,6 +152,8 @@ def render(
         "zones": {name: calendar.zone for name, calendar in ctx.engine.cases.calendars().items()},
         "shown": lambda text: shown(ctx.engine, actor, text) if (actor := ctx.actor) is not None else "",
         "policy_reasons": lambda reasons: reasons_shown(ctx.engine, ctx.language, reasons or ()),
+        # The desk's categories in force: lists and titles (macros.html category_name).
+        "desk_categories": ctx.engine.cases.categories,
         **values,
     }
     if ctx.htmx or block is not None:

@@ -41,8 +41,8 @@ from zoneinfo import available_timezones
 from cedarpy import pst
 
 from desk.choice import WorkflowRule, choose_workflow, parse_rules
-from intake.classify import default_classification_path, load_classification
-from intake.learning import load_triage_set, triage_categories
+from intake.classify import ClassificationRules, default_classification_path, load_classification
+from intake.learning import TriageSet, load_triage_set
 from intake.priority import default_priority_path, load_priority
 from intake.review import default_review_path, load_review
 from intake.rulebook import Rulebook, load_rulebook
@@ -54,6 +54,7 @@ from policies.lint import REVIEW_ACTIONS, lint
 from policies.loader import LoadedPolicies, try_load
 from sla.calendar import Calendar
 from sla.config import load_calendars
+from workflow.categories import DEFAULT_CATEGORIES, Categories, parse_categories
 from workflow.definition import (
     DEFAULT_WORKFLOW,
     PACKAGED_DEFINITIONS,
@@ -71,8 +72,8 @@ PACKAGED_CALENDARS = ROOT / "sla" / "calendars.yaml"
 PACKAGED_DESK_FILES = Path(__file__).resolve().parent / "default"
 SCENARIOS = "scenarios"
 SETTINGS_FILE = "desk.yaml"
-SETTINGS_KEYS = frozenset({"name", "title", "description", "default_workflow", "zone", "workflow_rules"})
-_TEXT_SETTINGS = SETTINGS_KEYS - {"workflow_rules"}
+SETTINGS_KEYS = frozenset({"name", "title", "description", "default_workflow", "zone", "workflow_rules", "categories"})
+_TEXT_SETTINGS = SETTINGS_KEYS - {"workflow_rules", "categories"}
 
 
 class InvalidDeskError(ConfigError):
@@ -91,6 +92,8 @@ class DeskManifest:
     zone: str = "UTC"
     # Which workflow a filing uses, by its facts (desk/choice.py); none: the default.
     workflow_rules: tuple[WorkflowRule, ...] = ()
+    # The complaint categories (workflow/categories.py); none declared: the engine's seven.
+    categories: Categories = DEFAULT_CATEGORIES
     file: str = ""
     lines: Mapping[str, int] = field(default_factory=dict)
 
@@ -168,6 +171,11 @@ class Desk:
         return rules
 
     @property
+    def categories(self) -> Categories:
+        """The desk's complaint categories (the engine's seven when desk.yaml declares none)."""
+        return self.manifest.categories
+
+    @property
     def default_workflow(self) -> str:
         return default_workflow_name(self.manifest, self.workflows)
 
@@ -193,7 +201,8 @@ class Desk:
     def version(self) -> str:
         """A short identity of what is loaded: workflow versions and the policy version."""
         workflows = ",".join(f"{w.name}@{w.version[:12]}" for w in self.workflows)
-        return f"{workflows}; policies@{self.policies.version[:12]}"
+        categories = f"; categories@{self.categories.version[:12]}" if self.categories.declared else ""
+        return f"{workflows}; policies@{self.policies.version[:12]}{categories}"
 
 
 def default_workflow_name(manifest: DeskManifest, workflows: Sequence[WorkflowDefinition]) -> str:
@@ -239,12 +248,16 @@ def load_manifest(path: Path) -> DeskManifest:
         lambda where, message: problems.append(Problem(file, located.line(where), message)),
         located.line,
     )
+    categories = parse_categories(
+        data.get("categories"), lambda where, message: problems.append(Problem(file, located.line(where), message))
+    )
     zone = values["zone"] or "UTC"
     if zone not in available_timezones():
         problems.append(Problem(file, located.line(("zone",)), f"zone {zone!r} is not an IANA time zone"))
     if problems:
         raise InvalidDeskError(problems)
     return DeskManifest(
+        categories=categories,
         zone=zone,
         workflow_rules=rules,
         name=values["name"] or path.parent.name,
@@ -296,6 +309,58 @@ def load_policies_with(directory: Path, parts: Mapping[str, Any]) -> CedarAuthor
     if loaded is None:
         raise InvalidDeskError(problems)
     return CedarAuthorizer(loaded)
+
+
+def desk_categories(directory: Path | None) -> Categories:
+    """The categories ``directory``'s desk.yaml declares (the defaults when it has none or cannot
+    be read: the part's own check reports that), for checking one intake file on its own."""
+    manifest = directory / SETTINGS_FILE if directory is not None else None
+    if manifest is None or not manifest.is_file():
+        return DEFAULT_CATEGORIES
+    try:
+        return load_manifest(manifest).categories
+    except InvalidDeskError:
+        return DEFAULT_CATEGORIES
+
+
+def _categories_for(source: Path, parts: Mapping[str, Any], packaged: Path) -> Categories | None:
+    """The categories a part's file may name: the desk's for a file of its own; the engine's
+    seven for the packaged file a desk inherits (it was written for them: its rules for
+    categories the desk lacks never apply). None: the desk declares its own categories and
+    inherits the packaged file."""
+    settings = parts.get("settings")
+    categories = settings.categories if isinstance(settings, DeskManifest) else DEFAULT_CATEGORIES
+    if source.resolve() != packaged.resolve():
+        return categories
+    return None if categories.declared else DEFAULT_CATEGORIES
+
+
+# A desk that declares its own categories and brings no classification of its own classifies
+# nothing: no keyword rule, so filing suggests no category and the filer must choose one (the
+# packaged rules would suggest categories the desk does not have).
+NO_CLASSIFICATION = ClassificationRules(categories=(), default_category="", source="<no classification rules>")
+
+
+def load_classification_with(path: Path, parts: Mapping[str, Any]) -> ClassificationRules:
+    categories = _categories_for(path, parts, default_classification_path())
+    return NO_CLASSIFICATION if categories is None else load_classification(path, categories)
+
+
+def load_triage_with(path: Path, parts: Mapping[str, Any]) -> TriageSet | None:
+    """The learned triage; absent when the desk declares its own categories and inherits the
+    packaged set (its labels and model are the engine's seven)."""
+    categories = _categories_for(path, parts, PACKAGED_DESK_FILES / "triage")
+    return None if categories is None else load_triage_set(path, categories.ids)
+
+
+def _inherits_defaults(load: Callable[[Path, Categories], Any], packaged: Path) -> PartLoaderWith:
+    """A loader whose file names categories: the desk's own, or the packaged one (validated against
+    the engine's seven, whose rules for categories the desk lacks never apply)."""
+
+    def load_with(path: Path, parts: Mapping[str, Any]) -> Any:
+        return load(path, _categories_for(path, parts, packaged) or DEFAULT_CATEGORIES)
+
+    return load_with
 
 
 # --- cross-references ---------------------------------------------------------------
@@ -386,6 +451,17 @@ def check_policies(desk: Desk) -> list[Problem]:
         if tree is None:
             continue
         for kind, value in sorted(set(_named_literals(tree.clauses))):
+            if kind == "category":
+                if value not in desk.categories:
+                    problems.append(
+                        Problem(
+                            policy.file,
+                            policy.line,
+                            f"policy {policy.id!r} names category {value!r}, which the desk does not have "
+                            f"(categories: {desk.categories.listing()})",
+                        )
+                    )
+                continue
             known = states if kind == "state" else timers
             if value not in known:
                 problems.append(
@@ -472,13 +548,19 @@ def check_rulebook(desk: Desk) -> list[Problem]:
     if rulebook is None:
         return []
     problems: list[Problem] = []
-    categories = set(triage_categories())
+    categories = desk.categories
     triggers = {t for w in desk.workflows for t in w.trigger_names} if desk.parts.get("workflows") else set()
     for entry in rulebook.entries:
         where = (rulebook.file, entry.line)
         for category in entry.categories:
             if category not in categories:
-                problems.append(Problem(*where, f"entry {entry.id!r}: unknown category {category!r}"))
+                problems.append(
+                    Problem(
+                        *where,
+                        f"entry {entry.id!r}: unknown category {category!r} "
+                        f"(the desk's categories: {categories.listing()})",
+                    )
+                )
         for trigger in entry.triggers:
             if triggers and trigger not in triggers:
                 problems.append(Problem(*where, f"entry {entry.id!r}: no workflow has trigger {trigger!r}"))
@@ -534,16 +616,33 @@ PARTS: tuple[DeskPart, ...] = (
     ),
     # Intake (cases/triage.py): how complaints are classified and prioritised, and when
     # merchants are flagged. A desk overrides any of them with its own intake/*.yaml.
+    # Each part whose rules name categories is loaded after the settings, with the desk's.
     DeskPart(
         "classification",
         "intake/classification.yaml",
         load_classification,
         packaged=default_classification_path(),
         inherit=True,
+        load_with=load_classification_with,
+        needs=("settings",),
     ),
-    DeskPart("priority", "intake/priority.yaml", load_priority, packaged=default_priority_path(), inherit=True),
     DeskPart(
-        "supervision", "intake/supervision.yaml", load_supervision, packaged=default_supervision_path(), inherit=True
+        "priority",
+        "intake/priority.yaml",
+        load_priority,
+        packaged=default_priority_path(),
+        inherit=True,
+        load_with=_inherits_defaults(load_priority, default_priority_path()),
+        needs=("settings",),
+    ),
+    DeskPart(
+        "supervision",
+        "intake/supervision.yaml",
+        load_supervision,
+        packaged=default_supervision_path(),
+        inherit=True,
+        load_with=_inherits_defaults(load_supervision, default_supervision_path()),
+        needs=("settings",),
     ),
     # Notifications (outbox/): which notices go to whom, reminders before deadlines, the rules an
     # acknowledgement cites per category.
@@ -554,11 +653,21 @@ PARTS: tuple[DeskPart, ...] = (
         packaged=default_notifications_path(),
         inherit=True,
         check=check_notifications,
+        load_with=_inherits_defaults(load_notifications, default_notifications_path()),
+        needs=("settings",),
     ),
     # Third-party review: sampling, redaction and the rubric (intake/review.py, reports/review.py).
     DeskPart("review", "intake/review.yaml", load_review, packaged=default_review_path(), inherit=True),
     # The learned triage (intake/learning.py): labelled set, frozen evaluation split, shipped model.
-    DeskPart("triage", "triage", load_triage_set, packaged=PACKAGED_DESK_FILES / "triage", inherit=True),
+    DeskPart(
+        "triage",
+        "triage",
+        load_triage_set,
+        packaged=PACKAGED_DESK_FILES / "triage",
+        inherit=True,
+        load_with=load_triage_with,
+        needs=("settings",),
+    ),
     # The rules and provisions the desk's rulings cite (intake/rulebook.py). Not inherited: a
     # desk's law is its own; without one, citations are not checked.
     DeskPart(
@@ -747,8 +856,8 @@ def _located(source: str) -> LocatedYaml | None:
 
 
 def _named_literals(node: object) -> Iterator[tuple[str, str]]:
-    """("state", name) and ("timer", name) for every literal a policy compares
-    ``resource.state`` with or looks up in ``resource.timers.<status>``."""
+    """("state", name), ("category", name) and ("timer", name) for every literal a policy compares
+    ``resource.state`` or ``resource.category`` with or looks up in ``resource.timers.<status>``."""
     stack: list[object] = [node]
     while stack:
         value = stack.pop()
@@ -769,13 +878,16 @@ def _compared(op: pst.BinaryOp) -> Iterator[tuple[str, str]]:
             return [e.value for e in expr.elements if isinstance(e, pst.StringLit)]
         return []
 
-    def is_state(expr: object) -> bool:
-        return (
+    def attribute(expr: object) -> str | None:
+        """ "state" or "category" for ``resource.state`` / ``resource.category``."""
+        if (
             isinstance(expr, pst.GetAttr)
-            and expr.attr == "state"
+            and expr.attr in ("state", "category")
             and isinstance(expr.base, pst.Var)
             and expr.base.name == "resource"
-        )
+        ):
+            return expr.attr
+        return None
 
     def is_timer_set(expr: object) -> bool:
         return (
@@ -788,10 +900,10 @@ def _compared(op: pst.BinaryOp) -> Iterator[tuple[str, str]]:
 
     if op.op in ("eq", "neq"):
         for side, other in ((op.left, op.right), (op.right, op.left)):
-            if is_state(side):
-                yield from (("state", s) for s in strings(other))
+            if (kind := attribute(side)) is not None:
+                yield from ((kind, s) for s in strings(other))
     elif op.op in ("contains", "containsAll", "containsAny"):
         if is_timer_set(op.left):
             yield from (("timer", s) for s in strings(op.right))
-        if is_state(op.right):
-            yield from (("state", s) for s in strings(op.left))
+        if (kind := attribute(op.right)) is not None:
+            yield from ((kind, s) for s in strings(op.left))

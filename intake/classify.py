@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from intake.config import DEFAULT_DIR, Reader, YamlPath, read_located
-from workflow.model import CATEGORIES
+from workflow.categories import DEFAULT_CATEGORIES, Categories
 
 # The languages the classifier tells apart (and mediators may be given), written once.
 Language = Literal["zh", "en"]
@@ -405,10 +405,11 @@ class Classifier:
 # --- loading --------------------------------------------------------------------------------
 
 
-def load_classification(path: str | Path) -> ClassificationRules:
-    """Load a classification rules file; raise :class:`IntakeConfigError` listing every problem."""
+def load_classification(path: str | Path, categories: Categories = DEFAULT_CATEGORIES) -> ClassificationRules:
+    """Load a classification rules file whose rules name ``categories`` (the desk's); raise
+    :class:`IntakeConfigError` listing every problem."""
     located, version = read_located(path)
-    return _ClassificationReader(located).build(version)
+    return _ClassificationReader(located, categories).build(version)
 
 
 def load_classifier(path: str | Path | None = None) -> Classifier:
@@ -452,9 +453,10 @@ class _ClassificationReader(Reader):
                 if category is not None:
                     categories.append(category)
         default = section.get("default_category", "other")
-        if default not in CATEGORIES:
+        if default not in self.categories:
             self.problem(
-                (*base, "default_category"), f"default_category must be one of {', '.join(CATEGORIES)}, got {default!r}"
+                (*base, "default_category"),
+                f"default_category must be one of the desk's categories ({self.categories.listing()}), got {default!r}",
             )
             default = "other"
         min_score = self.integer(section.get("min_score", 1), (*base, "min_score"), "min_score", minimum=1)
@@ -503,8 +505,8 @@ class _ClassificationReader(Reader):
         return Negation(tuple(_term(t) for t in before), tuple(_term(t) for t in after), window or 2)
 
     def _category(self, name: str, options: Any, path: YamlPath) -> CategoryRules | None:
-        if name not in CATEGORIES:
-            self.problem(path, f"unknown category {name!r} (the engine's categories: {', '.join(CATEGORIES)})")
+        if name not in self.categories:
+            self.problem(path, f"unknown category {name!r} (the desk's categories: {self.categories.listing()})")
         if not isinstance(options, dict):
             self.problem(path, f"category {name!r} must be a mapping with keywords and/or patterns")
             return None

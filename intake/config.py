@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from workflow.categories import DEFAULT_CATEGORIES, Categories
 from workflow.durations import Duration, DurationError, parse_duration
 from workflow.errors import ConfigError, Problem
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
@@ -38,8 +39,10 @@ def parse_located(text: str, file: str) -> LocatedYaml:
 class Reader:
     """Collects every problem of one file instead of stopping at the first."""
 
-    def __init__(self, located: LocatedYaml) -> None:
+    def __init__(self, located: LocatedYaml, categories: Categories = DEFAULT_CATEGORIES) -> None:
         self.located = located
+        # The desk's categories the file's rules may name (desk/loader.py passes the desk's).
+        self.categories = categories
         self.problems: list[Problem] = []
 
     def problem(self, path: YamlPath, message: str) -> None:

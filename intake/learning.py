@@ -32,8 +32,8 @@ from intake.config import IntakeConfigError, Reader, read_located
 from intake.embedder import Embedder, EmbedderUnavailable, Vectors
 from intake.evaluation import Scores, score
 from intake.head import Features, Matrix, SoftmaxHead, fit_head
+from workflow.categories import DEFAULT_CATEGORIES
 from workflow.errors import Problem
-from workflow.model import CATEGORIES
 
 # Chosen among nine settings (docs/triage.md): rules x 0.05, n-grams x 1, L2 1e-4.
 RULE_SCALE = 0.05
@@ -46,9 +46,9 @@ BASIS = 10_000
 
 
 def triage_categories() -> tuple[str, ...]:
-    """The categories the classifier learns: read here and only here, so that a desk declaring its
-    own categories changes one function."""
-    return tuple(CATEGORIES)
+    """The categories the classifier learns when nothing else says: the engine's default seven (a
+    desk's own triage set carries its desk's, :attr:`TriageSet.categories`)."""
+    return DEFAULT_CATEGORIES.ids
 
 
 def complaint_text(subject: str, description: str = "") -> str:
@@ -79,7 +79,7 @@ def text_digest(text: str) -> str:
 
 def load_examples(path: Path, categories: Sequence[str] | None = None) -> list[Example]:
     """One JSON object per line: text, category, lang. Every bad line is reported (file:line)."""
-    known = set(categories or triage_categories())
+    known = tuple(categories or triage_categories())
     problems: list[Problem] = []
     found: list[Example] = []
     try:
@@ -430,13 +430,20 @@ def evaluate(
     return result
 
 
-def kfold(examples: Sequence[Example], cache: EmbeddingCache, rules: Classifier, *, folds: int = 5) -> list[float]:
+def kfold(
+    examples: Sequence[Example],
+    cache: EmbeddingCache,
+    rules: Classifier,
+    *,
+    folds: int = 5,
+    categories: Sequence[str] | None = None,
+) -> list[float]:
     """Macro-F1 of each of ``folds`` held-out folds (examples dealt round-robin: deterministic)."""
     results = []
     for fold in range(folds):
         train = [e for i, e in enumerate(examples) if i % folds != fold]
         held = [e for i, e in enumerate(examples) if i % folds == fold]
-        model = fit_model(train, cache, rules)
+        model = fit_model(train, cache, rules, categories)
         classifier = LearnedClassifier(rules, model, cache.embedder)
         results.append(evaluate(classifier, held, cache)["all"].macro_f1)
     return results
@@ -462,14 +469,17 @@ class TriageSet:
     evaluation: tuple[Example, ...]
     confidence: float
     model: TriageModel | None = None
+    # The categories its labels and model may name: the desk's (desk/loader.py).
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES.ids
 
     @property
     def embeddings(self) -> Path:
         return self.directory / EMBEDDINGS_FILE
 
 
-def load_triage_set(directory: Path) -> TriageSet:
-    """Load and check a desk's ``triage/`` directory; every problem with its file and line."""
+def load_triage_set(directory: Path, categories: Sequence[str] = DEFAULT_CATEGORIES.ids) -> TriageSet:
+    """Load and check a desk's ``triage/`` directory, whose labels and model name ``categories``
+    (the desk's); every problem with its file and line."""
     problems: list[Problem] = []
     confidence = 0.5
     settings = directory / SETTINGS_FILE
@@ -490,7 +500,7 @@ def load_triage_set(directory: Path) -> TriageSet:
             problems.append(Problem(str(path), 1, f"the triage directory needs {name}"))
             continue
         try:
-            splits[name] = tuple(load_examples(path))
+            splits[name] = tuple(load_examples(path, categories))
         except IntakeConfigError as exc:
             problems.extend(exc.problems)
     model = None
@@ -499,6 +509,10 @@ def load_triage_set(directory: Path) -> TriageSet:
             model = TriageModel.from_bytes((directory / MODEL_FILE).read_bytes())
         except (OSError, ValueError, KeyError) as exc:
             problems.append(Problem(str(directory / MODEL_FILE), 1, f"not a triage model: {exc}"))
+    if model is not None and set(model.categories) - set(categories):
+        # A model would suggest categories the desk does not have.
+        unknown = ", ".join(sorted(set(model.categories) - set(categories)))
+        problems.append(Problem(str(directory / MODEL_FILE), 1, f"the model predicts unknown categories: {unknown}"))
     if problems:
         raise IntakeConfigError(problems)
-    return TriageSet(directory, splits[TRAIN_FILE], splits[EVAL_FILE], confidence, model)
+    return TriageSet(directory, splits[TRAIN_FILE], splits[EVAL_FILE], confidence, model, tuple(categories))

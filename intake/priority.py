@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from intake.config import DEFAULT_DIR, Reader, YamlPath, read_located
-from workflow.model import CATEGORIES
+from workflow.categories import DEFAULT_CATEGORIES, Categories
 
 _SECTION_KEYS = {"levels", "default", "repeat_window", "rules"}
 _RULE_KEYS = {"name", "priority", "when", "description"}
@@ -118,10 +118,11 @@ def _holds(when: Condition, facts: PriorityFacts) -> bool:
     return when.vulnerable_consumer is None or facts.vulnerable_consumer == when.vulnerable_consumer
 
 
-def load_priority(path: str | Path) -> PriorityRules:
-    """Load a priority rules file; raise :class:`intake.config.IntakeConfigError` listing every problem."""
+def load_priority(path: str | Path, categories: Categories = DEFAULT_CATEGORIES) -> PriorityRules:
+    """Load a priority rules file whose rules name ``categories`` (the desk's); raise
+    :class:`intake.config.IntakeConfigError` listing every problem."""
     located, version = read_located(path)
-    return _PriorityReader(located).build(version)
+    return _PriorityReader(located, categories).build(version)
 
 
 class _PriorityReader(Reader):
@@ -214,10 +215,10 @@ class _PriorityReader(Reader):
         if "category" in raw:
             values = raw["category"] if isinstance(raw["category"], list) else [raw["category"]]
             for offset, value in enumerate(values):
-                if value not in CATEGORIES:
+                if value not in self.categories:
                     self.problem(
                         (*path, "category", offset) if isinstance(raw["category"], list) else (*path, "category"),
-                        f"rule {name!r}: unknown category {value!r} (known: {', '.join(CATEGORIES)})",
+                        f"rule {name!r}: unknown category {value!r} (known: {self.categories.listing()})",
                     )
             categories = frozenset(str(v) for v in values)
         repeat = None

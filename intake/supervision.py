@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from intake.config import DEFAULT_DIR, Reader, YamlPath, read_located
-from workflow.model import CATEGORIES
+from workflow.categories import DEFAULT_CATEGORIES, Categories
 
 _SECTION_KEYS = {"period", "min_complaints", "response_clock", "flag_when_any"}
 # threshold name -> what it measures (shown in reasons and `disputes intake check`)
@@ -147,10 +147,11 @@ def flag_reasons(figures: MerchantFigures, rules: SupervisionRules) -> tuple[Fla
     return tuple(reasons)
 
 
-def load_supervision(path: str | Path) -> SupervisionRules:
-    """Load a supervision file; raise :class:`intake.config.IntakeConfigError` listing every problem."""
+def load_supervision(path: str | Path, categories: Categories = DEFAULT_CATEGORIES) -> SupervisionRules:
+    """Load a supervision file whose thresholds name ``categories`` (the desk's); raise
+    :class:`intake.config.IntakeConfigError` listing every problem."""
     located, version = read_located(path)
-    return _SupervisionReader(located).build(version)
+    return _SupervisionReader(located, categories).build(version)
 
 
 class _SupervisionReader(Reader):
@@ -199,8 +200,8 @@ class _SupervisionReader(Reader):
             return []
         result = []
         for category, limit in raw.items():
-            if category not in CATEGORIES:
-                self.problem((*path, category), f"unknown category {category!r} (known: {', '.join(CATEGORIES)})")
+            if category not in self.categories:
+                self.problem((*path, category), f"unknown category {category!r} (known: {self.categories.listing()})")
                 continue
             count = self.integer(limit, (*path, category), f"category_complaints_at_least.{category}", minimum=1)
             if count is not None:

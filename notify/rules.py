@@ -12,9 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from workflow.categories import DEFAULT_CATEGORIES, Categories
 from workflow.durations import DurationError, parse_duration
 from workflow.errors import ConfigError, Problem
-from workflow.model import CATEGORIES
 from workflow.yaml_lines import LocatedYaml, YamlError, load_located
 
 KINDS = (
@@ -72,7 +72,8 @@ def default_rules() -> NotificationRules:
     return load_notifications(default_notifications_path())
 
 
-def load_notifications(path: Path) -> NotificationRules:
+def load_notifications(path: Path, categories: Categories = DEFAULT_CATEGORIES) -> NotificationRules:
+    """The notification rules of ``path``; the per-category rules name ``categories`` (the desk's)."""
     file = str(path)
     try:
         located = load_located(path.read_text(encoding="utf-8"), file)
@@ -80,10 +81,10 @@ def load_notifications(path: Path) -> NotificationRules:
         raise InvalidNotificationsError([Problem(file, 1, f"cannot read file: {exc.strerror}")]) from exc
     except YamlError as exc:
         raise InvalidNotificationsError([Problem(exc.file, exc.line, exc.message)]) from exc
-    return _parse(located, file)
+    return _parse(located, file, categories)
 
 
-def _parse(located: LocatedYaml, file: str) -> NotificationRules:
+def _parse(located: LocatedYaml, file: str, known: Categories = DEFAULT_CATEGORIES) -> NotificationRules:
     data = located.data if located.data is not None else {}
     problems: list[Problem] = []
 
@@ -142,8 +143,8 @@ def _parse(located: LocatedYaml, file: str) -> NotificationRules:
         problem(("categories",), "categories must map a category to its rule and legal_basis")
         raw_categories = {}
     for name, spec in raw_categories.items():
-        if name not in CATEGORIES:
-            problem(("categories", name), f"unknown category {name!r} (categories: {', '.join(CATEGORIES)})")
+        if name not in known:
+            problem(("categories", name), f"unknown category {name!r} (the desk's categories: {known.listing()})")
             continue
         texts: dict[str, dict[str, str]] = {"rule": {}, "legal_basis": {}}
         for part in texts:

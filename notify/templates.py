@@ -111,7 +111,11 @@ def render(kind: str, language: str, facts: Mapping[str, Any], category_rules: C
 def _render(kind: str, language: str, facts: Mapping[str, Any], category_rules: CategoryRules | None) -> Rendered:
     lang = language if language in LANGUAGES else "en"
     case_id = str(facts.get("case_id", ""))
-    category = CATEGORY_LABELS[lang].get(str(facts.get("category", "")), str(facts.get("category", "")))
+    # A desk's own categories bring their titles (outbox/texts.py); the engine's seven read as labels.
+    titles = facts.get("category_titles")
+    category = (titles.get(lang) if isinstance(titles, dict) else None) or CATEGORY_LABELS[lang].get(
+        str(facts.get("category", "")), str(facts.get("category", ""))
+    )
     zh = lang == "zh-CN"
     f = dict(facts)
     if kind == "acknowledgement":

@@ -21,6 +21,7 @@ from typing import Any
 from cases.service import CaseService
 from notify.plan import inbox_keys, reader_of
 from privacy.markers import ERASED
+from workflow.categories import TITLE_LANGUAGES
 from workflow.errors import DisputeError
 from workflow.model import Actor
 
@@ -45,6 +46,10 @@ def shown(cases: CaseService, recipient: str, case_id: str, data: dict[str, Any]
     except DisputeError:
         return facts
     facts.setdefault("category", case.category)
+    categories = cases.categories
+    if categories.declared and facts["category"] in categories:
+        # A desk's own category reads as its title (notify/templates.py); a dropped one as its id.
+        facts["category_titles"] = {lang: categories.title(facts["category"], lang) for lang in TITLE_LANGUAGES}
     facts["subject"] = case.subject
     label = cases.party_labels(actor=reader, cases=[case]).get(case.id)
     if label is not None:

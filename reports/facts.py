@@ -16,10 +16,11 @@ from sqlmodel import Session
 from intake.supervision import MerchantFigures
 from sla.calendar import ALWAYS_OPEN
 from store.tables import CASES, EVENTS, MERCHANT_FLAGS
+from workflow.categories import DEFAULT_CATEGORIES, Categories
 from workflow.chain import event_from_body
 from workflow.errors import InvalidCommandError
 from workflow.events import RecordedEvent
-from workflow.model import CATEGORIES, from_iso
+from workflow.model import from_iso
 
 DECISIONS = frozenset({"for_consumer", "for_merchant", "partial"})
 
@@ -153,14 +154,17 @@ def with_events_between(session: Session, types: Iterable[str], since: datetime,
     return list(session.execute(stmt).scalars().all())
 
 
-def merchant_figures(cases: Iterable[CaseFacts], *, response_clock: str) -> dict[str, MerchantFigures]:
-    """Per merchant: the figures of :class:`intake.supervision.MerchantFigures` over ``cases``."""
+def merchant_figures(
+    cases: Iterable[CaseFacts], *, response_clock: str, categories: Categories = DEFAULT_CATEGORIES
+) -> dict[str, MerchantFigures]:
+    """Per merchant: the figures of :class:`intake.supervision.MerchantFigures` over ``cases``; the
+    complaints per category in the order of ``categories`` (the desk's), any other category after."""
     grouped: dict[str, list[CaseFacts]] = defaultdict(list)
     for facts in cases:
         grouped[facts.merchant_id].append(facts)
     result = {}
     for merchant_id, items in sorted(grouped.items()):
-        categories = Counter(f.category for f in items)
+        counts = Counter(f.category for f in items)
         responses = [c for f in items for c in f.clocks if c.name == response_clock and c.status in ("met", "breached")]
         settle = [int((f.first_settled_at - f.filed_at).total_seconds()) for f in items if f.first_settled_at]
         result[merchant_id] = MerchantFigures(
@@ -168,8 +172,8 @@ def merchant_figures(cases: Iterable[CaseFacts], *, response_clock: str) -> dict
             complaints=len(items),
             by_category=tuple(
                 sorted(
-                    categories.items(),
-                    key=lambda kv: CATEGORIES.index(kv[0]) if kv[0] in CATEGORIES else len(CATEGORIES),
+                    counts.items(),
+                    key=lambda kv: (categories.order(kv[0]), kv[0]),
                 )
             ),
             response_clocks=len(responses),

@@ -22,6 +22,7 @@ from reports.facts import (
     merchant_figures,
 )
 from store.db import Database
+from workflow.categories import DEFAULT_CATEGORIES, Categories
 
 
 @dataclass(frozen=True)
@@ -102,14 +103,21 @@ class MerchantsReport:
 
 
 def merchants_report(
-    db: Database, rules: SupervisionRules, *, since: datetime, until: datetime, merchant_id: str | None = None
+    db: Database,
+    rules: SupervisionRules,
+    *,
+    since: datetime,
+    until: datetime,
+    merchant_id: str | None = None,
+    categories: Categories = DEFAULT_CATEGORIES,
 ) -> MerchantsReport:
+    """Each merchant's complaints in the period, per category in the desk's order (``categories``)."""
     check_period(since, until)
     with db.read() as session:
         ids = filed_between(session, since, until, merchant_id)
         facts = [case_facts(events) for events in histories(session, ids)]
         flags = active_flags(session)
-    figures = merchant_figures(facts, response_clock=rules.response_clock)
+    figures = merchant_figures(facts, response_clock=rules.response_clock, categories=categories)
     rows = [MerchantRow(f, flag_reasons(f, rules), flags.get(m)) for m, f in figures.items()]
     # Flagged merchants without complaints in this period are still shown: supervisors look for them.
     for flagged_id, record in sorted(flags.items()):

@@ -55,6 +55,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, desk: Desk |
         sla=SlaPlanner(desk.calendars),
         triage=Triage.of_desk(desk),
         rulebook=desk.parts.get("rulebook"),
+        categories=desk.categories,
         # A clock's warning gives the router another try at a case still waiting for a mediator.
         on_timer_warned=(reroute_on_warning,),
         # Personal texts and consumer ids leave the log for sealed rows beside it (docs/privacy.md).
@@ -107,6 +108,7 @@ def apply_desk(engine: Engine, desk: Desk) -> None:
         list(desk.workflows), default=desk.default_workflow, rules=desk.manifest.workflow_rules
     )
     record_versions(cases.db, cases.registry, cases.authorizer, now)
+    cases.categories = desk.categories
     cases.triage = Triage.of_desk(desk)
     if engine.outbox is not None:
         engine.outbox.rules = desk.notifications

@@ -24,7 +24,7 @@ from cases.service import CaseService
 from cases.sweep import fire_due_timers
 from desk.loader import Desk
 from intake.review import ReviewRules
-from scenarios.files import REVIEW_STEPS, Scenario, ScenarioFileError, Step, check_scenarios
+from scenarios.files import REVIEW_STEPS, Scenario, ScenarioFileError, Step, check_scenarios, filed_category
 from sla.clock import ManualClock
 from sla.planner import SlaPlanner
 from store.db import Database
@@ -66,6 +66,7 @@ class _Failed(Exception):
 class _Run:
     def __init__(self, scenario: Scenario, desk: Desk) -> None:
         self.scenario = scenario
+        self.desk = desk
         self.workflow: WorkflowDefinition = (
             desk.workflow(scenario.workflow) if scenario.workflow else desk.workflow_for(scenario.new_case.facts)
         )
@@ -83,6 +84,7 @@ class _Run:
             clock=self.clock,
             sla=SlaPlanner(desk.calendars),
             id_factory=lambda now: f"SCENARIO-{next(numbers)}",
+            categories=desk.categories,
         )
         self.review: ReviewRules = desk.parts.get("review") or ReviewRules()
         self.zone = ZoneInfo(_desk_zone(desk))
@@ -122,7 +124,9 @@ class _Run:
             self.clock.set(at)
             try:
                 self.service.file(
-                    actor=Actor(earlier.consumer_id, "consumer"), new_case=earlier, workflow=scenario.workflow
+                    actor=Actor(earlier.consumer_id, "consumer"),
+                    new_case=filed_category(earlier, self.desk),
+                    workflow=scenario.workflow,
                 )
             except DisputeError as exc:
                 return ScenarioResult(
@@ -131,7 +135,9 @@ class _Run:
         self.clock.set(scenario.start_at)
         try:
             filed = self.service.file(
-                actor=scenario.actors[scenario.filed_by], new_case=scenario.new_case, workflow=scenario.workflow
+                actor=scenario.actors[scenario.filed_by],
+                new_case=filed_category(scenario.new_case, self.desk),
+                workflow=scenario.workflow,
             )
         except DisputeError as exc:
             wanted = scenario.filing_refused
@@ -253,6 +259,7 @@ class _Run:
         actual: dict[str, Any] = {
             "state": case.state,
             "outcome": case.outcome,
+            "category": case.category,
             "awarded": case.awarded_amount,
             "flags": sorted(case.flags),
             "mediator": case.mediator_id,

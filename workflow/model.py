@@ -11,12 +11,7 @@ from typing import Any, Literal, get_args
 Role = Literal["consumer", "merchant", "mediator", "senior_mediator", "auditor", "admin", "reviewer", "system"]
 ROLES: tuple[Role, ...] = get_args(Role)
 MEDIATOR_ROLES = frozenset({"mediator", "senior_mediator"})
-# The complaint categories, written once: the API's schemas use the Literal, the rest of the
-# engine the tuple derived from it.
-Category = Literal[
-    "product_quality", "counterfeit", "not_received", "not_as_described", "after_sales", "false_advertising", "other"
-]
-CATEGORIES: tuple[Category, ...] = get_args(Category)
+# The complaint categories are the desk's (workflow/categories.py): no list is fixed here.
 
 
 @dataclass(frozen=True, slots=True)

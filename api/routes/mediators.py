@@ -67,6 +67,7 @@ def add(body: MediatorCreate, actor: CurrentActor, engine: EngineDep, response: 
             mediator_id=body.id,
             fields=fields,
             calendars=engine.cases.calendars(),
+            categories=engine.cases.categories.ids,
             now=now,
             weight=engine.cases.weight,
         )
@@ -102,6 +103,7 @@ def change(mediator_id: str, body: MediatorUpdate, actor: CurrentActor, engine: 
         mediator_id=mediator_id,
         fields=fields,
         calendars=engine.cases.calendars(),
+        categories=engine.cases.categories.ids,
         now=now,
         weight=engine.cases.weight,
     )

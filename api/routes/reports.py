@@ -52,7 +52,14 @@ def merchants(
     merchant-response clocks breached, the share of decisions against the merchant, settlements
     honoured or reopened, the average time to settle, and the merchant's supervision flag."""
     start, end = _period(engine, actor, since, until)
-    report = merchants_report(engine.db, engine.triage.supervision, since=start, until=end, merchant_id=merchant_id)
+    report = merchants_report(
+        engine.db,
+        engine.triage.supervision,
+        since=start,
+        until=end,
+        merchant_id=merchant_id,
+        categories=engine.cases.categories,
+    )
     return MerchantsReportPublic.model_validate(report.to_dict())
 
 

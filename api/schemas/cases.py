@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import (
+    CategoryId,
     DesiredOutcome,
     Identifier,
     Money,
@@ -19,13 +20,13 @@ from api.schemas.common import (
 )
 from cases.labels import PartyStatus
 from workflow.events import RecordedEvent
-from workflow.model import CaseSnapshot, Category
+from workflow.model import CaseSnapshot
 
 
 class CaseCreate(Strict):
     merchant_id: Identifier = identifier_field(description="The merchant complained about.")
     order_ref: Identifier = identifier_field(description="The order's reference at the merchant.")
-    category: Category | None = Field(
+    category: CategoryId | None = Field(
         default=None,
         description="Leave out to have the desk classify the complaint from its subject and description; "
         "the `filed` event then records the category and the words that decided it.",

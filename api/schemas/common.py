@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from workflow.categories import CATEGORY_ID_PATTERN
 from workflow.currency import check_currency
 from workflow.text import IDENTIFIER_MAX, TEXT_MAX, check_free_text, normalise_identifier
 
@@ -93,6 +94,18 @@ def identifier_query(description: str) -> Any:
 
 
 Identifier = Annotated[str, AfterValidator(normalise_identifier)]
+# A complaint category: which ids exist is the desk's (desk.yaml ``categories``, else the engine's
+# seven), checked by the case service; the schema only knows an id's form.
+CategoryId = Annotated[
+    str,
+    Field(
+        pattern=CATEGORY_ID_PATTERN,
+        max_length=48,
+        description="One of the desk's categories (desk.yaml `categories`; by default product_quality, "
+        "counterfeit, not_received, not_as_described, after_sales, false_advertising, other).",
+        examples=["product_quality"],
+    ),
+]
 
 
 Currency = Annotated[str, AfterValidator(check_currency)]

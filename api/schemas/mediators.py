@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Identifier, RequiredText, Strict, identifier_field, text
 from cases.mediators import Mediator
+from workflow.categories import CATEGORY_ID_PATTERN
 
-MediatorCategory = Literal[
-    "product_quality",
-    "counterfeit",
-    "not_received",
-    "not_as_described",
-    "after_sales",
-    "false_advertising",
-    "other",
-    "*",
-]
+# A skill: one of the desk's categories (checked by cases/mediators.py) or "*" for any.
+MediatorCategory = Annotated[str, Field(pattern=rf"^(\*|{CATEGORY_ID_PATTERN[1:-1]})$", max_length=48)]
 
 
 MediatorLanguage = Literal["zh", "en", "*"]

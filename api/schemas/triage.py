@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import RequiredText, Strict, text
+from api.schemas.common import CategoryId, RequiredText, Strict, text
 from cases.learning import Uncertain
 from intake.rulebook import RuleEntry
-from workflow.model import Category
 
 
 class CategoryCorrection(Strict):
-    category: Category = Field(description="The category the case belongs in.")
+    category: CategoryId = Field(description="The category the case belongs in (one of the desk's).")
     reason: RequiredText = text(1, 4000, description="Why the category was wrong (part of the case's log).")
 
 

@@ -15,7 +15,7 @@ from console.views import my_cases
 from console.web import PageContext, page_context, render, see_other, sign_in_redirect
 from workflow.currency import currencies
 from workflow.errors import DisputeError, InvalidCommandError
-from workflow.model import CATEGORIES, NewCase
+from workflow.model import NewCase
 
 router = APIRouter()
 Context = Annotated[PageContext, Depends(page_context)]
@@ -41,7 +41,8 @@ def _form_page(
         "new_case.html",
         status_code=status_code,
         typed=typed or {},
-        categories=CATEGORIES,
+        categories=ctx.engine.cases.categories.ids,
+        suggests=ctx.engine.triage.suggests,
         outcomes=DESIRED_OUTCOMES,
         currencies=COMMON_CURRENCIES,
         suggestion=None,
@@ -62,7 +63,7 @@ def suggest_category(ctx: Context, subject: str = "", description: str = "") -> 
     if ctx.actor is None:
         return sign_in_redirect(ctx)
     suggestion = None
-    if subject.strip() or description.strip():
+    if (subject.strip() or description.strip()) and ctx.engine.triage.suggests:
         suggestion = ctx.engine.triage.classifier.classify(subject[:SUGGEST_MAX], description[:SUGGEST_MAX])
     return render(ctx, "new_case.html", block="suggestion", suggestion=suggestion)
 
@@ -104,7 +105,7 @@ def file_complaint(
         problems.append("currency")
     if desired_outcome not in DESIRED_OUTCOMES:
         problems.append("desired_outcome")
-    if category and category not in CATEGORIES:
+    if category and category not in ctx.engine.cases.categories:
         problems.append("category")
     claim = 0
     if "amount" not in problems and "currency" not in problems:

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from cases.sweep import queue, queue_counts
 from console.web import PageContext, page_context, render, sign_in_redirect
-from workflow.model import CATEGORIES, MEDIATOR_ROLES
+from workflow.model import MEDIATOR_ROLES
 
 router = APIRouter()
 Context = Annotated[PageContext, Depends(page_context)]
@@ -41,7 +41,7 @@ def mediator_queue(
         actor=ctx.actor,
         limit=100,
         state=state or None,
-        category=category if category in CATEGORIES else None,
+        category=category if category in ctx.engine.cases.categories else None,
         merchant_id=merchant.strip() or None,
         priority=priority if priority in PRIORITIES else None,
         breaching={"yes": True, "no": False}.get(breaching),
@@ -65,7 +65,7 @@ def mediator_queue(
         fingerprint=fingerprint,
         chosen=chosen,
         states=states,
-        categories=CATEGORIES,
+        categories=ctx.engine.cases.categories.ids,
         priorities=PRIORITIES,
         zones={name: calendar.zone for name, calendar in ctx.engine.cases.calendars().items()},
         block="queue" if ctx.htmx and seen else None,

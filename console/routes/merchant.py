@@ -12,7 +12,6 @@ from fastapi.responses import Response
 from console.views import inbox_view
 from console.web import PageContext, page_context, render, sign_in_redirect
 from workflow.errors import InvalidCommandError
-from workflow.model import CATEGORIES
 
 router = APIRouter()
 Context = Annotated[PageContext, Depends(page_context)]
@@ -45,7 +44,7 @@ def inbox(
         ctx.engine,
         ctx.actor,
         state=state or None,
-        category=category if category in CATEGORIES else None,
+        category=category if category in ctx.engine.cases.categories else None,
         after=_after(cursor),
     )
     return render(
@@ -54,6 +53,6 @@ def inbox(
         notice=notice,
         view=view,
         states=states,
-        categories=CATEGORIES,
+        categories=ctx.engine.cases.categories.ids,
         chosen={"state": state, "category": category},
     )

@@ -25,7 +25,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CHARGEBACK: dict[str, Any] = {
     "merchant_id": "m-77",
     "order_ref": "CARD-2026-03-0042",
-    "category": "not_received",
+    "category": "visa-13.1",
     "subject": "Concert tickets never delivered",
     "description": "Paid by card on 20 February; no tickets arrived and the merchant does not answer.",
     "claim": {"amount": 60000, "currency": "EUR"},
