@@ -27,7 +27,8 @@ from workflow.model import Actor
 
 def shown(cases: CaseService, recipient: str, case_id: str, data: dict[str, Any]) -> dict[str, Any]:
     """The facts a template renders: the notice's data, and the case's id and category (and
-    subject) as the recipient may see them now; what they may no longer see is left out."""
+    subject) as the recipient may see them now, with the rulebook entries that apply to the
+    category; what they may no longer see is left out."""
     facts = {**data, "case_id": case_id}
     if not case_id:
         return facts
@@ -43,6 +44,13 @@ def shown(cases: CaseService, recipient: str, case_id: str, data: dict[str, Any]
         return facts
     facts.setdefault("category", case.category)
     facts["subject"] = case.subject
+    if cases.rulebook is not None:
+        # The desk's rulebook entries for the category, which the acknowledgement cites in plain
+        # language (issue #22): desk texts, not the case's, so nothing here needs protecting.
+        facts["rulebook"] = [
+            {"id": e.id, "citation": e.citation, "title": dict(e.title), "summary": dict(e.summary)}
+            for e in cases.rulebook.for_category(str(facts["category"]))
+        ]
     return facts
 
 
