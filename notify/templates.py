@@ -101,7 +101,11 @@ def _rulebook(entries: Any, language: str) -> list[str]:
     if not entries:
         return []
     zh = language == "zh-CN"
-    lines = ["适用的法规和平台规则（调解员据此处理）：" if zh else "The rules that apply to this kind of complaint:"]
+    lines = [
+        "适用的法规和平台规则（调解员据此处理）："
+        if zh
+        else "The rules that apply to this kind of complaint (the mediator applies them):"
+    ]
     for entry in entries:
         title, summary = entry["title"].get(language, ""), entry["summary"].get(language, "")
         lines.append(
