@@ -1,11 +1,12 @@
 """The notices' texts in en and zh-CN, chosen by the recipient's language (en when unknown).
 
 ``render(kind, language, facts)`` gives a subject and a plain-text body. ``facts`` is the
-notice's data plus what the case's reading adds (``case_id``, ``category``, ``subject``, and
-``state_label`` where the desk declares what the state reads as to the recipient's party: read
-through the services by outbox/texts.py, never from raw events). A body with a ``state_label``
-ends with it, so a notice says where the case stands in the recipient's own words; without
-one the body is the notice's generic text. Deadlines are shown in UTC
+notice's data plus what the case's reading adds (``case_id``, ``category``, ``subject``, the
+``rulebook`` entries of the category that the acknowledgement cites, and ``state_label`` where
+the desk declares what the state reads as to the recipient's party: read through the services
+by outbox/texts.py, never from raw events). A body with a ``state_label`` ends with it, so a
+notice says where the case stands in the recipient's own words; without one the body is the
+notice's generic text. Deadlines are shown in UTC
 for en and in China Standard Time for zh-CN, each saying which.
 """
 
@@ -98,6 +99,25 @@ def _deadlines(items: Any, language: str) -> str:
     return "\n".join(lines)
 
 
+def _rulebook(entries: Any, language: str) -> list[str]:
+    """The rulebook entries that apply to the case's category, each in plain language with its
+    citation (the desk's rulebook.yaml, read by outbox/texts.py): what the mediators will apply."""
+    if not entries:
+        return []
+    zh = language == "zh-CN"
+    lines = [
+        "适用的法规和平台规则（调解员据此处理）："
+        if zh
+        else "The rules that apply to this kind of complaint (the mediator applies them):"
+    ]
+    for entry in entries:
+        title, summary = entry["title"].get(language, ""), entry["summary"].get(language, "")
+        lines.append(
+            f"- {title}（{entry['citation']}）：{summary}" if zh else f"- {title} ({entry['citation']}): {summary}"
+        )
+    return lines
+
+
 def render(kind: str, language: str, facts: Mapping[str, Any], category_rules: CategoryRules | None = None) -> Rendered:
     """The subject and body of one notice (or digest entry) in ``language`` (en or zh-CN)."""
     rendered = _render(kind, language, facts, category_rules)
@@ -134,6 +154,7 @@ def _render(kind: str, language: str, facts: Mapping[str, Any], category_rules: 
             lines.append(("适用规则：" if zh else "Platform rule: ") + rules.rule[lang])
         if rules.legal_basis.get(lang):
             lines.append(("法律依据：" if zh else "Legal basis: ") + rules.legal_basis[lang])
+        lines.extend(_rulebook(f.get("rulebook"), lang))
         subject = f"投诉已受理：{case_id}" if zh else f"Complaint received: {case_id}"
         return Rendered(subject, "\n".join(lines))
     if kind == "new_claim":

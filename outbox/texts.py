@@ -28,9 +28,10 @@ from workflow.model import Actor
 
 def shown(cases: CaseService, recipient: str, case_id: str, data: dict[str, Any]) -> dict[str, Any]:
     """The facts a template renders: the notice's data, and the case's id and category (and
-    subject) as the recipient may see them now; what they may no longer see is left out. Where
-    the desk declares what the case's state reads as to the recipient's party (a state's
-    ``labels``), ``state_label`` carries it: where the case stands now, in that party's words."""
+    subject) as the recipient may see them now, with the rulebook entries that apply to the
+    category; what they may no longer see is left out. Where the desk declares what the case's
+    state reads as to the recipient's party (a state's ``labels``), ``state_label`` carries it:
+    where the case stands now, in that party's words."""
     facts = {**data, "case_id": case_id}
     if not case_id:
         return facts
@@ -54,6 +55,13 @@ def shown(cases: CaseService, recipient: str, case_id: str, data: dict[str, Any]
     label = cases.party_labels(actor=reader, cases=[case]).get(case.id)
     if label is not None:
         facts["state_label"] = label
+    if cases.rulebook is not None:
+        # The desk's rulebook entries for the category, which the acknowledgement cites in plain
+        # language (issue #22): desk texts, not the case's, so nothing here needs protecting.
+        facts["rulebook"] = [
+            {"id": e.id, "citation": e.citation, "title": dict(e.title), "summary": dict(e.summary)}
+            for e in cases.rulebook.for_category(str(facts["category"]))
+        ]
     return facts
 
 

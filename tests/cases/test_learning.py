@@ -1,6 +1,7 @@
 """Triage that learns from mediators, on the case log (both backends): the simulated correction
 loop (50 corrections on a held-back slice, retrain, frozen-split accuracy not lower and the
-corrected kind better), promotion recorded and served, merchant-filed texts left out."""
+corrected kind better), promotion recorded and served, merchant-filed texts left out, and the
+complaint of a consumer erased since is not learned from."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from cases.triage import Triage
 from desk.loader import load_desk
 from intake.embedder import packaged_embedder
 from intake.learning import EmbeddingCache, LearnedClassifier, evaluate, fit_model
+from privacy.markers import ERASED
 from store.tables import TRIAGE_MODELS
-from tests.support.actors import CONSUMER, MEDIATOR
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, OTHER_CONSUMER
 from tests.support.builders import make_clocked_service, new_case
 from workflow.model import Actor
 
@@ -33,6 +35,9 @@ def held_back() -> tuple[Triage, list[tuple[str, str]]]:
     triage_set = SHIPPED.triage_set
     assert triage_set is not None
     held = [e for e in triage_set.train if e.category == KIND and e.lang == LANG]
+    # Taken spread across the slice (every sixth text first), so that the corrections cover its
+    # wordings as a mediator's varied complaints would, not the first few templates only.
+    held = [e for start in range(6) for e in held[start::6]]
     rest = tuple(e for e in triage_set.train if not (e.category == KIND and e.lang == LANG))
     cache = EmbeddingCache(packaged_embedder(), triage_set.embeddings)
     base = fit_model(rest, cache, SHIPPED.classifier)
@@ -104,3 +109,31 @@ def test_the_latest_correction_of_a_case_is_the_one_learned(service: CaseService
     service.recategorise(actor=MEDIATOR, case_id=case.id, category=final, reason="second look")
     found = corrections(service.db, service.privacy)
     assert [(e.source, e.category) for e in found] == [(case.id, final)]  # the latest correction only
+
+
+def test_a_correction_on_a_case_whose_consumer_was_erased_is_not_learned(service: CaseService) -> None:
+    """The texts of the log are read through the privacy service: once the consumer is erased,
+    their complaint is ``[erased]`` and its correction yields no training example; another
+    consumer's corrected complaint is still learned, in clear."""
+    erased_text, kept_text = "退款申请提交十天了商家一直不处理", "The seller ignores my return request"
+    gone = service.file(
+        actor=CONSUMER, new_case=new_case(category="", subject="售后", description=erased_text, order_ref="ORD-1")
+    )
+    kept = service.file(
+        actor=OTHER_CONSUMER,
+        new_case=new_case(category="", consumer_id="c-2", subject="Return", description=kept_text, order_ref="ORD-2"),
+    )
+    for case in (gone, kept):
+        target = "after_sales" if case.category != "after_sales" else "other"
+        service.recategorise(actor=MEDIATOR, case_id=case.id, category=target, reason="what the consumer describes")
+    assert {e.source for e in corrections(service.db, service.privacy)} == {gone.id, kept.id}
+
+    service.execute(actor=CONSUMER, case_id=gone.id, name="withdraw")
+    outcome = service.erase_subject(user_id="c-1", basis="GDPR Art. 17", approved_by="adm-1")
+    assert outcome.erased == (gone.id,)
+    assert service.get(actor=AUDITOR, case_id=gone.id).description == ERASED
+
+    (learned,) = corrections(service.db, service.privacy)
+    assert learned.source == kept.id and kept_text in learned.text and ERASED not in learned.text
+    # Without the privacy service the log holds only markers, never the erased words.
+    assert not any(erased_text in e.text for e in corrections(service.db))

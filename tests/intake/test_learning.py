@@ -15,7 +15,15 @@ from desk.loader import PACKAGED_DESK_FILES, try_load_desk, write_packaged_desk
 from intake.embedder import WEIGHTS_SHA256, EmbedderUnavailable, packaged_embedder, verify_weights
 from intake.evaluation import score
 from intake.head import Features, fit_head
-from intake.learning import EmbeddingCache, LearnedClassifier, evaluate, load_examples, load_triage_set
+from intake.learning import (
+    EmbeddingCache,
+    LearnedClassifier,
+    evaluate,
+    examples_digest,
+    load_examples,
+    load_triage_set,
+    text_digest,
+)
 from intake.rulebook import load_rulebook
 from workflow.errors import ConfigError
 
@@ -61,8 +69,28 @@ def test_the_shipped_model_on_the_frozen_split_beats_the_rules_by_far() -> None:
     learned = evaluate(SHIPPED.learned, triage_set.evaluation, cache)
     rules = evaluate(LearnedClassifier(SHIPPED.classifier), triage_set.evaluation)
     assert learned["all"].total == 560 and learned["zh"].total == learned["en"].total == 280
-    assert learned["all"].accuracy >= 0.83 and learned["all"].macro_f1 >= 0.80
+    # The issue's bar: accuracy >= 0.85 and macro-F1 >= 0.80 over all categories.
+    assert learned["all"].accuracy >= 0.85 and learned["all"].macro_f1 >= 0.80
     assert learned["all"].accuracy > rules["all"].accuracy + 0.4
+
+
+def test_the_shipped_model_and_embeddings_are_those_of_the_labelled_set_as_it_is() -> None:
+    """Changing the training texts means refitting the model and regenerating the embedding cache
+    (tools/triage_data.py does both); no evaluation text, even differently cased or spaced, is
+    among the training texts."""
+    triage_set = SHIPPED.triage_set
+    assert triage_set is not None and triage_set.model is not None
+    assert triage_set.model.training_set == examples_digest(triage_set.train)
+    assert triage_set.model.examples == len(triage_set.train)
+    with np.load(triage_set.embeddings, allow_pickle=False) as stored:
+        assert str(stored["embedder_version"]) == packaged_embedder().version
+        cached = {str(d) for d in stored["digests"]}
+    assert {text_digest(e.text) for e in (*triage_set.train, *triage_set.evaluation)} <= cached
+
+    def plain(text: str) -> str:
+        return " ".join(text.lower().split())
+
+    assert not {plain(e.text) for e in triage_set.train} & {plain(e.text) for e in triage_set.evaluation}
 
 
 def test_a_broken_labelled_set_is_refused_with_file_and_line(tmp_path: Path) -> None:

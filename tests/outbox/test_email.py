@@ -9,8 +9,10 @@ from datetime import timedelta
 
 import pytest
 
+from desk.loader import load_desk
+from intake.rulebook import Rulebook
 from outbox.dispatch import DispatchConfig, Dispatcher
-from outbox.inbox import forget_contact, get_contact, set_contact
+from outbox.inbox import forget_contact, get_contact, list_notices, set_contact
 from outbox.mail import SmtpSettings
 from runtime.engine import Engine
 from sla.clock import ManualClock
@@ -18,6 +20,7 @@ from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT, T0
 from tests.support.builders import new_case
 from tests.support.receivers import smtp_server
 from workflow.errors import InvalidCommandError
+from workflow.model import Actor
 
 
 def _body(message: object) -> str:
@@ -101,3 +104,51 @@ def test_daily_digest_and_contact_rules(outbox_engine: Callable[..., Engine]) ->
     assert day_two["Subject"] == "Your daily digest (1 notice)" and third.id in _body(day_two)
     assert forget_contact(engine.cases, CONSUMER) and not forget_contact(engine.cases, CONSUMER)
     assert get_contact(engine.cases, CONSUMER).email is None
+
+
+def test_the_acknowledgement_cites_the_rulebook_entries_of_the_category_in_plain_language(
+    outbox_engine: Callable[..., Engine],
+) -> None:
+    """Issue #22 (and #21's acknowledgement "with the rules that apply to the category"): the
+    consumer is told, in their language, the rulebook entries that apply to the case's category,
+    each with its citation and plain-language summary; by e-mail in Chinese, in the inbox in
+    English; entries for other categories only are not cited."""
+    clock = ManualClock(T0)
+    engine = outbox_engine(clock)
+    rulebook = load_desk().parts["rulebook"]
+    assert isinstance(rulebook, Rulebook)
+    engine.cases.rulebook = rulebook  # as runtime/bootstrap.py wires the desk's rulebook
+    english = Actor("c-2", "consumer")
+    set_contact(
+        engine.cases, CONSUMER, email="wang@example.cn", language="zh-CN", email_kinds=["*"], digest=False, now=T0
+    )
+    set_contact(engine.cases, english, email=None, language="en", email_kinds=[], digest=False, now=T0)
+    with smtp_server() as (port, received):
+        dispatcher = Dispatcher(
+            engine.cases,
+            engine.notification_rules,
+            DispatchConfig(smtp=SmtpSettings(host="127.0.0.1", port=port, sender="desk@disputes.example")),
+        )
+        try:
+            case = engine.cases.file(actor=CONSUMER, new_case=new_case(category="counterfeit"))
+            other = engine.cases.file(
+                actor=english, new_case=new_case(category="counterfeit", consumer_id="c-2", order_ref="ORD-2")
+            )
+            dispatcher.run_once()
+        finally:
+            dispatcher.close()
+    applying = rulebook.for_category("counterfeit")
+    assert {"crpl-55", "platform-authenticity"} <= {e.id for e in applying}
+    elsewhere = [e for e in rulebook.entries if e not in applying]
+    assert elsewhere
+    (message,) = [m for rcpts, m in received if list(rcpts) == ["wang@example.cn"]]
+    assert message["Subject"] == f"投诉已受理：{case.id}"
+    chinese = _body(message)
+    for entry in applying:
+        assert f"{entry.title['zh-CN']}（{entry.citation}）：{entry.summary['zh-CN']}" in chinese
+    assert not any(e.citation in chinese or e.summary["zh-CN"] in chinese for e in elsewhere)
+    (notice,) = list_notices(engine.cases, engine.notification_rules(), english)[0]
+    assert notice.kind == "acknowledgement" and other.id in notice.subject
+    for entry in applying:
+        assert f"{entry.title['en']} ({entry.citation}): {entry.summary['en']}" in notice.body
+    assert not any(e.citation in notice.body or e.summary["en"] in notice.body for e in elsewhere)
