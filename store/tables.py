@@ -43,6 +43,8 @@ class CaseRow(SQLModel, table=True):
         # (covering), not every case the merchant or mediator ever had.
         Index("ix_cases_merchant_created", "merchant_id", "created_at"),
         Index("ix_cases_mediator_open", "mediator_id", "closed_at", "priority"),
+        # The queue's count per state (their own and the unassigned pool): index-only.
+        Index("ix_cases_mediator_open_state", "mediator_id", "closed_at", "state"),
     )
 
     pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
@@ -149,7 +151,12 @@ class TimerRow(SQLModel, table=True):
     """A running or finished SLA clock; the ticker claims rows by ``next_fire_at``."""
 
     __tablename__ = "timers"
-    __table_args__ = (Index("ix_timers_next_fire", "next_fire_at"),)
+    __table_args__ = (
+        Index("ix_timers_next_fire", "next_fire_at"),
+        # The queue, most urgent running clock first (cases/sweep.py queue): an index walk
+        # that stops after a page.
+        Index("ix_timers_running_due", "status", "due_at", "case_id"),
+    )
 
     case_id: str = Field(max_length=40, primary_key=True)
     name: str = Field(max_length=60, primary_key=True)
