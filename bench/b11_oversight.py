@@ -6,6 +6,10 @@ wait in the unassigned pool, so a mediator's queue holds most of the database). 
 the real app in process (ASGI, ``TestClient``) signed in by bearer token, sequentially, after a
 warm-up; the baseline measured in the same run is the sign-in page (a template render with no
 case read), so the ratio says what reading the cases adds.
+
+The dashboards read the reports' read model (reports/readmodel.py), which the bulk load does not
+fill (its rows bypass the engine's write path): it is rebuilt once per database first, as
+``disputes report rebuild`` does after such a load; the rebuild's time is logged, not measured.
 """
 
 from __future__ import annotations
