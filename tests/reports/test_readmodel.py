@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -149,8 +150,10 @@ def test_each_kind_of_event_moves_its_counters(db_url: str) -> None:
         assert read(REPORT_RATINGS, "mediator_id", "category", "party", "score", "ratings") == [
             (MEDIATOR.id, "counterfeit", "consumer", 2, 1)
         ]
-        merchants = read(REPORT_MERCHANTS, "complaints", "decided", "settlements")
-        assert merchants[0][0] == 1
+        merchants = read(REPORT_MERCHANTS, "complaints", "decided", "settlements", "settled_by_agreement")
+        figures = merchants_report(service.db, RULES, since=midnight(service, T0), until=midnight(service, T0, 1))
+        (row,) = figures.to_dict()["data"]
+        assert merchants == [(1, row["decided"], row["settlements"], row["settled_by_agreement"])]
         assert rebuilt(service) == refreshed(service)
     finally:
         service.db.dispose()
@@ -198,5 +201,24 @@ def test_two_concurrent_writers_lose_nothing(db_url: str) -> None:
         assert incremental == rebuilt(service)
         since, until = midnight(service, T0, -1), midnight(service, T0, 1)
         assert answers(service, since, until) == live(service, since, until)
+    finally:
+        service.db.dispose()
+
+
+def test_another_zone_or_calendars_leave_the_answer_to_the_log_until_a_rebuild(db_url: str) -> None:
+    service = make_clocked_service(db_url, start=T0)
+    try:
+        service.file(actor=CONSUMER, new_case=new_case(order_ref="Z-1"))
+        calendars = dict(service.calendars())
+        since, until = midnight(service, T0), midnight(service, T0, 1)
+        assert answers(service, since, until) is not None
+        default = calendars["default"]
+        moved = replace(default, extra_days_off=default.extra_days_off | {(T0 + timedelta(days=3)).date()})
+        changed = {**calendars, "default": moved}
+        assert not readmodel.refresh(service.db, changed, service.clock.now())
+        assert readmodel.dashboard_answers(service.db, changed, RULES, since=since, until=until, now=T0) is None
+        readmodel.rebuild(service.db, changed, service.clock.now())
+        assert readmodel.refresh(service.db, changed, service.clock.now())
+        assert not readmodel.refresh(service.db, calendars, service.clock.now())
     finally:
         service.db.dispose()
