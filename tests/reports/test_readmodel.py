@@ -12,15 +12,21 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import delete, select
+from typer.testing import CliRunner
 
 from cases.service import CaseService
 from cases.triage import Triage
+from cli import app
 from reports import readmodel
 from reports.hotspots import hotspots_report
 from reports.merchants import merchants_report
 from reports.satisfaction import satisfaction_report
 from reports.sla import sla_report
+from runtime.settings import get_settings
+from store import schema
+from store.db import make_engine
 from store.tables import REPORT_DIRTY, REPORT_FILINGS, REPORT_MERCHANT_CLOCKS, REPORT_MERCHANTS, REPORT_RATINGS
 from tests.reports.test_reports import END, build
 from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT, T0
@@ -220,5 +226,38 @@ def test_another_zone_or_calendars_leave_the_answer_to_the_log_until_a_rebuild(d
         readmodel.rebuild(service.db, changed, service.clock.now())
         assert readmodel.refresh(service.db, changed, service.clock.now())
         assert not readmodel.refresh(service.db, calendars, service.clock.now())
+    finally:
+        service.db.dispose()
+
+
+def test_the_rebuild_command_fills_the_model_from_the_log(db_url: str) -> None:
+    """``disputes report rebuild`` after rows that bypassed the write path (as a bulk load does):
+    the marks are gone, the figures are the log's."""
+    service = make_clocked_service(db_url, start=T0)
+    try:
+        for n in range(3):
+            service.file(actor=CONSUMER, new_case=new_case(order_ref=f"B-{n}", category="counterfeit"))
+        with service.db.write() as session:
+            session.execute(delete(REPORT_DIRTY))  # as if the cases had been copied in
+        engine = make_engine(db_url)
+        try:
+            config = schema.alembic_config()
+            with engine.begin() as conn:  # the tables are the models' (create_all): say they are at head
+                config.attributes["connection"] = conn
+                command.stamp(config, "head")
+        finally:
+            engine.dispose()
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(
+                app, ["report", "rebuild"], env={"DISPUTES_DATABASE_URL": db_url, "COLUMNS": "200"}
+            )
+        finally:
+            get_settings.cache_clear()
+        assert result.exit_code == 0, result.output
+        assert "3 cases folded" in result.output
+        counted = readmodel.counters(service.db)
+        assert [row[-1] for row in counted["report_filings"]] == [3]
+        assert refreshed(service) == counted
     finally:
         service.db.dispose()
