@@ -250,7 +250,9 @@ def test_the_rebuild_command_fills_the_model_from_the_log(db_url: str) -> None:
         get_settings.cache_clear()
         try:
             result = CliRunner().invoke(
-                app, ["report", "rebuild"], env={"DISPUTES_DATABASE_URL": db_url, "COLUMNS": "200"}
+                app,
+                ["report", "rebuild"],
+                env={"DISPUTES_DATABASE_URL": db_url, "DISPUTES_ENVIRONMENT": "test", "COLUMNS": "200"},
             )
         finally:
             get_settings.cache_clear()
