@@ -41,7 +41,7 @@ from sla.clock import Clock
 from sla.planner import SlaPlanner
 from store.db import Database
 from store.fastpath import inserting, pipelined
-from store.tables import BLOBS, EVENTS
+from store.tables import BLOBS, EVENTS, REPORT_DIRTY
 from workflow.categories import Categories
 from workflow.chain import GENESIS_HASH, seal
 from workflow.currency import currency_problem
@@ -441,6 +441,9 @@ class UnitOfWork:
                 if privacy is not None and self.secrets:
                     # The values the events' markers stand for, sealed under the case's key.
                     privacy.store(session, self.case_id, self.current.consumer_id, self.secrets, self.now)
+                # The reports' read model folds this case again at its next refresh
+                # (reports/readmodel.py); marked here so the mark commits with the events.
+                _MARK_DIRTY.execute(session.connection(), {"case_id": self.case_id})
                 events = [e for e, _ in self.records]
                 for hook in self.service.on_written:
                     hook(session, before, self.current, events)
@@ -455,6 +458,7 @@ class UnitOfWork:
 
 
 _INSERT_EVENTS = inserting(EVENTS)
+_MARK_DIRTY = inserting(REPORT_DIRTY)
 
 
 def _insert_events(session: Session, records: list[tuple[RecordedEvent, bytes]]) -> None:

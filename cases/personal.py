@@ -351,6 +351,10 @@ class PersonalData:
         assert parsed is not None
         return Disclosure(ref=parsed[0], case_id="", salt=salt, value=value)
 
+    def holds_personal(self, value: Any) -> bool:
+        """Whether ``value`` holds a marker or a pseudonym to resolve (no database read)."""
+        return bool(markers_in(value, also=is_pseudonym))
+
     def reveal(self, session: Session, value: T) -> T:
         """A copy of ``value`` (a snapshot, events, rows as mappings, any nesting of them) with
         markers replaced by their values and pseudonyms by user ids, or ``[erased]``."""

@@ -138,6 +138,10 @@ class CaseService:
             return value
         if session is not None:
             return privacy.reveal(session, value)
+        if not privacy.holds_personal(value):
+            # Revealed already (the pages pass every text through here, most of them resolved
+            # by the service that returned them): no session to open per text.
+            return value
         with self.db.read() as read:
             return privacy.reveal(read, value)
 

@@ -282,16 +282,28 @@ def queue(
     visibility = authorizer.visibility(actor=actor)
     if visibility.condition == FALSE:
         return [], None
-    urgent = (
-        select(TIMERS.c.case_id, func.min(TIMERS.c.due_at).label("due_at"))
-        .where(TIMERS.c.status == "running")
-        .group_by(TIMERS.c.case_id)
-        .subquery()
+    # Each case's most urgent running clock is the running timer no other running timer of the
+    # case precedes (by due instant, then name). The page walks the running timers in the order
+    # of ix_timers_running_due (status, due_at, case_id) and stops after a page: a grouped
+    # minimum per case would read and sort every open case's timers first (B11).
+    urgent = TIMERS.alias("urgent")
+    earlier = TIMERS.alias("earlier")
+    precedes = (
+        select(earlier.c.case_id)
+        .where(
+            earlier.c.case_id == urgent.c.case_id,
+            earlier.c.status == "running",
+            or_(
+                earlier.c.due_at < urgent.c.due_at,
+                and_(earlier.c.due_at == urgent.c.due_at, earlier.c.name < urgent.c.name),
+            ),
+        )
+        .exists()
     )
     candidates = (
         select(CASES.c.snapshot, urgent.c.due_at, CASES.c.id)
-        .join(urgent, urgent.c.case_id == CASES.c.id)
-        .where(CASES.c.closed_at.is_(None))
+        .select_from(urgent.join(CASES, CASES.c.id == urgent.c.case_id))
+        .where(urgent.c.status == "running", ~precedes, CASES.c.closed_at.is_(None))
     )
     if state is not None:
         candidates = candidates.where(CASES.c.state == state)
@@ -311,9 +323,9 @@ def queue(
         stmt = candidates
         if key is not None:
             due, last_id = key
-            stmt = stmt.where(or_(urgent.c.due_at > due, and_(urgent.c.due_at == due, CASES.c.id > last_id)))
+            stmt = stmt.where(or_(urgent.c.due_at > due, and_(urgent.c.due_at == due, urgent.c.case_id > last_id)))
         with service.db.read() as session:
-            rows = session.execute(stmt.order_by(urgent.c.due_at, CASES.c.id).limit(count)).all()
+            rows = session.execute(stmt.order_by(urgent.c.due_at, urgent.c.case_id).limit(count)).all()
             # As the policies see them now: with their merchant's current flag.
             seen = seen_all(session, [snapshot_from_json(row[0]) for row in rows])
         return [((due_at, case_id), case) for (_, due_at, case_id), case in zip(rows, seen, strict=True)]

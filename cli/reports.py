@@ -17,6 +17,7 @@ from cli.plural import quantity
 from cli.terminal import plain, shown
 from reports.hotspots import hotspots_report
 from reports.merchants import merchants_report
+from reports.readmodel import desk_zone, rebuild
 from reports.review import review_report
 from reports.satisfaction import satisfaction_report
 from reports.sla import sla_report
@@ -136,6 +137,17 @@ def report_reviews(
     """Third-party review: average scores per rubric item, mediator and category; agreement between
     the two reviewers of double-sampled cases; the flags raised and what became of them."""
     _report(ctx, "reviews", since, until, csv_path)
+
+
+@report_app.command("rebuild")
+def report_rebuild(ctx: typer.Context) -> None:
+    """Fill the dashboards' read model from the case log (after an upgrade, a bulk load or a
+    change of the desk's time zone); writers may go on meanwhile."""
+    with open_engine(ctx) as engine:
+        calendars = engine.cases.calendars()
+        zone = desk_zone(calendars)
+        folded = rebuild(engine.db, calendars, engine.clock.now())
+    out.print(f"read model rebuilt: {quantity(folded, 'case')} folded, days in {zone}")
 
 
 def supervise(ctx: typer.Context) -> None:

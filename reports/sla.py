@@ -13,7 +13,6 @@ from typing import Any
 
 from reports.facts import (
     NO_MEDIATOR,
-    CaseFacts,
     ClockRun,
     as_hours,
     as_iso,
@@ -112,23 +111,27 @@ def sla_report(db: Database, calendars: Mapping[str, Calendar], *, since: dateti
     with db.read() as session:
         ids = with_events_between(session, ("timer_met", "timer_breached"), since, until)
         facts = [case_facts(events) for events in histories(session, ids)]
-    runs: list[tuple[CaseFacts, ClockRun, int]] = []
+    runs: list[tuple[str, ClockRun, int]] = []
     for case in facts:
         for run in case.clocks:
             if run.status in ("met", "breached") and run.ended_at is not None and since <= run.ended_at < until:
                 calendar = calendars.get(run.calendar, ALWAYS_OPEN)
-                runs.append((case, run, elapsed(calendar, run.started_at, run.ended_at, run.paused_seconds)))
+                runs.append((case.category, run, elapsed(calendar, run.started_at, run.ended_at, run.paused_seconds)))
+    return SlaReport(since, until, *sla_rows(runs))
+
+
+def sla_rows(runs: Sequence[tuple[str, ClockRun, int]]) -> tuple[list[SlaRow], list[SlaRow], list[SlaRow]]:
+    """Rows per clock, per mediator and per category of ``runs`` (category, run, business seconds);
+    the reports' read model groups its stored runs the same way."""
 
     def grouped(key: Any) -> list[SlaRow]:
         groups: dict[str, list[tuple[ClockRun, int]]] = defaultdict(list)
-        for case, run, seconds in runs:
-            groups[key(case, run)].append((run, seconds))
+        for category, run, seconds in runs:
+            groups[key(category, run)].append((run, seconds))
         return [_sla_row(name, items) for name, items in sorted(groups.items())]
 
-    return SlaReport(
-        since,
-        until,
+    return (
         grouped(lambda c, r: r.name),
         grouped(lambda c, r: r.mediator_id or NO_MEDIATOR),
-        grouped(lambda c, r: c.category),
+        grouped(lambda c, r: c),
     )

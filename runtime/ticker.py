@@ -16,6 +16,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from audit.checkpoints import write_checkpoint
 from cases.sweep import fire_due_timers
+from reports.readmodel import refresh as refresh_read_model
 from reports.supervision import evaluate_merchants
 from runtime.engine import Engine
 from sla.clock import Clock
@@ -165,7 +166,8 @@ class Ticker:
 
 def build_ticker(engine: Engine) -> Ticker:
     """The ticker wired to this engine: each sweep fires every due timer once, writes a signed
-    checkpoint when the last one is older than the interval, and applies the merchant-supervision
+    checkpoint when the last one is older than the interval, folds the cases written since into
+    the reports' read model, and applies the merchant-supervision
     thresholds every DISPUTES_SUPERVISION_INTERVAL_SECONDS, and erases personal data that is due
     (cases/erasure.py) every DISPUTES_RETENTION_INTERVAL_SECONDS."""
     settings = engine.settings
@@ -190,6 +192,9 @@ def build_ticker(engine: Engine) -> Ticker:
             erased = engine.cases.sweep_personal_data(keep_for=engine.retention)
             if erased:
                 log.info("personal data erased from %d cases (retention or deferred erasure)", len(erased))
+        # Fold the cases written since into the dashboards' read model, so that a dashboard
+        # request finds little to fold itself (two reads when nothing was written).
+        refresh_read_model(engine.db, engine.cases.calendars(), now)
         return fired
 
     return Ticker(sweep, engine.clock, settings.tick_seconds)

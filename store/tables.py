@@ -45,6 +45,8 @@ class CaseRow(SQLModel, table=True):
         # (covering), not every case the merchant or mediator ever had.
         Index("ix_cases_merchant_created", "merchant_id", "created_at"),
         Index("ix_cases_mediator_open", "mediator_id", "closed_at", "priority"),
+        # The queue's count per state (their own and the unassigned pool): index-only.
+        Index("ix_cases_mediator_open_state", "mediator_id", "closed_at", "state"),
     )
 
     pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
@@ -151,7 +153,12 @@ class TimerRow(SQLModel, table=True):
     """A running or finished SLA clock; the ticker claims rows by ``next_fire_at``."""
 
     __tablename__ = "timers"
-    __table_args__ = (Index("ix_timers_next_fire", "next_fire_at"),)
+    __table_args__ = (
+        Index("ix_timers_next_fire", "next_fire_at"),
+        # The queue, most urgent running clock first (cases/sweep.py queue): an index walk
+        # that stops after a page.
+        Index("ix_timers_running_due", "status", "due_at", "case_id"),
+    )
 
     case_id: str = Field(max_length=40, primary_key=True)
     name: str = Field(max_length=60, primary_key=True)
@@ -586,6 +593,113 @@ class TriageModelRow(SQLModel, table=True):
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
+# The reports' read model (reports/readmodel.py): figures per day in the desk's zone, so that a
+# dashboard reads a few rows per category, week and merchant instead of every case's events.
+
+
+class ReportDirtyRow(SQLModel, table=True):
+    """A case whose events changed since the read model last folded it: written in the same
+    transaction as the events (cases/commands.py), removed by the refresh that folds it."""
+
+    __tablename__ = "report_dirty"
+
+    pk: int | None = Field(default=None, sa_column=Column(_BigPK, primary_key=True, autoincrement=True))
+    case_id: str = Field(max_length=40)
+
+
+class ReportStateRow(SQLModel, table=True):
+    """One row: the zone the read model's days are in and a fingerprint of the calendars its
+    business times were counted on (set by a rebuild). Refreshes lock it."""
+
+    __tablename__ = "report_state"
+
+    id: int = Field(primary_key=True)
+    zone: str = Field(max_length=64)
+    calendars: str = Field(max_length=64)
+    rebuilt_at: datetime = Field(sa_column=_utc())
+
+
+class ReportCaseRow(SQLModel, table=True):
+    """What one case adds to the figures (JSON), as last folded: a refresh applies the difference."""
+
+    __tablename__ = "report_cases"
+
+    case_id: str = Field(max_length=40, primary_key=True)
+    contribution: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ReportFilingRow(SQLModel, table=True):
+    """Complaints filed per day, merchant and category (the case's category now: hotspots)."""
+
+    __tablename__ = "report_filings"
+
+    day: str = Field(max_length=10, primary_key=True)
+    merchant_id: str = Field(max_length=100, primary_key=True)
+    category: str = Field(max_length=40, primary_key=True)
+    complaints: int = 0
+
+
+class ReportMerchantRow(SQLModel, table=True):
+    """Per day filed, merchant and filed category: the merchants report's figures of those cases
+    as they stand now (reports.facts.merchant_figures)."""
+
+    __tablename__ = "report_merchants"
+
+    day: str = Field(max_length=10, primary_key=True)
+    merchant_id: str = Field(max_length=100, primary_key=True)
+    category: str = Field(max_length=40, primary_key=True)
+    complaints: int = 0
+    decided: int = 0
+    decided_against: int = 0
+    settled_by_agreement: int = 0
+    settlements: int = 0
+    reopened: int = 0
+    settle_seconds_total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    settle_count: int = 0
+
+
+class ReportMerchantClockRow(SQLModel, table=True):
+    """Per day filed, merchant and clock: the clocks of those cases that ended met or breached
+    (the merchants report reads the desk's response clock)."""
+
+    __tablename__ = "report_merchant_clocks"
+
+    day: str = Field(max_length=10, primary_key=True)
+    merchant_id: str = Field(max_length=100, primary_key=True)
+    clock: str = Field(max_length=60, primary_key=True)
+    runs: int = 0
+    breaches: int = 0
+
+
+class ReportRatingRow(SQLModel, table=True):
+    """Ratings per day given, mediator then, filed category, party and score."""
+
+    __tablename__ = "report_ratings"
+
+    day: str = Field(max_length=10, primary_key=True)
+    mediator_id: str = Field(max_length=100, primary_key=True)
+    category: str = Field(max_length=40, primary_key=True)
+    party: str = Field(max_length=20, primary_key=True)
+    score: int = Field(primary_key=True)
+    ratings: int = 0
+
+
+class ReportSlaRow(SQLModel, table=True):
+    """Clock runs that ended met or breached, per day ended, clock, mediator then, filed category,
+    status and business seconds counted (on the calendars the state row fingerprints): the SLA
+    report's medians and percentiles come from these counts exactly."""
+
+    __tablename__ = "report_sla"
+
+    day: str = Field(max_length=10, primary_key=True)
+    clock: str = Field(max_length=60, primary_key=True)
+    mediator_id: str = Field(max_length=100, primary_key=True)
+    category: str = Field(max_length=40, primary_key=True)
+    status: str = Field(max_length=20, primary_key=True)
+    seconds: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    runs: int = 0
+
+
 # The tables as SQLAlchemy Core sees them, exported once (typed: no ``__table__`` lookups).
 _TABLES = SQLModel.metadata.tables
 CASES: Table = _TABLES["cases"]
@@ -620,3 +734,11 @@ NOTICES: Table = _TABLES["notices"]
 CONTACTS: Table = _TABLES["contacts"]
 REVIEW_ASSIGNMENTS: Table = _TABLES["review_assignments"]
 TRIAGE_MODELS: Table = _TABLES["triage_models"]
+REPORT_DIRTY: Table = _TABLES["report_dirty"]
+REPORT_STATE: Table = _TABLES["report_state"]
+REPORT_CASES: Table = _TABLES["report_cases"]
+REPORT_FILINGS: Table = _TABLES["report_filings"]
+REPORT_MERCHANTS: Table = _TABLES["report_merchants"]
+REPORT_MERCHANT_CLOCKS: Table = _TABLES["report_merchant_clocks"]
+REPORT_RATINGS: Table = _TABLES["report_ratings"]
+REPORT_SLA: Table = _TABLES["report_sla"]

@@ -19,6 +19,9 @@ from workflow.model import MEDIATOR_ROLES
 router = APIRouter()
 Context = Annotated[PageContext, Depends(page_context)]
 PRIORITIES = ("low", "normal", "high", "urgent")
+# The most urgent cases, as many as the API's queue gives by default: rendering a row costs more
+# than reading it (B11), and a mediator works from the top of the list.
+PAGE = 50
 
 
 @router.get("/queue")
@@ -39,7 +42,7 @@ def mediator_queue(
     items, _ = queue(
         ctx.engine.cases,
         actor=ctx.actor,
-        limit=100,
+        limit=PAGE,
         state=state or None,
         category=category if category in ctx.engine.cases.categories else None,
         merchant_id=merchant.strip() or None,

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from audit.replay import read_replay, stored_chain
 from cases.mediators import change_mediator, registered_mediators
 from cases.review import flag_case, flagged_cases, resolve_flag, review_case, review_queue, second_look, submit_review
-from console.dashboards import CHARTS, DEFAULT_PERIOD, charts, reports
+from console.dashboards import CHARTS, DEFAULT_PERIOD, MERCHANTS_SHOWN, charts, reports
 from console.routes.case import form_values
 from console.web import PageContext, page_context, render, see_other, sign_in_redirect
 from policies.base import require_desk
@@ -38,8 +38,14 @@ def _day(ctx: PageContext, text: str, field: str) -> datetime | None:
 
 
 def _period(ctx: PageContext, since: str, until: str) -> tuple[datetime, datetime]:
-    end = _day(ctx, until, "until") or ctx.engine.clock.now()
-    start = _day(ctx, since, "since") or end - DEFAULT_PERIOD
+    """The dates chosen, as the desk's midnights; by default the 30 days up to the end of today
+    (whole days, so that the reports' read model answers them: reports/readmodel.py)."""
+    zone = ctx.fmt.desk_zone
+    today = ctx.engine.clock.now().astimezone(zone).date()
+    end = _day(ctx, until, "until") or datetime.combine(today + timedelta(days=1), time(), tzinfo=zone)
+    start = _day(ctx, since, "since") or datetime.combine(
+        end.astimezone(zone).date() - DEFAULT_PERIOD, time(), tzinfo=zone
+    )
     return start, end
 
 
@@ -48,7 +54,7 @@ def dashboards(ctx: Context, since: str = "", until: str = "") -> Response:
     if ctx.actor is None:
         return sign_in_redirect(ctx)
     start, end = _period(ctx, since, until)
-    found = charts(reports(ctx.engine, ctx.actor, start, end))
+    found = charts(reports(ctx.engine, ctx.actor, start, end, merchants=MERCHANTS_SHOWN), merchants=MERCHANTS_SHOWN)
     return render(
         ctx,
         "dashboards.html",

@@ -10,13 +10,16 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cases.service import CaseService
 from cli import app
 from runtime.engine import Engine
 from sla.clock import ManualClock
+from store.tables import REPORT_DIRTY
 from tests.support.actors import ADMIN, AUDITOR, CONSUMER, MEDIATOR, MERCHANT, SENIOR, T0
 from tests.support.builders import new_case
 from tests.support.console import VERSION, Browserless, csrf_of, token_for
@@ -129,6 +132,30 @@ def test_dashboard_figures_equal_the_report_answers(engine: Engine, web: Callabl
     lines = list(csv.reader(io.StringIO(download.text)))
     assert lines[0] == ["week", "category", "complaints", "previous_week", "change", "change_percent"]
     assert lines[1:] == [[r[c] for c in lines[0]] for r in expected]
+
+
+def test_the_default_dashboards_are_whole_days_read_from_the_read_model(
+    engine: Engine, web: Callable[[], Browserless]
+) -> None:
+    """Without dates the page shows the 30 days up to the end of today, desk time: whole days,
+    which the reports' read model answers (it folded the seeded cases: no mark is left), and
+    the same figures as the reports API for those days."""
+    seed(engine)
+    auditor = web()
+    auditor.sign_in(AUDITOR)
+    page = auditor.client.get("/console/dashboards")
+    assert page.status_code == 200, page.text
+    with engine.db.read() as session:
+        assert session.execute(select(REPORT_DIRTY)).all() == []
+    today = engine.clock.now().astimezone(ZoneInfo("Asia/Shanghai")).date()
+    params = {
+        "since": f"{today - timedelta(days=29)}T00:00:00+08:00",
+        "until": f"{today + timedelta(days=1)}T00:00:00+08:00",
+    }
+    headers = {"Authorization": f"Bearer {token_for(engine, AUDITOR)}"}
+    hotspots = auditor.client.get("/v1/reports/hotspots", params=params, headers=headers).json()["categories"]
+    assert hotspots
+    assert [r["complaints"] for r in table(page.text, "hotspots")] == [str(c["complaints"]) for c in hotspots]
 
 
 def test_only_overseers_see_the_dashboards(engine: Engine, web: Callable[[], Browserless]) -> None:

@@ -246,6 +246,8 @@ def _cases_flagged_the_old_way(url: str) -> tuple[dict[str, str], dict[Table, li
                 table: [dict(r) for r in session.execute(select(table)).mappings()]
                 for table in SQLModel.metadata.sorted_tables
                 if table.name not in ("merchant_events", "merchants", "checkpoint_merchant_heads", "checkpoints")
+                # The reports' read model is newer than that version (its migration marks every case).
+                and not table.name.startswith("report_")
             }
     finally:
         service.db.dispose()
