@@ -42,6 +42,7 @@ from cases.queries import (
 )
 from cases.registry import WorkflowRegistry
 from cases.triage import Triage, route_case, route_waiting
+from desk.loader import DEFAULT_RETENTION_YEARS, retention_period
 from intake.rulebook import Rulebook, RuleEntry
 from policies.base import Authorizer, require
 from policies.visibility import FALSE, restrict
@@ -110,6 +111,9 @@ class CaseService:
     privacy: PersonalData | None = None
     # Told of every write to a case in its transaction (runtime/bootstrap.py wires the outbox).
     on_written: tuple[WriteHook, ...] = ()
+    # How long a closed case's personal data is kept: the desk's ``retention_years`` (desk.yaml),
+    # set at bootstrap and swapped by a desk reload like ``triage``.
+    retention: timedelta = field(default_factory=lambda: retention_period(DEFAULT_RETENTION_YEARS))
 
     def weight(self, priority: str) -> int:
         """The load units a case of this priority level takes of a mediator's capacity."""
@@ -146,9 +150,10 @@ class CaseService:
     def release_legal_hold(self, *, actor: Actor, case_id: str, reason: str) -> None:
         release_legal_hold(self, case_id=case_id, reason=reason, actor=actor)
 
-    def sweep_personal_data(self, *, keep_for: timedelta) -> list[str]:
-        """Deferred erasures now possible, and retention: cases closed ``keep_for`` ago, not held."""
-        return sweep_personal_data(self, keep_for=keep_for)
+    def sweep_personal_data(self, *, keep_for: timedelta | None = None) -> list[str]:
+        """Deferred erasures now possible, and retention: cases closed ``keep_for`` ago (default:
+        the desk's retention period), not held."""
+        return sweep_personal_data(self, keep_for=self.retention if keep_for is None else keep_for)
 
     def rewrap_keys(self) -> int:
         """Re-wrap every live case key under the key provider's current key (after a rotation)."""

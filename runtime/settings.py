@@ -54,10 +54,11 @@ class Settings(BaseSettings):
     # The key file whose keys wrap each case's data key (privacy/keys.py; docs/privacy.md says how
     # a KMS replaces it). Unset in development: generated next to the SQLite database on first use.
     key_file: Path | None = None
-    # Years after a case closes that its personal data is kept (the E-Commerce Law's minimum for
-    # transaction records is 3); the retention sweep erases it then, unless a legal hold is set.
-    retention_years: int = Field(default=3, ge=0, le=100)
-    # How often the ticker runs that sweep (and deferred erasures of cases since closed); 0: never.
+    # No longer read: how long personal data is kept is the desk's ``retention_years`` (desk.yaml).
+    # Refused when set, so a deployment that set it is told, not silently given the desk's period.
+    retention_years: int | None = None
+    # How often the ticker runs the retention sweep (and deferred erasures of cases since
+    # closed); 0: never.
     retention_interval_seconds: int = Field(default=3600, ge=0)
     # How often the ticker applies the merchant-supervision thresholds (reports/supervision.py); 0: never
     # (run `disputes supervise` instead).
@@ -111,6 +112,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
+        if self.retention_years is not None:
+            raise ValueError(
+                "DISPUTES_RETENTION_YEARS is no longer read: set retention_years in the desk's desk.yaml "
+                "(docs/privacy.md), then unset it"
+            )
         if self.environment == "production":
             if self.jwt_algorithm == "HS256" and (self.jwt_secret == DEV_SECRET or len(self.jwt_secret) < 32):
                 raise ValueError(
