@@ -161,12 +161,6 @@ def file_case(
     if flags:
         triage["flags"] = flags
     case_id = service.id_factory(now)
-    if privacy is not None and new_case.order_ref:
-        # Every case's order is indexed, so a later filing under a workflow that counts the same
-        # order finds it (the log will hold only the reference's marker).
-        privacy.record_order(
-            session, case_id=case_id, merchant_id=new_case.merchant_id, order_ref=new_case.order_ref, now=now
-        )
     filed = Event(
         "filed",
         {
@@ -202,6 +196,15 @@ def file_case(
     work = UnitOfWork(service, definition, None, case_id, now, authorizer=authorizer)
     work.add(with_standing([filed], standing, provisional), actor)
     work.follow_up("file", None)
+    if privacy is not None and new_case.order_ref:
+        # Every case's order is indexed, so a later filing under a workflow that counts the same
+        # order finds it (the log will hold only the reference's marker). The token is made now
+        # (its key may need a read); the row is written with the events.
+        token = order_token or privacy.order_token(session, new_case.order_ref, now)
+        merchant_id = new_case.merchant_id
+        work.also_write(
+            lambda s: privacy.record_order(s, case_id=case_id, merchant_id=merchant_id, token=token, now=now)
+        )
     return seen_with(work.write(session), standing)
 
 
@@ -373,6 +376,13 @@ class UnitOfWork:
         self.records: list[tuple[RecordedEvent, bytes]] = []
         # The personal values the events' markers stand for, stored with the events (write()).
         self.secrets: list[Secret] = []
+        # Other rows the command writes, sent with its events (write()).
+        self.others: list[Callable[[Session], None]] = []
+
+    def also_write(self, write: Callable[[Session], None]) -> None:
+        """Write more rows with the events, in the same pipelined block (``write`` must not read
+        a result there: that would cost a round trip of its own)."""
+        self.others.append(write)
 
     @property
     def current(self) -> CaseSnapshot:
@@ -419,10 +429,17 @@ class UnitOfWork:
                 privacy = self.service.privacy
                 if privacy is not None and self.secrets:
                     # The values the events' markers stand for, sealed under the case's key.
-                    privacy.store(session, self.case_id, self.current.consumer_id, self.secrets, self.now)
+                    privacy.store(
+                        session, self.case_id, self.current.consumer_id, self.secrets, self.now, new_case=before is None
+                    )
+                for other in self.others:
+                    other(session)
                 events = [e for e, _ in self.records]
                 for hook in self.service.on_written:
                     hook(session, before, self.current, events)
+                if privacy is not None:
+                    # Last, so that it sees the rows above: what the command's answer reveals.
+                    privacy.prefetch(session, self.current)
         except IntegrityError as exc:
             if not _seq_taken(exc):
                 raise

@@ -91,6 +91,18 @@ _LOOKUP = Prepared(
 _SUBJECT_OF = Prepared(select(SUBJECTS.c.subject).where(SUBJECTS.c.user_id == bindparam("user_id")))
 _CASE_KEY = Prepared(select(CASE_KEYS.c.kek_id, CASE_KEYS.c.wrapped).where(CASE_KEYS.c.case_id == bindparam("case_id")))
 _INSERT_VALUES = inserting(PERSONAL_VALUES)
+_INSERT_CASE_KEY = inserting(CASE_KEYS)
+# A drawn case id that is taken fails the filing when its events are written (and the filing
+# draws another id): the order's row must not fail it first, hence DO NOTHING on the case id.
+_ORDER_COLUMNS = ["case_id", "merchant_id", "token", "created_at"]
+_INSERT_ORDER = {
+    "postgresql": Prepared(pg_insert(ORDER_REFS).on_conflict_do_nothing(index_elements=["case_id"]), _ORDER_COLUMNS),
+    "sqlite": Prepared(sqlite_insert(ORDER_REFS).on_conflict_do_nothing(index_elements=["case_id"]), _ORDER_COLUMNS),
+}
+# Keys of ``Session.info`` (one transaction's session): the command answers with its case
+# revealed, and the lookup that answer needs, queued with the command's writes.
+_ANSWERING = "personal_data.answering"
+_PREFETCHED = "personal_data.prefetched"
 
 
 def _rows(session: Session, statement: Prepared, params: Mapping[str, Any]) -> list[Any]:
@@ -99,6 +111,37 @@ def _rows(session: Session, statement: Prepared, params: Mapping[str, Any]) -> l
         return list(cursor.fetchall())
     finally:
         cursor.close()
+
+
+def _split(texts: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """Markers (ref -> marker) and pseudonyms among ``texts``."""
+    markers: dict[str, str] = {}
+    subjects: list[str] = []
+    for text in texts:
+        parsed = parse(text)
+        if parsed is not None:
+            markers[parsed[0]] = text
+        elif is_pseudonym(text):
+            subjects.append(text)
+    return markers, subjects
+
+
+def _lookup_params(markers: Mapping[str, str], subjects: Sequence[str]) -> dict[str, str] | None:
+    """The parameters of the one-round-trip lookup (:data:`_LOOKUP`), or None when the texts
+    need more slots than it has."""
+    if len(markers) > REF_SLOTS or len(subjects) > SUBJECT_SLOTS:
+        return None
+    return {**next(_slots(sorted(markers), "r", REF_SLOTS)), **next(_slots(subjects, "s", SUBJECT_SLOTS))}
+
+
+@dataclass(frozen=True, slots=True)
+class _Prefetched:
+    """The lookup queued for a command's answer: the texts it covers, their markers, and its
+    rows (on PostgreSQL the cursor, read once the pipelined write has synced)."""
+
+    texts: frozenset[str]
+    markers: dict[str, str]
+    rows: Any
 
 
 def _slots(values: Sequence[str], prefix: str, size: int) -> Iterator[dict[str, str]]:
@@ -167,14 +210,15 @@ class PersonalData:
         key = self._index_key(session, "order_ref", now)
         return hmac.new(key, order_ref.encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def record_order(self, session: Session, *, case_id: str, merchant_id: str, order_ref: str, now: datetime) -> None:
-        """Index a new case's order reference for related-case counts (cases/related.py)."""
-        token = self.order_token(session, order_ref, now)
-        dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        row = dialect_insert(ORDER_REFS).values(case_id=case_id, merchant_id=merchant_id, token=token, created_at=now)
-        # A drawn case id that is taken fails the filing a moment later, when its events are
-        # written (and the filing draws another id): this row must not fail it first.
-        session.execute(row.on_conflict_do_nothing(index_elements=["case_id"]))
+    def record_order(self, session: Session, *, case_id: str, merchant_id: str, token: str, now: datetime) -> None:
+        """Index a new case's order reference (``token``: its :meth:`order_token`) for related-case
+        counts (cases/related.py)."""
+        connection = session.connection()
+        # Run on the driver's cursor: inside the command's pipelined write (cases/commands.py)
+        # it is queued with the events, no round trip of its own.
+        _INSERT_ORDER[connection.dialect.name].execute(
+            connection, {"case_id": case_id, "merchant_id": merchant_id, "token": token, "created_at": now}
+        )
 
     # --- pseudonyms -----------------------------------------------------------
 
@@ -222,11 +266,15 @@ class PersonalData:
             for case_id in case_ids:
                 self._cache.pop(case_id, None)
 
-    def _data_key_for_writing(self, session: Session, case_id: str, subject: str, now: datetime) -> bytes:
+    def _data_key_for_writing(
+        self, session: Session, case_id: str, subject: str, now: datetime, *, new_case: bool = False
+    ) -> bytes:
         key = self._cached(case_id)
         if key is not None:
             return key
-        rows = _rows(session, _CASE_KEY, {"case_id": case_id})
+        # A case being filed has no key row yet: nothing to read (a read inside the pipelined
+        # write would cost a round trip of its own).
+        rows = [] if new_case else _rows(session, _CASE_KEY, {"case_id": case_id})
         row = rows[0] if rows else None
         if row is not None and row[1] is not None:
             key = self.keys.unwrap(row[0], bytes(row[1]))
@@ -236,10 +284,16 @@ class PersonalData:
             key = new_data_key()
             kek_id, wrapped = self.keys.wrap(key)
             if row is None:
-                session.execute(
-                    insert(CASE_KEYS).values(
-                        case_id=case_id, subject=subject, kek_id=kek_id, wrapped=wrapped, created_at=now
-                    )
+                _INSERT_CASE_KEY.execute(
+                    session.connection(),
+                    {
+                        "case_id": case_id,
+                        "subject": subject,
+                        "kek_id": kek_id,
+                        "wrapped": wrapped,
+                        "created_at": now,
+                        "erased_at": None,
+                    },
                 )
             else:
                 session.execute(
@@ -250,11 +304,21 @@ class PersonalData:
         self._remember(case_id, key)
         return key
 
-    def store(self, session: Session, case_id: str, subject: str, secrets: Sequence[Secret], now: datetime) -> None:
-        """Seal ``secrets`` under the case's data key and write their rows, in the caller's transaction."""
+    def store(
+        self,
+        session: Session,
+        case_id: str,
+        subject: str,
+        secrets: Sequence[Secret],
+        now: datetime,
+        *,
+        new_case: bool = False,
+    ) -> None:
+        """Seal ``secrets`` under the case's data key and write their rows, in the caller's
+        transaction (``new_case``: the case is being filed, it has no key yet)."""
         if not secrets:
             return
-        key = self._data_key_for_writing(session, case_id, subject, now)
+        key = self._data_key_for_writing(session, case_id, subject, now, new_case=new_case)
         _INSERT_VALUES.execute_many(
             session.connection(), [{"ref": s.ref, "case_id": case_id, "sealed": seal_value(key, s)} for s in secrets]
         )
@@ -304,33 +368,76 @@ class PersonalData:
 
     def resolve(self, session: Session, texts: Iterable[str]) -> dict[str, str]:
         """For each marker its value (or ``[erased]``), for each pseudonym its user id (or ``[erased]``)."""
-        markers: dict[str, str] = {}
-        subjects: list[str] = []
-        for text in texts:
-            parsed = parse(text)
-            if parsed is not None:
-                markers[parsed[0]] = text
-            elif is_pseudonym(text):
-                subjects.append(text)
-        table: dict[str, str] = {}
-        if len(markers) <= REF_SLOTS and len(subjects) <= SUBJECT_SLOTS:
+        markers, subjects = _split(texts)
+        params = _lookup_params(markers, subjects)
+        if params is not None:
             # What a case's answer needs, in one round trip.
-            params = {**next(_slots(sorted(markers), "r", REF_SLOTS)), **next(_slots(subjects, "s", SUBJECT_SLOTS))}
-            for kind, key, case_id, sealed, user_id in _rows(session, _LOOKUP, params):
-                if kind == 1:
-                    table[key] = user_id if user_id is not None else ERASED
-                    continue
-                data_key = self._key_of(session, case_id)
-                if data_key is not None:
-                    table[markers[key]] = self._open(data_key, markers[key], sealed).value
-        else:
-            table.update({markers[d.ref]: d.value for d in self.open_values(session, markers)})
-            for params in _slots(subjects, "s", SUBJECT_SLOTS):
-                for subject, user_id in _rows(session, _USERS, params):
-                    table[subject] = user_id if user_id is not None else ERASED
+            return self._table(session, markers, _rows(session, _LOOKUP, params))
+        table = {markers[d.ref]: d.value for d in self.open_values(session, markers)}
+        for params in _slots(subjects, "s", SUBJECT_SLOTS):
+            for subject, user_id in _rows(session, _USERS, params):
+                table[subject] = user_id if user_id is not None else ERASED
         for marker in markers.values():
             table.setdefault(marker, ERASED)
         return table
+
+    def _table(self, session: Session, markers: Mapping[str, str], rows: Iterable[Any]) -> dict[str, str]:
+        """The lookup's rows (:data:`_LOOKUP`) as a table of values and user ids; a marker
+        without a live row or key is ``[erased]``."""
+        table: dict[str, str] = {}
+        for kind, key, case_id, sealed, user_id in rows:
+            if kind == 1:
+                table[key] = user_id if user_id is not None else ERASED
+                continue
+            data_key = self._key_of(session, case_id)
+            if data_key is not None:
+                table[markers[key]] = self._open(data_key, markers[key], sealed).value
+        for marker in markers.values():
+            table.setdefault(marker, ERASED)
+        return table
+
+    # --- a command's answer -------------------------------------------------------
+
+    def answering(self, session: Session) -> None:
+        """This transaction's command answers with its case revealed (``CaseService.file`` and
+        ``execute``): its write queues the lookup the answer needs (:meth:`prefetch`)."""
+        session.info[_ANSWERING] = True
+
+    def prefetch(self, session: Session, value: Any) -> None:
+        """If the transaction answers (:meth:`answering`; once), queue the lookup that revealing
+        ``value`` needs, for :meth:`reveal` to read instead of querying. Called inside the
+        command's pipelined write (cases/commands.py): on PostgreSQL the lookup travels with
+        the writes, after the value rows they insert, and costs no round trip of its own."""
+        if not session.info.pop(_ANSWERING, False):
+            return
+        found = markers_in(value, also=is_pseudonym)
+        markers, subjects = _split(found)
+        params = _lookup_params(markers, subjects)
+        if not found or params is None:
+            return
+        connection = session.connection()
+        cursor = _LOOKUP.execute(connection, params)
+        if connection.dialect.name == "postgresql":
+            # Read after the pipelined block has synced (psycopg holds a result client-side).
+            rows: Any = cursor
+        else:
+            # SQLite steps a result lazily: read it now, before the writes that follow.
+            rows = list(cursor.fetchall())
+            cursor.close()
+        session.info[_PREFETCHED] = _Prefetched(frozenset(found), markers, rows)
+
+    def _prefetched(self, session: Session, found: set[str]) -> dict[str, str] | None:
+        """The table of the lookup :meth:`prefetch` queued, if it covers ``found`` (used once)."""
+        queued: _Prefetched | None = session.info.pop(_PREFETCHED, None)
+        if queued is None:
+            return None
+        rows = queued.rows
+        if not isinstance(rows, list):
+            cursor, rows = rows, list(rows.fetchall())
+            cursor.close()
+        if not found <= queued.texts:
+            return None
+        return self._table(session, queued.markers, rows)
 
     @staticmethod
     def _open(data_key: bytes, marker: str, sealed: bytes) -> Disclosure:
@@ -348,5 +455,6 @@ class PersonalData:
         found = markers_in(value, also=is_pseudonym)
         if not found:
             return value
-        result: T = substitute(value, self.resolve(session, found))
+        table = self._prefetched(session, found)
+        result: T = substitute(value, table if table is not None else self.resolve(session, found))
         return result

@@ -196,7 +196,11 @@ class CaseService:
                 assert subject is not None
                 complaint = replace(new_case, consumer_id=subject)
                 if actor.role == "consumer":
-                    filer = self._as_logged(session, actor)
+                    # A consumer files for themselves: their pseudonym is the one just read.
+                    same = actor.id == new_case.consumer_id
+                    filer = Actor(id=subject, role=actor.role) if same else self._as_logged(session, actor)
+                # The answer is revealed: its lookup travels with the filing's writes.
+                self.privacy.answering(session)
             case = file_case(session, self, actor=filer, new_case=complaint, definition=definition, prepare=prepare)
             if triage is not None and triage.route:
                 case = route_case(session, self, triage, case.id, self.clock.now(), why="on filing") or case
@@ -230,6 +234,9 @@ class CaseService:
         the command's events reference, in their transaction, once the command is accepted."""
 
         def work(session: Session) -> CaseSnapshot:
+            if self.privacy is not None:
+                # The answer is revealed: its lookup travels with the command's writes.
+                self.privacy.answering(session)
             case = execute_command(
                 session,
                 self,
