@@ -53,6 +53,11 @@ T = TypeVar("T")
 # Unwrapped data keys kept in memory, most recently used first out last: an active case's
 # commands and reads unwrap its key once.
 KEY_CACHE_SIZE = 4096
+# Values opened under a cached key, at most this many per case: every command's answer reveals
+# the filing's texts again, and opening one is decrypting and hashing it again. Kept only while
+# the case's key is (it opens them anyway), dropped with it and on erasure; looked up by marker
+# and sealed bytes, so an altered or swapped row is opened and checked afresh.
+OPENED_PER_CASE = 64
 
 # Every command answers with its case revealed, so these statements are on the command path: compiled
 # once (store/fastpath.py), with a fixed number of slots (unused ones match nothing) so that one
@@ -139,6 +144,7 @@ class _Prefetched:
     """The lookup queued for a command's answer: the texts it covers, their markers, and its
     rows (on PostgreSQL the cursor, read once the pipelined write has synced)."""
 
+    value: Any
     texts: frozenset[str]
     markers: dict[str, str]
     rows: Any
@@ -179,6 +185,8 @@ class PersonalData:
     keys: KeyProvider
     cache_size: int = KEY_CACHE_SIZE
     _cache: OrderedDict[str, bytes] = field(default_factory=OrderedDict, repr=False)
+    # Per case whose key is cached: (marker, sealed bytes) -> (salt, value) (OPENED_PER_CASE).
+    _opened: dict[str, dict[tuple[str, bytes], tuple[bytes, str]]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     _index_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
@@ -258,13 +266,15 @@ class PersonalData:
             self._cache[case_id] = key
             self._cache.move_to_end(case_id)
             while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+                evicted, _ = self._cache.popitem(last=False)
+                self._opened.pop(evicted, None)
 
     def forget(self, case_ids: Iterable[str]) -> None:
-        """Drop cached keys (after their cases are erased)."""
+        """Drop cached keys and the values they opened (after their cases are erased)."""
         with self._lock:
             for case_id in case_ids:
                 self._cache.pop(case_id, None)
+                self._opened.pop(case_id, None)
 
     def _data_key_for_writing(
         self, session: Session, case_id: str, subject: str, now: datetime, *, new_case: bool = False
@@ -391,10 +401,29 @@ class PersonalData:
                 continue
             data_key = self._key_of(session, case_id)
             if data_key is not None:
-                table[markers[key]] = self._open(data_key, markers[key], sealed).value
+                table[markers[key]] = self._open(case_id, data_key, markers[key], bytes(sealed))[1]
         for marker in markers.values():
             table.setdefault(marker, ERASED)
         return table
+
+    def _open(self, case_id: str, data_key: bytes, marker: str, sealed: bytes) -> tuple[bytes, str]:
+        """``(salt, value)`` of a row, opened and checked against its marker, or as opened before
+        under the case's cached key (the same marker and the same sealed bytes)."""
+        with self._lock:
+            memo = self._opened.get(case_id)
+            opened = memo.get((marker, sealed)) if memo is not None else None
+        if opened is not None:
+            return opened
+        try:
+            opened = open_value(data_key, marker, sealed)
+        except TamperedValueError as exc:
+            raise TamperedValue(str(exc)) from exc
+        with self._lock:
+            if case_id in self._cache:
+                memo = self._opened.setdefault(case_id, {})
+                if len(memo) < OPENED_PER_CASE:
+                    memo[(marker, sealed)] = opened
+        return opened
 
     # --- a command's answer -------------------------------------------------------
 
@@ -424,37 +453,32 @@ class PersonalData:
             # SQLite steps a result lazily: read it now, before the writes that follow.
             rows = list(cursor.fetchall())
             cursor.close()
-        session.info[_PREFETCHED] = _Prefetched(frozenset(found), markers, rows)
+        session.info[_PREFETCHED] = _Prefetched(value, frozenset(found), markers, rows)
 
-    def _prefetched(self, session: Session, found: set[str]) -> dict[str, str] | None:
-        """The table of the lookup :meth:`prefetch` queued, if it covers ``found`` (used once)."""
-        queued: _Prefetched | None = session.info.pop(_PREFETCHED, None)
-        if queued is None:
-            return None
+    def _prefetched_table(self, session: Session, queued: _Prefetched) -> dict[str, str]:
         rows = queued.rows
         if not isinstance(rows, list):
             cursor, rows = rows, list(rows.fetchall())
             cursor.close()
-        if not found <= queued.texts:
-            return None
         return self._table(session, queued.markers, rows)
-
-    @staticmethod
-    def _open(data_key: bytes, marker: str, sealed: bytes) -> Disclosure:
-        try:
-            salt, value = open_value(data_key, marker, bytes(sealed))
-        except TamperedValueError as exc:
-            raise TamperedValue(str(exc)) from exc
-        parsed = parse(marker)
-        assert parsed is not None
-        return Disclosure(ref=parsed[0], case_id="", salt=salt, value=value)
 
     def reveal(self, session: Session, value: T) -> T:
         """A copy of ``value`` (a snapshot, events, rows as mappings, any nesting of them) with
         markers replaced by their values and pseudonyms by user ids, or ``[erased]``."""
+        # The lookup a command's write queued for its answer (prefetch), read once: the answer
+        # itself needs no second walk; anything whose texts it covers uses it too.
+        queued: _Prefetched | None = session.info.pop(_PREFETCHED, None)
+        if queued is not None and queued.value is value:
+            answer: T = substitute(value, self._prefetched_table(session, queued))
+            return answer
         found = markers_in(value, also=is_pseudonym)
+        if queued is not None:
+            if found and found <= queued.texts:
+                covered: T = substitute(value, self._prefetched_table(session, queued))
+                return covered
+            if not isinstance(queued.rows, list):
+                queued.rows.close()
         if not found:
             return value
-        table = self._prefetched(session, found)
-        result: T = substitute(value, table if table is not None else self.resolve(session, found))
+        result: T = substitute(value, self.resolve(session, found))
         return result
