@@ -30,7 +30,7 @@ from cases.mediators import require_assignable
 from cases.merchants import standing_of
 from cases.personal import PersonalData
 from cases.projection import insert_case, insert_messages, require_updated, update_case
-from cases.queries import load_case
+from cases.queries import load_case, load_case_as
 from cases.registry import WorkflowRegistry
 from cases.related import related_counts
 from policies.base import Authorizer, require
@@ -220,10 +220,18 @@ def execute_command(
     expected_version: int | None = None,
     visible_check: bool = True,
     kind: str | None = None,
+    logged: bool = True,
 ) -> CaseSnapshot:
+    """``logged``: ``actor`` is as the log knows them; otherwise a consumer is as the marketplace
+    knows them, and their pseudonym is read with the case (one round trip)."""
     now = service.clock.now()
     authorizer = service.authorizer  # one policy set for the whole command (see file_case)
-    before, standing = load_case(session, case_id)
+    privacy = service.privacy
+    if not logged and privacy is not None and actor.role == "consumer":
+        before, standing, subject = load_case_as(session, case_id, actor.id)
+        actor = privacy.as_subject(actor, subject)
+    else:
+        before, standing = load_case(session, case_id)
     # The policies judge the case with its merchant's current flag; the events record it.
     seen = seen_with(before, standing)
     # The view and the command itself are decided in one Cedar batch; the refusals are

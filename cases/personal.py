@@ -249,7 +249,11 @@ class PersonalData:
         has no case yet, and gets an id no case holds (an invalid identifier)."""
         if actor.role != "consumer":
             return actor
-        subject = self.subject_of(session, actor.id)
+        return self.as_subject(actor, self.subject_of(session, actor.id))
+
+    @staticmethod
+    def as_subject(actor: Actor, subject: str | None) -> Actor:
+        """A consumer as the log knows them, given their pseudonym (None: they have none)."""
         return Actor(id=subject if subject is not None else f"unknown user {actor.id}", role=actor.role)
 
     # --- keys -------------------------------------------------------------------

@@ -240,13 +240,14 @@ class CaseService:
             case = execute_command(
                 session,
                 self,
-                actor=self._as_logged(session, actor),
+                actor=actor,  # a consumer's pseudonym is read with the case
                 case_id=case_id,
                 name=name,
                 data=data or {},
                 reason=reason,
                 expected_version=expected_version,
                 kind=kind,
+                logged=False,
             )
             if then is not None:
                 then(session)
