@@ -14,7 +14,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from audit.keys import generate_signing_key, load_signing_key, private_key_pem
-from privacy.keys import KeyFile, KeyProvider, load_key_file, load_or_create_key_file
+from privacy.keys import KEY_FILE_ADVICE, KeyFile, KeyProvider, load_key_file, load_or_create_key_file
+from workflow.errors import ConfigError, Problem
 
 log = logging.getLogger("disputes")
 
@@ -174,16 +175,24 @@ def default_key_file(database_url: str) -> Path | None:
     return Path(path + ".keys")
 
 
-def key_provider(settings: Settings) -> KeyProvider:
+def key_provider(settings: Settings, *, create: bool = True) -> KeyProvider:
     """The keys that wrap case data keys: the configured key file; in development one beside the
-    SQLite database (or in the working directory), generated on first use; in tests without a
-    file, keys kept in memory per database."""
+    SQLite database (or in the working directory), generated on first use (``create=False``, as
+    a restore asks: a ConfigError instead, since new keys open nothing the database holds); in
+    tests without a file, keys kept in memory per database."""
     if settings.key_file is not None:
-        return load_key_file(settings.key_file)
+        try:
+            return load_key_file(settings.key_file)
+        except ConfigError as exc:
+            if create or settings.key_file.exists():
+                raise
+            raise ConfigError([Problem(str(settings.key_file), 1, f"no key file: {KEY_FILE_ADVICE}")]) from exc
     path = default_key_file(settings.database_url)
     if path is None and settings.environment == "test":
         return memory_keys(settings.database_url)
     path = path or Path(".disputes-keys")
+    if not create and not path.exists():
+        raise ConfigError([Problem(str(path), 1, f"no key file (DISPUTES_KEY_FILE unset): {KEY_FILE_ADVICE}")])
     keys, generated = load_or_create_key_file(path)
     if generated:
         log.warning("generated a development key file for personal data in %s", path)
