@@ -438,7 +438,15 @@ class UnitOfWork:
                 if privacy is not None and self.secrets:
                     # The values the events' markers stand for, sealed under the case's key.
                     privacy.store(
-                        session, self.case_id, self.current.consumer_id, self.secrets, self.now, new_case=before is None
+                        session,
+                        self.case_id,
+                        self.current.consumer_id,
+                        self.secrets,
+                        self.now,
+                        new_case=before is None,
+                        # Only a closed case can have been erased meanwhile by another process,
+                        # whose key this one may still hold: its key row is read, not the cache.
+                        was_closed=before is not None and before.closed_at is not None,
                     )
                 for other in self.others:
                     other(session)

@@ -281,9 +281,9 @@ class PersonalData:
                 self._opened.pop(case_id, None)
 
     def _data_key_for_writing(
-        self, session: Session, case_id: str, subject: str, now: datetime, *, new_case: bool = False
+        self, session: Session, case_id: str, subject: str, now: datetime, *, new_case: bool, was_closed: bool
     ) -> bytes:
-        key = self._cached(case_id)
+        key = None if was_closed else self._cached(case_id)
         if key is not None:
             return key
         # A case being filed has no key row yet: nothing to read (a read inside the pipelined
@@ -315,6 +315,7 @@ class PersonalData:
                     .where(CASE_KEYS.c.case_id == case_id)
                     .values(kek_id=kek_id, wrapped=wrapped, created_at=now)
                 )
+                self.forget([case_id])  # the values the old key opened are gone with it
         self._remember(case_id, key)
         return key
 
@@ -327,12 +328,14 @@ class PersonalData:
         now: datetime,
         *,
         new_case: bool = False,
+        was_closed: bool = False,
     ) -> None:
         """Seal ``secrets`` under the case's data key and write their rows, in the caller's
-        transaction (``new_case``: the case is being filed, it has no key yet)."""
+        transaction (``new_case``: the case is being filed, it has no key yet; ``was_closed``: it
+        was closed, and may have been erased by another process, so its key is read, not cached)."""
         if not secrets:
             return
-        key = self._data_key_for_writing(session, case_id, subject, now, new_case=new_case)
+        key = self._data_key_for_writing(session, case_id, subject, now, new_case=new_case, was_closed=was_closed)
         _INSERT_VALUES.execute_many(
             session.connection(), [{"ref": s.ref, "case_id": case_id, "sealed": seal_value(key, s)} for s in secrets]
         )
