@@ -49,12 +49,13 @@ from cases.personal import PersonalData
 from cases.registry import WorkflowRegistry
 from cases.service import CaseService
 from policies.base import AllowAllAuthorizer
+from privacy.keys import KEY_FILE_ADVICE, KeyProvider
 from sla.clock import Clock
 from store import backup as copies
 from store.db import Database
 from store.errors import BackupError, RestoreRefusedError, StorageError
 from store.schema import head_revision, known_revision, upgrade
-from store.tables import CASES, CHECKPOINTS, ERASURES, EVENTS, MERCHANT_EVENTS, MERCHANTS
+from store.tables import CASE_KEYS, CASES, CHECKPOINTS, ERASURES, EVENTS, MERCHANT_EVENTS, MERCHANTS
 from workflow.model import from_iso, to_iso
 
 MANIFEST_FORMAT = "dispute-engine/backup-manifest/v1"
@@ -336,10 +337,12 @@ def restore_backup(
     now: datetime,
     reapply_erasures: ErasureReplay | None,
     on_step: Step = lambda _step: None,
+    keys: KeyProvider | None = None,
 ) -> RestoreResult:
     """Restore ``request.backup`` into a new copy, check it, re-apply later erasures, swap it
     in when asked. Raises :class:`RestoreRefusedError` (the copy removed, nothing swapped) on
-    any failed check; see the module's docstring for the checks."""
+    any failed check; see the module's docstring for the checks. ``keys``: the key provider the
+    restored database will be served with; a copy whose live case keys it cannot open is refused."""
     manifest_file = request.manifest or manifest_path(request.backup)
     if not request.backup.is_file():
         raise BackupError(f"the backup {request.backup} does not exist")
@@ -385,6 +388,8 @@ def restore_backup(
             pg_copy = copies.restore_postgres(request.backup, server_url, database)
             result.copy_url = pg_copy.url
         _check_copy(result, registry, trusted_keys, on_step)
+        if keys is not None:
+            _check_keys(result, keys, on_step)
         if not _check_against_live(result, request.live_url, on_step):
             if not request.without_live:
                 raise RestoreRefusedError(
@@ -414,6 +419,35 @@ def restore_backup(
         except BackupError as exc:
             raise BackupError(f"{exc} (the verified copy is kept: {result.copy})") from None
     return result
+
+
+def _check_keys(result: RestoreResult, keys: KeyProvider, on_step: Step) -> None:
+    """Every key-encryption key that wraps a live case key of the copy is one ``keys`` holds:
+    the key file is kept apart from the database and its backups (docs/privacy.md), so a restore
+    with the wrong one, or a new one, would serve every text as unreadable."""
+    on_step("checking that the key file opens the copy's case keys")
+    missing: list[str] = []
+    with copies.opened(result.copy_url) as copy, copy.read() as session:
+        if not inspect(session.connection()).has_table(CASE_KEYS.name):
+            return  # a database from before personal data was kept apart
+        live = CASE_KEYS.c.wrapped.is_not(None)
+        wrapped_under = session.execute(
+            select(CASE_KEYS.c.kek_id, func.count()).where(live).group_by(CASE_KEYS.c.kek_id)
+        ).all()
+        for kek_id, count in wrapped_under:
+            wrapped = session.execute(
+                select(CASE_KEYS.c.wrapped).where(live, CASE_KEYS.c.kek_id == kek_id).limit(1)
+            ).scalar_one()
+            try:
+                keys.unwrap(kek_id, bytes(wrapped))
+            except ValueError:
+                missing.append(f"{kek_id} ({count} {'case' if count == 1 else 'cases'})")
+    if missing:
+        source = getattr(keys, "source", "the key provider")
+        raise RestoreRefusedError(
+            f"the key file {source} cannot open the copy's case keys wrapped under {', '.join(missing)}: "
+            f"{KEY_FILE_ADVICE}"
+        )
 
 
 def _beside(live: Path, now: datetime) -> Path:

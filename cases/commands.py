@@ -30,7 +30,7 @@ from cases.mediators import require_assignable
 from cases.merchants import standing_of
 from cases.personal import PersonalData
 from cases.projection import insert_case, insert_messages, require_updated, update_case
-from cases.queries import load_case
+from cases.queries import load_case, load_case_as
 from cases.registry import WorkflowRegistry
 from cases.related import related_counts
 from policies.base import Authorizer, require
@@ -172,12 +172,6 @@ def file_case(
     if flags:
         triage["flags"] = flags
     case_id = service.id_factory(now)
-    if privacy is not None and new_case.order_ref:
-        # Every case's order is indexed, so a later filing under a workflow that counts the same
-        # order finds it (the log will hold only the reference's marker).
-        privacy.record_order(
-            session, case_id=case_id, merchant_id=new_case.merchant_id, order_ref=new_case.order_ref, now=now
-        )
     filed = Event(
         "filed",
         {
@@ -213,6 +207,15 @@ def file_case(
     work = UnitOfWork(service, definition, None, case_id, now, authorizer=authorizer)
     work.add(with_standing([filed], standing, provisional), actor)
     work.follow_up("file", None)
+    if privacy is not None and new_case.order_ref:
+        # Every case's order is indexed, so a later filing under a workflow that counts the same
+        # order finds it (the log will hold only the reference's marker). The token is made now
+        # (its key may need a read); the row is written with the events.
+        token = order_token or privacy.order_token(session, new_case.order_ref, now)
+        merchant_id = new_case.merchant_id
+        work.also_write(
+            lambda s: privacy.record_order(s, case_id=case_id, merchant_id=merchant_id, token=token, now=now)
+        )
     return seen_with(work.write(session), standing)
 
 
@@ -228,10 +231,18 @@ def execute_command(
     expected_version: int | None = None,
     visible_check: bool = True,
     kind: str | None = None,
+    logged: bool = True,
 ) -> CaseSnapshot:
+    """``logged``: ``actor`` is as the log knows them; otherwise a consumer is as the marketplace
+    knows them, and their pseudonym is read with the case (one round trip)."""
     now = service.clock.now()
     authorizer = service.authorizer  # one policy set for the whole command (see file_case)
-    before, standing = load_case(session, case_id)
+    privacy = service.privacy
+    if not logged and privacy is not None and actor.role == "consumer":
+        before, standing, subject = load_case_as(session, case_id, actor.id)
+        actor = privacy.as_subject(actor, subject)
+    else:
+        before, standing = load_case(session, case_id)
     # The policies judge the case with its merchant's current flag; the events record it.
     seen = seen_with(before, standing)
     # The view and the command itself are decided in one Cedar batch; the refusals are
@@ -394,6 +405,13 @@ class UnitOfWork:
         self.records: list[tuple[RecordedEvent, bytes]] = []
         # The personal values the events' markers stand for, stored with the events (write()).
         self.secrets: list[Secret] = []
+        # Other rows the command writes, sent with its events (write()).
+        self.others: list[Callable[[Session], None]] = []
+
+    def also_write(self, write: Callable[[Session], None]) -> None:
+        """Write more rows with the events, in the same pipelined block (``write`` must not read
+        a result there: that would cost a round trip of its own)."""
+        self.others.append(write)
 
     @property
     def current(self) -> CaseSnapshot:
@@ -440,13 +458,28 @@ class UnitOfWork:
                 privacy = self.service.privacy
                 if privacy is not None and self.secrets:
                     # The values the events' markers stand for, sealed under the case's key.
-                    privacy.store(session, self.case_id, self.current.consumer_id, self.secrets, self.now)
+                    privacy.store(
+                        session,
+                        self.case_id,
+                        self.current.consumer_id,
+                        self.secrets,
+                        self.now,
+                        new_case=before is None,
+                        # Only a closed case can have been erased meanwhile by another process,
+                        # whose key this one may still hold: its key row is read, not the cache.
+                        was_closed=before is not None and before.closed_at is not None,
+                    )
+                for other in self.others:
+                    other(session)
                 # The reports' read model folds this case again at its next refresh
                 # (reports/readmodel.py); marked here so the mark commits with the events.
                 _MARK_DIRTY.execute(session.connection(), {"case_id": self.case_id})
                 events = [e for e, _ in self.records]
                 for hook in self.service.on_written:
                     hook(session, before, self.current, events)
+                if privacy is not None:
+                    # Last, so that it sees the rows above: what the command's answer reveals.
+                    privacy.prefetch(session, self.current)
         except IntegrityError as exc:
             if not _seq_taken(exc):
                 raise

@@ -27,7 +27,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
-    insert,
     literal_column,
     null,
     select,
@@ -53,6 +52,11 @@ T = TypeVar("T")
 # Unwrapped data keys kept in memory, most recently used first out last: an active case's
 # commands and reads unwrap its key once.
 KEY_CACHE_SIZE = 4096
+# Values opened under a cached key, at most this many per case: every command's answer reveals
+# the filing's texts again, and opening one is decrypting and hashing it again. Kept only while
+# the case's key is (it opens them anyway), dropped with it and on erasure; looked up by marker
+# and sealed bytes, so an altered or swapped row is opened and checked afresh.
+OPENED_PER_CASE = 64
 
 # Every command answers with its case revealed, so these statements are on the command path: compiled
 # once (store/fastpath.py), with a fixed number of slots (unused ones match nothing) so that one
@@ -91,6 +95,18 @@ _LOOKUP = Prepared(
 _SUBJECT_OF = Prepared(select(SUBJECTS.c.subject).where(SUBJECTS.c.user_id == bindparam("user_id")))
 _CASE_KEY = Prepared(select(CASE_KEYS.c.kek_id, CASE_KEYS.c.wrapped).where(CASE_KEYS.c.case_id == bindparam("case_id")))
 _INSERT_VALUES = inserting(PERSONAL_VALUES)
+_INSERT_CASE_KEY = inserting(CASE_KEYS)
+# A drawn case id that is taken fails the filing when its events are written (and the filing
+# draws another id): the order's row must not fail it first, hence DO NOTHING on the case id.
+_ORDER_COLUMNS = ["case_id", "merchant_id", "token", "created_at"]
+_INSERT_ORDER = {
+    "postgresql": Prepared(pg_insert(ORDER_REFS).on_conflict_do_nothing(index_elements=["case_id"]), _ORDER_COLUMNS),
+    "sqlite": Prepared(sqlite_insert(ORDER_REFS).on_conflict_do_nothing(index_elements=["case_id"]), _ORDER_COLUMNS),
+}
+# Keys of ``Session.info`` (one transaction's session): the command answers with its case
+# revealed, and the lookup that answer needs, queued with the command's writes.
+_ANSWERING = "personal_data.answering"
+_PREFETCHED = "personal_data.prefetched"
 
 
 def _rows(session: Session, statement: Prepared, params: Mapping[str, Any]) -> list[Any]:
@@ -104,6 +120,38 @@ def _rows(session: Session, statement: Prepared, params: Mapping[str, Any]) -> l
 def _upsert(session: Session) -> Callable[..., Any]:
     """The dialect's INSERT that can do nothing on conflict (rows two first writers may race for)."""
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def _split(texts: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """Markers (ref -> marker) and pseudonyms among ``texts``."""
+    markers: dict[str, str] = {}
+    subjects: list[str] = []
+    for text in texts:
+        parsed = parse(text)
+        if parsed is not None:
+            markers[parsed[0]] = text
+        elif is_pseudonym(text):
+            subjects.append(text)
+    return markers, subjects
+
+
+def _lookup_params(markers: Mapping[str, str], subjects: Sequence[str]) -> dict[str, str] | None:
+    """The parameters of the one-round-trip lookup (:data:`_LOOKUP`), or None when the texts
+    need more slots than it has."""
+    if len(markers) > REF_SLOTS or len(subjects) > SUBJECT_SLOTS:
+        return None
+    return {**next(_slots(sorted(markers), "r", REF_SLOTS)), **next(_slots(subjects, "s", SUBJECT_SLOTS))}
+
+
+@dataclass(frozen=True, slots=True)
+class _Prefetched:
+    """The lookup queued for a command's answer: the texts it covers, their markers, and its
+    rows (on PostgreSQL the cursor, read once the pipelined write has synced)."""
+
+    value: Any
+    texts: frozenset[str]
+    markers: dict[str, str]
+    rows: Any
 
 
 def _slots(values: Sequence[str], prefix: str, size: int) -> Iterator[dict[str, str]]:
@@ -141,6 +189,8 @@ class PersonalData:
     keys: KeyProvider
     cache_size: int = KEY_CACHE_SIZE
     _cache: OrderedDict[str, bytes] = field(default_factory=OrderedDict, repr=False)
+    # Per case whose key is cached: (marker, sealed bytes) -> (salt, value) (OPENED_PER_CASE).
+    _opened: dict[str, dict[tuple[str, bytes], tuple[bytes, str]]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     _index_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
@@ -172,14 +222,15 @@ class PersonalData:
         key = self._index_key(session, "order_ref", now)
         return hmac.new(key, order_ref.encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def record_order(self, session: Session, *, case_id: str, merchant_id: str, order_ref: str, now: datetime) -> None:
-        """Index a new case's order reference for related-case counts (cases/related.py)."""
-        token = self.order_token(session, order_ref, now)
-        dialect_insert = _upsert(session)
-        row = dialect_insert(ORDER_REFS).values(case_id=case_id, merchant_id=merchant_id, token=token, created_at=now)
-        # A drawn case id that is taken fails the filing a moment later, when its events are
-        # written (and the filing draws another id): this row must not fail it first.
-        session.execute(row.on_conflict_do_nothing(index_elements=["case_id"]))
+    def record_order(self, session: Session, *, case_id: str, merchant_id: str, token: str, now: datetime) -> None:
+        """Index a new case's order reference (``token``: its :meth:`order_token`) for related-case
+        counts (cases/related.py)."""
+        connection = session.connection()
+        # Run on the driver's cursor: inside the command's pipelined write (cases/commands.py)
+        # it is queued with the events, no round trip of its own.
+        _INSERT_ORDER[connection.dialect.name].execute(
+            connection, {"case_id": case_id, "merchant_id": merchant_id, "token": token, "created_at": now}
+        )
 
     # --- pseudonyms -----------------------------------------------------------
 
@@ -206,7 +257,11 @@ class PersonalData:
         has no case yet, and gets an id no case holds (an invalid identifier)."""
         if actor.role != "consumer":
             return actor
-        subject = self.subject_of(session, actor.id)
+        return self.as_subject(actor, self.subject_of(session, actor.id))
+
+    @staticmethod
+    def as_subject(actor: Actor, subject: str | None) -> Actor:
+        """A consumer as the log knows them, given their pseudonym (None: they have none)."""
         return Actor(id=subject if subject is not None else f"unknown user {actor.id}", role=actor.role)
 
     # --- keys -------------------------------------------------------------------
@@ -223,19 +278,25 @@ class PersonalData:
             self._cache[case_id] = key
             self._cache.move_to_end(case_id)
             while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+                evicted, _ = self._cache.popitem(last=False)
+                self._opened.pop(evicted, None)
 
     def forget(self, case_ids: Iterable[str]) -> None:
-        """Drop cached keys (after their cases are erased)."""
+        """Drop cached keys and the values they opened (after their cases are erased)."""
         with self._lock:
             for case_id in case_ids:
                 self._cache.pop(case_id, None)
+                self._opened.pop(case_id, None)
 
-    def _data_key_for_writing(self, session: Session, case_id: str, subject: str, now: datetime) -> bytes:
-        key = self._cached(case_id)
+    def _data_key_for_writing(
+        self, session: Session, case_id: str, subject: str, now: datetime, *, new_case: bool, was_closed: bool
+    ) -> bytes:
+        key = None if was_closed else self._cached(case_id)
         if key is not None:
             return key
-        rows = _rows(session, _CASE_KEY, {"case_id": case_id})
+        # A case being filed has no key row yet: nothing to read (a read inside the pipelined
+        # write would cost a round trip of its own).
+        rows = [] if new_case else _rows(session, _CASE_KEY, {"case_id": case_id})
         row = rows[0] if rows else None
         if row is not None and row[1] is not None:
             key = self.keys.unwrap(row[0], bytes(row[1]))
@@ -245,10 +306,16 @@ class PersonalData:
             key = new_data_key()
             kek_id, wrapped = self.keys.wrap(key)
             if row is None:
-                session.execute(
-                    insert(CASE_KEYS).values(
-                        case_id=case_id, subject=subject, kek_id=kek_id, wrapped=wrapped, created_at=now
-                    )
+                _INSERT_CASE_KEY.execute(
+                    session.connection(),
+                    {
+                        "case_id": case_id,
+                        "subject": subject,
+                        "kek_id": kek_id,
+                        "wrapped": wrapped,
+                        "created_at": now,
+                        "erased_at": None,
+                    },
                 )
             else:
                 session.execute(
@@ -256,14 +323,27 @@ class PersonalData:
                     .where(CASE_KEYS.c.case_id == case_id)
                     .values(kek_id=kek_id, wrapped=wrapped, created_at=now)
                 )
+                self.forget([case_id])  # the values the old key opened are gone with it
         self._remember(case_id, key)
         return key
 
-    def store(self, session: Session, case_id: str, subject: str, secrets: Sequence[Secret], now: datetime) -> None:
-        """Seal ``secrets`` under the case's data key and write their rows, in the caller's transaction."""
+    def store(
+        self,
+        session: Session,
+        case_id: str,
+        subject: str,
+        secrets: Sequence[Secret],
+        now: datetime,
+        *,
+        new_case: bool = False,
+        was_closed: bool = False,
+    ) -> None:
+        """Seal ``secrets`` under the case's data key and write their rows, in the caller's
+        transaction (``new_case``: the case is being filed, it has no key yet; ``was_closed``: it
+        was closed, and may have been erased by another process, so its key is read, not cached)."""
         if not secrets:
             return
-        key = self._data_key_for_writing(session, case_id, subject, now)
+        key = self._data_key_for_writing(session, case_id, subject, now, new_case=new_case, was_closed=was_closed)
         _INSERT_VALUES.execute_many(
             session.connection(), [{"ref": s.ref, "case_id": case_id, "sealed": seal_value(key, s)} for s in secrets]
         )
@@ -313,43 +393,89 @@ class PersonalData:
 
     def resolve(self, session: Session, texts: Iterable[str]) -> dict[str, str]:
         """For each marker its value (or ``[erased]``), for each pseudonym its user id (or ``[erased]``)."""
-        markers: dict[str, str] = {}
-        subjects: list[str] = []
-        for text in texts:
-            parsed = parse(text)
-            if parsed is not None:
-                markers[parsed[0]] = text
-            elif is_pseudonym(text):
-                subjects.append(text)
-        table: dict[str, str] = {}
-        if len(markers) <= REF_SLOTS and len(subjects) <= SUBJECT_SLOTS:
+        markers, subjects = _split(texts)
+        params = _lookup_params(markers, subjects)
+        if params is not None:
             # What a case's answer needs, in one round trip.
-            params = {**next(_slots(sorted(markers), "r", REF_SLOTS)), **next(_slots(subjects, "s", SUBJECT_SLOTS))}
-            for kind, key, case_id, sealed, user_id in _rows(session, _LOOKUP, params):
-                if kind == 1:
-                    table[key] = user_id if user_id is not None else ERASED
-                    continue
-                data_key = self._key_of(session, case_id)
-                if data_key is not None:
-                    table[markers[key]] = self._open(data_key, markers[key], sealed).value
-        else:
-            table.update({markers[d.ref]: d.value for d in self.open_values(session, markers)})
-            for params in _slots(subjects, "s", SUBJECT_SLOTS):
-                for subject, user_id in _rows(session, _USERS, params):
-                    table[subject] = user_id if user_id is not None else ERASED
+            return self._table(session, markers, _rows(session, _LOOKUP, params))
+        table = {markers[d.ref]: d.value for d in self.open_values(session, markers)}
+        for params in _slots(subjects, "s", SUBJECT_SLOTS):
+            for subject, user_id in _rows(session, _USERS, params):
+                table[subject] = user_id if user_id is not None else ERASED
         for marker in markers.values():
             table.setdefault(marker, ERASED)
         return table
 
-    @staticmethod
-    def _open(data_key: bytes, marker: str, sealed: bytes) -> Disclosure:
+    def _table(self, session: Session, markers: Mapping[str, str], rows: Iterable[Any]) -> dict[str, str]:
+        """The lookup's rows (:data:`_LOOKUP`) as a table of values and user ids; a marker
+        without a live row or key is ``[erased]``."""
+        table: dict[str, str] = {}
+        for kind, key, case_id, sealed, user_id in rows:
+            if kind == 1:
+                table[key] = user_id if user_id is not None else ERASED
+                continue
+            data_key = self._key_of(session, case_id)
+            if data_key is not None:
+                table[markers[key]] = self._open(case_id, data_key, markers[key], bytes(sealed))[1]
+        for marker in markers.values():
+            table.setdefault(marker, ERASED)
+        return table
+
+    def _open(self, case_id: str, data_key: bytes, marker: str, sealed: bytes) -> tuple[bytes, str]:
+        """``(salt, value)`` of a row, opened and checked against its marker, or as opened before
+        under the case's cached key (the same marker and the same sealed bytes)."""
+        with self._lock:
+            memo = self._opened.get(case_id)
+            opened = memo.get((marker, sealed)) if memo is not None else None
+        if opened is not None:
+            return opened
         try:
-            salt, value = open_value(data_key, marker, bytes(sealed))
+            opened = open_value(data_key, marker, sealed)
         except TamperedValueError as exc:
             raise TamperedValue(str(exc)) from exc
-        parsed = parse(marker)
-        assert parsed is not None
-        return Disclosure(ref=parsed[0], case_id="", salt=salt, value=value)
+        with self._lock:
+            if case_id in self._cache:
+                memo = self._opened.setdefault(case_id, {})
+                if len(memo) < OPENED_PER_CASE:
+                    memo[(marker, sealed)] = opened
+        return opened
+
+    # --- a command's answer -------------------------------------------------------
+
+    def answering(self, session: Session) -> None:
+        """This transaction's command answers with its case revealed (``CaseService.file`` and
+        ``execute``): its write queues the lookup the answer needs (:meth:`prefetch`)."""
+        session.info[_ANSWERING] = True
+
+    def prefetch(self, session: Session, value: Any) -> None:
+        """If the transaction answers (:meth:`answering`; once), queue the lookup that revealing
+        ``value`` needs, for :meth:`reveal` to read instead of querying. Called inside the
+        command's pipelined write (cases/commands.py): on PostgreSQL the lookup travels with
+        the writes, after the value rows they insert, and costs no round trip of its own."""
+        if not session.info.pop(_ANSWERING, False):
+            return
+        found = markers_in(value, also=is_pseudonym)
+        markers, subjects = _split(found)
+        params = _lookup_params(markers, subjects)
+        if not found or params is None:
+            return
+        connection = session.connection()
+        cursor = _LOOKUP.execute(connection, params)
+        if connection.dialect.name == "postgresql":
+            # Read after the pipelined block has synced (psycopg holds a result client-side).
+            rows: Any = cursor
+        else:
+            # SQLite steps a result lazily: read it now, before the writes that follow.
+            rows = list(cursor.fetchall())
+            cursor.close()
+        session.info[_PREFETCHED] = _Prefetched(value, frozenset(found), markers, rows)
+
+    def _prefetched_table(self, session: Session, queued: _Prefetched) -> dict[str, str]:
+        rows = queued.rows
+        if not isinstance(rows, list):
+            cursor, rows = rows, list(rows.fetchall())
+            cursor.close()
+        return self._table(session, queued.markers, rows)
 
     def holds_personal(self, value: Any) -> bool:
         """Whether ``value`` holds a marker or a pseudonym to resolve (no database read)."""
@@ -358,7 +484,19 @@ class PersonalData:
     def reveal(self, session: Session, value: T) -> T:
         """A copy of ``value`` (a snapshot, events, rows as mappings, any nesting of them) with
         markers replaced by their values and pseudonyms by user ids, or ``[erased]``."""
+        # The lookup a command's write queued for its answer (prefetch), read once: the answer
+        # itself needs no second walk; anything whose texts it covers uses it too.
+        queued: _Prefetched | None = session.info.pop(_PREFETCHED, None)
+        if queued is not None and queued.value is value:
+            answer: T = substitute(value, self._prefetched_table(session, queued))
+            return answer
         found = markers_in(value, also=is_pseudonym)
+        if queued is not None:
+            if found and found <= queued.texts:
+                covered: T = substitute(value, self._prefetched_table(session, queued))
+                return covered
+            if not isinstance(queued.rows, list):
+                queued.rows.close()
         if not found:
             return value
         result: T = substitute(value, self.resolve(session, found))

@@ -19,7 +19,7 @@ from policies.base import Authorizer
 from policies.visibility import TRUE, AllOf, Always, Condition, Equals, Not, Present
 from store.codec import snapshot_from_json
 from store.fastpath import Prepared, pipelined
-from store.tables import CASES, MERCHANTS
+from store.tables import CASES, MERCHANTS, SUBJECTS
 from workflow.errors import (
     InvalidCommandError,
     NotFoundError,
@@ -144,6 +144,20 @@ _SELECT_CASE = Prepared(
 )
 
 
+# The same with the pseudonym of the consumer who acts (personal data: cases/personal.py), still
+# one round trip: a consumer's command reads who they are in the log with the case.
+_SELECT_CASE_AS = Prepared(
+    select(
+        CASES.c.snapshot,
+        MERCHANTS.c.seq,
+        MERCHANTS.c.flagged,
+        select(SUBJECTS.c.subject).where(SUBJECTS.c.user_id == bindparam("user_id")).scalar_subquery(),
+    )
+    .select_from(CASES.outerjoin(MERCHANTS, MERCHANTS.c.merchant_id == CASES.c.merchant_id))
+    .where(CASES.c.id == bindparam("case_id"))
+)
+
+
 def load_snapshot(session: Session, case_id: str) -> CaseSnapshot:
     """The case as stored: what its log folds to."""
     return snapshot_from_json(_fetch(session, _SELECT_SNAPSHOT, case_id)[0])
@@ -154,6 +168,13 @@ def load_case(session: Session, case_id: str) -> tuple[CaseSnapshot, MerchantSta
     stored, seq, flagged = _fetch(session, _SELECT_CASE, case_id)
     standing = NO_LOG if seq is None else MerchantStanding(int(seq), bool(flagged))
     return snapshot_from_json(stored), standing
+
+
+def load_case_as(session: Session, case_id: str, user_id: str) -> tuple[CaseSnapshot, MerchantStanding, str | None]:
+    """:func:`load_case`, and the pseudonym of the marketplace user ``user_id`` (None: none)."""
+    stored, seq, flagged, subject = _fetch(session, _SELECT_CASE_AS, case_id, user_id=user_id)
+    standing = NO_LOG if seq is None else MerchantStanding(int(seq), bool(flagged))
+    return snapshot_from_json(stored), standing, subject
 
 
 def load_seen(session: Session, case_id: str) -> CaseSnapshot:
@@ -168,10 +189,10 @@ def seen_all(session: Session, snapshots: Sequence[CaseSnapshot]) -> list[CaseSn
     return [seen_with(s, found.get(s.merchant_id, NO_LOG)) for s in snapshots]
 
 
-def _fetch(session: Session, statement: Prepared, case_id: str) -> Any:
+def _fetch(session: Session, statement: Prepared, case_id: str, **params: str) -> Any:
     connection = session.connection()
     with pipelined(connection):  # the transaction's BEGIN and this read in one round trip
-        cursor = statement.execute(connection, {"case_id": case_id})
+        cursor = statement.execute(connection, {"case_id": case_id, **params})
     # Fetched after the block: a fetch inside it would sync once more (strace: 4.8 vs 3.9
     # socket reads per command).
     row = cursor.fetchone()

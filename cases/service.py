@@ -44,6 +44,7 @@ from cases.queries import (
 )
 from cases.registry import WorkflowRegistry
 from cases.triage import Triage, route_case, route_waiting
+from desk.loader import DEFAULT_RETENTION_YEARS, retention_period
 from intake.rulebook import Rulebook, RuleEntry
 from policies.base import Authorizer, require
 from policies.visibility import FALSE, Condition, restrict
@@ -116,6 +117,9 @@ class CaseService:
     on_written: tuple[WriteHook, ...] = ()
     # The desk's complaint categories (workflow/categories.py); a desk reload swaps them.
     categories: Categories = DEFAULT_CATEGORIES
+    # How long a closed case's personal data is kept: the desk's ``retention_years`` (desk.yaml),
+    # set at bootstrap and swapped by a desk reload like ``triage``.
+    retention: timedelta = field(default_factory=lambda: retention_period(DEFAULT_RETENTION_YEARS))
 
     def weight(self, priority: str) -> int:
         """The load units a case of this priority level takes of a mediator's capacity."""
@@ -156,9 +160,10 @@ class CaseService:
     def release_legal_hold(self, *, actor: Actor, case_id: str, reason: str) -> None:
         release_legal_hold(self, case_id=case_id, reason=reason, actor=actor)
 
-    def sweep_personal_data(self, *, keep_for: timedelta) -> list[str]:
-        """Deferred erasures now possible, and retention: cases closed ``keep_for`` ago, not held."""
-        return sweep_personal_data(self, keep_for=keep_for)
+    def sweep_personal_data(self, *, keep_for: timedelta | None = None) -> list[str]:
+        """Deferred erasures now possible, and retention: cases closed ``keep_for`` ago (default:
+        the desk's retention period), not held."""
+        return sweep_personal_data(self, keep_for=self.retention if keep_for is None else keep_for)
 
     def rewrap_keys(self) -> int:
         """Re-wrap every live case key under the key provider's current key (after a rotation)."""
@@ -201,7 +206,11 @@ class CaseService:
                 assert subject is not None
                 complaint = replace(new_case, consumer_id=subject)
                 if actor.role == "consumer":
-                    filer = self._as_logged(session, actor)
+                    # A consumer files for themselves: their pseudonym is the one just read.
+                    same = actor.id == new_case.consumer_id
+                    filer = Actor(id=subject, role=actor.role) if same else self._as_logged(session, actor)
+                # The answer is revealed: its lookup travels with the filing's writes.
+                self.privacy.answering(session)
             case = file_case(session, self, actor=filer, new_case=complaint, definition=definition, prepare=prepare)
             if triage is not None and triage.route:
                 case = route_case(session, self, triage, case.id, self.clock.now(), why="on filing") or case
@@ -235,16 +244,20 @@ class CaseService:
         the command's events reference, in their transaction, once the command is accepted."""
 
         def work(session: Session) -> CaseSnapshot:
+            if self.privacy is not None:
+                # The answer is revealed: its lookup travels with the command's writes.
+                self.privacy.answering(session)
             case = execute_command(
                 session,
                 self,
-                actor=self._as_logged(session, actor),
+                actor=actor,  # a consumer's pseudonym is read with the case
                 case_id=case_id,
                 name=name,
                 data=data or {},
                 reason=reason,
                 expected_version=expected_version,
                 kind=kind,
+                logged=False,
             )
             if then is not None:
                 then(session)

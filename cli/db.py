@@ -176,7 +176,10 @@ def db_restore(
     )
     clock = SystemClock()
     # The live engine's keys: the copy's data keys are wrapped by the same key-encryption keys.
-    replay = erasure_replay(registry=registry, privacy=PersonalData(key_provider(found)), clock=clock)
+    # Never generated here: new keys would open nothing the backup holds (a missing key file is
+    # named, with what to do); the copy is refused unless they open its case keys.
+    keys = key_provider(found, create=False)
+    replay = erasure_replay(registry=registry, privacy=PersonalData(keys), clock=clock)
     with stages() as step:
         result = restore_backup(
             request,
@@ -185,6 +188,7 @@ def db_restore(
             now=clock.now(),
             reapply_erasures=replay,
             on_step=step,
+            keys=keys,
         )
     out.print(
         f"restored {shown(backup)}: sha256 matches its manifest; {quantity(result.cases, 'case')} "

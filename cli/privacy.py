@@ -58,9 +58,9 @@ def release(ctx: typer.Context, case: CaseArgument, reason: ReasonOption, by: By
 @privacy_app.command("sweep")
 def sweep(ctx: typer.Context) -> None:
     """Run the retention sweep now (the worker runs it on every tick): deferred erasures whose
-    cases closed, and cases closed DISPUTES_RETENTION_YEARS ago, unless held."""
+    cases closed, and cases closed the desk's retention_years ago (desk.yaml), unless held."""
     with open_engine(ctx) as engine:
-        erased = engine.cases.sweep_personal_data(keep_for=engine.retention)
+        erased = engine.cases.sweep_personal_data()
     out.print(f"{quantity(len(erased), 'case')} erased")
 
 

@@ -3,7 +3,8 @@
 A desk directory (``DISPUTES_CONFIG_DIR`` or ``--config``) is a list of named parts,
 :data:`PARTS`, each a relative path with its loader::
 
-    desk.yaml          settings: name, title, description, default_workflow
+    desk.yaml          settings: name, title, description, default_workflow, zone,
+                       workflow_rules, retention_years (personal data kept after closing)
     workflows/*.yaml   workflow definitions (several per desk; new cases use the default one)
     policies/          Cedar policies, their schema and settings.json
     calendars.yaml     business calendars the timers name
@@ -34,6 +35,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import available_timezones
@@ -72,8 +74,19 @@ PACKAGED_CALENDARS = ROOT / "sla" / "calendars.yaml"
 PACKAGED_DESK_FILES = Path(__file__).resolve().parent / "default"
 SCENARIOS = "scenarios"
 SETTINGS_FILE = "desk.yaml"
-SETTINGS_KEYS = frozenset({"name", "title", "description", "default_workflow", "zone", "workflow_rules", "categories"})
-_TEXT_SETTINGS = SETTINGS_KEYS - {"workflow_rules", "categories"}
+SETTINGS_KEYS = frozenset(
+    {"name", "title", "description", "default_workflow", "zone", "workflow_rules", "categories", "retention_years"}
+)
+_TEXT_SETTINGS = SETTINGS_KEYS - {"workflow_rules", "categories", "retention_years"}
+# Years a closed case's personal data is kept before the retention sweep erases it (the
+# E-Commerce Law's minimum for transaction records is 3; docs/privacy.md).
+DEFAULT_RETENTION_YEARS = 3
+MAX_RETENTION_YEARS = 100
+
+
+def retention_period(years: int) -> timedelta:
+    """``years`` as a period the sweep subtracts from now (a year of 365.25 days, so leap days count)."""
+    return timedelta(days=round(365.25 * years))
 
 
 class InvalidDeskError(ConfigError):
@@ -94,8 +107,15 @@ class DeskManifest:
     workflow_rules: tuple[WorkflowRule, ...] = ()
     # The complaint categories (workflow/categories.py); none declared: the engine's seven.
     categories: Categories = DEFAULT_CATEGORIES
+    # Whole years after a case closes that its personal data is kept, unless a legal hold is set.
+    retention_years: int = DEFAULT_RETENTION_YEARS
     file: str = ""
     lines: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def retention(self) -> timedelta:
+        """How long personal data is kept after a case closes (``retention_years``)."""
+        return retention_period(self.retention_years)
 
 
 # A part's loader reads its path and returns the part, or raises an error carrying
@@ -254,12 +274,24 @@ def load_manifest(path: Path) -> DeskManifest:
     zone = values["zone"] or "UTC"
     if zone not in available_timezones():
         problems.append(Problem(file, located.line(("zone",)), f"zone {zone!r} is not an IANA time zone"))
+    retention = data.get("retention_years", DEFAULT_RETENTION_YEARS)
+    # bool is an int to Python; `retention_years: yes` is a mistake, not one year.
+    if isinstance(retention, bool) or not isinstance(retention, int) or not 0 <= retention <= MAX_RETENTION_YEARS:
+        problems.append(
+            Problem(
+                file,
+                located.line(("retention_years",)),
+                f"retention_years must be a whole number of years from 0 to {MAX_RETENTION_YEARS}, "
+                f"got {retention!r} (default {DEFAULT_RETENTION_YEARS})",
+            )
+        )
     if problems:
         raise InvalidDeskError(problems)
     return DeskManifest(
         categories=categories,
         zone=zone,
         workflow_rules=rules,
+        retention_years=retention,
         name=values["name"] or path.parent.name,
         title=values["title"] or "",
         description=values["description"] or "",

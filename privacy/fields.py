@@ -131,6 +131,10 @@ _CASE_FIELDS: dict[type, tuple[str, ...]] = {
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+# Values that hold no text: skipped before the slower checks (a snapshot is mostly these).
+_LEAVES = (int, float, type(None))
+
+
 def markers_in(value: Any, found: set[str] | None = None, *, also: Callable[[str], bool] | None = None) -> set[str]:
     """Every marker (and every text ``also`` accepts, e.g. pseudonyms) inside ``value``: text,
     mappings, lists, tuples and dataclasses, walked to any depth."""
@@ -139,11 +143,14 @@ def markers_in(value: Any, found: set[str] | None = None, *, also: Callable[[str
         # Cheap tests here; resolving parses each candidate fully (privacy.markers.parse).
         if (len(value) == MARKER_LENGTH and value.startswith(PREFIX)) or (also is not None and also(value)):
             found.add(value)
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            markers_in(item, found, also=also)
+    elif isinstance(value, _LEAVES):
+        pass
     elif isinstance(value, list | tuple):
         for item in value:
+            markers_in(item, found, also=also)
+    # The Mapping ABC's check is slow: dicts and dataclasses are told apart first.
+    elif isinstance(value, dict) or (not dataclasses.is_dataclass(value) and isinstance(value, Mapping)):
+        for item in value.values():
             markers_in(item, found, also=also)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         for name in _init_fields(type(value)):
@@ -158,15 +165,16 @@ def substitute(value: Any, table: Mapping[str, str]) -> Any:
         return value
     if isinstance(value, str):
         return table.get(value, value)
-    if isinstance(value, Mapping):
-        items = {k: substitute(v, table) for k, v in value.items()}
-        return value if all(items[k] is v for k, v in value.items()) else items
+    if isinstance(value, _LEAVES):
+        return value
     if isinstance(value, list | tuple):
         replaced = [substitute(v, table) for v in value]
         if all(new is old for new, old in zip(replaced, value, strict=True)):
             return value
         return replaced if isinstance(value, list) else tuple(replaced)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if dataclasses.is_dataclass(value):
+        if isinstance(value, type):
+            return value
         changes = {}
         for name in _init_fields(type(value)):
             old = getattr(value, name)
@@ -174,4 +182,7 @@ def substitute(value: Any, table: Mapping[str, str]) -> Any:
             if new is not old:
                 changes[name] = new
         return dataclasses.replace(value, **changes) if changes else value
+    if isinstance(value, Mapping):
+        items = {k: substitute(v, table) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
     return value

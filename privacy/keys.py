@@ -84,6 +84,13 @@ class KeyFile:
         )
 
 
+# Why a key file can be missing where a database is restored, and what to do (docs/privacy.md).
+KEY_FILE_ADVICE = (
+    "the key file is not in a database backup: restore the one in use when the backup was taken "
+    "from its own backup (docs/privacy.md, Backups and the key file), then restore again"
+)
+
+
 def _new_kek_id() -> str:
     return f"kek-{secrets.token_hex(4)}"
 

@@ -61,6 +61,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, desk: Desk |
         # Personal texts and consumer ids leave the log for sealed rows beside it (docs/privacy.md).
         privacy=PersonalData(key_provider(settings)),
         on_written=(outbox,),
+        retention=desk.manifest.retention,
     )
     record_versions(cases.db, cases.registry, cases.authorizer, cases.clock.now())
     cases.triage = with_promoted_model(cases)
@@ -114,6 +115,9 @@ def apply_desk(engine: Engine, desk: Desk) -> None:
         engine.outbox.rules = desk.notifications
     cases.triage = with_promoted_model(cases)
     cases.rulebook = desk.parts.get("rulebook")
+    if cases.retention != desk.manifest.retention:
+        log.warning("personal data retention: %d years after closing", desk.manifest.retention_years)
+    cases.retention = desk.manifest.retention
     planner = cases.sla
     if planner is not None and planner.calendars != desk.calendars:
         planner.calendars = dict(desk.calendars)

@@ -80,8 +80,8 @@ class Engine:
 
     @property
     def retention(self) -> timedelta:
-        """How long personal data is kept after a case closes (DISPUTES_RETENTION_YEARS)."""
-        return timedelta(days=round(365.25 * self.settings.retention_years))
+        """How long personal data is kept after a case closes (the desk's ``retention_years``)."""
+        return self.cases.retention
 
     def dispose(self) -> None:
         """Close the database's connections."""

@@ -14,7 +14,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from audit.keys import generate_signing_key, load_signing_key, private_key_pem
-from privacy.keys import KeyFile, KeyProvider, load_key_file, load_or_create_key_file
+from privacy.keys import KEY_FILE_ADVICE, KeyFile, KeyProvider, load_key_file, load_or_create_key_file
+from workflow.errors import ConfigError, Problem
 
 log = logging.getLogger("disputes")
 
@@ -54,10 +55,11 @@ class Settings(BaseSettings):
     # The key file whose keys wrap each case's data key (privacy/keys.py; docs/privacy.md says how
     # a KMS replaces it). Unset in development: generated next to the SQLite database on first use.
     key_file: Path | None = None
-    # Years after a case closes that its personal data is kept (the E-Commerce Law's minimum for
-    # transaction records is 3); the retention sweep erases it then, unless a legal hold is set.
-    retention_years: int = Field(default=3, ge=0, le=100)
-    # How often the ticker runs that sweep (and deferred erasures of cases since closed); 0: never.
+    # No longer read: how long personal data is kept is the desk's ``retention_years`` (desk.yaml).
+    # Refused when set, so a deployment that set it is told, not silently given the desk's period.
+    retention_years: int | None = None
+    # How often the ticker runs the retention sweep (and deferred erasures of cases since
+    # closed); 0: never.
     retention_interval_seconds: int = Field(default=3600, ge=0)
     # How often the ticker applies the merchant-supervision thresholds (reports/supervision.py); 0: never
     # (run `disputes supervise` instead).
@@ -111,6 +113,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
+        if self.retention_years is not None:
+            raise ValueError(
+                "DISPUTES_RETENTION_YEARS is no longer read: set retention_years in the desk's desk.yaml "
+                "(docs/privacy.md), then unset it"
+            )
         if self.environment == "production":
             if self.jwt_algorithm == "HS256" and (self.jwt_secret == DEV_SECRET or len(self.jwt_secret) < 32):
                 raise ValueError(
@@ -168,16 +175,24 @@ def default_key_file(database_url: str) -> Path | None:
     return Path(path + ".keys")
 
 
-def key_provider(settings: Settings) -> KeyProvider:
+def key_provider(settings: Settings, *, create: bool = True) -> KeyProvider:
     """The keys that wrap case data keys: the configured key file; in development one beside the
-    SQLite database (or in the working directory), generated on first use; in tests without a
-    file, keys kept in memory per database."""
+    SQLite database (or in the working directory), generated on first use (``create=False``, as
+    a restore asks: a ConfigError instead, since new keys open nothing the database holds); in
+    tests without a file, keys kept in memory per database."""
     if settings.key_file is not None:
-        return load_key_file(settings.key_file)
+        try:
+            return load_key_file(settings.key_file)
+        except ConfigError as exc:
+            if create or settings.key_file.exists():
+                raise
+            raise ConfigError([Problem(str(settings.key_file), 1, f"no key file: {KEY_FILE_ADVICE}")]) from exc
     path = default_key_file(settings.database_url)
     if path is None and settings.environment == "test":
         return memory_keys(settings.database_url)
     path = path or Path(".disputes-keys")
+    if not create and not path.exists():
+        raise ConfigError([Problem(str(path), 1, f"no key file (DISPUTES_KEY_FILE unset): {KEY_FILE_ADVICE}")])
     keys, generated = load_or_create_key_file(path)
     if generated:
         log.warning("generated a development key file for personal data in %s", path)

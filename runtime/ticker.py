@@ -189,7 +189,7 @@ def build_ticker(engine: Engine) -> Ticker:
         if retention_every and (not kept[-1:] or now - kept[-1] >= retention_every):
             # Deferred erasures whose cases closed, and retention; rows claimed with SKIP LOCKED.
             kept[:] = [now]
-            erased = engine.cases.sweep_personal_data(keep_for=engine.retention)
+            erased = engine.cases.sweep_personal_data()
             if erased:
                 log.info("personal data erased from %d cases (retention or deferred erasure)", len(erased))
         # Fold the cases written since into the dashboards' read model, so that a dashboard

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cli import app
+from privacy.keys import load_or_create_key_file
 from runtime.bootstrap import build_engine
 from runtime.settings import get_settings
 from workflow.model import Actor, NewCase
@@ -201,3 +202,33 @@ def test_a_backup_taken_while_filing_restored_after_an_erasure_keeps_it_erased(
     assert verified.exit_code == 0, verified.output
     erasures = invoke("audit", "verify", "--erasure")
     assert erasures.exit_code == 0, erasures.output
+
+
+def test_a_restore_without_the_key_file_says_so_and_makes_none(demo_db: Path, tmp_path: Path) -> None:
+    """The key file is not in the backup: a restore where it is lost is refused, naming the file
+    and what to do, and no new key file is made (new keys would open nothing the copy holds)."""
+    backup = tmp_path / "b.sqlite"
+    assert invoke("db", "backup", "--to", str(backup)).exit_code == 0
+    keys = demo_db.with_name("demo.db.keys")
+    keys.rename(tmp_path / "kept-apart.keys")
+    line = refused(invoke("db", "restore", str(backup), "--swap"))
+    assert f"{keys}:1: error: no key file" in line and "not in a database backup" in line, line
+    assert not keys.exists() and not list(demo_db.parent.glob("demo.db.pre-restore-*"))
+    (tmp_path / "kept-apart.keys").rename(keys)
+    assert invoke("db", "restore", str(backup), "--swap").exit_code == 0
+
+
+def test_a_restore_with_another_key_file_is_refused_and_its_copy_removed(
+    demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup = tmp_path / "b.sqlite"
+    assert invoke("db", "backup", "--to", str(backup)).exit_code == 0
+    other = tmp_path / "other.keys"
+    load_or_create_key_file(other)
+    monkeypatch.setenv("DISPUTES_KEY_FILE", str(other))
+    get_settings.cache_clear()
+    line = refused(invoke("db", "restore", str(backup), "--swap"))
+    assert f"the key file {other} cannot open the copy's case keys wrapped under kek-" in line, line
+    assert "60 cases" in line and "not in a database backup" in line
+    assert not list(demo_db.parent.glob("demo.db.restore-*"))
+    assert not list(demo_db.parent.glob("demo.db.pre-restore-*"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -294,3 +295,27 @@ def test_a_broken_intake_file_is_named_and_a_desk_may_override_one(desk: Path) -
     loaded = load_desk(desk)
     assert loaded.sources["classification"] == path
     assert loaded.parts["classification"].min_score == 99
+
+
+@pytest.mark.parametrize("written", ["three", "-1", "101", "2.5", "true", "'3'", ""])
+def test_a_bad_retention_period_is_refused_with_file_and_line(desk: Path, written: str) -> None:
+    """desk.yaml's retention_years (how long a closed case's personal data is kept) is a whole
+    number of years from 0 to 100; anything else is named at its line, and nothing is served."""
+    path = desk / "desk.yaml"
+    edit(path, "retention_years: 3", f"retention_years: {written}")
+    code, output = check(desk)
+    assert code == 1
+    line = line_of(path, "retention_years:")
+    assert f"{path}:{line}: error: retention_years must be a whole number of years from 0 to 100, got" in output
+
+
+def test_the_retention_period_is_the_desks_and_three_years_by_default(desk: Path) -> None:
+    assert load_desk(None).manifest.retention_years == 3
+    edit(desk / "desk.yaml", "retention_years: 3", "retention_years: 7")
+    code, output = check(desk)
+    assert code == 0, output
+    manifest = load_desk(desk).manifest
+    assert manifest.retention_years == 7
+    assert manifest.retention == timedelta(days=2557)  # seven years of 365.25 days
+    (desk / "desk.yaml").write_text("name: plain\n", encoding="utf-8")
+    assert load_desk(desk).manifest.retention == timedelta(days=1096)

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
+from audit.privacy import verify_erasures
 from cases.personal import PersonalData, TamperedValue
 from cases.service import CaseService
 from privacy.keys import load_key_file, load_or_create_key_file, rotate_key_file
-from privacy.markers import commitment, is_marker, matches, parse, protect
+from privacy.markers import ERASED, commitment, is_marker, matches, parse, protect
 from privacy.sealing import TamperedValueError, new_data_key, open_value, seal_value
 from store.tables import CASE_KEYS, PERSONAL_VALUES
-from tests.support.actors import AUDITOR, CONSUMER
+from tests.support.actors import AUDITOR, CONSUMER, MERCHANT
 from tests.support.builders import make_service, new_case
 from workflow.errors import ConfigError
 
@@ -85,3 +88,49 @@ def test_a_swapped_value_row_is_caught_on_reading(service: CaseService) -> None:
     service.privacy.forget([case_id])
     with pytest.raises(TamperedValue):
         service.get(actor=AUDITOR, case_id=case_id)
+
+
+def test_a_value_read_before_is_checked_again_once_its_row_is_swapped(service: CaseService) -> None:
+    """Values opened under a cached key are remembered by marker and sealed bytes: a row altered
+    after it was read (the key still cached, nothing forgotten) is opened and caught afresh."""
+    case_id = service.file(actor=CONSUMER, new_case=new_case(subject="甲", description="乙")).id
+    assert service.get(actor=AUDITOR, case_id=case_id).subject == "甲"
+    with service.db.write() as session:
+        rows = session.execute(select(PERSONAL_VALUES.c.ref, PERSONAL_VALUES.c.sealed)).all()
+        first, second = rows[0], rows[1]
+        session.execute(update(PERSONAL_VALUES).where(PERSONAL_VALUES.c.ref == first.ref).values(sealed=second.sealed))
+    with pytest.raises(TamperedValue):
+        service.get(actor=AUDITOR, case_id=case_id)
+
+
+def test_an_erasure_by_another_process_shows_at_once_in_one_that_read_the_case(service: CaseService) -> None:
+    """Another process's erasure is not hidden by what this one remembers: its key and the values
+    it opened stay cached here, but the rows are gone, so the texts read ``[erased]``."""
+    case_id = service.file(actor=CONSUMER, new_case=new_case(description="王小明 13812345678")).id
+    service.execute(actor=CONSUMER, case_id=case_id, name="withdraw")
+    assert service.get(actor=AUDITOR, case_id=case_id).description == "王小明 13812345678"
+    assert service.privacy is not None
+    # Another process: the same database and keys, its own caches.
+    other = replace(service, privacy=PersonalData(service.privacy.keys))
+    outcome = other.erase_subject(user_id=CONSUMER.id, basis="request", approved_by="adm-1")
+    assert outcome.erased == (case_id,)
+    case = service.get(actor=AUDITOR, case_id=case_id)
+    assert (case.description, case.consumer_id) == (ERASED, ERASED)
+
+
+def test_a_text_written_after_another_process_erased_the_case_gets_a_new_key(service: CaseService) -> None:
+    """A process that still holds an erased case's key (another one erased it) does not seal a
+    new text under it: a closed case's key row is read for writing, the tombstone gives a new key,
+    and every erasure still holds."""
+    case_id = service.file(actor=CONSUMER, new_case=new_case(description="王小明 13812345678")).id
+    service.execute(actor=CONSUMER, case_id=case_id, name="withdraw")
+    assert service.get(actor=AUDITOR, case_id=case_id).description == "王小明 13812345678"  # key cached
+    assert service.privacy is not None
+    other = replace(service, privacy=PersonalData(service.privacy.keys))
+    assert other.erase_subject(user_id=CONSUMER.id, basis="request", approved_by="adm-1").erased == (case_id,)
+    service.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
+    service.execute(actor=MERCHANT, case_id=case_id, name="comment", data={"body": "closing note"})
+    assert verify_erasures(service.db) == []
+    for reader in (service, replace(service, privacy=PersonalData(service.privacy.keys))):
+        bodies = [m.body for m in reader.messages(actor=AUDITOR, case_id=case_id).data]
+        assert bodies[-1] == "closing note", bodies

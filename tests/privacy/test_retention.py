@@ -6,15 +6,21 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from audit.privacy import verify_erasures
 from audit.verify import verify_database
 from cases.service import CaseService
+from desk.loader import write_packaged_desk
 from privacy.markers import ERASED
+from runtime.bootstrap import build_engine, reload_configuration
+from runtime.settings import Settings
+from runtime.ticker import build_ticker
 from sla.clock import ManualClock
 from tests.support.actors import ADMIN, AUDITOR, T0
 from tests.support.builders import make_service, new_case
@@ -112,3 +118,62 @@ def test_erasure_and_retention_keep_every_chain_verifying(service: CaseService) 
     assert report.intact, report.to_dict()
     types = [e.type for e in service.events(actor=AUDITOR, case_id=case_id).data]
     assert types[-4:] == ["legal_hold_set", "erasure_deferred", "legal_hold_released", "personal_data_erased"]
+
+
+def set_retention(root: Path, years: int) -> None:
+    path = root / "desk.yaml"
+    text = path.read_text(encoding="utf-8")
+    head, _, _ = text.partition("retention_years:")
+    path.write_text(f"{head}retention_years: {years}\n", encoding="utf-8")
+
+
+def test_the_worker_erases_after_the_desks_period_and_a_reload_changes_it(db_url: str, tmp_path: Path) -> None:
+    """The period is the desk's (desk.yaml retention_years), not a constant: a one-year desk's
+    worker erases a case closed a year and a day ago, which three years would keep; after a
+    reload to five years, a case closed two years ago is kept."""
+    root = tmp_path / "desk"
+    write_packaged_desk(root)
+    set_retention(root, 1)
+    clock = ManualClock(T0)
+    engine = build_engine(
+        Settings(environment="test", database_url=db_url, run_ticker=False, config_dir=root), clock=clock
+    )
+    try:
+        service = engine.cases
+        assert engine.retention == timedelta(days=365)
+        consumer = Actor(f"shopper-{next(_consumers)}", "consumer")
+
+        def closed_case() -> str:
+            case = service.file(
+                actor=consumer, new_case=new_case(consumer_id=consumer.id, description="王小明 13812345678")
+            )
+            service.execute(actor=consumer, case_id=case.id, name="withdraw")
+            return case.id
+
+        first = closed_case()
+        worker = build_ticker(engine)
+        clock.advance(timedelta(days=364))
+        worker.sweep_once()
+        assert service.get(actor=AUDITOR, case_id=first).description == "王小明 13812345678"
+        clock.advance(timedelta(days=2))
+        worker.sweep_once()
+        assert service.get(actor=AUDITOR, case_id=first).description == ERASED
+
+        second = closed_case()
+        set_retention(root, 5)
+        assert reload_configuration(engine) == []
+        assert engine.retention == timedelta(days=1826)
+        clock.advance(timedelta(days=2 * 366))
+        worker.sweep_once()
+        assert service.get(actor=AUDITOR, case_id=second).description == "王小明 13812345678"
+        assert verify_erasures(service.db) == []
+    finally:
+        engine.dispose()
+
+
+def test_the_retired_retention_setting_is_refused_not_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DISPUTES_RETENTION_YEARS moved to the desk: a deployment still setting it is told so,
+    rather than silently getting the desk's period."""
+    monkeypatch.setenv("DISPUTES_RETENTION_YEARS", "10")
+    with pytest.raises(ValidationError, match="retention_years in the desk's desk.yaml"):
+        Settings(environment="test")
