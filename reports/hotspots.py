@@ -5,7 +5,7 @@ period of the same length."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -22,6 +22,28 @@ from store.tables import CASES
 def iso_week(moment: datetime, zone: ZoneInfo) -> str:
     year, week, _ = moment.astimezone(zone).isocalendar()
     return f"{year}-W{week:02d}"
+
+
+def category_week_rows(
+    by_category: Mapping[tuple[str, str], int], category_weeks: Iterable[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """The report's ``categories``: each (category, ISO week) of the period with its complaints and
+    the change against the week before (``by_category`` also counts the weeks before the period);
+    the same rows whether counted from the log or read from the read model."""
+    rows = []
+    for category, week in sorted(category_weeks, key=lambda cw: (cw[1], cw[0])):
+        count, before_count = by_category.get((category, week), 0), by_category.get((category, _previous_week(week)), 0)
+        rows.append(
+            {
+                "category": category,
+                "week": week,
+                "complaints": count,
+                "previous_week": before_count,
+                "change": count - before_count,
+                "change_percent": round(100.0 * (count - before_count) / before_count, 2) if before_count else None,
+            }
+        )
+    return rows
 
 
 def _previous_week(week: str) -> str:
@@ -129,19 +151,7 @@ def hotspots_report(
             }
         )
     totals.sort(key=lambda t: (-t["change"], -t["complaints"], t["merchant_id"], t["category"]))
-    categories = []
-    for category, week in sorted(category_weeks, key=lambda cw: (cw[1], cw[0])):
-        count, before_count = by_category[(category, week)], by_category[(category, _previous_week(week))]
-        categories.append(
-            {
-                "category": category,
-                "week": week,
-                "complaints": count,
-                "previous_week": before_count,
-                "change": count - before_count,
-                "change_percent": round(100.0 * (count - before_count) / before_count, 2) if before_count else None,
-            }
-        )
+    categories = category_week_rows(by_category, category_weeks)
     return HotspotsReport(since, until, zone_name, weeks[: limit * 10], totals[:limit], categories)
 
 

@@ -41,7 +41,7 @@ from sqlmodel import Session
 
 from intake.supervision import MerchantFigures, SupervisionRules, flag_reasons
 from reports.facts import AGAINST_MERCHANT, NO_MEDIATOR, CaseFacts, active_flags, case_facts, histories
-from reports.hotspots import _previous_week
+from reports.hotspots import category_week_rows
 from reports.merchants import MerchantRow
 from reports.satisfaction import RatingRow
 from reports.sla import SlaRow
@@ -417,20 +417,7 @@ def hotspot_categories(session: Session, period: Period) -> list[dict[str, Any]]
         by_category[(category, week)] += int(count)
         if day >= first:
             category_weeks.add((category, week))
-    categories = []
-    for category, week in sorted(category_weeks, key=lambda cw: (cw[1], cw[0])):
-        count, before_count = by_category[(category, week)], by_category[(category, _previous_week(week))]
-        categories.append(
-            {
-                "category": category,
-                "week": week,
-                "complaints": count,
-                "previous_week": before_count,
-                "change": count - before_count,
-                "change_percent": round(100.0 * (count - before_count) / before_count, 2) if before_count else None,
-            }
-        )
-    return categories
+    return category_week_rows(by_category, category_weeks)
 
 
 def merchant_rows(

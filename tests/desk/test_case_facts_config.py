@@ -3,29 +3,14 @@ calendar-day goals. One test per kind of mistake, each named with its file and l
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
+from tests.support.desk_check import check, line_of
 
 GUARANTEE = Path(__file__).resolve().parents[2] / "examples" / "guarantee"
-runner = CliRunner()
-
-
-def check(directory: Path) -> tuple[int, str]:
-    result = runner.invoke(app, ["config", "check", str(directory)], terminal_width=240)
-    return result.exit_code, re.sub(r"\s+", " ", result.output)
-
-
-def line_of(path: Path, text: str) -> int:
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        if text in line:
-            return number
-    raise AssertionError(f"{text!r} not in {path}")
 
 
 @pytest.fixture

@@ -9,28 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from cases.triage import Triage
 from cli import app
 from desk.loader import NO_CLASSIFICATION, load_desk
 from intake.classify import Classifier
+from tests.support.desk_check import EXAMPLES, check, line_of, runner
 from workflow.categories import DEFAULT_CATEGORIES
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-runner = CliRunner()
-
-
-def check(directory: Path) -> tuple[int, str]:
-    result = runner.invoke(app, ["config", "check", str(directory)], terminal_width=240)
-    return result.exit_code, re.sub(r"\s+", " ", result.output)
-
-
-def line_of(path: Path, text: str) -> int:
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        if text in line:
-            return number
-    raise AssertionError(f"{text!r} not in {path}")
 
 
 def edit(path: Path, old: str, new: str) -> None:

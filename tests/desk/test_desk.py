@@ -3,32 +3,15 @@ cross-reference, each problem named with its file and line."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from cli import app
 from desk.loader import PARTS, InvalidDeskError, load_desk, try_load_desk, write_packaged_desk
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
-runner = CliRunner()
-
-
-def check(directory: Path) -> tuple[int, str]:
-    result = runner.invoke(app, ["config", "check", str(directory)], terminal_width=240)
-    return result.exit_code, re.sub(r"\s+", " ", result.output)
-
-
-def line_of(path: Path, text: str) -> int:
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        if text in line:
-            return number
-    raise AssertionError(f"{text!r} not in {path}")
+from tests.support.desk_check import EXAMPLES, ROOT, check, line_of, runner
 
 
 def edit(path: Path, old: str, new: str, count: int = 1) -> None:
