@@ -67,7 +67,13 @@ def _inbox_page(
     status_code: int = 200,
 ) -> Response:
     found, next_pk = inbox.list_notices(
-        ctx.engine.cases, ctx.engine.notification_rules(), actor, unread_only=unread, before=before, limit=PAGE
+        ctx.engine.cases,
+        ctx.engine.notification_rules(),
+        actor,
+        unread_only=unread,
+        before=before,
+        limit=PAGE,
+        language=ctx.language,
     )
     contact = inbox.get_contact(ctx.engine.cases, actor)
     return render(
@@ -80,6 +86,8 @@ def _inbox_page(
         next_pk=next_pk,
         unread_only=unread,
         contact=contact,
+        # Without an address yet, the e-mail language offered is the one the page is read in.
+        contact_language=contact.language if contact.email else ctx.language,
         kinds=KINDS + SYSTEM_KINDS,
         by_email=set(KINDS + SYSTEM_KINDS) if "*" in contact.email_kinds else set(contact.email_kinds),
     )

@@ -71,6 +71,8 @@ def test_the_inbox_lists_notices_and_marks_one_then_all_read(
     assert len(ids) == before >= 2
     assert claims[0] in page.text  # the notice links its case
     assert ("Mark read" if language == "en" else "标为已读") in page.text
+    # The notices in the page's language, whatever the contact's (none is set here).
+    assert (f"New claim {claims[0]}" if language == "en" else f"新的投诉：{claims[0]}") in page.text
 
     # One notice: without htmx, a 303 back to the inbox with the status line's notice.
     answer = shop.post("/console/notifications/read", {"csrf_token": csrf_of(page.text), "ids": str(ids[0])})
