@@ -27,14 +27,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 import httpx
-from sqlalchemy import Row, and_, literal, or_, select, true, tuple_, update
+from sqlalchemy import Row, and_, literal, or_, select, text, true, tuple_, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -54,6 +54,10 @@ from store.tables import CONTACTS, DELIVERIES, DELIVERY_ATTEMPTS, NOTICES, OUTBO
 from workflow.errors import DisputeError
 
 log = logging.getLogger("disputes.outbox")
+# How long the recorder waits for more answers before a transaction records those it has.
+GATHER_SECONDS = 0.01
+# Record transactions of one dispatcher that may run at once (each batch holds other lines).
+RECORDERS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +142,11 @@ class Dispatcher:
             follow_redirects=False,
         )
         self._pool = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="webhook")
+        self._recorders = ThreadPoolExecutor(max_workers=RECORDERS, thread_name_prefix="outbox-record")
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._recorders.shutdown(wait=True)
         self._client.close()
 
     # --- one pass ---------------------------------------------------------------
@@ -158,21 +164,23 @@ class Dispatcher:
         """Claim, send and record until nothing more is due (or ``max_rounds`` claims were made).
 
         Webhook lines run on the pool; each answer goes to ``answers`` with a waiter the line
-        blocks on until the answer is recorded. This thread records whatever answers are queued,
-        in one transaction, and claims more lines whenever a line has finished and there is room.
+        blocks on until the answer is recorded. This thread gathers the queued answers into
+        batches, each recorded in one transaction on a recorder thread (two overlap: a record
+        mostly waits on the database), and claims more lines whenever there is room.
         """
         db = self.cases.db
         answers: queue.SimpleQueue[tuple[Outcome, _Waiter | None]] = queue.SimpleQueue()
         lines: set[Future[None]] = set()
+        records: dict[Future[int], int] = {}  # a batch being recorded: the lines it holds
         delivered = 0
         claims = 0
         claim_again = True
-        waiting: list[_Waiter] = []
         try:
             while True:
-                # Claims come in batches: once half the room of two lines per thread is free.
-                room = self.config.concurrency * 2 - len(lines)
-                if claim_again and claims < max_rounds and len(lines) < self.config.concurrency:
+                # A line per pool thread, claimed in batches (once half of them are free), so
+                # that several dispatchers share a backlog rather than the first taking it all.
+                room = self.config.concurrency - len(lines)
+                if claim_again and claims < max_rounds and room >= max(1, self.config.concurrency // 2):
                     claimed = db.run_write(partial(self._claim, limit=room))
                     claims += 1
                     claim_again = bool(claimed)
@@ -183,43 +191,28 @@ class Dispatcher:
                     others = [c for c in claimed if c.channel != "webhook"]
                     for outcome in self._send(others):
                         answers.put((outcome, None))
-                batch = _drain(answers, block=bool(lines))
+                if len(records) >= RECORDERS:
+                    wait(records, return_when=FIRST_COMPLETED)
+                for record in [r for r in records if r.done()]:
+                    del records[record]
+                    delivered += record.result()
+                # Lines whose answer is being recorded cannot answer again before it is.
+                busy = sum(records.values())
+                batch = _drain(answers, block=len(lines) > busy, lines=len(lines) - busy)
                 if batch:
-                    waiting = [w for _, w in batch if w is not None]
-                    # The lease of a line's rest is renewed with its event's delivery, from an
-                    # instant read before the transaction (so the local deadline ends first);
-                    # only while the old lease surely holds (nobody else can have claimed them).
-                    renewed_from = time.monotonic()
-                    renew = {
-                        o.item.pk: o.rest
-                        for o, w in batch
-                        if w is not None and o.rest and renewed_from - o.item.claimed_at < self._send_window
-                    }
-                    recorded, renewed = db.run_write(
-                        partial(
-                            self._record,
-                            outcomes=[o for o, _ in batch],
-                            now=self.cases.clock.now(),
-                            renew=renew,
-                        )
-                    )
-                    delivered += len(recorded)
-                    for outcome, waiter in batch:
-                        if waiter is not None:
-                            pk = outcome.item.pk
-                            lease = renewed.get(pk)
-                            waiter.resolve(pk in recorded, (renewed_from, lease) if lease is not None else None)
-                    waiting = []
+                    walking = sum(1 for _, w in batch if w is not None)
+                    records[self._recorders.submit(self._record_batch, batch)] = walking
                 finished = {f for f in lines if f.done()}
                 if finished:
                     lines -= finished
                     claim_again = True
-                if not lines and answers.empty() and not (claim_again and claims < max_rounds):
+                if not lines and not records and answers.empty() and not (claim_again and claims < max_rounds):
                     break
+                if not batch and len(lines) <= sum(records.values()) and records:
+                    wait(records, return_when=FIRST_COMPLETED)
         finally:
             # On an error, the lines still walking stop (their leases run out; sent again later).
-            for waiter in waiting:
-                waiter.resolve(False)
+            wait(records)
             while lines:
                 for _, waiter in _drain(answers, block=False):
                     if waiter is not None:
@@ -228,6 +221,35 @@ class Dispatcher:
                 if lines:
                     time.sleep(0.01)
         return delivered
+
+    def _record_batch(self, batch: list[tuple[Outcome, _Waiter | None]]) -> int:
+        """Record one batch of answers and tell each line how its answer was recorded."""
+        resolved = False
+        try:
+            # The lease of a line's rest is renewed with its event's delivery, from an instant
+            # read before the transaction (so the local deadline ends first); only while the old
+            # lease surely holds (nobody else can have claimed them).
+            renewed_from = time.monotonic()
+            renew = {
+                o.item.pk: o.rest
+                for o, w in batch
+                if w is not None and o.rest and renewed_from - o.item.claimed_at < self._send_window
+            }
+            recorded, renewed = self.cases.db.run_write(
+                partial(self._record, outcomes=[o for o, _ in batch], now=self.cases.clock.now(), renew=renew)
+            )
+            for outcome, waiter in batch:
+                if waiter is not None:
+                    pk = outcome.item.pk
+                    lease = renewed.get(pk)
+                    waiter.resolve(pk in recorded, (renewed_from, lease) if lease is not None else None)
+            resolved = True
+            return len(recorded)
+        finally:
+            if not resolved:
+                for _, waiter in batch:
+                    if waiter is not None:
+                        waiter.resolve(False)
 
     def _walk(self, line: list[Claimed], answers: queue.SimpleQueue[tuple[Outcome, _Waiter | None]]) -> None:
         """Send one (endpoint, case) line in seq order, each event after the previous one's
@@ -505,6 +527,12 @@ class Dispatcher:
         """Record a batch of answers in one transaction. ``renew``: for a delivered event, the
         later events of its line whose lease starts again. Returns the pks recorded as delivered,
         and for those whose line's lease was renewed, the new lease."""
+        if session.get_bind().dialect.name == "postgresql":
+            # Answers are recorded without waiting for the WAL flush: a dispatcher killed at any
+            # point still finds every committed answer (the server has it), and a server crash
+            # that loses the last few only makes those deliveries go again, with their webhook-id
+            # (at least once). The commit's flush was most of a record's time under load.
+            session.execute(text("SET LOCAL synchronous_commit = off"))
         delivered: set[int] = set()
         d = DELIVERIES
         notices: list[Notice] = []
@@ -741,15 +769,26 @@ def _lines(claimed: Iterable[Claimed]) -> list[list[Claimed]]:
 
 
 def _drain(
-    answers: queue.SimpleQueue[tuple[Outcome, _Waiter | None]], *, block: bool
+    answers: queue.SimpleQueue[tuple[Outcome, _Waiter | None]], *, block: bool, lines: int = 0
 ) -> list[tuple[Outcome, _Waiter | None]]:
-    """Everything queued now; when ``block``, first wait (briefly) for one answer."""
+    """Everything queued now; when ``block``, first wait (briefly) for one answer, then gather
+    for a moment more, until every line in flight has answered (each walks one event at a time),
+    so that one transaction records many answers (a commit is the dear part, on SQLite above all)."""
     batch = []
     if block:
         try:
             batch.append(answers.get(timeout=0.05))
         except queue.Empty:
             return []
+        until = time.monotonic() + GATHER_SECONDS
+        while sum(1 for _, waiter in batch if waiter is not None) < lines:
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                batch.append(answers.get(timeout=left))
+            except queue.Empty:
+                break
     while True:
         try:
             batch.append(answers.get_nowait())
