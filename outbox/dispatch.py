@@ -34,7 +34,7 @@ from functools import partial
 from typing import Any
 
 import httpx
-from sqlalchemy import Row, and_, literal, or_, select, text, true, tuple_, update
+from sqlalchemy import Row, and_, literal, or_, select, true, tuple_, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -527,12 +527,6 @@ class Dispatcher:
         """Record a batch of answers in one transaction. ``renew``: for a delivered event, the
         later events of its line whose lease starts again. Returns the pks recorded as delivered,
         and for those whose line's lease was renewed, the new lease."""
-        if session.get_bind().dialect.name == "postgresql":
-            # Answers are recorded without waiting for the WAL flush: a dispatcher killed at any
-            # point still finds every committed answer (the server has it), and a server crash
-            # that loses the last few only makes those deliveries go again, with their webhook-id
-            # (at least once). The commit's flush was most of a record's time under load.
-            session.execute(text("SET LOCAL synchronous_commit = off"))
         delivered: set[int] = set()
         d = DELIVERIES
         notices: list[Notice] = []
