@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from console.i18n import LANGUAGES, translations
-from console.routes import case, consumer, mediator, merchant, oversight, sign_in
+from console.routes import case, consumer, mediator, merchant, notifications, oversight, sign_in
 from console.session import ConsoleAuth
 from console.web import ConsoleState, page_context, render
 from runtime.engine import Engine
@@ -86,7 +86,7 @@ def build_console(get_engine: Callable[[], Engine], auth: ConsoleAuth, *, demo: 
         return render(page_context(request), "error.html", status_code=409, kind="failed", reasons=(str(exc),))
 
     console.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (sign_in, consumer, case, merchant, mediator, oversight):
+    for module in (sign_in, consumer, case, merchant, mediator, oversight, notifications):
         console.include_router(module.router)
     return console
 

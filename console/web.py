@@ -42,6 +42,7 @@ from console.session import (
 )
 from console.texts import shown
 from console.timeline import clock_line
+from outbox.inbox import unread_count
 from runtime.engine import Engine
 from workflow.model import Actor
 
@@ -58,6 +59,13 @@ NOTICES = frozenset(
         "stale",
         "evidence_added",
         "not_signed_in",
+        "marked_read",
+        "preferences_saved",
+        "endpoint_registered",
+        "secret_rotated",
+        "endpoint_enabled",
+        "endpoint_disabled",
+        "resent",
     }
 )
 
@@ -150,6 +158,8 @@ def render(
         "demo": ctx.state.demo,
         "clock_line": lambda timer, zones, awaiting: clock_line(timer, zones, awaiting, ctx.fmt),
         "zones": {name: calendar.zone for name, calendar in ctx.engine.cases.calendars().items()},
+        # The header's unread count, read only when a page with a signed-in person draws it.
+        "unread_notices": lambda: unread_count(ctx.engine.cases, actor) if (actor := ctx.actor) is not None else 0,
         "shown": lambda text: shown(ctx.engine, actor, text) if (actor := ctx.actor) is not None else "",
         "policy_reasons": lambda reasons: reasons_shown(ctx.engine, ctx.language, reasons or ()),
         # The desk's categories in force: lists and titles (macros.html category_name).

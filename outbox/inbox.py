@@ -82,8 +82,10 @@ def list_notices(
     unread_only: bool = False,
     before: int | None = None,
     limit: int = 50,
+    language: str | None = None,
 ) -> tuple[list[InboxNotice], int | None]:
-    """Newest first, rendered in the caller's language; and the id the next page continues before."""
+    """Newest first, rendered in the caller's language (``language``, as the console shows
+    them, or else their contact's); and the id the next page continues before."""
     limit = max(1, min(limit, 200))
     stmt = select(NOTICES).where(NOTICES.c.recipient.in_(keys_of(cases, actor)))
     if unread_only:
@@ -92,10 +94,10 @@ def list_notices(
         stmt = stmt.where(NOTICES.c.pk < before)
     with cases.db.read() as session:
         rows = session.execute(stmt.order_by(NOTICES.c.pk.desc()).limit(limit + 1)).all()
-        language = session.execute(
+        contact_language = session.execute(
             select(CONTACTS.c.language).where(CONTACTS.c.recipient == contact_key(cases, actor))
         ).scalar()
-    lang = language_of(language)
+    lang = language_of(language or contact_language)
     out = []
     for r in rows[:limit]:
         data = json.loads(r.data)
