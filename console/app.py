@@ -29,7 +29,7 @@ STATIC = Path(__file__).parent / "static"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-    "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 CONSOLE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

@@ -3,9 +3,9 @@ is told to show them.
 
 A file is shown inline only when its declared type is an image or a PDF *and* its first bytes
 say the same (a "PNG" that is really HTML, or a PDF named as an image, stays a download). The
-preview is served with ``Content-Security-Policy: sandbox`` and shown in an ``<img>`` or a
-sandboxed ``<iframe>`` without scripts, so even a hostile file runs nothing in the console's
-origin.
+preview is served with ``Content-Security-Policy: sandbox`` and shown in an ``<img>``: a PDF as
+a picture of its first page drawn in a limited child process (console/pdf_preview.py), so even a
+hostile file runs nothing in the console's origin and the browser never parses a PDF.
 """
 
 from __future__ import annotations

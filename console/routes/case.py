@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from console import timeline
 from console.evidence import PREVIEW_DOCUMENTS, PREVIEW_IMAGES, PREVIEW_POLICY, shown_inline
 from console.formatting import major_to_minor
+from console.pdf_preview import first_page_png
 from console.views import case_view
 from console.web import PageContext, page_context, render, see_other, sign_in_redirect
 from workflow.errors import (
@@ -265,13 +266,21 @@ def preview_evidence(ctx: Context, case_id: str, evidence_id: str) -> Response:
     item, content = ctx.engine.cases.evidence_content(actor=ctx.actor, case_id=case_id, evidence_id=evidence_id)
     if not shown_inline(item.media_type, content):
         return _download(item, content)
+    media_type, names = item.media_type, _file_names(item)
+    if item.media_type in PREVIEW_DOCUMENTS:
+        # A PDF is shown as a picture of its first page, drawn in a limited child process
+        # (console/pdf_preview.py): the browser never parses the file.
+        drawn = first_page_png(content)
+        if drawn is None:
+            return _download(item, content)
+        content, media_type, names = drawn, "image/png", f'filename="{item.evidence_id}-page-1.png"'
     headers = {
-        "Content-Disposition": f"inline; {_file_names(item)}",
+        "Content-Disposition": f"inline; {names}",
         # The console's middleware keeps these (a page of its own would get DENY and no frames).
         "Content-Security-Policy": PREVIEW_POLICY,
         "X-Frame-Options": "SAMEORIGIN",
     }
-    return Response(content, media_type=item.media_type, headers=headers)
+    return Response(content, media_type=media_type, headers=headers)
 
 
 def _file_names(item: Evidence) -> str:

@@ -5,13 +5,13 @@ and not while a form on the page is being filled in."""
 
 from __future__ import annotations
 
-import struct
 import time
-import zlib
 from collections.abc import Callable
 from typing import Any
 
+from console.pdf_preview import png_bytes
 from runtime.engine import Engine
+from tests.console.test_workbench import PDF
 from tests.support.axe import assert_accessible
 from tests.support.builders import new_case
 from tests.support.console import token_for
@@ -24,13 +24,7 @@ Shots = Callable[[Any, str], None]
 
 def png(width: int, height: int) -> bytes:
     """A real PNG (red pixels), so that the browser decodes it."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return png_bytes(b"\xff\x00\x00" * width * height, width, height)
 
 
 def signed_in(browser: Any, base: str, engine: Engine, actor: Actor, language: str = "en") -> Any:
@@ -54,7 +48,9 @@ def held_case(engine: Engine, order_ref: str) -> tuple[str, Actor]:
     return case.id, Actor(case.mediator_id or DESK.id, "mediator")
 
 
-def test_the_workbench_previews_an_image_of_the_evidence(browser: Any, live: tuple[str, Engine], shots: Shots) -> None:
+def test_the_workbench_previews_an_image_and_a_pdf_of_the_evidence(
+    browser: Any, live: tuple[str, Engine], shots: Shots
+) -> None:
     base, engine = live
     case_id, holder = held_case(engine, "P-1")
     service = engine.cases
@@ -62,7 +58,7 @@ def test_the_workbench_previews_an_image_of_the_evidence(browser: Any, live: tup
         actor=CONSUMER, case_id=case_id, content=png(40, 30), media_type="image/png", filename="dent.png"
     )
     service.add_evidence(
-        actor=CONSUMER, case_id=case_id, content=b"%PDF-1.4\n%%EOF\n", media_type="application/pdf", filename="bill.pdf"
+        actor=CONSUMER, case_id=case_id, content=PDF, media_type="application/pdf", filename="bill.pdf"
     )
     service.execute(actor=CONSUMER, case_id=case_id, name="submit_evidence", data={})
     page = signed_in(browser, base, engine, holder)
@@ -71,8 +67,11 @@ def test_the_workbench_previews_an_image_of_the_evidence(browser: Any, live: tup
     image.scroll_into_view_if_needed()
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
     assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [40, 30]  # decoded, not a broken icon
-    frame = page.locator('iframe.preview[title="Preview of bill.pdf"]')
-    assert frame.get_attribute("sandbox") == ""  # sandboxed with no permission: no scripts, no same origin
+    # The PDF's first page, drawn on the server as a picture (console/pdf_preview.py).
+    first_page = page.locator('figure.preview img[alt="Preview of bill.pdf"]')
+    first_page.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=first_page.element_handle())
+    assert first_page.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [900, 600]
     shots(page, "workbench-evidence-preview")
     assert_accessible(page, "the workbench with evidence previews")
     page.context.close()

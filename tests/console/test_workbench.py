@@ -5,6 +5,7 @@ open case page's polling (204 while the case is unchanged, the fresh case once i
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -18,17 +19,30 @@ from workflow.model import Actor
 
 Web = Callable[[], Browserless]
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 16
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+# A one-page PDF with a line of text (a 300 x 200 point page), and one that only starts like a PDF.
+PDF = b"""%PDF-1.4
+1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 200]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>endobj
+4 0 obj<</Length 44>>stream
+BT /F1 24 Tf 40 100 Td (Waybill 42) Tj ET
+endstream endobj
+5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj
+trailer<</Root 1 0 R>>
+%%EOF
+"""
+BROKEN_PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 FILES = {
     "photo.png": (PNG, "image/png"),
     "waybill.pdf": (PDF, "application/pdf"),
+    "broken.pdf": (BROKEN_PDF, "application/pdf"),
     "fake.png": (b"<html><script>alert(1)</script></html>", "image/png"),  # declared an image, is HTML
     "notes.txt": (b"plain words", "text/plain"),
 }
 
 
 def case_with_evidence(engine: Engine) -> tuple[str, Actor, dict[str, str]]:
-    """A case whose consumer submitted the four files, and the mediator holding it."""
+    """A case whose consumer submitted the files, and the mediator holding it."""
     service = engine.cases
     case = service.file(actor=CONSUMER, new_case=new_case(order_ref="W-1"))
     for filename, (content, media_type) in FILES.items():
@@ -45,25 +59,31 @@ def test_images_and_pdfs_whose_bytes_match_are_previewed_sandboxed_others_downlo
     mediator.sign_in(holder)
     page = mediator.client.get(f"/console/cases/{case_id}", headers={"Accept-Language": "en"})
     assert page.status_code == 200
-    assert "frame-src 'self'" in page.headers["content-security-policy"]
+    assert "frame-src" not in page.headers["content-security-policy"]  # default-src 'none': no frames
     preview = f"/console/cases/{case_id}/evidence/{{}}/preview"
     html = page.text
     assert f'<img src="{preview.format(ids["photo.png"])}" alt="Preview of photo.png"' in html
-    frame = re.search(rf'<iframe class="preview" (sandbox) src="{re.escape(preview.format(ids["waybill.pdf"]))}"', html)
-    assert frame is not None and "allow-scripts" not in html  # a sandbox with no permissions at all
+    assert f'<img src="{preview.format(ids["waybill.pdf"])}" alt="Preview of waybill.pdf"' in html
+    assert "<iframe" not in html  # the browser is never asked to show a PDF itself
     assert preview.format(ids["notes.txt"]) not in html  # text is not previewed: a download link only
 
     for filename in ("photo.png", "waybill.pdf"):
         shown = mediator.client.get(preview.format(ids[filename]))
-        content, media_type = FILES[filename]
-        assert shown.status_code == 200 and shown.content == content
-        assert shown.headers["content-type"] == media_type
+        assert shown.status_code == 200
+        if filename == "photo.png":
+            assert shown.content == PNG
+        else:  # the PDF's first page as a picture: 900 pixels wide, in the page's 3:2 proportions
+            assert shown.content.startswith(b"\x89PNG\r\n\x1a\n")
+            width, height = struct.unpack(">II", shown.content[16:24])
+            assert (width, height) == (900, 600)
+        assert shown.headers["content-type"] == "image/png"
         assert shown.headers["content-disposition"].startswith("inline; filename=")
         policy = shown.headers["content-security-policy"]
         assert policy.startswith("sandbox;") and "frame-ancestors 'self'" in policy and "script-src" not in policy
         assert shown.headers["x-frame-options"] == "SAMEORIGIN" and shown.headers["x-content-type-options"] == "nosniff"
     # A file whose bytes are not what it claims, and a type that is never previewed: downloads.
-    for filename in ("fake.png", "notes.txt"):
+    # A PDF the renderer cannot draw is offered as the download only.
+    for filename in ("fake.png", "notes.txt", "broken.pdf"):
         kept = mediator.client.get(preview.format(ids[filename]))
         assert kept.status_code == 200 and kept.content == FILES[filename][0]
         assert kept.headers["content-type"] == "application/octet-stream"
