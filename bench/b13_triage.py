@@ -32,7 +32,7 @@ def run(ctx: Context) -> Outcome:
     rules_only = replace(learned, learned=None)
     assert learned.triage_set is not None and learned.learned is not None
     texts = [e.text for e in learned.triage_set.evaluation]
-    count = ctx.pick(quick=60, full=300)
+    count = ctx.pick(quick=30, full=300)
     timings: dict[str, list[float]] = {"given": [], "rules": [], "learned": []}
     cpu: dict[str, list[float]] = {"given": [], "rules": [], "learned": []}
     with ctx.backend.fresh("b9") as url:
