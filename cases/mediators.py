@@ -119,10 +119,12 @@ def validate(
 def _choices(value: Any, allowed: Sequence[str], field: str) -> list[str]:
     if not isinstance(value, (list, tuple)) or not value:
         raise InvalidCommandError(f'{field} must be a non-empty list ("*" for any)', field=field)
-    wrong = [v for v in value if v not in allowed]
+    wrong = [(index, v) for index, v in enumerate(value) if v not in allowed]
     if wrong:
+        # The field names the first wrong item, as request validation names a list's items.
         raise InvalidCommandError(
-            f"unknown {field}: {', '.join(map(str, wrong))} (allowed: {', '.join(allowed)})", field=field
+            f"unknown {field}: {', '.join(str(v) for _, v in wrong)} (allowed: {', '.join(allowed)})",
+            field=f"{field}.{wrong[0][0]}",
         )
     return list(dict.fromkeys(value))
 

@@ -5,7 +5,6 @@ request bodies, and through a real server with chunked transfer encoding."""
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,7 +18,7 @@ from sqlalchemy import func, select
 from api.app import create_app
 from store.tables import BLOBS, EVENTS
 from tests.support.api import FILING, Api
-from tests.support.live import serve
+from tests.support.live import run_coroutine, serve
 
 BODY_CAP = 2048
 UPLOAD_CAP = 1024
@@ -67,7 +66,7 @@ def stream_post(api: Api, path: str, data: bytes, headers: dict[str, str], chunk
         async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
             return await client.post(path, content=body(), headers=headers)
 
-    return asyncio.run(send())
+    return run_coroutine(send())
 
 
 def count(api: Api, table: Any) -> int:

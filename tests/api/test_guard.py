@@ -4,7 +4,6 @@ per token, so junk tokens cannot grow the server's memory), real callers unaffec
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from runtime.settings import DEV_SECRET, Settings
 from store.tables import IDEMPOTENCY_KEYS
 from tests.support.actors import T0
 from tests.support.api import FILING, Api
+from tests.support.live import run_coroutine
 
 
 def junk(i: int) -> dict[str, str]:
@@ -77,7 +77,7 @@ def post_from(app: FastAPI, address: str, path: str, headers: dict[str, str], bo
         async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
             return await client.post(path, json=body, headers=headers)
 
-    return asyncio.run(send())
+    return run_coroutine(send())
 
 
 @pytest.mark.parametrize("headers", UNAUTHENTICATED, ids=range(len(UNAUTHENTICATED)))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bench import loadgen
+from tests.support.live import run_coroutine
 
 ANSWER = b'HTTP/1.1 201 Created\r\nContent-Length: 2\r\nETag: "1"\r\nLocation: /v1/cases/DSP-X\r\n\r\n{}'
 
@@ -70,7 +71,7 @@ def test_dropped_connections_count_as_failed_requests(phase: str) -> None:
         async with listener:
             return await loadgen.phases([config(port, phase)])
 
-    [result] = asyncio.run(run())
+    [result] = run_coroutine(run())
 
     assert server.dropped >= 5 and server.answered >= 10, vars(server)
     # Every request the server never answered is a failed request, and only those.

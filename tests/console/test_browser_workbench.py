@@ -11,10 +11,9 @@ from typing import Any
 
 from console.pdf_preview import png_bytes
 from runtime.engine import Engine
-from tests.console.test_workbench import PDF
 from tests.support.axe import assert_accessible
 from tests.support.builders import new_case
-from tests.support.console import token_for
+from tests.support.console import ONE_PAGE_PDF, token_for
 from workflow.model import Actor
 
 CONSUMER = Actor("c-2001", "consumer")  # the demo consumer
@@ -58,7 +57,7 @@ def test_the_workbench_previews_an_image_and_a_pdf_of_the_evidence(
         actor=CONSUMER, case_id=case_id, content=png(40, 30), media_type="image/png", filename="dent.png"
     )
     service.add_evidence(
-        actor=CONSUMER, case_id=case_id, content=PDF, media_type="application/pdf", filename="bill.pdf"
+        actor=CONSUMER, case_id=case_id, content=ONE_PAGE_PDF, media_type="application/pdf", filename="bill.pdf"
     )
     service.execute(actor=CONSUMER, case_id=case_id, name="submit_evidence", data={})
     page = signed_in(browser, base, engine, holder)

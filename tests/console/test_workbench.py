@@ -14,27 +14,16 @@ from runtime.engine import Engine
 from sla.clock import ManualClock
 from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT
 from tests.support.builders import new_case
-from tests.support.console import Browserless
+from tests.support.console import ONE_PAGE_PDF, Browserless
 from workflow.model import Actor
 
 Web = Callable[[], Browserless]
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 16
-# A one-page PDF with a line of text (a 300 x 200 point page), and one that only starts like a PDF.
-PDF = b"""%PDF-1.4
-1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj
-2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj
-3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 200]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>endobj
-4 0 obj<</Length 44>>stream
-BT /F1 24 Tf 40 100 Td (Waybill 42) Tj ET
-endstream endobj
-5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj
-trailer<</Root 1 0 R>>
-%%EOF
-"""
+# An evidence file that only starts like a PDF (the renderer cannot draw it).
 BROKEN_PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 FILES = {
     "photo.png": (PNG, "image/png"),
-    "waybill.pdf": (PDF, "application/pdf"),
+    "waybill.pdf": (ONE_PAGE_PDF, "application/pdf"),
     "broken.pdf": (BROKEN_PDF, "application/pdf"),
     "fake.png": (b"<html><script>alert(1)</script></html>", "image/png"),  # declared an image, is HTML
     "notes.txt": (b"plain words", "text/plain"),

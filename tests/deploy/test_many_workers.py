@@ -11,7 +11,6 @@ every chain and replay verifies, every timer effect happened exactly once.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 import threading
@@ -36,6 +35,7 @@ from bench.lifecycles import CLOSE_RACE, Books, CaseRun, LifecycleClient
 from cases.registry import WorkflowRegistry
 from store.db import Database
 from tests.deploy.checks import check_books, check_timers
+from tests.support.live import run_coroutine
 
 pytestmark = pytest.mark.postgres
 
@@ -63,7 +63,7 @@ def _drive(client: LifecycleClient, runs: list[CaseRun], steps: Any = None) -> B
         finally:
             client.close()
 
-    return asyncio.run(main())
+    return run_coroutine(main())
 
 
 def _killer(server: Serve, client: LifecycleClient, at_requests: list[int], stop: threading.Event) -> None:

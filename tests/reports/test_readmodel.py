@@ -28,9 +28,9 @@ from runtime.settings import get_settings
 from store import schema
 from store.db import make_engine
 from store.tables import REPORT_DIRTY, REPORT_FILINGS, REPORT_MERCHANT_CLOCKS, REPORT_MERCHANTS, REPORT_RATINGS
-from tests.reports.test_reports import END, build
 from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT, T0
 from tests.support.builders import make_clocked_service, new_case
+from tests.support.report_data import END, build
 from workflow.model import Actor
 
 RULES = Triage.load().supervision

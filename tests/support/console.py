@@ -80,3 +80,17 @@ def console_client(engine: Engine) -> Browserless:
     client = TestClient(create_app(engine=engine), raise_server_exceptions=True)
     client.__enter__()
     return Browserless(client, engine)
+
+
+# A one-page PDF with a line of text (a 300 x 200 point page): evidence the workbench previews.
+ONE_PAGE_PDF = b"""%PDF-1.4
+1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 200]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>endobj
+4 0 obj<</Length 44>>stream
+BT /F1 24 Tf 40 100 Td (Waybill 42) Tj ET
+endstream endobj
+5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj
+trailer<</Root 1 0 R>>
+%%EOF
+"""

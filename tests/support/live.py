@@ -1,15 +1,29 @@
-"""A real uvicorn server on a free loopback port, in a background thread."""
+"""A real uvicorn server on a free loopback port, in a background thread; coroutines run to
+completion from synchronous tests."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+
+T = TypeVar("T")
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coroutine)`` on a thread of its own: a test process whose main thread holds
+    a running loop (Playwright's sync API, once the browser tests have started it in this
+    worker) refuses ``asyncio.run`` there."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def free_port() -> int:
