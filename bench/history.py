@@ -22,11 +22,37 @@ from cases.commands import UnitOfWork
 from cases.queries import load_snapshot
 from cases.service import CaseService
 from store.db import Database
-from store.tables import CASES, EVENTS, EVIDENCE, MESSAGES, OFFERS, TIMERS
+from store.tables import (
+    CASE_KEYS,
+    CASES,
+    EVENTS,
+    EVIDENCE,
+    INDEX_KEYS,
+    MESSAGES,
+    OFFERS,
+    ORDER_REFS,
+    PERSONAL_VALUES,
+    SUBJECTS,
+    TIMERS,
+)
 from workflow.decide import decide
 from workflow.model import Actor, CaseSnapshot, Command
 
-TABLES: tuple[Table, ...] = (CASES, EVENTS, TIMERS, MESSAGES, OFFERS, EVIDENCE)
+# With personal data beside the log (cases/personal.py): the consumer's pseudonym, the cases'
+# wrapped keys, the sealed values and the order index, so the copies read as the originals.
+TABLES: tuple[Table, ...] = (
+    CASES,
+    EVENTS,
+    TIMERS,
+    MESSAGES,
+    OFFERS,
+    EVIDENCE,
+    SUBJECTS,
+    CASE_KEYS,
+    PERSONAL_VALUES,
+    INDEX_KEYS,
+    ORDER_REFS,
+)
 _SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 
