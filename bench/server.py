@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from api.auth import mint_token
-from bench.common import REPO_ROOT
-from privacy.keys import KeyFile, write_key_file
+from bench.common import BENCH_KEYS, REPO_ROOT
+from privacy.keys import write_key_file
 from runtime.settings import Settings
 from workflow.model import Actor
 
@@ -163,9 +163,11 @@ class Client:
 
 def engine_env(database_url: str, secret: str) -> dict[str, str]:
     """Settings of the engine server: production mode (a secret, a checkpoint signing key, a key
-    file for personal data written to a fresh private folder), no ticker, no rate limit in the way."""
+    file for personal data written to a fresh private folder), no ticker, no rate limit in the way.
+    The key file holds the harness's own keys (``BENCH_KEYS``), so a server opens the personal
+    data of the databases the harness built in-process (the scale databases, the histories)."""
     key_file = Path(tempfile.mkdtemp(prefix="disputes-keys-")) / "keys.json"
-    write_key_file(key_file, KeyFile.generate(str(key_file)))
+    write_key_file(key_file, BENCH_KEYS)
     return {
         "DISPUTES_DATABASE_URL": database_url,
         "DISPUTES_RUN_TICKER": "false",

@@ -136,11 +136,15 @@ def pipelined(connection: Connection) -> Iterator[None]:
 
 
 def _translated(connection: Connection, exc: Any, sql: str, params: Any, cursor: Any) -> StatementError:
-    # What Connection.execute does with a driver error: a lost connection is invalidated
-    # (the pool then recycles its peers) and flagged, so Database.run_write retries.
+    # What Connection.execute does with a driver error (Connection._handle_dbapi_exception): a
+    # lost connection invalidates the pool, so its peers opened before the failure (dead too,
+    # after a server restart) are replaced at their next checkout, not handed to the next
+    # request; the connection itself is invalidated and the error flagged, so
+    # Database.run_write retries and a read answers 503 once.
     dialect = connection.dialect
     lost = dialect.is_disconnect(exc, connection.connection, cursor)
     if lost:
+        connection.engine.pool._invalidate(connection.connection, exc)
         connection.invalidate(exc)
     translated: StatementError = DBAPIError.instance(
         sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect

@@ -235,6 +235,10 @@ def _kill_pooled_connections(rig: Rig) -> list[int]:
     restart would, and wait until they are gone."""
     pool = rig.service.db.engine.pool
     pids: list[int] = []
+    # At least three in the pool, as after concurrent requests: a failure must recycle them all.
+    warm = [pool.connect() for _ in range(max(3, pool.checkedin()))]  # type: ignore[attr-defined]
+    for proxy in warm:
+        proxy.close()
     held = [pool.connect() for _ in range(pool.checkedin())]  # type: ignore[attr-defined]
     for proxy in held:
         pids.append(proxy.dbapi_connection.info.backend_pid)  # type: ignore[union-attr]
