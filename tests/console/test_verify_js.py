@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +92,10 @@ def test_known_forms() -> None:
 
 
 @pytest.fixture
-def service(db_url: str) -> CaseService:
+def service(db_url: str) -> Iterator[CaseService]:
     made = make_clocked_service(db_url)
-    return made
+    yield made
+    made.db.dispose()
 
 
 def stored_chain(service: CaseService, case_id: str) -> dict[str, Any]:

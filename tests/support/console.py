@@ -29,7 +29,8 @@ VERSION = re.compile(r'name="version" value="(\d+)"')
 
 def console_engine(db_url: str, *, demo: bool = False, clock: ManualClock | None = None) -> Engine:
     """An engine as `disputes serve` builds one: default policies, clocks, the desk's triage."""
-    settings = Settings(environment="test", database_url=db_url, run_ticker=False, demo=demo)
+    # No background ticker or dispatcher: tests drive clocks and deliveries themselves.
+    settings = Settings(environment="test", database_url=db_url, run_ticker=False, run_dispatcher=False, demo=demo)
     service = make_service(
         db_url, clock=clock or ManualClock(T0), sla=SlaPlanner(default_calendars()), triage=Triage.load()
     )
