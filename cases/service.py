@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, select
@@ -196,9 +197,11 @@ class CaseService:
         all in one transaction."""
         definition = self.registry.for_filing(workflow, new_case.facts)
         triage = self.triage  # one triage for the whole filing, even if a reload swaps it
+        # Classified before the transaction opens (CPU only: no lock held while it works).
+        new_case, classified = triage.classify(new_case) if triage is not None else (new_case, {})
 
         def work(session: Session) -> CaseSnapshot:
-            prepare = triage.prepare if triage is not None else None
+            prepare = partial(triage.prepare, classified=classified) if triage is not None else None
             filer, complaint = actor, new_case
             if self.privacy is not None:
                 # The consumer enters the log as a pseudonym, made on their first filing.

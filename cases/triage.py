@@ -129,15 +129,29 @@ class Triage:
 
     # --- filing ---------------------------------------------------------------------------
 
-    def prepare(self, session: Session, new_case: NewCase, now: datetime) -> tuple[NewCase, dict[str, Any]]:
-        triage: dict[str, Any] = {}
-        if not new_case.category and self.suggests:
-            classifier = self.learned or LearnedClassifier(self.classifier)
-            prediction = classifier.classify(new_case.subject, new_case.description)
-            new_case = replace(new_case, category=prediction.category)
-            triage["classification"] = prediction.to_event_data(self.confidence)
-            if prediction.needs_triage(self.confidence):
-                triage["flags"] = ["needs_triage"]
+    def classify(self, new_case: NewCase) -> tuple[NewCase, dict[str, Any]]:
+        """A complaint filed without a category, classified: the case under the best guess and
+        what the ``filed`` event records of how. CPU only, no database: the filing runs it
+        before its transaction opens, so no lock is held while the encoder works."""
+        if new_case.category or not self.suggests:
+            return new_case, {}
+        classifier = self.learned or LearnedClassifier(self.classifier)
+        prediction = classifier.classify(new_case.subject, new_case.description)
+        triage: dict[str, Any] = {"classification": prediction.to_event_data(self.confidence)}
+        if prediction.needs_triage(self.confidence):
+            triage["flags"] = ["needs_triage"]
+        return replace(new_case, category=prediction.category), triage
+
+    def prepare(
+        self, session: Session, new_case: NewCase, now: datetime, classified: Mapping[str, Any] | None = None
+    ) -> tuple[NewCase, dict[str, Any]]:
+        """Triage in the filing's transaction: the classification (``classified`` when
+        :meth:`classify` ran before it), then the priority rules, which count the merchant's
+        recent complaints."""
+        if classified:
+            triage = dict(classified)
+        else:
+            new_case, triage = self.classify(new_case)
         repeats = session.execute(
             select(func.count())
             .select_from(CASES)
