@@ -46,13 +46,17 @@ def test_vectors_equal_the_packages_own(texts: list[str]) -> None:
     assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
 
 
-def test_a_small_table_evicts_and_still_computes_the_same(texts: list[str]) -> None:
+def _own_table(texts: list[str], capacity: int) -> tuple[TokenCachedForward, list[list[int]]]:
+    """A forward pass with a table of its own over the packaged weights, and the texts' pieces."""
     embedder = packaged_embedder()
     embedder.embed(["load"])
     backend = embedder._model._model
-    small = TokenCachedForward(backend, capacity=16)
     tokenize = backend.sp.encode
-    ids = [tokenize(t, out_type=int, add_bos=True, add_eos=True) for t in texts[:40]]
+    return TokenCachedForward(backend, capacity), [tokenize(t, out_type=int, add_bos=True, add_eos=True) for t in texts]
+
+
+def test_a_small_table_evicts_and_still_computes_the_same(texts: list[str]) -> None:
+    small, ids = _own_table(texts[:40], 16)
     expected = _package(texts[:40])
     # Texts with more distinct pieces than the table holds, and texts that fit.
     assert any(len(set(i)) > 16 for i in ids)
@@ -65,12 +69,7 @@ def test_a_small_table_evicts_and_still_computes_the_same(texts: list[str]) -> N
 
 
 def test_threads_share_the_table(texts: list[str]) -> None:
-    embedder = packaged_embedder()
-    embedder.embed(["load"])
-    backend = embedder._model._model
-    shared = TokenCachedForward(backend, capacity=64)
-    tokenize = backend.sp.encode
-    ids = [tokenize(t, out_type=int, add_bos=True, add_eos=True) for t in texts]
+    shared, ids = _own_table(texts, 64)
     expected = _package(texts)
     with ThreadPoolExecutor(max_workers=4) as pool:
         found = list(pool.map(lambda i: shared.encode([i])[0], ids * 3))
