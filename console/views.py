@@ -221,11 +221,13 @@ def merchant_summary(engine: Engine, actor: Actor) -> MerchantRow | None:
 def my_cases(
     engine: Engine, actor: Actor, *, after: tuple[datetime, int] | None = None, limit: int = 50
 ) -> tuple[list[Any], Any]:
-    """The consumer's cases, newest activity first across pages (the database's order, not a
-    page's), with their clocks and the label each state declares for the consumer (None where
-    it declares none)."""
+    """The cases the actor may see, newest activity first across pages (the database's order,
+    not a page's), with their clocks and the label each state declares for the actor's side
+    (None where it declares none): a consumer's own cases; for anyone else (a mediator, an
+    auditor, an admin), every case their view policies show."""
     service = engine.cases
-    page = service.list_by_activity(actor=actor, filters=CaseFilters(consumer_id=actor.id), after=after, limit=limit)
+    filters = CaseFilters(consumer_id=actor.id) if actor.role == "consumer" else CaseFilters()
+    page = service.list_by_activity(actor=actor, filters=filters, after=after, limit=limit)
     labels = service.party_labels(actor=actor, cases=page.data)
     rows = []
     for case in page.data:

@@ -164,6 +164,36 @@ def test_my_cases_are_in_order_of_last_activity_across_pages(engine: Engine, web
     assert consumer.client.get("/console/cases?cursor=not-a-cursor").status_code in (409, 422)
 
 
+def test_the_cases_page_lists_what_a_mediator_or_auditor_may_see(engine: Engine, web: Web) -> None:
+    """Not only consumers have a "Cases" page: an auditor's lists every case, a mediator's the
+    cases their view policies show (those routed to them), the newest activity first; a
+    merchant's only their own. A regression listed, for everyone, the cases whose consumer id was
+    the viewer's own: nothing."""
+    service = engine.cases
+    clock = service.clock
+    assert isinstance(clock, ManualClock)
+    filed = []
+    for index in range(4):
+        clock.advance(timedelta(minutes=1))
+        merchant = MERCHANT.merchant_id if index % 2 == 0 else "m-other"
+        filed.append(service.file(actor=CONSUMER, new_case=new_case(order_ref=f"L-{index}", merchant_id=merchant)))
+    newest_first = [case.id for case in reversed(filed)]
+    routed = filed[0].mediator_id
+    assert routed is not None  # the desk's triage routes a filing to a mediator with room
+    viewers = {
+        Actor("a-1", "auditor"): newest_first,
+        Actor(routed, "mediator"): [case.id for case in reversed(filed) if case.mediator_id == routed],
+        MERCHANT: [case.id for case in reversed(filed) if case.merchant_id == MERCHANT.merchant_id],
+    }
+    for viewer, expected in viewers.items():
+        browser = web()
+        browser.sign_in(viewer)
+        page = browser.client.get("/console/cases", headers={"Accept-Language": "en"})
+        assert page.status_code == 200 and "<h1>Cases</h1>" in page.text, viewer
+        shown = re.findall(r'<a href="/console/cases/([A-Z0-9-]+)">', page.text.split("<tbody>")[1])
+        assert shown == expected, viewer
+
+
 def test_a_disabled_actions_policy_reason_is_in_the_pages_language(engine: Engine, web: Web) -> None:
     """The mediator may not start mediation before the merchant responded (guards.cedar): the
     disabled button says why in the policy's words, Chinese on a zh page (its @reason_zh)."""
