@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from alembic import command
 from sqlalchemy import func, select
 
 from bench.b1_inprocess import engine_rate
+from bench.cluster import stamp_head, start_dispatcher
 from bench.common import COMMANDS_PER_CASE, CONSUMER, Outcome, Row, fmt_rate, log, make_service, median, new_case
 from bench.context import Context
 from bench.server import free_port
@@ -32,8 +32,6 @@ from notify import signing
 from notify.rules import default_rules
 from outbox import endpoints
 from outbox.hook import OutboxHook
-from store.db import make_engine
-from store.schema import alembic_config
 from store.tables import DELIVERIES
 from workflow.model import Actor
 
@@ -42,6 +40,11 @@ OUTBOX_TARGET = 0.9
 THROUGHPUT_TARGET = 500.0
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = Actor("bench-admin", "admin")
+DISPATCHER_SETTINGS = {
+    "DISPUTES_DISPATCHER_INTERVAL_SECONDS": "0.05",
+    "DISPUTES_DISPATCHER_BATCH": "400",
+    "DISPUTES_DISPATCHER_CONCURRENCY": "32",
+}
 
 
 def run(ctx: Context) -> Outcome:
@@ -85,37 +88,6 @@ def cost(ctx: Context, out: Outcome) -> None:
             plain.db.dispose()
 
 
-def _stamp(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        config = alembic_config()
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.stamp(config, "head")
-    finally:
-        engine.dispose()
-
-
-def _worker(url: str, log_file: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPUTES_")}
-    env.update(
-        DISPUTES_DATABASE_URL=url,
-        DISPUTES_ENVIRONMENT="test",
-        DISPUTES_DISPATCHER_INTERVAL_SECONDS="0.05",
-        DISPUTES_DISPATCHER_BATCH="400",
-        DISPUTES_DISPATCHER_CONCURRENCY="32",
-        PYTHONPATH=str(ROOT),
-    )
-    with log_file.open("ab") as errors:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cli", "worker", "--role", "dispatcher"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-        )
-
-
 def _raw_rate(url: str, count: int, concurrency: int) -> float:
     """Signed POSTs of one body straight to the receiver: what the network and receiver allow."""
     secret = signing.new_secret()
@@ -138,7 +110,7 @@ def throughput(ctx: Context, out: Outcome) -> None:
     cases = ctx.pick(quick=60, full=400)
     events_per_case = 10
     with ctx.backend.fresh("b10b") as url:
-        _stamp(url)
+        stamp_head(url)
         service = make_service(url)
         service.on_written = (OutboxHook(default_rules()),)
         port = free_port()
@@ -157,7 +129,7 @@ def throughput(ctx: Context, out: Outcome) -> None:
             time.sleep(0.5)  # the receiver's socket is listening
             raw = _raw_rate(target, min(total, 2000), 32)
             log(f"B12: raw signed POSTs {raw:.0f}/s; starting 2 dispatchers")
-            workers = [_worker(url, log_file) for _ in range(2)]
+            workers = [start_dispatcher(url, log_file, DISPATCHER_SETTINGS) for _ in range(2)]
             deadline = time.monotonic() + 600
             done = 0
             while done < total:
