@@ -26,6 +26,8 @@ _INSERT = inserting(OUTBOX, omit=("fanned_out",))
 # A write that plans nothing (most commands': bench B1) stores this, not an encoding of two
 # empty lists; fan-out reads a missing list as empty.
 _NOTHING = "{}"
+# One encoder for every row: json.dumps with options other than its defaults builds a new one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class OutboxHook:
@@ -63,4 +65,4 @@ def _encode(notices: Sequence[Notice], reminders: Sequence[Reminder]) -> str:
         ],
         "reminders": [{"case_id": r.case_id, "timer": r.timer, "due_at": r.due_at, "at": r.at} for r in reminders],
     }
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return _JSON.encode(body)
