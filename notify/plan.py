@@ -107,9 +107,10 @@ def running_deadlines(case: CaseSnapshot) -> list[dict[str, str]]:
     return [{"timer": t.name, "due_at": t.due_at} for t in case.timers if t.status == "running"]
 
 
-# The event types plan() acts on (its branches below): a write with none of them (a comment, a
-# response, an answer, an accepted offer) causes nothing under any rules, and is answered
-# before anything is set up, since the outbox plans every write on the command path.
+# The event types plan() acts on (its branches below): a write with none of them (a message, a
+# merchant's response, an accepted offer: 3 of bench B1's 11 commands) causes nothing under any
+# rules, and is answered before anything is set up, since the outbox plans every write on the
+# command path.
 PLANNED_TYPES = frozenset(
     {
         "filed",

@@ -23,7 +23,7 @@ from workflow.model import CaseSnapshot, from_iso
 
 # ``fanned_out`` is left to its server default (false): one parameter less to convert per row.
 _INSERT = inserting(OUTBOX, omit=("fanned_out",))
-# A write that plans nothing (most commands': bench B1) stores this, not an encoding of two
+# A write that plans nothing (4 of bench B1's 11 commands) stores this, not an encoding of two
 # empty lists; fan-out reads a missing list as empty.
 _NOTHING = "{}"
 # One encoder for every row: json.dumps with options other than its defaults builds a new one per call.

@@ -38,7 +38,7 @@ def test_a_write_of_other_events_plans_nothing_without_reading_the_case() -> Non
     case = CaseSnapshot.__new__(CaseSnapshot)
     events = [
         RecordedEvent("DSP-1", seq, kind, "2026-03-02T10:00:00Z", "u-1", "consumer", {}, "1", "1")
-        for seq, kind in enumerate(("commented", "merchant_responded", "offer_accepted"), start=4)
+        for seq, kind in enumerate(("message", "merchant_responded", "offer_accepted"), start=4)
     ]
     assert planning.plan(default_rules(), case, case, events) is planning.NOTHING
     assert not planning.NOTHING
