@@ -61,24 +61,25 @@ def engine_rate(service: CaseService, cases: int) -> float:
     return cases * COMMANDS_PER_CASE / (time.perf_counter() - start)
 
 
-def paired_privacy_ratios(protected: CaseService, plain: CaseService, rounds: int, cases: int) -> tuple[float, float]:
-    """Issue #18: the protected engine's command rate over the unprotected one's, measured in
-    alternating short rounds (so load that comes and goes falls on both alike). Returns the median
-    of the rounds' ratios by wall-clock time and by this process's CPU time (which leaves out the
-    time spent waiting for a core on a shared machine; SQLite's work is all in this process)."""
+def paired_ratios(subject: CaseService, baseline: CaseService, rounds: int, cases: int) -> tuple[float, float]:
+    """The subject engine's command rate over the baseline's (issue #18: protected over
+    unprotected; #21: the outbox on over off), measured in alternating short rounds (so load that
+    comes and goes falls on both alike). Returns the median of the rounds' ratios by wall-clock
+    time and by this process's CPU time (which leaves out the time spent waiting for a core on a
+    shared machine; SQLite's work is all in this process, PostgreSQL's server work is not)."""
     wall: list[float] = []
     cpu: list[float] = []
     for index in range(rounds):
         timings = {}
-        order = (protected, plain) if index % 2 == 0 else (plain, protected)
+        order = (subject, baseline) if index % 2 == 0 else (baseline, subject)
         for service in order:
             start, start_cpu = time.perf_counter(), time.process_time()
             for _ in range(cases):
                 drive_case(service)
             timings[id(service)] = (time.perf_counter() - start, time.process_time() - start_cpu)
-        (p_wall, p_cpu), (u_wall, u_cpu) = timings[id(protected)], timings[id(plain)]
-        wall.append(u_wall / p_wall)
-        cpu.append(u_cpu / p_cpu)
+        (s_wall, s_cpu), (b_wall, b_cpu) = timings[id(subject)], timings[id(baseline)]
+        wall.append(b_wall / s_wall)
+        cpu.append(b_cpu / s_cpu)
     return median(wall), median(cpu)
 
 
@@ -243,7 +244,7 @@ def run(ctx: Context) -> Outcome:
             )
             rounds = ctx.pick(quick=15, full=40)
             log(f"B1: protected vs unprotected, {rounds} alternating rounds of 2 cases")
-            by_wall, by_cpu = paired_privacy_ratios(service, unprotected, rounds, 2)
+            by_wall, by_cpu = paired_ratios(service, unprotected, rounds, 2)
             out.rows.append(
                 Row(
                     "B1 protected / unprotected, paired rounds: by wall-clock, by CPU time (issue #18)",

@@ -2,7 +2,7 @@
 `disputes serve --workers N` (uvicorn's supervisor and N worker processes on one socket),
 and separate ticker processes (`disputes worker`, or one-shot `disputes sla tick`).
 
-Used by bench/load.py and tests/deploy/. Every process is started with an explicit
+Used by bench/load.py, bench/b12_outbox.py, tests/deploy/ and tests/outbox/. Every process is started with an explicit
 environment (bench.server.child_env drops the caller's DISPUTES_* variables) and is
 stopped by the context manager that started it; servers bind a free loopback port.
 """
@@ -22,9 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from alembic import command
+
 from bench.common import REPO_ROOT, register_mediators
 from bench.server import Client, child_env, engine_env, free_port, new_secret
-from store.db import Database
+from store.db import Database, make_engine
+from store.schema import alembic_config
 
 # Each process keeps few connections so that 4 workers and 2 tickers stay far below
 # PostgreSQL's default max_connections (100) on a machine other tests share.
@@ -54,6 +57,34 @@ def prepare_database(env: Mapping[str, str]) -> None:
         register_mediators(db)
     finally:
         db.dispose()
+
+
+def stamp_head(database_url: str) -> None:
+    """Mark a database made from the tables (``create_all``, as the harness and the tests make
+    theirs) as at the migrations' head: a worker process refuses a database that is behind."""
+    engine = make_engine(database_url)
+    try:
+        config = alembic_config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.stamp(config, "head")
+    finally:
+        engine.dispose()
+
+
+def start_dispatcher(database_url: str, log: Path, settings: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """`disputes worker --role dispatcher` on ``database_url`` in test mode, with ``settings``
+    (DISPUTES_* variables) on top; its stderr goes to the end of ``log``. Stop it with
+    :func:`stop_process` (or kill it: the outbox must survive that)."""
+    env = child_env({"DISPUTES_DATABASE_URL": database_url, "DISPUTES_ENVIRONMENT": "test", **settings})
+    with log.open("ab") as errors:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cli", "worker", "--role", "dispatcher"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
 
 
 def run_cli(env: Mapping[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,10 @@ what else the machine is doing, for comparisons a loaded machine cannot resolve 
 
     python -m bench.instructions --variants protected,unprotected
     python -m bench.instructions --trees OLD_CHECKOUT,NEW_CHECKOUT --variants protected
+    python -m bench.instructions --variants protected,outbox
+
+``outbox`` is ``protected`` with the transactional outbox's write hook (outbox/hook.py) wired as
+the app wires it: the pair gives the hook's instructions per command (issue #21's B12).
 
 Each measurement runs the B1 cycle (bench/common.py CYCLE: 11 commands a case) in-process on
 a SQLite file under callgrind twice, with ``cases`` and with ``2 * cases`` cases after the same
@@ -23,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-VARIANTS = ("protected", "unprotected", "allow-all")
+VARIANTS = ("protected", "unprotected", "allow-all", "outbox")
 WARM_CASES = 3
 COLLECTED = re.compile(r"Collected : (\d+)")
 
@@ -41,6 +45,11 @@ def workload(variant: str, cases: int) -> None:
             privacy=variant != "unprotected",
             authorizer=AllowAllAuthorizer() if variant == "allow-all" else None,
         )
+        if variant == "outbox":
+            from notify.rules import default_rules
+            from outbox.hook import OutboxHook
+
+            service.on_written = (OutboxHook(default_rules()),)
         for _ in range(WARM_CASES + cases):
             drive_case(service)
         service.db.dispose()

@@ -107,6 +107,27 @@ def running_deadlines(case: CaseSnapshot) -> list[dict[str, str]]:
     return [{"timer": t.name, "due_at": t.due_at} for t in case.timers if t.status == "running"]
 
 
+# The event types plan() acts on (its branches below): a write with none of them (a message, a
+# merchant's response, an accepted offer: 3 of bench B1's 11 commands) causes nothing under any
+# rules, and is answered before anything is set up, since the outbox plans every write on the
+# command path.
+PLANNED_TYPES = frozenset(
+    {
+        "filed",
+        "timer_started",
+        "transitioned",
+        "offer_proposed",
+        "info_requested",
+        "timer_warned",
+        "timer_breached",
+        "timer_rescheduled",
+        "timer_resumed",
+        "timer_paused",
+    }
+)
+NOTHING = Plan()
+
+
 def plan(
     rules: NotificationRules,
     before: CaseSnapshot | None,
@@ -115,6 +136,11 @@ def plan(
 ) -> Plan:
     """The notices and reminders the events of one write cause. Several changes of one kind
     to one recipient in one write (two clocks moved by one calendar change) are one notice."""
+    for event in events:
+        if event.type in PLANNED_TYPES:
+            break
+    else:
+        return NOTHING
     notices: dict[tuple[str, str], Notice] = {}
     reminders: list[Reminder] = []
     last = events[-1].seq if events else after.version
@@ -138,7 +164,9 @@ def plan(
                 out.append(name)
         return out
 
-    merchant_clock_before = before is not None and any("merchant" in _parties(rules, t.name) for t in before.timers)
+    # Whether a clock the merchant acts on ran before this write: worked out at the first clock
+    # that starts (None until then), as most writes start none.
+    merchant_clock_before: bool | None = None
     for event in events:
         data = event.data
         kind = event.type
@@ -150,6 +178,10 @@ def plan(
             )
         elif kind == "timer_started":
             name = data["timer"]
+            if merchant_clock_before is None:
+                merchant_clock_before = before is not None and any(
+                    "merchant" in _parties(rules, t.name) for t in before.timers
+                )
             if "merchant" in _parties(rules, name) and not merchant_clock_before and not after.merchant_responded:
                 merchant_clock_before = True
                 send("new_claim", recipients("new_claim"), {"timer": name, "due_at": data["due_at"]})

@@ -92,11 +92,15 @@ class Prepared:
         return None if row is None else row[0]
 
 
-def inserting(table: Table) -> Prepared:
+def inserting(table: Table, omit: Sequence[str] = ()) -> Prepared:
     """An INSERT of every column of ``table`` but its autoincrementing key, the one the
-    database numbers (rows are dicts with exactly those keys)."""
+    database numbers, and those in ``omit`` (left to their server defaults); rows are dicts
+    with exactly those keys."""
     numbered = table.autoincrement_column
-    return Prepared(insert(table), [c.name for c in table.c if c is not numbered])
+    unknown = set(omit) - set(table.c.keys())
+    if unknown:
+        raise ValueError(f"{table.name} has no columns {sorted(unknown)}")
+    return Prepared(insert(table), [c.name for c in table.c if c is not numbered and c.name not in omit])
 
 
 def _compile(statement: ClauseElement, columns: list[str] | None, dialect: Dialect) -> _Form:

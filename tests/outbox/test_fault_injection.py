@@ -12,64 +12,36 @@ re-delivery repeats the last event seen, never an older one after a newer).
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from alembic import command
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
+from bench.cluster import stamp_head, start_dispatcher
 from outbox import endpoints
 from runtime.engine import Engine
-from store.schema import alembic_config
 from store.tables import DELIVERIES, EVENTS, OUTBOX
 from tests.support.actors import ADMIN, CONSUMER
 from tests.support.builders import new_case
 from tests.support.receivers import Behaviour, webhook_receiver
 
-ROOT = Path(__file__).resolve().parents[2]
 CASES = 100
 EVENTS_PER_CASE = 10  # filed, the assignment clock, 8 comments: 1,000 events
 KILLS = 5
 DISPATCHERS = 2
-
-
-def _dispatcher(url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPUTES_")}
-    env.update(
-        DISPUTES_DATABASE_URL=url,
-        DISPUTES_ENVIRONMENT="test",
-        DISPUTES_WEBHOOK_TIMEOUT_SECONDS="0.3",
-        DISPUTES_DELIVERY_LEASE_SECONDS="2",
-        # The specification's schedule shrunk (ten attempts), so a run fits in a test.
-        DISPUTES_WEBHOOK_RETRY_SCHEDULE="0,0.05,0.1,0.2,0.3,0.5,0.5,0.8,1,1,1,1,1,1,1,1,1,1,1,1",
-        DISPUTES_DISPATCHER_INTERVAL_SECONDS="0.05",
-        DISPUTES_DISPATCHER_BATCH="50",
-        PYTHONPATH=str(ROOT),
-    )
-    with log.open("ab") as errors:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cli", "worker", "--role", "dispatcher"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-        )
-
-
-def _stamp(engine: Engine) -> None:
-    """The test database was made from the tables; the worker wants it at the migrations' head."""
-    config = alembic_config()
-    with engine.db.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.stamp(config, "head")
+DISPATCHER_SETTINGS = {
+    "DISPUTES_WEBHOOK_TIMEOUT_SECONDS": "0.3",
+    "DISPUTES_DELIVERY_LEASE_SECONDS": "2",
+    # The specification's schedule shrunk (ten attempts), so a run fits in a test.
+    "DISPUTES_WEBHOOK_RETRY_SCHEDULE": "0,0.05,0.1,0.2,0.3,0.5,0.5,0.8,1,1,1,1,1,1,1,1,1,1,1,1",
+    "DISPUTES_DISPATCHER_INTERVAL_SECONDS": "0.05",
+    "DISPUTES_DISPATCHER_BATCH": "50",
+}
 
 
 def _settled(engine: Engine) -> bool:
@@ -87,7 +59,7 @@ def test_every_event_arrives_signed_and_in_order_despite_faults_and_kills(
     outbox_engine: Callable[..., Engine], db_url: str, tmp_path: Path
 ) -> None:
     engine = outbox_engine()
-    _stamp(engine)
+    stamp_head(db_url)
     rng = random.Random(2121)
     log = tmp_path / "dispatchers.log"
     behaviour = Behaviour(fail_rate=0.2, hang_seconds=0.5)
@@ -95,7 +67,7 @@ def test_every_event_arrives_signed_and_in_order_despite_faults_and_kills(
         endpoint, secret = endpoints.register(
             engine.db, ADMIN, url=receiver.url, now=engine.clock.now(), development=True
         )
-        workers = [_dispatcher(db_url, log) for _ in range(DISPATCHERS)]
+        workers = [start_dispatcher(db_url, log, DISPATCHER_SETTINGS) for _ in range(DISPATCHERS)]
         kills = 0
         try:
             case_ids = []
@@ -110,7 +82,7 @@ def test_every_event_arrives_signed_and_in_order_despite_faults_and_kills(
                     victim = rng.randrange(DISPATCHERS)
                     workers[victim].send_signal(signal.SIGKILL)
                     workers[victim].wait()
-                    workers[victim] = _dispatcher(db_url, log)
+                    workers[victim] = start_dispatcher(db_url, log, DISPATCHER_SETTINGS)
                     kills += 1
                     next_kill = time.monotonic() + rng.uniform(0.8, 1.6)
             while kills < KILLS:  # the rest of the kills while the backlog drains
@@ -118,7 +90,7 @@ def test_every_event_arrives_signed_and_in_order_despite_faults_and_kills(
                 victim = rng.randrange(DISPATCHERS)
                 workers[victim].send_signal(signal.SIGKILL)
                 workers[victim].wait()
-                workers[victim] = _dispatcher(db_url, log)
+                workers[victim] = start_dispatcher(db_url, log, DISPATCHER_SETTINGS)
                 kills += 1
             deadline = time.monotonic() + 60
             while not _settled(engine):
