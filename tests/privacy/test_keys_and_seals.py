@@ -118,6 +118,23 @@ def test_an_erasure_by_another_process_shows_at_once_in_one_that_read_the_case(s
     assert (case.description, case.consumer_id) == (ERASED, ERASED)
 
 
+def test_a_commands_answer_shows_an_erasure_by_another_process(service: CaseService) -> None:
+    """A command's answer takes the values of the case's previous answer from memory while the
+    case is still at that answer's head; another process's erasure appends to the case, so the
+    next command here answers ``[erased]``, not what it remembers."""
+    case_id = service.file(actor=CONSUMER, new_case=new_case(description="王小明 13812345678")).id
+    answer = service.execute(actor=MERCHANT, case_id=case_id, name="comment", data={"body": "we will check"})
+    assert (answer.description, answer.consumer_id) == ("王小明 13812345678", CONSUMER.id)
+    closed = service.execute(actor=CONSUMER, case_id=case_id, name="withdraw")
+    assert (closed.description, closed.consumer_id) == ("王小明 13812345678", CONSUMER.id)
+    assert service.privacy is not None
+    other = replace(service, privacy=PersonalData(service.privacy.keys))
+    assert other.erase_subject(user_id=CONSUMER.id, basis="request", approved_by="adm-1").erased == (case_id,)
+    service.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
+    after = service.execute(actor=MERCHANT, case_id=case_id, name="comment", data={"body": "closing note"})
+    assert (after.description, after.subject, after.order_ref, after.consumer_id) == (ERASED,) * 4
+
+
 def test_a_text_written_after_another_process_erased_the_case_gets_a_new_key(service: CaseService) -> None:
     """A process that still holds an erased case's key (another one erased it) does not seal a
     new text under it: a closed case's key row is read for writing, the tombstone gives a new key,
