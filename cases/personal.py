@@ -44,7 +44,7 @@ from privacy.sealing import TamperedValueError, new_data_key, open_value, seal_v
 from store.errors import AuditIntegrityError
 from store.fastpath import Prepared, inserting
 from store.tables import CASE_KEYS, INDEX_KEYS, ORDER_REFS, PERSONAL_VALUES, SUBJECTS
-from workflow.errors import InvalidCommandError
+from workflow.errors import ConflictError, InvalidCommandError
 from workflow.model import Actor, CaseSnapshot
 from workflow.text import is_identifier
 
@@ -109,6 +109,10 @@ _INSERT_ORDER = {
 _ANSWERING = "personal_data.answering"
 _PREFETCHED = "personal_data.prefetched"
 _LEARNED = "personal_data.learned"
+# Pseudonyms a filing took from memory (user id -> pseudonym), and then their rows' cursors,
+# read with the filing's writes (PersonalData.confirm_subjects).
+_CONFIRM = "personal_data.confirm"
+_CONFIRMING = "personal_data.confirming"
 
 
 def _rows(session: Session, statement: Prepared, params: Mapping[str, Any]) -> list[Any]:
@@ -202,6 +206,8 @@ class PersonalData:
     # Per case, what its last command's answer revealed, under the case's head hash then:
     # case_id -> (head_hash, text -> value or user id). See :meth:`prefetch`.
     _known: OrderedDict[str, tuple[str, dict[str, str]]] = field(default_factory=OrderedDict, repr=False)
+    # Marketplace user id -> pseudonym, as filings read them (PostgreSQL; see subject_of).
+    _subjects: OrderedDict[str, str] = field(default_factory=OrderedDict, repr=False)
 
     _index_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
 
@@ -246,11 +252,27 @@ class PersonalData:
 
     def subject_of(self, session: Session, user_id: str, *, now: datetime | None = None) -> str | None:
         """The pseudonym of a marketplace user; with ``now``, made (and recorded) when there is
-        none yet. None: the user has no pseudonym (never filed, or erased)."""
-        found: str | None = _SUBJECT_OF.scalar(session.connection(), {"user_id": user_id})
+        none yet. None: the user has no pseudonym (never filed, or erased).
+
+        With ``now`` (a filing) on PostgreSQL, a pseudonym this process read before is taken
+        from memory, not read first (a round trip before anything else the filing does): the
+        read is queued with the filing's writes instead (:meth:`prefetch`) and
+        :meth:`confirm_subjects` refuses the filing, to be run again, if the pseudonym is no
+        longer the user's (erased by any process meanwhile)."""
+        connection = session.connection()
+        if now is not None and connection.dialect.name == "postgresql":
+            with self._lock:
+                remembered = self._subjects.get(user_id)
+            if remembered is not None:
+                session.info.setdefault(_CONFIRM, {})[user_id] = remembered
+                self._learn(session, remembered, user_id)
+                return remembered
+        found: str | None = _SUBJECT_OF.scalar(connection, {"user_id": user_id})
         if found is not None or now is None:
             if found is not None:
                 self._learn(session, found, user_id)
+                if now is not None:
+                    self._remember_subject(user_id, found)
             return found
         if not is_identifier(user_id):
             raise InvalidCommandError(
@@ -263,7 +285,27 @@ class PersonalData:
         session.execute(row.on_conflict_do_nothing(index_elements=["user_id"]))
         subject: str = _SUBJECT_OF.scalar(session.connection(), {"user_id": user_id})
         self._learn(session, subject, user_id)
+        self._remember_subject(user_id, subject)
         return subject
+
+    def _remember_subject(self, user_id: str, subject: str) -> None:
+        with self._lock:
+            self._subjects[user_id] = subject
+            self._subjects.move_to_end(user_id)
+            while len(self._subjects) > self.cache_size:
+                self._subjects.popitem(last=False)
+
+    def confirm_subjects(self, session: Session) -> None:
+        """Check the pseudonyms a filing took from memory (:meth:`subject_of`) against the rows
+        read with its writes: a ConflictError (the filing is run again, reading them) if one is
+        no longer its user's, and it is forgotten. Call after the filing's writes, before commit."""
+        for user_id, subject, cursor in session.info.pop(_CONFIRMING, ()):
+            row = cursor.fetchone()
+            cursor.close()
+            if row is None or row[0] != subject:
+                with self._lock:
+                    self._subjects.pop(user_id, None)
+                raise ConflictError(subject, 0)
 
     @staticmethod
     def _learn(session: Session, subject: str, user_id: str) -> None:
@@ -307,6 +349,8 @@ class PersonalData:
                 self._cache.pop(case_id, None)
                 self._opened.pop(case_id, None)
                 self._known.pop(case_id, None)
+            # Erasure may have nulled a pseudonym (rare: all are read again).
+            self._subjects.clear()
 
     def _known_at(self, case_id: str, head: str) -> dict[str, str] | None:
         """What the case's last answer revealed, if the case is still at that answer's head."""
@@ -501,6 +545,13 @@ class PersonalData:
         the command's writes: on PostgreSQL it travels after the value rows they insert and
         costs no round trip of its own. Called inside the command's pipelined write
         (cases/commands.py)."""
+        confirm: dict[str, str] | None = session.info.pop(_CONFIRM, None)
+        if confirm:
+            connection = session.connection()
+            session.info[_CONFIRMING] = [
+                (user_id, subject, _SUBJECT_OF.execute(connection, {"user_id": user_id}))
+                for user_id, subject in confirm.items()
+            ]
         learned: dict[str, str] = session.info.pop(_LEARNED, {})
         answering = session.info.pop(_ANSWERING, False)
         base = {} if before_head is None else self._known_at(value.id, before_head)

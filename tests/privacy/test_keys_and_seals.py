@@ -18,7 +18,7 @@ from cases.service import CaseService
 from privacy.keys import load_key_file, load_or_create_key_file, rotate_key_file
 from privacy.markers import ERASED, commitment, is_marker, matches, parse, protect
 from privacy.sealing import TamperedValueError, new_data_key, open_value, seal_value
-from store.tables import CASE_KEYS, PERSONAL_VALUES
+from store.tables import CASE_KEYS, CASES, PERSONAL_VALUES
 from tests.support.actors import AUDITOR, CONSUMER, MERCHANT
 from tests.support.builders import make_service, new_case
 from workflow.errors import ConfigError
@@ -133,6 +133,24 @@ def test_a_commands_answer_shows_an_erasure_by_another_process(service: CaseServ
     service.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
     after = service.execute(actor=MERCHANT, case_id=case_id, name="comment", data={"body": "closing note"})
     assert (after.description, after.subject, after.order_ref, after.consumer_id) == (ERASED,) * 4
+
+
+def test_a_filing_after_another_process_erased_the_consumer_gets_a_new_pseudonym(service: CaseService) -> None:
+    """A filing may take the consumer's pseudonym from memory (PostgreSQL): once another process
+    has erased the consumer, that pseudonym is refused and the filing made under a new one, which
+    the consumer's own reads find."""
+    first = service.file(actor=CONSUMER, new_case=new_case(description="王小明 13812345678")).id
+    service.execute(actor=CONSUMER, case_id=first, name="withdraw")
+    assert service.privacy is not None
+    other = replace(service, privacy=PersonalData(service.privacy.keys))
+    assert other.erase_subject(user_id=CONSUMER.id, basis="request", approved_by="adm-1").erased == (first,)
+    second = service.file(actor=CONSUMER, new_case=new_case(description="又坏了"))
+    assert (second.consumer_id, second.description) == (CONSUMER.id, "又坏了")
+    assert service.get(actor=CONSUMER, case_id=second.id).description == "又坏了"
+    with service.db.read() as session:
+        pseudonyms = {row.id: row.consumer_id for row in session.execute(select(CASES.c.id, CASES.c.consumer_id))}
+    assert pseudonyms[first] != pseudonyms[second.id]
+    assert service.get(actor=AUDITOR, case_id=first).consumer_id == ERASED
 
 
 def test_a_text_written_after_another_process_erased_the_case_gets_a_new_key(service: CaseService) -> None:
