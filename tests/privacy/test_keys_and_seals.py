@@ -3,6 +3,7 @@ key files refuse what is broken, and a rotation re-wraps every live case key."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,12 +15,14 @@ from sqlalchemy import select, update
 
 from audit.privacy import verify_erasures
 from cases.personal import PersonalData, TamperedValue
+from cases.queries import load_case
 from cases.service import CaseService
+from privacy.fields import markers_in, substitute
 from privacy.keys import load_key_file, load_or_create_key_file, rotate_key_file
-from privacy.markers import ERASED, commitment, is_marker, matches, parse, protect
+from privacy.markers import ERASED, commitment, is_marker, is_pseudonym, matches, parse, protect
 from privacy.sealing import TamperedValueError, new_data_key, open_value, seal_value
 from store.tables import CASE_KEYS, CASES, PERSONAL_VALUES
-from tests.support.actors import AUDITOR, CONSUMER, MERCHANT
+from tests.support.actors import AUDITOR, CONSUMER, MEDIATOR, MERCHANT
 from tests.support.builders import make_service, new_case
 from workflow.errors import ConfigError
 
@@ -41,6 +44,30 @@ def test_a_sealed_value_opens_only_under_its_own_marker() -> None:
         open_value(key, second.marker, sealed)  # a row moved under another marker
     with pytest.raises(TamperedValueError):
         open_value(new_data_key(), first.marker, sealed)  # another case's key
+
+
+def test_substituting_copies_a_snapshot_with_only_its_personal_texts_replaced(service: CaseService) -> None:
+    """Revealing copies the model's frozen dataclasses field by field: the copy equals what
+    ``dataclasses.replace`` gives, nested offers are replaced too, and the original keeps its markers."""
+    case = service.file(actor=CONSUMER, new_case=new_case(subject="甲", description="乙"))
+    service.execute(actor=MEDIATOR, case_id=case.id, name="assign")
+    case = service.execute(
+        actor=MERCHANT, case_id=case.id, name="propose_offer", data={"amount": 100, "currency": "CNY", "terms": "丙"}
+    )
+    with service.db.read() as session:
+        logged, _ = load_case(session, case.id)
+    texts = markers_in(logged, also=is_pseudonym)
+    table = {text: f"value of {text[:12]}" for text in texts}
+    copy = substitute(logged, table)
+    assert copy == dataclasses.replace(
+        logged,
+        subject=table[logged.subject],
+        description=table[logged.description],
+        order_ref=table[logged.order_ref],
+        consumer_id=table[logged.consumer_id],
+        offers=(dataclasses.replace(logged.offers[0], terms=table[logged.offers[0].terms]),),
+    )
+    assert is_marker(logged.subject) and type(copy) is type(logged)
 
 
 def test_broken_key_files_are_refused_naming_the_file(tmp_path: Path) -> None:
