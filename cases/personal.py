@@ -250,17 +250,19 @@ class PersonalData:
 
     # --- pseudonyms -----------------------------------------------------------
 
-    def subject_of(self, session: Session, user_id: str, *, now: datetime | None = None) -> str | None:
+    def subject_of(
+        self, session: Session, user_id: str, *, now: datetime | None = None, confirmed_later: bool = False
+    ) -> str | None:
         """The pseudonym of a marketplace user; with ``now``, made (and recorded) when there is
         none yet. None: the user has no pseudonym (never filed, or erased).
 
-        With ``now`` (a filing) on PostgreSQL, a pseudonym this process read before is taken
-        from memory, not read first (a round trip before anything else the filing does): the
-        read is queued with the filing's writes instead (:meth:`prefetch`) and
-        :meth:`confirm_subjects` refuses the filing, to be run again, if the pseudonym is no
-        longer the user's (erased by any process meanwhile)."""
+        ``confirmed_later`` (a filing, with ``now``) on PostgreSQL: a pseudonym this process read
+        before is taken from memory, not read first (a round trip before anything else the
+        filing does); the read is queued with the filing's writes instead (:meth:`prefetch`),
+        and the caller must call :meth:`confirm_subjects` before committing: it refuses the
+        filing, to be run again, if the pseudonym is no longer the user's (erased meanwhile)."""
         connection = session.connection()
-        if now is not None and connection.dialect.name == "postgresql":
+        if confirmed_later and now is not None and connection.dialect.name == "postgresql":
             with self._lock:
                 remembered = self._subjects.get(user_id)
             if remembered is not None:

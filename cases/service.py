@@ -202,7 +202,9 @@ class CaseService:
             filer, complaint = actor, new_case
             if self.privacy is not None:
                 # The consumer enters the log as a pseudonym, made on their first filing.
-                subject = self.privacy.subject_of(session, new_case.consumer_id, now=self.clock.now())
+                subject = self.privacy.subject_of(
+                    session, new_case.consumer_id, now=self.clock.now(), confirmed_later=True
+                )
                 assert subject is not None
                 complaint = replace(new_case, consumer_id=subject)
                 if actor.role == "consumer":
