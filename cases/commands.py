@@ -479,7 +479,12 @@ class UnitOfWork:
                     hook(session, before, self.current, events)
                 if privacy is not None:
                     # Last, so that it sees the rows above: what the command's answer reveals.
-                    privacy.prefetch(session, self.current)
+                    privacy.prefetch(
+                        session,
+                        self.current,
+                        before_head=before.head_hash if before is not None else None,
+                        secrets=self.secrets,
+                    )
         except IntegrityError as exc:
             if not _seq_taken(exc):
                 raise

@@ -44,8 +44,8 @@ from privacy.sealing import TamperedValueError, new_data_key, open_value, seal_v
 from store.errors import AuditIntegrityError
 from store.fastpath import Prepared, inserting
 from store.tables import CASE_KEYS, INDEX_KEYS, ORDER_REFS, PERSONAL_VALUES, SUBJECTS
-from workflow.errors import InvalidCommandError
-from workflow.model import Actor
+from workflow.errors import ConflictError, InvalidCommandError
+from workflow.model import Actor, CaseSnapshot
 from workflow.text import is_identifier
 
 T = TypeVar("T")
@@ -104,9 +104,15 @@ _INSERT_ORDER = {
     "sqlite": Prepared(sqlite_insert(ORDER_REFS).on_conflict_do_nothing(index_elements=["case_id"]), _ORDER_COLUMNS),
 }
 # Keys of ``Session.info`` (one transaction's session): the command answers with its case
-# revealed, and the lookup that answer needs, queued with the command's writes.
+# revealed; the lookup that answer needs, queued with the command's writes (or its table, known
+# without a lookup); the pseudonyms this transaction read with their user ids.
 _ANSWERING = "personal_data.answering"
 _PREFETCHED = "personal_data.prefetched"
+_LEARNED = "personal_data.learned"
+# Pseudonyms a filing took from memory (user id -> pseudonym), and then their rows' cursors,
+# read with the filing's writes (PersonalData.confirm_subjects).
+_CONFIRM = "personal_data.confirm"
+_CONFIRMING = "personal_data.confirming"
 
 
 def _rows(session: Session, statement: Prepared, params: Mapping[str, Any]) -> list[Any]:
@@ -145,13 +151,18 @@ def _lookup_params(markers: Mapping[str, str], subjects: Sequence[str]) -> dict[
 
 @dataclass(frozen=True, slots=True)
 class _Prefetched:
-    """The lookup queued for a command's answer: the texts it covers, their markers, and its
-    rows (on PostgreSQL the cursor, read once the pipelined write has synced)."""
+    """What a command's answer reveals: the texts it covers, their markers, and the rows of its
+    lookup (on PostgreSQL the cursor, read once the pipelined write has synced), or, when every
+    text was known (:attr:`PersonalData._known`), the ``table`` itself and no lookup. ``case_id``
+    and ``head``: the case and the head hash the table is remembered under once read."""
 
     value: Any
     texts: frozenset[str]
     markers: dict[str, str]
     rows: Any
+    case_id: str
+    head: str
+    table: dict[str, str] | None = None
 
 
 def _slots(values: Sequence[str], prefix: str, size: int) -> Iterator[dict[str, str]]:
@@ -192,6 +203,11 @@ class PersonalData:
     # Per case whose key is cached: (marker, sealed bytes) -> (salt, value) (OPENED_PER_CASE).
     _opened: dict[str, dict[tuple[str, bytes], tuple[bytes, str]]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Per case, what its last command's answer revealed, under the case's head hash then:
+    # case_id -> (head_hash, text -> value or user id). See :meth:`prefetch`.
+    _known: OrderedDict[str, tuple[str, dict[str, str]]] = field(default_factory=OrderedDict, repr=False)
+    # Marketplace user id -> pseudonym, as filings read them (PostgreSQL; see subject_of).
+    _subjects: OrderedDict[str, str] = field(default_factory=OrderedDict, repr=False)
 
     _index_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
 
@@ -234,11 +250,31 @@ class PersonalData:
 
     # --- pseudonyms -----------------------------------------------------------
 
-    def subject_of(self, session: Session, user_id: str, *, now: datetime | None = None) -> str | None:
+    def subject_of(
+        self, session: Session, user_id: str, *, now: datetime | None = None, confirmed_later: bool = False
+    ) -> str | None:
         """The pseudonym of a marketplace user; with ``now``, made (and recorded) when there is
-        none yet. None: the user has no pseudonym (never filed, or erased)."""
-        found: str | None = _SUBJECT_OF.scalar(session.connection(), {"user_id": user_id})
+        none yet. None: the user has no pseudonym (never filed, or erased).
+
+        ``confirmed_later`` (a filing, with ``now``) on PostgreSQL: a pseudonym this process read
+        before is taken from memory, not read first (a round trip before anything else the
+        filing does); the read is queued with the filing's writes instead (:meth:`prefetch`),
+        and the caller must call :meth:`confirm_subjects` before committing: it refuses the
+        filing, to be run again, if the pseudonym is no longer the user's (erased meanwhile)."""
+        connection = session.connection()
+        if confirmed_later and now is not None and connection.dialect.name == "postgresql":
+            with self._lock:
+                remembered = self._subjects.get(user_id)
+            if remembered is not None:
+                session.info.setdefault(_CONFIRM, {})[user_id] = remembered
+                self._learn(session, remembered, user_id)
+                return remembered
+        found: str | None = _SUBJECT_OF.scalar(connection, {"user_id": user_id})
         if found is not None or now is None:
+            if found is not None:
+                self._learn(session, found, user_id)
+                if now is not None:
+                    self._remember_subject(user_id, found)
             return found
         if not is_identifier(user_id):
             raise InvalidCommandError(
@@ -250,7 +286,33 @@ class PersonalData:
         row = dialect_insert(SUBJECTS).values(subject=new_pseudonym(), user_id=user_id, created_at=now)
         session.execute(row.on_conflict_do_nothing(index_elements=["user_id"]))
         subject: str = _SUBJECT_OF.scalar(session.connection(), {"user_id": user_id})
+        self._learn(session, subject, user_id)
+        self._remember_subject(user_id, subject)
         return subject
+
+    def _remember_subject(self, user_id: str, subject: str) -> None:
+        with self._lock:
+            self._subjects[user_id] = subject
+            self._subjects.move_to_end(user_id)
+            while len(self._subjects) > self.cache_size:
+                self._subjects.popitem(last=False)
+
+    def confirm_subjects(self, session: Session) -> None:
+        """Check the pseudonyms a filing took from memory (:meth:`subject_of`) against the rows
+        read with its writes: a ConflictError (the filing is run again, reading them) if one is
+        no longer its user's, and it is forgotten. Call after the filing's writes, before commit."""
+        for user_id, subject, cursor in session.info.pop(_CONFIRMING, ()):
+            row = cursor.fetchone()
+            cursor.close()
+            if row is None or row[0] != subject:
+                with self._lock:
+                    self._subjects.pop(user_id, None)
+                raise ConflictError(subject, 0)
+
+    @staticmethod
+    def _learn(session: Session, subject: str, user_id: str) -> None:
+        """This transaction read ``subject``'s user id: a filing's answer needs no lookup for it."""
+        session.info.setdefault(_LEARNED, {})[subject] = user_id
 
     def seen_as(self, session: Session, actor: Actor) -> Actor:
         """The actor as the log knows it: a consumer by their pseudonym. A consumer without one
@@ -282,11 +344,28 @@ class PersonalData:
                 self._opened.pop(evicted, None)
 
     def forget(self, case_ids: Iterable[str]) -> None:
-        """Drop cached keys and the values they opened (after their cases are erased)."""
+        """Drop cached keys, the values they opened and the answers' values (after their cases
+        are erased)."""
         with self._lock:
             for case_id in case_ids:
                 self._cache.pop(case_id, None)
                 self._opened.pop(case_id, None)
+                self._known.pop(case_id, None)
+            # Erasure may have nulled a pseudonym (rare: all are read again).
+            self._subjects.clear()
+
+    def _known_at(self, case_id: str, head: str) -> dict[str, str] | None:
+        """What the case's last answer revealed, if the case is still at that answer's head."""
+        with self._lock:
+            known = self._known.get(case_id)
+        return known[1] if known is not None and known[0] == head else None
+
+    def _know(self, case_id: str, head: str, table: dict[str, str]) -> None:
+        with self._lock:
+            self._known[case_id] = (head, table)
+            self._known.move_to_end(case_id)
+            while len(self._known) > self.cache_size:
+                self._known.popitem(last=False)
 
     def _data_key_for_writing(
         self, session: Session, case_id: str, subject: str, now: datetime, *, new_case: bool, was_closed: bool
@@ -447,14 +526,57 @@ class PersonalData:
         ``execute``): its write queues the lookup the answer needs (:meth:`prefetch`)."""
         session.info[_ANSWERING] = True
 
-    def prefetch(self, session: Session, value: Any) -> None:
-        """If the transaction answers (:meth:`answering`; once), queue the lookup that revealing
-        ``value`` needs, for :meth:`reveal` to read instead of querying. Called inside the
-        command's pipelined write (cases/commands.py): on PostgreSQL the lookup travels with
-        the writes, after the value rows they insert, and costs no round trip of its own."""
-        if not session.info.pop(_ANSWERING, False):
+    def prefetch(
+        self,
+        session: Session,
+        value: CaseSnapshot,
+        *,
+        before_head: str | None,
+        secrets: Sequence[Secret] = (),
+    ) -> None:
+        """What revealing ``value``, the case as a command just wrote it, needs, for
+        :meth:`reveal` to use instead of querying (only if the transaction answers:
+        :meth:`answering`; once). ``before_head``: the case's head hash before the command
+        (None: it is being filed); ``secrets``: the values the command stored.
+
+        When the case is still at the head its previous answer here was revealed at, that
+        answer's values stand: every erasure appends an event to the case (cases/erasure.py), so
+        an unchanged head hash (which commits to the whole log) means nothing was erased since,
+        whichever process erased; and this command's own values are its ``secrets``. Then the
+        answer needs no lookup, no key and no decryption. Otherwise the lookup is queued with
+        the command's writes: on PostgreSQL it travels after the value rows they insert and
+        costs no round trip of its own. Called inside the command's pipelined write
+        (cases/commands.py)."""
+        confirm: dict[str, str] | None = session.info.pop(_CONFIRM, None)
+        if confirm:
+            connection = session.connection()
+            session.info[_CONFIRMING] = [
+                (user_id, subject, _SUBJECT_OF.execute(connection, {"user_id": user_id}))
+                for user_id, subject in confirm.items()
+            ]
+        learned: dict[str, str] = session.info.pop(_LEARNED, {})
+        answering = session.info.pop(_ANSWERING, False)
+        base = {} if before_head is None else self._known_at(value.id, before_head)
+        if base is None and not answering:
             return
         found = markers_in(value, also=is_pseudonym)
+        if base is not None:
+            fresh = {s.marker: s.value for s in secrets}
+            table: dict[str, str] = {}
+            for text in found:
+                known = fresh.get(text, base.get(text, learned.get(text)))
+                if known is not None:
+                    table[text] = known
+            if len(table) == len(found):
+                if len(table) <= OPENED_PER_CASE:
+                    self._know(value.id, value.head_hash, table)
+                if answering:
+                    session.info[_PREFETCHED] = _Prefetched(
+                        value, frozenset(found), {}, None, value.id, value.head_hash, table
+                    )
+                return
+            if not answering:
+                return
         markers, subjects = _split(found)
         params = _lookup_params(markers, subjects)
         if not found or params is None:
@@ -468,14 +590,22 @@ class PersonalData:
             # SQLite steps a result lazily: read it now, before the writes that follow.
             rows = list(cursor.fetchall())
             cursor.close()
-        session.info[_PREFETCHED] = _Prefetched(value, frozenset(found), markers, rows)
+        session.info[_PREFETCHED] = _Prefetched(value, frozenset(found), markers, rows, value.id, value.head_hash)
 
     def _prefetched_table(self, session: Session, queued: _Prefetched) -> dict[str, str]:
+        if queued.table is not None:
+            return queued.table
         rows = queued.rows
         if not isinstance(rows, list):
             cursor, rows = rows, list(rows.fetchall())
             cursor.close()
-        return self._table(session, queued.markers, rows)
+        table = self._table(session, queued.markers, rows)
+        # Remembered for the case's next command (prefetch); an erased text is not: it is
+        # looked up again, and stays erased.
+        live = {t: v for t, v in table.items() if v != ERASED}
+        if len(live) == len(queued.texts) and len(live) <= OPENED_PER_CASE:
+            self._know(queued.case_id, queued.head, live)
+        return table
 
     def holds_personal(self, value: Any) -> bool:
         """Whether ``value`` holds a marker or a pseudonym to resolve (no database read)."""
@@ -495,7 +625,7 @@ class PersonalData:
             if found and found <= queued.texts:
                 covered: T = substitute(value, self._prefetched_table(session, queued))
                 return covered
-            if not isinstance(queued.rows, list):
+            if queued.rows is not None and not isinstance(queued.rows, list):
                 queued.rows.close()
         if not found:
             return value

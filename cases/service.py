@@ -205,7 +205,9 @@ class CaseService:
             filer, complaint = actor, new_case
             if self.privacy is not None:
                 # The consumer enters the log as a pseudonym, made on their first filing.
-                subject = self.privacy.subject_of(session, new_case.consumer_id, now=self.clock.now())
+                subject = self.privacy.subject_of(
+                    session, new_case.consumer_id, now=self.clock.now(), confirmed_later=True
+                )
                 assert subject is not None
                 complaint = replace(new_case, consumer_id=subject)
                 if actor.role == "consumer":
@@ -217,6 +219,9 @@ class CaseService:
             case = file_case(session, self, actor=filer, new_case=complaint, definition=definition, prepare=prepare)
             if triage is not None and triage.route:
                 case = route_case(session, self, triage, case.id, self.clock.now(), why="on filing") or case
+            if self.privacy is not None:
+                # A pseudonym taken from memory is still the consumer's (else: filed again).
+                self.privacy.confirm_subjects(session)
             return self.reveal(case, session=session)
 
         for attempt in range(FILING_ATTEMPTS):
@@ -224,8 +229,9 @@ class CaseService:
                 return self.db.run_write(lambda s: idempotency.command(s, self.clock.now(), lambda: work(s)))
             except ConflictError:
                 # A new case has nothing to conflict with but its id: two filings in the
-                # same millisecond drew the same random tail. Nothing was written; the
-                # next attempt draws another id.
+                # same millisecond drew the same random tail; or the consumer's remembered
+                # pseudonym was erased meanwhile (PersonalData.confirm_subjects). Nothing was
+                # written; the next attempt draws another id and reads the pseudonym.
                 if attempt == FILING_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")

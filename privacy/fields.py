@@ -131,6 +131,35 @@ _CASE_FIELDS: dict[type, tuple[str, ...]] = {
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+def _replaced(value: Any, changes: dict[str, Any]) -> Any:
+    """``dataclasses.replace(value, **changes)``, without running ``__init__`` again for the
+    frozen, slotted dataclasses of the case model: every command's answer copies its snapshot
+    (some forty fields), and ``replace`` took a third of revealing it. Any other class (one
+    that may validate in ``__post_init__``) goes through ``replace``."""
+    cls = type(value)
+    names = _SLOTTED.get(cls)
+    if names is None:
+        slots = getattr(cls, "__slots__", None)
+        every = tuple(f.name for f in dataclasses.fields(cls))
+        plain = (
+            slots is not None
+            and set(slots) == set(every)
+            and not hasattr(cls, "__post_init__")
+            and all(f.init for f in dataclasses.fields(cls))
+        )
+        names = _SLOTTED[cls] = every if plain else ()
+    if not names:
+        return dataclasses.replace(value, **changes)
+    copy = object.__new__(cls)
+    for name in names:
+        object.__setattr__(copy, name, changes[name] if name in changes else getattr(value, name))
+    return copy
+
+
+# Per dataclass, its fields when :func:`_replaced` may copy it slot by slot (else empty).
+_SLOTTED: dict[type, tuple[str, ...]] = {}
+
+
 # Values that hold no text: skipped before the slower checks (a snapshot is mostly these).
 _LEAVES = (int, float, type(None))
 
@@ -181,7 +210,7 @@ def substitute(value: Any, table: Mapping[str, str]) -> Any:
             new = substitute(old, table)
             if new is not old:
                 changes[name] = new
-        return dataclasses.replace(value, **changes) if changes else value
+        return _replaced(value, changes) if changes else value
     if isinstance(value, Mapping):
         items = {k: substitute(v, table) for k, v in value.items()}
         return value if all(items[k] is v for k, v in value.items()) else items
