@@ -188,3 +188,14 @@ def sign_in_redirect(ctx: PageContext) -> Response:
     if ctx.htmx:
         return Response(status_code=204, headers={"HX-Redirect": f"/console/sign-in?notice={notice}"})
     return see_other("/console/sign-in", notice)
+
+
+def form_actor(ctx: PageContext, offered: str | None) -> Actor | Response:
+    """The guard of every signed-in form post: the person who sent it, or the answer the post
+    gets instead (the sign-in redirect when nobody is signed in, 403 when the form's CSRF token,
+    ``offered`` or the header's, is not this visitor's)."""
+    if ctx.actor is None:
+        return sign_in_redirect(ctx)
+    if not ctx.csrf_ok(offered):
+        return render(ctx, "error.html", status_code=403, kind="csrf")
+    return ctx.actor

@@ -14,7 +14,7 @@ from console.evidence import PREVIEW_DOCUMENTS, PREVIEW_IMAGES, PREVIEW_POLICY, 
 from console.formatting import major_to_minor
 from console.pdf_preview import first_page_png
 from console.views import case_view
-from console.web import PageContext, page_context, render, see_other, sign_in_redirect
+from console.web import PageContext, form_actor, page_context, render, see_other, sign_in_redirect
 from workflow.errors import (
     ConflictError,
     DisputeError,
@@ -145,20 +145,19 @@ def _command_data(name: str, values: dict[str, str], currency: str) -> dict[str,
 @router.post("/cases/{case_id}/act/{name}")
 def act(ctx: Context, case_id: str, name: str, values: Form_) -> Response:
     """One action or trigger from a case page's form, with the version the page was read at."""
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(values.get("csrf_token")):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
+    actor = form_actor(ctx, values.get("csrf_token"))
+    if isinstance(actor, Response):
+        return actor
     if name not in ACTION_FIELDS:
         raise NotFoundError("action", name)
     typed = {name: values}
     version_text = values.get("version", "")
     if not version_text.isdigit():
-        return case_page(ctx, ctx.actor, case_id, status_code=422, problem="the form has no version", typed=typed)
-    case = ctx.engine.cases.get(actor=ctx.actor, case_id=case_id)
+        return case_page(ctx, actor, case_id, status_code=422, problem="the form has no version", typed=typed)
+    case = ctx.engine.cases.get(actor=actor, case_id=case_id)
     try:
         ctx.engine.cases.execute(
-            actor=ctx.actor,
+            actor=actor,
             case_id=case_id,
             name=name,
             data=_command_data(name, values, case.currency),
@@ -166,20 +165,20 @@ def act(ctx: Context, case_id: str, name: str, values: Form_) -> Response:
             expected_version=int(version_text),
         )
     except ConflictError:
-        return case_page(ctx, ctx.actor, case_id, status_code=412, notice="stale", typed=typed)
+        return case_page(ctx, actor, case_id, status_code=412, notice="stale", typed=typed)
     except NotFoundError:
         raise
     except DisputeError as refused:
         status_code = next((code for kind, code in STATUS_OF.items() if isinstance(refused, kind)), 409)
-        return case_page(ctx, ctx.actor, case_id, status_code=status_code, problem=str(refused), typed=typed)
-    if not _still_visible(ctx, ctx.actor, case_id):
+        return case_page(ctx, actor, case_id, status_code=status_code, problem=str(refused), typed=typed)
+    if not _still_visible(ctx, actor, case_id):
         # The command took the case out of the caller's sight (a senior's ruling on an escalation
         # they do not hold): back to their start page rather than a "not found".
         if ctx.htmx:
             return Response(status_code=204, headers={"HX-Redirect": "/console/?notice=done"})
         return see_other("/console/", "done")
     if ctx.htmx:
-        return case_page(ctx, ctx.actor, case_id, notice="done")
+        return case_page(ctx, actor, case_id, notice="done")
     return see_other(f"/console/cases/{case_id}", "done")
 
 
@@ -201,18 +200,17 @@ def upload_evidence(
     description: Annotated[str, Form()] = "",
 ) -> Response:
     """Add a file as a draft (submitted later with the submit button, as in the API)."""
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(csrf_token):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
+    actor = form_actor(ctx, csrf_token)
+    if isinstance(actor, Response):
+        return actor
     typed = {"add_evidence": {"description": description}}
-    problem = add_file(ctx, ctx.actor, case_id, file, description, int(version) if version.isdigit() else None)
+    problem = add_file(ctx, actor, case_id, file, description, int(version) if version.isdigit() else None)
     if problem == "stale":
-        return case_page(ctx, ctx.actor, case_id, status_code=412, notice="stale", typed=typed)
+        return case_page(ctx, actor, case_id, status_code=412, notice="stale", typed=typed)
     if problem is not None:
-        return case_page(ctx, ctx.actor, case_id, status_code=422, problem=problem, typed=typed)
+        return case_page(ctx, actor, case_id, status_code=422, problem=problem, typed=typed)
     if ctx.htmx:
-        return case_page(ctx, ctx.actor, case_id, notice="evidence_added")
+        return case_page(ctx, actor, case_id, notice="evidence_added")
     return see_other(f"/console/cases/{case_id}", "evidence_added")
 
 

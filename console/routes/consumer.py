@@ -12,7 +12,7 @@ from cases.queries import decode_activity_cursor
 from console.formatting import major_to_minor
 from console.routes.case import add_file
 from console.views import my_cases
-from console.web import PageContext, page_context, render, see_other, sign_in_redirect
+from console.web import PageContext, form_actor, page_context, render, see_other, sign_in_redirect
 from workflow.currency import currencies
 from workflow.errors import DisputeError, InvalidCommandError
 from workflow.model import NewCase
@@ -83,10 +83,9 @@ def file_complaint(
     files: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
     """File the complaint, then attach each file as a draft of the consumer's evidence."""
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(csrf_token):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
+    actor = form_actor(ctx, csrf_token)
+    if isinstance(actor, Response):
+        return actor
     typed = {
         "merchant_id": merchant_id,
         "order_ref": order_ref,
@@ -117,9 +116,9 @@ def file_complaint(
         return _form_page(ctx, status_code=422, typed=typed, invalid=problems)
     try:
         case = ctx.engine.cases.file(
-            actor=ctx.actor,
+            actor=actor,
             new_case=NewCase(
-                consumer_id=ctx.actor.id,
+                consumer_id=actor.id,
                 merchant_id=merchant_id.strip(),
                 category=category,
                 subject=subject.strip(),
@@ -137,5 +136,5 @@ def file_complaint(
     files_refused = False
     for upload in files or []:
         if upload.filename:
-            files_refused = add_file(ctx, ctx.actor, case.id, upload, "", None) is not None or files_refused
+            files_refused = add_file(ctx, actor, case.id, upload, "", None) is not None or files_refused
     return see_other(f"/console/cases/{case.id}", "filed_files_refused" if files_refused else "filed")

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from console.web import PageContext, page_context, render, see_other, sign_in_redirect
+from console.web import PageContext, form_actor, page_context, render, see_other, sign_in_redirect
 from notify.rules import KINDS, SYSTEM_KINDS
 from outbox import endpoints, inbox
 from outbox.status import list_failed, resend
@@ -103,35 +103,33 @@ def notifications(ctx: Context, unread: bool = False, before: int | None = None,
 @router.post("/notifications/read")
 def mark_read(ctx: Context, values: FormValues) -> Response:
     """Mark one notice read (``ids``) or, without ids, all of the caller's."""
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(values.get("csrf_token")):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
+    actor = form_actor(ctx, values.get("csrf_token"))
+    if isinstance(actor, Response):
+        return actor
     ids_given = values.get("ids")
     ids = None
     if ids_given is not None:
         if not all(str(i).isdigit() for i in ids_given):
-            return _inbox_page(ctx, ctx.actor, status_code=422, problem="the notice ids are not numbers")
+            return _inbox_page(ctx, actor, status_code=422, problem="the notice ids are not numbers")
         ids = [int(i) for i in ids_given]
-    inbox.mark_read(ctx.engine.cases, ctx.actor, ids, ctx.engine.clock.now())
+    inbox.mark_read(ctx.engine.cases, actor, ids, ctx.engine.clock.now())
     if ctx.htmx:
-        return _inbox_page(ctx, ctx.actor, notice="marked_read")
+        return _inbox_page(ctx, actor, notice="marked_read")
     return see_other("/console/notifications", "marked_read")
 
 
 @router.post("/notifications/preferences")
 def preferences(ctx: Context, values: FormValues) -> Response:
     """Which kinds by e-mail (the others only in the inbox), the address, the daily digest."""
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(values.get("csrf_token")):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
+    actor = form_actor(ctx, values.get("csrf_token"))
+    if isinstance(actor, Response):
+        return actor
     email = str(values.get("email", "")).strip() or None
     language = str(values.get("language", "")) or ctx.language
     try:
         inbox.set_contact(
             ctx.engine.cases,
-            ctx.actor,
+            actor,
             email=email,
             language=language,
             email_kinds=list(values.get("kinds", [])),
@@ -139,9 +137,9 @@ def preferences(ctx: Context, values: FormValues) -> Response:
             now=ctx.engine.clock.now(),
         )
     except InvalidCommandError as refused:
-        return _inbox_page(ctx, ctx.actor, status_code=422, problem=str(refused))
+        return _inbox_page(ctx, actor, status_code=422, problem=str(refused))
     if ctx.htmx:
-        return _inbox_page(ctx, ctx.actor, notice="preferences_saved")
+        return _inbox_page(ctx, actor, notice="preferences_saved")
     return see_other("/console/notifications", "preferences_saved")
 
 
@@ -186,6 +184,14 @@ def _refused(ctx: PageContext) -> Response:
     return render(ctx, "error.html", status_code=403, kind="refused", reasons=("admins and merchants only",))
 
 
+def _manager(ctx: PageContext, values: dict[str, Any]) -> Actor | Response:
+    """:func:`form_actor`, for an endpoint form: only admins and merchants get past it."""
+    actor = form_actor(ctx, values.get("csrf_token"))
+    if isinstance(actor, Response) or _may_manage(actor):
+        return actor
+    return _refused(ctx)
+
+
 @router.get("/webhooks")
 def webhooks(ctx: Context, notice: str | None = None) -> Response:
     if ctx.actor is None:
@@ -199,58 +205,49 @@ def webhooks(ctx: Context, notice: str | None = None) -> Response:
 def register(ctx: Context, values: FormValues) -> Response:
     """Register an endpoint. The answer is the page itself (never a redirect): it shows the
     new ``whsec_`` secret, once; it is not kept anywhere it could be shown again."""
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(values.get("csrf_token")):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
-    if not _may_manage(ctx.actor):
-        return _refused(ctx)
+    actor = _manager(ctx, values)
+    if isinstance(actor, Response):
+        return actor
     chosen = list(values.get("event_types", [])) or ["*"]
     merchant_id = str(values.get("merchant_id", "")).strip() or None
     try:
         created, secret = endpoints.register(
             ctx.engine.db,
-            ctx.actor,
+            actor,
             url=str(values.get("url", "")).strip(),
             now=ctx.engine.clock.now(),
             development=_development(ctx),
             event_types=chosen,
-            merchant_id=merchant_id if ctx.actor.role == "admin" else ctx.actor.merchant_id,
+            merchant_id=merchant_id if actor.role == "admin" else actor.merchant_id,
             description=str(values.get("description", "")).strip(),
         )
     except (InvalidCommandError, PolicyDeniedError) as refused:
         code = 403 if isinstance(refused, PolicyDeniedError) else 422
-        return _endpoints_page(ctx, ctx.actor, status_code=code, problem=str(refused), typed=values)
-    return _endpoints_page(ctx, ctx.actor, notice="endpoint_registered", secret=secret, secret_for=created.id)
+        return _endpoints_page(ctx, actor, status_code=code, problem=str(refused), typed=values)
+    return _endpoints_page(ctx, actor, notice="endpoint_registered", secret=secret, secret_for=created.id)
 
 
 @router.post("/webhooks/{endpoint_id}/rotate")
 def rotate(ctx: Context, endpoint_id: str, values: FormValues) -> Response:
     """A new secret (the old one keeps signing for a day), shown once on the page answered."""
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(values.get("csrf_token")):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
-    if not _may_manage(ctx.actor):
-        return _refused(ctx)
-    secret = endpoints.rotate_secret(ctx.engine.db, ctx.actor, endpoint_id, ctx.engine.clock.now())
-    return _endpoints_page(ctx, ctx.actor, notice="secret_rotated", secret=secret, secret_for=endpoint_id)
+    actor = _manager(ctx, values)
+    if isinstance(actor, Response):
+        return actor
+    secret = endpoints.rotate_secret(ctx.engine.db, actor, endpoint_id, ctx.engine.clock.now())
+    return _endpoints_page(ctx, actor, notice="secret_rotated", secret=secret, secret_for=endpoint_id)
 
 
 @router.post("/webhooks/{endpoint_id}/enabled")
 def set_enabled(ctx: Context, endpoint_id: str, values: FormValues) -> Response:
     """Disable an endpoint (``enabled`` absent) or enable it again (``enabled=on``)."""
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(values.get("csrf_token")):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
-    if not _may_manage(ctx.actor):
-        return _refused(ctx)
+    actor = _manager(ctx, values)
+    if isinstance(actor, Response):
+        return actor
     enabled = values.get("enabled") == "on"
-    endpoints.update_endpoint(ctx.engine.db, ctx.actor, endpoint_id, development=_development(ctx), enabled=enabled)
+    endpoints.update_endpoint(ctx.engine.db, actor, endpoint_id, development=_development(ctx), enabled=enabled)
     notice = "endpoint_enabled" if enabled else "endpoint_disabled"
     if ctx.htmx:
-        return _endpoints_page(ctx, ctx.actor, notice=notice)
+        return _endpoints_page(ctx, actor, notice=notice)
     return see_other("/console/webhooks", notice)
 
 
@@ -277,15 +274,12 @@ def failed(ctx: Context, endpoint_id: str, notice: str | None = None) -> Respons
 @router.post("/webhooks/{endpoint_id}/resend")
 def resend_failed(ctx: Context, endpoint_id: str, values: FormValues) -> Response:
     """Queue the failed deliveries again (``ids``: only those) and enable the endpoint."""
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(values.get("csrf_token")):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
-    if not _may_manage(ctx.actor):
-        return _refused(ctx)
+    actor = _manager(ctx, values)
+    if isinstance(actor, Response):
+        return actor
     ids_given = values.get("ids")
     ids = [int(i) for i in ids_given if str(i).isdigit()] if ids_given is not None else None
-    resend(ctx.engine.db, ctx.actor, endpoint_id, ctx.engine.clock.now(), ids)
+    resend(ctx.engine.db, actor, endpoint_id, ctx.engine.clock.now(), ids)
     if ctx.htmx:
-        return _failed_page(ctx, ctx.actor, endpoint_id, notice="resent")
+        return _failed_page(ctx, actor, endpoint_id, notice="resent")
     return see_other(f"/console/webhooks/{endpoint_id}/failed", "resent")

@@ -14,7 +14,7 @@ from cases.mediators import change_mediator, registered_mediators
 from cases.review import flag_case, flagged_cases, resolve_flag, review_case, review_queue, second_look, submit_review
 from console.dashboards import CHARTS, DEFAULT_PERIOD, MERCHANTS_SHOWN, charts, reports
 from console.routes.case import form_values
-from console.web import PageContext, page_context, render, see_other, sign_in_redirect
+from console.web import PageContext, form_actor, page_context, render, see_other, sign_in_redirect
 from policies.base import require_desk
 from runtime.bootstrap import reload_configuration
 from workflow.errors import ConflictError, InvalidCommandError, NotFoundError
@@ -172,10 +172,9 @@ def review(ctx: Context, case_id: str, notice: str | None = None) -> Response:
 @router.post("/reviews/{case_id}/{what}")
 def review_post(ctx: Context, case_id: str, what: str, values: FormValues) -> Response:
     """Scores (``scores``) or a flag (``flag``) from the review page, at the version it was read at."""
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(values.get("csrf_token")):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
+    actor = form_actor(ctx, values.get("csrf_token"))
+    if isinstance(actor, Response):
+        return actor
     if what not in ("scores", "flag"):
         raise NotFoundError("review action", what)
     version = values.get("version", "")
@@ -191,16 +190,14 @@ def review_post(ctx: Context, case_id: str, what: str, values: FormValues) -> Re
             submit_review(
                 ctx.engine.cases,
                 rules,
-                ctx.actor,
+                actor,
                 case_id,
                 scores=scores,
                 comment=values.get("comment", ""),
                 expected_version=int(version),
             )
         else:
-            flag_case(
-                ctx.engine.cases, ctx.actor, case_id, reason=values.get("reason", ""), expected_version=int(version)
-            )
+            flag_case(ctx.engine.cases, actor, case_id, reason=values.get("reason", ""), expected_version=int(version))
     except ConflictError:
         return _review_page(ctx, case_id, status_code=412, notice="stale", typed=values)
     except InvalidCommandError as exc:
@@ -228,15 +225,14 @@ def flags(ctx: Context, notice: str | None = None) -> Response:
 
 @router.post("/flags/{case_id}/resolution")
 def flag_resolution(ctx: Context, case_id: str, values: FormValues) -> Response:
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(values.get("csrf_token")):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
+    actor = form_actor(ctx, values.get("csrf_token"))
+    if isinstance(actor, Response):
+        return actor
     version = values.get("version", "")
     try:
         resolve_flag(
             ctx.engine.cases,
-            ctx.actor,
+            actor,
             case_id,
             decision=values.get("decision"),
             note=values.get("note", ""),
@@ -245,7 +241,7 @@ def flag_resolution(ctx: Context, case_id: str, values: FormValues) -> Response:
     except ConflictError:
         return see_other("/console/flags", "stale")
     except InvalidCommandError as exc:
-        found = flagged_cases(ctx.engine.cases, ctx.actor)
+        found = flagged_cases(ctx.engine.cases, actor)
         return render(ctx, "flags.html", status_code=422, problem=str(exc), flags=found, versions={})
     return see_other("/console/flags", "done")
 
@@ -289,11 +285,10 @@ def admin(ctx: Context, notice: str | None = None) -> Response:
 def admin_reload(ctx: Context, values: FormValues) -> Response:
     """Reload the desk from its directory: every part validated first; on any problem the desk in
     force keeps serving and the problems are shown with file and line."""
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(values.get("csrf_token")):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
-    require_desk(ctx.engine.cases.authorizer, actor=ctx.actor, action="manage_config", now=ctx.engine.clock.now())
+    actor = form_actor(ctx, values.get("csrf_token"))
+    if isinstance(actor, Response):
+        return actor
+    require_desk(ctx.engine.cases.authorizer, actor=actor, action="manage_config", now=ctx.engine.clock.now())
     problems = reload_configuration(ctx.engine)
     if problems:
         return _admin_page(ctx, status_code=422, problems=problems)
@@ -303,13 +298,12 @@ def admin_reload(ctx: Context, values: FormValues) -> Response:
 @router.post("/admin/mediators/{mediator_id}")
 def admin_mediator(ctx: Context, mediator_id: str, values: FormValues) -> Response:
     """Change a mediator's capacity and whether they are active."""
-    if ctx.actor is None:
-        return sign_in_redirect(ctx)
-    if not ctx.csrf_ok(values.get("csrf_token")):
-        return render(ctx, "error.html", status_code=403, kind="csrf")
+    actor = form_actor(ctx, values.get("csrf_token"))
+    if isinstance(actor, Response):
+        return actor
     engine = ctx.engine
     now = engine.clock.now()
-    require_desk(engine.cases.authorizer, actor=ctx.actor, action="manage_mediators", now=now)
+    require_desk(engine.cases.authorizer, actor=actor, action="manage_mediators", now=now)
     capacity = values.get("capacity", "")
     fields: dict[str, object] = {"active": values.get("active") == "on"}
     if capacity.isdigit():
