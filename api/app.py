@@ -155,6 +155,9 @@ def create_app(
         if dispatcher is not None:
             dispatcher.start()
         app.state.dispatcher = dispatcher
+        triage = running.cases.triage
+        if settings.warm_triage and triage is not None and triage.learned is not None:
+            threading.Thread(target=triage.warm, name="triage-warm", daemon=True).start()
         _install_reload_signal(app)
         if freeze_heap:
             _freeze_startup_heap()

@@ -31,7 +31,7 @@ from cases.mediators import open_loads
 from cases.queries import load_snapshot
 from desk.loader import Desk
 from intake.classify import Classifier, default_classification_path, detect_language, load_classification
-from intake.embedder import packaged_embedder
+from intake.embedder import EmbedderUnavailable, packaged_embedder
 from intake.learning import LearnedClassifier, TriageModel, TriageSet
 from intake.priority import PriorityFacts, PriorityRules, default_priority_path, load_priority
 from intake.review import ReviewRules, default_review_path, load_review
@@ -128,6 +128,18 @@ class Triage:
         )
 
     # --- filing ---------------------------------------------------------------------------
+
+    def warm(self) -> int:
+        """Load the encoder and fill its table with the sentence pieces of the desk's training
+        texts (``disputes serve`` runs this on a thread at start-up): the first complaints filed
+        without a category then wait neither for the encoder's load nor for pieces it has not
+        seen. Returns how many pieces were added; nothing to do without a learned triage."""
+        if self.learned is None or self.learned.embedder is None or self.triage_set is None:
+            return 0
+        try:
+            return self.learned.embedder.warm([e.text for e in self.triage_set.train])
+        except EmbedderUnavailable:
+            return 0
 
     def classify(self, new_case: NewCase) -> tuple[NewCase, dict[str, Any]]:
         """A complaint filed without a category, classified: the case under the best guess and

@@ -67,6 +67,10 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> Vectors: ...
 
+    def warm(self, texts: Sequence[str]) -> int:
+        """Prepare for texts like these (load, fill caches); how many items were added."""
+        ...
+
 
 class _CappedTokenizer:
     """The encoder's tokenizer, keeping the first ``cap`` pieces of a text (and its end mark)."""
@@ -115,6 +119,7 @@ class UseEmbedder:
         self._lock = threading.Lock()
         self._version = ""
         self._forward: TokenCachedForward
+        self._warmed: set[str] = set()
 
     @property
     def version(self) -> str:
@@ -144,6 +149,23 @@ class UseEmbedder:
             threadpool_limits(limits=1, user_api="blas")
             self._model = model
             return model
+
+    def warm(self, texts: Sequence[str]) -> int:
+        """Load the encoder and put the sentence pieces of ``texts`` (the most frequent first) in
+        its table; returns how many pieces were added (none for texts warmed before)."""
+        self._load()
+        digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()
+        with self._lock:
+            if digest in self._warmed:
+                return 0
+            self._warmed.add(digest)
+        tokenize = self._model._model.sp.encode
+        counts: dict[int, int] = {}
+        for text in texts:
+            for piece in tokenize(text, out_type=int, add_bos=True, add_eos=True):
+                counts[piece] = counts.get(piece, 0) + 1
+        ranked = sorted(counts, key=lambda piece: -counts[piece])
+        return self._forward.fill(np.asarray(ranked, dtype=np.int64))
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """The package's encoding of ``texts``, computed by :class:`TokenCachedForward` (same

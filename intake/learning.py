@@ -18,12 +18,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import threading
 import zlib
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -397,17 +394,11 @@ class LearnedClassifier:
     def classify_texts(self, texts: Sequence[str], cache: EmbeddingCache | None = None) -> list[Prediction]:
         model = self.model
         names = model.categories if model is not None else triage_categories()
-        encoding: Future[Vectors] | None = None
-        if model is not None and self.embedder is not None and cache is None:
-            # The encoder (numpy, which lets go of the GIL in its products) runs on a thread of
-            # its own while this one applies the keyword rules (Python): on a second core the
-            # two halves of a complaint's classification overlap.
-            encoding = _encoder_threads().submit(self.embedder.embed, texts)
         scores, results = rule_features(self.rules, texts, names)
         vectors: Vectors | None = None
         if model is not None and self.embedder is not None:
             try:
-                vectors = encoding.result() if encoding is not None else self._cached(cache, texts)
+                vectors = cache.vectors(texts) if cache is not None else self.embedder.embed(texts)
             except EmbedderUnavailable:
                 vectors = None
         if model is None or vectors is None:
@@ -419,24 +410,6 @@ class LearnedClassifier:
             ranked = tuple((names[i], float(row[i])) for i in order)
             predictions.append(Prediction(ranked[0][0], "model", ranked, result, model))
         return predictions
-
-    @staticmethod
-    def _cached(cache: EmbeddingCache | None, texts: Sequence[str]) -> Vectors:
-        assert cache is not None
-        return cache.vectors(texts)
-
-
-_ENCODER_POOL: list[tuple[int, ThreadPoolExecutor]] = []
-_ENCODER_POOL_LOCK = threading.Lock()
-
-
-def _encoder_threads() -> ThreadPoolExecutor:
-    """The process's encoder threads (two: a filing's encoding beside another's), made on first
-    use and again in a forked child, where the parent's threads do not exist."""
-    with _ENCODER_POOL_LOCK:
-        if not _ENCODER_POOL or _ENCODER_POOL[0][0] != os.getpid():
-            _ENCODER_POOL[:] = [(os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="triage-encoder"))]
-        return _ENCODER_POOL[0][1]
 
 
 def _rules_ranked(result: Classification) -> tuple[tuple[str, float], ...]:

@@ -59,7 +59,10 @@ class TokenCachedForward:
         # piece id -> its slot in the table, or -1 (an array: one lookup for a whole text)
         self._slot_of = np.full(len(backend.table), -1, dtype=np.int64)
         self._piece_at = np.full(capacity, -1, dtype=np.int64)
-        self._next = 0  # the FIFO's hand: the slot filled next
+        # Eviction is CLOCK (second chance): a slot read since the hand last passed it is kept,
+        # so a desk's common pieces stay while one-off pieces (names, order numbers) cycle.
+        self._referenced = np.zeros(capacity, dtype=bool)
+        self._hand = 0
         self._lock = threading.Lock()
         # The first convolution's weights split by window slot: block k of branch i multiplies
         # the piece k places into the window; laid side by side so one product gives them all.
@@ -94,23 +97,44 @@ class TokenCachedForward:
         """The table slot of every piece in ``flat``, computing the pieces not in the table."""
         with self._lock:
             slots = self._slot_of[flat]
-        if (slots >= 0).all():
-            return slots
-        missing = np.unique(flat[slots < 0])
-        rows = self._compute_rows(missing)
+            if (slots >= 0).all():
+                self._referenced[slots] = True
+                return slots
+        self._store(np.unique(flat[slots < 0]))
         with self._lock:
-            for piece, row in zip(missing.tolist(), rows, strict=True):
-                if self._slot_of[piece] >= 0:  # another thread filled it meanwhile
+            slots = self._slot_of[flat]
+            self._referenced[slots[slots >= 0]] = True
+            return slots
+
+    def _store(self, pieces: npt.NDArray[np.int64]) -> None:
+        """Compute ``pieces``' rows and put them in the table, evicting by CLOCK."""
+        rows = self._compute_rows(pieces)
+        with self._lock:
+            for piece, row in zip(pieces.tolist(), rows, strict=True):
+                if self._slot_of[piece] >= 0:  # another thread stored it meanwhile
                     continue
-                slot = self._next
-                self._next = (slot + 1) % self.capacity
+                while self._referenced[self._hand]:
+                    self._referenced[self._hand] = False
+                    self._hand = (self._hand + 1) % self.capacity
+                slot = self._hand
+                self._hand = (slot + 1) % self.capacity
                 evicted = int(self._piece_at[slot])
                 if evicted >= 0:
                     self._slot_of[evicted] = -1
                 self._rows[slot] = row
                 self._piece_at[slot] = piece
                 self._slot_of[piece] = slot
-            return self._slot_of[flat]
+
+    def fill(self, pieces: npt.NDArray[np.int64], batch: int = 512) -> int:
+        """Put ``pieces`` (the most useful first) in the table, up to its capacity, computing
+        ``batch`` at a time; returns how many were added. A server fills it with its desk's
+        vocabulary at start-up, so its first complaints pay no more than later ones."""
+        with self._lock:
+            room = self.capacity - int((self._piece_at >= 0).sum())
+            new = np.asarray([p for p in dict.fromkeys(pieces.tolist()) if self._slot_of[p] < 0][:room], dtype=np.int64)
+        for start in range(0, len(new), batch):
+            self._store(new[start : start + batch])
+        return len(new)
 
     def _gather(self, flat: npt.NDArray[np.int64]) -> Vectors:
         """The cached rows of ``flat``'s pieces, copied out under the lock (another thread's fill

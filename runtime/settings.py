@@ -71,6 +71,9 @@ class Settings(BaseSettings):
 
     tick_seconds: float = Field(default=5.0, gt=0)
     run_ticker: bool = True
+    # Load the triage's encoder and fill its table with the desk's vocabulary at start-up, on a
+    # thread, so the first complaint filed without a category waits for neither.
+    warm_triage: bool = True
 
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

@@ -15,7 +15,7 @@ import pytest
 
 from cases.triage import Triage
 from desk.loader import load_desk
-from intake.embedder import packaged_embedder
+from intake.embedder import UseEmbedder, packaged_embedder
 from intake.use_forward import TokenCachedForward
 
 TOLERANCE = 1e-5  # float rounding: the sums are taken in another order
@@ -75,3 +75,30 @@ def test_threads_share_the_table(texts: list[str]) -> None:
         found = list(pool.map(lambda i: shared.encode([i])[0], ids * 3))
     for index, vector in enumerate(found):
         assert np.abs(vector - expected[index % len(texts)]).max() < TOLERANCE
+
+
+def test_eviction_gives_pieces_read_since_a_second_chance(texts: list[str]) -> None:
+    """CLOCK: pieces read since the hand last passed stay; the others make room first."""
+    table, _ = _own_table(texts[:1], 8)
+    assert table.fill(np.arange(100, 108, dtype=np.int64)) == 8
+    assert table.fill(np.arange(100, 108, dtype=np.int64)) == 0  # already there, and full
+    table._slots(np.array([100, 101], dtype=np.int64))  # read: referenced
+    table._slots(np.array([200, 201], dtype=np.int64))  # new pieces evict two others
+    held = {int(p) for p in table._piece_at if p >= 0}
+    assert {100, 101, 200, 201} <= held and len(held) == 8
+    assert {102, 103}.isdisjoint(held)
+
+
+def test_warming_fills_the_table_with_the_training_pieces_once(texts: list[str]) -> None:
+    """What `disputes serve` runs at start-up: afterwards the desk's pieces need no computing,
+    and the vectors are still the package's."""
+    fresh = UseEmbedder()
+    triage_set = Triage.of_desk(load_desk()).triage_set
+    assert triage_set is not None
+    training = [e.text for e in triage_set.train]
+    added = fresh.warm(training)
+    backend = fresh._model._model
+    pieces = {p for t in training for p in backend.sp.encode(t, out_type=int, add_bos=True, add_eos=True)}
+    assert added == min(len(pieces), fresh._forward.capacity) > 1000
+    assert fresh.warm(training) == 0
+    assert np.abs(fresh.embed(texts[:20]) - _package(texts[:20])).max() < TOLERANCE
