@@ -101,11 +101,17 @@ def test_demo_mode_lists_demo_users_one_click_each(console_engine_factory: Calla
     from tests.support.console import console_client
 
     visitor = console_client(console_engine_factory(demo=True))
-    page = visitor.client.get("/console/sign-in", headers={"Accept-Language": "zh-CN"})
-    assert "令牌" in page.text and "演示用户" in page.text
-    answer = visitor.post("/console/session", {"csrf_token": csrf_of(page.text), "demo_user": "mu-m-1001"})
-    assert answer.status_code == 303
-    assert visitor.client.get("/console/", follow_redirects=False).headers["location"] == "/console/inbox"
+    try:
+        page = visitor.client.get("/console/sign-in", headers={"Accept-Language": "zh-CN"})
+        assert "令牌" in page.text and "演示用户" in page.text
+        answer = visitor.post("/console/session", {"csrf_token": csrf_of(page.text), "demo_user": "mu-m-1001"})
+        assert answer.status_code == 303
+        assert visitor.client.get("/console/", follow_redirects=False).headers["location"] == "/console/inbox"
+    finally:
+        # The app's lifespan ends before the factory disposes the engine. Left open, its portal
+        # thread kept the app alive after the test; with a dispatcher on, that thread polled the
+        # disposed engine, opening psycopg connections no one closed.
+        visitor.client.__exit__(None, None, None)
 
 
 def test_sign_in_sets_a_safe_cookie_and_sign_out_clears_it(web: Web, engine: Engine) -> None:
