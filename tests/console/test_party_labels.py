@@ -49,7 +49,9 @@ FILING: dict[str, Any] = {
 
 @pytest.fixture
 def shop(db_url: str) -> Iterator[Engine]:
-    settings = Settings(environment="test", database_url=db_url, run_ticker=False, config_dir=WECHAT_SHOP)
+    settings = Settings(
+        environment="test", database_url=db_url, run_ticker=False, run_dispatcher=False, config_dir=WECHAT_SHOP
+    )
     engine = build_engine(settings, clock=ManualClock(T0))  # the desk the settings name, as `disputes serve` does
     yield engine
     engine.dispose()
