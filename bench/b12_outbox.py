@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from bench.b1_inprocess import engine_rate, paired_ratios
+from bench.b1_inprocess import engine_rate, paired_row
 from bench.cluster import stamp_head, start_dispatcher
 from bench.common import COMMANDS_PER_CASE, CONSUMER, Outcome, Row, fmt_rate, log, make_service, median, new_case
 from bench.context import Context
@@ -86,21 +86,18 @@ def cost(ctx: Context, out: Outcome) -> None:
                     b / a >= OUTBOX_TARGET,
                 )
             )
-            rounds = ctx.pick(quick=15, full=40)
-            log(f"B12: outbox on vs off, {rounds} alternating rounds of 2 cases")
-            by_wall, by_cpu = paired_ratios(with_outbox, plain, rounds, 2)
-            out.rows.append(
-                Row(
-                    "B12 outbox on / off, paired rounds: by wall-clock, by CPU time of this process",
-                    f"wall {by_wall:.3f}",
-                    f"CPU {by_cpu:.3f}",
-                    by_cpu,
-                    f">= {OUTBOX_TARGET}",
-                    # Informative: on PostgreSQL the server's share of the insert is not this
-                    # process's CPU time; the target is the row above's.
-                    None,
-                )
+            # Informative: on PostgreSQL the server's share of the insert is not this process's
+            # CPU time; the target is the row above's.
+            row, rounds = paired_row(
+                ctx,
+                "B12: outbox on vs off",
+                "B12 outbox on / off, paired rounds: by wall-clock, by CPU time of this process",
+                with_outbox,
+                plain,
+                OUTBOX_TARGET,
+                judged=False,
             )
+            out.rows.append(row)
             out.notes.append(
                 f"B12: {COMMANDS_PER_CASE} commands per case, {cases} cases per run, median of {ctx.runs} interleaved "
                 "runs, each side first in every other; the outbox writes one row per command, pipelined with the "

@@ -83,6 +83,20 @@ def paired_ratios(subject: CaseService, baseline: CaseService, rounds: int, case
     return median(wall), median(cpu)
 
 
+def paired_row(
+    ctx: Context, name: str, label: str, subject: CaseService, baseline: CaseService, target: float, *, judged: bool
+) -> tuple[Row, int]:
+    """The row of :func:`paired_ratios` over the context's rounds (judged against ``target`` by
+    the CPU-time ratio, or informative only), and the number of rounds."""
+    rounds = ctx.pick(quick=15, full=40)
+    log(f"{name}: {rounds} alternating rounds of 2 cases")
+    by_wall, by_cpu = paired_ratios(subject, baseline, rounds, 2)
+    row = Row(
+        label, f"wall {by_wall:.3f}", f"CPU {by_cpu:.3f}", by_cpu, f">= {target}", by_cpu >= target if judged else None
+    )
+    return row, rounds
+
+
 def baseline_rate(writer: RawWriter, template_id: str, steps: list[list[Statement]], cases: int) -> float:
     # Precomputed outside the clock: each case's statements with its own id.
     work: list[list[Statement]] = []
@@ -242,19 +256,16 @@ def run(ctx: Context) -> Outcome:
                     e / u >= PRIVACY_TARGET,
                 )
             )
-            rounds = ctx.pick(quick=15, full=40)
-            log(f"B1: protected vs unprotected, {rounds} alternating rounds of 2 cases")
-            by_wall, by_cpu = paired_ratios(service, unprotected, rounds, 2)
-            out.rows.append(
-                Row(
-                    "B1 protected / unprotected, paired rounds: by wall-clock, by CPU time (issue #18)",
-                    f"wall {by_wall:.3f}",
-                    f"CPU {by_cpu:.3f}",
-                    by_cpu,
-                    f">= {PRIVACY_TARGET}",
-                    by_cpu >= PRIVACY_TARGET,
-                )
+            row, _ = paired_row(
+                ctx,
+                "B1: protected vs unprotected",
+                "B1 protected / unprotected, paired rounds: by wall-clock, by CPU time (issue #18)",
+                service,
+                unprotected,
+                PRIVACY_TARGET,
+                judged=True,
             )
+            out.rows.append(row)
             log("B1: policy decision and actions-list costs")
             cached, fresh, actions, batch, actions_allow = decision_costs(ctx, service)
             out.rows.append(

@@ -15,7 +15,7 @@ from sla.clock import ManualClock
 from tests.support.actors import CONSUMER, MEDIATOR, MERCHANT
 from tests.support.builders import new_case
 from tests.support.console import ONE_PAGE_PDF, Browserless
-from workflow.model import Actor
+from workflow.model import Actor, CaseSnapshot
 
 Web = Callable[[], Browserless]
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 16
@@ -129,17 +129,27 @@ def test_the_open_case_page_answers_204_while_unchanged_and_the_fresh_case_once_
     assert stranger.client.get(live.group(2), headers=poll).status_code == 404
 
 
+def filed_a_minute_apart(
+    engine: Engine, count: int, order_prefix: str, merchant_of: Callable[[int], str]
+) -> list[CaseSnapshot]:
+    """``count`` complaints by the consumer, one a minute, against ``merchant_of(index)``."""
+    clock = engine.cases.clock
+    assert isinstance(clock, ManualClock)
+    filed = []
+    for index in range(count):
+        clock.advance(timedelta(minutes=1))
+        order = new_case(order_ref=f"{order_prefix}-{index}", merchant_id=merchant_of(index))
+        filed.append(engine.cases.file(actor=CONSUMER, new_case=order))
+    return filed
+
+
 def test_my_cases_are_in_order_of_last_activity_across_pages(engine: Engine, web: Web) -> None:
     """More cases than a page (50): three of the oldest filings are the latest touched, so they
     lead the first page, not the last; every case appears once, in the order of activity."""
     service = engine.cases
     clock = service.clock
     assert isinstance(clock, ManualClock)
-    filed = []
-    for index in range(53):
-        clock.advance(timedelta(minutes=1))
-        case = service.file(actor=CONSUMER, new_case=new_case(order_ref=f"A-{index}", merchant_id=f"m-{index % 7}"))
-        filed.append(case.id)
+    filed = [case.id for case in filed_a_minute_apart(engine, 53, "A", lambda index: f"m-{index % 7}")]
     touched = [filed[20], filed[0], filed[10]]  # oldest filings, touched last (the last touch first in the list)
     for case_id in touched:
         clock.advance(timedelta(minutes=1))
@@ -169,14 +179,7 @@ def test_the_cases_page_lists_what_a_mediator_or_auditor_may_see(engine: Engine,
     cases their view policies show (those routed to them), the newest activity first; a
     merchant's only their own. A regression listed, for everyone, the cases whose consumer id was
     the viewer's own: nothing."""
-    service = engine.cases
-    clock = service.clock
-    assert isinstance(clock, ManualClock)
-    filed = []
-    for index in range(4):
-        clock.advance(timedelta(minutes=1))
-        merchant = MERCHANT.merchant_id if index % 2 == 0 else "m-other"
-        filed.append(service.file(actor=CONSUMER, new_case=new_case(order_ref=f"L-{index}", merchant_id=merchant)))
+    filed = filed_a_minute_apart(engine, 4, "L", lambda index: "m-other" if index % 2 else str(MERCHANT.merchant_id))
     newest_first = [case.id for case in reversed(filed)]
     routed = filed[0].mediator_id
     assert routed is not None  # the desk's triage routes a filing to a mediator with room
