@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,10 @@ from tests.support.verifier import make_verifier
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The apps and servers the tests start (dozens, several of them worker processes) do not warm
+    # the triage's encoder at start-up (~2 s of a core and ~120 MB each): a test that classifies
+    # loads it on first use, and tests/intake/test_use_forward.py tests warming itself.
+    os.environ.setdefault("DISPUTES_WARM_TRIAGE", "false")
     if REQUIRE_PG and not PG_URL:
         raise pytest.UsageError("DISPUTES_REQUIRE_POSTGRES=1 but DISPUTES_TEST_DATABASE_URL is not set")
 
