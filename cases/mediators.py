@@ -264,21 +264,8 @@ def register_mediator(
 ) -> Mediator:
     """:func:`add_mediator` in a write transaction of its own; a request's Idempotency-Key and its
     answer are stored in that transaction too (cases/idempotency.py)."""
-    return db.run_write(
-        lambda session: idempotency.command(
-            session,
-            now,
-            lambda: add_mediator(
-                session,
-                mediator_id=mediator_id,
-                fields=fields,
-                calendars=calendars,
-                now=now,
-                weight=weight,
-                categories=categories,
-            ),
-        )
-    )
+    details = _details(mediator_id, fields, calendars, now, weight, categories)
+    return db.run_write(lambda session: idempotency.command(session, now, lambda: add_mediator(session, **details)))
 
 
 def change_mediator(
@@ -292,17 +279,27 @@ def change_mediator(
     categories: Iterable[str] = DEFAULT_CATEGORIES.ids,
 ) -> Mediator:
     """:func:`update_mediator` in a write transaction of its own."""
-    return db.run_write(
-        lambda session: update_mediator(
-            session,
-            mediator_id=mediator_id,
-            fields=fields,
-            calendars=calendars,
-            now=now,
-            weight=weight,
-            categories=categories,
-        )
-    )
+    details = _details(mediator_id, fields, calendars, now, weight, categories)
+    return db.run_write(lambda session: update_mediator(session, **details))
+
+
+def _details(
+    mediator_id: str,
+    fields: Mapping[str, Any],
+    calendars: Iterable[str],
+    now: datetime,
+    weight: Weight,
+    categories: Iterable[str],
+) -> dict[str, Any]:
+    """The keyword arguments :func:`add_mediator` and :func:`update_mediator` share."""
+    return {
+        "mediator_id": mediator_id,
+        "fields": fields,
+        "calendars": calendars,
+        "now": now,
+        "weight": weight,
+        "categories": categories,
+    }
 
 
 def registered_mediators(db: Database, *, weight: Weight = _unit) -> list[Mediator]:

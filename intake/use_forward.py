@@ -139,7 +139,7 @@ class TokenCachedForward:
     def _gather(self, flat: npt.NDArray[np.int64]) -> Vectors:
         """The cached rows of ``flat``'s pieces, copied out under the lock (another thread's fill
         may evict a slot between the lookup and the copy: then the lookup runs again)."""
-        if len(np.unique(flat)) > self.capacity:  # more distinct pieces than the table holds
+        if len(flat) > self.capacity and len(np.unique(flat)) > self.capacity:  # more than the table holds
             return self._compute_rows(flat)
         while True:
             slots = self._slots(flat)

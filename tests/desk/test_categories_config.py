@@ -60,25 +60,20 @@ def test_a_desk_declaring_none_keeps_the_engines_seven() -> None:
         assert Triage.of_desk(loaded).suggests
 
 
-def test_a_duplicate_id(desk: Path) -> None:
+@pytest.mark.parametrize(
+    ("anchor", "old", "new", "message"),
+    [
+        ("- id: mc-4837", "- id: mc-4837", "- id: visa-13.1", "category 'visa-13.1' is declared twice"),
+        ("- id: mc-4837", "- id: mc-4837", "- id: MC 4837", "category id 'MC 4837' must be lowercase letters"),
+        ("Mastercard 4837", ', zh-CN: "万事达 4837 未经持卡人授权"', "", "category 'mc-4837' has no title in zh-CN"),
+    ],
+    ids=["duplicate id", "bad id", "missing title"],
+)
+def test_a_bad_category_entry(desk: Path, anchor: str, old: str, new: str, message: str) -> None:
     manifest = desk / "desk.yaml"
-    line = line_of(manifest, "- id: mc-4837")
-    edit(manifest, "- id: mc-4837", "- id: visa-13.1")
-    assert_refused(desk, manifest, line, "category 'visa-13.1' is declared twice")
-
-
-def test_a_bad_id(desk: Path) -> None:
-    manifest = desk / "desk.yaml"
-    line = line_of(manifest, "- id: mc-4837")
-    edit(manifest, "- id: mc-4837", "- id: MC 4837")
-    assert_refused(desk, manifest, line, "category id 'MC 4837' must be lowercase letters")
-
-
-def test_a_missing_title(desk: Path) -> None:
-    manifest = desk / "desk.yaml"
-    line = line_of(manifest, "Mastercard 4837")
-    edit(manifest, ', zh-CN: "万事达 4837 未经持卡人授权"', "")
-    assert_refused(desk, manifest, line, "category 'mc-4837' has no title in zh-CN")
+    line = line_of(manifest, anchor)
+    edit(manifest, old, new)
+    assert_refused(desk, manifest, line, message)
 
 
 def test_a_category_without_titles(desk: Path) -> None:

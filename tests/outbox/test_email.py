@@ -27,6 +27,12 @@ def _body(message: object) -> str:
     return message.get_content()  # type: ignore[attr-defined, no-any-return]
 
 
+def mailing_dispatcher(engine: Engine, port: int, sender: str = "disputes@localhost") -> Dispatcher:
+    """The engine's dispatcher, sending e-mail to the test SMTP server on ``port``."""
+    smtp = SmtpSettings(host="127.0.0.1", port=port, sender=sender)
+    return Dispatcher(engine.cases, engine.notification_rules, DispatchConfig(smtp=smtp))
+
+
 def test_emails_in_both_languages(outbox_engine: Callable[..., Engine]) -> None:
     clock = ManualClock(T0)
     engine = outbox_engine(clock)
@@ -44,11 +50,7 @@ def test_emails_in_both_languages(outbox_engine: Callable[..., Engine]) -> None:
         now=now,
     )
     with smtp_server() as (port, received):
-        dispatcher = Dispatcher(
-            engine.cases,
-            engine.notification_rules,
-            DispatchConfig(smtp=SmtpSettings(host="127.0.0.1", port=port, sender="desk@disputes.example")),
-        )
+        dispatcher = mailing_dispatcher(engine, port, sender="desk@disputes.example")
         try:
             case = engine.cases.file(actor=CONSUMER, new_case=new_case(category="counterfeit"))
             dispatcher.run_once()
@@ -83,9 +85,7 @@ def test_daily_digest_and_contact_rules(outbox_engine: Callable[..., Engine]) ->
     set_contact(engine.cases, CONSUMER, email="li@example.com", language="en", email_kinds=["*"], digest=True, now=T0)
     assert get_contact(engine.cases, CONSUMER).digest
     with smtp_server() as (port, received):
-        dispatcher = Dispatcher(
-            engine.cases, engine.notification_rules, DispatchConfig(smtp=SmtpSettings(host="127.0.0.1", port=port))
-        )
+        dispatcher = mailing_dispatcher(engine, port)
         try:
             first = engine.cases.file(actor=CONSUMER, new_case=new_case())
             second = engine.cases.file(actor=CONSUMER, new_case=new_case(order_ref="ORD-2"))
@@ -124,11 +124,7 @@ def test_the_acknowledgement_cites_the_rulebook_entries_of_the_category_in_plain
     )
     set_contact(engine.cases, english, email=None, language="en", email_kinds=[], digest=False, now=T0)
     with smtp_server() as (port, received):
-        dispatcher = Dispatcher(
-            engine.cases,
-            engine.notification_rules,
-            DispatchConfig(smtp=SmtpSettings(host="127.0.0.1", port=port, sender="desk@disputes.example")),
-        )
+        dispatcher = mailing_dispatcher(engine, port, sender="desk@disputes.example")
         try:
             case = engine.cases.file(actor=CONSUMER, new_case=new_case(category="counterfeit"))
             other = engine.cases.file(
