@@ -153,10 +153,11 @@ class Term:
     words: tuple[tuple[str, bool], ...]  # (word, is_prefix)
     joined: str = ""
 
-    def occurrences(self, tokens: Sequence[str]) -> Iterator[tuple[int, int]]:
-        """(start, end) of each place the term stands in ``tokens``."""
+    def occurrences(self, tokens: Sequence[str], where: TokenIndex | None = None) -> Iterator[tuple[int, int]]:
+        """(start, end) of each place the term stands in ``tokens``, in order; with ``tokens``'
+        :class:`TokenIndex`, only the positions where an occurrence can start are tried."""
         count = len(self.words)
-        for index in range(len(tokens)):
+        for index in range(len(tokens)) if where is None else where.starts(self):
             if index + count <= len(tokens) and all(
                 tokens[index + k].startswith(word) if prefix else tokens[index + k] == word
                 for k, (word, prefix) in enumerate(self.words)
@@ -169,6 +170,45 @@ class Term:
                     end += 1
                 if spelled == self.joined:
                     yield index, end
+
+
+class TokenIndex:
+    """Where each word stands in one text's tokens, so a term is tried only where it can start.
+
+    A text has a few dozen tokens and a rules file several hundred terms: walking every term
+    along every token was most of the rules' time. ``at`` maps each token to its positions,
+    ``prefixed`` each leading part of a token (its first 1, 2, ... characters) to the positions
+    of the tokens it begins."""
+
+    __slots__ = ("_prefixed", "at")
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self.at: dict[str, list[int]] = {}
+        for position, token in enumerate(tokens):
+            self.at.setdefault(token, []).append(position)
+        self._prefixed: dict[str, list[int]] | None = None
+
+    @property
+    def prefixed(self) -> dict[str, list[int]]:
+        if self._prefixed is None:
+            self._prefixed = {}
+            for token, positions in self.at.items():
+                for length in range(1, len(token) + 1):
+                    self._prefixed.setdefault(token[:length], []).extend(positions)
+        return self._prefixed
+
+    def starts(self, term: Term) -> list[int]:
+        """Every position where ``term`` may start (ascending): its first word there (as the
+        whole token, or its beginning for a prefix word), or a token that begins its spelling."""
+        word, prefix = term.words[0]
+        found = (self.prefixed if prefix else self.at).get(word, [])
+        joined = term.joined
+        if not joined:
+            return sorted(found) if prefix else found
+        merged = set(found)
+        for length in range(1, len(joined)):
+            merged.update(self.at.get(joined[:length], ()))
+        return sorted(merged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,13 +350,14 @@ class Classifier:
             # Every occurrence of a term contains its first word in the words run together:
             # a substring test (in C) rules out most terms before the word-by-word walk.
             haystack = "".join(tokens)
+            index = TokenIndex(tokens)
             normalised = normalise(text)
             for category in rules.categories:
                 for group in category.keywords:
                     for term in group.terms:
                         if term.words[0][0] not in haystack:
                             continue
-                        found_term = self._keyword(category.name, group, term, tokens, field_name, factor)
+                        found_term = self._keyword(category.name, group, term, tokens, index, field_name, factor)
                         if found_term is None:
                             continue
                         match, cancelled = found_term
@@ -353,12 +394,19 @@ class Classifier:
         return Classification(rules.default_category, 0, language, (), tuple(ranked), tuple(negated), rules.version)
 
     def _keyword(
-        self, category: str, group: KeywordGroup, term: Term, tokens: Sequence[str], field_name: str, factor: int
+        self,
+        category: str,
+        group: KeywordGroup,
+        term: Term,
+        tokens: Sequence[str],
+        index: TokenIndex,
+        field_name: str,
+        factor: int,
     ) -> tuple[Match, bool] | None:
         """The term's match in ``tokens`` and whether negation cancels it (it counts if any
         of its occurrences is not negated)."""
         first: tuple[int, int] | None = None
-        for start, end in term.occurrences(tokens):
+        for start, end in term.occurrences(tokens, index):
             first = first or (start, end)
             if not self._negated(tokens, start, end):
                 return self._match(category, group, term, tokens, (start, end), field_name, factor), False

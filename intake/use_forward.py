@@ -71,6 +71,22 @@ class TokenCachedForward:
             w1 = backend.w1[i].reshape(n, CNN_DIM, CNN_DIM)
             blocks.append((i, [w1[k] for k in range(n)]))
         self._w1_blocks = blocks
+        # The layer norm, the pooling, the projection to 512 and the dense net's first layer are
+        # linear up to the first ReLU once each token's norm factors are known, so their weights
+        # are multiplied together here (in float64, then stored as float32): one product of the
+        # pooled tokens with ``pooled`` (the norm's scale folded in) gives the first layer's two
+        # branches. ``per_token`` is what each token adds besides (norm shift and biases), and
+        # ``centre`` what subtracting a token's mean does to the product.
+        dense = np.hstack([backend.d0, backend.p1]).astype(np.float64)
+        projected = backend.cnn_W.astype(np.float64) @ dense
+        pooled = backend.ln_g.astype(np.float64)[:, None] * projected
+        self._pooled = pooled.astype(np.float32)
+        self._centre = pooled.sum(axis=0).astype(np.float32)
+        self._per_token = (backend.ln_b.astype(np.float64) @ projected + backend.cnn_b @ dense).astype(np.float32)
+        self._first_width = backend.d0.shape[1]
+        # The last layers' two products of the same input, side by side: one product instead of two.
+        self._p3_d2 = np.hstack([backend.p3, backend.d2])
+        self._out_width = backend.p3.shape[1]
 
     # --- the per-piece table ----------------------------------------------------------------
 
@@ -201,19 +217,33 @@ class TokenCachedForward:
             offset = EMB_DIM + i * CNN_DIM
             feats[:, offset : offset + CNN_DIM] = c2
 
-        _layernorm(feats, b.ln_g, b.ln_b, b.eps)
-        # Pool, then project (the sum commutes with the linear projection), then the dense net.
-        mean = np.add.reduceat(feats, starts, axis=0) @ b.cnn_W
+        # Layer norm per token, pooled (summed) per text, projected, then the dense net's first
+        # layer, folded into one product (see __init__): sum_t norm(x_t) = g * (sum_t r_t x_t -
+        # sum_t r_t m_t) + n b, where m_t is the token's mean and r_t its inverse deviation.
+        width = feats.shape[1]
+        means = feats.mean(axis=1)
+        variance = np.einsum("ij,ij->i", feats, feats) / width
+        variance -= means * means
+        variance += b.eps
+        scale = np.reciprocal(np.sqrt(variance))
+        if len(lens) == 1:
+            scaled_sum = (scale @ feats)[None, :]
+        else:
+            feats *= scale[:, None]
+            scaled_sum = np.add.reduceat(feats, starts, axis=0)
+        shifted = np.add.reduceat(scale * means, starts)
         flens = lens.astype(np.float32)
-        mean += flens[:, None] * b.cnn_b
-        mean *= np.reciprocal(np.sqrt(flens))[:, None]
-        y0 = np.maximum(mean @ b.d0, 0)
-        y1 = mean @ b.p1
+        first = scaled_sum @ self._pooled
+        first -= shifted[:, None] * self._centre
+        first += flens[:, None] * self._per_token
+        first *= np.reciprocal(np.sqrt(flens))[:, None]
+        y0 = np.maximum(first[:, : self._first_width], 0)
+        y1 = first[:, self._first_width :]
         y1 += y0 @ b.d1
         np.maximum(y1, 0, out=y1)
-        y2 = np.maximum(y1 @ b.d2, 0)
-        z = y1 @ b.p3
-        z += y2 @ b.d3
+        last = y1 @ self._p3_d2
+        z = last[:, : self._out_width]
+        z += np.maximum(last[:, self._out_width :], 0) @ b.d3
         np.tanh(z, out=z)
         z *= np.reciprocal(np.sqrt(np.clip(np.einsum("ij,ij->i", z, z), b.eps, None)))[:, None]
         return np.asarray(z, dtype=np.float32)
