@@ -6,7 +6,9 @@ references and any stored HTTP answer naming the case, and appends ``personal_da
 (which refs, which key, the basis, who approved; no personal data). The events keep their
 markers, so every hash, checkpoint and replay stands; renderings show ``[erased]``.
 
-:func:`erase_subject` erases every case of a consumer and then nulls their pseudonym's mapping.
+:func:`erase_subject` erases every case of a consumer and then nulls their pseudonym's mapping,
+holding the pseudonym's row from before it lists the cases, as a filing holds it from its read
+(:func:`_hold_subject`): a filing under it is listed, or comes after and files under a new one.
 A case still open, or under legal hold, is not erased yet: ``erasure_deferred`` records why,
 the ``erasures`` row keeps the case as deferred, and :func:`sweep_personal_data` (run by the
 ticker, like the SLA sweep) carries it out once the case is closed and released. The same sweep
@@ -20,9 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, text, update
@@ -119,9 +122,8 @@ def erase_pseudonym(
     now = service.clock.now()
 
     def work(session: Session) -> ErasureOutcome:
-        case_ids = list(
-            session.execute(select(CASES.c.id).where(CASES.c.consumer_id == subject).order_by(CASES.c.pk)).scalars()
-        )
+        _hold_subject(session, subject)
+        case_ids = _cases_of(session, subject)
         erased: list[str] = []
         deferred: dict[str, str] = {}
         row = session.execute(
@@ -158,6 +160,22 @@ def erase_pseudonym(
         len(outcome.deferred),
     )
     return outcome
+
+
+def _hold_subject(session: Session, subject: str) -> None:
+    """Lock the pseudonym's row before its cases are listed (FOR UPDATE on PostgreSQL; SQLite
+    serialises writers). A writer under it holds the row from its read until it commits
+    (cases/personal.py, ``_SUBJECT_HELD``): one that read it first has committed when this
+    returns, and its case is listed; one that reads it later waits, and finds it forgotten if
+    this transaction forgets it. Taken before any case's rows, by every erasure: two of them
+    wait for each other here, not in the middle."""
+    session.execute(select(SUBJECTS.c.subject).where(SUBJECTS.c.subject == subject).with_for_update())
+
+
+def _cases_of(session: Session, subject: str) -> list[str]:
+    return list(
+        session.execute(select(CASES.c.id).where(CASES.c.consumer_id == subject).order_by(CASES.c.pk)).scalars()
+    )
 
 
 def _finish(
@@ -197,10 +215,11 @@ def _erase_or_defer(
     now: datetime,
 ) -> str | None:
     """Erase one case now, or say why not (and record ``erasure_deferred``). None: erased."""
-    snapshot, _standing = load_case(session, case_id)
+    # The key row first (:func:`_erase_case`): erased by the sweep meanwhile, it is seen so here.
     key = session.execute(
-        select(CASE_KEYS.c.erased_at, CASE_KEYS.c.wrapped).where(CASE_KEYS.c.case_id == case_id)
+        select(CASE_KEYS.c.erased_at, CASE_KEYS.c.wrapped).where(CASE_KEYS.c.case_id == case_id).with_for_update()
     ).first()
+    snapshot, _standing = load_case(session, case_id)
     if key is not None and key.wrapped is None:
         return None  # erased before, and nothing written since
     reason = None
@@ -229,8 +248,13 @@ def _erase_case(
     if service.db.dialect == "sqlite":
         # Deleted cells and freed pages are overwritten with zeros, not left in the file.
         session.execute(text("PRAGMA secure_delete = ON"))
+    # The key row is locked before the rows it opens are deleted, by every erasure as by the
+    # sweep's claim (FOR UPDATE SKIP LOCKED): two erasing one case wait for each other on it,
+    # not each on a row the other deleted (a deadlock on PostgreSQL).
+    kek_id = session.execute(
+        select(CASE_KEYS.c.kek_id).where(CASE_KEYS.c.case_id == case_id).with_for_update()
+    ).scalar()
     refs = sorted(session.execute(select(PERSONAL_VALUES.c.ref).where(PERSONAL_VALUES.c.case_id == case_id)).scalars())
-    kek_id = session.execute(select(CASE_KEYS.c.kek_id).where(CASE_KEYS.c.case_id == case_id)).scalar()
     session.execute(delete(PERSONAL_VALUES).where(PERSONAL_VALUES.c.case_id == case_id))
     session.execute(delete(ORDER_REFS).where(ORDER_REFS.c.case_id == case_id))
     session.execute(
@@ -321,7 +345,12 @@ def sweep_personal_data(service: CommandContext, *, keep_for: timedelta, batch: 
     now = service.clock.now()
     erased = _complete_deferred(service, now)
     while True:
-        done = service.db.run_write(lambda session: _retention_batch(session, service, now - keep_for, now, batch))
+        done, busy = service.db.run_write(
+            lambda session: _retention_batch(session, service, now - keep_for, now, batch)
+        )
+        if busy:
+            # Pseudonyms another transaction held: decided once it is done, holding no case key.
+            service.db.run_write(partial(_forget_finished_subjects, subjects=busy, now=now, wait=True))
         _after_commit(service, done)
         erased.extend(done)
         if len(done) < batch:
@@ -330,7 +359,8 @@ def sweep_personal_data(service: CommandContext, *, keep_for: timedelta, batch: 
 
 def _retention_batch(
     session: Session, service: CommandContext, closed_before: datetime, now: datetime, batch: int
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
+    """The cases erased, and the pseudonyms of theirs left to check (:func:`_forget_finished_subjects`)."""
     stmt = (
         select(CASES.c.id)
         .join(CASE_KEYS, CASE_KEYS.c.case_id == CASES.c.id)
@@ -351,8 +381,10 @@ def _retention_batch(
             continue
         _erase_case(session, service, case_id, basis=RETENTION_BASIS, approved_by="system", erasure_id=None, now=now)
         done.append(case_id)
-    _forget_finished_subjects(session, done, now)
-    return done
+    if not done:
+        return done, []
+    subjects = set(session.execute(select(CASES.c.consumer_id).where(CASES.c.id.in_(done))).scalars())
+    return done, _forget_finished_subjects(session, subjects, now, wait=False)
 
 
 def _forget_subject(session: Session, subject: str, now: datetime) -> None:
@@ -362,12 +394,20 @@ def _forget_subject(session: Session, subject: str, now: datetime) -> None:
     session.execute(delete(CONTACTS).where(CONTACTS.c.recipient.in_(inbox_keys(subject, "consumer", None))))
 
 
-def _forget_finished_subjects(session: Session, case_ids: Sequence[str], now: datetime) -> None:
-    """A subject all of whose cases are erased is forgotten (their mapping nulled)."""
-    if not case_ids:
-        return
-    subjects = set(session.execute(select(CASES.c.consumer_id).where(CASES.c.id.in_(case_ids))).scalars())
-    for subject in subjects:
+def _forget_finished_subjects(session: Session, subjects: Collection[str], now: datetime, *, wait: bool) -> list[str]:
+    """A subject all of whose cases are erased is forgotten (their mapping nulled). The rows are
+    locked before the keys are counted (as an erasure does, :func:`_hold_subject`): a filing
+    under one has committed and is counted, or waits and finds it forgotten. Not ``wait``: the
+    caller holds case keys, which an erasure holding a row may be waiting for, so a row another
+    transaction holds is skipped, not waited for (no deadlock); the skipped ones are returned."""
+    held = (
+        select(SUBJECTS.c.subject)
+        .where(SUBJECTS.c.subject.in_(sorted(subjects)))
+        .order_by(SUBJECTS.c.subject)
+        .with_for_update(skip_locked=not wait)
+    )
+    locked = list(session.execute(held).scalars())
+    for subject in locked:
         live = session.execute(
             select(func.count())
             .select_from(CASE_KEYS)
@@ -376,6 +416,7 @@ def _forget_finished_subjects(session: Session, case_ids: Sequence[str], now: da
         ).scalar_one()
         if live == 0:
             session.execute(update(SUBJECTS).where(SUBJECTS.c.subject == subject).values(user_id=None, erased_at=now))
+    return sorted(set(subjects) - set(locked))
 
 
 def _complete_deferred(service: CommandContext, now: datetime) -> list[str]:
@@ -385,6 +426,7 @@ def _complete_deferred(service: CommandContext, now: datetime) -> list[str]:
     for record in pending:
 
         def work(session: Session, record: ErasureRecord = record) -> list[str]:
+            _hold_subject(session, record.subject)
             done: list[str] = []
             still: dict[str, str] = {}
             for case_id, reason in record.deferred.items():
@@ -402,6 +444,21 @@ def _complete_deferred(service: CommandContext, now: datetime) -> list[str]:
                     now=now,
                 )
                 done.append(case_id)
+            if done and not still:
+                # Cases filed under the pseudonym since the erasure was asked are the subject's
+                # too: erased or deferred before it is forgotten, or they would be left under a
+                # forgotten pseudonym with their keys alive.
+                known = {*record.erased, *record.deferred}
+                for case_id in _cases_of(session, record.subject):
+                    if case_id in known:
+                        continue
+                    why = _erase_or_defer(
+                        session, service, case_id, record.basis, record.approved_by, record.erasure_id, now
+                    )
+                    if why is None:
+                        done.append(case_id)
+                    else:
+                        still[case_id] = why
             if done:
                 _finish(session, record.erasure_id, record.subject, [*record.erased, *done], still, now)
             return done

@@ -93,6 +93,14 @@ _LOOKUP = Prepared(
     )
 )
 _SUBJECT_OF = Prepared(select(SUBJECTS.c.subject).where(SUBJECTS.c.user_id == bindparam("user_id")))
+# What a writer under the pseudonym reads (a filing, a contact's setting): the row held until it
+# commits (FOR SHARE on PostgreSQL; SQLite's writers are serialised). An erasure locks the row
+# before it lists the cases (cases/erasure.py): it waits for a writer holding it, and lists that
+# writer's case; a writer that comes second waits for the erasure, and the row no longer matches
+# (its user id is nulled), so it makes a new pseudonym.
+_SUBJECT_HELD = Prepared(
+    select(SUBJECTS.c.subject).where(SUBJECTS.c.user_id == bindparam("user_id")).with_for_update(read=True)
+)
 _CASE_KEY = Prepared(select(CASE_KEYS.c.kek_id, CASE_KEYS.c.wrapped).where(CASE_KEYS.c.case_id == bindparam("case_id")))
 _INSERT_VALUES = inserting(PERSONAL_VALUES)
 _INSERT_CASE_KEY = inserting(CASE_KEYS)
@@ -254,13 +262,16 @@ class PersonalData:
         self, session: Session, user_id: str, *, now: datetime | None = None, confirmed_later: bool = False
     ) -> str | None:
         """The pseudonym of a marketplace user; with ``now``, made (and recorded) when there is
-        none yet. None: the user has no pseudonym (never filed, or erased).
+        none yet. None: the user has no pseudonym (never filed, or erased). With ``now`` (a
+        writer under the pseudonym) its row is held until the transaction ends, so an erasure
+        cannot forget it meanwhile (:data:`_SUBJECT_HELD`).
 
         ``confirmed_later`` (a filing, with ``now``) on PostgreSQL: a pseudonym this process read
         before is taken from memory, not read first (a round trip before anything else the
-        filing does); the read is queued with the filing's writes instead (:meth:`prefetch`),
-        and the caller must call :meth:`confirm_subjects` before committing: it refuses the
-        filing, to be run again, if the pseudonym is no longer the user's (erased meanwhile)."""
+        filing does); the read (holding the row) is queued with the filing's writes instead
+        (:meth:`prefetch`), and the caller must call :meth:`confirm_subjects` before committing:
+        it refuses the filing, to be run again, if the pseudonym is no longer the user's (erased
+        meanwhile)."""
         connection = session.connection()
         if confirmed_later and now is not None and connection.dialect.name == "postgresql":
             with self._lock:
@@ -269,26 +280,28 @@ class PersonalData:
                 session.info.setdefault(_CONFIRM, {})[user_id] = remembered
                 self._learn(session, remembered, user_id)
                 return remembered
-        found: str | None = _SUBJECT_OF.scalar(connection, {"user_id": user_id})
-        if found is not None or now is None:
+        if now is None:
+            found: str | None = _SUBJECT_OF.scalar(connection, {"user_id": user_id})
             if found is not None:
                 self._learn(session, found, user_id)
-                if now is not None:
-                    self._remember_subject(user_id, found)
             return found
-        if not is_identifier(user_id):
+        found = _SUBJECT_HELD.scalar(connection, {"user_id": user_id})
+        if found is None and not is_identifier(user_id):
             raise InvalidCommandError(
                 "the filer's user id (the token's subject) is not an identifier", field="consumer_id"
             )
-        # Two first filings of one user at once: the second's insert does nothing (on PostgreSQL
-        # it waits for the first to commit) and it reads the pseudonym the first recorded.
-        dialect_insert = _upsert(session)
-        row = dialect_insert(SUBJECTS).values(subject=new_pseudonym(), user_id=user_id, created_at=now)
-        session.execute(row.on_conflict_do_nothing(index_elements=["user_id"]))
-        subject: str = _SUBJECT_OF.scalar(session.connection(), {"user_id": user_id})
-        self._learn(session, subject, user_id)
-        self._remember_subject(user_id, subject)
-        return subject
+        while found is None:
+            # Two first filings of one user at once: the second's insert does nothing (on
+            # PostgreSQL it waits for the first to commit) and it reads the pseudonym the first
+            # recorded. Still none: that pseudonym was erased in between, and no longer holds
+            # the user id; the next insert makes one.
+            dialect_insert = _upsert(session)
+            row = dialect_insert(SUBJECTS).values(subject=new_pseudonym(), user_id=user_id, created_at=now)
+            session.execute(row.on_conflict_do_nothing(index_elements=["user_id"]))
+            found = _SUBJECT_HELD.scalar(session.connection(), {"user_id": user_id})
+        self._learn(session, found, user_id)
+        self._remember_subject(user_id, found)
+        return found
 
     def _remember_subject(self, user_id: str, subject: str) -> None:
         with self._lock:
@@ -551,7 +564,7 @@ class PersonalData:
         if confirm:
             connection = session.connection()
             session.info[_CONFIRMING] = [
-                (user_id, subject, _SUBJECT_OF.execute(connection, {"user_id": user_id}))
+                (user_id, subject, _SUBJECT_HELD.execute(connection, {"user_id": user_id}))
                 for user_id, subject in confirm.items()
             ]
         learned: dict[str, str] = session.info.pop(_LEARNED, {})
