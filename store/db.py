@@ -256,7 +256,14 @@ class Database:
         self.engine.dispose()
 
 
+# PostgreSQL's SQLSTATEs for a transaction it aborted to let others go on (a deadlock, a
+# serialisation failure): the work itself was fine, and running it again is what the server asks.
+_RETRY_STATES = frozenset({"40P01", "40001"})
+
+
 def _is_transient(exc: OperationalError) -> bool:
+    if getattr(exc.orig, "sqlstate", None) in _RETRY_STATES:
+        return True
     text = str(exc.orig).lower()
     return exc.connection_invalidated or any(
         marker in text for marker in ("locked", "busy", "connection", "server closed", "terminating")

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from store.db import Database, UTCDateTime
 from store.fastpath import Prepared
+from tests.support.database import postgres_schema_url
 
 METADATA = MetaData()
 ROWS = Table(
@@ -92,3 +93,50 @@ def test_prepared_statements_convert_types_and_raise_sqlalchemy_errors(db_url: s
     finally:
         METADATA.drop_all(db.engine)
         db.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from postgres_schema_url()
+
+
+def test_a_postgresql_deadlock_is_run_again(pg_url: str) -> None:
+    """Two writers (two engines, as two processes) lock the same two rows in opposite orders;
+    PostgreSQL aborts one of them (SQLSTATE 40P01) and ``run_write`` runs its work again, so
+    both commit and the work ran three times in all."""
+    setup = Database(pg_url, retries=0)
+    first, second = Database(pg_url, retries=2), Database(pg_url, retries=2)
+    at = datetime(2026, 3, 2, tzinfo=UTC)
+    both_hold_one = threading.Barrier(2, timeout=10)
+    runs: list[str] = []
+
+    def lock_in_order(labels: tuple[str, str], db: Database) -> None:
+        def work(session: Session) -> None:
+            runs.append(labels[0])
+            lock = select(ROWS.c.id).where(ROWS.c.label == bindparam("label")).with_for_update()
+            session.execute(lock, {"label": labels[0]})
+            if len(runs) <= 2:  # the first run of each: both hold one row, then want the other
+                both_hold_one.wait()
+            session.execute(lock, {"label": labels[1]})
+            session.execute(ROWS.update().where(ROWS.c.label == labels[1]).values(at=at))
+
+        db.run_write(work)
+
+    try:
+        METADATA.create_all(setup.engine)
+        rows = [{"label": "a", "at": at}, {"label": "b", "at": at}]
+        setup.run_write(lambda s: INSERT_ROW.execute_many(s.connection(), rows))
+        threads = [
+            threading.Thread(target=lock_in_order, args=(("a", "b"), first)),
+            threading.Thread(target=lock_in_order, args=(("b", "a"), second)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert not any(thread.is_alive() for thread in threads)
+        assert sorted(runs) in (["a", "a", "b"], ["a", "b", "b"])  # one of the two ran again
+    finally:
+        METADATA.drop_all(setup.engine)
+        for db in (setup, first, second):
+            db.dispose()
