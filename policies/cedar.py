@@ -97,8 +97,19 @@ class CedarAuthorizer:
         self._attributes: frozenset[str] | None = (
             None if check_requests or any(a is None for a in read) else frozenset().union(*read)  # type: ignore[arg-type]
         )
-        # lru_cache is thread-safe; 256 handles of a few KB each.
-        self._parse_delta = functools.lru_cache(maxsize=256)(self._base.with_added_json_str)
+        # Parsed entity handles (lru_cache is thread-safe; handles of a few KB each). A caller's
+        # User entity is parsed once per set of actions asked, not once per decision: it is a
+        # pure function of the (immutable) Actor and the attributes those actions' policies
+        # read. The case is added per decision, cached by its exact JSON (equal text, equal
+        # facts): a service asks about the same case content repeatedly (list the actions,
+        # then act).
+        self._base_json: list[dict[str, Any]] = json.loads(str(self._base))
+        self._base_for = functools.lru_cache(maxsize=512)(self._base_for)  # type: ignore[method-assign]
+        self._with_user = functools.lru_cache(maxsize=1024)(self._with_user)  # type: ignore[method-assign]
+        self._with_case = functools.lru_cache(maxsize=256)(self._with_case)  # type: ignore[method-assign]
+        # A decision is a pure function of Cedar's answer and the caller's role and case state,
+        # and few distinct ones recur (a Decision is immutable, so one may serve many calls).
+        self._decided = functools.lru_cache(maxsize=1024)(self._decided)  # type: ignore[method-assign]
         self._static = loaded.policy_set.to_pst().static_policies
         # Per action (or set of actions asked together): pure functions of the loaded set.
         self._groups_of = functools.lru_cache(maxsize=64)(self._groups_of)  # type: ignore[method-assign]
@@ -196,9 +207,7 @@ class CedarAuthorizer:
         if action in self._context_actions:
             request["context"] = json.dumps(facts.context(now, None, None))
         for case in cases:
-            entity = self._case_entity(case, now)
-            if keep is not None:
-                entity["attrs"] = {k: v for k, v in entity["attrs"].items() if k in keep}
+            entity = self._case_entity(case, now, keep)
             entities.append(entity)
             requests.append({**request, "resource": entity["uid"]})
         store = self._base.with_added_json_str(json.dumps(entities))
@@ -242,7 +251,7 @@ class CedarAuthorizer:
         where = "on the desk"
         if action not in self._desk_actions:
             return self._unknown(action, "the desk")
-        entities = self._parse_delta(json.dumps([facts.user_entity(actor)]))
+        entities = self._with_user(actor, frozenset((action,)))
         request: dict[str, Any] = {
             "principal": facts.uid(facts.USER, actor.id),
             "action": facts.uid(facts.ACTION, action),
@@ -284,7 +293,8 @@ class CedarAuthorizer:
                     request["context"] = contexts[key]
                 requests.append(request)
             policies = self._subset(frozenset(known))
-            answers = cedarpy.is_authorized_batch(requests, policies, self._entities(actor, case, now), self._schema)
+            entities = self._entities(actor, case, now, frozenset(known))
+            answers = cedarpy.is_authorized_batch(requests, policies, entities, self._schema)
             results = dict(zip(known, answers, strict=True))
         where = f"in state {case.state}"
         return [
@@ -309,38 +319,77 @@ class CedarAuthorizer:
             return self._policies
         return cedarpy.PolicySet.from_pst(cedarpy.pst.PolicySet(static_policies=keep, templates={}, template_links=()))
 
-    def _case_entity(self, case: CaseSnapshot, now: datetime) -> dict[str, Any]:
-        entity = facts.case_entity(case, self._desk_id)
+    def _case_entity(self, case: CaseSnapshot, now: datetime, keep: frozenset[str] | None) -> dict[str, Any]:
+        """The case's entity with the attributes in ``keep`` (None: all of them)."""
+        entity = facts.case_entity(case, self._desk_id, keep)
         if self._declares:
-            entity["attrs"].update(facts.declared_facts(case, self._fact_types, self._fact_zone, now))
-            entity["attrs"]["related"] = {n: case.related[n] for n in self._related if n in case.related}
+            attrs = entity["attrs"]
+            if keep is None or "facts" in keep or "days_since" in keep:
+                declared = facts.declared_facts(case, self._fact_types, self._fact_zone, now)
+                attrs.update({name: value for name, value in declared.items() if keep is None or name in keep})
+            if keep is None or "related" in keep:
+                attrs["related"] = {n: case.related[n] for n in self._related if n in case.related}
         return entity
 
-    def _entities(self, actor: Actor, case: CaseSnapshot, now: datetime) -> cedarpy.Entities:
-        # The desk and the action hierarchy are parsed once at load; per call only
-        # the principal and the case are added. Parsing them costs several times
-        # more than building their JSON, and a service asks about the same case
-        # content repeatedly (list the actions, then act), so parsed handles are
-        # cached by their exact JSON: equal text, equal facts.
-        entities = [facts.user_entity(actor), self._case_entity(case, now)]
-        if self._attributes is not None:
-            for entity in entities:
-                entity["attrs"] = {k: v for k, v in entity["attrs"].items() if k in self._attributes}
-        return self._parse_delta(json.dumps(entities))
+    def _entities(self, actor: Actor, case: CaseSnapshot, now: datetime, actions: frozenset[str]) -> cedarpy.Entities:
+        # The desk and the action hierarchy are parsed once at load, the caller once per set of
+        # actions; per call only the case is added. Both carry only the attributes the policies
+        # reaching ``actions`` read: Cedar tries every JSON escape on each value it parses, so
+        # an attribute costs it tens of thousands of instructions, however short (a command's
+        # view + action read about 5 of the 20 a case has).
+        entity = self._case_entity(case, now, self._attributes_for(actions))
+        return self._with_case(actor, actions, json.dumps([entity]))
+
+    def _with_user(self, actor: Actor, actions: frozenset[str]) -> cedarpy.Entities:
+        """The load-time entities and ``actor``'s User, for requests about ``actions``."""
+        user = _only(facts.user_entity(actor), self._attributes_for(actions))
+        return self._base_for(actions).with_added_json_str(json.dumps([user]))
+
+    def _base_for(self, actions: frozenset[str]) -> cedarpy.Entities:
+        """The load-time entities requests about ``actions`` can reach: all but the Action
+        entities, and of those only the actions asked, the actions the policies reaching them
+        name, and every group these are in.
+
+        Each parse of a request's entities copies its base and recomputes the hierarchy
+        (``with_added_json_str``), at a cost that grows with the ~45 actions of a desk; a
+        request needs only its own action's groups (``action in ...``), and a policy whose
+        scope misses the action is never evaluated (see :meth:`_policies_reaching`), so an
+        action it names cannot matter."""
+        named = set(actions)
+        for policy in self._loaded.policies:
+            if self._reach[policy.cedar_id] & actions:
+                tree = self._static[policy.cedar_id]
+                named.update(uid.id for uid in cedarpy.pst.entity_uids(tree) if uid.type.basename == facts.ACTION)
+        needed = frozenset().union(*(self._groups_of(name) for name in named))
+        kept = [e for e in self._base_json if e["uid"]["type"] != facts.ACTION or e["uid"]["id"] in needed]
+        if len(kept) == len(self._base_json):
+            return self._base
+        return cedarpy.Entities.from_json_str(json.dumps(kept))
+
+    def _with_case(self, actor: Actor, actions: frozenset[str], case_json: str) -> cedarpy.Entities:
+        return self._with_user(actor, actions).with_added_json_str(case_json)
 
     def _decision(self, action: str, result: cedarpy.AuthzResult, actor: Actor, where: str) -> Decision:
         diagnostics = result.diagnostics
+        return self._decided(
+            action, result.allowed, tuple(diagnostics.reasons), tuple(diagnostics.errors), actor.role, where
+        )
+
+    def _decided(
+        self, action: str, allowed: bool, reasons: tuple[str, ...], cedar_errors: tuple[str, ...], role: str, where: str
+    ) -> Decision:
+        """The decision Cedar's answer (``allowed``, the deciding and the failing policies) makes."""
         deciding = sorted(
-            (self._by_cedar_id[r] for r in diagnostics.reasons if r in self._by_cedar_id),
+            (self._by_cedar_id[r] for r in reasons if r in self._by_cedar_id),
             key=lambda p: self._order[p.cedar_id],
         )
-        errors = tuple(_CEDAR_ID.sub(self._annotated, e) for e in diagnostics.errors)
-        if result.allowed and diagnostics.errors:
+        errors = tuple(_CEDAR_ID.sub(self._annotated, e) for e in cedar_errors)
+        if allowed and cedar_errors:
             # Cedar skips a policy it cannot evaluate. For a forbid that would turn
             # a refusal into an allow, so the decision fails closed instead.
             broken = [
                 self._by_cedar_id[cedar_id]
-                for error in diagnostics.errors
+                for error in cedar_errors
                 for cedar_id in _CEDAR_ID.findall(error)
                 if cedar_id in self._by_cedar_id and self._by_cedar_id[cedar_id].effect == "forbid"
             ]
@@ -357,14 +406,14 @@ class CedarAuthorizer:
         if deciding:
             return Decision(
                 action=action,
-                allowed=result.allowed,
+                allowed=allowed,
                 reasons=tuple(dict.fromkeys(p.reason for p in deciding)),
                 policy_ids=tuple(p.id for p in deciding),
                 errors=errors,
             )
         # Deny by default: nothing decided, so say so and name the rules that
         # would have allowed the action.
-        refusal = f"no policy permits {action} for role {actor.role} {where}"
+        refusal = f"no policy permits {action} for role {role} {where}"
         hints = tuple(dict.fromkeys(p.reason for p in self._permits.get(action, ())))
         return Decision(action=action, allowed=False, reasons=(refusal, *hints), errors=errors)
 
@@ -377,6 +426,13 @@ class CedarAuthorizer:
         # otherwise match a name the schema does not know.
         reason = f"{action!r} is not an action on {what} in this policy set"
         return Decision(action=action, allowed=False, reasons=(reason,))
+
+
+def _only(entity: dict[str, Any], keep: frozenset[str] | None) -> dict[str, Any]:
+    """``entity`` with only the attributes in ``keep`` (None: all of them)."""
+    if keep is not None:
+        entity["attrs"] = {k: v for k, v in entity["attrs"].items() if k in keep}
+    return entity
 
 
 def _require_aware(now: datetime) -> None:

@@ -8,7 +8,7 @@ module builds conforms to the schema.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,17 +59,86 @@ def user_entity(actor: Actor) -> JsonDict:
     return {"uid": uid(USER, actor.id), "attrs": attrs, "parents": []}
 
 
-def case_entity(case: CaseSnapshot, desk_id: str) -> JsonDict:
-    """Resource ``Case``. A case not yet filed (action ``file``) may have an empty id."""
-    accepted = case.offer(case.accepted_offer_id) if case.accepted_offer_id else None
-    # decide() lets only the non-proposing party accept, but the fact says so
-    # explicitly so that a settle never rests on an offer its proposer accepted.
-    accepted_ok = (
-        accepted is not None
-        and accepted.status == "accepted"
-        and accepted.decided_by is not None
-        and accepted.decided_by != accepted.proposed_by
-    )
+def case_entity(case: CaseSnapshot, desk_id: str, only: Collection[str] | None = None) -> JsonDict:
+    """Resource ``Case``. A case not yet filed (action ``file``) may have an empty id.
+
+    ``only``: the attributes to give (None: all of them); the others are not computed, which is
+    most of the work when the policies asked about read a handful (policies/cedar.py).
+    """
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
+    attrs: JsonDict = {
+        "desk": ref(DESK, desk_id),
+        "workflow": case.workflow_name,
+        "state": case.state,
+        "category": case.category,
+        "priority": case.priority,
+        "claim_amount": case.claim_amount,
+        "currency": case.currency,
+        "consumer": ref(USER, case.consumer_id),
+        "merchant": case.merchant_id,
+        "merchant_responded": case.merchant_responded,
+        "awaiting": list(case.awaiting),
+        "flags": list(case.flags),
+        # Set while the merchant is flagged for supervision (reports/ raises and clears it).
+        "merchant_flagged": "merchant_flagged" in case.flags,
+        "reopen_count": case.reopen_count,
+    }
+    if wanted("accepted_offer") or wanted("accepted_offer_amount"):
+        accepted = case.offer(case.accepted_offer_id) if case.accepted_offer_id else None
+        # decide() lets only the non-proposing party accept, but the fact says so
+        # explicitly so that a settle never rests on an offer its proposer accepted.
+        accepted_ok = (
+            accepted is not None
+            and accepted.status == "accepted"
+            and accepted.decided_by is not None
+            and accepted.decided_by != accepted.proposed_by
+        )
+        attrs["accepted_offer"] = accepted_ok
+        if accepted_ok and accepted is not None:
+            attrs["accepted_offer_amount"] = accepted.amount
+    if wanted("open_offers"):
+        attrs["open_offers"] = sum(1 for o in case.offers if o.status == "open")
+    evidence = case.evidence
+    if wanted("evidence"):
+        attrs["evidence"] = {
+            "total": len(evidence),
+            "submitted": sum(1 for e in evidence if e.status == "submitted"),
+            "consumer": sum(1 for e in evidence if e.party == "consumer"),
+            "merchant": sum(1 for e in evidence if e.party == "merchant"),
+            "consumer_submitted": sum(1 for e in evidence if e.party == "consumer" and e.status == "submitted"),
+            "merchant_submitted": sum(1 for e in evidence if e.party == "merchant" and e.status == "submitted"),
+        }
+    if wanted("new_evidence"):
+        # Evidence each party added since the case entered its current state (an appeal
+        # allowed only with new information).
+        attrs["new_evidence"] = {
+            "consumer": sum(1 for e in evidence if e.party == "consumer" and e.added_at >= case.state_since),
+            "merchant": sum(1 for e in evidence if e.party == "merchant" and e.added_at >= case.state_since),
+        }
+    if wanted("timers"):
+        attrs["timers"] = _timers(case)
+    if wanted("created_at"):
+        attrs["created_at"] = _iso_seconds(case.created_at) if case.created_at else 0
+    if wanted("reviewers"):
+        attrs["reviewers"] = [ref(USER, r) for r in case.reviewers]
+    if case.mediator_id is not None:
+        attrs["mediator"] = ref(USER, case.mediator_id)
+    if case.closed_at and wanted("closed_at"):
+        attrs["closed_at"] = _iso_seconds(case.closed_at)
+    if case.outcome is not None:
+        attrs["outcome"] = case.outcome
+    if case.awarded_amount is not None:
+        attrs["awarded_amount"] = case.awarded_amount
+    if only is not None:
+        attrs = {name: value for name, value in attrs.items() if name in only}
+    return {"uid": uid(CASE, case_uid_id(case)), "attrs": attrs, "parents": [uid(DESK, desk_id)]}
+
+
+def _timers(case: CaseSnapshot) -> JsonDict:
+    """The case's timers by status, and those that warned while still counting."""
     running: list[str] = []
     paused: list[str] = []
     warned: list[str] = []
@@ -86,54 +155,7 @@ def case_entity(case: CaseSnapshot, desk_id: str) -> JsonDict:
             met.append(timer.name)
         if timer.warned and timer.status in ("running", "paused"):
             warned.append(timer.name)
-    evidence = case.evidence
-    attrs: JsonDict = {
-        "desk": ref(DESK, desk_id),
-        "workflow": case.workflow_name,
-        "state": case.state,
-        "category": case.category,
-        "priority": case.priority,
-        "claim_amount": case.claim_amount,
-        "currency": case.currency,
-        "consumer": ref(USER, case.consumer_id),
-        "merchant": case.merchant_id,
-        "merchant_responded": case.merchant_responded,
-        "accepted_offer": accepted_ok,
-        "open_offers": sum(1 for o in case.offers if o.status == "open"),
-        "evidence": {
-            "total": len(evidence),
-            "submitted": sum(1 for e in evidence if e.status == "submitted"),
-            "consumer": sum(1 for e in evidence if e.party == "consumer"),
-            "merchant": sum(1 for e in evidence if e.party == "merchant"),
-            "consumer_submitted": sum(1 for e in evidence if e.party == "consumer" and e.status == "submitted"),
-            "merchant_submitted": sum(1 for e in evidence if e.party == "merchant" and e.status == "submitted"),
-        },
-        # Evidence each party added since the case entered its current state (an appeal
-        # allowed only with new information).
-        "new_evidence": {
-            "consumer": sum(1 for e in evidence if e.party == "consumer" and e.added_at >= case.state_since),
-            "merchant": sum(1 for e in evidence if e.party == "merchant" and e.added_at >= case.state_since),
-        },
-        "awaiting": list(case.awaiting),
-        "timers": {"running": running, "paused": paused, "warned": warned, "breached": breached, "met": met},
-        "flags": list(case.flags),
-        # Set while the merchant is flagged for supervision (reports/ raises and clears it).
-        "merchant_flagged": "merchant_flagged" in case.flags,
-        "created_at": _iso_seconds(case.created_at) if case.created_at else 0,
-        "reopen_count": case.reopen_count,
-        "reviewers": [ref(USER, r) for r in case.reviewers],
-    }
-    if case.mediator_id is not None:
-        attrs["mediator"] = ref(USER, case.mediator_id)
-    if accepted_ok and accepted is not None:
-        attrs["accepted_offer_amount"] = accepted.amount
-    if case.closed_at:
-        attrs["closed_at"] = _iso_seconds(case.closed_at)
-    if case.outcome is not None:
-        attrs["outcome"] = case.outcome
-    if case.awarded_amount is not None:
-        attrs["awarded_amount"] = case.awarded_amount
-    return {"uid": uid(CASE, case_uid_id(case)), "attrs": attrs, "parents": [uid(DESK, desk_id)]}
+    return {"running": running, "paused": paused, "warned": warned, "breached": breached, "met": met}
 
 
 def declared_facts(case: CaseSnapshot, fact_types: Mapping[str, str], zone: ZoneInfo, now: datetime) -> JsonDict:
