@@ -439,15 +439,19 @@ class Classifier:
             if _is_punctuation(tokens[index]):
                 break
             before.insert(0, tokens[index])
+        # The cues tried only where they can start (most are absent): a text's terms are many
+        # and each asks this.
+        where = TokenIndex(before)
         for cue in negation.before:
-            if any(len(before) - cue_end < window for _, cue_end in cue.occurrences(before)):
+            if any(len(before) - cue_end < window for _, cue_end in cue.occurrences(before, where)):
                 return True
         after: list[str] = []
         for index in range(end, min(len(tokens), end + reach)):
             if _is_punctuation(tokens[index]):
                 break
             after.append(tokens[index])
-        return any(cue_start < window for cue in negation.after for cue_start, _ in cue.occurrences(after))
+        where = TokenIndex(after)
+        return any(cue_start < window for cue in negation.after for cue_start, _ in cue.occurrences(after, where))
 
 
 # --- loading --------------------------------------------------------------------------------

@@ -89,6 +89,7 @@ class TokenCachedForward:
         # The last layers' two products of the same input, side by side: one product instead of two.
         self._p3_d2 = np.hstack([backend.p3, backend.d2])
         self._out_width = backend.p3.shape[1]
+        self._mean_weights = np.full(EMB_DIM + 3 * CNN_DIM, 1 / (EMB_DIM + 3 * CNN_DIM), dtype=np.float32)
 
     # --- the per-piece table ----------------------------------------------------------------
 
@@ -223,7 +224,7 @@ class TokenCachedForward:
         # layer, folded into one product (see __init__): sum_t norm(x_t) = g * (sum_t r_t x_t -
         # sum_t r_t m_t) + n b, where m_t is the token's mean and r_t its inverse deviation.
         width = feats.shape[1]
-        means = feats.mean(axis=1)
+        means = feats @ self._mean_weights  # a product: numpy's mean along rows is several times slower
         variance = np.einsum("ij,ij->i", feats, feats) / width
         variance -= means * means
         variance += b.eps
@@ -247,5 +248,5 @@ class TokenCachedForward:
         z = last[:, : self._out_width]
         z += np.maximum(last[:, self._out_width :], 0) @ b.d3
         np.tanh(z, out=z)
-        z *= np.reciprocal(np.sqrt(np.clip(np.einsum("ij,ij->i", z, z), b.eps, None)))[:, None]
+        z *= np.reciprocal(np.sqrt(np.maximum(np.einsum("ij,ij->i", z, z), b.eps)))[:, None]
         return np.asarray(z, dtype=np.float32)
