@@ -9,10 +9,8 @@ from pathlib import Path
 from policies.cedar import CedarAuthorizer, load_policy_dir
 from policies.store import PolicyStore
 from tests.support.actors import ADMIN, CONSUMER, MEDIATOR, MERCHANT, OTHER_MEDIATOR
-from tests.support.policy_factories import NOW, assigned, closed, copy_policy_dir, with_accepted_offer
+from tests.support.policy_factories import NOW, add_extra_rule, assigned, closed, copy_policy_dir, with_accepted_offer
 from workflow.model import Actor
-
-HEAD = '// extra rules\n@id("extra-one")\n@reason("an extra rule")\n'
 
 
 def allowed(authorizer: CedarAuthorizer, actor: Actor, actions: list[str], **case_args: object) -> list[bool]:
@@ -61,9 +59,8 @@ def test_a_reload_decides_with_the_new_policies_and_settings(tmp_path: Path) -> 
     ten_days = closed(days_ago=10)
     assert allowed(before, CONSUMER, ["view", "comment", "reopen"], case=ten_days) == [True, True, True]
 
-    (directory / "zz_extra.cedar").write_text(
-        HEAD + 'forbid (principal, action == Action::"comment", resource) when { principal.role == "consumer" };\n',
-        encoding="utf-8",
+    add_extra_rule(
+        directory, 'forbid (principal, action == Action::"comment", resource) when { principal.role == "consumer" };\n'
     )
     settings = json.loads((directory / "settings.json").read_text(encoding="utf-8"))
     settings["attributes"]["reopen_window_days"] = 5
@@ -80,10 +77,9 @@ def test_an_action_named_in_a_condition_keeps_its_groups(tmp_path: Path) -> None
     """A request is given only the action entities it can reach (CedarAuthorizer._base_for):
     an action a reaching policy names in its condition is one of them, with its groups."""
     directory = copy_policy_dir(tmp_path)
-    (directory / "zz_extra.cedar").write_text(
-        HEAD + 'forbid (principal, action == Action::"comment", resource)\n'
-        'when { Action::"export" in Action::"read" };\n',
-        encoding="utf-8",
+    add_extra_rule(
+        directory,
+        'forbid (principal, action == Action::"comment", resource)\nwhen { Action::"export" in Action::"read" };\n',
     )
     custom = load_policy_dir(directory)
     assert allowed(load_policy_dir(), CONSUMER, ["comment"], case=assigned()) == [True]

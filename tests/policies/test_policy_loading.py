@@ -11,10 +11,15 @@ from policies.cedar import CedarAuthorizer, load_policy_dir
 from policies.loader import PolicyLoadError, directory_version, locate_error, split_statements, try_load
 from policies.store import PolicyStore
 from tests.support.actors import MEDIATOR, OTHER_MEDIATOR
-from tests.support.policy_factories import NOW, assigned, copy_policy_dir, with_accepted_offer
+from tests.support.policy_factories import (
+    EXTRA_RULE_HEAD,
+    NOW,
+    add_extra_rule,
+    assigned,
+    copy_policy_dir,
+    with_accepted_offer,
+)
 from workflow.errors import ConfigError, Problem
-
-HEAD = '// extra rules\n@id("extra-one")\n@reason("an extra rule")\n'
 
 
 def problems_with(tmp_path: Path, text: str, name: str = "zz_extra.cedar") -> tuple[Path, list[Problem]]:
@@ -66,7 +71,7 @@ def test_default_directory_loads_with_unique_annotated_policies(authorizer: Ceda
     ],
 )
 def test_syntax_errors_name_file_and_line(tmp_path: Path, body: str, line: int, message: str) -> None:
-    path, problems = problems_with(tmp_path, HEAD + body)
+    path, problems = problems_with(tmp_path, EXTRA_RULE_HEAD + body)
     assert len(problems) == 1, problems
     assert problems[0].file == str(path)
     assert problems[0].line == line
@@ -86,14 +91,16 @@ def test_every_broken_policy_of_a_file_is_reported(tmp_path: Path) -> None:
 
 def test_schema_validation_errors_name_the_policy_and_line(tmp_path: Path) -> None:
     body = 'permit (principal, action == Action::"comment", resource is Case)\nwhen {\n  resource.stat == "x"\n};\n'
-    path, problems = problems_with(tmp_path, HEAD + body)
+    path, problems = problems_with(tmp_path, EXTRA_RULE_HEAD + body)
     assert [(p.file, p.line) for p in problems] == [(str(path), 6)]
     assert "policy 'extra-one' does not match the schema" in problems[0].message
     assert "attribute `stat` on entity type `Case` not found" in problems[0].message
 
 
 def test_an_action_missing_from_the_schema_is_refused(tmp_path: Path) -> None:
-    path, problems = problems_with(tmp_path, HEAD + 'permit (principal, action == Action::"teleport", resource);\n')
+    path, problems = problems_with(
+        tmp_path, EXTRA_RULE_HEAD + 'permit (principal, action == Action::"teleport", resource);\n'
+    )
     assert problems and all(p.file == str(path) for p in problems)
     assert any('unrecognized action `Action::"teleport"`' in p.message and p.line == 4 for p in problems)
 
@@ -325,10 +332,10 @@ def test_entities_carry_only_the_attributes_policies_read(tmp_path: Path) -> Non
     assert {"state", "claim_amount", "timers"} <= default._attributes
     assert "category" not in default._attributes
     directory = copy_policy_dir(tmp_path)
-    (directory / "zz_extra.cedar").write_text(
-        HEAD + 'forbid (principal, action == Action::"comment", resource)\n'
+    add_extra_rule(
+        directory,
+        'forbid (principal, action == Action::"comment", resource)\n'
         'when { resource.category == "counterfeit" && resource has priority };\n',
-        encoding="utf-8",
     )
     custom = load_policy_dir(directory)
     assert custom._attributes is not None and {"category", "priority"} <= custom._attributes

@@ -77,6 +77,15 @@ def copy_policy_dir(tmp_path: Path, name: str = "pol") -> Path:
     return target
 
 
+# The annotations of the one rule a test adds to a copied policy directory.
+EXTRA_RULE_HEAD = '// extra rules\n@id("extra-one")\n@reason("an extra rule")\n'
+
+
+def add_extra_rule(directory: Path, rule: str) -> None:
+    """Add ``rule`` (Cedar text after the annotations) to ``directory`` as the rule ``extra-one``."""
+    (directory / "zz_extra.cedar").write_text(EXTRA_RULE_HEAD + rule, encoding="utf-8")
+
+
 ALL_ACTORS = (
     CONSUMER,
     OTHER_CONSUMER,
