@@ -55,6 +55,11 @@ class WebhookReceiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-request (a dispatcher killed while sending): the
+                    # message never arrived, as a real receiver would drop it too.
+                    self.close_connection = True
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, extra, fault = receiver._decide()
                 record = Received(headers.get("webhook-id", ""), headers, body, None, time.monotonic())
